@@ -1,0 +1,3 @@
+module github.com/plexus-ipc/plexus
+
+go 1.26

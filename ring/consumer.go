@@ -1,0 +1,91 @@
+package ring
+
+// Consumer is the receiving end of a ring. Like the producer it keeps its
+// own head privately and caches the producer's tail.
+type Consumer struct {
+	s          shared
+	head       uint64 // next position to read; published after each pop
+	cachedTail uint64 // last tail read from the producer
+}
+
+// NewConsumer attaches the consuming side to a ring initialised by Init.
+func NewConsumer(region []byte, capacity int) (*Consumer, error) {
+	s, err := attach(region, capacity)
+	if err != nil {
+		return nil, err
+	}
+	h := s.head.Load()
+	return &Consumer{s: s, head: h, cachedTail: h}, nil
+}
+
+// Capacity returns the number of descriptors the ring holds.
+func (c *Consumer) Capacity() int { return int(c.s.cap) }
+
+// avail returns how many descriptors are ready, refreshing the cached tail
+// only when the cache says empty.
+func (c *Consumer) avail() (uint64, error) {
+	if n := c.cachedTail - c.head; n != 0 {
+		return n, nil
+	}
+	t := c.s.tail.Load()
+	n := t - c.head
+	if n > c.s.cap { // tail behind head, or more than the ring can hold
+		return 0, ErrCorrupt
+	}
+	c.cachedTail = t
+	return n, nil
+}
+
+// Pop copies up to len(dst) descriptors out of the ring and releases their
+// positions with a single store of the head. The copy happens before the
+// release, so the caller validates its private copy and the producer may
+// reuse the positions at once. wakeProducer reports that the producer was
+// waiting for space and the caller must ring its doorbell.
+func (c *Consumer) Pop(dst []Desc) (n int, wakeProducer bool, err error) {
+	if len(dst) == 0 {
+		return 0, false, nil
+	}
+	avail, err := c.avail()
+	if err != nil || avail == 0 {
+		return 0, false, err
+	}
+	n = len(dst)
+	if uint64(n) > avail {
+		n = int(avail)
+	}
+	for i := range n {
+		dst[i] = *c.s.at(c.head + uint64(i))
+	}
+	c.head += uint64(n)
+	c.s.head.Store(c.head)
+	return n, wake(c.s.waiting), nil
+}
+
+// PopOne is Pop for a single descriptor.
+func (c *Consumer) PopOne(d *Desc) (ok, wakeProducer bool, err error) {
+	avail, err := c.avail()
+	if err != nil || avail == 0 {
+		return false, false, err
+	}
+	*d = *c.s.at(c.head)
+	c.head++
+	c.s.head.Store(c.head)
+	return true, wake(c.s.waiting), nil
+}
+
+// Ready reports whether at least one descriptor is waiting. It is the
+// condition a consumer re-checks after PreparePark and before blocking.
+func (c *Consumer) Ready() (bool, error) {
+	n, err := c.avail()
+	return n > 0, err
+}
+
+// PreparePark announces that the consumer is about to block on its
+// doorbell. The caller must re-check Ready afterwards and call CancelPark
+// if it does not block.
+func (c *Consumer) PreparePark() { c.s.parked.Store(1) }
+
+// CancelPark withdraws PreparePark. A false result means the producer
+// already cleared the flag and rang the doorbell, so one spurious wake-up
+// may follow.
+func (c *Consumer) CancelPark() bool { return c.s.parked.CompareAndSwap(1, 0) }

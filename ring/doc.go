@@ -1,0 +1,25 @@
+// Package ring implements a single-producer single-consumer ring of fixed
+// 64-byte descriptors over a caller-given byte region. The region may be heap
+// memory (tests) or a shared mapping (production, see package shm); the ring
+// makes no syscalls and never allocates.
+//
+// Layout (little-endian, see DESIGN.md "Ring"): a 256-byte header of four
+// cache lines (tail, head, consumer-parked flag, producer-waiting flag), then
+// capacity*64 bytes of descriptors. Capacity is a power of two.
+//
+// Lifetime: a region is initialised once with Init by the side that creates
+// it; afterwards exactly one Producer and one Consumer may be attached, each
+// possibly in a different process. The region must outlive both.
+//
+// Concurrency: a Producer is used by one goroutine at a time, a Consumer by
+// one goroutine at a time; the two may run concurrently with each other.
+// Neither trusts the other: each keeps its own index privately and only
+// publishes it, and every index read from the peer is bounds-checked, so a
+// peer writing garbage into the region yields ErrCorrupt, never a panic or an
+// out-of-range access.
+//
+// Parking: the consumer sets the parked flag before it blocks on its
+// doorbell; Push reports whether the flag was set (and clears it), so the
+// caller rings the doorbell only when the consumer actually sleeps. The
+// producer-waiting flag is the mirror image for a producer waiting for space.
+package ring
