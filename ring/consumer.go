@@ -21,10 +21,11 @@ func NewConsumer(region []byte, capacity int) (*Consumer, error) {
 // Capacity returns the number of descriptors the ring holds.
 func (c *Consumer) Capacity() int { return int(c.s.cap) }
 
-// avail returns how many descriptors are ready, refreshing the cached tail
-// only when the cache says empty.
-func (c *Consumer) avail() (uint64, error) {
-	if n := c.cachedTail - c.head; n != 0 {
+// avail returns how many descriptors are ready. It trusts the cached tail
+// only while that shows at least want (>= 1) descriptors; otherwise it reads
+// the tail, so that a short count is everything published.
+func (c *Consumer) avail(want uint64) (uint64, error) {
+	if n := c.cachedTail - c.head; n >= want {
 		return n, nil
 	}
 	t := c.s.tail.Load()
@@ -45,7 +46,7 @@ func (c *Consumer) Pop(dst []Desc) (n int, wakeProducer bool, err error) {
 	if len(dst) == 0 {
 		return 0, false, nil
 	}
-	avail, err := c.avail()
+	avail, err := c.avail(uint64(len(dst)))
 	if err != nil || avail == 0 {
 		return 0, false, err
 	}
@@ -63,7 +64,7 @@ func (c *Consumer) Pop(dst []Desc) (n int, wakeProducer bool, err error) {
 
 // PopOne is Pop for a single descriptor.
 func (c *Consumer) PopOne(d *Desc) (ok, wakeProducer bool, err error) {
-	avail, err := c.avail()
+	avail, err := c.avail(1)
 	if err != nil || avail == 0 {
 		return false, false, err
 	}
@@ -76,7 +77,7 @@ func (c *Consumer) PopOne(d *Desc) (ok, wakeProducer bool, err error) {
 // Ready reports whether at least one descriptor is waiting. It is the
 // condition a consumer re-checks after PreparePark and before blocking.
 func (c *Consumer) Ready() (bool, error) {
-	n, err := c.avail()
+	n, err := c.avail(1)
 	return n > 0, err
 }
 

@@ -19,17 +19,21 @@ func NewProducer(region []byte, capacity int) (*Producer, error) {
 		return nil, err
 	}
 	t := s.tail.Load()
-	return &Producer{s: s, tail: t, cachedHead: t}, nil
+	// The ring may hold descriptors the consumer has not taken yet: start
+	// with a cache that says "full" so that the first push reads the head.
+	return &Producer{s: s, tail: t, cachedHead: t - s.cap}, nil
 }
 
 // Capacity returns the number of descriptors the ring holds.
 func (p *Producer) Capacity() int { return int(p.s.cap) }
 
 // free returns how many descriptors can be written without overwriting
-// unconsumed ones, refreshing the cached head when the cache says full.
-func (p *Producer) free() (uint64, error) {
+// unconsumed ones. It trusts the cached head only while that shows room for
+// want; otherwise it reads the head, so that a short count means the ring
+// really is that full.
+func (p *Producer) free(want uint64) (uint64, error) {
 	used := p.tail - p.cachedHead
-	if used < p.s.cap {
+	if used < p.s.cap && p.s.cap-used >= want {
 		return p.s.cap - used, nil
 	}
 	h := p.s.head.Load()
@@ -49,7 +53,7 @@ func (p *Producer) Push(src []Desc) (n int, wakeConsumer bool, err error) {
 	if len(src) == 0 {
 		return 0, false, nil
 	}
-	room, err := p.free()
+	room, err := p.free(uint64(len(src)))
 	if err != nil {
 		return 0, false, err
 	}
@@ -74,7 +78,7 @@ func (p *Producer) Push(src []Desc) (n int, wakeConsumer bool, err error) {
 
 // PushOne is Push for a single descriptor; ok is false when the ring is full.
 func (p *Producer) PushOne(d *Desc) (ok, wakeConsumer bool, err error) {
-	room, err := p.free()
+	room, err := p.free(1)
 	if err != nil || room == 0 {
 		return false, false, err
 	}
@@ -87,7 +91,7 @@ func (p *Producer) PushOne(d *Desc) (ok, wakeConsumer bool, err error) {
 // HasSpace reports whether at least one descriptor can be pushed. It is the
 // condition a producer re-checks after PrepareWait and before blocking.
 func (p *Producer) HasSpace() (bool, error) {
-	room, err := p.free()
+	room, err := p.free(1)
 	return room > 0, err
 }
 

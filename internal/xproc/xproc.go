@@ -50,16 +50,19 @@ func Arg(key string) string { return os.Getenv("PLEXUS_XPROC_" + key) }
 // Child is a started helper process.
 type Child struct {
 	Cmd  *exec.Cmd
-	done chan error
+	done chan struct{} // closed when the child has been reaped
+	err  error         // its exit error, valid once done is closed
 }
 
 // Wait waits up to timeout for the child to exit and returns its error
 // (nil on exit code 0). On timeout it kills the child.
 func (c *Child) Wait(timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
 	select {
-	case err := <-c.done:
-		return err
-	case <-time.After(timeout):
+	case <-c.done:
+		return c.err
+	case <-t.C:
 		_ = c.Cmd.Process.Kill()
 		<-c.done
 		return fmt.Errorf("xproc: helper did not exit within %v (killed)", timeout)
@@ -113,7 +116,10 @@ func StartCmd(name string, files []*os.File, args map[string]string) (*Child, er
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &Child{Cmd: cmd, done: make(chan error, 1)}
-	go func() { c.done <- cmd.Wait() }()
+	c := &Child{Cmd: cmd, done: make(chan struct{})}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
 	return c, nil
 }

@@ -1,0 +1,228 @@
+package session
+
+import (
+	"context"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/ring"
+)
+
+// item is a received message waiting for the application: the frame (to
+// release) and the message bytes inside its payload.
+type item struct {
+	f   plexus.Frame
+	msg []byte
+}
+
+// channel is the state of one call on either side.
+type channel struct {
+	s      *Session
+	id     uint64
+	method uint64
+	local  bool // this side opened it (the caller's end)
+
+	send *credit // our send window on this channel
+
+	mu         sync.Mutex
+	queue      []item
+	head       int
+	wake       chan struct{} // capacity 1: something changed for the receiver
+	recvEnd    bool          // the peer will send no more messages
+	final      *plexus.Status
+	trailer    plexus.Metadata // received with the final status
+	trailerOut plexus.Metadata // handler side: sent with the final status
+	consumed   int64           // bytes consumed since the last grant
+	finished   bool            // removed from the session
+	sentEnd    bool
+	// remaining is the peer's credit on this channel as we enforce it:
+	// the reader subtracts, consumers add what they grant.
+	remaining atomic.Int64
+
+	cancel context.CancelCauseFunc // server side: cancels the handler
+}
+
+func (s *Session) newChannel(id, method uint64, local bool) *channel {
+	ch := &channel{
+		s: s, id: id, method: method, local: local,
+		send: newCredit(DefaultChannelWindow),
+		wake: make(chan struct{}, 1),
+	}
+	ch.remaining.Store(int64(s.cfg.ChannelWindow))
+	return ch
+}
+
+func (ch *channel) signal() {
+	select {
+	case ch.wake <- struct{}{}:
+	default:
+	}
+}
+
+// onFrame queues a DATA or STATUS frame (reader goroutine).
+func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
+	d := &f.Desc
+	flags := d.Flags()
+	cost := frameCost(len(f.Payload))
+	if ch.remaining.Load() <= 0 {
+		ch.s.t.Release(f)
+		return violation("channel %d flow-control window exceeded", ch.id)
+	}
+	ch.remaining.Add(-cost)
+	payload := f.Payload
+	var md plexus.Metadata
+	if flags&flagMD != 0 {
+		var err error
+		if md, payload, err = parseMD(payload); err != nil {
+			ch.s.t.Release(f)
+			return err.(*plexus.Status)
+		}
+	}
+	var final *plexus.Status
+	if d.Kind() == kindStatus {
+		code := plexus.Code(d.Aux())
+		if code != plexus.OK {
+			st, err := parseStatusBody(code, payload)
+			if err != nil {
+				ch.s.t.Release(f)
+				return err.(*plexus.Status)
+			}
+			final = st
+			payload = nil
+			flags &^= flagMsg
+		} else {
+			final = statusOK
+		}
+	} else if flags&flagMsg == 0 && flags&flagEnd == 0 {
+		ch.s.t.Release(f)
+		return violation("DATA on channel %d without a message or END", ch.id)
+	}
+
+	ch.mu.Lock()
+	if ch.recvEnd {
+		ch.mu.Unlock()
+		ch.s.t.Release(f)
+		return violation("frame on channel %d after its end", ch.id)
+	}
+	if flags&flagMsg != 0 {
+		ch.queue = append(ch.queue, item{f: *f, msg: payload})
+	}
+	if flags&flagEnd != 0 || final != nil {
+		ch.recvEnd = true
+	}
+	if final != nil {
+		ch.final = final
+		ch.trailer = md
+	}
+	ch.mu.Unlock()
+	if flags&flagMsg == 0 {
+		ch.s.t.Release(f)
+	}
+	if final != nil {
+		// The peer is done with this channel: late frames are ignored.
+		ch.s.removeChannel(ch)
+	}
+	ch.signal()
+	return nil
+}
+
+var statusOK = &plexus.Status{Code: plexus.OK}
+
+// onReset aborts the channel from the peer's side (reader goroutine).
+func (ch *channel) onReset(st *plexus.Status) {
+	ch.s.removeChannel(ch)
+	ch.fail(st)
+}
+
+// fail ends the channel locally with st unless it already has a final
+// status: pending receives return st, senders stop, the handler (if any)
+// sees its context cancelled.
+func (ch *channel) fail(st *plexus.Status) {
+	ch.mu.Lock()
+	if ch.final == nil {
+		ch.final = st
+	}
+	ch.recvEnd = true
+	ch.mu.Unlock()
+	ch.send.close(st)
+	if ch.cancel != nil {
+		ch.cancel(st)
+	}
+	ch.signal()
+}
+
+// next waits for the next message. It returns io.EOF when the peer ended
+// its side cleanly, or the final status. The item's frame must be released
+// with done.
+func (ch *channel) next(ctx context.Context) (item, error) {
+	for {
+		ch.mu.Lock()
+		if ch.head < len(ch.queue) {
+			it := ch.queue[ch.head]
+			ch.queue[ch.head] = item{}
+			ch.head++
+			if ch.head == len(ch.queue) {
+				ch.queue, ch.head = ch.queue[:0], 0
+			}
+			ch.mu.Unlock()
+			return it, nil
+		}
+		if ch.recvEnd {
+			st := ch.final
+			ch.mu.Unlock()
+			if st == nil || st.Code == plexus.OK {
+				return item{}, io.EOF
+			}
+			return item{}, st
+		}
+		ch.mu.Unlock()
+		select {
+		case <-ch.wake:
+		case <-ctx.Done():
+			return item{}, ctxStatus(ctx)
+		}
+	}
+}
+
+// done releases a consumed item and grants its cost back to the peer once
+// enough has accumulated (half the window), so credit frames stay rare.
+func (ch *channel) done(it *item) {
+	cost := frameCost(len(it.f.Payload))
+	ch.s.t.Release(&it.f)
+	ch.mu.Lock()
+	ch.consumed += cost
+	grant := int64(0)
+	if !ch.recvEnd && ch.consumed >= int64(ch.s.cfg.ChannelWindow)/2 {
+		grant, ch.consumed = ch.consumed, 0
+	}
+	ch.mu.Unlock()
+	if grant > 0 {
+		// The reader adds the grant to its view of the peer's credit
+		// when it queues the frame, keeping enforcement in step.
+		ch.s.grantChannel(ch, grant)
+	}
+}
+
+// drop releases every queued frame (the channel is being abandoned).
+func (ch *channel) drop() {
+	ch.mu.Lock()
+	q := ch.queue[ch.head:]
+	ch.queue, ch.head = nil, 0
+	ch.mu.Unlock()
+	for i := range q {
+		ch.s.t.Release(&q[i].f)
+	}
+}
+
+// grantChannel sends a CREDIT for ch. The grant is added to the
+// enforcement counter before the frame leaves, so the peer can never use
+// credit the reader does not know about.
+func (s *Session) grantChannel(ch *channel, n int64) {
+	ch.remaining.Add(n)
+	var d ring.Desc
+	newDesc(&d, kindCredit, ch.id, 0)
+	d.SetCredit(uint32(n))
+	_ = s.sendFrame(context.Background(), nil, &d, nil, false)
+}

@@ -1,0 +1,159 @@
+package session
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/ring"
+)
+
+// open starts a call: it allocates the channel ID and sends the OPEN with
+// the first message (if any), under openMu so that IDs reach the peer in
+// increasing order as the protocol requires.
+func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshaler, end bool) (*channel, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ctxStatus(ctx)
+	}
+	var aux uint64
+	if dl, ok := ctx.Deadline(); ok {
+		rem := time.Until(dl)
+		if rem <= 0 {
+			return nil, plexus.Errorf(plexus.DeadlineExceeded, "deadline passed before the call started")
+		}
+		aux = uint64(rem)
+	}
+	payload, fromAlloc, flags, err := s.encode(plexus.OutgoingMetadata(ctx), first, nil)
+	if err != nil {
+		return nil, err
+	}
+	if end {
+		flags |= flagEnd
+	}
+	cost := frameCost(len(payload))
+	if err := s.link.take(ctx, s.done, cost); err != nil {
+		s.freeIf(payload, fromAlloc)
+		return nil, err
+	}
+	var d ring.Desc
+	newDesc(&d, kindOpen, 0, flags)
+	d.SetMethod(method)
+	d.SetAux(aux)
+	if extra := s.cfg.ChannelWindow - DefaultChannelWindow; extra > 0 {
+		d.SetCredit(uint32(extra))
+	}
+
+	s.openMu.Lock()
+	s.mu.Lock()
+	if refuse := s.refuseOpenLocked(); refuse != nil {
+		s.mu.Unlock()
+		s.openMu.Unlock()
+		s.link.refund(cost)
+		s.freeIf(payload, fromAlloc)
+		return nil, refuse
+	}
+	id := s.nextID
+	s.nextID += 2
+	ch := s.newChannel(id, method, true)
+	ch.send.n -= cost
+	ch.sentEnd = end
+	s.chans[id] = ch
+	s.mu.Unlock()
+	d.SetChannel(id)
+	err = s.t.Send(&d, payload)
+	s.openMu.Unlock()
+	if err != nil {
+		s.removeChannel(ch)
+		return nil, s.sendFailed(err)
+	}
+	return ch, nil
+}
+
+func (s *Session) refuseOpenLocked() *plexus.Status {
+	switch {
+	case s.err != nil:
+		return s.err
+	case s.draining:
+		return plexus.Errorf(plexus.Unavailable, "link is draining")
+	case s.goAwayRecv:
+		return plexus.Errorf(plexus.Unavailable, "peer is going away")
+	}
+	return nil
+}
+
+// Invoke makes a unary call: one request, one response. resp may be nil to
+// discard the response.
+func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshaler, resp plexus.Unmarshaler) error {
+	ch, err := s.open(ctx, method, req, true)
+	if err != nil {
+		return err
+	}
+	it, err := ch.next(ctx)
+	if err != nil {
+		if err == io.EOF {
+			err = plexus.Errorf(plexus.Internal, "unary call ended without a response")
+		}
+		ch.abandon(err.(*plexus.Status))
+		return err
+	}
+	if err := ch.decode(&it, resp); err != nil {
+		ch.abandon(err.(*plexus.Status))
+		return err
+	}
+	if _, err := ch.next(ctx); err != io.EOF {
+		if err == nil {
+			err = plexus.Errorf(plexus.Internal, "unary call got more than one response")
+		}
+		ch.abandon(err.(*plexus.Status))
+		return err
+	}
+	ch.deliverTrailer(ctx)
+	return nil
+}
+
+// abandon ends a call from the caller's side. If the peer has not finished
+// the channel it is told with a RESET, which cancels its handler.
+func (ch *channel) abandon(st *plexus.Status) {
+	ch.mu.Lock()
+	peerDone := ch.final != nil
+	if !peerDone {
+		ch.final = st
+		ch.recvEnd = true
+	}
+	ch.mu.Unlock()
+	ch.s.removeChannel(ch)
+	ch.send.close(st)
+	if !peerDone {
+		var d ring.Desc
+		newDesc(&d, kindReset, ch.id, 0)
+		d.SetAux(uint64(st.Code))
+		_ = ch.s.t.Send(&d, []byte(st.Message))
+	}
+	ch.drop()
+	ch.signal()
+}
+
+func (ch *channel) deliverTrailer(ctx context.Context) {
+	if dst := plexus.ResponseMetadataDest(ctx); dst != nil {
+		ch.mu.Lock()
+		*dst = ch.trailer
+		ch.mu.Unlock()
+	}
+}
+
+// Notify sends a one-way message: no response, no delivery guarantee past
+// the transport.
+func (s *Session) Notify(ctx context.Context, method uint64, m plexus.Marshaler) error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	payload, fromAlloc, flags, err := s.encode(plexus.OutgoingMetadata(ctx), m, nil)
+	if err != nil {
+		return err
+	}
+	var d ring.Desc
+	newDesc(&d, kindNotify, 0, flags)
+	d.SetMethod(method)
+	return s.sendFrame(ctx, nil, &d, payload, fromAlloc)
+}

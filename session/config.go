@@ -1,0 +1,64 @@
+package session
+
+import (
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Role decides which channel IDs this side opens: the initiator (the host)
+// odd ones, the acceptor (the plugin) even ones.
+type Role int
+
+const (
+	Initiator Role = 1
+	Acceptor  Role = 2
+)
+
+// Windows that both sides assume before any CREDIT frame: a side that wants
+// larger windows grants the difference, so no negotiation is needed.
+const (
+	DefaultChannelWindow = 64 << 10
+	DefaultLinkWindow    = 1 << 20
+)
+
+// Config configures a session.
+type Config struct {
+	Role Role
+	// Mux serves calls the peer makes; nil serves none (every call gets
+	// UNIMPLEMENTED).
+	Mux *Mux
+	// ChannelWindow is the receive window per channel in bytes (at least
+	// DefaultChannelWindow), LinkWindow the window of the whole link.
+	ChannelWindow int
+	LinkWindow    int
+	// KeepaliveIdle is how long the link may be silent before a PING is
+	// sent; KeepaliveTimeout how long the answer may take before the peer
+	// is declared dead. Defaults 15s and 5s; a negative KeepaliveIdle
+	// disables keepalive.
+	KeepaliveIdle    time.Duration
+	KeepaliveTimeout time.Duration
+	Logger           hclog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.ChannelWindow < DefaultChannelWindow {
+		c.ChannelWindow = DefaultChannelWindow
+	}
+	if c.LinkWindow < DefaultLinkWindow {
+		c.LinkWindow = DefaultLinkWindow
+	}
+	// Grants travel in a 32-bit field and are at most half a window.
+	c.ChannelWindow = min(c.ChannelWindow, 1<<30)
+	c.LinkWindow = min(c.LinkWindow, 1<<30)
+	if c.KeepaliveIdle == 0 {
+		c.KeepaliveIdle = 15 * time.Second
+	}
+	if c.KeepaliveTimeout <= 0 {
+		c.KeepaliveTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	return c
+}

@@ -1,0 +1,96 @@
+package session
+
+import (
+	"sync"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/ring"
+)
+
+// ctlFrame is a frame the reader goroutine wants sent. The reader never
+// sends itself: if both ends' readers blocked on a full transport, neither
+// would drain its side and the link would deadlock.
+type ctlFrame struct {
+	kind    uint8
+	channel uint64
+	aux     uint64
+	credit  uint32
+	flags   uint8
+	payload []byte
+}
+
+// maxCtlQueue bounds the frames a peer can make us queue (by PINGing, say)
+// without reading our answers.
+const maxCtlQueue = 1 << 16
+
+type ctlQueue struct {
+	mu     sync.Mutex
+	frames []ctlFrame
+	spare  []ctlFrame
+	signal chan struct{}
+	over   bool
+}
+
+func (q *ctlQueue) init() { q.signal = make(chan struct{}, 1) }
+
+func (q *ctlQueue) push(f ctlFrame) {
+	q.mu.Lock()
+	if len(q.frames) >= maxCtlQueue {
+		q.over = true
+	} else {
+		q.frames = append(q.frames, f)
+	}
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *ctlQueue) take() ([]ctlFrame, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	fs := q.frames
+	q.frames = q.spare[:0]
+	q.spare = fs
+	return fs, q.over
+}
+
+func (s *Session) writeLoop() {
+	var d ring.Desc
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.ctl.signal:
+		}
+		fs, over := s.ctl.take()
+		if over {
+			s.die(violation("peer does not read its control frames"))
+			return
+		}
+		for i := range fs {
+			f := &fs[i]
+			newDesc(&d, f.kind, f.channel, f.flags)
+			d.SetAux(f.aux)
+			d.SetCredit(f.credit)
+			if err := s.t.Send(&d, f.payload); err != nil {
+				s.sendFailed(err)
+				return
+			}
+			*f = ctlFrame{}
+		}
+	}
+}
+
+func (s *Session) queueCredit(channel uint64, n int64) {
+	for n > 0 {
+		c := min(n, 1<<31)
+		s.ctl.push(ctlFrame{kind: kindCredit, channel: channel, credit: uint32(c)})
+		n -= c
+	}
+}
+
+func (s *Session) queueReset(channel uint64, code plexus.Code, reason string) {
+	s.ctl.push(ctlFrame{kind: kindReset, channel: channel, aux: uint64(code), payload: []byte(reason)})
+}

@@ -1,0 +1,22 @@
+// Package session is the RPC layer of plexus: channels, calls and streams
+// in both directions over one plexus.Transport, with flow control,
+// deadlines, cancellation, keepalive, GoAway and drain. It knows nothing of
+// shared memory or sockets.
+//
+// Lifetime: New starts a session over a transport and owns it from then on;
+// the session ends when Close or Drain is called, when the peer goes away,
+// or when the peer violates the protocol. Done is closed then and Err tells
+// why; every call still in flight fails at once with that status (PeerDied
+// when the transport reports the peer gone), and every handler's context is
+// cancelled.
+//
+// Concurrency: a Session is safe for concurrent use; any number of
+// goroutines may make calls at the same time, in both directions. A Stream
+// may have one goroutine sending and one receiving at the same time. A Mux
+// must be fully registered before the session that serves it starts.
+//
+// Goroutines: one reader per session (it never blocks on application code
+// or on the transport's send side), one writer for frames the reader
+// generates, one keepalive timer, and one goroutine per incoming call or
+// notification while its handler runs.
+package session

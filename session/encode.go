@@ -1,0 +1,82 @@
+package session
+
+import (
+	"github.com/plexus-ipc/plexus"
+)
+
+// encode builds a frame payload of [metadata block][message][status body]
+// in transport memory (a slot of the segment on shared memory), so the
+// message is encoded once, in place, and crosses without a further copy.
+// fromAlloc tells whether payload is (a prefix of) that transport memory;
+// if the message outgrew its Msgsize estimate the payload is an ordinary
+// heap slice that the transport will copy.
+func (s *Session) encode(md plexus.Metadata, m plexus.Marshaler, st *plexus.Status) (payload []byte, fromAlloc bool, flags uint8, err error) {
+	size := 0
+	if len(md) > 0 {
+		n, err := mdSize(md)
+		if err != nil {
+			return nil, false, 0, err
+		}
+		size += n
+		flags |= flagMD
+	}
+	if m != nil {
+		size += m.Msgsize()
+		flags |= flagMsg
+	}
+	if st != nil {
+		size += 4 + len(st.Message) + len(st.Details)
+	}
+	if size == 0 && m == nil {
+		return nil, false, flags, nil
+	}
+	if max := s.t.MaxPayload(); size > max {
+		return nil, false, 0, plexus.Errorf(plexus.ResourceExhausted, "message of %d bytes exceeds the link's %d-byte frame limit", size, max)
+	}
+	buf, err := s.t.Alloc(max(size, 1))
+	if err != nil {
+		return nil, false, 0, err
+	}
+	b := buf[:0]
+	if len(md) > 0 {
+		b = appendMD(b, md)
+	}
+	if m != nil {
+		if b, err = m.MarshalMsg(b); err != nil {
+			s.t.Free(buf)
+			return nil, false, 0, plexus.WithCause(plexus.Internal, err, "encoding message: "+err.Error())
+		}
+	}
+	if st != nil {
+		b = appendStatusBody(b, st)
+	}
+	if len(b) > 0 && len(b) <= cap(buf) && &b[0] == &buf[:1][0] {
+		return buf[:len(b)], true, flags, nil
+	}
+	s.t.Free(buf)
+	if len(b) > s.t.MaxPayload() {
+		return nil, false, 0, plexus.Errorf(plexus.ResourceExhausted, "message of %d bytes exceeds the link's %d-byte frame limit", len(b), s.t.MaxPayload())
+	}
+	return b, false, flags, nil
+}
+
+// decode hands a received message to m. If m keeps views into the payload
+// (Retainer), it takes over the release; otherwise the item is released
+// (and its credit granted back) at once.
+func (ch *channel) decode(it *item, m plexus.Unmarshaler) error {
+	if m == nil {
+		ch.done(it)
+		return nil
+	}
+	_, err := m.UnmarshalMsg(it.msg)
+	if r, ok := m.(plexus.Retainer); ok && err == nil {
+		held := *it
+		r.Retain(func() { ch.done(&held) })
+		return nil
+	}
+	ch.done(it)
+	if err != nil {
+		return plexus.WithCause(plexus.Internal, err, "decoding message: "+err.Error())
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package session
+
+import (
+	"context"
+
+	"github.com/plexus-ipc/plexus"
+)
+
+// GoAway tells the peer that this side accepts no new calls: calls the
+// peer already opened finish; later ones are refused with UNAVAILABLE
+// (the peer knows they never started, so they are safe to retry
+// elsewhere). Calls this side makes are not affected.
+func (s *Session) GoAway(reason string) {
+	s.mu.Lock()
+	if s.goAwaySent || s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.goAwaySent = true
+	s.goAwayLimit = s.peerMaxID
+	limit := s.goAwayLimit
+	s.mu.Unlock()
+	s.ctl.push(ctlFrame{kind: kindGoAway, aux: limit, payload: []byte(reason)})
+}
+
+// onGoAway: calls this side opened above the peer's limit were never
+// started by the peer; fail them now with UNAVAILABLE.
+func (s *Session) onGoAway(limit uint64, reason string) {
+	s.mu.Lock()
+	s.goAwayRecv = true
+	s.peerLimit = limit
+	var refused []*channel
+	for id, ch := range s.chans {
+		if ch.local && id > limit {
+			refused = append(refused, ch)
+		}
+	}
+	s.mu.Unlock()
+	st := plexus.Errorf(plexus.Unavailable, "peer is going away (%s); call not started", reason)
+	for _, ch := range refused {
+		s.removeChannel(ch)
+		ch.fail(st)
+	}
+	s.log.Debug("peer sent GOAWAY", "reason", reason, "last channel", limit)
+}
+
+// Drain ends the session gracefully: it sends GOAWAY, stops making new
+// calls, waits until every call in flight in either direction has finished
+// or ctx is done, and then closes the link. Calls still running when ctx
+// ends fail with LINK_CLOSED.
+func (s *Session) Drain(ctx context.Context) error {
+	s.GoAway("draining")
+	s.mu.Lock()
+	s.draining = true
+	var wait chan struct{}
+	if len(s.chans) > 0 {
+		if s.drained == nil {
+			s.drained = make(chan struct{})
+		}
+		wait = s.drained
+	}
+	s.mu.Unlock()
+	var err error
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-s.done:
+		case <-ctx.Done():
+			err = ctxStatus(ctx)
+		}
+	}
+	s.die(plexus.Errorf(plexus.LinkClosed, "link drained"))
+	s.handlers.Wait()
+	return err
+}

@@ -1,0 +1,225 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"io"
+	"runtime/debug"
+	"time"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/ring"
+)
+
+type callKey struct{}
+
+// SetTrailer sets the metadata returned to the caller with the call's
+// status. It must be called from the handler, before it returns.
+func SetTrailer(ctx context.Context, md plexus.Metadata) error {
+	ch, ok := ctx.Value(callKey{}).(*channel)
+	if !ok {
+		return plexus.Errorf(plexus.FailedPrecondition, "SetTrailer outside a handler")
+	}
+	if _, err := mdSize(md); err != nil {
+		return err
+	}
+	ch.mu.Lock()
+	ch.trailerOut = md
+	ch.mu.Unlock()
+	return nil
+}
+
+// onOpen accepts a call from the peer (reader goroutine).
+func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
+	d := &f.Desc
+	id := d.Channel()
+	if s.ownsID(id) {
+		s.t.Release(f)
+		return violation("peer opened channel %d, which has this side's parity", id)
+	}
+	s.mu.Lock()
+	if id <= s.peerMaxID {
+		s.mu.Unlock()
+		s.t.Release(f)
+		return violation("channel %d opened out of order or twice (last was %d)", id, s.peerMaxID)
+	}
+	s.peerMaxID = id
+	refused := s.goAwaySent && id > s.goAwayLimit
+	s.mu.Unlock()
+
+	h, why := s.mux.lookup(d.Method())
+	switch {
+	case refused:
+		s.t.Release(f)
+		s.queueReset(id, plexus.Unavailable, "link is going away; call not started")
+		return nil
+	case h == nil:
+		s.t.Release(f)
+		s.queueReset(id, plexus.Unimplemented, why)
+		return nil
+	case h.kind == kindNotifyHandler:
+		s.t.Release(f)
+		s.queueReset(id, plexus.Unimplemented, h.name+" is a notification, not a call")
+		return nil
+	}
+
+	ch := s.newChannel(id, d.Method(), false)
+	ch.send.add(int64(d.Credit()))
+	ctx, cancel := context.WithCancelCause(s.ctx)
+	ch.cancel = cancel
+	stop := func() {}
+	if aux := d.Aux(); aux > 0 {
+		var stopDeadline context.CancelFunc
+		ctx, stopDeadline = context.WithDeadline(ctx, time.Now().Add(time.Duration(min(aux, 1<<62))))
+		stop = stopDeadline
+	}
+	ctx = context.WithValue(ctx, callKey{}, ch)
+	if d.Flags()&flagMD != 0 {
+		md, _, err := parseMD(f.Payload)
+		if err != nil {
+			s.t.Release(f)
+			cancel(err)
+			stop()
+			return err.(*plexus.Status)
+		}
+		ctx = plexus.WithIncomingMetadata(ctx, md)
+	}
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		s.t.Release(f)
+		cancel(s.err)
+		stop()
+		return nil
+	}
+	s.chans[id] = ch
+	s.handlers.Add(1)
+	s.mu.Unlock()
+	if err := ch.onFrame(f); err != nil {
+		return err
+	}
+	if extra := s.cfg.ChannelWindow - DefaultChannelWindow; extra > 0 {
+		s.queueCredit(id, int64(extra))
+	}
+	go s.serve(ctx, stop, ch, h)
+	return nil
+}
+
+// serve runs a handler and sends the call's status. A panic in the
+// handler becomes an INTERNAL status; the link survives it.
+func (s *Session) serve(ctx context.Context, stop func(), ch *channel, h *handler) {
+	defer s.handlers.Done()
+	defer stop()
+	var resp plexus.Marshaler
+	err := s.runHandler(ctx, ch, h, &resp)
+	if err == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = plexus.Errorf(plexus.DeadlineExceeded, "deadline exceeded while the handler ran")
+	}
+	s.finishServer(ch, resp, err)
+}
+
+func (s *Session) runHandler(ctx context.Context, ch *channel, h *handler, resp *plexus.Marshaler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("handler panicked", "method", h.name, "panic", r, "stack", string(debug.Stack()))
+			err = plexus.Errorf(plexus.Internal, "handler %s panicked: %v", h.name, r)
+		}
+	}()
+	if h.kind == kindStreamHandler {
+		return h.stream(ctx, &Stream{ch: ch, ctx: ctx, server: true})
+	}
+	it, err := ch.next(ctx)
+	if err == io.EOF {
+		return plexus.Errorf(plexus.InvalidArgument, "unary call %s without a request message", h.name)
+	}
+	if err != nil {
+		return err
+	}
+	defer ch.done(&it)
+	*resp, err = h.unary(ctx, it.msg)
+	return err
+}
+
+// finishServer sends the final STATUS unless the caller already ended the
+// call (RESET) or the link died.
+func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error) {
+	defer func() {
+		s.removeChannel(ch)
+		ch.drop()
+		ch.cancel(context.Canceled)
+	}()
+	ch.mu.Lock()
+	// The peer never sends STATUS on a channel it opened, so any final
+	// status here is a RESET from the caller or the death of the link.
+	gone := ch.final != nil
+	trailer := ch.trailerOut
+	ch.mu.Unlock()
+	if gone {
+		return
+	}
+	var d ring.Desc
+	var payload []byte
+	var fromAlloc bool
+	var flags uint8
+	var err error
+	if herr == nil {
+		payload, fromAlloc, flags, err = s.encode(trailer, resp, nil)
+		if err != nil {
+			herr = err
+		} else {
+			newDesc(&d, kindStatus, ch.id, flags|flagEnd)
+		}
+	}
+	if herr != nil {
+		st := statusFromError(herr)
+		payload, fromAlloc, flags, err = s.encode(trailer, nil, st)
+		if err != nil {
+			// The status itself does not fit (huge message or trailer):
+			// send the code alone.
+			payload, fromAlloc, flags, _ = s.encode(nil, nil, &plexus.Status{Code: st.Code})
+		}
+		newDesc(&d, kindStatus, ch.id, flags|flagEnd)
+		d.SetAux(uint64(st.Code))
+	}
+	if err := s.sendFrame(context.Background(), ch, &d, payload, fromAlloc); err != nil {
+		s.log.Debug("status not sent", "channel", ch.id, "error", err)
+	}
+}
+
+// onNotify runs a notification handler (reader goroutine hands off).
+func (s *Session) onNotify(f *plexus.Frame) *plexus.Status {
+	d := &f.Desc
+	h, why := s.mux.lookup(d.Method())
+	if h == nil || h.kind != kindNotifyHandler {
+		if h != nil {
+			why = h.name + " is a call, not a notification"
+		}
+		s.log.Warn("dropping notification", "reason", why)
+		s.t.Release(f)
+		return nil
+	}
+	ctx := s.ctx
+	msg := f.Payload
+	if d.Flags()&flagMD != 0 {
+		md, rest, err := parseMD(msg)
+		if err != nil {
+			s.t.Release(f)
+			return err.(*plexus.Status)
+		}
+		ctx = plexus.WithIncomingMetadata(ctx, md)
+		msg = rest
+	}
+	held := *f
+	s.handlers.Add(1)
+	go func() {
+		defer s.handlers.Done()
+		defer s.t.Release(&held)
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("notification handler panicked", "method", h.name, "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
+		h.notify(ctx, msg)
+	}()
+	return nil
+}

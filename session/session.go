@@ -1,0 +1,366 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/ring"
+)
+
+// Session is one end of a link: it makes calls to the peer and serves the
+// peer's calls, over one transport.
+type Session struct {
+	t   plexus.Transport
+	cfg Config
+	mux *Mux
+	log hclog.Logger
+
+	ctx    context.Context // parent of every handler context; cancelled at the end
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+
+	openMu sync.Mutex // held from ID allocation to the OPEN's send, so IDs reach the peer in order
+
+	mu          sync.Mutex
+	chans       map[uint64]*channel
+	nextID      uint64 // next ID this side opens
+	peerMaxID   uint64 // highest ID the peer opened
+	goAwaySent  bool
+	goAwayLimit uint64 // peer IDs above this are refused
+	goAwayRecv  bool
+	peerLimit   uint64 // our IDs above this will not be served
+	draining    bool
+	drained     chan struct{} // closed when draining and no channel is left
+	err         *plexus.Status
+
+	link *credit // link-level send window
+
+	// Receive-side accounting, touched only by the reader goroutine.
+	linkRemaining int64 // credit the peer still has on the link
+	linkConsumed  int64 // bytes dispatched since the last link grant
+
+	ctl      ctlQueue
+	rxFrames atomic.Uint64 // frames received, for idle detection
+	handlers sync.WaitGroup
+}
+
+// New starts a session over t. The session owns t from now on.
+func New(t plexus.Transport, cfg Config) *Session {
+	cfg = cfg.withDefaults()
+	s := &Session{
+		t: t, cfg: cfg, mux: cfg.Mux, log: cfg.Logger,
+		done:          make(chan struct{}),
+		chans:         make(map[uint64]*channel),
+		link:          newCredit(DefaultLinkWindow),
+		linkRemaining: int64(cfg.LinkWindow),
+	}
+	if cfg.Role == Acceptor {
+		s.nextID = 2
+	} else {
+		s.cfg.Role = Initiator
+		s.nextID = 1
+	}
+	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	s.ctl.init()
+	if extra := cfg.LinkWindow - DefaultLinkWindow; extra > 0 {
+		s.queueCredit(0, int64(extra))
+	}
+	go s.readLoop()
+	go s.writeLoop()
+	if cfg.KeepaliveIdle > 0 {
+		go s.keepalive()
+	}
+	return s
+}
+
+// Done is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err returns why the session ended, or nil while it runs.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		return nil
+	}
+	return s.err
+}
+
+// Close ends the session at once: calls in flight fail with LinkClosed and
+// handlers' contexts are cancelled. Use Drain for a graceful end.
+func (s *Session) Close() error {
+	s.die(plexus.Errorf(plexus.LinkClosed, "session closed"))
+	return nil
+}
+
+var errSessionDone = plexus.Errorf(plexus.LinkClosed, "session ended")
+
+// die ends the session with st: the first cause wins.
+func (s *Session) die(st *plexus.Status) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.err = st
+	chans := s.chans
+	s.chans = nil
+	s.mu.Unlock()
+
+	s.cancel(st)
+	s.link.close(st)
+	close(s.done)
+	for _, ch := range chans {
+		ch.fail(st)
+	}
+	_ = s.t.Close()
+	s.log.Debug("session ended", "status", st)
+}
+
+// classifyRecv turns a transport error into the session's final status.
+func classifyRecv(err error) *plexus.Status {
+	var st *plexus.Status
+	if errors.As(err, &st) {
+		return st
+	}
+	return plexus.WithCause(plexus.PeerDied, err, "transport failed: "+err.Error())
+}
+
+func (s *Session) readLoop() {
+	var f plexus.Frame
+	for {
+		if err := s.t.Recv(&f); err != nil {
+			s.die(classifyRecv(err))
+			return
+		}
+		s.rxFrames.Add(1)
+		if err := s.dispatch(&f); err != nil {
+			s.log.Warn("protocol violation; closing link", "error", err)
+			// Tell the peer why before closing; best effort, as the
+			// link is being torn down anyway.
+			var d ring.Desc
+			newDesc(&d, kindReset, 0, 0)
+			d.SetAux(uint64(plexus.ProtocolViolation))
+			_ = s.t.Send(&d, []byte(err.Message))
+			s.die(err)
+			return
+		}
+	}
+}
+
+func violation(format string, args ...any) *plexus.Status {
+	return plexus.Errorf(plexus.ProtocolViolation, format, args...)
+}
+
+// dispatch handles one received frame. It returns a status only for a
+// protocol violation; it never blocks on application code. It takes
+// ownership of f's payload: the frame is either queued on a channel or
+// released before dispatch returns.
+func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
+	d := &f.Desc
+	kind, flags, id := d.Kind(), d.Flags(), d.Channel()
+	if kind == 0 || kind > kindMax || flags&flagReserved != 0 {
+		s.t.Release(f)
+		return violation("frame kind %d flags %#x", kind, flags)
+	}
+	if carriesMessage(kind) {
+		cost := frameCost(len(f.Payload))
+		if s.linkRemaining <= 0 {
+			s.t.Release(f)
+			return violation("link flow-control window exceeded")
+		}
+		s.linkRemaining -= cost
+		s.linkConsumed += cost
+		if s.linkConsumed >= int64(s.cfg.LinkWindow)/2 {
+			s.linkRemaining += s.linkConsumed
+			s.queueCredit(0, s.linkConsumed)
+			s.linkConsumed = 0
+		}
+	}
+	if !channelAllowed(kind, id) {
+		s.t.Release(f)
+		return violation("frame kind %d on channel %d", kind, id)
+	}
+	switch kind {
+	case kindOpen:
+		return s.onOpen(f)
+	case kindNotify:
+		return s.onNotify(f)
+	case kindPing:
+		s.ctl.push(ctlFrame{kind: kindPong, aux: d.Aux()})
+		s.t.Release(f)
+		return nil
+	case kindPong:
+		s.t.Release(f)
+		return nil
+	case kindGoAway:
+		s.onGoAway(d.Aux(), string(f.Payload))
+		s.t.Release(f)
+		return nil
+	case kindCredit:
+		n := int64(d.Credit())
+		s.t.Release(f)
+		if id == 0 {
+			s.link.add(n)
+			return nil
+		}
+		ch, err := s.lookup(id)
+		if ch != nil {
+			ch.send.add(n)
+		}
+		return err
+	case kindReset:
+		code, reason := plexus.Code(d.Aux()), string(f.Payload)
+		s.t.Release(f)
+		if id == 0 {
+			return plexus.Errorf(plexus.PeerDied, "peer reset the link: %s: %s", code, reason)
+		}
+		ch, err := s.lookup(id)
+		if ch != nil {
+			ch.onReset(plexus.Errorf(code, "%s", reason))
+		}
+		return err
+	}
+	// DATA and STATUS.
+	ch, err := s.lookup(id)
+	if ch == nil {
+		s.t.Release(f)
+		return err
+	}
+	if kind == kindStatus && !ch.local {
+		s.t.Release(f)
+		return violation("STATUS on channel %d that the peer opened", id)
+	}
+	return ch.onFrame(f)
+}
+
+// channelAllowed: link frames use channel 0, call frames a real channel,
+// CREDIT and RESET either (on 0 they concern the whole link).
+func channelAllowed(kind uint8, id uint64) bool {
+	switch kind {
+	case kindNotify, kindPing, kindPong, kindGoAway:
+		return id == 0
+	case kindOpen, kindData, kindStatus:
+		return id != 0
+	}
+	return true
+}
+
+// lookup finds an open channel. A frame for a channel that existed and has
+// finished is ignored (nil, nil): it may have crossed our RESET. A channel
+// that never existed is a violation.
+func (s *Session) lookup(id uint64) (*channel, *plexus.Status) {
+	s.mu.Lock()
+	ch := s.chans[id]
+	next, peerMax := s.nextID, s.peerMaxID
+	s.mu.Unlock()
+	if ch != nil {
+		return ch, nil
+	}
+	if s.ownsID(id) {
+		if id >= next {
+			return nil, violation("frame for channel %d that this side never opened", id)
+		}
+	} else if id > peerMax {
+		return nil, violation("frame for channel %d before its OPEN", id)
+	}
+	return nil, nil
+}
+
+func (s *Session) ownsID(id uint64) bool {
+	return (id&1 == 1) == (s.cfg.Role == Initiator)
+}
+
+func (s *Session) removeChannel(ch *channel) {
+	s.mu.Lock()
+	if s.chans[ch.id] == ch {
+		delete(s.chans, ch.id)
+	}
+	if s.draining && len(s.chans) == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
+	s.mu.Unlock()
+}
+
+// send transmits a frame with credit: message-bearing frames take from the
+// channel window (if ch != nil) and the link window first.
+func (s *Session) sendFrame(ctx context.Context, ch *channel, d *ring.Desc, payload []byte, fromAlloc bool) error {
+	if carriesMessage(d.Kind()) {
+		cost := frameCost(len(payload))
+		if ch != nil {
+			if err := ch.send.take(ctx, s.done, cost); err != nil {
+				s.freeIf(payload, fromAlloc)
+				return err
+			}
+		}
+		if err := s.link.take(ctx, s.done, cost); err != nil {
+			if ch != nil {
+				ch.send.refund(cost)
+			}
+			s.freeIf(payload, fromAlloc)
+			return err
+		}
+	}
+	if err := s.t.Send(d, payload); err != nil {
+		return s.sendFailed(err)
+	}
+	return nil
+}
+
+func (s *Session) freeIf(b []byte, fromAlloc bool) {
+	if fromAlloc && b != nil {
+		s.t.Free(b)
+	}
+}
+
+// sendFailed maps a transport send error: a size error is the caller's
+// problem; anything else means the link is gone.
+func (s *Session) sendFailed(err error) error {
+	var st *plexus.Status
+	if errors.As(err, &st) && (st.Code == plexus.ResourceExhausted || st.Code == plexus.InvalidArgument) {
+		return st
+	}
+	s.die(classifyRecv(err))
+	if e := s.Err(); e != nil {
+		return e
+	}
+	return err
+}
+
+// statusFromError converts a handler's error into the status sent back.
+func statusFromError(err error) *plexus.Status {
+	var st *plexus.Status
+	if errors.As(err, &st) {
+		return st
+	}
+	switch plexus.CodeOf(err) {
+	case plexus.Canceled:
+		return plexus.Errorf(plexus.Canceled, "%v", err)
+	case plexus.DeadlineExceeded:
+		return plexus.Errorf(plexus.DeadlineExceeded, "%v", err)
+	}
+	return plexus.Errorf(plexus.Unknown, "%v", err)
+}
+
+func ctxStatus(ctx context.Context) *plexus.Status {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return plexus.Errorf(plexus.DeadlineExceeded, "deadline exceeded")
+	}
+	if c := context.Cause(ctx); c != nil {
+		var st *plexus.Status
+		if errors.As(c, &st) {
+			return st
+		}
+	}
+	return plexus.Errorf(plexus.Canceled, "call canceled")
+}
+
+func (s *Session) String() string {
+	return fmt.Sprintf("session(%v)", s.cfg.Role)
+}

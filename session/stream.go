@@ -1,0 +1,122 @@
+package session
+
+import (
+	"context"
+	"io"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/ring"
+)
+
+// Stream is one side of a streaming call. On the caller's side it comes
+// from NewStream; on the handler's side it is passed to a StreamHandler.
+// One goroutine may Send while another Recvs.
+type Stream struct {
+	ch     *channel
+	ctx    context.Context
+	server bool
+	stop   func() bool // caller side: stops the context watcher
+}
+
+// NewStream opens a streaming call. first, if not nil, travels in the
+// OPEN frame; closeSend ends the caller's side at once (server streaming).
+// The call ends when Recv returns an error (io.EOF for success), or when
+// ctx is done or Close is called, which cancels it on the peer.
+func (s *Session) NewStream(ctx context.Context, method uint64, first plexus.Marshaler, closeSend bool) (*Stream, error) {
+	ch, err := s.open(ctx, method, first, closeSend)
+	if err != nil {
+		return nil, err
+	}
+	st := &Stream{ch: ch, ctx: ctx}
+	// A caller that stops reading must still cancel the peer's handler
+	// when its context ends, not only if it happens to be in Recv.
+	st.stop = context.AfterFunc(ctx, func() { ch.abandon(ctxStatus(ctx)) })
+	return st, nil
+}
+
+// Context is the call's context: on the handler's side it carries the
+// caller's deadline and is cancelled when the caller cancels.
+func (st *Stream) Context() context.Context { return st.ctx }
+
+// Send sends one message. After the peer has ended the call it returns
+// the call's status (io.EOF if that was OK).
+func (st *Stream) Send(m plexus.Marshaler) error {
+	ch := st.ch
+	ch.mu.Lock()
+	sentEnd, final := ch.sentEnd, ch.final
+	ch.mu.Unlock()
+	if sentEnd {
+		return plexus.Errorf(plexus.FailedPrecondition, "Send after CloseSend")
+	}
+	if final != nil {
+		if final.Code == plexus.OK {
+			return io.EOF
+		}
+		return final
+	}
+	payload, fromAlloc, flags, err := ch.s.encode(nil, m, nil)
+	if err != nil {
+		return err
+	}
+	var d ring.Desc
+	newDesc(&d, kindData, ch.id, flags|flagMsg)
+	return ch.s.sendFrame(st.ctx, ch, &d, payload, fromAlloc)
+}
+
+// CloseSend ends the caller's side of the stream; the handler's Recv
+// returns io.EOF once it has read everything before it.
+func (st *Stream) CloseSend() error {
+	if st.server {
+		return plexus.Errorf(plexus.FailedPrecondition, "a handler ends its side by returning")
+	}
+	ch := st.ch
+	ch.mu.Lock()
+	if ch.sentEnd || ch.final != nil {
+		ch.mu.Unlock()
+		return nil
+	}
+	ch.sentEnd = true
+	ch.mu.Unlock()
+	var d ring.Desc
+	newDesc(&d, kindData, ch.id, flagEnd)
+	return ch.s.sendFrame(st.ctx, ch, &d, nil, false)
+}
+
+// Recv receives the next message into m. It returns io.EOF when the peer
+// has ended its side successfully, or the call's status.
+func (st *Stream) Recv(m plexus.Unmarshaler) error {
+	it, err := st.ch.next(st.ctx)
+	if err != nil {
+		if !st.server {
+			st.finish(err)
+		}
+		return err
+	}
+	return st.ch.decode(&it, m)
+}
+
+// finish ends the caller's side once the call is over.
+func (st *Stream) finish(err error) {
+	if st.stop != nil {
+		st.stop()
+	}
+	if err == io.EOF {
+		st.ch.deliverTrailer(st.ctx)
+		return
+	}
+	if s, ok := err.(*plexus.Status); ok {
+		st.ch.abandon(s)
+	}
+}
+
+// Close abandons the call from the caller's side (a no-op once it has
+// ended); the peer's handler sees its context cancelled.
+func (st *Stream) Close() {
+	if st.server {
+		return
+	}
+	if st.stop != nil {
+		st.stop()
+	}
+	st.ch.abandon(plexus.Errorf(plexus.Canceled, "stream closed by the caller"))
+}

@@ -1,0 +1,23 @@
+// Package shm owns the shared-memory segment of one host <-> plugin link:
+// a sealed memfd mapped MAP_SHARED and pre-faulted, holding a header, two
+// descriptor rings (host->plugin, plugin->host) and one slot pool per
+// sending side, plus four eventfd doorbells (data ready and space freed, per
+// direction).
+//
+// Lifetime: the host Creates a Segment and passes Files() to the plugin
+// process, which Opens it from the inherited descriptors. Each side then
+// takes its Endpoint and uses it until Close. Closing unmaps the segment and
+// closes the descriptors of this process only; the peer's mapping stays
+// valid until it closes too. Views returned by Resolve and slots returned by
+// Alloc are valid only until the Segment is closed.
+//
+// Concurrency: an Endpoint's Send, Alloc, Resolve and Release may be called
+// from any number of goroutines; Recv from one goroutine at a time. A Pool is
+// safe for concurrent use by both processes. Every value the peer can write
+// is copied out and validated before use; a violation is reported as an
+// error wrapping ErrProtocol and breaks this link only.
+//
+// Waiting: nothing in this package waits without a bound. Receivers spin
+// for a short time budget and then park on their doorbell; senders ring a
+// doorbell only when the peer announced that it parked.
+package shm

@@ -1,0 +1,182 @@
+package shm
+
+import (
+	"sync"
+	"time"
+
+	"github.com/plexus-ipc/plexus/ring"
+)
+
+// Endpoint is one side's use of a segment: it sends on its own direction's
+// ring with payloads from its own pool, and receives from the other ring,
+// resolving payloads in the peer's pool and freeing them back to it.
+type Endpoint struct {
+	seg  *Segment
+	side Side
+	tx   *ring.Producer
+	rx   *ring.Consumer
+	own  *Pool // slots this side allocates and sends
+	peer *Pool // slots the peer sent; this side frees them
+
+	dataOut  *Bell // wakes the peer's receiver
+	dataIn   *Bell // this side's receiver parks here
+	spaceIn  *Bell // this side's senders park here (ring space or own slots)
+	spaceOut *Bell // wakes the peer's senders
+
+	sendMu sync.Mutex // the ring has one producer; sends are serialised
+	spin   time.Duration
+	wait   time.Duration
+}
+
+// Endpoint returns this process's side of the link. It may be called once.
+func (s *Segment) Endpoint() (*Endpoint, error) {
+	tx, rx := s.side.tx(), s.side.rx()
+	l := &s.m.layout
+	p, err := ring.NewProducer(s.m.rings[tx], l.RingCapacity[tx])
+	if err != nil {
+		return nil, err
+	}
+	c, err := ring.NewConsumer(s.m.rings[rx], l.RingCapacity[rx])
+	if err != nil {
+		return nil, err
+	}
+	return &Endpoint{
+		seg: s, side: s.side, tx: p, rx: c,
+		own: s.m.pools[tx], peer: s.m.pools[rx],
+		dataOut: s.bells[0][tx], dataIn: s.bells[0][rx],
+		spaceIn: s.bells[1][tx], spaceOut: s.bells[1][rx],
+		spin: s.cfg.Spin, wait: s.cfg.Wait,
+	}, nil
+}
+
+// Side reports which end of the link this is.
+func (e *Endpoint) Side() Side { return e.side }
+
+// Pool returns the pool this side allocates from.
+func (e *Endpoint) Pool() *Pool { return e.own }
+
+// PeerPool returns the pool the peer allocates from.
+func (e *Endpoint) PeerPool() *Pool { return e.peer }
+
+// Send publishes descriptors in order, batching as many as fit with one
+// index store, ringing the peer only if it parked. If the ring stays full
+// for the configured wait it returns ErrTimeout with the count sent.
+func (e *Endpoint) Send(ds []ring.Desc) (int, error) {
+	e.sendMu.Lock()
+	defer e.sendMu.Unlock()
+	sent := 0
+	var deadline time.Time
+	for sent < len(ds) {
+		n, wake, err := e.tx.Push(ds[sent:])
+		if err != nil {
+			return sent, err
+		}
+		if wake {
+			if err := e.dataOut.Ring(); err != nil {
+				return sent + n, err
+			}
+		}
+		sent += n
+		if sent == len(ds) {
+			break
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(e.wait)
+		}
+		if err := e.awaitSpace(deadline); err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+// awaitSpace spins, then parks on spaceIn until the tx ring has room.
+func (e *Endpoint) awaitSpace(deadline time.Time) error {
+	return park(e.spin, deadline, e.spaceIn, ErrTimeout,
+		func() (bool, error) { return e.tx.HasSpace() },
+		e.tx.PrepareWait, e.tx.CancelWait)
+}
+
+// Recv copies up to len(dst) descriptors into dst, waiting up to timeout
+// for the first one (spin, then park). It returns ErrTimeout if none came.
+// Recv must not be called concurrently with itself.
+func (e *Endpoint) Recv(dst []ring.Desc, timeout time.Duration) (int, error) {
+	n, err := e.tryRecv(dst)
+	if n > 0 || err != nil {
+		return n, err
+	}
+	err = park(e.spin, time.Now().Add(timeout), e.dataIn, ErrTimeout,
+		e.rx.Ready, e.rx.PreparePark, e.rx.CancelPark)
+	if err != nil {
+		return 0, err
+	}
+	return e.tryRecv(dst)
+}
+
+func (e *Endpoint) tryRecv(dst []ring.Desc) (int, error) {
+	n, wake, err := e.rx.Pop(dst)
+	if wake {
+		if rerr := e.spaceOut.Ring(); err == nil {
+			err = rerr
+		}
+	}
+	return n, err
+}
+
+// Alloc returns a slot of at least n bytes from this side's pool, waiting
+// up to the configured wait for the peer to free one; then ErrExhausted.
+func (e *Endpoint) Alloc(n int) (Slot, error) {
+	s, err := e.own.Alloc(n)
+	if err != ErrNoSlot {
+		return s, err
+	}
+	deadline := time.Now().Add(e.wait)
+	var allocErr error
+	err = park(e.spin, deadline, e.spaceIn, ErrExhausted,
+		func() (bool, error) {
+			s, allocErr = e.own.Alloc(n)
+			return allocErr != ErrNoSlot, nil
+		},
+		e.own.PrepareWait, e.own.CancelWait)
+	if err != nil {
+		return Slot{}, err
+	}
+	return s, allocErr
+}
+
+// Resolve validates the payload reference of a received descriptor and
+// returns the payload: a view into d for inline payloads, a view into the
+// peer's slot otherwise. It never reads outside the segment.
+func (e *Endpoint) Resolve(d *ring.Desc) ([]byte, error) {
+	return resolvePayload(d, e.peer)
+}
+
+// Release frees the slot a received descriptor references (if any) back to
+// the peer's pool, waking the peer's senders if they wait for slots.
+func (e *Endpoint) Release(d *ring.Desc) error {
+	if d.Flags()&ring.FlagSlot == 0 {
+		return nil
+	}
+	wake, err := e.peer.Free(d.Slot(), d.Gen())
+	if wake {
+		if rerr := e.spaceOut.Ring(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// Beat advances this side's heartbeat counter in the segment header.
+func (e *Endpoint) Beat() { e.seg.m.heartbeat(e.side).Add(1) }
+
+// PeerBeat reads the peer's heartbeat counter.
+func (e *Endpoint) PeerBeat() uint64 { return e.seg.m.heartbeat(1 - e.side).Load() }
+
+// PeerPid is the process ID the peer recorded in the header (0 if it has
+// not attached yet). It is peer-written: use it for diagnostics only.
+func (e *Endpoint) PeerPid() int { return int(e.seg.m.sideWord32(1-e.side, sidePid).Load()) }
+
+// State describes both rings' indices and flags, for diagnostics.
+func (e *Endpoint) State() string {
+	return e.side.String() + ": tx " + e.tx.State() + "; rx " + e.rx.State()
+}

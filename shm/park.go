@@ -1,0 +1,58 @@
+package shm
+
+import (
+	"runtime"
+	"time"
+)
+
+// park waits until ready reports true: it polls for the spin budget, then
+// announces itself through prepare (setting the shared flag the peer
+// checks after publishing), re-checks, and blocks on bell. cancel withdraws
+// the announcement. The budget is measured in time, not iterations, so that
+// it means the same on a fast and a slow machine, and it is short: on two
+// cores a spinning waiter steals the CPU its peer needs.
+func park(spin time.Duration, deadline time.Time, bell *Bell, timeoutErr error,
+	ready func() (bool, error), prepare func(), cancel func() bool) error {
+	if spin > 0 {
+		start := time.Now()
+		for i := 0; ; i++ {
+			ok, err := ready()
+			if ok || err != nil {
+				return err
+			}
+			// Reading the clock costs tens of ns; poll a few times between
+			// readings. Yield so that a peer goroutine in this process (or
+			// the runtime) can run on a busy core.
+			if i&15 == 15 {
+				if time.Since(start) >= spin {
+					break
+				}
+				runtime.Gosched()
+			}
+		}
+	}
+	for {
+		prepare()
+		ok, err := ready()
+		if ok || err != nil {
+			cancel()
+			return err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			cancel()
+			return timeoutErr
+		}
+		werr := bell.Wait(left)
+		cancel()
+		if werr == ErrTimeout {
+			if ok, err := ready(); ok || err != nil {
+				return err
+			}
+			return timeoutErr
+		}
+		if werr != nil {
+			return werr
+		}
+	}
+}

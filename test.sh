@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the whole plexus test suite: static checks, every test under the race
+# detector (cross-process tests shrink their counts under -race), then the
+# full-size cross-process tests without it. Needs only Go.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race (all packages)"
+go test -race -count=1 -timeout 20m ./...
+
+echo "== go test (full-size cross-process runs)"
+go test -count=1 -timeout 20m -run 'CrossProcess' ./...
+
+echo "== all tests passed"
