@@ -61,7 +61,8 @@ func (ch *channel) signal() {
 	}
 }
 
-// onFrame queues a DATA or STATUS frame (reader goroutine).
+// onFrame queues the message of an OPEN, DATA or STATUS frame (reader
+// goroutine).
 func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
 	d := &f.Desc
 	flags := d.Flags()
@@ -95,7 +96,7 @@ func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
 		} else {
 			final = statusOK
 		}
-	} else if flags&flagMsg == 0 && flags&flagEnd == 0 {
+	} else if d.Kind() == kindData && flags&flagMsg == 0 && flags&flagEnd == 0 {
 		ch.s.t.Release(f)
 		return violation("DATA on channel %d without a message or END", ch.id)
 	}
