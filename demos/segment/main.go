@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"os/exec"
 	"time"
@@ -34,7 +35,7 @@ func main() {
 	if os.Getenv(childEnv) != "" {
 		err = child()
 	} else {
-		err = host()
+		err = host(os.Stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -42,7 +43,7 @@ func main() {
 	}
 }
 
-func host() error {
+func host(out io.Writer) error {
 	seg, err := shm.Create(shm.Config{})
 	if err != nil {
 		return err
@@ -59,7 +60,7 @@ func host() error {
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	cmd.ExtraFiles = files
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Stdout, cmd.Stderr = out, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -70,7 +71,7 @@ func host() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("host %d: segment ready, started child %d\n", os.Getpid(), cmd.Process.Pid)
+	fmt.Fprintf(out, "host %d: segment ready, started child %d\n", os.Getpid(), cmd.Process.Pid)
 
 	start := time.Now()
 	var batch [64]ring.Desc
@@ -122,13 +123,13 @@ func host() error {
 	if err := cmd.Wait(); err != nil {
 		return fmt.Errorf("child: %w", err)
 	}
-	fmt.Printf("host: sent %d descriptors in %v (%.1f M/s)\n", messages, msgTime.Round(time.Millisecond), messages/msgTime.Seconds()/1e6)
-	fmt.Printf("host: sent %d blobs of %d KiB in slots in %v; child's checksum %#08x matches\n", blobs, blobSize>>10, blobTime.Round(time.Millisecond), sum)
-	fmt.Printf("host: %d of %d slots free again\n", e.Pool().FreeSlots(), e.Pool().NumSlots())
+	fmt.Fprintf(out, "host: sent %d descriptors in %v (%.1f M/s)\n", messages, msgTime.Round(time.Millisecond), messages/msgTime.Seconds()/1e6)
+	fmt.Fprintf(out, "host: sent %d blobs of %d KiB in slots in %v; child's checksum %#08x matches\n", blobs, blobSize>>10, blobTime.Round(time.Millisecond), sum)
+	fmt.Fprintf(out, "host: %d of %d slots free again\n", e.Pool().FreeSlots(), e.Pool().NumSlots())
 	if e.Pool().FreeSlots() != e.Pool().NumSlots() {
 		return errors.New("slots leaked")
 	}
-	fmt.Println("ok")
+	fmt.Fprintln(out, "ok")
 	return nil
 }
 
