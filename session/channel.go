@@ -35,7 +35,7 @@ type channel struct {
 	trailer    plexus.Metadata // received with the final status
 	trailerOut plexus.Metadata // handler side: sent with the final status
 	consumed   int64           // bytes consumed since the last grant
-	finished   bool            // removed from the session
+	finished   bool            // removed from the session; see onFrame
 	sentEnd    bool
 	// remaining is the peer's credit on this channel as we enforce it:
 	// the reader subtracts, consumers add what they grant.
@@ -102,6 +102,16 @@ func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
 	}
 
 	ch.mu.Lock()
+	if ch.finished {
+		// This side is done with the channel (abandoned it, or dropped
+		// its queue), but the reader looked it up just before it left
+		// the session's map. The frame crossed our RESET or end: ignore
+		// it, as lookup would have, rather than queue it where nobody
+		// releases it or take it for a frame after the peer's end.
+		ch.mu.Unlock()
+		ch.s.t.Release(f)
+		return nil
+	}
 	if ch.recvEnd {
 		ch.mu.Unlock()
 		ch.s.t.Release(f)
@@ -209,6 +219,7 @@ func (ch *channel) done(it *item) {
 // drop releases every queued frame (the channel is being abandoned).
 func (ch *channel) drop() {
 	ch.mu.Lock()
+	ch.finished = true
 	q := ch.queue[ch.head:]
 	ch.queue, ch.head = nil, 0
 	ch.mu.Unlock()

@@ -16,16 +16,13 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	if err := ctx.Err(); err != nil {
 		return nil, ctxStatus(ctx)
 	}
-	var aux uint64
-	if dl, ok := ctx.Deadline(); ok {
-		rem := time.Until(dl)
-		if rem <= 0 {
-			return nil, plexus.Errorf(plexus.DeadlineExceeded, "deadline passed before the call started")
-		}
-		aux = uint64(rem)
-	}
 	payload, fromAlloc, flags, err := s.encode(plexus.OutgoingMetadata(ctx), first, nil)
 	if err != nil {
+		// After the session ended the transport refuses Alloc; report
+		// why the session ended, as for every other call.
+		if serr := s.Err(); serr != nil {
+			return nil, serr
+		}
 		return nil, err
 	}
 	if end {
@@ -39,14 +36,29 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	var d ring.Desc
 	newDesc(&d, kindOpen, 0, flags)
 	d.SetMethod(method)
-	d.SetAux(aux)
 	if extra := s.cfg.ChannelWindow - DefaultChannelWindow; extra > 0 {
 		d.SetCredit(uint32(extra))
 	}
 
 	s.openMu.Lock()
+	// The remaining time is measured last, after encoding and waiting for
+	// link credit: the peer adds it to its own clock on arrival, so any
+	// wait before the send would extend the handler's deadline.
+	var aux uint64
+	var refuse *plexus.Status
+	if dl, ok := ctx.Deadline(); ok {
+		if rem := time.Until(dl); rem > 0 {
+			aux = uint64(rem)
+		} else {
+			refuse = plexus.Errorf(plexus.DeadlineExceeded, "deadline passed before the call started")
+		}
+	}
+	d.SetAux(aux)
 	s.mu.Lock()
-	if refuse := s.refuseOpenLocked(); refuse != nil {
+	if refuse == nil {
+		refuse = s.refuseOpenLocked()
+	}
+	if refuse != nil {
 		s.mu.Unlock()
 		s.openMu.Unlock()
 		s.link.refund(cost)
@@ -120,6 +132,7 @@ func (ch *channel) abandon(st *plexus.Status) {
 	if !peerDone {
 		ch.final = st
 		ch.recvEnd = true
+		ch.finished = true // in the same step: see onFrame
 	}
 	ch.mu.Unlock()
 	ch.s.removeChannel(ch)
@@ -150,6 +163,9 @@ func (s *Session) Notify(ctx context.Context, method uint64, m plexus.Marshaler)
 	}
 	payload, fromAlloc, flags, err := s.encode(plexus.OutgoingMetadata(ctx), m, nil)
 	if err != nil {
+		if serr := s.Err(); serr != nil {
+			return serr // see open
+		}
 		return err
 	}
 	var d ring.Desc

@@ -17,6 +17,8 @@
 //
 // Goroutines: one reader per session (it never blocks on application code
 // or on the transport's send side), one writer for frames the reader
-// generates, one keepalive timer, and one goroutine per incoming call or
-// notification while its handler runs.
+// generates, one keepalive timer, one goroutine per incoming call while its
+// handler runs, and one that runs notification handlers one at a time, in
+// arrival order, while any are pending (so a notification handler that
+// blocks delays the notifications after it).
 package session

@@ -70,6 +70,17 @@ func (s *Session) Drain(ctx context.Context) error {
 		}
 	}
 	s.die(plexus.Errorf(plexus.LinkClosed, "link drained"))
-	s.handlers.Wait()
+	// Handlers' contexts are cancelled now; wait for them to return, but
+	// not beyond ctx: a handler that ignores cancellation must not hang
+	// the caller of Drain.
+	finished := make(chan struct{})
+	go func() { s.handlers.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctxStatus(ctx)
+		}
+	}
 	return err
 }

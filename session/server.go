@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/plexus-ipc/plexus"
@@ -96,6 +97,9 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 	s.handlers.Add(1)
 	s.mu.Unlock()
 	if err := ch.onFrame(f); err != nil {
+		s.handlers.Done()
+		cancel(err)
+		stop()
 		return err
 	}
 	if extra := s.cfg.ChannelWindow - DefaultChannelWindow; extra > 0 {
@@ -186,7 +190,8 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error) {
 	}
 }
 
-// onNotify runs a notification handler (reader goroutine hands off).
+// onNotify queues a notification for its handler (reader goroutine hands
+// off to runNotes).
 func (s *Session) onNotify(f *plexus.Frame) *plexus.Status {
 	d := &f.Desc
 	h, why := s.mux.lookup(d.Method())
@@ -209,17 +214,59 @@ func (s *Session) onNotify(f *plexus.Frame) *plexus.Status {
 		ctx = plexus.WithIncomingMetadata(ctx, md)
 		msg = rest
 	}
-	held := *f
 	s.handlers.Add(1)
-	go func() {
-		defer s.handlers.Done()
-		defer s.t.Release(&held)
-		defer func() {
-			if r := recover(); r != nil {
-				s.log.Error("notification handler panicked", "method", h.name, "panic", r, "stack", string(debug.Stack()))
-			}
-		}()
-		h.notify(ctx, msg)
-	}()
+	s.notes.mu.Lock()
+	s.notes.queue = append(s.notes.queue, pendingNote{h: h, ctx: ctx, msg: msg, f: *f})
+	start := !s.notes.running
+	s.notes.running = true
+	s.notes.mu.Unlock()
+	if start {
+		go s.runNotes()
+	}
 	return nil
+}
+
+// noteQueue holds received notifications until their handlers run. One
+// goroutine at a time runs them, in arrival order, so that notifications
+// from one sender are handled in the order they were sent; it exists only
+// while the queue is not empty.
+type noteQueue struct {
+	mu      sync.Mutex
+	queue   []pendingNote
+	running bool // a runNotes goroutine owns the queue
+}
+
+type pendingNote struct {
+	h   *handler
+	ctx context.Context
+	msg []byte
+	f   plexus.Frame
+}
+
+func (s *Session) runNotes() {
+	for {
+		s.notes.mu.Lock()
+		if len(s.notes.queue) == 0 {
+			s.notes.queue = nil
+			s.notes.running = false
+			s.notes.mu.Unlock()
+			return
+		}
+		n := s.notes.queue[0]
+		s.notes.queue[0] = pendingNote{}
+		s.notes.queue = s.notes.queue[1:]
+		s.notes.mu.Unlock()
+		s.runNote(&n)
+	}
+}
+
+func (s *Session) runNote(n *pendingNote) {
+	defer s.handlers.Done()
+	defer s.t.Release(&n.f)
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("notification handler panicked", "method", n.h.name, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	n.h.notify(n.ctx, n.msg)
 }

@@ -45,6 +45,7 @@ type Session struct {
 	linkConsumed  int64 // bytes dispatched since the last link grant
 
 	ctl      ctlQueue
+	notes    noteQueue
 	rxFrames atomic.Uint64 // frames received, for idle detection
 	handlers sync.WaitGroup
 }
@@ -112,13 +113,17 @@ func (s *Session) die(st *plexus.Status) {
 	s.chans = nil
 	s.mu.Unlock()
 
+	// Close the transport first: a handler woken by the cancellation below
+	// would otherwise race to send its final STATUS (CANCELED, say) before
+	// the link goes down, and the peer's call would fail with that status
+	// instead of PEER_DIED.
+	_ = s.t.Close()
 	s.cancel(st)
 	s.link.close(st)
 	close(s.done)
 	for _, ch := range chans {
 		ch.fail(st)
 	}
-	_ = s.t.Close()
 	s.log.Debug("session ended", "status", st)
 }
 
@@ -140,13 +145,15 @@ func (s *Session) readLoop() {
 		}
 		s.rxFrames.Add(1)
 		if err := s.dispatch(&f); err != nil {
-			s.log.Warn("protocol violation; closing link", "error", err)
-			// Tell the peer why before closing; best effort, as the
-			// link is being torn down anyway.
-			var d ring.Desc
-			newDesc(&d, kindReset, 0, 0)
-			d.SetAux(uint64(plexus.ProtocolViolation))
-			_ = s.t.Send(&d, []byte(err.Message))
+			if err.Code == plexus.ProtocolViolation {
+				s.log.Warn("protocol violation; closing link", "error", err)
+				// Tell the peer why before closing; best effort, as
+				// the link is being torn down anyway.
+				var d ring.Desc
+				newDesc(&d, kindReset, 0, 0)
+				d.SetAux(uint64(plexus.ProtocolViolation))
+				_ = s.t.Send(&d, []byte(err.Message))
+			}
 			s.die(err)
 			return
 		}
@@ -157,8 +164,9 @@ func violation(format string, args ...any) *plexus.Status {
 	return plexus.Errorf(plexus.ProtocolViolation, format, args...)
 }
 
-// dispatch handles one received frame. It returns a status only for a
-// protocol violation; it never blocks on application code. It takes
+// dispatch handles one received frame. It returns a status only when the
+// link must end: a protocol violation, or the peer resetting the whole
+// link. It never blocks on application code. It takes
 // ownership of f's payload: the frame is either queued on a channel or
 // released before dispatch returns.
 func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
