@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"time"
 
 	"github.com/plexus-ipc/plexus/ring"
@@ -43,7 +44,21 @@ func main() {
 	}
 }
 
-func host(out io.Writer) error {
+// lockedWriter lets the host and the child's output (copied in by os/exec
+// on its own goroutine) share one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func host(w io.Writer) error {
+	out := &lockedWriter{w: w}
 	seg, err := shm.Create(shm.Config{})
 	if err != nil {
 		return err
