@@ -3,7 +3,6 @@ package ring
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -91,41 +90,13 @@ func childRings() (*Consumer, *Producer, error) {
 	return c, p, err
 }
 
-// spinner counts failed polls; it yields to the Go scheduler and checks the
-// wall clock only now and then, so that a poll stays cheap. After a long run
-// of misses it sleeps between polls: on an oversubscribed machine a spinner
-// would otherwise burn the time slice its peer needs to make progress.
-type spinner struct {
-	deadline time.Time
-	misses   int
-}
-
-func newSpinner() spinner { return spinner{deadline: time.Now().Add(spinBudget)} }
-
-// progress resets the backoff (not the deadline).
-func (s *spinner) progress() { s.misses = 0 }
-
-func (s *spinner) miss() error {
-	s.misses++
-	switch {
-	case s.misses > 1<<16:
-		time.Sleep(20 * time.Microsecond)
-	case s.misses&63 == 0:
-		runtime.Gosched()
-	}
-	if (s.misses&4095 == 0 || s.misses > 1<<16) && time.Now().After(s.deadline) {
-		return errSpinTimeout
-	}
-	return nil
-}
-
 // pushCtl sends a control descriptor, spinning while B is full.
-func pushCtl(p *Producer, kind uint8, aux, method uint64) error {
+func pushCtl(p *Producer, kind uint8, aux, method uint64, patient bool) error {
 	var d Desc
 	d.SetKind(kind)
 	d.SetAux(aux)
 	d.SetMethod(method)
-	sp := newSpinner()
+	sp := newSpinner(patient)
 	for {
 		ok, _, err := p.PushOne(&d)
 		if ok || err != nil {
@@ -138,9 +109,9 @@ func pushCtl(p *Producer, kind uint8, aux, method uint64) error {
 }
 
 // popCtl waits for a control descriptor of the given kind.
-func popCtl(c *Consumer, kind uint8) (Desc, error) {
+func popCtl(c *Consumer, kind uint8, patient bool) (Desc, error) {
 	var d Desc
-	sp := newSpinner()
+	sp := newSpinner(patient)
 	for {
 		ok, _, err := c.PopOne(&d)
 		if err != nil {
@@ -163,9 +134,9 @@ func childFail(err error) int {
 	return 1
 }
 
-// streamChild consumes N descriptors from A, checking their order (and with
-// CHECK set, every byte via the checksum), then reports on B how many it
-// took and the first bad sequence number plus one (0: none).
+// streamChild consumes N descriptors from A, checking their order (and in a
+// test, every byte via the checksum), then reports on B how many it took and
+// the first bad sequence number plus one (0: none).
 func streamChild() int {
 	c, p, err := childRings()
 	if err != nil {
@@ -175,20 +146,20 @@ func streamChild() int {
 	if err != nil {
 		return childFail(err)
 	}
-	full := xproc.Arg("CHECK") != ""
-	if err := pushCtl(p, kindReady, 0, 0); err != nil {
+	test := xproc.Arg("TEST") != ""
+	if err := pushCtl(p, kindReady, 0, 0, test); err != nil {
 		return childFail(err)
 	}
 	var batch [64]Desc
 	var seq, bad uint64
-	sp := newSpinner()
+	sp := newSpinner(test)
 	for seq < total {
 		n, _, err := c.Pop(batch[:])
 		if err != nil {
 			return childFail(err)
 		}
 		for i := range n {
-			if bad == 0 && (batch[i].Channel() != seq || full && checkDesc(&batch[i], seq) != nil) {
+			if bad == 0 && (batch[i].Channel() != seq || test && checkDesc(&batch[i], seq) != nil) {
 				bad = seq + 1
 			}
 			seq++
@@ -199,7 +170,7 @@ func streamChild() int {
 			return childFail(fmt.Errorf("at seq %d of %d: %w", seq, total, err))
 		}
 	}
-	if err := pushCtl(p, kindDone, seq, bad); err != nil {
+	if err := pushCtl(p, kindDone, seq, bad, test); err != nil {
 		return childFail(err)
 	}
 	return 0
@@ -215,11 +186,12 @@ func pingPongChild() int {
 	if err != nil {
 		return childFail(err)
 	}
-	if err := pushCtl(p, kindReady, 0, 0); err != nil {
+	test := xproc.Arg("TEST") != ""
+	if err := pushCtl(p, kindReady, 0, 0, test); err != nil {
 		return childFail(err)
 	}
 	var d Desc
-	sp := newSpinner()
+	sp := newSpinner(test)
 	for i := 0; i < total; {
 		ok, _, err := c.PopOne(&d)
 		if err != nil {
@@ -246,11 +218,13 @@ type xpRun struct {
 	child *xproc.Child
 	tx    *Producer // ring A
 	rx    *Consumer // ring B
+	// test: full content checks and a spinner that backs off early.
+	test bool
 }
 
 // startChild maps the rings, starts helper and waits until it is attached,
 // so that process start-up stays outside the timed region.
-func startChild(tb testing.TB, helper string, capacity, n int, check bool) xpRun {
+func startChild(tb testing.TB, helper string, capacity, n int, test bool) xpRun {
 	tb.Helper()
 	sr := newSharedRings(tb, capacity)
 	tx, err := NewProducer(sr.a, capacity)
@@ -258,29 +232,29 @@ func startChild(tb testing.TB, helper string, capacity, n int, check bool) xpRun
 	rx, err := NewConsumer(sr.b, capacity)
 	require.NoError(tb, err)
 	args := map[string]string{"CAP": strconv.Itoa(capacity), "N": strconv.Itoa(n)}
-	if check {
-		args["CHECK"] = "1"
+	if test {
+		args["TEST"] = "1"
 	}
 	child := xproc.Start(tb, helper, []*os.File{sr.file}, args)
-	_, err = popCtl(rx, kindReady)
+	_, err = popCtl(rx, kindReady, test)
 	require.NoError(tb, err, "child never attached")
-	return xpRun{child: child, tx: tx, rx: rx}
+	return xpRun{child: child, tx: tx, rx: rx, test: test}
 }
 
-// streamTo publishes n descriptors 0..n-1 on r.tx; with full contents every
-// descriptor is rebuilt, otherwise only its sequence number changes.
-func (r xpRun) streamTo(n int, full bool) error {
+// streamTo publishes n descriptors 0..n-1 on r.tx; in a test every
+// descriptor is built in full, otherwise only its sequence number changes.
+func (r xpRun) streamTo(n int) error {
 	const batch = 64
 	var in [batch]Desc
 	for i := range in {
 		makeDesc(&in[i], uint64(i))
 	}
-	sp := newSpinner()
+	sp := newSpinner(r.test)
 	total := uint64(n)
 	for seq := uint64(0); seq < total; {
 		k := min(uint64(batch), total-seq)
 		for i := range k {
-			if full {
+			if r.test {
 				makeDesc(&in[i], seq+i)
 			} else {
 				in[i].SetChannel(seq + i)
@@ -303,7 +277,7 @@ func (r xpRun) streamTo(n int, full bool) error {
 // finishStream collects the child's report and exit status.
 func (r xpRun) finishStream(tb testing.TB, n int) {
 	tb.Helper()
-	done, err := popCtl(r.rx, kindDone)
+	done, err := popCtl(r.rx, kindDone, r.test)
 	require.NoError(tb, err)
 	require.Equal(tb, uint64(n), done.Aux(), "descriptors the child consumed")
 	require.Zero(tb, done.Method(), "first bad sequence number + 1 seen by the child")
@@ -314,7 +288,7 @@ func (r xpRun) finishStream(tb testing.TB, n int) {
 func (r xpRun) pingPong(n int) error {
 	var out, in Desc
 	makeDesc(&out, 0)
-	sp := newSpinner()
+	sp := newSpinner(r.test)
 	for i := range uint64(n) {
 		out.SetChannel(i)
 		if ok, _, err := r.tx.PushOne(&out); !ok || err != nil {
@@ -349,10 +323,10 @@ func TestCrossProcessRing(t *testing.T) {
 		n = 100_000
 	}
 	r := startChild(t, helperStream, 64, n, true)
-	require.NoError(t, r.streamTo(n, true))
+	require.NoError(t, r.streamTo(n))
 	r.finishStream(t, n)
 
-	r = startChild(t, helperPingPong, 64, 2000, false)
+	r = startChild(t, helperPingPong, 64, 2000, true)
 	require.NoError(t, r.pingPong(2000))
 	require.NoError(t, r.child.Wait(10*time.Second))
 }
@@ -365,12 +339,12 @@ func BenchmarkSPSCCrossProcess(b *testing.B) {
 	b.SetBytes(DescSize)
 	b.ResetTimer()
 	start := time.Now()
-	if err := r.streamTo(b.N, false); err != nil {
+	if err := r.streamTo(b.N); err != nil {
 		b.Fatal(err)
 	}
 	// The child's report arrives after it consumed the last descriptor:
 	// the wait belongs to the measurement.
-	done, err := popCtl(r.rx, kindDone)
+	done, err := popCtl(r.rx, kindDone, false)
 	if err != nil {
 		b.Fatal(err)
 	}

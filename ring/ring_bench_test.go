@@ -53,14 +53,63 @@ func BenchmarkPushPopBatch16(b *testing.B) {
 	}
 }
 
-// spinBudget bounds every benchmark spin loop: a stuck peer fails the
-// benchmark instead of hanging it.
+// spinBudget bounds how long a spin loop waits for its peer to make any
+// progress: a stuck peer fails the benchmark instead of hanging it.
 const spinBudget = 30 * time.Second
 
 var errSpinTimeout = errors.New("peer made no progress within the spin budget")
 
+// spinner bounds a spin-poll loop: it fails only when the peer made no
+// progress for spinBudget, so a run that is merely slow (a loaded machine,
+// -race) is not cut short, while a dead peer is noticed. It yields to the Go
+// scheduler and reads the clock only now and then, so that a poll stays
+// cheap. After sleepAfter misses in a row it sleeps between polls: on an
+// oversubscribed machine a spinner would otherwise burn the time slice its
+// peer needs. Tests want that early; benchmarks late, since every sleep is
+// added latency.
+type spinner struct {
+	deadline   time.Time
+	misses     int
+	sleepAfter int
+	progressed bool
+}
+
+func newSpinner(patient bool) spinner {
+	s := spinner{deadline: time.Now().Add(spinBudget), sleepAfter: 1 << 20}
+	if patient {
+		s.sleepAfter = 1 << 12
+	}
+	return s
+}
+
+// progress records that the peer moved; it costs no clock read.
+func (s *spinner) progress() {
+	s.misses = 0
+	s.progressed = true
+}
+
+func (s *spinner) miss() error {
+	s.misses++
+	sleeping := s.misses > s.sleepAfter
+	switch {
+	case sleeping:
+		time.Sleep(20 * time.Microsecond)
+	case s.misses&63 == 0:
+		runtime.Gosched()
+	}
+	if sleeping || s.misses&1023 == 0 {
+		now := time.Now()
+		if s.progressed {
+			s.deadline, s.progressed = now.Add(spinBudget), false
+		} else if now.After(s.deadline) {
+			return errSpinTimeout
+		}
+	}
+	return nil
+}
+
 // BenchmarkSPSC streams b.N descriptors between two goroutines on heap
-// memory, both sides spinning (yielding to the scheduler between polls), so
+// memory, both sides spinning (yielding to the scheduler now and then), so
 // it measures the ring and the cache-line traffic, not the doorbells. One op
 // is one descriptor.
 func BenchmarkSPSC(b *testing.B) {
@@ -76,8 +125,8 @@ func BenchmarkSPSC(b *testing.B) {
 	go func() {
 		var out [batch]Desc
 		var seq uint64
-		deadline := time.Now().Add(spinBudget)
-		for miss := 0; seq < total; {
+		sp := newSpinner(false)
+		for seq < total {
 			n, _, err := c.Pop(out[:])
 			if err != nil {
 				done <- err
@@ -92,13 +141,11 @@ func BenchmarkSPSC(b *testing.B) {
 				seq++
 			}
 			if n > 0 {
-				continue
-			}
-			if miss++; miss&1023 == 0 && time.Now().After(deadline) {
-				done <- errSpinTimeout
+				sp.progress()
+			} else if err := sp.miss(); err != nil {
+				done <- err
 				return
 			}
-			runtime.Gosched()
 		}
 		done <- nil
 	}()
@@ -107,9 +154,9 @@ func BenchmarkSPSC(b *testing.B) {
 	for i := range in {
 		makeDesc(&in[i], 0)
 	}
-	deadline := time.Now().Add(spinBudget)
+	sp := newSpinner(false)
 	var seq uint64
-	for miss := 0; seq < total; {
+	for seq < total {
 		k := min(uint64(batch), total-seq)
 		for i := range k {
 			in[i].SetChannel(seq + i)
@@ -120,12 +167,10 @@ func BenchmarkSPSC(b *testing.B) {
 		}
 		seq += uint64(n)
 		if n > 0 {
-			continue
+			sp.progress()
+		} else if err := sp.miss(); err != nil {
+			b.Fatal(err)
 		}
-		if miss++; miss&1023 == 0 && time.Now().After(deadline) {
-			b.Fatal(errSpinTimeout)
-		}
-		runtime.Gosched()
 	}
 	if err := <-done; err != nil {
 		b.Fatal(err)

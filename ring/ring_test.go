@@ -621,7 +621,7 @@ func (b doorbell) ring() {
 // that on a loaded machine a poller does not starve the side it waits for.
 func (b doorbell) wait(stop <-chan struct{}, timer *time.Timer, timeout time.Duration, poll bool) error {
 	if poll {
-		for range 4096 {
+		for range 1024 {
 			select {
 			case <-b:
 				return nil
