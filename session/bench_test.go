@@ -118,8 +118,7 @@ func BenchmarkUnaryUnixSocket(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(udsbench.Percentile(lat, 50).Nanoseconds())/1e3, "p50_us")
-			b.ReportMetric(float64(udsbench.Percentile(lat, 99).Nanoseconds())/1e3, "p99_us")
+			udsbench.ReportLatency(b, lat)
 		})
 	}
 }
@@ -157,19 +156,4 @@ func BenchmarkStreamUnixSocket(b *testing.B) {
 }
 
 // BenchmarkUDSPingPong is the yardstick measured in the same run.
-func BenchmarkUDSPingPong(b *testing.B) {
-	p, err := udsbench.StartPeer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	lat := make([]time.Duration, b.N)
-	b.ReportAllocs()
-	b.ResetTimer()
-	if err := udsbench.PingPong(p.Conn, b.N, lat); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(udsbench.Percentile(lat, 50).Nanoseconds())/1e3, "p50_us")
-	b.ReportMetric(float64(udsbench.Percentile(lat, 99).Nanoseconds())/1e3, "p99_us")
-}
+func BenchmarkUDSPingPong(b *testing.B) { udsbench.Benchmark(b) }

@@ -93,11 +93,6 @@ func startPeer(b *testing.B, name string, cfg Config, args map[string]string) *S
 	return seg
 }
 
-func reportLatency(b *testing.B, lat []time.Duration) {
-	b.ReportMetric(float64(udsbench.Percentile(lat, 50).Nanoseconds())/1e3, "p50_us")
-	b.ReportMetric(float64(udsbench.Percentile(lat, 99).Nanoseconds())/1e3, "p99_us")
-}
-
 // BenchmarkDoorbellRoundTrip: the parent rings an eventfd, the child blocked
 // in ppoll wakes and rings another back. Both sides sleep in the kernel
 // every time: this is the floor of a "sporadic" round trip.
@@ -118,7 +113,7 @@ func BenchmarkDoorbellRoundTrip(b *testing.B) {
 		lat[i] = time.Since(t0)
 	}
 	b.StopTimer()
-	reportLatency(b, lat)
+	udsbench.ReportLatency(b, lat)
 }
 
 // BenchmarkEndpointPingPong: one descriptor to the child and back through
@@ -159,7 +154,7 @@ func BenchmarkEndpointPingPong(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			reportLatency(b, lat)
+			udsbench.ReportLatency(b, lat)
 			d[0].SetKind(kindStop)
 			if _, err := e.Send(d[:]); err != nil {
 				b.Fatal(err)
@@ -228,20 +223,5 @@ func BenchmarkEndpointAllocRelease(b *testing.B) {
 	}
 }
 
-// BenchmarkUDSPingPong is the yardstick measured in the same run: a raw
-// 64-byte ping-pong over a Unix socket between two Go processes.
-func BenchmarkUDSPingPong(b *testing.B) {
-	p, err := udsbench.StartPeer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	lat := make([]time.Duration, b.N)
-	b.ReportAllocs()
-	b.ResetTimer()
-	if err := udsbench.PingPong(p.Conn, b.N, lat); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	reportLatency(b, lat)
-}
+// BenchmarkUDSPingPong is the yardstick measured in the same run.
+func BenchmarkUDSPingPong(b *testing.B) { udsbench.Benchmark(b) }

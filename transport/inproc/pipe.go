@@ -1,6 +1,7 @@
 package inproc
 
 import (
+	"github.com/plexus-ipc/plexus/transport/internal/bufpool"
 	"sync/atomic"
 
 	"github.com/plexus-ipc/plexus"
@@ -32,7 +33,7 @@ type Transport struct {
 	in     <-chan frame
 	self   *end
 	peer   *end
-	allocs allocSet
+	allocs bufpool.AllocSet
 }
 
 var _ plexus.Transport = (*Transport)(nil)
@@ -64,16 +65,16 @@ func (t *Transport) Alloc(n int) ([]byte, error) {
 	if err := t.state(); err != nil {
 		return nil, err
 	}
-	b := getBuf(n)
-	t.allocs.add(b)
+	b := bufpool.Get(n)
+	t.allocs.Add(b)
 	return b, nil
 }
 
 // Free returns a buffer from Alloc that will not be sent. Other slices are
 // ignored.
 func (t *Transport) Free(b []byte) {
-	if t.allocs.take(b) {
-		putBuf(b)
+	if t.allocs.Take(b) {
+		bufpool.Put(b)
 	}
 }
 
@@ -83,11 +84,11 @@ func (t *Transport) Free(b []byte) {
 // or a descriptor with reserved bits set (InvalidArgument), as the stream
 // transport does.
 func (t *Transport) Send(d *ring.Desc, payload []byte) error {
-	owned := t.allocs.take(payload)
+	owned := t.allocs.Take(payload)
 	p, err := t.prepare(d, payload, owned)
 	if err != nil {
 		if owned {
-			putBuf(payload)
+			bufpool.Put(payload)
 		}
 		return err
 	}
@@ -105,7 +106,7 @@ func (t *Transport) Send(d *ring.Desc, payload []byte) error {
 	case <-t.peer.done:
 		err = errPeerDied()
 	}
-	putBuf(p)
+	bufpool.Put(p)
 	return err
 }
 
@@ -130,7 +131,7 @@ func (t *Transport) prepare(d *ring.Desc, payload []byte, owned bool) ([]byte, e
 	case n == 0:
 		return nil, nil
 	}
-	p := getBuf(n)
+	p := bufpool.Get(n)
 	copy(p, payload)
 	return p, nil
 }
@@ -168,7 +169,7 @@ func (t *Transport) Recv(f *plexus.Frame) error {
 // Release returns the frame's payload to the pool. A second Release of the
 // same Frame does nothing.
 func (t *Transport) Release(f *plexus.Frame) {
-	putBuf(f.Payload)
+	bufpool.Put(f.Payload)
 	f.Payload = nil
 }
 

@@ -3,6 +3,7 @@ package stream
 import (
 	"bufio"
 	"errors"
+	"github.com/plexus-ipc/plexus/transport/internal/bufpool"
 	"io"
 	"net"
 	"sync"
@@ -23,7 +24,7 @@ const copyMax = 4 << 10
 type Transport struct {
 	conn   net.Conn
 	max    int
-	allocs allocSet
+	allocs bufpool.AllocSet
 
 	// closed is set by Close before conn is closed, so the I/O errors that
 	// follow read as ErrLinkClosed rather than as the peer's fault.
@@ -85,16 +86,16 @@ func (t *Transport) Alloc(n int) ([]byte, error) {
 	case t.closed.Load():
 		return nil, errLinkClosed(nil)
 	}
-	b := getBuf(n)
-	t.allocs.add(b)
+	b := bufpool.Get(n)
+	t.allocs.Add(b)
 	return b, nil
 }
 
 // Free returns a buffer from Alloc that will not be sent. Other slices are
 // ignored.
 func (t *Transport) Free(b []byte) {
-	if t.allocs.take(b) {
-		putBuf(b)
+	if t.allocs.Take(b) {
+		bufpool.Put(b)
 	}
 }
 
@@ -105,10 +106,10 @@ func (t *Transport) Free(b []byte) {
 // over either. A nil return means the frame is queued to the kernel or, if
 // other senders were waiting, to the sender that writes next.
 func (t *Transport) Send(d *ring.Desc, payload []byte) error {
-	owned := t.allocs.take(payload)
+	owned := t.allocs.Take(payload)
 	err := t.send(d, payload)
 	if owned {
-		putBuf(payload)
+		bufpool.Put(payload)
 	}
 	return err
 }
@@ -198,9 +199,9 @@ func (t *Transport) Recv(f *plexus.Frame) error {
 	if n == 0 {
 		return nil
 	}
-	buf := getBuf(n)
+	buf := bufpool.Get(n)
 	if _, err := io.ReadFull(t.br, buf); err != nil {
-		putBuf(buf)
+		bufpool.Put(buf)
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return t.readFailed(io.ErrUnexpectedEOF, "connection closed inside a payload")
 		}
@@ -213,7 +214,7 @@ func (t *Transport) Recv(f *plexus.Frame) error {
 // Release returns the frame's payload to the pool. It is safe on a frame
 // whose Recv failed, and a second Release of the same Frame does nothing.
 func (t *Transport) Release(f *plexus.Frame) {
-	putBuf(f.Payload)
+	bufpool.Put(f.Payload)
 	f.Payload = nil
 }
 

@@ -1,26 +1,24 @@
-package inproc
-
-// Kept in step with the file of the same name in transport/stream: the two
-// transports share no code so that neither depends on the other.
+package bufpool
 
 import (
 	"sync"
 	"unsafe"
 )
 
-// allocSet remembers which buffers Alloc handed out and have not come back
+// AllocSet remembers which buffers Alloc handed out and have not come back
 // through Send or Free. Send must tell them from caller memory exactly: a
 // caller buffer taken into the pool would be handed to someone else while
 // the caller still writes to it. The backing array's address identifies a
 // buffer; callers that reslice an Alloc'd buffer from the front lose the
 // zero-copy path and the buffer goes to the garbage collector, which is
 // safe.
-type allocSet struct {
+type AllocSet struct {
 	mu   sync.Mutex
 	live map[*byte]struct{}
 }
 
-func (s *allocSet) add(b []byte) {
+// Add records b as handed out by Alloc.
+func (s *AllocSet) Add(b []byte) {
 	s.mu.Lock()
 	if s.live == nil {
 		s.live = make(map[*byte]struct{})
@@ -29,9 +27,9 @@ func (s *allocSet) add(b []byte) {
 	s.mu.Unlock()
 }
 
-// take reports whether b came from Alloc and forgets it, so that a second
+// Take reports whether b came from Alloc and forgets it, so that a second
 // Send or Free of the same buffer cannot put it in the pool twice.
-func (s *allocSet) take(b []byte) bool {
+func (s *AllocSet) Take(b []byte) bool {
 	// Every Alloc'd buffer has a size-class capacity; checking that first
 	// keeps the lock off the path of ordinary caller slices.
 	c := cap(b)

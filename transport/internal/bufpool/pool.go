@@ -1,4 +1,4 @@
-package stream
+package bufpool
 
 import (
 	"math/bits"
@@ -7,8 +7,8 @@ import (
 )
 
 // Payload buffers come in power-of-two size classes so that a buffer
-// returned by any transport of the package can serve any later frame of the
-// same class. The pools are package-wide: links are usually short of frames
+// returned by any socket or in-process transport can serve any later frame
+// of the same class. The pools are package-wide: links are usually short of frames
 // rather than of memory, and sharing lets a burst on one link warm the pool
 // for the next.
 const (
@@ -28,8 +28,8 @@ func classOf(n int) uint {
 	return uint(bits.Len(uint(n - 1)))
 }
 
-// getBuf returns a buffer of length n whose contents are undefined.
-func getBuf(n int) []byte {
+// Get returns a buffer of length n whose contents are undefined.
+func Get(n int) []byte {
 	c := classOf(n)
 	if p, ok := pools[c].Get().(unsafe.Pointer); ok {
 		return unsafe.Slice((*byte)(p), 1<<c)[:n]
@@ -37,10 +37,10 @@ func getBuf(n int) []byte {
 	return make([]byte, n, 1<<c)
 }
 
-// putBuf takes back a buffer from getBuf. Anything whose capacity is not a
+// Put takes back a buffer from Get. Anything whose capacity is not a
 // size class is left to the garbage collector, so a foreign slice never
 // enters a pool under the wrong class.
-func putBuf(b []byte) {
+func Put(b []byte) {
 	c := cap(b)
 	if c < 1<<minClassShift || c&(c-1) != 0 {
 		return
