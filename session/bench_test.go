@@ -103,7 +103,9 @@ func BenchmarkUnaryUnixSocket(b *testing.B) {
 		b.Run(mode.name, func(b *testing.B) {
 			s := mode.make(b)
 			ctx := context.Background()
-			req := plexus.Raw("0123456789abcdef")
+			// Boxed once: converting a slice to an interface allocates,
+			// and that cost belongs to the caller, not to the call.
+			var req plexus.Marshaler = plexus.Raw("0123456789abcdef")
 			var resp plexus.Raw
 			lat := make([]time.Duration, 0, 1<<16)
 			b.ReportAllocs()
@@ -129,7 +131,7 @@ func BenchmarkStreamUnixSocket(b *testing.B) {
 	_, _, sink := benchMux()
 	s := crossProcessStream(b)
 	ctx := context.Background()
-	msg := plexus.Raw(make([]byte, 64))
+	var msg plexus.Marshaler = plexus.Raw(make([]byte, 64)) // boxed once, as in the unary benchmark
 	b.ReportAllocs()
 	b.ResetTimer()
 	st, err := s.NewStream(ctx, sink, nil, false)

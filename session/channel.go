@@ -24,7 +24,9 @@ type channel struct {
 	method uint64
 	local  bool // this side opened it (the caller's end)
 
-	send *credit // our send window on this channel
+	send credit   // our send window on this channel
+	desc ring.Desc // scratch for frames this side sends from the caller's goroutine
+	rel  plexus.Frame // scratch for releasing a consumed frame (guarded by mu)
 
 	mu         sync.Mutex
 	queue      []item
@@ -45,13 +47,35 @@ type channel struct {
 }
 
 func (s *Session) newChannel(id, method uint64, local bool) *channel {
-	ch := &channel{
-		s: s, id: id, method: method, local: local,
-		send: newCredit(DefaultChannelWindow),
-		wake: make(chan struct{}, 1),
+	ch, _ := s.chanPool.Get().(*channel)
+	if ch == nil {
+		ch = &channel{s: s, wake: make(chan struct{}, 1)}
 	}
+	ch.id, ch.method, ch.local = id, method, local
+	ch.send.mu.Lock()
+	ch.send.n = DefaultChannelWindow
+	ch.send.mu.Unlock()
 	ch.remaining.Store(int64(s.cfg.ChannelWindow))
 	return ch
+}
+
+// recycle returns a finished caller-side channel to the session's pool, so
+// that a unary call allocates nothing in steady state. Only a channel that
+// nothing else can reach may be recycled: the caller has consumed the final
+// status, the reader removed the channel from the map before publishing
+// that status (onFrame) and touches only s and wake afterwards, which are
+// never reset, and no Retainer or context watcher holds it.
+func (s *Session) recycle(ch *channel) {
+	ch.mu.Lock()
+	clear(ch.queue)
+	ch.queue, ch.head = ch.queue[:0], 0
+	ch.recvEnd, ch.final, ch.trailer, ch.trailerOut = false, nil, nil, nil
+	ch.consumed, ch.finished, ch.sentEnd, ch.cancel = 0, false, false, nil
+	ch.mu.Unlock()
+	ch.send.mu.Lock()
+	ch.send.n, ch.send.err, ch.send.wake = 0, nil, nil
+	ch.send.mu.Unlock()
+	s.chanPool.Put(ch)
 }
 
 func (ch *channel) signal() {
@@ -101,6 +125,13 @@ func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
 		return violation("DATA on channel %d without a message or END", ch.id)
 	}
 
+	if final != nil {
+		// The peer is done with this channel: late frames are ignored.
+		// Removing it before the final status is published means that
+		// once the caller sees that status, the reader no longer needs
+		// the channel (see recycle).
+		ch.s.removeChannel(ch)
+	}
 	ch.mu.Lock()
 	if ch.finished {
 		// This side is done with the channel (abandoned it, or dropped
@@ -127,15 +158,15 @@ func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
 		ch.final = final
 		ch.trailer = md
 	}
+	s, wake := ch.s, ch.wake
 	ch.mu.Unlock()
 	if flags&flagMsg == 0 {
-		ch.s.t.Release(f)
+		s.t.Release(f)
 	}
-	if final != nil {
-		// The peer is done with this channel: late frames are ignored.
-		ch.s.removeChannel(ch)
+	select {
+	case wake <- struct{}{}:
+	default:
 	}
-	ch.signal()
 	return nil
 }
 
@@ -201,8 +232,13 @@ func (ch *channel) next(ctx context.Context) (item, error) {
 // enough has accumulated (half the window), so credit frames stay rare.
 func (ch *channel) done(it *item) {
 	cost := frameCost(len(it.f.Payload))
-	ch.s.t.Release(&it.f)
 	ch.mu.Lock()
+	// Released through a field: a pointer to the caller's item would
+	// escape through the Transport interface and cost an allocation per
+	// message.
+	ch.rel = it.f
+	ch.s.t.Release(&ch.rel)
+	ch.rel = plexus.Frame{}
 	ch.consumed += cost
 	grant := int64(0)
 	if !ch.recvEnd && ch.consumed >= int64(ch.s.cfg.ChannelWindow)/2 {
@@ -236,5 +272,5 @@ func (s *Session) grantChannel(ch *channel, n int64) {
 	var d ring.Desc
 	newDesc(&d, kindCredit, ch.id, 0)
 	d.SetCredit(uint32(n))
-	_ = s.sendFrame(context.Background(), nil, &d, nil, false)
+	_ = s.sendFrame(context.Background(), nil, &d, nil, false) // rare: half a window per grant
 }

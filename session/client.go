@@ -33,8 +33,12 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 		s.freeIf(payload, fromAlloc)
 		return nil, err
 	}
-	var d ring.Desc
-	newDesc(&d, kindOpen, 0, flags)
+	// The channel exists before its ID so that the OPEN descriptor can
+	// live in it: a local one would escape through the transport
+	// interface and cost an allocation per call.
+	ch := s.newChannel(0, method, true)
+	d := &ch.desc
+	newDesc(d, kindOpen, 0, flags)
 	d.SetMethod(method)
 	if extra := s.cfg.ChannelWindow - DefaultChannelWindow; extra > 0 {
 		d.SetCredit(uint32(extra))
@@ -63,17 +67,18 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 		s.openMu.Unlock()
 		s.link.refund(cost)
 		s.freeIf(payload, fromAlloc)
+		s.recycle(ch)
 		return nil, refuse
 	}
 	id := s.nextID
 	s.nextID += 2
-	ch := s.newChannel(id, method, true)
+	ch.id = id
 	ch.send.n -= cost
 	ch.sentEnd = end
 	s.chans[id] = ch
 	s.mu.Unlock()
 	d.SetChannel(id)
-	err = s.t.Send(&d, payload)
+	err = s.t.Send(d, payload)
 	s.openMu.Unlock()
 	if err != nil {
 		s.removeChannel(ch)
@@ -121,6 +126,9 @@ func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshale
 		return err
 	}
 	ch.deliverTrailer(ctx)
+	if _, retained := resp.(plexus.Retainer); !retained {
+		s.recycle(ch)
+	}
 	return nil
 }
 

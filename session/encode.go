@@ -70,8 +70,7 @@ func (ch *channel) decode(it *item, m plexus.Unmarshaler) error {
 	}
 	_, err := m.UnmarshalMsg(it.msg)
 	if r, ok := m.(plexus.Retainer); ok && err == nil {
-		held := *it
-		r.Retain(func() { ch.done(&held) })
+		ch.retain(r, *it)
 		return nil
 	}
 	ch.done(it)
@@ -79,4 +78,10 @@ func (ch *channel) decode(it *item, m plexus.Unmarshaler) error {
 		return plexus.WithCause(plexus.Internal, err, "decoding message: "+err.Error())
 	}
 	return nil
+}
+
+// retain hands the release of an item to a Retainer. It is a function of
+// its own so that only this path moves the item to the heap.
+func (ch *channel) retain(r plexus.Retainer, held item) {
+	r.Retain(func() { ch.done(&held) })
 }

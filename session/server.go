@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
 )
 
 type callKey struct{}
@@ -161,7 +160,9 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error) {
 	if gone {
 		return
 	}
-	var d ring.Desc
+	// The handler has returned, so nothing else sends on this channel and
+	// its scratch descriptor is free.
+	d := &ch.desc
 	var payload []byte
 	var fromAlloc bool
 	var flags uint8
@@ -171,7 +172,7 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error) {
 		if err != nil {
 			herr = err
 		} else {
-			newDesc(&d, kindStatus, ch.id, flags|flagEnd)
+			newDesc(d, kindStatus, ch.id, flags|flagEnd)
 		}
 	}
 	if herr != nil {
@@ -182,10 +183,10 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error) {
 			// send the code alone.
 			payload, fromAlloc, flags, _ = s.encode(nil, nil, &plexus.Status{Code: st.Code})
 		}
-		newDesc(&d, kindStatus, ch.id, flags|flagEnd)
+		newDesc(d, kindStatus, ch.id, flags|flagEnd)
 		d.SetAux(uint64(st.Code))
 	}
-	if err := s.sendFrame(context.Background(), ch, &d, payload, fromAlloc); err != nil {
+	if err := s.sendFrame(context.Background(), ch, d, payload, fromAlloc); err != nil {
 		s.log.Debug("status not sent", "channel", ch.id, "error", err)
 	}
 }

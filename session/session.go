@@ -38,7 +38,8 @@ type Session struct {
 	drained     chan struct{} // closed when draining and no channel is left
 	err         *plexus.Status
 
-	link *credit // link-level send window
+	link     *credit   // link-level send window
+	chanPool sync.Pool // recycled caller-side channels (see recycle)
 
 	// Receive-side accounting, touched only by the reader goroutine.
 	linkRemaining int64 // credit the peer still has on the link

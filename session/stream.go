@@ -5,7 +5,6 @@ import (
 	"io"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
 )
 
 // Stream is one side of a streaming call. On the caller's side it comes
@@ -58,9 +57,11 @@ func (st *Stream) Send(m plexus.Marshaler) error {
 	if err != nil {
 		return err
 	}
-	var d ring.Desc
-	newDesc(&d, kindData, ch.id, flags|flagMsg)
-	return ch.s.sendFrame(st.ctx, ch, &d, payload, fromAlloc)
+	// One goroutine sends on a stream at a time (the Stream contract), so
+	// the channel's scratch descriptor is free here.
+	d := &ch.desc
+	newDesc(d, kindData, ch.id, flags|flagMsg)
+	return ch.s.sendFrame(st.ctx, ch, d, payload, fromAlloc)
 }
 
 // CloseSend ends the caller's side of the stream; the handler's Recv
@@ -77,9 +78,9 @@ func (st *Stream) CloseSend() error {
 	}
 	ch.sentEnd = true
 	ch.mu.Unlock()
-	var d ring.Desc
-	newDesc(&d, kindData, ch.id, flagEnd)
-	return ch.s.sendFrame(st.ctx, ch, &d, nil, false)
+	d := &ch.desc
+	newDesc(d, kindData, ch.id, flagEnd)
+	return ch.s.sendFrame(st.ctx, ch, d, nil, false)
 }
 
 // Recv receives the next message into m. It returns io.EOF when the peer
