@@ -24,8 +24,8 @@ type channel struct {
 	method uint64
 	local  bool // this side opened it (the caller's end)
 
-	send credit   // our send window on this channel
-	desc ring.Desc // scratch for frames this side sends from the caller's goroutine
+	send credit       // our send window on this channel
+	desc ring.Desc    // scratch for frames this side sends from the caller's goroutine
 	rel  plexus.Frame // scratch for releasing a consumed frame (guarded by mu)
 
 	mu         sync.Mutex
