@@ -200,7 +200,22 @@ func (ch *channel) fail(st *plexus.Status) {
 // with done.
 func (ch *channel) next(ctx context.Context) (item, error) {
 	for {
+		// A call whose context has ended, or that this side abandoned,
+		// delivers no more messages, even ones already queued: the
+		// caller asked to stop, and racing the abandon must not decide
+		// what Recv returns.
+		if ctx.Err() != nil {
+			return item{}, ctxStatus(ctx)
+		}
 		ch.mu.Lock()
+		if ch.finished {
+			st := ch.final
+			ch.mu.Unlock()
+			if st == nil || st.Code == plexus.OK {
+				return item{}, io.EOF
+			}
+			return item{}, st
+		}
 		if ch.head < len(ch.queue) {
 			it := ch.queue[ch.head]
 			ch.queue[ch.head] = item{}

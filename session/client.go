@@ -140,8 +140,8 @@ func (ch *channel) abandon(st *plexus.Status) {
 	if !peerDone {
 		ch.final = st
 		ch.recvEnd = true
-		ch.finished = true // in the same step: see onFrame
 	}
+	ch.finished = true // in the same step: see onFrame and next
 	ch.mu.Unlock()
 	ch.s.removeChannel(ch)
 	ch.send.close(st)

@@ -69,7 +69,7 @@ func (e *Endpoint) Send(ds []ring.Desc) (int, error) {
 	for sent < len(ds) {
 		n, wake, err := e.tx.Push(ds[sent:])
 		if err != nil {
-			return sent, err
+			return sent, errRingCorrupt
 		}
 		if wake {
 			if err := e.dataOut.Ring(); err != nil {
@@ -93,7 +93,13 @@ func (e *Endpoint) Send(ds []ring.Desc) (int, error) {
 // awaitSpace spins, then parks on spaceIn until the tx ring has room.
 func (e *Endpoint) awaitSpace(deadline time.Time) error {
 	return park(e.spin, deadline, e.spaceIn, ErrTimeout,
-		func() (bool, error) { return e.tx.HasSpace() },
+		func() (bool, error) {
+			ok, err := e.tx.HasSpace()
+			if err != nil {
+				err = errRingCorrupt
+			}
+			return ok, err
+		},
 		e.tx.PrepareWait, e.tx.CancelWait)
 }
 
@@ -106,7 +112,14 @@ func (e *Endpoint) Recv(dst []ring.Desc, timeout time.Duration) (int, error) {
 		return n, err
 	}
 	err = park(e.spin, time.Now().Add(timeout), e.dataIn, ErrTimeout,
-		e.rx.Ready, e.rx.PreparePark, e.rx.CancelPark)
+		func() (bool, error) {
+			ok, err := e.rx.Ready()
+			if err != nil {
+				err = errRingCorrupt
+			}
+			return ok, err
+		},
+		e.rx.PreparePark, e.rx.CancelPark)
 	if err != nil {
 		return 0, err
 	}
@@ -115,6 +128,9 @@ func (e *Endpoint) Recv(dst []ring.Desc, timeout time.Duration) (int, error) {
 
 func (e *Endpoint) tryRecv(dst []ring.Desc) (int, error) {
 	n, wake, err := e.rx.Pop(dst)
+	if err != nil {
+		err = errRingCorrupt
+	}
 	if wake {
 		if rerr := e.spaceOut.Ring(); err == nil {
 			err = rerr

@@ -3,6 +3,8 @@ package shm
 import (
 	"errors"
 	"fmt"
+
+	"github.com/plexus-ipc/plexus/ring"
 )
 
 // ErrProtocol is the root of every error caused by a value the peer wrote
@@ -18,6 +20,9 @@ var (
 	ErrBadRef = fmt.Errorf("%w: slot reference out of bounds", ErrProtocol)
 	// ErrCorrupt: shared bookkeeping (free lists, indices) in an impossible state.
 	ErrCorrupt = fmt.Errorf("%w: shared state corrupt", ErrProtocol)
+	// errRingCorrupt is ring.ErrCorrupt as this package reports it: a
+	// protocol violation like every other peer-caused error.
+	errRingCorrupt = fmt.Errorf("%w: %w", ErrProtocol, ring.ErrCorrupt)
 
 	// ErrNoSlot: no free slot fits right now; the caller may wait.
 	ErrNoSlot = errors.New("shm: no free slot")

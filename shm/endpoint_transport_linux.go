@@ -1,0 +1,50 @@
+package shm
+
+import (
+	"time"
+
+	"github.com/plexus-ipc/plexus/ring"
+)
+
+// The methods in this file exist for transport/shm, which layers a
+// plexus.Transport over an Endpoint and a control socket. They add no
+// behaviour to the segment: each is a thin, exported view of something the
+// Endpoint already does internally.
+
+// Interrupt closes this side's two waiting doorbells (data ready for this
+// side's receiver, space freed for this side's senders). Every goroutine of
+// this process blocked in Recv, Send (waiting for ring space) or Alloc
+// (waiting for a slot) wakes at once with ErrClosed, and so does every later
+// wait; waits that find their condition already true still succeed, so
+// descriptors already in the ring can be drained with TryRecv. The bells
+// the peer waits on are untouched: ringing them stays harmless.
+//
+// A transport calls it when the peer is gone or the link is closed, since
+// nothing else can end a park that is bounded only by a long timeout.
+func (e *Endpoint) Interrupt() {
+	_ = e.dataIn.Close()
+	_ = e.spaceIn.Close()
+}
+
+// TryRecv is Recv without waiting: it copies out whatever descriptors are
+// in the ring (possibly none). It must not be called concurrently with Recv
+// or itself.
+func (e *Endpoint) TryRecv(dst []ring.Desc) (int, error) { return e.tryRecv(dst) }
+
+// FreeOwn returns a slot of this side's pool that was allocated and will
+// not be sent. Unlike Release (which frees a peer's slot and wakes the
+// peer's senders), it wakes this process's own senders if one of them
+// announced that it waits for a slot.
+func (e *Endpoint) FreeOwn(index, gen uint32) error {
+	wake, err := e.own.Free(index, gen)
+	if wake {
+		// The bell may be closed by Interrupt; the waiter then wakes
+		// anyway, so the error carries no information.
+		_ = e.spaceIn.Ring()
+	}
+	return err
+}
+
+// WaitLimit is the configured bound on waits for ring space and slots
+// (Config.Wait after defaults).
+func (e *Endpoint) WaitLimit() time.Duration { return e.wait }

@@ -1,0 +1,90 @@
+package shm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/xproc"
+	"github.com/plexus-ipc/plexus/session"
+	"github.com/plexus-ipc/plexus/shm"
+)
+
+// Session-level figures over this transport, to compare with the raw
+// transport ping-pong (BenchmarkPingPong) and see what the session layer's
+// goroutines add on top of it.
+
+func echoMux() (*session.Mux, uint64) {
+	m := session.NewMux()
+	id, err := m.HandleUnary("bench.S", "Echo", func(ctx context.Context, req []byte) (plexus.Marshaler, error) {
+		return plexus.Raw(req), nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	return m, id
+}
+
+func init() {
+	xproc.Register("shm-bench-session", func() int {
+		tr, err := OpenInherited(3, shm.Config{NoSpin: xproc.Arg("NOSPIN") != ""}, Config{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "session child:", err)
+			return 1
+		}
+		mux, _ := echoMux()
+		s := session.New(tr, session.Config{Role: session.Acceptor, Mux: mux, KeepaliveIdle: -1})
+		<-s.Done()
+		return 0
+	})
+}
+
+// BenchmarkSessionUnary: a unary call with a 16-byte request and response
+// through the session layer, to a session in this process ("in-process")
+// or in a child process, with the default spinning ("cross-process") or
+// none ("cross-process-park").
+func BenchmarkSessionUnary(b *testing.B) {
+	_, echo := echoMux()
+	for _, mode := range []string{"in-process", "cross-process", "cross-process-park"} {
+		b.Run(mode, func(b *testing.B) {
+			var host *Transport
+			switch mode {
+			case "cross-process":
+				host = benchLink(b, "shm-bench-session", shm.Config{}, nil)
+			case "cross-process-park":
+				host = benchLink(b, "shm-bench-session", shm.Config{NoSpin: true}, map[string]string{"NOSPIN": "1"})
+			default:
+				h, p, err := Pair(shm.Config{}, Config{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				host = h
+				mux, _ := echoMux()
+				server := session.New(p, session.Config{Role: session.Acceptor, Mux: mux, KeepaliveIdle: -1})
+				b.Cleanup(func() { _ = server.Close() })
+			}
+			s := session.New(host, session.Config{Role: session.Initiator, KeepaliveIdle: -1})
+			b.Cleanup(func() { _ = s.Close() })
+			ctx := context.Background()
+			req := plexus.Raw("0123456789abcdef")
+			var resp plexus.Raw
+			lat := newLatencies(0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				t0 := time.Now()
+				if err := s.Invoke(ctx, echo, req, &resp); err != nil {
+					b.Fatal(err)
+				}
+				if lat.sample(i) {
+					lat.d = append(lat.d, time.Since(t0))
+				}
+			}
+			b.StopTimer()
+			lat.report(b)
+		})
+	}
+}

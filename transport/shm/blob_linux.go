@@ -1,0 +1,429 @@
+package shm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/ring"
+)
+
+// Blobs: a payload larger than the sender's largest slot travels in a memfd
+// of its own. The sender writes it, seals it against any change, and sends
+// its descriptor over the control socket in a message carrying a 64-bit
+// blob ID, before it publishes the BLOB descriptor that names the ID. The
+// receiver therefore finds the message already queued on its socket when it
+// pops the descriptor, so a missing ID is a violation, never a wait.
+const (
+	blobName = "plexus-blob"
+	// blobSeals make the blob immutable for its whole life: no resize (a
+	// shrink under the receiver's mapping would turn reads into SIGBUS),
+	// no write (the receiver may treat the bytes as stable), no new seals.
+	blobSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE | unix.F_SEAL_SEAL
+	// blobRequired are the seals the receiver insists on; F_SEAL_SEAL
+	// only stops seals from being added, which cannot hurt the receiver.
+	blobRequired = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+
+	// Control message: u32 type, u32 reserved (zero), u64 blob ID, with
+	// exactly one descriptor attached (SCM_RIGHTS).
+	ctlMsgSize = 16
+	ctlBlob    = 1
+
+	// maxPending bounds the blob descriptors received and not yet claimed
+	// by a BLOB descriptor, so that a peer cannot make this process hold
+	// file descriptors without limit. An honest sender has at most one per
+	// BLOB descriptor in the ring (2048 by default) plus those in flight.
+	maxPending = 4096
+)
+
+var pageSize = unix.Getpagesize()
+
+// setBlob writes the payload fields of a BLOB descriptor: the ID in the
+// slot and gen fields (low and high 32 bits), the payload's offset inside
+// the blob file in the offset field, and zeros in bytes 48..63.
+func setBlob(d *ring.Desc, id uint64, off, n uint32) {
+	d.SetFlags(d.Flags()&^(ring.FlagInline|ring.FlagSlot) | FlagBlob)
+	le := binary.LittleEndian
+	le.PutUint32(d[36:], uint32(id))
+	le.PutUint32(d[40:], uint32(id>>32))
+	le.PutUint32(d[44:], off)
+	clear(d[48:])
+	d.SetLength(n)
+}
+
+// newBlobFd creates an empty sealable memfd.
+func newBlobFd() (int, error) {
+	fd, err := unix.MemfdCreate(blobName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return -1, plexus.WithCause(plexus.ResourceExhausted, err, "shm: memfd_create: "+err.Error())
+	}
+	return fd, nil
+}
+
+func blobErr(n int, what string, err error) error {
+	return plexus.WithCause(plexus.ResourceExhausted, err, fmt.Sprintf("shm: blob of %d bytes: %s: %v", n, what, err))
+}
+
+// lease is a blob buffer out with the caller: a writable mapping of a
+// memfd that Send seals and passes on without copying.
+type lease struct {
+	fd  int
+	mem []byte
+}
+
+func (l *lease) discard() {
+	if l.mem != nil {
+		_ = unix.Munmap(l.mem)
+		l.mem = nil
+	}
+	if l.fd >= 0 {
+		_ = unix.Close(l.fd)
+		l.fd = -1
+	}
+}
+
+func (t *Transport) newLease(n int) ([]byte, error) {
+	fd, err := newBlobFd()
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Ftruncate(fd, int64(n)); err != nil {
+		_ = unix.Close(fd)
+		return nil, blobErr(n, "ftruncate", err)
+	}
+	// No MAP_POPULATE: a fresh shmem page is zeroed when it is first
+	// mapped, so populating costs what the caller's first write would,
+	// only earlier (measured: no faster overall, and Alloc returns later).
+	mem, err := unix.Mmap(fd, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		_ = unix.Close(fd)
+		return nil, blobErr(n, "mmap", err)
+	}
+	l := &lease{fd: fd, mem: mem}
+	t.leaseMu.Lock()
+	t.leases[l] = struct{}{}
+	t.leaseMu.Unlock()
+	t.nleases.Add(1)
+	return mem[:n:n], nil
+}
+
+// findLease claims the lease b points into, with b's offset in it.
+func (t *Transport) findLease(b []byte) (*lease, int) {
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	t.leaseMu.Lock()
+	defer t.leaseMu.Unlock()
+	for l := range t.leases {
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(l.mem)))
+		if addr >= base && addr-base < uintptr(len(l.mem)) {
+			delete(t.leases, l)
+			t.nleases.Add(-1)
+			return l, int(addr - base)
+		}
+	}
+	return nil, 0
+}
+
+func (t *Transport) takeLease(b []byte) *lease {
+	if t.nleases.Load() == 0 {
+		return nil
+	}
+	l, _ := t.findLease(b)
+	return l
+}
+
+// sendLease seals a lease's memfd and sends it; the lease is used up
+// whatever happens. The writable mapping must go first: F_SEAL_WRITE is
+// refused while one exists.
+func (t *Transport) sendLease(l *lease, off, n int) (uint64, error) {
+	defer l.discard()
+	size := len(l.mem)
+	_ = unix.Munmap(l.mem)
+	l.mem = nil
+	if off+n < size {
+		// Give back the pages past the payload (an encoder's estimate
+		// may have been generous); nothing maps them any more.
+		_ = unix.Ftruncate(l.fd, int64(off+n))
+	}
+	if _, err := unix.FcntlInt(uintptr(l.fd), unix.F_ADD_SEALS, blobSeals); err != nil {
+		return 0, blobErr(n, "seal", err)
+	}
+	return t.sendFd(l.fd)
+}
+
+// sendBlobCopy copies p into a new sealed memfd and sends it. write(2)
+// copies once into fresh page-cache pages; mapping the file and copying
+// would also zero every page first.
+func (t *Transport) sendBlobCopy(p []byte) (uint64, error) {
+	fd, err := newBlobFd()
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	for off := 0; off < len(p); {
+		k, err := unix.Pwrite(fd, p[off:], int64(off))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, blobErr(len(p), "write", err)
+		}
+		off += k
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, blobSeals); err != nil {
+		return 0, blobErr(len(p), "seal", err)
+	}
+	return t.sendFd(fd)
+}
+
+// sendFd sends a sealed blob's descriptor with a fresh ID. The write is
+// bounded by the segment's wait: the peer drains its socket continuously,
+// so a full socket means a peer that stopped.
+func (t *Transport) sendFd(fd int) (uint64, error) {
+	id := t.blobID.Add(1)
+	var msg [ctlMsgSize]byte
+	binary.LittleEndian.PutUint32(msg[0:], ctlBlob)
+	binary.LittleEndian.PutUint64(msg[8:], id)
+	oob := unix.UnixRights(fd)
+	t.sendMu.Lock()
+	_ = t.ctl.SetWriteDeadline(time.Now().Add(t.wait))
+	_, _, err := t.ctl.WriteMsgUnix(msg[:], oob, nil)
+	t.sendMu.Unlock()
+	if err == nil {
+		return id, nil
+	}
+	if s := t.stateErr(); s != nil {
+		return 0, s
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, plexus.WithCause(plexus.ResourceExhausted, err,
+			fmt.Sprintf("shm: control socket full for %v: the peer is not reading", t.wait))
+	}
+	return 0, t.fail(plexus.WithCause(plexus.PeerDied, err, "shm: control socket: "+err.Error()))
+}
+
+// recvBlob validates a BLOB descriptor, maps its blob read-only and returns
+// the payload. The descriptor is checked completely before the ID is
+// looked up, and the file's seals before its size, so that the size cannot
+// change after it was checked.
+func (t *Transport) recvBlob(d *ring.Desc) ([]byte, error) {
+	fl := d.Flags()
+	if fl&(ring.FlagInline|ring.FlagSlot|reservedFlag) != 0 || d.Reserved() != 0 {
+		return nil, t.violate(violation("BLOB descriptor with flags %#x, reserved %#x", fl, d.Reserved()))
+	}
+	le := binary.LittleEndian
+	if le.Uint64(d[48:])|le.Uint64(d[56:]) != 0 {
+		return nil, t.violate(violation("BLOB descriptor with bytes 48..63 not zero"))
+	}
+	id := uint64(d.Slot()) | uint64(d.Gen())<<32
+	off, n := d.Offset(), d.Length()
+	switch {
+	case id == 0:
+		return nil, t.violate(violation("BLOB descriptor with ID 0"))
+	case n == 0:
+		return nil, t.violate(violation("empty BLOB %d", id))
+	case uint64(n) > uint64(t.max):
+		return nil, t.violate(violation("BLOB %d of %d bytes exceeds the %d-byte limit", id, n, t.max))
+	}
+	fd, err := t.claimBlob(id)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+	if err != nil || seals&blobRequired != blobRequired {
+		return nil, t.violate(violation("blob %d is not a memfd sealed against writes and resizing (seals %#x, %v)", id, seals, err))
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, t.violate(violation("blob %d: fstat: %v", id, err))
+	}
+	end := int64(off) + int64(n)
+	if st.Size < end {
+		return nil, t.violate(violation("blob %d has %d bytes, the descriptor needs %d", id, st.Size, end))
+	}
+	start := int64(off) &^ int64(pageSize-1)
+	delta := int(int64(off) - start)
+	mem, err := unix.Mmap(fd, start, delta+int(n), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		if err == unix.ENOMEM {
+			return nil, t.fail(plexus.WithCause(plexus.ResourceExhausted, err,
+				fmt.Sprintf("shm: cannot map blob %d of %d bytes: %v", id, n, err)))
+		}
+		return nil, t.violate(violation("blob %d: mmap: %v", id, err))
+	}
+	p := mem[delta : delta+int(n) : delta+int(n)]
+	t.blobMu.Lock()
+	t.blobs[uintptr(unsafe.Pointer(unsafe.SliceData(p)))] = mem
+	t.blobMu.Unlock()
+	t.nblobs.Add(1)
+	return p, nil
+}
+
+// releaseBlob unmaps the blob p is the payload of; false if it is none.
+func (t *Transport) releaseBlob(p []byte) bool {
+	key := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+	t.blobMu.Lock()
+	mem, ok := t.blobs[key]
+	if ok {
+		delete(t.blobs, key)
+	}
+	t.blobMu.Unlock()
+	if ok {
+		t.nblobs.Add(-1)
+		_ = unix.Munmap(mem)
+	}
+	return ok
+}
+
+// claimBlob takes the descriptor of blob id. If the monitor has not read it
+// yet it must be queued on the socket (the sender sent it before the BLOB
+// descriptor), so Recv reads the socket itself rather than wait.
+func (t *Transport) claimBlob(id uint64) (int, error) {
+	t.ctlMu.Lock()
+	fd, ok := t.pending[id]
+	if ok {
+		delete(t.pending, id)
+	}
+	t.ctlMu.Unlock()
+	if ok {
+		return fd, nil
+	}
+	var derr error
+	cerr := t.rc.Control(func(s uintptr) {
+		t.ctlMu.Lock()
+		derr = t.drainLocked(int(s))
+		if fd, ok = t.pending[id]; ok {
+			delete(t.pending, id)
+		}
+		t.ctlMu.Unlock()
+	})
+	switch {
+	case ok:
+		return fd, nil
+	case cerr != nil:
+		if s := t.stateErr(); s != nil {
+			return -1, s
+		}
+		return -1, errLinkClosed
+	}
+	if st, isStatus := derr.(*plexus.Status); isStatus {
+		return -1, t.violate(st)
+	}
+	return -1, t.violate(violation("BLOB %d names no blob received on the control socket", id))
+}
+
+// drainLocked reads every message queued on the control socket without
+// blocking. It returns nil when the queue is empty, io.EOF when the peer
+// closed its end, a *plexus.Status for a malformed message, or the socket's
+// error. Received descriptors are close-on-exec from the start.
+func (t *Transport) drainLocked(fd int) error {
+	for {
+		n, oobn, flags, _, err := unix.Recvmsg(fd, t.ctlBuf[:], t.ctlOOB, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		switch {
+		case err == unix.EAGAIN:
+			return nil
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return err
+		case n == 0 && oobn == 0:
+			return io.EOF
+		}
+		fds, perr := parseRights(t.ctlOOB[:oobn])
+		id, st := t.checkCtl(t.ctlBuf[:n], flags, fds, perr)
+		if st != nil {
+			for _, f := range fds {
+				_ = unix.Close(f)
+			}
+			return st
+		}
+		t.pending[id] = fds[0]
+	}
+}
+
+func parseRights(oob []byte) ([]int, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_RIGHTS {
+			err = fmt.Errorf("control message level %d type %d", m.Header.Level, m.Header.Type)
+			continue
+		}
+		f, perr := unix.ParseUnixRights(m)
+		if perr != nil {
+			err = perr
+		}
+		fds = append(fds, f...)
+	}
+	return fds, err
+}
+
+// checkCtl validates one control message and returns its blob ID.
+func (t *Transport) checkCtl(msg []byte, flags int, fds []int, perr error) (uint64, *plexus.Status) {
+	switch {
+	case perr != nil:
+		return 0, violation("control message: %v", perr)
+	case flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0:
+		return 0, violation("control message truncated (flags %#x)", flags)
+	case len(msg) != ctlMsgSize:
+		return 0, violation("control message of %d bytes, want %d", len(msg), ctlMsgSize)
+	case len(fds) != 1:
+		return 0, violation("control message with %d descriptors, want 1", len(fds))
+	}
+	le := binary.LittleEndian
+	if typ, rsv := le.Uint32(msg[0:]), le.Uint32(msg[4:]); typ != ctlBlob || rsv != 0 {
+		return 0, violation("control message type %d reserved %#x", typ, rsv)
+	}
+	id := le.Uint64(msg[8:])
+	if _, dup := t.pending[id]; dup || id == 0 {
+		return 0, violation("blob ID %d is zero or sent twice", id)
+	}
+	if len(t.pending) >= maxPending {
+		return 0, violation("more than %d blobs sent and not claimed", maxPending)
+	}
+	return id, nil
+}
+
+// watch is the monitor goroutine: it waits on the runtime's poller for the
+// control socket to become readable, collects blob descriptors, and turns
+// end of file or an error into the peer's death. It returns when the
+// socket is closed (Close), the peer is gone, or the peer sent garbage.
+func (t *Transport) watch() {
+	defer close(t.done)
+	var derr error
+	err := t.rc.Read(func(fd uintptr) bool {
+		t.ctlMu.Lock()
+		derr = t.drainLocked(int(fd))
+		t.ctlMu.Unlock()
+		return derr != nil
+	})
+	if t.closed.Load() {
+		return
+	}
+	if derr == nil {
+		derr = err
+	}
+	if st, ok := derr.(*plexus.Status); ok {
+		_ = t.violate(st)
+		return
+	}
+	msg := "shm: peer closed the control socket"
+	if derr != io.EOF {
+		msg = "shm: control socket: " + derr.Error()
+	}
+	_ = t.fail(plexus.WithCause(plexus.PeerDied, derr, msg))
+}

@@ -1,0 +1,183 @@
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/plexus-ipc/plexus/shm"
+)
+
+// FileCount is the number of descriptors a plugin inherits for one link,
+// in this order: the segment's five (memfd; data h->p, data p->h, space
+// h->p, space p->h: shm.Segment.Files order) and then the plugin's end of
+// the control socket. Passed as exec.Cmd.ExtraFiles they are 3..8 in the
+// child, and OpenInherited(3, ...) opens them.
+const FileCount = 6
+
+// Link is the host's side of a link being set up: the segment, the host's
+// end of the control socket, and the files to hand to the plugin.
+type Link struct {
+	seg   *shm.Segment
+	ctl   *net.UnixConn
+	files []*os.File
+}
+
+// NewLink creates a segment (shm.Create with scfg) and a control
+// socketpair. Give PluginFiles to the plugin (exec.Cmd.ExtraFiles), close
+// them with ClosePluginFiles once the plugin has started, and take the
+// host's Transport with Transport.
+func NewLink(scfg shm.Config) (_ *Link, err error) {
+	seg, err := shm.Create(scfg)
+	if err != nil {
+		return nil, err
+	}
+	l := &Link{seg: seg}
+	defer func() {
+		if err != nil {
+			_ = l.Close()
+		}
+	}()
+	if l.files, err = seg.Files(); err != nil {
+		return nil, err
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socketpair", err)
+	}
+	l.files = append(l.files, os.NewFile(uintptr(fds[1]), "plexus-ctl"))
+	if l.ctl, err = unixConn(fds[0]); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// unixConn puts fd on the runtime poller. net.FileConn duplicates the
+// descriptor, so the original is closed either way.
+func unixConn(fd int) (*net.UnixConn, error) {
+	f := os.NewFile(uintptr(fd), "plexus-ctl")
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, err
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		_ = c.Close()
+		return nil, fmt.Errorf("transport/shm: control descriptor %d is a %T, not a Unix socket", fd, c)
+	}
+	return uc, nil
+}
+
+// PluginFiles returns the FileCount files the plugin inherits, in the
+// documented order. They stay owned by the Link.
+func (l *Link) PluginFiles() []*os.File { return l.files }
+
+// ClosePluginFiles closes this process's copies of the plugin's files.
+// Call it once the plugin has started: until the host's copy of the
+// plugin's control socket end is closed, the host cannot see the plugin
+// die.
+func (l *Link) ClosePluginFiles() {
+	for _, f := range l.files {
+		_ = f.Close()
+	}
+	l.files = nil
+}
+
+// Transport returns the host's Transport, which takes over the segment and
+// the control socket. It may be called once.
+func (l *Link) Transport(cfg Config) (*Transport, error) {
+	if l.seg == nil {
+		return nil, errors.New("transport/shm: the link's transport was already taken")
+	}
+	seg, ctl := l.seg, l.ctl
+	l.seg, l.ctl = nil, nil
+	return New(seg, ctl, cfg)
+}
+
+// Close releases whatever the Link still owns (plugin files, and the
+// segment and socket if Transport was not called).
+func (l *Link) Close() error {
+	l.ClosePluginFiles()
+	if l.seg != nil {
+		_ = l.seg.Close()
+		l.seg = nil
+	}
+	if l.ctl != nil {
+		_ = l.ctl.Close()
+		l.ctl = nil
+	}
+	return nil
+}
+
+// OpenInherited opens the plugin's side of a link from the FileCount
+// descriptors inherited from first on (3 for exec.Cmd.ExtraFiles). Only
+// scfg's waiting fields are used: the geometry comes from the segment. It
+// takes ownership of the descriptors, closing them if it fails, and marks
+// them close-on-exec so that the plugin's own children do not inherit the
+// link.
+func OpenInherited(first int, scfg shm.Config, cfg Config) (*Transport, error) {
+	var fds [FileCount]int
+	for i := range fds {
+		fds[i] = first + i
+	}
+	return openFds(fds, scfg, cfg)
+}
+
+func openFds(fds [FileCount]int, scfg shm.Config, cfg Config) (*Transport, error) {
+	for _, fd := range fds {
+		unix.CloseOnExec(fd)
+	}
+	ctlFd := fds[FileCount-1]
+	seg, err := shm.Open(shm.Fds{Mem: fds[0], Bells: [2][2]int{{fds[1], fds[2]}, {fds[3], fds[4]}}}, scfg)
+	if err != nil {
+		_ = unix.Close(ctlFd)
+		return nil, err
+	}
+	ctl, err := unixConn(ctlFd)
+	if err != nil {
+		_ = seg.Close()
+		return nil, err
+	}
+	return New(seg, ctl, cfg) // checks that ctl is SOCK_SEQPACKET
+}
+
+// Pair returns both ends of a link in this process: the host's over a new
+// segment and the plugin's over duplicates of the files a plugin would
+// inherit, opened through the same path as OpenInherited. It is for tests
+// and benchmarks.
+func Pair(scfg shm.Config, cfg Config) (host, plugin *Transport, err error) {
+	l, err := NewLink(scfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer l.Close()
+	var fds [FileCount]int
+	for i, f := range l.PluginFiles() {
+		rc, err := f.SyscallConn()
+		if err == nil {
+			cerr := rc.Control(func(fd uintptr) {
+				fds[i], err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+			})
+			err = errors.Join(err, cerr)
+		}
+		if err != nil {
+			for _, fd := range fds[:i] {
+				_ = unix.Close(fd)
+			}
+			return nil, nil, fmt.Errorf("transport/shm: dup: %w", err)
+		}
+	}
+	l.ClosePluginFiles()
+	if plugin, err = openFds(fds, scfg, cfg); err != nil {
+		return nil, nil, err
+	}
+	if host, err = l.Transport(cfg); err != nil {
+		_ = plugin.Close()
+		return nil, nil, err
+	}
+	return host, plugin, nil
+}

@@ -1,0 +1,15 @@
+package shm
+
+import (
+	"os"
+	"testing"
+
+	"github.com/plexus-ipc/plexus/internal/udsbench"
+	"github.com/plexus-ipc/plexus/internal/xproc"
+)
+
+func TestMain(m *testing.M) {
+	xproc.Main()
+	udsbench.MaybeServePeer()
+	os.Exit(m.Run())
+}
