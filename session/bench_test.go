@@ -1,3 +1,5 @@
+//go:build unix
+
 package session
 
 import (
@@ -57,10 +59,14 @@ func init() {
 // crossProcessStream starts a child serving benchMux over one end of a Unix
 // socketpair and returns the host session on the other.
 func crossProcessStream(b *testing.B) *Session {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
+	// Neither end may leak into other children; ExtraFiles dups the
+	// child's end for it.
+	syscall.CloseOnExec(fds[0])
+	syscall.CloseOnExec(fds[1])
 	mine, theirs := os.NewFile(uintptr(fds[0]), "host"), os.NewFile(uintptr(fds[1]), "plugin")
 	child := xproc.Start(b, "session-serve-stream", []*os.File{theirs}, nil)
 	theirs.Close()

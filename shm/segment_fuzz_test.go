@@ -4,10 +4,20 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/plexus-ipc/plexus/ring"
 )
+
+func smallConfig() Config {
+	return Config{
+		RingCapacity:  64,
+		HostClasses:   []Class{{Size: 256, Count: 8}, {Size: 4096, Count: 4}},
+		PluginClasses: []Class{{Size: 128, Count: 4}},
+		Wait:          200 * time.Millisecond,
+	}
+}
 
 func alignedBytes(n int) []byte {
 	b := make([]byte, n+4096)

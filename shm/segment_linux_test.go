@@ -12,15 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func smallConfig() Config {
-	return Config{
-		RingCapacity:  64,
-		HostClasses:   []Class{{Size: 256, Count: 8}, {Size: 4096, Count: 4}},
-		PluginClasses: []Class{{Size: 128, Count: 4}},
-		Wait:          200 * time.Millisecond,
-	}
-}
-
 // openCopy opens the segment's descriptors a second time in this process,
 // as the plugin would after inheriting them.
 func openCopy(t *testing.T, seg *Segment) (*Segment, error) {
