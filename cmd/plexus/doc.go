@@ -1,0 +1,33 @@
+// Command plexus is the plexus command-line tool. Its one public
+// subcommand, "plexus bench [-quick] [-json]", measures the figures the
+// design targets (unary latency hot and sporadic, concurrent call rate,
+// stream message rate, blob bandwidth, allocations per call, idle CPU,
+// start-up and crash-detection time) against real plugin processes, plus
+// a raw Unix-socket ping-pong baseline and the stream transport for
+// comparison.
+//
+// # Processes and lifetime
+//
+// The bench re-executes its own binary (os.Executable) as the plugin, with
+// the hidden subcommand "bench-plugin -transport=shm|stream". An shm plugin
+// inherits the link's six descriptors as fds 3..8 (transport/shm.FileCount,
+// opened with OpenInherited(3, ...)); a stream plugin inherits one end of
+// an AF_UNIX socketpair as fd 3. The plugin serves service "bench.Bench"
+// (Echo, Sink, Blob, Block) until its session ends, which happens when the
+// host closes the link or dies. Every plugin is started with
+// Pdeathsig=SIGKILL and is also killed and reaped explicitly when the bench
+// ends, so none outlives the host. The same binary also serves as the
+// internal/udsbench echo peer (udsbench.MaybeServePeer runs first in main).
+//
+// # Concurrency and bounded waits
+//
+// Phases run one after another on one host session per plugin; only the
+// c64 phase (64 goroutines calling Echo) and the crash phase (10 blocked
+// callers) call concurrently. Each phase runs under a context that a
+// watchdog cancels after a fixed bound, without putting a deadline on the
+// wire, so no wait in the bench is unbounded and the hot path is not
+// burdened by deadline propagation.
+//
+// The lease-based blob figures are reported from the copy path because the
+// session does not expose transport-allocated buffers yet.
+package main
