@@ -23,9 +23,12 @@ type Endpoint struct {
 	spaceIn  *Bell // this side's senders park here (ring space or own slots)
 	spaceOut *Bell // wakes the peer's senders
 
-	sendMu sync.Mutex // the ring has one producer; sends are serialised
-	spin   time.Duration
-	wait   time.Duration
+	sendMu    sync.Mutex    // the ring has one producer; sends are serialised
+	allocGate chan struct{} // one goroutine at a time waits for a slot (see Alloc)
+	down      chan struct{} // closed by Interrupt: slot waiters give up
+	downOnce  sync.Once
+	spin      time.Duration
+	wait      time.Duration
 }
 
 // Endpoint returns this process's side of the link. It may be called once.
@@ -46,6 +49,8 @@ func (s *Segment) Endpoint() (*Endpoint, error) {
 		dataOut: s.bells[0][tx], dataIn: s.bells[0][rx],
 		spaceIn: s.bells[1][tx], spaceOut: s.bells[1][rx],
 		spin: s.cfg.Spin, wait: s.cfg.Wait,
+		allocGate: make(chan struct{}, 1),
+		down:      make(chan struct{}),
 	}, nil
 }
 
@@ -141,11 +146,33 @@ func (e *Endpoint) tryRecv(dst []ring.Desc) (int, error) {
 
 // Alloc returns a slot of at least n bytes from this side's pool, waiting
 // up to the configured wait for the peer to free one; then ErrExhausted.
+//
+// Goroutines wait for slots one at a time. The pool's waiting flag is one
+// word for the whole process: with several waiters, one that finds a slot
+// clears the flag on its way out while another is about to sleep, and the
+// next free then rings nobody, so that goroutine would sleep until its
+// wait expired. With one waiter at a time the flag is exact. A goroutine
+// may thus wait up to twice the bound: once for its turn, once for a slot.
 func (e *Endpoint) Alloc(n int) (Slot, error) {
 	s, err := e.own.Alloc(n)
 	if err != ErrNoSlot {
 		return s, err
 	}
+	select {
+	case e.allocGate <- struct{}{}:
+	default:
+		timer := time.NewTimer(e.wait)
+		select {
+		case e.allocGate <- struct{}{}:
+			timer.Stop()
+		case <-timer.C:
+			return Slot{}, ErrExhausted
+		case <-e.down:
+			timer.Stop()
+			return Slot{}, ErrClosed
+		}
+	}
+	defer func() { <-e.allocGate }()
 	deadline := time.Now().Add(e.wait)
 	var allocErr error
 	err = park(e.spin, deadline, e.spaceIn, ErrExhausted,

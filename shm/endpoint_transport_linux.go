@@ -22,6 +22,7 @@ import (
 // A transport calls it when the peer is gone or the link is closed, since
 // nothing else can end a park that is bounded only by a long timeout.
 func (e *Endpoint) Interrupt() {
+	e.downOnce.Do(func() { close(e.down) })
 	_ = e.dataIn.Close()
 	_ = e.spaceIn.Close()
 }

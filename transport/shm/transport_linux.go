@@ -82,10 +82,6 @@ type Transport struct {
 	down     chan struct{} // closed (downOnce) by the first fault or Close
 	downOnce sync.Once
 
-	// allocGate admits one goroutine at a time to wait for a free slot;
-	// see allocSlot.
-	allocGate chan struct{}
-
 	cells cellArena // storage of received inline payloads
 	small cellArena // buffers from Alloc of up to ring.InlineMax bytes
 
@@ -153,15 +149,14 @@ func New(seg *shm.Segment, ctl *net.UnixConn, cfg Config) (*Transport, error) {
 	t := &Transport{
 		seg: seg, ep: ep, own: ep.Pool(), peer: ep.PeerPool(),
 		max: cfg.MaxPayload, wait: ep.WaitLimit(),
-		blobs:     make(map[uintptr][]byte),
-		leases:    make(map[*lease]struct{}),
-		ctl:       ctl,
-		rc:        rc,
-		pending:   make(map[uint64]int),
-		ctlOOB:    make([]byte, unix.CmsgSpace(4*4)),
-		done:      make(chan struct{}),
-		down:      make(chan struct{}),
-		allocGate: make(chan struct{}, 1),
+		blobs:   make(map[uintptr][]byte),
+		leases:  make(map[*lease]struct{}),
+		ctl:     ctl,
+		rc:      rc,
+		pending: make(map[uint64]int),
+		ctlOOB:  make([]byte, unix.CmsgSpace(4*4)),
+		done:    make(chan struct{}),
+		down:    make(chan struct{}),
 	}
 	t.ownMax = t.own.MaxSize()
 	t.ownHeld = make([]atomic.Uint32, t.own.NumSlots())
@@ -337,39 +332,9 @@ func (t *Transport) Alloc(n int) ([]byte, error) {
 	return s.Buf[:n], nil // the reference stays with the slot
 }
 
-// allocSlot takes a slot of this side's pool, waiting (bounded) for the
-// peer to free one if none is free now.
-//
-// Waiters go one at a time. The pool's waiting flag is one word for the
-// whole process: a waiter that finds a slot clears it on its way out even
-// if another goroutine set it and is about to sleep, and the next free then
-// rings nobody, so that goroutine would sleep until its wait expired (seen
-// as 10 s stalls with thousands of concurrent calls). With one waiter at a
-// time the flag is exact. A goroutine may thus wait up to twice the bound:
-// once for its turn, once for a slot.
-func (t *Transport) allocSlot(n int) (shm.Slot, error) {
-	s, err := t.own.Alloc(n)
-	if err != shm.ErrNoSlot {
-		return s, err
-	}
-	select {
-	case t.allocGate <- struct{}{}:
-	default:
-		timer := time.NewTimer(t.wait)
-		select {
-		case t.allocGate <- struct{}{}:
-			timer.Stop()
-		case <-timer.C:
-			return shm.Slot{}, shm.ErrExhausted
-		case <-t.down:
-			timer.Stop()
-			return shm.Slot{}, shm.ErrClosed
-		}
-	}
-	s, err = t.ep.Alloc(n)
-	<-t.allocGate
-	return s, err
-}
+// allocSlot takes a slot of this side's pool, waiting (bounded, one
+// waiter at a time: see shm.Endpoint.Alloc) for the peer to free one.
+func (t *Transport) allocSlot(n int) (shm.Slot, error) { return t.ep.Alloc(n) }
 
 func (t *Transport) allocErr(err error, n int) error {
 	switch {
