@@ -87,6 +87,12 @@ func (l *Link) ClosePluginFiles() {
 	l.files = nil
 }
 
+// Control returns the host's end of the control socket so that a
+// handshake can run on it before the transport takes it over. It is valid
+// until Transport or Close is called; the caller must not close it, keep
+// it, or leave a read or write pending on it.
+func (l *Link) Control() *net.UnixConn { return l.ctl }
+
 // Transport returns the host's Transport, which takes over the segment and
 // the control socket. It may be called once.
 func (l *Link) Transport(cfg Config) (*Transport, error) {
@@ -127,7 +133,25 @@ func OpenInherited(first int, scfg shm.Config, cfg Config) (*Transport, error) {
 	return openFds(fds, scfg, cfg)
 }
 
+// OpenInheritedWith is OpenInherited with a handshake: once the segment is
+// open, handshake runs on the control socket and returns the transport
+// Config to use (the limits it agreed with the host); the transport takes
+// the socket over only after it returns. If it fails, everything is
+// closed (the host then sees the control socket close) and its error is
+// returned. handshake must not keep the socket.
+func OpenInheritedWith(first int, scfg shm.Config, handshake func(ctl *net.UnixConn) (Config, error)) (*Transport, error) {
+	var fds [FileCount]int
+	for i := range fds {
+		fds[i] = first + i
+	}
+	return openFdsWith(fds, scfg, handshake)
+}
+
 func openFds(fds [FileCount]int, scfg shm.Config, cfg Config) (*Transport, error) {
+	return openFdsWith(fds, scfg, func(*net.UnixConn) (Config, error) { return cfg, nil })
+}
+
+func openFdsWith(fds [FileCount]int, scfg shm.Config, handshake func(ctl *net.UnixConn) (Config, error)) (*Transport, error) {
 	for _, fd := range fds {
 		unix.CloseOnExec(fd)
 	}
@@ -139,6 +163,12 @@ func openFds(fds [FileCount]int, scfg shm.Config, cfg Config) (*Transport, error
 	}
 	ctl, err := unixConn(ctlFd)
 	if err != nil {
+		_ = seg.Close()
+		return nil, err
+	}
+	cfg, err := handshake(ctl)
+	if err != nil {
+		_ = ctl.Close()
 		_ = seg.Close()
 		return nil, err
 	}
