@@ -10,7 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func (e *NotFoundError) Error() string     { return fmt.Sprintf("key %q not found on shard %d", e.Key, e.Shard) }
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("key %q not found on shard %d", e.Key, e.Shard)
+}
 func (e *NotFoundError) ErrorName() string { return "codec_test.NotFound" }
 
 func (e *QuotaError) Error() string { return fmt.Sprintf("quota exceeded: %d of %d", e.Used, e.Limit) }

@@ -2,7 +2,7 @@ package codec_test
 
 import (
 	"bytes"
-		"math"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -136,7 +136,9 @@ func TestRoundTripTable(t *testing.T) {
 		roundTrip(t, [][]string{{"a", "b"}, nil, {}, {""}}, encS, decS)
 	})
 	t.Run("maps", func(t *testing.T) {
-		enc := func(b []byte, m map[string][]byte) []byte { return codec.AppendMap(b, m, codec.AppendString, codec.AppendBytes) }
+		enc := func(b []byte, m map[string][]byte) []byte {
+			return codec.AppendMap(b, m, codec.AppendString, codec.AppendBytes)
+		}
 		dec := func(d *codec.Decoder) (map[string][]byte, error) {
 			return codec.ReadMap(d, (*codec.Decoder).String, (*codec.Decoder).Bytes)
 		}
