@@ -16,11 +16,14 @@ import (
 )
 
 // Blobs: a payload larger than the sender's largest slot travels in a memfd
-// of its own. The sender writes it, seals it against any change, and sends
-// its descriptor over the control socket in a message carrying a 64-bit
-// blob ID, before it publishes the BLOB descriptor that names the ID. The
-// receiver therefore finds the message already queued on its socket when it
-// pops the descriptor, so a missing ID is a violation, never a wait.
+// outside the segment. Usually that is a recycled buffer (blob_cache_linux.go);
+// when the cache cannot give one, it is a memfd of its own (a one-shot
+// blob, below). The sender writes it, seals it against any change, and
+// sends its descriptor over the control socket in a message carrying a
+// 64-bit blob ID, before it publishes the BLOB descriptor that names the
+// ID. The receiver therefore finds the message already queued on its
+// socket when it pops the descriptor, so a missing ID is a violation,
+// never a wait.
 const (
 	blobName = "plexus-blob"
 	// blobSeals make the blob immutable for its whole life: no resize (a
@@ -31,8 +34,9 @@ const (
 	// only stops seals from being added, which cannot hurt the receiver.
 	blobRequired = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 
-	// Control message: u32 type, u32 reserved (zero), u64 blob ID, with
-	// exactly one descriptor attached (SCM_RIGHTS).
+	// Control message: u32 type, u32 reserved (zero), u64 blob ID;
+	// ctlBlob and ctlBuffer carry exactly one descriptor (SCM_RIGHTS),
+	// ctlFree and ctlForget none.
 	ctlMsgSize = 16
 	ctlBlob    = 1
 
@@ -71,14 +75,21 @@ func blobErr(n int, what string, err error) error {
 	return plexus.WithCause(plexus.ResourceExhausted, err, fmt.Sprintf("shm: blob of %d bytes: %s: %v", n, what, err))
 }
 
-// lease is a blob buffer out with the caller: a writable mapping of a
-// memfd that Send seals and passes on without copying.
+// lease is a blob buffer out with the caller: a recycled buffer (buf), or
+// a writable mapping of a memfd of its own that Send seals and passes on
+// without copying.
 type lease struct {
 	fd  int
 	mem []byte
+	buf *blobBuf
 }
 
 func (l *lease) discard() {
+	if b := l.buf; b != nil {
+		l.buf, l.mem = nil, nil
+		b.c.putBack(b)
+		return
+	}
 	if l.mem != nil {
 		_ = unix.Munmap(l.mem)
 		l.mem = nil
@@ -90,6 +101,14 @@ func (l *lease) discard() {
 }
 
 func (t *Transport) newLease(n int) ([]byte, error) {
+	b, err := t.getBuf(n)
+	if err != nil {
+		return nil, err
+	}
+	if b != nil {
+		return t.leaseBuf(b, n), nil
+	}
+	t.blob.stats.oneShot.Add(1)
 	fd, err := newBlobFd()
 	if err != nil {
 		return nil, err
@@ -154,13 +173,14 @@ func (t *Transport) sendLease(l *lease, off, n int) (uint64, error) {
 	if _, err := unix.FcntlInt(uintptr(l.fd), unix.F_ADD_SEALS, blobSeals); err != nil {
 		return 0, blobErr(n, "seal", err)
 	}
-	return t.sendFd(l.fd)
+	return t.sendCtl(ctlBlob, 0, l.fd)
 }
 
 // sendBlobCopy copies p into a new sealed memfd and sends it. write(2)
 // copies once into fresh page-cache pages; mapping the file and copying
 // would also zero every page first.
 func (t *Transport) sendBlobCopy(p []byte) (uint64, error) {
+	t.blob.stats.oneShot.Add(1)
 	fd, err := newBlobFd()
 	if err != nil {
 		return 0, err
@@ -179,19 +199,27 @@ func (t *Transport) sendBlobCopy(p []byte) (uint64, error) {
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, blobSeals); err != nil {
 		return 0, blobErr(len(p), "seal", err)
 	}
-	return t.sendFd(fd)
+	return t.sendCtl(ctlBlob, 0, fd)
 }
 
-// sendFd sends a sealed blob's descriptor with a fresh ID. The write is
-// bounded by the segment's wait: the peer drains its socket continuously,
-// so a full socket means a peer that stopped.
-func (t *Transport) sendFd(fd int) (uint64, error) {
-	id := t.blobID.Add(1)
+// sendCtl sends one control message: of type typ, for blob or buffer id,
+// or for a fresh ID if id is 0 (returned), with descriptor fd attached if
+// it is not negative. IDs are taken under the lock that orders the
+// messages, so that they increase on the wire. The write is bounded by the
+// segment's wait: the peer drains its socket continuously, so a full
+// socket means a peer that stopped.
+func (t *Transport) sendCtl(typ uint32, id uint64, fd int) (uint64, error) {
 	var msg [ctlMsgSize]byte
-	binary.LittleEndian.PutUint32(msg[0:], ctlBlob)
-	binary.LittleEndian.PutUint64(msg[8:], id)
-	oob := unix.UnixRights(fd)
+	binary.LittleEndian.PutUint32(msg[0:], typ)
+	var oob []byte
+	if fd >= 0 {
+		oob = unix.UnixRights(fd)
+	}
 	t.sendMu.Lock()
+	if id == 0 {
+		id = t.blobID.Add(1)
+	}
+	binary.LittleEndian.PutUint64(msg[8:], id)
 	_ = t.ctl.SetWriteDeadline(time.Now().Add(t.wait))
 	_, _, err := t.ctl.WriteMsgUnix(msg[:], oob, nil)
 	t.sendMu.Unlock()
@@ -231,7 +259,18 @@ func (t *Transport) recvBlob(d *ring.Desc) ([]byte, error) {
 	case uint64(n) > uint64(t.max):
 		return nil, t.violate(violation("BLOB %d of %d bytes exceeds the %d-byte limit", id, n, t.max))
 	}
+	if p, known, err := t.usePeerBuf(id, off, n); known {
+		return p, err
+	}
 	fd, err := t.claimBlob(id)
+	if err == errAnnounced {
+		// Its ctlBuffer was still on the socket.
+		p, known, err := t.usePeerBuf(id, off, n)
+		if !known && err == nil {
+			err = t.violate(violation("BLOB %d names no blob received on the control socket", id))
+		}
+		return p, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +305,8 @@ func (t *Transport) recvBlob(d *ring.Desc) ([]byte, error) {
 	return p, nil
 }
 
-// releaseBlob unmaps the blob p is the payload of; false if it is none.
+// releaseBlob gives back the blob p is the payload of (a view of the
+// peer's buffer, or a one-shot blob, unmapped); false if it is none.
 func (t *Transport) releaseBlob(p []byte) bool {
 	key := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
 	t.blobMu.Lock()
@@ -278,9 +318,14 @@ func (t *Transport) releaseBlob(p []byte) bool {
 	if ok {
 		t.nblobs.Add(-1)
 		_ = unix.Munmap(mem)
+		return true
 	}
-	return ok
+	return t.releasePeerBuf(p)
 }
+
+// errAnnounced is claimBlob's answer when reading the socket brought the
+// ctlBuffer that announces id.
+var errAnnounced = errors.New("shm: blob buffer announced")
 
 // claimBlob takes the descriptor of blob id. If the monitor has not read it
 // yet it must be queued on the socket (the sender sent it before the BLOB
@@ -296,6 +341,7 @@ func (t *Transport) claimBlob(id uint64) (int, error) {
 		return fd, nil
 	}
 	var derr error
+	announced := false
 	cerr := t.rc.Control(func(s uintptr) {
 		t.ctlMu.Lock()
 		derr = t.drainLocked(int(s))
@@ -303,10 +349,17 @@ func (t *Transport) claimBlob(id uint64) (int, error) {
 			delete(t.pending, id)
 		}
 		t.ctlMu.Unlock()
+		if !ok && derr == nil {
+			t.blob.peer.mu.Lock()
+			_, announced = t.blob.peer.bufs[id]
+			t.blob.peer.mu.Unlock()
+		}
 	})
 	switch {
 	case ok:
 		return fd, nil
+	case announced:
+		return -1, errAnnounced
 	case cerr != nil:
 		if s := t.stateErr(); s != nil {
 			return -1, s
@@ -337,14 +390,29 @@ func (t *Transport) drainLocked(fd int) error {
 			return io.EOF
 		}
 		fds, perr := parseRights(t.ctlOOB[:oobn])
-		id, st := t.checkCtl(t.ctlBuf[:n], flags, fds, perr)
+		typ, id, st := decodeCtl(t.ctlBuf[:n], flags, len(fds), perr)
+		if st == nil && typ == ctlBlob {
+			st = t.checkBlobID(id)
+		}
 		if st != nil {
 			for _, f := range fds {
 				_ = unix.Close(f)
 			}
 			return st
 		}
-		t.pending[id] = fds[0]
+		switch typ {
+		case ctlBlob:
+			t.pending[id] = fds[0]
+		case ctlBuffer:
+			st = t.announced(id, fds[0])
+		case ctlFree:
+			st = t.blob.cache.peerFreed(id)
+		case ctlForget:
+			st = t.forgotten(id)
+		}
+		if st != nil {
+			return st
+		}
 	}
 }
 
@@ -372,30 +440,52 @@ func parseRights(oob []byte) ([]int, error) {
 	return fds, err
 }
 
-// checkCtl validates one control message and returns its blob ID.
-func (t *Transport) checkCtl(msg []byte, flags int, fds []int, perr error) (uint64, *plexus.Status) {
+// decodeCtl validates the form of one control message (its size, type,
+// reserved field, descriptor count and non-zero ID) and returns its type
+// and ID. What the ID names is checked by the handler of each type.
+func decodeCtl(msg []byte, flags int, nfds int, perr error) (uint32, uint64, *plexus.Status) {
 	switch {
 	case perr != nil:
-		return 0, violation("control message: %v", perr)
+		return 0, 0, violation("control message: %v", perr)
 	case flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0:
-		return 0, violation("control message truncated (flags %#x)", flags)
+		return 0, 0, violation("control message truncated (flags %#x)", flags)
 	case len(msg) != ctlMsgSize:
-		return 0, violation("control message of %d bytes, want %d", len(msg), ctlMsgSize)
-	case len(fds) != 1:
-		return 0, violation("control message with %d descriptors, want 1", len(fds))
+		return 0, 0, violation("control message of %d bytes, want %d", len(msg), ctlMsgSize)
 	}
 	le := binary.LittleEndian
-	if typ, rsv := le.Uint32(msg[0:]), le.Uint32(msg[4:]); typ != ctlBlob || rsv != 0 {
-		return 0, violation("control message type %d reserved %#x", typ, rsv)
+	typ, rsv, id := le.Uint32(msg[0:]), le.Uint32(msg[4:]), le.Uint64(msg[8:])
+	want := 0
+	switch typ {
+	case ctlBlob, ctlBuffer:
+		want = 1
+	case ctlFree, ctlForget:
+	default:
+		return 0, 0, violation("control message type %d reserved %#x", typ, rsv)
 	}
-	id := le.Uint64(msg[8:])
-	if _, dup := t.pending[id]; dup || id == 0 {
-		return 0, violation("blob ID %d is zero or sent twice", id)
+	switch {
+	case rsv != 0:
+		return 0, 0, violation("control message type %d reserved %#x", typ, rsv)
+	case nfds != want:
+		return 0, 0, violation("control message with %d descriptors, want %d", nfds, want)
+	case id == 0:
+		return 0, 0, violation("control message type %d for ID 0", typ)
+	}
+	return typ, id, nil
+}
+
+// checkBlobID checks the ID of a one-shot blob against those pending and
+// the peer's buffers. The caller holds ctlMu.
+func (t *Transport) checkBlobID(id uint64) *plexus.Status {
+	t.blob.peer.mu.Lock()
+	_, buf := t.blob.peer.bufs[id]
+	t.blob.peer.mu.Unlock()
+	if _, dup := t.pending[id]; dup || buf {
+		return violation("blob ID %d is zero or sent twice", id)
 	}
 	if len(t.pending) >= maxPending {
-		return 0, violation("more than %d blobs sent and not claimed", maxPending)
+		return violation("more than %d blobs sent and not claimed", maxPending)
 	}
-	return id, nil
+	return nil
 }
 
 // watch is the monitor goroutine: it waits on the runtime's poller for the

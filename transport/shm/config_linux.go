@@ -8,6 +8,11 @@ import "math"
 // make the receiver map.
 const DefaultMaxPayload = 1 << 30
 
+// DefaultBlobCache is the BlobCache of a Config left zero: room for four
+// 64 MiB blob buffers, enough for a steady stream of 64 MiB frames with two
+// in flight (one more is allocated while the peer's "free" is on its way).
+const DefaultBlobCache = 256 << 20
+
 // Config tunes one Transport. The zero value is ready to use. The
 // segment's geometry and wait bounds are shm.Config's, given to NewLink,
 // Pair or OpenInherited.
@@ -18,6 +23,19 @@ type Config struct {
 	// or less means DefaultMaxPayload; values above the 32-bit length
 	// field are capped.
 	MaxPayload int
+
+	// BlobCache bounds the bytes of blob buffers (payloads above the
+	// largest slot class) this side keeps for reuse: memfds it has
+	// mapped once and the peer has mapped once, so that a stream of
+	// large frames touches only warm pages and passes each descriptor
+	// only once (DESIGN.md "Shared-memory transport", recycled blob
+	// buffers). A blob that does not fit travels in a fresh memfd. The
+	// same bound, or DefaultBlobCache if larger, limits the bytes of the
+	// peer's buffers this side agrees to map: a peer configured above it
+	// breaks the link, so raise it on both ends alike. Zero means
+	// DefaultBlobCache; a negative value turns the cache off on the
+	// sending side (every blob a fresh memfd).
+	BlobCache int
 }
 
 func (c Config) withDefaults() Config {
@@ -26,6 +44,9 @@ func (c Config) withDefaults() Config {
 	}
 	if limit := uint64(math.MaxUint32); uint64(c.MaxPayload) > limit {
 		c.MaxPayload = int(limit)
+	}
+	if c.BlobCache == 0 {
+		c.BlobCache = DefaultBlobCache
 	}
 	return c
 }

@@ -99,6 +99,8 @@ type Transport struct {
 	leases  map[*lease]struct{} // blob buffers out with the caller
 	nleases atomic.Int32
 
+	blob blobLink // recycled blob buffers, both ways (blob_cache_linux.go)
+
 	ctl     *net.UnixConn
 	rc      syscall.RawConn
 	ctlMu   sync.Mutex     // serialises reads of ctl and guards pending
@@ -162,6 +164,7 @@ func New(seg *shm.Segment, ctl *net.UnixConn, cfg Config) (*Transport, error) {
 	t.ownHeld = make([]atomic.Uint32, t.own.NumSlots())
 	t.peerHeld = make([]atomic.Uint32, t.peer.NumSlots())
 	t.refs.Store(1)
+	t.blob.init(cfg)
 	go t.watch()
 	return t, nil
 }
@@ -284,6 +287,10 @@ func (t *Transport) Close() error {
 	t.wake()
 	err := t.ctl.Close()
 	<-t.done
+	// Blob buffers (blob_cache_linux.go): those out with the caller or
+	// held by a frame go when they come back.
+	t.blob.cache.close()
+	t.blob.peer.close()
 	t.refs.Add(closedBit)
 	t.unref()
 	if errors.Is(err, net.ErrClosed) {
@@ -478,11 +485,7 @@ func (t *Transport) send(d *ring.Desc, p []byte, o *owned) error {
 	case o.lease != nil:
 		l, off := o.lease, o.loff
 		o.lease = nil
-		id, err := t.sendLease(l, off, n)
-		if err != nil {
-			return err
-		}
-		setBlob(&w[0], id, uint32(off), uint32(n))
+		return t.sendLeased(w[:], l, off, n)
 	case n <= t.ownMax:
 		s, err := t.allocSlot(n)
 		if err != nil {
@@ -498,11 +501,7 @@ func (t *Transport) send(d *ring.Desc, p []byte, o *owned) error {
 		}
 		return nil
 	default:
-		id, err := t.sendBlobCopy(p)
-		if err != nil {
-			return err
-		}
-		setBlob(&w[0], id, 0, uint32(n))
+		return t.sendBlob(w[:], p)
 	}
 	return t.push(w[:])
 }
