@@ -22,8 +22,10 @@
 // at most MaxDepth. So decoding an input of L bytes allocates at most
 // about L bytes for strings and copied bytes plus, for containers,
 // min(L, MaxElements) elements of the largest element type involved, and
-// recursion is at most MaxDepth deep. A 20-byte hostile input cannot make
-// the decoder allocate more than a few hundred bytes.
+// recursion is at most MaxDepth deep. A 20-byte input that declares a
+// 4 GiB string or four billion elements fails before anything is
+// allocated for it (the tests hold such decodes under 1 KiB, error
+// included).
 //
 // ReadMsg hands the value to a msgp-generated UnmarshalMsg, which
 // allocates by the counts it reads without such checks. ReadMsg therefore

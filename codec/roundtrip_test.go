@@ -345,3 +345,22 @@ func normShape(s Shape) Shape {
 }
 
 func msgpAppendTime5(t time.Time) []byte { return msgp.AppendTime(nil, t) }
+
+// TestSizesBound checks that the Size helpers bound what the Append
+// functions write, for the random argument sets.
+func TestSizesBound(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	sizeStr := codec.SizeString
+	for range 200 {
+		a := randArgs(r)
+		bound := codec.SizeArrayHeader + codec.SizeInt + codec.SizeString(a.Name) + codec.SizeBytes(a.Blob) +
+			codec.SizeSlice(a.Vals, func(int32) int { return codec.SizeInt }) +
+			codec.SizeMap(a.Tags, sizeStr, sizeStr) + codec.SizeTime
+		require.LessOrEqual(t, len(appendArgs(nil, a)), bound)
+		p := &a.ID
+		if r.IntN(2) == 0 {
+			p = nil
+		}
+		require.LessOrEqual(t, len(codec.AppendPtr(nil, p, codec.AppendInt64)), codec.SizePtr(p, func(int64) int { return codec.SizeInt }))
+	}
+}
