@@ -52,13 +52,19 @@ func (d *Decoder) Bytes() ([]byte, error) {
 		return nil, err
 	}
 	d.off = start + n
+	if d.copyBytes {
+		return append(make([]byte, 0, n), d.b[start:d.off]...), nil
+	}
 	return d.b[start:d.off:d.off], nil
 }
 
 // BytesCopy decodes a bin (or nil) into dst's storage, growing it if
 // needed, and returns the copy: for values that must outlive the input.
 func (d *Decoder) BytesCopy(dst []byte) ([]byte, error) {
+	copyBytes := d.copyBytes
+	d.copyBytes = false
 	v, err := d.Bytes()
+	d.copyBytes = copyBytes
 	if err != nil || v == nil {
 		return nil, err
 	}
@@ -73,6 +79,20 @@ func (d *Decoder) BytesCopy(dst []byte) ([]byte, error) {
 // and charged to MaxElements before the caller allocates for it.
 func (d *Decoder) ArrayHeader() (int, error) {
 	return d.countHead(kArray, 1)
+}
+
+// Tuple decodes the header of an array that must have exactly n
+// elements: the arguments or results of a method.
+func (d *Decoder) Tuple(n int) error {
+	off := d.off
+	got, err := d.ArrayHeader()
+	if err != nil {
+		return err
+	}
+	if got != n {
+		return errAt(off, ErrMalformed, nil, "array of %d elements where %d were expected", got, n)
+	}
+	return nil
 }
 
 // MapHeader decodes a map header and returns its number of entries,

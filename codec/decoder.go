@@ -18,6 +18,9 @@ type Decoder struct {
 	lim   Limits
 	depth int
 	elems int
+	// copyBytes makes Bytes return copies, for decoded values that must
+	// outlive the input (results on the calling side).
+	copyBytes bool
 }
 
 // NewDecoder returns a decoder over b.
@@ -31,6 +34,12 @@ func NewDecoder(b []byte, lim Limits) *Decoder {
 func (d *Decoder) Reset(b []byte, lim Limits) {
 	*d = Decoder{b: b, lim: lim.resolved()}
 }
+
+// CopyBytes makes Bytes (and so the slice, map and pointer helpers built
+// on it) return copies instead of views: generated code sets it where the
+// decoded value outlives the payload, such as a call's results, which the
+// session releases once they are decoded.
+func (d *Decoder) CopyBytes(on bool) { d.copyBytes = on }
 
 // Offset is the position of the next value in the input.
 func (d *Decoder) Offset() int { return d.off }

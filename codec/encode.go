@@ -55,6 +55,17 @@ func AppendMapHeader(b []byte, n int) []byte { return msgp.AppendMapHeader(b, ui
 // AppendMsg appends a value that encodes itself (a msgp-generated type).
 func AppendMsg(b []byte, m msgp.Marshaler) ([]byte, error) { return m.MarshalMsg(b) }
 
+// AppendMsgErr is AppendMsg for use inside Append expressions: it does
+// nothing once *err is set, and sets it if m fails, so that generated code
+// can encode nested values without a branch at every level.
+func AppendMsgErr(b []byte, m msgp.Marshaler, err *error) []byte {
+	if *err != nil {
+		return b
+	}
+	b, *err = m.MarshalMsg(b)
+	return b
+}
+
 // Upper bounds of encoded sizes, for Msgsize methods of generated code.
 const (
 	SizeNil         = 1

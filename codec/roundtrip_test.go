@@ -364,3 +364,31 @@ func TestSizesBound(t *testing.T) {
 		require.LessOrEqual(t, len(codec.AppendPtr(nil, p, codec.AppendInt64)), codec.SizePtr(p, func(int64) int { return codec.SizeInt }))
 	}
 }
+
+func TestCopyBytesAndTuple(t *testing.T) {
+	b := codec.AppendArrayHeader(nil, 2)
+	b = codec.AppendBytes(b, []byte("ab"))
+	b = codec.AppendSlice(b, [][]byte{[]byte("cd")}, codec.AppendBytes)
+	d := codec.NewDecoder(b, codec.Limits{})
+	d.CopyBytes(true)
+	require.NoError(t, d.Tuple(2))
+	v, err := d.Bytes()
+	require.NoError(t, err)
+	require.Equal(t, []byte("ab"), v)
+	require.NotSame(t, &b[2], &v[0], "CopyBytes makes Bytes copy")
+	s, err := codec.ReadSlice(d, (*codec.Decoder).Bytes)
+	require.NoError(t, err)
+	require.Equal(t, [][]byte{[]byte("cd")}, s)
+	require.NotSame(t, &b[8], &s[0][0], "and the helpers built on it")
+
+	err = codec.NewDecoder(b, codec.Limits{}).Tuple(3)
+	require.ErrorIs(t, err, codec.ErrMalformed)
+	require.EqualError(t, err, "codec: array of 2 elements where 3 were expected at offset 0")
+
+	var encErr error
+	out := codec.AppendMsgErr(nil, &Shape{Name: "x"}, &encErr)
+	require.NoError(t, encErr)
+	var sh Shape
+	require.NoError(t, codec.NewDecoder(out, codec.Limits{}).ReadMsg(&sh))
+	require.Equal(t, "x", sh.Name)
+}
