@@ -1,0 +1,43 @@
+package host
+
+import "sync"
+
+// The process-wide set of started clients, for CleanupClients.
+var live struct {
+	mu      sync.Mutex
+	clients map[*Client]struct{}
+}
+
+func register(c *Client) {
+	live.mu.Lock()
+	defer live.mu.Unlock()
+	if live.clients == nil {
+		live.clients = map[*Client]struct{}{}
+	}
+	live.clients[c] = struct{}{}
+}
+
+func unregister(c *Client) {
+	live.mu.Lock()
+	defer live.mu.Unlock()
+	delete(live.clients, c)
+}
+
+// CleanupClients closes every client of this process that is still open,
+// concurrently, and returns when all their plugins are gone. A host calls
+// it (typically deferred in main) before it exits, so that no plugin is
+// left to notice the host's death by itself.
+func CleanupClients() {
+	live.mu.Lock()
+	cs := make([]*Client, 0, len(live.clients))
+	for c := range live.clients {
+		cs = append(cs, c)
+	}
+	live.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Close() }()
+	}
+	wg.Wait()
+}

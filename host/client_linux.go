@@ -1,0 +1,317 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/session"
+)
+
+// Client runs one plugin executable and routes calls to it. It implements
+// session.Conn: each call goes to the plugin's current session, so a
+// Client (and every typed client made on it) keeps working across
+// restarts.
+type Client struct {
+	cfg Config
+	log hclog.Logger
+
+	cur atomic.Pointer[instance] // the live instance, nil while none
+
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	changed  chan struct{} // closed and replaced whenever cur, final or closed change
+	final    error         // why there will be no instance any more
+	restarts int
+
+	closing chan struct{} // closed by Close: stops the supervisor
+	sup     sync.WaitGroup
+	done    chan struct{} // closed when Close has finished
+}
+
+var _ session.Conn = (*Client)(nil)
+
+// New checks cfg and returns a client that has not started the plugin.
+func New(cfg Config) (*Client, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg, log: cfg.Logger.Named(cfg.Name), changed: make(chan struct{}),
+		closing: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
+// Start starts the plugin and returns once the handshake has succeeded,
+// or with the reason it did not (a *plexus.Status for handshake refusals:
+// VersionMismatch, Unauthenticated for a wrong cookie, ...). A failed
+// first start is not retried. Start may be called once.
+func (c *Client) Start(ctx context.Context) error {
+	c.mu.Lock()
+	if c.started || c.closed {
+		c.mu.Unlock()
+		return errors.New("host: Start called twice or after Close")
+	}
+	c.started = true
+	c.mu.Unlock()
+	in, err := startInstance(ctx, &c.cfg)
+	if err != nil {
+		c.setFinal(err)
+		return err
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		in.kill()
+		return plexus.Errorf(plexus.LinkClosed, "host: client closed during Start")
+	}
+	register(c)
+	c.setCurrentLocked(in)
+	c.sup.Add(1)
+	c.mu.Unlock()
+	go c.supervise(in)
+	return nil
+}
+
+// setCurrentLocked makes in (nil: none) the live instance and wakes the
+// callers waiting for a change.
+func (c *Client) setCurrentLocked(in *instance) {
+	c.cur.Store(in)
+	c.notifyLocked()
+}
+
+func (c *Client) notifyLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func (c *Client) setFinal(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.final == nil {
+		c.final = err
+	}
+	c.notifyLocked()
+}
+
+func alive(in *instance) bool {
+	if in == nil {
+		return false
+	}
+	select {
+	case <-in.sess.Done():
+		return false
+	default:
+		return true
+	}
+}
+
+// session returns the current session, waiting (within ctx) while the
+// plugin restarts.
+func (c *Client) session(ctx context.Context) (*session.Session, error) {
+	if in := c.cur.Load(); alive(in) {
+		return in.sess, nil
+	}
+	for {
+		c.mu.Lock()
+		in, closed, final, changed, started := c.cur.Load(), c.closed, c.final, c.changed, c.started
+		c.mu.Unlock()
+		switch {
+		case closed:
+			return nil, plexus.Errorf(plexus.LinkClosed, "host: plugin %s: client closed", c.cfg.Name)
+		case alive(in):
+			return in.sess, nil
+		case final != nil:
+			return nil, final
+		case !started:
+			return nil, plexus.Errorf(plexus.FailedPrecondition, "host: plugin %s: not started", c.cfg.Name)
+		}
+		// The instance died and the supervisor has not replaced it yet.
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, plexus.WithCause(plexus.CodeOf(ctx.Err()), ctx.Err(),
+				fmt.Sprintf("host: plugin %s is restarting: %v", c.cfg.Name, ctx.Err()))
+		}
+	}
+}
+
+// Invoke makes a unary call on the plugin's current session.
+func (c *Client) Invoke(ctx context.Context, method uint64, req plexus.Marshaler, resp plexus.Unmarshaler) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Invoke(ctx, method, req, resp)
+}
+
+// NewStream opens a streaming call on the plugin's current session.
+func (c *Client) NewStream(ctx context.Context, method uint64, first plexus.Marshaler, closeSend bool) (*session.Stream, error) {
+	s, err := c.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.NewStream(ctx, method, first, closeSend)
+}
+
+// Notify sends a notification on the plugin's current session.
+func (c *Client) Notify(ctx context.Context, method uint64, m plexus.Marshaler) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Notify(ctx, method, m)
+}
+
+// Session returns the current session (for GoAway, Done and the like), or
+// nil while the plugin is not running.
+func (c *Client) Session() *session.Session {
+	if in := c.cur.Load(); in != nil {
+		return in.sess
+	}
+	return nil
+}
+
+// Pid returns the current plugin process's ID (also its process group),
+// or 0 while none runs.
+func (c *Client) Pid() int {
+	if in := c.cur.Load(); in != nil {
+		return in.pid
+	}
+	return 0
+}
+
+// Version returns the application version negotiated with the current
+// instance, or 0.
+func (c *Client) Version() uint32 {
+	if in := c.cur.Load(); in != nil {
+		return in.version
+	}
+	return 0
+}
+
+// Restarts returns how many times the plugin has been restarted.
+func (c *Client) Restarts() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.restarts
+}
+
+// supervise watches the live instance; when it dies (its control socket
+// closed, or it stopped answering keepalive pings) it is killed with its
+// group, its resources released, and it is restarted as the policy says.
+func (c *Client) supervise(in *instance) {
+	defer c.sup.Done()
+	p := c.cfg.Restart
+	failures := 0
+	for {
+		select {
+		case <-in.sess.Done():
+		case <-in.exited:
+		case <-c.closing:
+			return
+		}
+		c.mu.Lock()
+		c.setCurrentLocked(nil)
+		c.mu.Unlock()
+		in.kill()
+		cause := in.sess.Err()
+		c.log.Error("plugin died", "pid", in.pid, "link", cause, "process", in.exitError())
+		if time.Since(in.started) >= p.StableAfter {
+			failures = 0
+		}
+		for {
+			if failures >= p.MaxRestarts {
+				c.setFinal(plexus.WithCause(plexus.Unavailable, cause, fmt.Sprintf(
+					"host: plugin %s died (%v; %v) and its restart policy allows no further restart",
+					c.cfg.Name, cause, in.exitError())))
+				return
+			}
+			wait := p.backoff(failures)
+			failures++
+			select {
+			case <-time.After(wait):
+			case <-c.closing:
+				return
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				select {
+				case <-c.closing:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			next, err := startInstance(ctx, &c.cfg)
+			cancel()
+			if err != nil {
+				c.log.Error("plugin restart failed", "attempt", failures, "error", err)
+				continue
+			}
+			c.mu.Lock()
+			if c.closed {
+				c.mu.Unlock()
+				next.kill()
+				return
+			}
+			c.restarts++
+			c.setCurrentLocked(next)
+			c.mu.Unlock()
+			c.log.Info("plugin restarted", "pid", next.pid, "attempt", failures)
+			in = next
+			break
+		}
+	}
+}
+
+// Close ends the plugin gracefully (see Config.GracePeriod): GoAway and
+// drain, then the plugin exits; if it does not, SIGTERM, and after the
+// grace period SIGKILL of its whole process group. Calls made afterwards
+// fail with LinkClosed. Close is idempotent and waits until the process
+// and its output are gone.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		<-c.done
+		return nil
+	}
+	c.closed = true
+	c.notifyLocked()
+	close(c.closing)
+	c.mu.Unlock()
+	c.sup.Wait()
+	if in := c.cur.Swap(nil); in != nil {
+		in.stop(c.cfg.GracePeriod)
+	}
+	unregister(c)
+	close(c.done)
+	return nil
+}
+
+// Kill ends the plugin at once (SIGKILL to its process group) without a
+// restart. Calls in flight fail with PeerDied.
+func (c *Client) Kill() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		<-c.done
+		return
+	}
+	c.closed = true
+	c.notifyLocked()
+	close(c.closing)
+	c.mu.Unlock()
+	c.sup.Wait()
+	if in := c.cur.Swap(nil); in != nil {
+		in.kill()
+	}
+	unregister(c)
+	close(c.done)
+}

@@ -1,0 +1,158 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/plexus-ipc/plexus/plugin"
+	"github.com/plexus-ipc/plexus/session"
+	"github.com/plexus-ipc/plexus/shm"
+	shmt "github.com/plexus-ipc/plexus/transport/shm"
+)
+
+// ServiceDesc describes a service a plugin must serve; see plugin.ServiceDesc.
+type ServiceDesc = plugin.ServiceDesc
+
+// MethodDesc describes one method; see plugin.MethodDesc.
+type MethodDesc = plugin.MethodDesc
+
+// Config describes one plugin executable and how to run it.
+type Config struct {
+	// Path is the plugin executable; Args its arguments (without the
+	// program name); Env is added to the host's environment.
+	Path string
+	Args []string
+	Env  []string
+	// Name names the plugin in logs; default the base name of Path.
+	Name string
+	// Cookie must equal the plugin's ServeConfig.Cookie.
+	Cookie string
+	// Versions maps each application version the host can use to the
+	// services it expects the plugin to serve in that version; the highest
+	// version both sides support wins. Every method's ID and signature
+	// hash is checked at link time.
+	Versions map[uint32][]ServiceDesc
+	// Checksum, if set, is the SHA-256 of the executable. The file is
+	// hashed through an open descriptor and that same descriptor is
+	// executed, so the file cannot be swapped between check and start.
+	Checksum []byte
+	// StartTimeout bounds a start: spawning plus handshake. Default 10 s.
+	StartTimeout time.Duration
+	// GracePeriod bounds each step of Close: draining the link and
+	// waiting for the plugin to exit, then again after SIGTERM, before
+	// the process group is killed. Default 2 s.
+	GracePeriod time.Duration
+	// Logger receives the plugin's output and the client's own events,
+	// under Name. Default: hclog's default logger.
+	Logger hclog.Logger
+	// Restart says whether and how a plugin that died is restarted.
+	Restart RestartPolicy
+	// Limits are resource limits applied to the plugin process.
+	Limits Limits
+	// HostServices serves the plugin's calls to the host (callbacks on
+	// the same link). Register everything before Start.
+	HostServices *session.Mux
+	// KeepaliveIdle and KeepaliveTimeout detect a plugin that is alive
+	// but not answering: after KeepaliveIdle of silence the host pings,
+	// and a plugin that does not answer within KeepaliveTimeout is
+	// declared dead, killed, and restarted if the policy says so.
+	// Defaults 5 s and 5 s; a negative KeepaliveIdle disables them.
+	KeepaliveIdle, KeepaliveTimeout time.Duration
+	// Segment sets the shared segment's geometry; MaxPayload, ChannelWindow
+	// and LinkWindow the link's limits (defaults as in transport/shm and
+	// session), which the handshake tells the plugin.
+	Segment                              shm.Config
+	MaxPayload, ChannelWindow, LinkWindow int
+}
+
+// RestartPolicy says how a dead plugin is restarted: after
+// min(MinBackoff*2^n, MaxBackoff) for the n-th consecutive restart, at
+// most MaxRestarts times in a row; an instance that ran for StableAfter
+// resets the count. MaxRestarts 0 (the zero value) never restarts.
+type RestartPolicy struct {
+	MaxRestarts            int
+	MinBackoff, MaxBackoff time.Duration
+	StableAfter            time.Duration
+}
+
+func (p RestartPolicy) backoff(n int) time.Duration {
+	d := p.MinBackoff
+	for i := 0; i < n && d < p.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, p.MaxBackoff)
+}
+
+// Limits are resource limits (setrlimit) applied to the plugin process
+// right after it starts and before the handshake, so before it serves
+// anything. Zero means "inherit the host's".
+type Limits struct {
+	AddressSpace uint64 // RLIMIT_AS, bytes
+	OpenFiles    uint64 // RLIMIT_NOFILE
+	Processes    uint64 // RLIMIT_NPROC (counted per user, not per plugin)
+	CPUSeconds   uint64 // RLIMIT_CPU
+	CoreSize     uint64 // RLIMIT_CORE; set Core to apply a zero limit
+	Core         bool
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Path == "" {
+		return c, errors.New("host: Config.Path is empty")
+	}
+	if len(c.Versions) == 0 {
+		return c, errors.New("host: Config.Versions is empty: the host must say which services it expects")
+	}
+	for v := range c.Versions {
+		if v == 0 {
+			return c, errors.New("host: version 0 is not a version")
+		}
+	}
+	if c.Checksum != nil && len(c.Checksum) != 32 {
+		return c, fmt.Errorf("host: Checksum is %d bytes, a SHA-256 is 32", len(c.Checksum))
+	}
+	if c.Name == "" {
+		c.Name = filepath.Base(c.Path)
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 10 * time.Second
+	}
+	if c.GracePeriod <= 0 {
+		c.GracePeriod = 2 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.Default()
+	}
+	if c.KeepaliveIdle == 0 {
+		c.KeepaliveIdle = 5 * time.Second
+	}
+	if c.KeepaliveTimeout <= 0 {
+		c.KeepaliveTimeout = 5 * time.Second
+	}
+	if c.ChannelWindow < session.DefaultChannelWindow {
+		c.ChannelWindow = session.DefaultChannelWindow
+	}
+	if c.LinkWindow < session.DefaultLinkWindow {
+		c.LinkWindow = session.DefaultLinkWindow
+	}
+	c.ChannelWindow = min(c.ChannelWindow, 1<<30)
+	c.LinkWindow = min(c.LinkWindow, 1<<30)
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = shmt.DefaultMaxPayload
+	}
+	c.MaxPayload = min(c.MaxPayload, 1<<32-1)
+	p := &c.Restart
+	if p.MinBackoff <= 0 {
+		p.MinBackoff = 50 * time.Millisecond
+	}
+	if p.MaxBackoff < p.MinBackoff {
+		p.MaxBackoff = max(p.MinBackoff, 10*time.Second)
+	}
+	if p.StableAfter <= 0 {
+		p.StableAfter = time.Minute
+	}
+	return c, nil
+}

@@ -1,0 +1,37 @@
+// Package host starts plexus plugins and talks to them: what a user of
+// hashicorp/go-plugin expects (a client per plugin executable, a handshake
+// cookie, versioned service sets, hclog log forwarding, a process-wide
+// cleanup), plus what go-plugin lacks: the link is shared memory, the
+// handshake runs on a control socket instead of stdout, plugins run in
+// their own process group and die with the host, dead plugins are noticed
+// at once and restarted, hung ones are caught by keepalive pings.
+//
+// Lifetime of a Client: New checks the Config; Start spawns the plugin
+// (from a locked OS thread that lives as long as the host, so that the
+// parent-death signal fires only when the host dies) with the link's
+// descriptors as fds 3..8 and one environment variable (PLEXUS_PLUGIN),
+// applies resource limits, runs the handshake (protocol and application
+// versions, cookie, every expected method's ID and signature hash,
+// limits) and starts the session. From then on the client supervises the
+// plugin: when its control socket closes (it exited or crashed) or it
+// stops answering keepalive pings, every call in flight fails with
+// PeerDied, the plugin's process group is killed and reaped, the segment
+// released, and, if Config.Restart allows, a new instance is started after
+// an exponential backoff. Close drains and stops the plugin (GoAway,
+// drain, exit; SIGTERM after the grace period; SIGKILL of the process
+// group after another), Kill stops it at once, and CleanupClients closes
+// every client of the process. A Client is not reusable after Close.
+//
+// The plugin's stdout and stderr are forwarded into Config.Logger named
+// after the plugin: hclog JSON lines keep their level and fields, plain
+// lines are logged at Info (stdout) or Debug (stderr), lines of any length
+// are forwarded (in 1 MiB pieces beyond that), and a Go panic or fatal
+// error is logged as one Error entry with its stack.
+//
+// Concurrency: a Client is safe for concurrent use. It implements
+// session.Conn: Invoke, NewStream and Notify go to the current instance;
+// while a restart is pending they wait for it within their context, and
+// after the last allowed restart failed they fail with Unavailable. Calls
+// in flight when an instance dies are not retried (they may have run).
+// A Pool spreads calls over several instances of one plugin.
+package host

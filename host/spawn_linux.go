@@ -1,0 +1,110 @@
+package host
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// The parent-death signal fires when the thread that forked the child
+// exits, not the process: Go may retire the OS thread a goroutine forked
+// from, which would kill a healthy plugin. Every plugin is therefore
+// started from one goroutine locked to its OS thread for the life of the
+// host process.
+var spawner struct {
+	once sync.Once
+	reqs chan spawnReq
+}
+
+type spawnReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func spawn(cmd *exec.Cmd) error {
+	spawner.once.Do(func() {
+		spawner.reqs = make(chan spawnReq)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread must outlive every plugin
+			for r := range spawner.reqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	r := spawnReq{cmd: cmd, done: make(chan error, 1)}
+	spawner.reqs <- r
+	return <-r.done
+}
+
+// verified opens path, checks its SHA-256 against want, and returns the
+// open file and a path that executes exactly that file
+// (/proc/self/fd/N). The descriptor is moved to 10 or above: the child's
+// descriptors 0..8 are overwritten (stdio and the link) before the exec
+// reads the path.
+func verified(path string, want []byte) (*os.File, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		f.Close()
+		return nil, "", fmt.Errorf("host: hash %s: %w", path, err)
+	}
+	if got := h.Sum(nil); !bytes.Equal(got, want) {
+		f.Close()
+		return nil, "", fmt.Errorf("host: checksum mismatch for %s: SHA-256 is %x, expected %x", path, got, want)
+	}
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 10)
+	f.Close()
+	if err != nil {
+		return nil, "", fmt.Errorf("host: dup %s: %w", path, err)
+	}
+	g := os.NewFile(uintptr(fd), path)
+	return g, "/proc/self/fd/" + strconv.Itoa(fd), nil
+}
+
+// applyLimits sets the plugin's resource limits with prlimit.
+func applyLimits(pid int, l Limits) error {
+	set := func(res int, v uint64, name string) error {
+		if err := unix.Prlimit(pid, res, &unix.Rlimit{Cur: v, Max: v}, nil); err != nil {
+			return fmt.Errorf("host: set %s of plugin %d to %d: %w", name, pid, v, err)
+		}
+		return nil
+	}
+	for _, x := range []struct {
+		res  int
+		v    uint64
+		name string
+		on   bool
+	}{
+		{unix.RLIMIT_AS, l.AddressSpace, "RLIMIT_AS", l.AddressSpace > 0},
+		{unix.RLIMIT_NOFILE, l.OpenFiles, "RLIMIT_NOFILE", l.OpenFiles > 0},
+		{unix.RLIMIT_NPROC, l.Processes, "RLIMIT_NPROC", l.Processes > 0},
+		{unix.RLIMIT_CPU, l.CPUSeconds, "RLIMIT_CPU", l.CPUSeconds > 0},
+		{unix.RLIMIT_CORE, l.CoreSize, "RLIMIT_CORE", l.Core || l.CoreSize > 0},
+	} {
+		if x.on {
+			if err := set(x.res, x.v, x.name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// killGroup signals the plugin's process group (the plugin and every
+// child it did not move to another group).
+func killGroup(pgid int, sig unix.Signal) {
+	if pgid > 1 {
+		_ = unix.Kill(-pgid, sig)
+	}
+}

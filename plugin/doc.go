@@ -1,0 +1,32 @@
+// Package plugin is what a plexus plugin binary calls: Serve (or Run)
+// registers the plugin's service implementations, opens the link its host
+// passed it (the PLEXUS_PLUGIN environment variable and inherited
+// descriptors), runs the handshake on the control socket, and serves the
+// host's calls until the host closes the link. It also defines the service
+// descriptions (ServiceDesc) that host and plugin compare at link time.
+//
+// A program started by hand rather than by a host gets ErrNotPlugin from
+// Run; Serve prints a message saying so and exits with ExitNotPlugin.
+//
+// Lifetime: one Run per process. Run returns nil after the host closed the
+// link gracefully (host.Client.Close); the host kills the plugin's process
+// group afterwards, so a plugin should not rely on doing long work after
+// Run returns. When the host dies instead, the plugin notices at once
+// (end of file on the control socket, and the parent-death signal,
+// SIGTERM, set from a locked OS thread that stays alive), and, if it leads
+// its own process group (a plexus host starts it so), kills that group
+// with SIGKILL, itself and its children included: no orphans. A plugin
+// that does not lead its group returns a PeerDied status instead. SIGTERM
+// while the host is alive (the host's Close escalating) makes Run drain
+// the link and return nil.
+//
+// Concurrency: handlers run concurrently, one goroutine per call (see
+// package session). OnLink runs once, as soon as the session exists, and
+// may run concurrently with the first calls (so publish what it receives
+// with synchronisation); the session it receives may be used from any
+// goroutine to call the host's services (callbacks on the same link).
+//
+// Logging: Logger returns an hclog logger writing JSON lines to stderr,
+// which the host forwards into its own logger with levels and fields
+// intact; plain lines on stdout and stderr are forwarded too.
+package plugin

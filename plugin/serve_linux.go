@@ -1,0 +1,216 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/handshake"
+	"github.com/plexus-ipc/plexus/session"
+	"github.com/plexus-ipc/plexus/shm"
+	shmt "github.com/plexus-ipc/plexus/transport/shm"
+)
+
+// Exit codes of Serve.
+const (
+	ExitOK        = 0 // the host closed the link
+	ExitFailed    = 1 // the handshake or the link failed
+	ExitNotPlugin = 2 // not started by a host
+)
+
+// ErrNotPlugin is returned by Run in a process not started by a host.
+var ErrNotPlugin = errors.New("plugin: not started by a plexus host: " + handshake.EnvName + " is not set")
+
+// NotPluginMessage is what Serve prints when started by hand.
+const NotPluginMessage = `This program is a plexus plugin. It is started by its host program, which
+passes it a link (the ` + handshake.EnvName + ` environment variable and inherited
+file descriptors); it cannot do anything on its own. Run the host program instead.
+`
+
+// ServeConfig is what a plugin serves.
+type ServeConfig struct {
+	// Cookie must equal the host's: a host built for other plugins (or a
+	// plugin started by the wrong host) is refused at once, on both sides.
+	Cookie string
+	// Versions maps each application version this plugin can speak to the
+	// services it serves in that version; the highest version the host
+	// also supports is used.
+	Versions map[uint32][]Service
+	// Logger is the session's logger; default Logger("plugin").
+	Logger hclog.Logger
+	// HandshakeTimeout bounds the wait for the host's handshake;
+	// default 10 s.
+	HandshakeTimeout time.Duration
+	// OnLink, if set, is called with the session once the link is up:
+	// through it the plugin calls the services the host registered
+	// (host.Config.HostServices).
+	OnLink func(host session.Conn, version uint32)
+	// KeepaliveIdle and KeepaliveTimeout configure pings from the plugin
+	// (the host pings by default; a negative idle, the default here,
+	// disables the plugin's).
+	KeepaliveIdle, KeepaliveTimeout time.Duration
+}
+
+// Logger returns an hclog logger that writes JSON lines to stderr at
+// level Trace; the host forwards them with their level and fields, and
+// filters by its own level.
+func Logger(name string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: name, Output: os.Stderr, JSONFormat: true, Level: hclog.Trace})
+}
+
+// Serve runs Run and exits the process: ExitOK when the host closed the
+// link, ExitNotPlugin (after printing NotPluginMessage to stderr) when not
+// started by a host, ExitFailed otherwise. When the host dies Serve does
+// not return either: the plugin's process group is killed (see Run).
+func Serve(cfg ServeConfig) {
+	err := Run(cfg)
+	switch {
+	case err == nil:
+		os.Exit(ExitOK)
+	case errors.Is(err, ErrNotPlugin):
+		fmt.Fprint(os.Stderr, NotPluginMessage)
+		os.Exit(ExitNotPlugin)
+	default:
+		fmt.Fprintf(os.Stderr, "plugin: %v\n", err)
+		os.Exit(ExitFailed)
+	}
+}
+
+// shutdownMethod is the host's notice that it is closing the link: after
+// it, the end of the link is a graceful close and not the host's death.
+var shutdownMethod = plexus.MethodID(reservedService, "Shutdown")
+
+// Run serves the host until it closes the link. See the package comment
+// for what happens when the host dies.
+func Run(cfg ServeConfig) error {
+	val, ok := os.LookupEnv(handshake.EnvName)
+	if !ok {
+		return ErrNotPlugin
+	}
+	// The plugin's own children must not mistake themselves for plugins.
+	_ = os.Unsetenv(handshake.EnvName)
+	env, err := handshake.ParseEnv(val)
+	if err != nil {
+		return err
+	}
+	if n := env.LastFD - env.FirstFD + 1; n != shmt.FileCount {
+		return fmt.Errorf("plugin: host passed %d link descriptors, this plugin expects %d (mismatched plexus versions?)", n, shmt.FileCount)
+	}
+	if len(cfg.Versions) == 0 {
+		return errors.New("plugin: ServeConfig.Versions is empty")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = Logger("plugin")
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	if cfg.KeepaliveIdle == 0 {
+		cfg.KeepaliveIdle = -1
+	}
+
+	// Watch for the host's death before anything can block.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	defer signal.Stop(term)
+	if alive := watchParent(env.HostPID); !alive {
+		hostGone(cfg.Logger, "the host exited before the plugin started")
+		return plexus.Errorf(plexus.PeerDied, "the host exited before the plugin started")
+	}
+
+	var version uint32
+	var hello *handshake.Hello
+	tr, err := shmt.OpenInheritedWith(env.FirstFD, shm.Config{}, func(ctl *net.UnixConn) (shmt.Config, error) {
+		var r *handshake.Reply
+		var err error
+		hello, r, err = handshake.Plugin(ctl, time.Now().Add(cfg.HandshakeTimeout), func(h *handshake.Hello) (*handshake.Reply, error) {
+			return answer(&cfg, h)
+		})
+		if err != nil {
+			return shmt.Config{}, err
+		}
+		version = r.Version
+		return shmt.Config{MaxPayload: int(hello.Limits.MaxPayload)}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("plugin: link: %w", err)
+	}
+	mux := session.NewMux()
+	if err := register(mux, cfg.Versions[version]); err != nil {
+		_ = tr.Close()
+		return err
+	}
+	var closing atomic.Bool
+	if _, err := mux.HandleUnary(reservedService, "Shutdown", func(context.Context, []byte) (plexus.Marshaler, error) {
+		closing.Store(true)
+		return nil, nil
+	}); err != nil {
+		_ = tr.Close()
+		return err
+	}
+	s := session.New(tr, session.Config{
+		Role: session.Acceptor, Mux: mux, Logger: cfg.Logger,
+		ChannelWindow: int(hello.Limits.ChannelWindow), LinkWindow: int(hello.Limits.LinkWindow),
+		KeepaliveIdle: cfg.KeepaliveIdle, KeepaliveTimeout: cfg.KeepaliveTimeout,
+	})
+	if cfg.OnLink != nil {
+		cfg.OnLink(s, version)
+	}
+	select {
+	case <-s.Done():
+	case <-term:
+		if os.Getppid() != env.HostPID {
+			hostGone(cfg.Logger, "parent-death signal")
+			return plexus.Errorf(plexus.PeerDied, "the host died")
+		}
+		// The host is alive and wants us gone: leave gracefully.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = s.Drain(ctx)
+		cancel()
+		return nil
+	}
+	if closing.Load() {
+		return nil
+	}
+	err = s.Err()
+	if errors.Is(err, plexus.ErrPeerDied) {
+		hostGone(cfg.Logger, err.Error())
+	}
+	return err
+}
+
+// answer decides the plugin's REPLY to the host's HELLO.
+func answer(cfg *ServeConfig, h *handshake.Hello) (*handshake.Reply, error) {
+	if h.Cookie != cfg.Cookie {
+		return nil, plexus.Errorf(plexus.Unauthenticated,
+			"handshake cookie mismatch: the host's cookie differs from this plugin's (is this plugin built for this host?)")
+	}
+	proto, err := handshake.NegotiateProtocol(h.MinProtocol, h.MaxProtocol, handshake.MinProtocol, handshake.MaxProtocol)
+	if err != nil {
+		return nil, err
+	}
+	mine := make([]uint32, 0, len(cfg.Versions))
+	for v := range cfg.Versions {
+		mine = append(mine, v)
+	}
+	slices.Sort(mine)
+	v, err := handshake.NegotiateVersion(h.Versions, mine)
+	if err != nil {
+		return nil, err
+	}
+	descs := make([]ServiceDesc, 0, len(cfg.Versions[v]))
+	for _, s := range cfg.Versions[v] {
+		descs = append(descs, s.Desc())
+	}
+	return &handshake.Reply{Protocol: proto, Version: v, Limits: h.Limits, Services: wire(descs)}, nil
+}
