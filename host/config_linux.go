@@ -65,7 +65,7 @@ type Config struct {
 	// Segment sets the shared segment's geometry; MaxPayload, ChannelWindow
 	// and LinkWindow the link's limits (defaults as in transport/shm and
 	// session), which the handshake tells the plugin.
-	Segment                              shm.Config
+	Segment                               shm.Config
 	MaxPayload, ChannelWindow, LinkWindow int
 }
 
