@@ -221,7 +221,7 @@ func (in *instance) stop(grace time.Duration) {
 		select {
 		case <-in.sess.Done():
 		default:
-			_ = in.sess.Invoke(ctx, shutdownMethod, nil, nil)
+			_ = in.sess.Invoke(ctx, shutdownMethod, plexus.Raw{}, nil)
 		}
 		_ = in.sess.Drain(ctx)
 		cancel()
@@ -241,6 +241,7 @@ func (in *instance) stop(grace time.Duration) {
 // waits, within a bound, for the output forwarders.
 func (in *instance) finish() {
 	<-in.exited
+	in.log.Debug("plugin exited", "pid", in.pid, "status", in.exitError().Error())
 	if in.sess != nil {
 		// The socket closed with the process: let the session see that
 		// (calls in flight fail with PeerDied) before closing it here.

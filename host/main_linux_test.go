@@ -113,7 +113,7 @@ func serveConfig() plugin.ServeConfig {
 			log.Warn("structured entry", "answer", 42, "who", "plugin")
 			fmt.Fprintln(os.Stdout, "plain stdout line")
 			fmt.Fprintln(os.Stdout, "long:"+strings.Repeat("x", int(binary.LittleEndian.Uint64(req))))
-			return nil, nil
+			return plexus.Raw{}, nil
 		}),
 		unary("CallHost", 0x2222, func(ctx context.Context, req []byte) (plexus.Marshaler, error) {
 			var resp plexus.Raw

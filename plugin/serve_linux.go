@@ -153,7 +153,7 @@ func Run(cfg ServeConfig) error {
 	var closing atomic.Bool
 	if _, err := mux.HandleUnary(reservedService, "Shutdown", func(context.Context, []byte) (plexus.Marshaler, error) {
 		closing.Store(true)
-		return nil, nil
+		return plexus.Raw{}, nil
 	}); err != nil {
 		_ = tr.Close()
 		return err
