@@ -1,0 +1,26 @@
+// Package kvtest is a service for the generator's tests: store_plexus.go
+// is generated from it (and compared with the generator's output by the
+// golden test), and store_test.go calls it through a real session.
+package kvtest
+
+import (
+	"context"
+	"time"
+)
+
+// Priority is a named basic type.
+type Priority int8
+
+// Blob is a named []byte.
+type Blob []byte
+
+// Store is a key-value store.
+//
+//plexus:service
+type Store interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	Lookup(ctx context.Context, keys []string, opts map[string]int64) (entries []Entry, found map[string]bool, err error)
+	Stamp(ctx context.Context, at time.Time, p *int32, pri Priority, raw Blob, nested [][]byte, byID map[uint16]*Entry) (time.Time, *Entry, []Priority, error)
+	Ping(ctx context.Context) error
+}

@@ -1,0 +1,6 @@
+package svc
+
+//plexus:service
+type S interface {
+	Do(x int) error
+}

@@ -1,0 +1,7 @@
+package svc
+
+import "context"
+
+type S interface {
+	Do(ctx context.Context) error
+}

@@ -1,0 +1,4 @@
+package svc
+
+//plexus:service
+type S struct{}
