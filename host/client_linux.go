@@ -107,6 +107,8 @@ func alive(in *instance) bool {
 	select {
 	case <-in.sess.Done():
 		return false
+	case <-in.exited:
+		return false
 	default:
 		return true
 	}

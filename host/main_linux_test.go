@@ -44,12 +44,13 @@ var (
 	callHostID = plexus.MethodID(svcName, "CallHost")
 	limitID    = plexus.MethodID(svcName, "Limit")
 	spawnID    = plexus.MethodID(svcName, "Spawn")
+	pendingID  = plexus.MethodID(svcName, "Pending")
 	cbGreetID  = plexus.MethodID(cbName, "Greet")
 )
 
 func desc() []host.ServiceDesc {
 	d := host.ServiceDesc{Name: svcName}
-	for _, m := range []string{"Echo", "Pid", "Block", "Crash", "Log", "CallHost", "Limit", "Spawn"} {
+	for _, m := range []string{"Echo", "Pid", "Block", "Crash", "Log", "CallHost", "Limit", "Spawn", "Pending"} {
 		sig := uint64(0x2222)
 		if m == "Echo" {
 			sig = echoSig
@@ -85,6 +86,9 @@ func u64(v uint64) plexus.Raw { return binary.LittleEndian.AppendUint64(nil, v) 
 // hostConn is the plugin's session, for calls to the host.
 var hostConn atomic.Pointer[session.Conn]
 
+// blocked counts the plugin's Block handlers running.
+var blocked atomic.Int64
+
 func serveConfig() plugin.ServeConfig {
 	sig := uint64(echoSig)
 	if s := os.Getenv("HOSTTEST_SIG"); s != "" {
@@ -101,6 +105,8 @@ func serveConfig() plugin.ServeConfig {
 			return u64(uint64(os.Getpid())), nil
 		}),
 		unary("Block", 0x2222, func(ctx context.Context, _ []byte) (plexus.Marshaler, error) {
+			blocked.Add(1)
+			defer blocked.Add(-1)
 			<-ctx.Done()
 			return nil, ctx.Err()
 		}),
@@ -128,6 +134,9 @@ func serveConfig() plugin.ServeConfig {
 				return nil, err
 			}
 			return u64(rl.Cur), nil
+		}),
+		unary("Pending", 0x2222, func(context.Context, []byte) (plexus.Marshaler, error) {
+			return u64(uint64(blocked.Load())), nil
 		}),
 		unary("Spawn", 0x2222, func(context.Context, []byte) (plexus.Marshaler, error) {
 			exe, _ := os.Executable()

@@ -29,12 +29,14 @@ func watchParent(hostPID int) bool {
 
 // hostGone ends the plugin after its host died. Leading its own process
 // group (a plexus host starts it so), it kills the whole group, children
-// included; it does not return then. Otherwise it returns and the caller
+// included, without a word: stderr is a pipe to the dead host, and a
+// write to it would end the plugin by SIGPIPE before its children. It
+// does not return then. Otherwise it logs and returns, and the caller
 // exits.
 func hostGone(log hclog.Logger, why string) {
-	log.Error("host is gone; exiting", "reason", why)
 	if unix.Getpgrp() == os.Getpid() {
 		_ = unix.Kill(0, unix.SIGKILL)
 		select {}
 	}
+	log.Error("host is gone; exiting", "reason", why)
 }

@@ -16,9 +16,9 @@
 // SIGTERM, set from a locked OS thread that stays alive), and, if it leads
 // its own process group (a plexus host starts it so), kills that group
 // with SIGKILL, itself and its children included: no orphans. A plugin
-// that does not lead its group returns a PeerDied status instead. SIGTERM
-// while the host is alive (the host's Close escalating) makes Run drain
-// the link and return nil.
+// that does not lead its group returns a PeerDied status instead. A
+// SIGTERM while the link stays up (not the host's death, which ends the
+// link within moments) makes Run drain the link and return nil.
 //
 // Concurrency: handlers run concurrently, one goroutine per call (see
 // package session). OnLink runs once, as soon as the session exists, and

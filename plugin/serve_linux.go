@@ -86,6 +86,10 @@ func Serve(cfg ServeConfig) {
 	}
 }
 
+// termGrace is how long SIGTERM waits for the link to end before it is
+// taken as a request to leave rather than the host's death.
+const termGrace = 500 * time.Millisecond
+
 // shutdownMethod is the host's notice that it is closing the link: after
 // it, the end of the link is a graceful close and not the host's death.
 var shutdownMethod = plexus.MethodID(reservedService, "Shutdown")
@@ -169,15 +173,21 @@ func Run(cfg ServeConfig) error {
 	select {
 	case <-s.Done():
 	case <-term:
-		if os.Getppid() != env.HostPID {
-			hostGone(cfg.Logger, "parent-death signal")
-			return plexus.Errorf(plexus.PeerDied, "the host died")
+		// The parent-death signal arrives when the host's forking thread
+		// exits, while the host may still look like our parent; its
+		// control socket closes within moments then. A host that is
+		// alive sends SIGTERM only after closing the link, so a link
+		// still up after a grace moment means someone else wants us to
+		// stop: leave gracefully.
+		select {
+		case <-s.Done():
+		case <-time.After(termGrace):
+			cfg.Logger.Info("SIGTERM; draining the link")
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = s.Drain(ctx)
+			cancel()
+			return nil
 		}
-		// The host is alive and wants us gone: leave gracefully.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = s.Drain(ctx)
-		cancel()
-		return nil
 	}
 	if closing.Load() {
 		return nil
