@@ -197,4 +197,3 @@ func hostMain() int {
 	time.Sleep(time.Minute)
 	return 0
 }
-
