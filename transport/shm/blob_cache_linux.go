@@ -110,10 +110,12 @@ func bufClass(n int) int {
 	return 1 << bits.Len(uint(n-1))
 }
 
-// get takes a buffer for n bytes from the free list or makes one. It
+// getBuf takes a buffer for n bytes from the free list or makes one. It
 // returns nil (and no error) when the cache is off, closed, or full of
-// buffers in use: the blob then travels in a fresh memfd. Evicted buffers
-// are forgotten by the peer before get returns.
+// buffers in use: the blob then travels in a fresh memfd. Free buffers of
+// other sizes are evicted, oldest first, to make room; the peer has
+// forgotten them, and they are unmapped, before the new buffer exists, so
+// that neither side ever holds more than the bound.
 func (t *Transport) getBuf(n int) (*blobBuf, error) {
 	c := &t.blob.cache
 	size := bufClass(n)
@@ -127,45 +129,46 @@ func (t *Transport) getBuf(n int) (*blobBuf, error) {
 	// before the frame that tells this side the payload was consumed, but
 	// the monitor may not have run yet.
 	t.pollCtl()
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil, nil
-	}
-	if b := c.takeLocked(size); b != nil {
-		c.mu.Unlock()
-		return b, nil
-	}
-	var victims []*blobBuf
-	gone := int64(0)
-	for c.total-gone+int64(size) > c.limit {
-		v := c.oldestFreeLocked()
-		if v == nil {
-			break
+	for range 3 { // others may take the room an eviction made
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, nil
 		}
-		victims = append(victims, v)
-		gone += int64(len(v.mem))
-	}
-	fits := c.total-gone+int64(size) <= c.limit
-	if fits {
-		c.total += int64(size)
-	}
-	c.mu.Unlock()
-	if len(victims) > 0 {
+		if b := c.takeLocked(size); b != nil {
+			c.mu.Unlock()
+			return b, nil
+		}
+		if c.total+int64(size) <= c.limit {
+			c.total += int64(size)
+			c.mu.Unlock()
+			b, err := newBuf(c, size)
+			if err != nil {
+				c.mu.Lock()
+				c.total -= int64(size)
+				c.mu.Unlock()
+				return nil, err
+			}
+			c.stats.created.Add(1)
+			return b, nil
+		}
+		var victims []*blobBuf
+		gone := int64(0)
+		for c.total-gone+int64(size) > c.limit {
+			v := c.oldestFreeLocked()
+			if v == nil {
+				break
+			}
+			victims = append(victims, v)
+			gone += int64(len(v.mem))
+		}
+		c.mu.Unlock()
+		if len(victims) == 0 {
+			return nil, nil
+		}
 		t.evict(victims, gone)
 	}
-	if !fits {
-		return nil, nil
-	}
-	b, err := newBuf(c, size)
-	if err != nil {
-		c.mu.Lock()
-		c.total -= int64(size)
-		c.mu.Unlock()
-		return nil, err
-	}
-	c.stats.created.Add(1)
-	return b, nil
+	return nil, nil
 }
 
 // take pops a free buffer of size bytes; it reports whether the cache is
@@ -237,9 +240,8 @@ func (c *blobCache) oldestFreeLocked() *blobBuf {
 }
 
 // evict tells the peer to forget victims, drops them, and only then stops
-// counting their bytes: a buffer announced after that finds the peer
-// holding at most the bound. A failed message means a link going down,
-// whose peer drops everything anyway.
+// counting their bytes. A failed message means a link going down, whose
+// peer drops everything anyway.
 func (t *Transport) evict(victims []*blobBuf, bytes int64) {
 	for _, v := range victims {
 		if v.id != 0 {
