@@ -68,7 +68,8 @@ func exe(t testing.TB) string {
 func config(t testing.TB, buf *logBuf, env ...string) host.Config {
 	return host.Config{
 		Path: exe(t), Name: "echo", Cookie: cookie,
-		Env:      append([]string{modeEnv + "=echo"}, env...),
+		// A race-enabled plugin sleeps 1 s at exit unless told not to.
+		Env:      append([]string{modeEnv + "=echo", "GORACE=atexit_sleep_ms=0"}, env...),
 		Versions: map[uint32][]host.ServiceDesc{1: desc(), 2: desc()},
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "host", Output: buf, JSONFormat: true, Level: hclog.Trace,
 			Mutex: &sync.Mutex{}}),

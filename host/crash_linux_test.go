@@ -114,7 +114,7 @@ func TestRestartLimit(t *testing.T) {
 func TestStubbornPlugin(t *testing.T) {
 	var buf logBuf
 	cfg := config(t, &buf)
-	cfg.Env = []string{modeEnv + "=stubborn"}
+	cfg.Env = []string{modeEnv + "=stubborn", "GORACE=atexit_sleep_ms=0"}
 	cfg.GracePeriod = 300 * time.Millisecond
 	c := start(t, cfg)
 	pid := c.Pid()
