@@ -99,3 +99,34 @@ func ResponseMetadataDest(ctx context.Context) *Metadata {
 	p, _ := ctx.Value(respMDKey{}).(*Metadata)
 	return p
 }
+
+// MethodKind is the shape of a method: how many messages each side sends.
+type MethodKind uint8
+
+const (
+	Unary MethodKind = iota + 1
+	ServerStream
+	ClientStream
+	BidiStream
+	Notification
+)
+
+// ServiceDesc describes a service as the handshake compares it: generated
+// code emits one per service, and a host and a plugin built from different
+// versions of an interface fail at link time, naming the method whose
+// signature differs.
+type ServiceDesc struct {
+	Name    string
+	Methods []MethodDesc
+}
+
+// MethodDesc describes one method of a service.
+type MethodDesc struct {
+	Name string
+	ID   uint64 // MethodID(service, method)
+	Kind MethodKind
+	// Signature is a hash of the method's kind and argument and result
+	// types as the generator saw them; equal hashes mean the two sides
+	// encode and decode the same messages.
+	Signature uint64
+}
