@@ -56,13 +56,13 @@ func FuzzBlobCtl(f *testing.F) {
 
 // Operations of a FuzzBlobBuffers program, one byte each, then arguments.
 const (
-	bopAnnounce = iota // u8 ID step (signed), u8 pages, u8 seal mask: ctlBuffer for a new memfd
-	bopFree            // u8 ID: ctlFree
-	bopForget          // u8 ID: ctlForget
-	bopDesc            // u8 ID, u16 offset, u16 length: a BLOB descriptor
-	bopHostSend        // u8 size in KiB: the host sends a blob (copied or through Alloc)
-	bopHostRecv        // the host receives a frame and holds it
-	bopHostRelease     // the host releases the oldest frame it holds
+	bopAnnounce    = iota // u8 ID step (signed), u8 pages, u8 seal mask: ctlBuffer for a new memfd
+	bopFree               // u8 ID: ctlFree
+	bopForget             // u8 ID: ctlForget
+	bopDesc               // u8 ID, u16 offset, u16 length: a BLOB descriptor
+	bopHostSend           // u8 size in KiB: the host sends a blob (copied or through Alloc)
+	bopHostRecv           // the host receives a frame and holds it
+	bopHostRelease        // the host releases the oldest frame it holds
 	bopCount
 )
 
