@@ -1,0 +1,285 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/session"
+)
+
+// Dispatch chooses a pool member for each call.
+type Dispatch int
+
+const (
+	// RoundRobin takes the live, healthy members in turn.
+	RoundRobin Dispatch = iota
+	// LeastLoaded takes the live, healthy member with the fewest calls in
+	// flight through the pool (the first such member on a tie).
+	LeastLoaded
+)
+
+// PoolConfig sizes a Pool.
+type PoolConfig struct {
+	// Size is the number of plugin instances; default 2.
+	Size     int
+	Dispatch Dispatch
+	// HealthCheck, if set, runs against each member every HealthInterval
+	// (default 5 s), bounded by HealthTimeout (default 1 s); a member whose
+	// check fails gets no new calls until a check passes again. A member
+	// whose plugin is dead or restarting is skipped without a check.
+	HealthCheck    func(ctx context.Context, c session.Conn) error
+	HealthInterval time.Duration
+	HealthTimeout  time.Duration
+}
+
+type member struct {
+	c        *Client
+	inflight atomic.Int64
+	sick     atomic.Bool
+}
+
+// Pool runs several instances of one plugin behind one session.Conn.
+// Each member is a Client with the pool's Config (restart policy
+// included). A call goes to a member chosen by Dispatch; if that member's
+// plugin is found dead before the call is sent, or refuses it unstarted
+// (GoAway), the call goes to the next member. A call that reached a
+// member that then died fails with PeerDied and is not retried: it may
+// have run.
+//
+// Concurrency: a Pool is safe for concurrent use.
+type Pool struct {
+	pc      PoolConfig
+	members []*member
+	next    atomic.Uint64
+	stop    chan struct{}
+	health  sync.WaitGroup
+	once    sync.Once
+}
+
+var _ session.Conn = (*Pool)(nil)
+
+// NewPool checks the configurations and returns a pool that has not
+// started its plugins.
+func NewPool(cfg Config, pc PoolConfig) (*Pool, error) {
+	if pc.Size <= 0 {
+		pc.Size = 2
+	}
+	if pc.Size > 64 {
+		return nil, fmt.Errorf("host: pool of %d instances; at most 64", pc.Size)
+	}
+	if pc.HealthInterval <= 0 {
+		pc.HealthInterval = 5 * time.Second
+	}
+	if pc.HealthTimeout <= 0 {
+		pc.HealthTimeout = time.Second
+	}
+	p := &Pool{pc: pc, stop: make(chan struct{})}
+	for i := range pc.Size {
+		mc := cfg
+		if mc.Name == "" {
+			mc.Name = fmt.Sprintf("%s#%d", baseName(cfg.Path), i)
+		} else {
+			mc.Name = fmt.Sprintf("%s#%d", cfg.Name, i)
+		}
+		c, err := New(mc)
+		if err != nil {
+			return nil, err
+		}
+		p.members = append(p.members, &member{c: c})
+	}
+	return p, nil
+}
+
+// Start starts every member concurrently; if any fails, all are closed
+// and the first error is returned.
+func (p *Pool) Start(ctx context.Context) error {
+	errs := make([]error, len(p.members))
+	var wg sync.WaitGroup
+	for i, m := range p.members {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = m.c.Start(ctx) }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		_ = p.Close()
+		return err
+	}
+	if p.pc.HealthCheck != nil {
+		p.health.Add(1)
+		go p.checkHealth()
+	}
+	return nil
+}
+
+// Members returns the pool's clients, in order.
+func (p *Pool) Members() []*Client {
+	out := make([]*Client, len(p.members))
+	for i, m := range p.members {
+		out[i] = m.c
+	}
+	return out
+}
+
+func (p *Pool) checkHealth() {
+	defer p.health.Done()
+	t := time.NewTicker(p.pc.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		for _, m := range p.members {
+			if !alive(m.c.cur.Load()) {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), p.pc.HealthTimeout)
+			err := p.pc.HealthCheck(ctx, m.c)
+			cancel()
+			if was := m.sick.Swap(err != nil); was != (err != nil) {
+				m.c.log.Warn("pool health check changed", "healthy", err == nil, "error", err)
+			}
+		}
+	}
+}
+
+// pick returns a live, healthy member not in tried, or nil.
+func (p *Pool) pick(tried uint64) *member {
+	n := len(p.members)
+	usable := func(i int) bool {
+		m := p.members[i]
+		return tried&(1<<uint(i)) == 0 && !m.sick.Load() && alive(m.c.cur.Load())
+	}
+	if p.pc.Dispatch == LeastLoaded {
+		var best *member
+		for i := range n {
+			if usable(i) && (best == nil || p.members[i].inflight.Load() < best.inflight.Load()) {
+				best = p.members[i]
+			}
+		}
+		return best
+	}
+	start := int(p.next.Add(1)-1) % n
+	for k := range n {
+		if i := (start + k) % n; usable(i) {
+			return p.members[i]
+		}
+	}
+	return nil
+}
+
+// fallback returns a member not in tried even if dead or sick, so that a
+// call waits for a restart (within its context) when nothing is live.
+func (p *Pool) fallback(tried uint64) *member {
+	for i, m := range p.members {
+		if tried&(1<<uint(i)) == 0 {
+			return m
+		}
+	}
+	return nil
+}
+
+func (p *Pool) index(m *member) int {
+	for i, x := range p.members {
+		if x == m {
+			return i
+		}
+	}
+	return -1
+}
+
+// unsent reports whether err says the call never started in the plugin:
+// the session refuses calls with Unavailable once the peer sent GoAway,
+// and the peer refuses calls above its GoAway limit the same way.
+func unsent(err error) bool { return errors.Is(err, plexus.ErrUnavailable) }
+
+// route runs call on members until one accepts it: a member whose session
+// is already over before the call, or that refuses it unstarted, is
+// skipped; any other outcome is final.
+func (p *Pool) route(ctx context.Context, call func(s *session.Session) error) error {
+	var tried uint64
+	var last error = plexus.Errorf(plexus.Unavailable, "host: pool has no members")
+	for range len(p.members) {
+		m := p.pick(tried)
+		if m == nil {
+			if m = p.fallback(tried); m == nil {
+				break
+			}
+		}
+		tried |= 1 << uint(p.index(m))
+		s, err := m.c.session(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			last = err
+			continue
+		}
+		// Err is set before Done is closed, while the transport shuts
+		// down: checking it leaves the shortest window in which a call
+		// can fail with PeerDied without having been sent.
+		if err := s.Err(); err != nil {
+			last = err
+			continue // dead before the call: it cannot have run
+		}
+		m.inflight.Add(1)
+		err = call(s)
+		m.inflight.Add(-1)
+		if err != nil && unsent(err) && ctx.Err() == nil {
+			last = err
+			continue
+		}
+		return err
+	}
+	return last
+}
+
+// Invoke makes a unary call on a member.
+func (p *Pool) Invoke(ctx context.Context, method uint64, req plexus.Marshaler, resp plexus.Unmarshaler) error {
+	return p.route(ctx, func(s *session.Session) error { return s.Invoke(ctx, method, req, resp) })
+}
+
+// NewStream opens a streaming call on a member. The stream's own
+// messages are not counted in the member's load once it is open.
+func (p *Pool) NewStream(ctx context.Context, method uint64, first plexus.Marshaler, closeSend bool) (*session.Stream, error) {
+	var st *session.Stream
+	err := p.route(ctx, func(s *session.Session) error {
+		var err error
+		st, err = s.NewStream(ctx, method, first, closeSend)
+		return err
+	})
+	return st, err
+}
+
+// Notify sends a notification to a member.
+func (p *Pool) Notify(ctx context.Context, method uint64, m plexus.Marshaler) error {
+	return p.route(ctx, func(s *session.Session) error { return s.Notify(ctx, method, m) })
+}
+
+// Close closes every member (concurrently) and stops the health checks.
+func (p *Pool) Close() error {
+	p.once.Do(func() { close(p.stop) })
+	p.health.Wait()
+	var wg sync.WaitGroup
+	for _, m := range p.members {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = m.c.Close() }()
+	}
+	wg.Wait()
+	return nil
+}
+
+func baseName(path string) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if path[i] == '/' {
+			return path[i+1:]
+		}
+	}
+	return path
+}
