@@ -16,19 +16,6 @@ import (
 	"github.com/plexus-ipc/plexus"
 )
 
-func sampleHello() *Hello {
-	return &Hello{MinProtocol: 1, MaxProtocol: 3, Cookie: "plexus-test=1", Versions: []uint32{1, 2, 5},
-		Limits: Limits{MaxPayload: 1 << 20, ChannelWindow: 64 << 10, LinkWindow: 1 << 20}}
-}
-
-func sampleReply() *Reply {
-	return &Reply{Protocol: 1, Version: 2, Limits: Limits{MaxPayload: 1 << 20, ChannelWindow: 128 << 10, LinkWindow: 2 << 20},
-		Services: []Service{{Name: "test.Echo", Methods: []Method{
-			{Name: "Echo", ID: plexus.MethodID("test.Echo", "Echo"), Signature: 0xfeed},
-			{Name: "Sum", ID: plexus.MethodID("test.Echo", "Sum"), Signature: 7},
-		}}, {Name: "empty.Svc"}}}
-}
-
 func TestRoundTrip(t *testing.T) {
 	h := sampleHello()
 	b, err := h.Marshal()
