@@ -277,9 +277,17 @@ func newBuf(c *blobCache, size int) (*blobBuf, error) {
 		_ = unix.Close(fd)
 		return nil, blobErr(size, "mmap", err)
 	}
-	// MAP_POPULATE would fault the pages in for reading; a later write
-	// would still fault each to make it writable.
-	if err := unix.Madvise(mem, unix.MADV_POPULATE_WRITE); err != nil {
+	// Write faults, so that the first payload's writes find every page
+	// present and writable. Kernels before 5.14 lack the advice (EINVAL):
+	// a store per page does the same. Any other error is a page that could
+	// not be had, which a store would turn into SIGBUS.
+	switch err := unix.Madvise(mem, unix.MADV_POPULATE_WRITE); err {
+	case nil:
+	case unix.EINVAL:
+		for i := 0; i < size; i += pageSize {
+			mem[i] = 0
+		}
+	default:
 		_ = unix.Munmap(mem)
 		_ = unix.Close(fd)
 		return nil, blobErr(size, "pre-fault", err)

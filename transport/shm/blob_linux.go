@@ -16,13 +16,13 @@ import (
 )
 
 // Blobs: a payload larger than the sender's largest slot travels in a memfd
-// outside the segment. Usually that is a recycled buffer (blob_cache_linux.go);
-// when the cache cannot give one, it is a memfd of its own (a one-shot
-// blob, below). The sender writes it, seals it against any change, and
-// sends its descriptor over the control socket in a message carrying a
-// 64-bit blob ID, before it publishes the BLOB descriptor that names the
-// ID. The receiver therefore finds the message already queued on its
-// socket when it pops the descriptor, so a missing ID is a violation,
+// outside the segment, named by a 64-bit ID in a BLOB descriptor. Usually
+// the memfd is a recycled buffer (blob_cache_linux.go, blob_peer_linux.go);
+// when the cache has none to give, it is a one-shot blob, here: a memfd of
+// its own, sealed against any change, for one descriptor. Either way the
+// control message that passes the memfd goes out before the BLOB
+// descriptor that names its ID, so the receiver finds it already queued on
+// its socket when it pops the descriptor: a missing ID is a violation,
 // never a wait.
 const (
 	blobName = "plexus-blob"
@@ -236,10 +236,11 @@ func (t *Transport) sendCtl(typ uint32, id uint64, fd int) (uint64, error) {
 	return 0, t.fail(plexus.WithCause(plexus.PeerDied, err, "shm: control socket: "+err.Error()))
 }
 
-// recvBlob validates a BLOB descriptor, maps its blob read-only and returns
-// the payload. The descriptor is checked completely before the ID is
-// looked up, and the file's seals before its size, so that the size cannot
-// change after it was checked.
+// recvBlob validates a BLOB descriptor and returns the payload: a view of
+// the peer's buffer it names, or its one-shot blob mapped read-only. The
+// descriptor is checked completely before the ID is looked up, and a
+// one-shot blob's seals before its size, so that the size cannot change
+// after it was checked.
 func (t *Transport) recvBlob(d *ring.Desc) ([]byte, error) {
 	fl := d.Flags()
 	if fl&(ring.FlagInline|ring.FlagSlot|reservedFlag) != 0 || d.Reserved() != 0 {
