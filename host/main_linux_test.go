@@ -63,7 +63,11 @@ func desc() []host.ServiceDesc {
 func TestMain(m *testing.M) {
 	switch os.Getenv(modeEnv) {
 	case "":
-		os.Exit(m.Run())
+		code := m.Run()
+		for _, d := range buildDirs {
+			_ = os.RemoveAll(d)
+		}
+		os.Exit(code)
 	case "echo":
 		plugin.Serve(serveConfig())
 	case "stubborn":
