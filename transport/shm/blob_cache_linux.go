@@ -152,6 +152,14 @@ func (t *Transport) getBuf(n int) (*blobBuf, error) {
 			c.stats.created.Add(1)
 			return b, nil
 		}
+		idle := int64(0)
+		for sz, l := range c.free {
+			idle += int64(sz) * int64(len(l))
+		}
+		if c.total-idle+int64(size) > c.limit {
+			c.mu.Unlock()
+			return nil, nil // evicting every free buffer would not make room
+		}
 		var victims []*blobBuf
 		gone := int64(0)
 		for c.total-gone+int64(size) > c.limit {

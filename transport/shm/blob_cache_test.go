@@ -161,10 +161,22 @@ func TestBlobCacheBound(t *testing.T) {
 		plugin.Release(&held[i])
 	}
 
-	// A 5 MiB payload needs an 8 MiB buffer: both free 4 MiB ones go.
+	// With one 4 MiB buffer held, an 8 MiB one cannot fit even if the
+	// free one went: it stays, and the payload travels one-shot.
+	var f plexus.Frame
+	require.NoError(t, host.Send(new(ring.Desc), payloads[0]))
+	require.NoError(t, recvWithin(t, plugin, &held[0]))
 	big := pattern(5<<20, 9)
 	require.NoError(t, host.Send(new(ring.Desc), big))
-	var f plexus.Frame
+	require.NoError(t, recvWithin(t, plugin, &f))
+	require.True(t, bytes.Equal(big, f.Payload))
+	plugin.Release(&f)
+	plugin.Release(&held[0])
+	require.Zero(t, hs.evicted.Load(), "nothing evicted in vain")
+	require.EqualValues(t, 2, hs.oneShot.Load())
+
+	// Now both 4 MiB buffers are free and go for the 8 MiB one.
+	require.NoError(t, host.Send(new(ring.Desc), big))
 	require.NoError(t, recvWithin(t, plugin, &f))
 	require.True(t, bytes.Equal(big, f.Payload))
 	plugin.Release(&f)
@@ -180,7 +192,7 @@ func TestBlobCacheBound(t *testing.T) {
 	require.NoError(t, recvWithin(t, plugin, &f))
 	require.True(t, bytes.Equal(huge, f.Payload))
 	plugin.Release(&f)
-	require.EqualValues(t, 2, hs.oneShot.Load())
+	require.EqualValues(t, 3, hs.oneShot.Load())
 	checkBound()
 
 	require.NoError(t, host.Close())
