@@ -263,3 +263,16 @@ func children(t testing.TB) []int {
 	}
 	return out
 }
+
+// TestStartTimeout: a program that never answers the handshake fails
+// Start after StartTimeout, and is killed.
+func TestStartTimeout(t *testing.T) {
+	var buf logBuf
+	cfg := config(t, &buf)
+	cfg.Env = []string{modeEnv + "=sleeper", "GORACE=atexit_sleep_ms=0"}
+	cfg.StartTimeout = 300 * time.Millisecond
+	t0 := time.Now()
+	err := startFails(t, cfg)
+	require.True(t, errors.Is(err, plexus.ErrDeadlineExceeded), "%v", err)
+	require.Less(t, time.Since(t0), 5*time.Second)
+}

@@ -141,9 +141,16 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 	reply, err := handshake.Host(ctl, deadline, hello, func(r *handshake.Reply) error {
 		return handshake.CheckServices(r.Version, wire(cfg.Versions[r.Version]), r.Services)
 	})
-	stop()
+	stopped := stop()
 	if err != nil {
 		return nil, in.startError(cfg.Name, err)
+	}
+	if !stopped {
+		// The context ended as the handshake finished: the socket's
+		// deadline may be in the past now, which would break the
+		// transport. Give this start up.
+		return nil, plexus.WithCause(plexus.CodeOf(ctx.Err()), ctx.Err(),
+			fmt.Sprintf("host: %s: start: %v", cfg.Name, ctx.Err()))
 	}
 	tr, err := link.Transport(shmt.Config{MaxPayload: cfg.MaxPayload})
 	if err != nil {
