@@ -1,6 +1,10 @@
 package plexus
 
-import "github.com/plexus-ipc/plexus/ring"
+import (
+	"time"
+
+	"github.com/plexus-ipc/plexus/ring"
+)
 
 // Frame is one unit on a link: a 64-byte descriptor (the same format on
 // every transport, see DESIGN.md) and its payload.
@@ -46,4 +50,39 @@ type Transport interface {
 	MaxPayload() int
 	// Close tears the link down. It is idempotent.
 	Close() error
+}
+
+// Poller is implemented by transports whose receive side can be polled
+// without blocking (shared memory). The session then lets whichever
+// goroutine is waiting for a frame read the link itself, instead of
+// waiting for a reader goroutine to wake it: a hand-off between
+// goroutines costs more than a whole shared-memory round trip.
+//
+// The session guarantees that TryRecv (and Recv), Arm and Disarm are
+// called by one goroutine at a time: the one allowed to receive, which
+// calls Disarm when it starts polling and Arm before it stops.
+// WaitReadable and WakeReader may be called from any goroutine at any
+// time.
+type Poller interface {
+	// TryRecv is Recv without waiting: ok is false if no frame is ready.
+	TryRecv(f *Frame) (ok bool, err error)
+	// Arm announces that nobody polls, so that the peer's next frame wakes
+	// a goroutine in WaitReadable. It reports whether frames are already
+	// waiting; the caller must then receive them rather than sleep.
+	Arm() (pending bool)
+	// Disarm withdraws Arm: a goroutine polls again.
+	Disarm()
+	// WaitReadable blocks until the peer signals a frame after Arm, the
+	// timeout passes, or the link goes down. It returns nil on a signal
+	// (which may be spurious) or on timeout, and the link's error once it
+	// is down; it consumes nothing.
+	WaitReadable(timeout time.Duration) error
+	// WakeReader makes a goroutine in WaitReadable return.
+	WakeReader()
+	// Pending reports whether the peer has published frames that nobody
+	// has taken from the link yet; unlike Arm it may be called by any
+	// goroutine.
+	Pending() bool
+	// SpinBudget is how long a poller should poll before it sleeps.
+	SpinBudget() time.Duration
 }

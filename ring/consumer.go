@@ -90,3 +90,13 @@ func (c *Consumer) PreparePark() { c.s.parked.Store(1) }
 // already cleared the flag and rang the doorbell, so one spurious wake-up
 // may follow.
 func (c *Consumer) CancelPark() bool { return c.s.parked.CompareAndSwap(1, 0) }
+
+// Pending reports whether the producer has published descriptors this
+// consumer has not popped. Unlike Ready it reads only the shared indices,
+// so a goroutine that does not own the consumer may call it while the
+// owner pops: it is how a waiter decides, after PreparePark, whether it may
+// sleep. A corrupt tail reads as pending, so that the owner's next Pop
+// finds and reports it.
+func (c *Consumer) Pending() bool {
+	return c.s.tail.Load() != c.s.head.Load()
+}

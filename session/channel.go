@@ -44,6 +44,12 @@ type channel struct {
 	remaining atomic.Int64
 
 	cancel context.CancelCauseFunc // server side: cancels the handler
+
+	// Receive token bookkeeping (see readers): token is set while the
+	// caller's goroutine holds the token it took after sending; retake
+	// asks finishServer to take it after sending the response, and
+	// tookToken says it did.
+	token, retake, tookToken bool
 }
 
 func (s *Session) newChannel(id, method uint64, local bool) *channel {
@@ -71,6 +77,7 @@ func (s *Session) recycle(ch *channel) {
 	ch.queue, ch.head = ch.queue[:0], 0
 	ch.recvEnd, ch.final, ch.trailer, ch.trailerOut = false, nil, nil, nil
 	ch.consumed, ch.finished, ch.sentEnd, ch.cancel = 0, false, false, nil
+	ch.token, ch.retake, ch.tookToken = false, false, false
 	ch.mu.Unlock()
 	ch.send.mu.Lock()
 	ch.send.n, ch.send.err, ch.send.wake = 0, nil, nil
@@ -199,6 +206,7 @@ func (ch *channel) fail(st *plexus.Status) {
 // its side cleanly, or the final status. The item's frame must be released
 // with done.
 func (ch *channel) next(ctx context.Context) (item, error) {
+	defer ch.dropToken()
 	for {
 		// A call whose context has ended, or that this side abandoned,
 		// delivers no more messages, even ones already queued: the
@@ -235,6 +243,9 @@ func (ch *channel) next(ctx context.Context) (item, error) {
 			return item{}, st
 		}
 		ch.mu.Unlock()
+		if ch.s.pollFor(ch, ctx) {
+			continue
+		}
 		select {
 		case <-ch.wake:
 		case <-ctx.Done():

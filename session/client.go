@@ -12,7 +12,9 @@ import (
 // open starts a call: it allocates the channel ID and sends the OPEN with
 // the first message (if any), under openMu so that IDs reach the peer in
 // increasing order as the protocol requires.
-func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshaler, end bool) (*channel, error) {
+// wait says that the caller's goroutine will wait for the answer at once
+// (a unary call), so it may take the receive token (see takeToken).
+func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshaler, end, wait bool) (*channel, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ctxStatus(ctx)
 	}
@@ -79,6 +81,9 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	s.mu.Unlock()
 	d.SetChannel(id)
 	err = s.t.Send(d, payload)
+	if err == nil && wait {
+		ch.token = s.takeToken()
+	}
 	s.openMu.Unlock()
 	if err != nil {
 		s.removeChannel(ch)
@@ -102,7 +107,7 @@ func (s *Session) refuseOpenLocked() *plexus.Status {
 // Invoke makes a unary call: one request, one response. resp may be nil to
 // discard the response.
 func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshaler, resp plexus.Unmarshaler) error {
-	ch, err := s.open(ctx, method, req, true)
+	ch, err := s.open(ctx, method, req, true, true)
 	if err != nil {
 		return err
 	}

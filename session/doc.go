@@ -15,10 +15,23 @@
 // may have one goroutine sending and one receiving at the same time. A Mux
 // must be fully registered before the session that serves it starts.
 //
-// Goroutines: one reader per session (it never blocks on application code
-// or on the transport's send side), one writer for frames the reader
-// generates, one keepalive timer, one goroutine per incoming call while its
-// handler runs, and one that runs notification handlers one at a time, in
-// arrival order, while any are pending (so a notification handler that
-// blocks delays the notifications after it).
+// Goroutines: on a socket or in-process transport, one reader per session
+// (it never blocks on application code or on the transport's send side)
+// and one goroutine per incoming call while its handler runs. On a
+// transport that can be polled (plexus.Poller: shared memory) there is no
+// dedicated reader: a caller waiting for its response receives for itself
+// for the transport's spin budget, and a small set of reader goroutines
+// covers the rest, one of them asleep on the doorbell; a reader that
+// receives a call runs the handler itself after making sure another reader
+// remains (see poll.go). In both cases there is one writer for frames the
+// receiving side generates, one keepalive timer, and one goroutine that
+// runs notification handlers one at a time, in arrival order, while any
+// are pending (so a notification handler that blocks delays the
+// notifications after it).
+//
+// Leases: Session.Alloc returns link memory (a *Lease) that is sent
+// without a copy when passed as a whole message; a *Lease given as the
+// response of Invoke or Stream.Recv is a view of the received bytes until
+// its Release. A unary handler's request is likewise a view, valid until
+// the handler returns.
 package session

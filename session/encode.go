@@ -11,6 +11,16 @@ import (
 // if the message outgrew its Msgsize estimate the payload is an ordinary
 // heap slice that the transport will copy.
 func (s *Session) encode(md plexus.Metadata, m plexus.Marshaler, st *plexus.Status) (payload []byte, fromAlloc bool, flags uint8, err error) {
+	if l, ok := m.(*Lease); ok {
+		if len(md) == 0 && st == nil {
+			// A lease alone is the payload: its memory crosses as it is.
+			if b, ok := l.take(s); ok {
+				return b, true, flagMsg, nil
+			}
+		}
+		// Copied below; the lease is spent all the same.
+		defer l.spend(s)
+	}
 	size := 0
 	if len(md) > 0 {
 		n, err := mdSize(md)

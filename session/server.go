@@ -65,7 +65,11 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 
 	ch := s.newChannel(id, d.Method(), false)
 	ch.send.add(int64(d.Credit()))
-	ctx, cancel := context.WithCancelCause(s.ctx)
+	// Not derived from s.ctx: the end of the session reaches the handler
+	// through ch.fail (die fails every channel), and a context without a
+	// cancellable parent is not registered with one, which saves a lock
+	// and a map insert and delete per call.
+	ctx, cancel := context.WithCancelCause(context.Background())
 	ch.cancel = cancel
 	stop := func() {}
 	if aux := d.Aux(); aux > 0 {
@@ -103,6 +107,12 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 	}
 	if extra := s.cfg.ChannelWindow - DefaultChannelWindow; extra > 0 {
 		s.queueCredit(id, int64(extra))
+	}
+	if s.rd != nil && s.rd.inline {
+		// A reader received the call: it runs the handler itself once it
+		// has left the token (see readers).
+		s.rd.job = serveJob{ctx: ctx, stop: stop, ch: ch, h: h}
+		return nil
 	}
 	go s.serve(ctx, stop, ch, h)
 	return nil
@@ -186,7 +196,13 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error) {
 		newDesc(d, kindStatus, ch.id, flags|flagEnd)
 		d.SetAux(uint64(st.Code))
 	}
-	if err := s.sendFrame(context.Background(), ch, d, payload, fromAlloc); err != nil {
+	err = s.sendFrame(context.Background(), ch, d, payload, fromAlloc)
+	if ch.retake {
+		// A reader that ran the handler: back to receiving, with the
+		// link disarmed before the caller's next call can ring.
+		ch.tookToken = s.takeToken()
+	}
+	if err != nil {
 		s.log.Debug("status not sent", "channel", ch.id, "error", err)
 	}
 }

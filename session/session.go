@@ -45,6 +45,7 @@ type Session struct {
 	linkRemaining int64 // credit the peer still has on the link
 	linkConsumed  int64 // bytes dispatched since the last link grant
 
+	rd       *readers // receivers on a plexus.Poller transport; nil otherwise (readLoop)
 	ctl      ctlQueue
 	notes    noteQueue
 	rxFrames atomic.Uint64 // frames received, for idle detection
@@ -72,7 +73,11 @@ func New(t plexus.Transport, cfg Config) *Session {
 	if extra := cfg.LinkWindow - DefaultLinkWindow; extra > 0 {
 		s.queueCredit(0, int64(extra))
 	}
-	go s.readLoop()
+	if p, ok := t.(plexus.Poller); ok {
+		s.startReaders(p)
+	} else {
+		go s.readLoop()
+	}
 	go s.writeLoop()
 	if cfg.KeepaliveIdle > 0 {
 		go s.keepalive()
@@ -146,19 +151,24 @@ func (s *Session) readLoop() {
 		}
 		s.rxFrames.Add(1)
 		if err := s.dispatch(&f); err != nil {
-			if err.Code == plexus.ProtocolViolation {
-				s.log.Warn("protocol violation; closing link", "error", err)
-				// Tell the peer why before closing; best effort, as
-				// the link is being torn down anyway.
-				var d ring.Desc
-				newDesc(&d, kindReset, 0, 0)
-				d.SetAux(uint64(plexus.ProtocolViolation))
-				_ = s.t.Send(&d, []byte(err.Message))
-			}
-			s.die(err)
+			s.dispatchFailed(err)
 			return
 		}
 	}
+}
+
+// dispatchFailed ends the session over a frame dispatch refused.
+func (s *Session) dispatchFailed(err *plexus.Status) {
+	if err.Code == plexus.ProtocolViolation {
+		s.log.Warn("protocol violation; closing link", "error", err)
+		// Tell the peer why before closing; best effort, as the link is
+		// being torn down anyway.
+		var d ring.Desc
+		newDesc(&d, kindReset, 0, 0)
+		d.SetAux(uint64(plexus.ProtocolViolation))
+		_ = s.t.Send(&d, []byte(err.Message))
+	}
+	s.die(err)
 }
 
 func violation(format string, args ...any) *plexus.Status {

@@ -22,7 +22,7 @@ type Stream struct {
 // The call ends when Recv returns an error (io.EOF for success), or when
 // ctx is done or Close is called, which cancels it on the peer.
 func (s *Session) NewStream(ctx context.Context, method uint64, first plexus.Marshaler, closeSend bool) (*Stream, error) {
-	ch, err := s.open(ctx, method, first, closeSend)
+	ch, err := s.open(ctx, method, first, closeSend, false)
 	if err != nil {
 		return nil, err
 	}

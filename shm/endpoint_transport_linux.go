@@ -49,3 +49,34 @@ func (e *Endpoint) FreeOwn(index, gen uint32) error {
 // WaitLimit is the configured bound on waits for ring space and slots
 // (Config.Wait after defaults).
 func (e *Endpoint) WaitLimit() time.Duration { return e.wait }
+
+// Arm announces that no goroutine of this side is polling the receive
+// ring, so the peer must ring the data doorbell for its next descriptor.
+// It reports whether descriptors are already waiting, in which case the
+// caller must not rely on a ring and should receive them itself (after
+// Disarm). Arm, Disarm, Pending and WaitData may be called by any
+// goroutine, concurrently with the one receiving.
+func (e *Endpoint) Arm() (pending bool) {
+	e.rx.PreparePark()
+	return e.rx.Pending()
+}
+
+// Pending reports whether descriptors wait in the receive ring.
+func (e *Endpoint) Pending() bool { return e.rx.Pending() }
+
+// Disarm withdraws Arm: a goroutine is polling again, and the peer may
+// publish without ringing.
+func (e *Endpoint) Disarm() { e.rx.CancelPark() }
+
+// WaitData blocks on the data doorbell until it rings, timeout passes
+// (ErrTimeout), or Interrupt closes it (ErrClosed). It does not look at
+// the ring: wake-ups may be spurious, and Arm is the caller's business.
+func (e *Endpoint) WaitData(timeout time.Duration) error { return e.dataIn.Wait(timeout) }
+
+// WakeData rings this side's own data doorbell, waking a goroutine in
+// WaitData: a poller that stops while descriptors are waiting uses it to
+// hand them to the sleeper.
+func (e *Endpoint) WakeData() error { return e.dataIn.Ring() }
+
+// Spin is the configured polling budget before parking.
+func (e *Endpoint) Spin() time.Duration { return e.spin }

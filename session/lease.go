@@ -1,0 +1,125 @@
+package session
+
+import (
+	"sync"
+
+	"github.com/plexus-ipc/plexus"
+)
+
+// Lease is a buffer of link memory: on shared memory, a slot of the
+// segment or, above the largest slot, a dedicated memfd. The sender gets
+// one from Session.Alloc, fills it in place (decodes an image into it,
+// reads a file into it) and passes it as a call's request, response or
+// stream message; it then crosses without a copy, and the sender must not
+// touch it again. On the receiving side a *Lease given to Invoke or
+// Stream.Recv as the response is a view of the same bytes, valid until
+// Release.
+//
+// A Lease is sent without a copy only as a whole message without
+// metadata (a context with outgoing metadata, or a handler that sets a
+// trailer, makes the session copy it once). A []byte that is not in the
+// segment is always copied once. On the stream and in-process transports
+// a Lease is ordinary memory and is copied as any message is.
+//
+// A Lease is not safe for concurrent use.
+type Lease struct {
+	s    *Session
+	buf  []byte // the allocation (sender) or the view (receiver)
+	sent bool   // ownership passed to the transport
+
+	mu      sync.Mutex
+	release func() // receiver: gives the frame back
+}
+
+// Alloc returns a lease of n bytes of link memory. It waits, within the
+// transport's bound, for the peer to release memory, then fails with
+// ResourceExhausted. Every lease must be sent or Released.
+func (s *Session) Alloc(n int) (*Lease, error) {
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	if max := s.t.MaxPayload(); n > max {
+		return nil, plexus.Errorf(plexus.ResourceExhausted, "lease of %d bytes exceeds the link's %d-byte frame limit", n, max)
+	}
+	b, err := s.t.Alloc(n)
+	if err != nil {
+		if serr := s.Err(); serr != nil {
+			return nil, serr
+		}
+		return nil, err
+	}
+	return &Lease{s: s, buf: b[:n]}, nil
+}
+
+// Bytes is the lease's memory: writable on the sender's side until the
+// lease is sent, a read-only view on the receiver's side until Release.
+func (l *Lease) Bytes() []byte { return l.buf }
+
+// Len is the lease's size in bytes.
+func (l *Lease) Len() int { return len(l.buf) }
+
+// Release gives the memory back: a received view to the peer, an unsent
+// lease to this side's pool. It is idempotent, and does nothing after the
+// lease was sent.
+func (l *Lease) Release() {
+	l.mu.Lock()
+	rel, buf, s, sent := l.release, l.buf, l.s, l.sent
+	l.release, l.buf, l.s = nil, nil, nil
+	l.mu.Unlock()
+	switch {
+	case rel != nil:
+		rel()
+	case s != nil && !sent && buf != nil:
+		s.t.Free(buf)
+	}
+}
+
+// Msgsize and MarshalMsg make a Lease a message. The session sends a
+// lease's own memory instead of calling MarshalMsg where it can (see
+// take); MarshalMsg is the copy for the cases where it cannot.
+func (l *Lease) Msgsize() int { return len(l.buf) }
+
+// MarshalMsg appends the lease's bytes (the copying path).
+func (l *Lease) MarshalMsg(b []byte) ([]byte, error) { return append(b, l.buf...), nil }
+
+// UnmarshalMsg makes the lease a view of a received message. The session
+// then hands it the release of the frame (Retain) instead of releasing the
+// frame itself.
+func (l *Lease) UnmarshalMsg(b []byte) ([]byte, error) {
+	l.buf = b
+	return nil, nil
+}
+
+// Retain implements plexus.Retainer: the received frame stays with the
+// lease until Release.
+func (l *Lease) Retain(release func()) {
+	l.mu.Lock()
+	l.release = release
+	l.mu.Unlock()
+}
+
+// take hands an unsent lease's memory to the session for sending without a
+// copy, if the lease belongs to s; the lease is spent either way once the
+// frame is handed to the transport.
+func (l *Lease) take(s *Session) ([]byte, bool) {
+	if l == nil || l.s != s || l.sent || l.release != nil || l.buf == nil {
+		return nil, false
+	}
+	l.sent = true
+	b := l.buf
+	l.buf = nil
+	return b, true
+}
+
+var (
+	_ plexus.Marshaler   = (*Lease)(nil)
+	_ plexus.Unmarshaler = (*Lease)(nil)
+	_ plexus.Retainer    = (*Lease)(nil)
+)
+
+// spend frees an unsent lease of s whose bytes were copied into a frame.
+func (l *Lease) spend(s *Session) {
+	if l.s == s && !l.sent && l.release == nil {
+		l.Release()
+	}
+}

@@ -1,0 +1,304 @@
+package session
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plexus-ipc/plexus"
+)
+
+// On a transport that can be polled (plexus.Poller: shared memory), no
+// goroutine is dedicated to receiving. Whoever waits for a frame receives:
+// a caller waiting for its response polls the link itself for the spin
+// budget, and reader goroutines cover the rest. A hand-off from a reader
+// goroutine to the caller would cost more than the whole round trip on
+// shared memory (see BENCHMARKS.md).
+//
+// The token (tok) is the right to receive. Its holder polls with TryRecv,
+// dispatches, and on leaving arms the transport, so that the peer's next
+// frame rings the doorbell of the one reader sleeping in WaitReadable (the
+// sleeper). The other idle readers wait on spareWake.
+//
+// A reader that receives a call runs its handler itself, after giving up
+// the token and making sure another reader remains to receive (the sleeper,
+// a reader waiting for the token, a woken spare, or a new one): a hot call
+// then crosses no goroutine hand-off on the serving side either, and a
+// handler that blocks or makes calls of its own stalls nobody.
+type readers struct {
+	p    plexus.Poller
+	spin time.Duration
+	tok  sync.Mutex
+
+	want   atomic.Int32 // callers waiting to take the token from a reader
+	f      plexus.Frame // receive scratch, owned by the token holder
+	inline bool         // the token holder may take a call to run itself
+	job    serveJob     // the call it took (job.ch != nil)
+
+	mu        sync.Mutex
+	sleeper   bool // a reader is in (or committed to) WaitReadable
+	spares    int  // readers waiting on spareWake
+	spareWake chan struct{}
+}
+
+// maxSpares bounds the idle readers kept beyond the sleeper; more exit.
+const maxSpares = 4
+
+type serveJob struct {
+	ctx  context.Context
+	stop func()
+	ch   *channel
+	h    *handler
+}
+
+func (s *Session) startReaders(p plexus.Poller) {
+	s.rd = &readers{p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares)}
+	go s.pollReader()
+	go s.pollReader()
+}
+
+func (s *Session) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// pollReader is one reader goroutine. Readers never block on the token:
+// one that finds it held goes (back) to sleep, which is safe because the
+// holder arms the transport when it leaves, so that the next frame wakes
+// the sleeper.
+func (s *Session) pollReader() {
+	r := s.rd
+	held := false // the token, kept from the handler's response (see finishServer)
+	for !s.ended() {
+		if held || r.tok.TryLock() {
+			if !held {
+				r.p.Disarm()
+			}
+			held = false
+			r.inline = true
+			err, fromDispatch := s.pollUntil(nil, nil)
+			r.inline = false
+			job := r.job
+			r.job = serveJob{}
+			s.leave()
+			if err != nil {
+				s.recvFailed(err, fromDispatch)
+				return
+			}
+			if job.ch != nil {
+				s.ensureReader()
+				job.ch.retake = true
+				s.serve(job.ctx, job.stop, job.ch, job.h)
+				held = job.ch.tookToken
+				continue
+			}
+		}
+		r.mu.Lock()
+		if r.sleeper {
+			if r.spares >= maxSpares {
+				r.mu.Unlock()
+				return
+			}
+			r.spares++
+			r.mu.Unlock()
+			select {
+			case <-r.spareWake:
+				continue
+			case <-s.done:
+				return
+			}
+		}
+		r.sleeper = true
+		r.mu.Unlock()
+		err := r.p.WaitReadable(idleWait)
+		r.mu.Lock()
+		r.sleeper = false
+		r.mu.Unlock()
+		if err != nil {
+			// The link is down: the token holder, or this reader's next
+			// round, drains what the peer sent before and ends the
+			// session. Do not spin meanwhile.
+			runtime.Gosched()
+		}
+	}
+}
+
+// idleWait bounds one sleep of an idle reader (a lost wake-up could stall
+// the link no longer); the link's death and Close end it at once.
+const idleWait = time.Minute
+
+// ensureReader makes sure that a reader other than the caller (which is
+// about to run a handler) will receive.
+func (s *Session) ensureReader() {
+	r := s.rd
+	r.mu.Lock()
+	if r.sleeper {
+		r.mu.Unlock()
+		return
+	}
+	if r.spares > 0 {
+		r.spares--
+		r.mu.Unlock()
+		r.spareWake <- struct{}{} // buffered for every counted spare
+		return
+	}
+	r.mu.Unlock()
+	go s.pollReader()
+}
+
+// leave gives the token up. The transport is armed first, so that the
+// peer rings for its next frame; frames that arrived before that will not
+// ring, so the sleeper is woken for them. It is woken after the token is
+// free, and the ring is checked again then: a sleeper woken by the peer
+// between Arm and Unlock found the token held and went back to sleep.
+func (s *Session) leave() {
+	r := s.rd
+	pending := r.p.Arm()
+	r.tok.Unlock()
+	if pending || r.p.Pending() {
+		r.p.WakeReader()
+	}
+}
+
+// pollUntil receives and dispatches frames with the token held until done
+// reports true (a caller's channel has news), the spin budget passes with
+// nothing received, ctx ends, or a reader took a call to run. It returns
+// a receive error, or a dispatch error (fromDispatch), which the caller
+// handles after leaving.
+func (s *Session) pollUntil(done func() bool, ctx context.Context) (err error, fromDispatch bool) {
+	r := s.rd
+	start := time.Now()
+	for i := 1; ; i++ {
+		ok, err := r.p.TryRecv(&r.f)
+		if err != nil {
+			return err, false
+		}
+		if ok {
+			s.rxFrames.Add(1)
+			if st := s.dispatch(&r.f); st != nil {
+				return st, true
+			}
+			if r.job.ch != nil {
+				return nil, false
+			}
+			start, i = time.Now(), 0
+		}
+		if done != nil && done() {
+			return nil, false
+		}
+		if done == nil && r.want.Load() > 0 {
+			return nil, false // a reader yields to a waiting caller
+		}
+		if i&15 == 0 {
+			if time.Since(start) >= r.spin {
+				return nil, false
+			}
+			if ctx != nil && ctx.Err() != nil {
+				return nil, false
+			}
+			// Let goroutines this P made runnable (callers woken by a
+			// dispatch, say) run while we poll.
+			runtime.Gosched()
+		}
+	}
+}
+
+// takeToken takes the token if it is free, right after this goroutine
+// sent something whose answer it will wait for: the sooner the link is
+// disarmed, the likelier the answer arrives without a doorbell (which
+// would cost the peer a system call and wake a reader here for nothing).
+// Nothing may be sent while the token is held: with the token held by
+// senders on both sides and both rings full, neither side would read.
+func (s *Session) takeToken() bool {
+	r := s.rd
+	if r == nil || !r.tok.TryLock() {
+		return false
+	}
+	r.p.Disarm()
+	return true
+}
+
+// pollFor lets a goroutine waiting on ch receive for itself if nobody else
+// is (or with the token it already holds, ch.token). It reports whether ch
+// was signalled meanwhile; false means the caller should block on ch.wake
+// as usual.
+func (s *Session) pollFor(ch *channel, ctx context.Context) bool {
+	r := s.rd
+	if r == nil {
+		return false
+	}
+	if ch.token {
+		ch.token = false
+	} else if !s.takeToken() {
+		if !s.claimToken(ch) {
+			return false
+		}
+	}
+	got := false
+	err, fromDispatch := s.pollUntil(func() bool {
+		select {
+		case <-ch.wake:
+			got = true
+		default:
+		}
+		return got
+	}, ctx)
+	s.leave()
+	if err != nil {
+		s.recvFailed(err, fromDispatch)
+		return true // the session is over; ch has its final status
+	}
+	return got
+}
+
+// recvFailed ends the session over a receive error or, fromDispatch, a
+// frame that dispatch refused.
+func (s *Session) recvFailed(err error, fromDispatch bool) {
+	if fromDispatch {
+		s.dispatchFailed(err.(*plexus.Status))
+		return
+	}
+	s.die(classifyRecv(err))
+}
+
+// claimToken asks a reader goroutine that holds the token to leave it to
+// this waiting caller, and waits for it within the spin budget: a reader
+// that receives the response would otherwise have to wake the caller, a
+// hand-off that costs more than the round trip. It reports false if the
+// token did not come or ch was signalled meanwhile (then the caller
+// re-checks ch).
+func (s *Session) claimToken(ch *channel) bool {
+	r := s.rd
+	r.want.Add(1)
+	defer r.want.Add(-1)
+	start := time.Now()
+	for i := 1; ; i++ {
+		if len(ch.wake) > 0 {
+			return false
+		}
+		if s.takeToken() {
+			return true
+		}
+		if i&15 == 0 {
+			if time.Since(start) >= r.spin {
+				return false
+			}
+			runtime.Gosched()
+		}
+	}
+}
+
+// dropToken gives up a token that a caller took after sending (see
+// takeToken) and did not use to poll.
+func (ch *channel) dropToken() {
+	if ch.token {
+		ch.token = false
+		ch.s.leave()
+	}
+}

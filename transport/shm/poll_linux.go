@@ -1,0 +1,120 @@
+package shm
+
+import (
+	"errors"
+	"time"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/shm"
+)
+
+// The plexus.Poller side of the Transport: the session lets whichever of
+// its goroutines waits for a frame poll the ring itself (one at a time,
+// like Recv), while at most one other sleeps on the doorbell in
+// WaitReadable for when nobody polls.
+
+var _ plexus.Poller = (*Transport)(nil)
+
+// TryRecv is Recv without waiting. Frames the peer sent before it went
+// away are delivered first; then it reports ErrPeerDied.
+func (t *Transport) TryRecv(f *plexus.Frame) (bool, error) {
+	f.Payload = nil
+	if !t.acquire() {
+		return false, errLinkClosed
+	}
+	ok, err := t.tryRecv(f)
+	t.unref()
+	return ok, err
+}
+
+func (t *Transport) tryRecv(f *plexus.Frame) (bool, error) {
+	if t.closed.Load() {
+		return false, errLinkClosed
+	}
+	fault := t.fault.Load()
+	if fault != nil && fault.Code != plexus.PeerDied {
+		return false, fault
+	}
+	if t.bpos >= t.bn {
+		n, err := t.ep.TryRecv(t.batch[:])
+		switch {
+		case errors.Is(err, ring.ErrCorrupt), errors.Is(err, shm.ErrProtocol):
+			return false, t.violate(err)
+		case err != nil && n == 0 && err != shm.ErrClosed:
+			return false, t.fail(plexus.WithCause(plexus.PeerDied, err, "shm: receive: "+err.Error()))
+		}
+		if n == 0 {
+			if fault != nil {
+				return false, fault
+			}
+			return false, nil
+		}
+		t.bpos, t.bn = 0, n
+	}
+	d := &t.batch[t.bpos]
+	t.bpos++
+	if err := t.deliver(d, f); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Arm announces that nobody polls; see plexus.Poller.
+func (t *Transport) Arm() bool {
+	if t.bpos < t.bn {
+		return true
+	}
+	if !t.acquire() {
+		return false // closed: nothing will ring, and no one must sleep
+	}
+	pending := t.ep.Arm()
+	t.unref()
+	return pending
+}
+
+// Pending reports whether descriptors wait in the ring.
+func (t *Transport) Pending() bool {
+	if !t.acquire() {
+		return false
+	}
+	pending := t.ep.Pending()
+	t.unref()
+	return pending
+}
+
+// Disarm withdraws Arm.
+func (t *Transport) Disarm() {
+	if t.acquire() {
+		t.ep.Disarm()
+		t.unref()
+	}
+}
+
+// WaitReadable sleeps on the data doorbell; see plexus.Poller.
+func (t *Transport) WaitReadable(timeout time.Duration) error {
+	if !t.acquire() {
+		return errLinkClosed
+	}
+	defer t.unref()
+	if err := t.stateErr(); err != nil {
+		return err
+	}
+	switch err := t.ep.WaitData(timeout); err {
+	case nil, shm.ErrTimeout:
+		return nil
+	case shm.ErrClosed:
+		if s := t.stateErr(); s != nil {
+			return s
+		}
+		return errBellClosed
+	default:
+		return t.fail(plexus.WithCause(plexus.PeerDied, err, "shm: doorbell: "+err.Error()))
+	}
+}
+
+// WakeReader rings this side's own doorbell.
+func (t *Transport) WakeReader() { _ = t.ep.WakeData() }
+
+// SpinBudget is the segment's polling budget (shm.Config.Spin).
+func (t *Transport) SpinBudget() time.Duration { return t.ep.Spin() }
