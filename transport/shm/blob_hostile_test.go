@@ -195,9 +195,14 @@ func TestBlobBufferHostile(t *testing.T) {
 			t.Cleanup(func() { host.Release(&f) })
 			require.NoError(t, p.sendCtl(ctlMsg(ctlForget, 1)))
 		}, "held by a frame"},
-		{"descriptor naming a forgotten buffer", func(t *testing.T, _ *Transport, p *rawPeer) {
+		{"descriptor naming a forgotten buffer", func(t *testing.T, host *Transport, p *rawPeer) {
 			p.announce(t, 1, page, 4096)
 			require.NoError(t, p.sendCtl(ctlMsg(ctlForget, 1)))
+			// Recv looks a known buffer up before it reads the socket
+			// (an honest peer never names a buffer it forgot), so the
+			// monitor must have taken the forget first.
+			require.Eventually(t, func() bool { return host.blob.stats.forgotten.Load() == 1 },
+				10*time.Second, time.Millisecond)
 			require.NoError(t, p.push(blobDesc(1, 0, 100)))
 		}, "names no blob"},
 	}
