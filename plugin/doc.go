@@ -15,7 +15,10 @@
 // (end of file on the control socket, and the parent-death signal,
 // SIGTERM, set from a locked OS thread that stays alive), and, if it leads
 // its own process group (a plexus host starts it so), kills that group
-// with SIGKILL, itself and its children included: no orphans. A plugin
+// with SIGKILL, itself and its children included: no orphans. (Run
+// therefore has SIGPIPE notified, so that a write to the dead host's
+// stdout or stderr pipe fails with EPIPE rather than ending the plugin
+// before it has done so.) A plugin
 // that does not lead its group returns a PeerDied status instead. A
 // SIGTERM while the link stays up (not the host's death, which ends the
 // link within moments) makes Run drain the link and return nil.

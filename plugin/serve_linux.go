@@ -127,6 +127,12 @@ func Run(cfg ServeConfig) error {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	defer signal.Stop(term)
+	// stdout and stderr are pipes to the host. Once it is dead a write
+	// there (a log line, say) would end the plugin by SIGPIPE before it
+	// can take its children down; with SIGPIPE notified the write fails
+	// with EPIPE instead. (Notified, not ignored: an ignored SIGPIPE
+	// would be inherited by the plugin's children across exec.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	if alive := watchParent(env.HostPID); !alive {
 		hostGone(cfg.Logger, "the host exited before the plugin started")
 		return plexus.Errorf(plexus.PeerDied, "the host exited before the plugin started")
