@@ -8,17 +8,19 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/plexus-ipc/plexus/plugin"
+	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/shm"
 	shmt "github.com/plexus-ipc/plexus/transport/shm"
 )
 
-// ServiceDesc describes a service a plugin must serve; see plugin.ServiceDesc.
-type ServiceDesc = plugin.ServiceDesc
+// ServiceDesc describes a service the plugin must serve (plexus.ServiceDesc,
+// as generated code emits it); a zero method ID means
+// plexus.MethodID(service, method).
+type ServiceDesc = plexus.ServiceDesc
 
-// MethodDesc describes one method; see plugin.MethodDesc.
-type MethodDesc = plugin.MethodDesc
+// MethodDesc describes one method (plexus.MethodDesc).
+type MethodDesc = plexus.MethodDesc
 
 // Config describes one plugin executable and how to run it.
 type Config struct {

@@ -289,7 +289,11 @@ func wire(ds []ServiceDesc) []handshake.Service {
 	for i, d := range ds {
 		out[i].Name = d.Name
 		for _, m := range d.Methods {
-			out[i].Methods = append(out[i].Methods, handshake.Method{Name: m.Name, ID: d.ID(m.Name), Signature: m.Signature})
+			id := m.ID
+			if id == 0 {
+				id = plexus.MethodID(d.Name, m.Name)
+			}
+			out[i].Methods = append(out[i].Methods, handshake.Method{Name: m.Name, ID: id, Signature: m.Signature})
 		}
 	}
 	return out

@@ -2,8 +2,8 @@
 // registers the plugin's service implementations, opens the link its host
 // passed it (the PLEXUS_PLUGIN environment variable and inherited
 // descriptors), runs the handshake on the control socket, and serves the
-// host's calls until the host closes the link. It also defines the service
-// descriptions (ServiceDesc) that host and plugin compare at link time.
+// host's calls until the host closes the link. Host and plugin compare
+// their service descriptions (plexus.ServiceDesc) at link time.
 //
 // A program started by hand rather than by a host gets ErrNotPlugin from
 // Run; Serve prints a message saying so and exits with ExitNotPlugin.

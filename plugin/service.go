@@ -8,23 +8,22 @@ import (
 	"github.com/plexus-ipc/plexus/session"
 )
 
-// MethodDesc describes one method as host and plugin must agree on it:
-// its name (the method ID is plexus.MethodID(service, name)) and a hash of
-// its request and response types, which the code generator computes; the
-// handshake fails, naming the method, when the two sides' hashes differ.
-type MethodDesc struct {
-	Name      string
-	Signature uint64
-}
+// ServiceDesc and MethodDesc describe a service as host and plugin must
+// agree on it (the root package's types, which generated code emits): the
+// handshake compares every method's ID (plexus.MethodID(service, method))
+// and signature hash, and fails at link time naming the method that
+// differs. A zero ID is taken as plexus.MethodID(service, method).
+type (
+	ServiceDesc = plexus.ServiceDesc
+	MethodDesc  = plexus.MethodDesc
+)
 
-// ServiceDesc describes a service: a name and its methods.
-type ServiceDesc struct {
-	Name    string
-	Methods []MethodDesc
+func methodID(service string, m MethodDesc) uint64 {
+	if m.ID != 0 {
+		return m.ID
+	}
+	return plexus.MethodID(service, m.Name)
 }
-
-// ID returns the method ID of one of the service's methods.
-func (d ServiceDesc) ID(method string) uint64 { return plexus.MethodID(d.Name, method) }
 
 // wire converts descriptions to their handshake form.
 func wire(ds []ServiceDesc) []handshake.Service {
@@ -32,7 +31,7 @@ func wire(ds []ServiceDesc) []handshake.Service {
 	for i, d := range ds {
 		out[i].Name = d.Name
 		for _, m := range d.Methods {
-			out[i].Methods = append(out[i].Methods, handshake.Method{Name: m.Name, ID: d.ID(m.Name), Signature: m.Signature})
+			out[i].Methods = append(out[i].Methods, handshake.Method{Name: m.Name, ID: methodID(d.Name, m), Signature: m.Signature})
 		}
 	}
 	return out
@@ -58,7 +57,14 @@ type Service struct {
 func (s Service) Desc() ServiceDesc {
 	d := ServiceDesc{Name: s.Name}
 	for _, m := range s.Methods {
-		d.Methods = append(d.Methods, MethodDesc{Name: m.Name, Signature: m.Signature})
+		kind := plexus.BidiStream // the handler serves every stream shape
+		switch {
+		case m.Unary != nil:
+			kind = plexus.Unary
+		case m.Notify != nil:
+			kind = plexus.Notification
+		}
+		d.Methods = append(d.Methods, MethodDesc{Name: m.Name, ID: plexus.MethodID(s.Name, m.Name), Kind: kind, Signature: m.Signature})
 	}
 	return d
 }
