@@ -33,6 +33,7 @@ func scenarios() []scenario {
 		{name: "OversizeRejected", run: testOversizeRejected},
 		{name: "ConcurrentCalls", run: testConcurrentCalls},
 		{name: "LongStreams", run: testLongStreams},
+		{name: "BufferedStreams", run: testBufferedStreams},
 		{name: "Notifications", run: testNotifications},
 		{name: "GoAwayDrain", run: testGoAwayDrain},
 		{name: "Keepalive", run: testKeepalive, opts: LinkOptions{
@@ -487,6 +488,56 @@ func testLongStreams(t *testing.T, l *link) {
 	}
 	require.Equal(t, io.EOF, st.Recv(&m))
 	require.NoError(t, within(t, sent, 30*time.Second, "bidi sender"))
+}
+
+// 13b. Buffered streams (several messages per frame) deliver the same
+// items in the same order: a client stream whose end flushes it, and a
+// bidirectional stream whose sender flushes only at CloseSend.
+func testBufferedStreams(t *testing.T, l *link) {
+	ctx := callCtx(t)
+	n := streamItems
+	const size = 32
+
+	st, err := l.Caller.NewStream(ctx, MethodConsume, nil, false)
+	require.NoError(t, err)
+	require.NoError(t, st.Buffer(true))
+	buf := make([]byte, 0, size)
+	for i := range n {
+		buf = appendItem(buf[:0], uint64(i), size)
+		if err := st.Send(plexus.Raw(buf)); err != nil {
+			t.Fatalf("buffered client stream item %d: %v", i, err)
+		}
+	}
+	require.NoError(t, st.CloseSend())
+	var m plexus.Raw
+	require.NoError(t, st.Recv(&m))
+	require.Len(t, m, 8)
+	require.Equal(t, uint64(n), binary.LittleEndian.Uint64(m))
+	require.Equal(t, io.EOF, st.Recv(&m))
+
+	st, err = l.Caller.NewStream(ctx, MethodBidiEcho, nil, false)
+	require.NoError(t, err)
+	require.NoError(t, st.Buffer(true))
+	sent := async(func() error {
+		buf := make([]byte, 0, size)
+		for i := range n {
+			buf = appendItem(buf[:0], uint64(i), size)
+			if err := st.Send(plexus.Raw(buf)); err != nil {
+				return fmt.Errorf("buffered bidi send %d: %w", i, err)
+			}
+		}
+		return st.CloseSend()
+	})
+	for i := range n {
+		if err := st.Recv(&m); err != nil {
+			t.Fatalf("buffered bidi item %d: %v (sender: %v)", i, err, drainErr(sent))
+		}
+		if err := checkItem(uint64(i), m); err != nil {
+			t.Fatalf("buffered bidi: %v", err)
+		}
+	}
+	require.Equal(t, io.EOF, st.Recv(&m))
+	require.NoError(t, within(t, sent, 30*time.Second, "buffered bidi sender"))
 }
 
 func drainErr(ch <-chan error) error {

@@ -15,6 +15,7 @@ import (
 type item struct {
 	f   plexus.Frame
 	msg []byte
+	pk  *packRef // a message of a packed frame: the frame is there, f is empty
 }
 
 // channel is the state of one call on either side.
@@ -155,7 +156,20 @@ func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
 		ch.s.t.Release(f)
 		return violation("frame on channel %d after its end", ch.id)
 	}
-	if flags&flagMsg != 0 {
+	if flags&flagPacked != 0 {
+		n, err := countPacked(payload)
+		if err != nil {
+			ch.mu.Unlock()
+			ch.s.t.Release(f)
+			return err
+		}
+		pk := &packRef{f: *f, left: n}
+		for p := payload; len(p) > 0; {
+			var msg []byte
+			msg, p = nextPacked(p)
+			ch.queue = append(ch.queue, item{msg: msg, pk: pk})
+		}
+	} else if flags&flagMsg != 0 {
 		ch.queue = append(ch.queue, item{f: *f, msg: payload})
 	}
 	if flags&flagEnd != 0 || final != nil {
@@ -257,12 +271,21 @@ func (ch *channel) next(ctx context.Context) (item, error) {
 // done releases a consumed item and grants its cost back to the peer once
 // enough has accumulated (half the window), so credit frames stay rare.
 func (ch *channel) done(it *item) {
-	cost := frameCost(len(it.f.Payload))
+	f := &it.f
 	ch.mu.Lock()
+	if it.pk != nil {
+		// The frame goes back with its last message.
+		if it.pk.left--; it.pk.left > 0 {
+			ch.mu.Unlock()
+			return
+		}
+		f = &it.pk.f
+	}
+	cost := frameCost(len(f.Payload))
 	// Released through a field: a pointer to the caller's item would
 	// escape through the Transport interface and cost an allocation per
 	// message.
-	ch.rel = it.f
+	ch.rel = *f
 	ch.s.t.Release(&ch.rel)
 	ch.rel = plexus.Frame{}
 	ch.consumed += cost
@@ -284,6 +307,15 @@ func (ch *channel) drop() {
 	ch.finished = true
 	q := ch.queue[ch.head:]
 	ch.queue, ch.head = nil, 0
+	for i := range q {
+		// A packed frame is released with its last message, which may
+		// be out with the application (a Retainer) rather than here.
+		if pk := q[i].pk; pk != nil {
+			if pk.left--; pk.left == 0 {
+				q[i].f = pk.f
+			}
+		}
+	}
 	ch.mu.Unlock()
 	for i := range q {
 		ch.s.t.Release(&q[i].f)

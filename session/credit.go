@@ -53,6 +53,17 @@ func (c *credit) take(ctx context.Context, done <-chan struct{}, cost int64) err
 	}
 }
 
+// tryTake subtracts cost if the window is positive, without waiting.
+func (c *credit) tryTake(cost int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil || c.n <= 0 {
+		return false
+	}
+	c.n -= cost
+	return true
+}
+
 // refund gives back credit taken for a frame that was not sent.
 func (c *credit) refund(cost int64) { c.add(cost) }
 

@@ -26,8 +26,8 @@ const (
 	flagEnd      uint8 = 1 << 4
 	flagMD       uint8 = 1 << 5
 	flagMsg      uint8 = 1 << 6
-	flagReserved uint8 = 1 << 7
-	sessionFlags       = flagEnd | flagMD | flagMsg
+	flagPacked   uint8 = 1 << 7 // DATA with MSG only: the payload is several messages (see pack.go)
+	sessionFlags       = flagEnd | flagMD | flagMsg | flagPacked
 )
 
 // Limits of the metadata block.

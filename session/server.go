@@ -139,7 +139,13 @@ func (s *Session) runHandler(ctx context.Context, ch *channel, h *handler, resp 
 		}
 	}()
 	if h.kind == kindStreamHandler {
-		return h.stream(ctx, &Stream{ch: ch, ctx: ctx, server: true})
+		st := &Stream{ch: ch, ctx: ctx, server: true}
+		defer st.discardPacked() // after a panic; a no-op once flushed
+		err := h.stream(ctx, st)
+		if ferr := st.Flush(); err == nil {
+			err = ferr // what the handler buffered goes before its status
+		}
+		return err
 	}
 	it, err := ch.next(ctx)
 	if err == io.EOF {

@@ -183,9 +183,13 @@ func violation(format string, args ...any) *plexus.Status {
 func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
 	d := &f.Desc
 	kind, flags, id := d.Kind(), d.Flags(), d.Channel()
-	if kind == 0 || kind > kindMax || flags&flagReserved != 0 {
+	if kind == 0 || kind > kindMax {
 		s.t.Release(f)
 		return violation("frame kind %d flags %#x", kind, flags)
+	}
+	if flags&flagPacked != 0 && (kind != kindData || flags&(flagMsg|flagMD) != flagMsg) {
+		s.t.Release(f)
+		return violation("PACKED on a frame of kind %d with flags %#x", kind, flags)
 	}
 	if carriesMessage(kind) {
 		cost := frameCost(len(f.Payload))

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"io"
+	"sync"
 
 	"github.com/plexus-ipc/plexus"
 )
@@ -15,6 +16,37 @@ type Stream struct {
 	ctx    context.Context
 	server bool
 	stop   func() bool // caller side: stops the context watcher
+
+	// Buffered mode (see Buffer and pack.go). packMu is taken by Send
+	// and by Recv, which flushes before it waits.
+	packMu   sync.Mutex
+	buffered bool
+	pack     []byte // transport memory of the packed frame being filled
+}
+
+// Buffer turns buffered sending on or off. In buffered mode Send puts
+// messages of up to 1 KiB into a shared frame, which is sent when it is
+// full, on Flush and CloseSend, and when a handler returns; a stream of
+// small messages then costs a fraction of a frame per message. Recv also
+// sends what is buffered when no other goroutine is sending on the stream
+// and flow control lets it go without waiting. A message sent in buffered
+// mode may otherwise wait in the buffer: call Flush where the peer must see
+// it now. Turning buffering off flushes.
+func (st *Stream) Buffer(on bool) error {
+	st.packMu.Lock()
+	defer st.packMu.Unlock()
+	st.buffered = on
+	if !on {
+		return st.flushLocked()
+	}
+	return nil
+}
+
+// Flush sends the messages buffered so far (see Buffer).
+func (st *Stream) Flush() error {
+	st.packMu.Lock()
+	defer st.packMu.Unlock()
+	return st.flushLocked()
 }
 
 // NewStream opens a streaming call. first, if not nil, travels in the
@@ -53,6 +85,24 @@ func (st *Stream) Send(m plexus.Marshaler) error {
 		}
 		return final
 	}
+	if st.buffered {
+		st.packMu.Lock()
+		defer st.packMu.Unlock()
+		if size := m.Msgsize(); size <= packLimit {
+			if _, lease := m.(*Lease); !lease {
+				return st.packMsg(m, size)
+			}
+		}
+		if err := st.flushLocked(); err != nil {
+			return err
+		}
+	}
+	return st.sendOne(m)
+}
+
+// sendOne sends m in a DATA frame of its own.
+func (st *Stream) sendOne(m plexus.Marshaler) error {
+	ch := st.ch
 	payload, fromAlloc, flags, err := ch.s.encode(nil, m, nil)
 	if err != nil {
 		return err
@@ -70,6 +120,9 @@ func (st *Stream) CloseSend() error {
 	if st.server {
 		return plexus.Errorf(plexus.FailedPrecondition, "a handler ends its side by returning")
 	}
+	if err := st.Flush(); err != nil {
+		return err
+	}
 	ch := st.ch
 	ch.mu.Lock()
 	if ch.sentEnd || ch.final != nil {
@@ -86,6 +139,10 @@ func (st *Stream) CloseSend() error {
 // Recv receives the next message into m. It returns io.EOF when the peer
 // has ended its side successfully, or the call's status.
 func (st *Stream) Recv(m plexus.Unmarshaler) error {
+	if st.buffered {
+		// The peer may be waiting for what is buffered before it answers.
+		st.tryFlush()
+	}
 	it, err := st.ch.next(st.ctx)
 	if err != nil {
 		if !st.server {
@@ -119,5 +176,6 @@ func (st *Stream) Close() {
 	if st.stop != nil {
 		st.stop()
 	}
+	st.discardPacked()
 	st.ch.abandon(plexus.Errorf(plexus.Canceled, "stream closed by the caller"))
 }

@@ -51,7 +51,7 @@ var Keys = []string{
 	"calls_per_sec_c64", "stream_msgs_per_sec", "blob_1mib_copy_gbps", "blob_1mib_lease_us",
 	"blob_64mib_copy_gbps", "blob_64mib_lease_gbps", "allocs_per_call", "idle_cpu_pct",
 	"start_to_first_call_ms", "crash_detect_ms", "uds_pingpong_p50_us", "uds_pingpong_p99_us",
-	"stream_transport_unary_p50_us", "crash_detect_loaded_ms",
+	"stream_transport_unary_p50_us", "crash_detect_loaded_ms", "stream_unbuffered_msgs_per_sec",
 }
 
 // plugin is a running plugin process and the host's session to it.
@@ -223,12 +223,15 @@ func concurrent(ctx context.Context, s *session.Session, workers int, d time.Dur
 	return float64(total.Load()) / el.Seconds(), nil
 }
 
-func streamRate(ctx context.Context, s *session.Session, d time.Duration) (float64, error) {
+func streamRate(ctx context.Context, s *session.Session, d time.Duration, buffered bool) (float64, error) {
 	st, err := s.NewStream(ctx, sinkID, nil, false)
 	if err != nil {
 		return 0, err
 	}
 	defer st.Close()
+	if err := st.Buffer(buffered); err != nil {
+		return 0, err
+	}
 	var msg plexus.Marshaler = plexus.Raw(make([]byte, 64))
 	var sent uint64
 	start := time.Now()
@@ -495,7 +498,11 @@ func runBench(cfg benchConfig) (map[string]float64, error) {
 			return err
 		}},
 		{"stream", func(ctx context.Context) (err error) {
-			r["stream_msgs_per_sec"], err = streamRate(ctx, p.s, cfg.StreamDur)
+			r["stream_msgs_per_sec"], err = streamRate(ctx, p.s, cfg.StreamDur, true)
+			return err
+		}},
+		{"stream unbuffered", func(ctx context.Context) (err error) {
+			r["stream_unbuffered_msgs_per_sec"], err = streamRate(ctx, p.s, cfg.StreamDur, false)
 			return err
 		}},
 		{"blob 1MiB", func(ctx context.Context) (err error) {
@@ -573,7 +580,8 @@ var targets = []target{
 	{"unary_sporadic_p50_us", "unary sporadic p50 (us)", "<= 10", "", func(v float64) bool { return v <= 10 }},
 	{"unary_sporadic_p99_us", "unary sporadic p99 (us)", "<= 80", "", func(v float64) bool { return v <= 80 }},
 	{"calls_per_sec_c64", "calls/s, 64 callers", ">= 1,000,000", "", func(v float64) bool { return v >= 1e6 }},
-	{"stream_msgs_per_sec", "stream msgs/s (64 B)", ">= 10,000,000", "", func(v float64) bool { return v >= 1e7 }},
+	{"stream_msgs_per_sec", "stream msgs/s (64 B)", ">= 10,000,000", "buffered stream", func(v float64) bool { return v >= 1e7 }},
+	{"stream_unbuffered_msgs_per_sec", "stream msgs/s, a frame each", "-", "unbuffered stream", nil},
 	{"blob_1mib_copy_gbps", "blob 1 MiB copy (GB/s)", ">= 8", "", func(v float64) bool { return v >= 8 }},
 	{"blob_1mib_lease_us", "blob 1 MiB lease (us/call)", "<= 60", "written in place", func(v float64) bool { return v <= 60 }},
 	{"blob_64mib_copy_gbps", "blob 64 MiB copy (GB/s)", ">= 10", "", func(v float64) bool { return v >= 10 }},
