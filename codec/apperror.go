@@ -52,6 +52,35 @@ func RegisterErrorType[T any, PT interface {
 	registerError(name, func() error { return PT(new(T)) }, reflect.TypeFor[PT]())
 }
 
+// EnsureErrorType is RegisterErrorType for generated code: registering
+// the same type under the same name again is a no-op, since several
+// services, in several packages, may declare the same error type and each
+// generated file registers what its services declare. A name already
+// taken by another type, or the type under another name, still panics.
+func EnsureErrorType[T any, PT interface {
+	*T
+	error
+	msgp.Marshaler
+	msgp.Unmarshaler
+}](name string) {
+	t := reflect.TypeFor[PT]()
+	registry.Lock()
+	factory, dup := registry.byName[name]
+	prev, typed := registry.byType[t]
+	if dup && reflect.TypeOf(factory()) == t && (!typed || prev == name) {
+		if !typed {
+			registry.byType[t] = name
+		}
+		registry.Unlock()
+		return
+	}
+	registry.Unlock()
+	if typed && prev != name {
+		panic(fmt.Sprintf("codec: %v is registered as application error %q, not %q", t, prev, name))
+	}
+	registerError(name, func() error { return PT(new(T)) }, t)
+}
+
 func registerError(name string, factory func() error, t reflect.Type) {
 	if name == "" {
 		panic("codec: RegisterError with an empty name")
