@@ -8,8 +8,10 @@ import (
 	"go/parser"
 	"go/token"
 	"go/types"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // OutputSuffix ends the name of the file Generate's output goes to; files
@@ -21,14 +23,50 @@ const OutputSuffix = "_plexus.go"
 type service struct {
 	name    string // Go name of the interface
 	wire    string // name it is served under
-	iface   *types.Interface
+	file    string // base name of the file that declares it
 	methods []*method
 }
 
 type method struct {
 	name    string
-	params  []*types.Var // without the context
-	results []*types.Var // without the error
+	kind    kind
+	params  []types.Type // without the context and the stream funcs
+	results []types.Type // without the error
+	up      types.Type   // what the caller streams to the handler (func() (T, error) on the handler's side)
+	down    types.Type   // what the handler streams to the caller (func(T) error)
+	errors  []*errType   // declared application errors, the service's included
+}
+
+// errType is an application error type declared with //plexus:errors.
+type errType struct {
+	obj   *types.TypeName
+	named bool // *T has ErrorName() string
+}
+
+// kind is a method's shape; its names are plexus.MethodKind's.
+type kind int
+
+const (
+	kUnary kind = iota + 1
+	kServerStream
+	kClientStream
+	kBidiStream
+	kNotification
+)
+
+var kindNames = map[kind]string{
+	kUnary: "Unary", kServerStream: "ServerStream", kClientStream: "ClientStream",
+	kBidiStream: "BidiStream", kNotification: "Notification",
+}
+
+// importers are shared by every load, so that the packages a service
+// imports (the standard library, plexus, msgp) are type-checked from
+// source once per process, not once per Generate. The source importer is
+// not safe for concurrent use, hence the lock.
+var shared struct {
+	sync.Mutex
+	fset *token.FileSet
+	imp  types.Importer
 }
 
 // load parses and type-checks the package in dir and returns it with its
@@ -40,7 +78,13 @@ func load(dir string) (*types.Package, []*service, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("gen: reading %s: %w", dir, err)
 	}
-	fset := token.NewFileSet()
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.imp == nil {
+		shared.fset = token.NewFileSet()
+		shared.imp = importer.ForCompiler(shared.fset, "source", nil)
+	}
+	fset := shared.fset
 	var files []*ast.File
 	for _, name := range bp.GoFiles {
 		if strings.HasSuffix(name, OutputSuffix) {
@@ -52,15 +96,17 @@ func load(dir string) (*types.Package, []*service, error) {
 		}
 		files = append(files, f)
 	}
-	conf := types.Config{
-		Importer: importer.ForCompiler(fset, "source", nil),
-		Error:    func(error) {},
+	path, err := importPath(dir)
+	if err != nil {
+		return nil, nil, err
 	}
+	conf := types.Config{Importer: shared.imp, Error: func(error) {}}
 	info := &types.Info{Defs: map[*ast.Ident]types.Object{}}
-	pkg, _ := conf.Check(bp.ImportPath, fset, files, info)
+	pkg, _ := conf.Check(path, fset, files, info)
 	if pkg == nil {
 		return nil, nil, fmt.Errorf("gen: type-checking %s failed", dir)
 	}
+	l := &loader{fset: fset, pkg: pkg}
 	var svcs []*service
 	for _, f := range files {
 		for _, decl := range f.Decls {
@@ -74,14 +120,18 @@ func load(dir string) (*types.Package, []*service, error) {
 				if doc == nil && len(gd.Specs) == 1 {
 					doc = gd.Doc
 				}
-				wire, ok := directive(doc)
-				if !ok {
+				ds, err := l.directives(doc, ts.Name.Name, true)
+				if err != nil {
+					return nil, nil, err
+				}
+				if !ds.service {
 					continue
 				}
+				wire := ds.name
 				if wire == "" {
 					wire = pkg.Name() + "." + ts.Name.Name
 				}
-				svc, err := newService(fset, pkg, ts.Name.Name, wire)
+				svc, err := l.newService(f, ts, wire, ds)
 				if err != nil {
 					return nil, nil, err
 				}
@@ -92,51 +142,222 @@ func load(dir string) (*types.Package, []*service, error) {
 	if len(svcs) == 0 {
 		return nil, nil, fmt.Errorf("gen: no interface in %s is marked //plexus:service", dir)
 	}
+	if err := checkIDs(svcs); err != nil {
+		return nil, nil, err
+	}
 	return pkg, svcs, nil
 }
 
-// directive finds "//plexus:service [name=X]" in a doc comment.
-func directive(doc *ast.CommentGroup) (name string, ok bool) {
-	if doc == nil {
-		return "", false
+// importPath finds the import path of the package in dir from the
+// nearest go.mod above it; signatures name types by their full path, so
+// the package's own must be right too.
+func importPath(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("gen: %w", err)
 	}
-	for _, c := range doc.List {
-		rest, found := strings.CutPrefix(c.Text, "//plexus:service")
-		if !found || (rest != "" && rest[0] != ' ') {
-			continue
-		}
-		for _, f := range strings.Fields(rest) {
-			if v, ok := strings.CutPrefix(f, "name="); ok {
-				name = v
+	for d := abs; ; d = filepath.Dir(d) {
+		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
+					mod := strings.Trim(strings.TrimSpace(rest), `"`)
+					rel, err := filepath.Rel(d, abs)
+					if err != nil {
+						return "", fmt.Errorf("gen: %w", err)
+					}
+					if rel == "." {
+						return mod, nil
+					}
+					return mod + "/" + filepath.ToSlash(rel), nil
+				}
 			}
+			return "", fmt.Errorf("gen: %s has no module line", filepath.Join(d, "go.mod"))
 		}
-		return name, true
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("gen: %s is not inside a Go module (no go.mod above it)", dir)
+		}
 	}
-	return "", false
 }
 
-func newService(fset *token.FileSet, pkg *types.Package, name, wire string) (*service, error) {
-	obj := pkg.Scope().Lookup(name)
-	iface, ok := obj.Type().Underlying().(*types.Interface)
-	if !ok {
-		return nil, fmt.Errorf("gen: %s: %s is marked //plexus:service but is not an interface", fset.Position(obj.Pos()), name)
+type loader struct {
+	fset *token.FileSet
+	pkg  *types.Package
+}
+
+// directives is what a doc comment says to the generator.
+type directives struct {
+	service bool
+	name    string // name= of //plexus:service
+	notify  bool   // //plexus:notify
+	errors  []*errType
+}
+
+// directives reads the //plexus: lines of a doc comment: //plexus:service
+// [name=X] on an interface, //plexus:notify on a method, //plexus:errors
+// A,B on either. Any other //plexus: line is an error, so that a typo does
+// not silently change what is generated.
+func (l *loader) directives(doc *ast.CommentGroup, what string, onType bool) (directives, error) {
+	var ds directives
+	if doc == nil {
+		return ds, nil
 	}
-	svc := &service{name: name, wire: wire, iface: iface}
+	file := l.fileOf(doc.Pos())
+	for _, c := range doc.List {
+		rest, found := strings.CutPrefix(c.Text, "//plexus:")
+		if !found {
+			continue
+		}
+		verb, args, _ := strings.Cut(rest, " ")
+		pos := l.fset.Position(c.Pos())
+		bad := func(format string, a ...any) (directives, error) {
+			return ds, fmt.Errorf("gen: %s: %s: //plexus:%s: %s", pos, what, verb, fmt.Sprintf(format, a...))
+		}
+		switch verb {
+		case "service":
+			if !onType {
+				return bad("marks an interface, not a method")
+			}
+			ds.service = true
+			for _, f := range strings.Fields(args) {
+				v, ok := strings.CutPrefix(f, "name=")
+				if !ok || v == "" {
+					return bad("unknown option %q (the only option is name=pkg.Name)", f)
+				}
+				ds.name = v
+			}
+		case "notify":
+			if onType {
+				return bad("marks a method of a service, not a type")
+			}
+			if strings.TrimSpace(args) != "" {
+				return bad("takes no arguments")
+			}
+			ds.notify = true
+		case "errors":
+			names := strings.FieldsFunc(args, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+			if len(names) == 0 {
+				return bad("lists no types (write //plexus:errors NotFound,otherpkg.Conflict)")
+			}
+			for _, n := range names {
+				e, err := l.errType(file, n)
+				if err != nil {
+					return bad("%v", err)
+				}
+				ds.errors = append(ds.errors, e)
+			}
+		default:
+			return bad("unknown directive (known: service, notify, errors)")
+		}
+	}
+	return ds, nil
+}
+
+// fileOf finds the syntax tree of the file holding pos, for its imports.
+func (l *loader) fileOf(pos token.Pos) *token.File { return l.fset.File(pos) }
+
+// errType resolves a type named in //plexus:errors: a type of the
+// package, or pkg.Type for a package the file imports.
+func (l *loader) errType(file *token.File, name string) (*errType, error) {
+	scope := l.pkg.Scope()
+	local := name
+	if q, n, ok := strings.Cut(name, "."); ok {
+		scope, local = nil, n
+		for _, imp := range l.pkg.Imports() {
+			if imp.Name() == q {
+				scope = imp.Scope()
+			}
+		}
+		if scope == nil {
+			return nil, fmt.Errorf("%s: package %s is not imported by %s", name, q, filepath.Base(file.Name()))
+		}
+	}
+	tn, ok := scope.Lookup(local).(*types.TypeName)
+	if !ok || (scope != l.pkg.Scope() && !tn.Exported()) {
+		return nil, fmt.Errorf("%s is not a type", name)
+	}
+	ptr := types.NewPointer(tn.Type())
+	ms := types.NewMethodSet(ptr)
+	for _, m := range []string{"Error", "MarshalMsg", "UnmarshalMsg", "Msgsize"} {
+		if ms.Lookup(nil, m) == nil {
+			return nil, fmt.Errorf("*%s has no method %s: an application error implements error and msgp.Marshaler and msgp.Unmarshaler (run msgp on its file)", name, m)
+		}
+	}
+	if !types.Implements(ptr, types.Universe.Lookup("error").Type().Underlying().(*types.Interface)) {
+		return nil, fmt.Errorf("*%s does not implement error", name)
+	}
+	e := &errType{obj: tn}
+	if sel := ms.Lookup(nil, "ErrorName"); sel != nil {
+		sig := sel.Obj().Type().(*types.Signature)
+		e.named = sig.Params().Len() == 0 && sig.Results().Len() == 1 && types.Identical(sig.Results().At(0).Type(), types.Typ[types.String])
+	}
+	return e, nil
+}
+
+func (l *loader) newService(f *ast.File, ts *ast.TypeSpec, wire string, ds directives) (*service, error) {
+	name := ts.Name.Name
+	obj := l.pkg.Scope().Lookup(name)
+	pos := l.fset.Position(obj.Pos())
+	iface, ok := obj.Type().Underlying().(*types.Interface)
+	astIface, astOK := ts.Type.(*ast.InterfaceType)
+	if !ok || !astOK {
+		return nil, fmt.Errorf("gen: %s: %s is marked //plexus:service but is not an interface", pos, name)
+	}
+	// Method doc comments live in the syntax tree only.
+	docs := map[string]*ast.CommentGroup{}
+	for _, fld := range astIface.Methods.List {
+		for _, n := range fld.Names {
+			docs[n.Name] = fld.Doc
+		}
+	}
+	svc := &service{name: name, wire: wire, file: filepath.Base(l.fset.Position(f.Pos()).Filename)}
+	taken := map[string]bool{}
+	for i := range iface.NumMethods() {
+		taken[iface.Method(i).Name()] = true
+	}
 	for i := range iface.NumMethods() {
 		fn := iface.Method(i)
-		m, err := newMethod(fn)
-		if err != nil {
-			return nil, fmt.Errorf("gen: %s: %s.%s: %w", fset.Position(fn.Pos()), name, fn.Name(), err)
+		where := fmt.Sprintf("gen: %s: %s.%s", l.fset.Position(fn.Pos()), name, fn.Name())
+		if _, own := docs[fn.Name()]; !own {
+			return nil, fmt.Errorf("%s: methods of embedded interfaces are not supported; declare it in %s", where, name)
 		}
+		mds, err := l.directives(docs[fn.Name()], name+"."+fn.Name(), false)
+		if err != nil {
+			return nil, err
+		}
+		m, err := newMethod(fn, mds.notify)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		if m.kind != kUnary && m.kind != kNotification && taken["Open"+m.name] {
+			return nil, fmt.Errorf("%s: the client's Open%s, which opens this stream, would collide with the method of that name", where, m.name)
+		}
+		m.errors = mergeErrors(ds.errors, mds.errors)
 		svc.methods = append(svc.methods, m)
 	}
 	if len(svc.methods) == 0 {
-		return nil, fmt.Errorf("gen: %s: service %s has no methods", fset.Position(obj.Pos()), name)
+		return nil, fmt.Errorf("gen: %s: service %s has no methods", pos, name)
 	}
 	return svc, nil
 }
 
-func newMethod(fn *types.Func) (*method, error) {
+func mergeErrors(lists ...[]*errType) []*errType {
+	var out []*errType
+	seen := map[*types.TypeName]bool{}
+	for _, l := range lists {
+		for _, e := range l {
+			if !seen[e.obj] {
+				seen[e.obj] = true
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+const streamHelp = "a stream is func(T) error for what the handler sends, func() (T, error) for what it receives, last among the parameters (both: the receiving one first)"
+
+func newMethod(fn *types.Func, notify bool) (*method, error) {
 	sig := fn.Type().(*types.Signature)
 	if sig.Variadic() {
 		return nil, fmt.Errorf("variadic methods are not supported")
@@ -148,20 +369,81 @@ func newMethod(fn *types.Func) (*method, error) {
 	if rs.Len() == 0 || !isError(rs.At(rs.Len()-1).Type()) {
 		return nil, fmt.Errorf("the last result must be an error")
 	}
-	m := &method{name: fn.Name()}
+	m := &method{name: fn.Name(), kind: kUnary}
+	nplain := ps.Len()
 	for i := 1; i < ps.Len(); i++ {
-		if err := supported(ps.At(i).Type()); err != nil {
-			return nil, fmt.Errorf("parameter %d: %w", i, err)
+		t := ps.At(i).Type()
+		fs, ok := t.Underlying().(*types.Signature)
+		if !ok {
+			if nplain < ps.Len() {
+				return nil, fmt.Errorf("parameter %d (%s) follows a stream: %s", i, short(t), streamHelp)
+			}
+			if err := supported(t); err != nil {
+				return nil, fmt.Errorf("parameter %d: %w", i, err)
+			}
+			m.params = append(m.params, t)
+			continue
 		}
-		m.params = append(m.params, ps.At(i))
+		nplain = min(nplain, i)
+		elem, dir := streamFunc(fs)
+		switch {
+		case dir == 0:
+			return nil, fmt.Errorf("parameter %d: %s is not a stream: %s", i, short(t), streamHelp)
+		case dir == dirDown && m.down == nil:
+			m.down = elem
+		case dir == dirUp && m.up == nil && m.down == nil:
+			m.up = elem
+		default:
+			return nil, fmt.Errorf("parameter %d: %s: %s", i, short(t), streamHelp)
+		}
+		if err := supported(elem); err != nil {
+			return nil, fmt.Errorf("parameter %d: stream of %w", i, err)
+		}
 	}
 	for i := 0; i < rs.Len()-1; i++ {
-		if err := supported(rs.At(i).Type()); err != nil {
+		t := rs.At(i).Type()
+		if err := supported(t); err != nil {
 			return nil, fmt.Errorf("result %d: %w", i, err)
 		}
-		m.results = append(m.results, rs.At(i))
+		m.results = append(m.results, t)
+	}
+	switch {
+	case notify:
+		if m.up != nil || m.down != nil {
+			return nil, fmt.Errorf("//plexus:notify: a notification cannot stream")
+		}
+		if len(m.results) > 0 {
+			return nil, fmt.Errorf("//plexus:notify: a notification returns only an error (whether it was sent), not %s", rs)
+		}
+		m.kind = kNotification
+	case m.up != nil && m.down != nil:
+		m.kind = kBidiStream
+	case m.down != nil:
+		m.kind = kServerStream
+	case m.up != nil:
+		m.kind = kClientStream
+	}
+	if (m.kind == kServerStream || m.kind == kBidiStream) && len(m.results) > 0 {
+		return nil, fmt.Errorf("a method whose handler streams returns only an error, not %s: send the rest as messages", rs)
 	}
 	return m, nil
+}
+
+const (
+	dirUp   = 1 // func() (T, error): the handler receives T
+	dirDown = 2 // func(T) error: the handler sends T
+)
+
+func streamFunc(fs *types.Signature) (types.Type, int) {
+	p, r := fs.Params(), fs.Results()
+	switch {
+	case fs.Variadic():
+	case p.Len() == 1 && r.Len() == 1 && isError(r.At(0).Type()):
+		return p.At(0).Type(), dirDown
+	case p.Len() == 0 && r.Len() == 2 && isError(r.At(1).Type()):
+		return r.At(0).Type(), dirUp
+	}
+	return nil, 0
 }
 
 func isNamed(t types.Type, pkg, name string) bool {

@@ -14,9 +14,11 @@ type Priority int8
 // Blob is a named []byte.
 type Blob []byte
 
-// Store is a key-value store.
+// Store is a key-value store. Its NotFoundError is registered by the
+// generated code.
 //
 //plexus:service
+//plexus:errors NotFoundError
 type Store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error

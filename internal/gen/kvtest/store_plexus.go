@@ -4,6 +4,7 @@ package kvtest
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/plexus-ipc/plexus"
@@ -22,10 +23,30 @@ var (
 	store_Stamp_id  = plexus.MethodID(StoreService, "Stamp")
 )
 
+// StoreServiceDesc describes Store for the link handshake, which fails, naming
+// the method, when host and plugin were built from different versions of it.
+// Each Signature is the FNV-1a hash of the text in the comment above it.
+var StoreServiceDesc = plexus.ServiceDesc{
+	Name: StoreService,
+	Methods: []plexus.MethodDesc{
+		// plexus.sig.v1 Unary args(string) results([]byte)
+		{Name: "Get", ID: store_Get_id, Kind: plexus.Unary, Signature: 0xaf6ce969e8e876d9},
+		// plexus.sig.v1 Unary args([]string,map[string]int64) results([]github.com/plexus-ipc/plexus/internal/gen/kvtest.Entry=struct{Key string "msg:\"key\""; Value []byte "msg:\"value\""; Tags []string "msg:\"tags\""},map[string]bool)
+		{Name: "Lookup", ID: store_Lookup_id, Kind: plexus.Unary, Signature: 0xfa15bcbcde85bcf9},
+		// plexus.sig.v1 Unary args() results()
+		{Name: "Ping", ID: store_Ping_id, Kind: plexus.Unary, Signature: 0xb00650a33f3b59f4},
+		// plexus.sig.v1 Unary args(string,[]byte,time.Duration) results()
+		{Name: "Put", ID: store_Put_id, Kind: plexus.Unary, Signature: 0xb4e0e9c8198c1300},
+		// plexus.sig.v1 Unary args(time.Time,*int32,github.com/plexus-ipc/plexus/internal/gen/kvtest.Priority=int8,github.com/plexus-ipc/plexus/internal/gen/kvtest.Blob=[]byte,[][]byte,map[uint16]*github.com/plexus-ipc/plexus/internal/gen/kvtest.Entry=struct{Key string "msg:\"key\""; Value []byte "msg:\"value\""; Tags []string "msg:\"tags\""}) results(time.Time,*github.com/plexus-ipc/plexus/internal/gen/kvtest.Entry=struct{Key string "msg:\"key\""; Value []byte "msg:\"value\""; Tags []string "msg:\"tags\""},[]github.com/plexus-ipc/plexus/internal/gen/kvtest.Priority=int8)
+		{Name: "Stamp", ID: store_Stamp_id, Kind: plexus.Unary, Signature: 0x365a251d7ca6490d},
+	},
+}
+
 // StoreClient calls Store on the other side of a link. Its results are
 // copies: they stay valid after the call. An application error the
 // handler returned comes back as its own Go type when it is registered
-// with the codec; every other failure is a *plexus.Status.
+// with the codec (//plexus:errors does that); every other failure is a
+// *plexus.Status.
 type StoreClient struct {
 	conn session.Conn
 }
@@ -37,59 +58,129 @@ func NewStoreClient(conn session.Conn) *StoreClient {
 	return &StoreClient{conn: conn}
 }
 
+type store_Get_call struct {
+	args    store_Get_args
+	results store_Get_results
+}
+
+var store_Get_pool = sync.Pool{New: func() any { return new(store_Get_call) }}
+
+// Get calls Store.Get.
+//
+// Its declared application errors: *NotFoundError.
 func (c *StoreClient) Get(ctx context.Context, a0 string) (r0 []byte, err error) {
-	req := store_Get_args{a0: a0}
-	var resp store_Get_results
-	if err = c.conn.Invoke(ctx, store_Get_id, &req, &resp); err != nil {
-		err = codec.DecodeError(err)
-		return
+	call := store_Get_pool.Get().(*store_Get_call)
+	call.args = store_Get_args{a0: a0}
+	err = c.conn.Invoke(ctx, store_Get_id, &call.args, &call.results)
+	if err == nil {
+		r0 = call.results.r0
 	}
-	return resp.r0, nil
+	*call = store_Get_call{}
+	store_Get_pool.Put(call)
+	if err != nil {
+		err = codec.DecodeError(err)
+	}
+	return
 }
 
+type store_Lookup_call struct {
+	args    store_Lookup_args
+	results store_Lookup_results
+}
+
+var store_Lookup_pool = sync.Pool{New: func() any { return new(store_Lookup_call) }}
+
+// Lookup calls Store.Lookup.
+//
+// Its declared application errors: *NotFoundError.
 func (c *StoreClient) Lookup(ctx context.Context, a0 []string, a1 map[string]int64) (r0 []Entry, r1 map[string]bool, err error) {
-	req := store_Lookup_args{a0: a0, a1: a1}
-	var resp store_Lookup_results
-	if err = c.conn.Invoke(ctx, store_Lookup_id, &req, &resp); err != nil {
-		err = codec.DecodeError(err)
-		return
+	call := store_Lookup_pool.Get().(*store_Lookup_call)
+	call.args = store_Lookup_args{a0: a0, a1: a1}
+	err = c.conn.Invoke(ctx, store_Lookup_id, &call.args, &call.results)
+	if err == nil {
+		r0, r1 = call.results.r0, call.results.r1
 	}
-	return resp.r0, resp.r1, nil
+	*call = store_Lookup_call{}
+	store_Lookup_pool.Put(call)
+	if err != nil {
+		err = codec.DecodeError(err)
+	}
+	return
 }
 
+type store_Ping_call struct {
+	args    store_Ping_args
+	results store_Ping_results
+}
+
+var store_Ping_pool = sync.Pool{New: func() any { return new(store_Ping_call) }}
+
+// Ping calls Store.Ping.
+//
+// Its declared application errors: *NotFoundError.
 func (c *StoreClient) Ping(ctx context.Context) (err error) {
-	req := store_Ping_args{}
-	var resp store_Ping_results
-	if err = c.conn.Invoke(ctx, store_Ping_id, &req, &resp); err != nil {
+	call := store_Ping_pool.Get().(*store_Ping_call)
+	call.args = store_Ping_args{}
+	err = c.conn.Invoke(ctx, store_Ping_id, &call.args, &call.results)
+	*call = store_Ping_call{}
+	store_Ping_pool.Put(call)
+	if err != nil {
 		err = codec.DecodeError(err)
-		return
 	}
-	return nil
+	return
 }
 
+type store_Put_call struct {
+	args    store_Put_args
+	results store_Put_results
+}
+
+var store_Put_pool = sync.Pool{New: func() any { return new(store_Put_call) }}
+
+// Put calls Store.Put.
+//
+// Its declared application errors: *NotFoundError.
 func (c *StoreClient) Put(ctx context.Context, a0 string, a1 []byte, a2 time.Duration) (err error) {
-	req := store_Put_args{a0: a0, a1: a1, a2: a2}
-	var resp store_Put_results
-	if err = c.conn.Invoke(ctx, store_Put_id, &req, &resp); err != nil {
+	call := store_Put_pool.Get().(*store_Put_call)
+	call.args = store_Put_args{a0: a0, a1: a1, a2: a2}
+	err = c.conn.Invoke(ctx, store_Put_id, &call.args, &call.results)
+	*call = store_Put_call{}
+	store_Put_pool.Put(call)
+	if err != nil {
 		err = codec.DecodeError(err)
-		return
 	}
-	return nil
+	return
 }
 
+type store_Stamp_call struct {
+	args    store_Stamp_args
+	results store_Stamp_results
+}
+
+var store_Stamp_pool = sync.Pool{New: func() any { return new(store_Stamp_call) }}
+
+// Stamp calls Store.Stamp.
+//
+// Its declared application errors: *NotFoundError.
 func (c *StoreClient) Stamp(ctx context.Context, a0 time.Time, a1 *int32, a2 Priority, a3 Blob, a4 [][]byte, a5 map[uint16]*Entry) (r0 time.Time, r1 *Entry, r2 []Priority, err error) {
-	req := store_Stamp_args{a0: a0, a1: a1, a2: a2, a3: a3, a4: a4, a5: a5}
-	var resp store_Stamp_results
-	if err = c.conn.Invoke(ctx, store_Stamp_id, &req, &resp); err != nil {
-		err = codec.DecodeError(err)
-		return
+	call := store_Stamp_pool.Get().(*store_Stamp_call)
+	call.args = store_Stamp_args{a0: a0, a1: a1, a2: a2, a3: a3, a4: a4, a5: a5}
+	err = c.conn.Invoke(ctx, store_Stamp_id, &call.args, &call.results)
+	if err == nil {
+		r0, r1, r2 = call.results.r0, call.results.r1, call.results.r2
 	}
-	return resp.r0, resp.r1, resp.r2, nil
+	*call = store_Stamp_call{}
+	store_Stamp_pool.Put(call)
+	if err != nil {
+		err = codec.DecodeError(err)
+	}
+	return
 }
 
-// RegisterStore serves impl's methods on m. []byte arguments are views
-// into the request, valid until the method returns: copy what must be
-// kept. Register before the session that serves m starts.
+// RegisterStore serves impl's methods on m. []byte arguments of unary
+// methods and notifications are views into the request, valid until the
+// method returns: copy what must be kept. Register before the session
+// that serves m starts.
 func RegisterStore(m *session.Mux, impl Store) error {
 	if _, err := m.HandleUnary(StoreService, "Get", func(ctx context.Context, b []byte) (plexus.Marshaler, error) {
 		var args store_Get_args
@@ -616,4 +707,8 @@ func (m *store_Stamp_results) decode(d *codec.Decoder) (err error) {
 		return err
 	}
 	return nil
+}
+
+func init() {
+	codec.EnsureErrorType[NotFoundError](new(NotFoundError).ErrorName())
 }

@@ -1,10 +1,6 @@
 package kvtest
 
-import (
-	"fmt"
-
-	"github.com/plexus-ipc/plexus/codec"
-)
+import "fmt"
 
 // Types with msgp-generated methods (types_gen.go, by msgp v1.6.5:
 // msgp -file types.go -o types_gen.go -tests=false).
@@ -23,7 +19,3 @@ type NotFoundError struct {
 
 func (e *NotFoundError) Error() string     { return fmt.Sprintf("key %q not found", e.Key) }
 func (e *NotFoundError) ErrorName() string { return "kvtest.NotFound" }
-
-func init() {
-	codec.RegisterError("kvtest.NotFound", func() error { return new(NotFoundError) })
-}

@@ -1,0 +1,8 @@
+package svc
+
+import "context"
+
+//plexus:service
+type S interface {
+	Do(ctx context.Context, send func(int) error, recv func() (int, error)) error
+}
