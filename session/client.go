@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -22,7 +23,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	if err != nil {
 		// After the session ended the transport refuses Alloc; report
 		// why the session ended, as for every other call.
-		if serr := s.Err(); serr != nil {
+		if serr := s.notSent(); serr != nil {
 			return nil, serr
 		}
 		return nil, err
@@ -92,14 +93,31 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	return ch, nil
 }
 
+// ErrNotSent is the cause of the status of a call that never left this
+// side (the session had ended, was draining, or the peer had sent GOAWAY):
+// errors.Is(err, ErrNotSent) tells a caller, such as a pool of plugin
+// instances, that the call is safe to retry elsewhere.
+var ErrNotSent = errors.New("session: call not sent")
+
+// notSent is the session's final status marked ErrNotSent, or nil while
+// the session runs.
+func (s *Session) notSent() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		return nil
+	}
+	return plexus.WithCause(s.err.Code, ErrNotSent, s.err.Message)
+}
+
 func (s *Session) refuseOpenLocked() *plexus.Status {
 	switch {
 	case s.err != nil:
-		return s.err
+		return plexus.WithCause(s.err.Code, ErrNotSent, s.err.Message)
 	case s.draining:
-		return plexus.Errorf(plexus.Unavailable, "link is draining")
+		return plexus.WithCause(plexus.Unavailable, ErrNotSent, "link is draining")
 	case s.goAwayRecv:
-		return plexus.Errorf(plexus.Unavailable, "peer is going away")
+		return plexus.WithCause(plexus.Unavailable, ErrNotSent, "peer is going away")
 	}
 	return nil
 }
@@ -171,12 +189,12 @@ func (ch *channel) deliverTrailer(ctx context.Context) {
 // Notify sends a one-way message: no response, no delivery guarantee past
 // the transport.
 func (s *Session) Notify(ctx context.Context, method uint64, m plexus.Marshaler) error {
-	if err := s.Err(); err != nil {
+	if err := s.notSent(); err != nil {
 		return err
 	}
 	payload, fromAlloc, flags, err := s.encode(plexus.OutgoingMetadata(ctx), m, nil)
 	if err != nil {
-		if serr := s.Err(); serr != nil {
+		if serr := s.notSent(); serr != nil {
 			return serr // see open
 		}
 		return err

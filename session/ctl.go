@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"sync"
 
 	"github.com/plexus-ipc/plexus"
@@ -11,6 +12,7 @@ import (
 // sends itself: if both ends' readers blocked on a full transport, neither
 // would drain its side and the link would deadlock.
 type ctlFrame struct {
+	flushed chan struct{} // a marker, not a frame: closed when the writer reaches it
 	kind    uint8
 	channel uint64
 	aux     uint64
@@ -71,6 +73,11 @@ func (s *Session) writeLoop() {
 		}
 		for i := range fs {
 			f := &fs[i]
+			if f.flushed != nil {
+				close(f.flushed)
+				*f = ctlFrame{}
+				continue
+			}
 			newDesc(&d, f.kind, f.channel, f.flags)
 			d.SetAux(f.aux)
 			d.SetCredit(f.credit)
@@ -80,6 +87,21 @@ func (s *Session) writeLoop() {
 			}
 			*f = ctlFrame{}
 		}
+	}
+}
+
+// flush waits until the writer has sent everything queued before it, the
+// session ends, or ctx is done.
+func (q *ctlQueue) flush(ctx context.Context, done <-chan struct{}) error {
+	m := make(chan struct{})
+	q.push(ctlFrame{flushed: m})
+	select {
+	case <-m:
+		return nil
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctxStatus(ctx)
 	}
 }
 

@@ -36,7 +36,9 @@ func (s *Session) onGoAway(limit uint64, reason string) {
 		}
 	}
 	s.mu.Unlock()
-	st := plexus.Errorf(plexus.Unavailable, "peer is going away (%s); call not started", reason)
+	// Refused before the peer started them: as safe to retry as calls
+	// never sent.
+	st := plexus.WithCause(plexus.Unavailable, ErrNotSent, "peer is going away ("+reason+"); call not started")
 	for _, ch := range refused {
 		s.removeChannel(ch)
 		ch.fail(st)
@@ -68,6 +70,13 @@ func (s *Session) Drain(ctx context.Context) error {
 		case <-ctx.Done():
 			err = ctxStatus(ctx)
 		}
+	}
+	// What the session queued for the peer (the GOAWAY, RESETs of calls
+	// refused meanwhile, credit) goes out before the link closes: a peer
+	// that saw the link end without its GOAWAY would take calls it made
+	// meanwhile for lost in flight rather than refused.
+	if ferr := s.ctl.flush(ctx, s.done); err == nil {
+		err = ferr
 	}
 	s.die(plexus.Errorf(plexus.LinkClosed, "link drained"))
 	// Handlers' contexts are cancelled now; wait for them to return, but

@@ -149,3 +149,34 @@ func TestCountPacked(t *testing.T) {
 		require.Equal(t, plexus.ProtocolViolation, err.Code, name)
 	}
 }
+
+// TestDrainSendsGoAwayFirst: a drain with nothing in flight closes the
+// link only after its GOAWAY went out, so the peer knows its later calls
+// were refused, not lost.
+func TestDrainSendsGoAwayFirst(t *testing.T) {
+	for i := range 50 {
+		host, plugin := pair(t, nil, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		require.NoError(t, host.Drain(ctx), "round %d", i)
+		cancel()
+		select {
+		case <-plugin.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the peer did not see the link end")
+		}
+		plugin.mu.Lock()
+		got := plugin.goAwayRecv
+		plugin.mu.Unlock()
+		require.True(t, got, "round %d: the link ended before the GOAWAY reached the peer", i)
+	}
+}
+
+// TestNotSentMarker: calls refused before they leave this side carry
+// ErrNotSent, so that a pool may retry them elsewhere.
+func TestNotSentMarker(t *testing.T) {
+	host, _ := pair(t, nil, nil)
+	require.NoError(t, host.Close())
+	err := host.Invoke(context.Background(), 1, plexus.Raw("x"), nil)
+	require.ErrorIs(t, err, ErrNotSent)
+	require.ErrorIs(t, err, plexus.ErrLinkClosed)
+}
