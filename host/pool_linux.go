@@ -195,9 +195,10 @@ func (p *Pool) index(m *member) int {
 }
 
 // unsent reports whether err says the call never started in the plugin:
-// the session refuses calls with Unavailable once the peer sent GoAway,
-// and the peer refuses calls above its GoAway limit the same way.
-func unsent(err error) bool { return errors.Is(err, plexus.ErrUnavailable) }
+// it never left this side, or the member refused it unstarted with its
+// GOAWAY (both carry session.ErrNotSent), so another member may take it.
+// A handler's own UNAVAILABLE is not retried: the call may have run.
+func unsent(err error) bool { return errors.Is(err, session.ErrNotSent) }
 
 // route runs call on members until one accepts it: a member whose session
 // is already over before the call, or that refuses it unstarted, is
