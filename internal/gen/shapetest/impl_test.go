@@ -29,6 +29,8 @@ func newImpl() *impl {
 	return &impl{logs: make(chan logLine, 16), cancelled: make(chan struct{}, 16)}
 }
 
+func (*impl) Add(ctx context.Context, a, b int64) (int64, error) { return a + b, nil }
+
 func (*impl) Basics(ctx context.Context, b bool, i int, i8 int8, i16 int16, i32 int32, i64 int64,
 	u uint, u8 uint8, u16 uint16, u32 uint32, u64 uint64, f32 float32, f64 float64,
 	s string) (bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64, string, error) {

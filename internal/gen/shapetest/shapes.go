@@ -34,6 +34,9 @@ type Index map[Level]*Point
 //plexus:service
 //plexus:errors kvtest.NotFoundError
 type Shapes interface {
+	// Add is the benchmark's call: scalars only, so that nothing but the
+	// call itself could allocate.
+	Add(ctx context.Context, a, b int64) (int64, error)
 	// Basics returns its arguments: every basic type.
 	Basics(ctx context.Context, b bool, i int, i8 int8, i16 int16, i32 int32, i64 int64,
 		u uint, u8 uint8, u16 uint16, u32 uint32, u64 uint64, f32 float32, f64 float64,

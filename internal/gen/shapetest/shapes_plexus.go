@@ -18,6 +18,7 @@ import (
 const ShapesService = "shapetest.Shapes"
 
 var (
+	shapes_Add_id       = plexus.MethodID(ShapesService, "Add")
 	shapes_Basics_id    = plexus.MethodID(ShapesService, "Basics")
 	shapes_Composite_id = plexus.MethodID(ShapesService, "Composite")
 	shapes_Count_id     = plexus.MethodID(ShapesService, "Count")
@@ -34,6 +35,8 @@ var (
 var ShapesServiceDesc = plexus.ServiceDesc{
 	Name: ShapesService,
 	Methods: []plexus.MethodDesc{
+		// plexus.sig.v1 Unary args(int64,int64) results(int64)
+		{Name: "Add", ID: shapes_Add_id, Kind: plexus.Unary, Signature: 0x3429a4d2bba233f7},
 		// plexus.sig.v1 Unary args(bool,int,int8,int16,int32,int64,uint,uint8,uint16,uint32,uint64,float32,float64,string) results(bool,int,int8,int16,int32,int64,uint,uint8,uint16,uint32,uint64,float32,float64,string)
 		{Name: "Basics", ID: shapes_Basics_id, Kind: plexus.Unary, Signature: 0xcfbf4a8e862b5774},
 		// plexus.sig.v1 Unary args([]byte,github.com/plexus-ipc/plexus/internal/gen/shapetest.Blob=[]byte,github.com/plexus-ipc/plexus/internal/gen/shapetest.Level=uint16,[]int32,github.com/plexus-ipc/plexus/internal/gen/shapetest.Names=[]string,map[string][]string,github.com/plexus-ipc/plexus/internal/gen/shapetest.Index=map[github.com/plexus-ipc/plexus/internal/gen/shapetest.Level=uint16]*github.com/plexus-ipc/plexus/internal/gen/shapetest.Point=struct{X int64 "msg:\"x\""; Y float64 "msg:\"y\""; Tags []string "msg:\"tags\""},*float64,**string,time.Time,time.Duration,github.com/plexus-ipc/plexus/internal/gen/kvtest.Entry=struct{Key string "msg:\"key\""; Value []byte "msg:\"value\""; Tags []string "msg:\"tags\""},*github.com/plexus-ipc/plexus/internal/gen/shapetest.Point=struct{X int64 "msg:\"x\""; Y float64 "msg:\"y\""; Tags []string "msg:\"tags\""},[]github.com/plexus-ipc/plexus/internal/gen/shapetest.Point=struct{X int64 "msg:\"x\""; Y float64 "msg:\"y\""; Tags []string "msg:\"tags\""},[][]byte) results([]byte,github.com/plexus-ipc/plexus/internal/gen/shapetest.Blob=[]byte,github.com/plexus-ipc/plexus/internal/gen/shapetest.Level=uint16,[]int32,github.com/plexus-ipc/plexus/internal/gen/shapetest.Names=[]string,map[string][]string,github.com/plexus-ipc/plexus/internal/gen/shapetest.Index=map[github.com/plexus-ipc/plexus/internal/gen/shapetest.Level=uint16]*github.com/plexus-ipc/plexus/internal/gen/shapetest.Point=struct{X int64 "msg:\"x\""; Y float64 "msg:\"y\""; Tags []string "msg:\"tags\""},*float64,**string,time.Time,time.Duration,github.com/plexus-ipc/plexus/internal/gen/kvtest.Entry=struct{Key string "msg:\"key\""; Value []byte "msg:\"value\""; Tags []string "msg:\"tags\""},*github.com/plexus-ipc/plexus/internal/gen/shapetest.Point=struct{X int64 "msg:\"x\""; Y float64 "msg:\"y\""; Tags []string "msg:\"tags\""},[]github.com/plexus-ipc/plexus/internal/gen/shapetest.Point=struct{X int64 "msg:\"x\""; Y float64 "msg:\"y\""; Tags []string "msg:\"tags\""},[][]byte)
@@ -67,6 +70,31 @@ var _ Shapes = (*ShapesClient)(nil)
 // NewShapesClient returns a client that calls through conn.
 func NewShapesClient(conn session.Conn) *ShapesClient {
 	return &ShapesClient{conn: conn}
+}
+
+type shapes_Add_call struct {
+	args    shapes_Add_args
+	results shapes_Add_results
+}
+
+var shapes_Add_pool = sync.Pool{New: func() any { return new(shapes_Add_call) }}
+
+// Add calls Shapes.Add.
+//
+// Its declared application errors: *kvtest.NotFoundError.
+func (c *ShapesClient) Add(ctx context.Context, a0 int64, a1 int64) (r0 int64, err error) {
+	call := shapes_Add_pool.Get().(*shapes_Add_call)
+	call.args = shapes_Add_args{a0: a0, a1: a1}
+	err = c.conn.Invoke(ctx, shapes_Add_id, &call.args, &call.results)
+	if err == nil {
+		r0 = call.results.r0
+	}
+	*call = shapes_Add_call{}
+	shapes_Add_pool.Put(call)
+	if err != nil {
+		err = codec.DecodeError(err)
+	}
+	return
 }
 
 type shapes_Basics_call struct {
@@ -488,6 +516,26 @@ func (c *ShapesClient) Sum(ctx context.Context, a0 int64, a1 func() (int64, erro
 // method returns: copy what must be kept. Register before the session
 // that serves m starts.
 func RegisterShapes(m *session.Mux, impl Shapes) error {
+	if _, err := m.HandleUnary(ShapesService, "Add", func(ctx context.Context, b []byte) (plexus.Marshaler, error) {
+		var args shapes_Add_args
+		var d codec.Decoder
+		d.Reset(b, codec.Limits{})
+		err := args.decode(&d)
+		if err == nil {
+			err = d.Finish()
+		}
+		if err != nil {
+			return nil, plexus.WithCause(plexus.InvalidArgument, err, "Shapes.Add: "+err.Error())
+		}
+		var res shapes_Add_results
+		res.r0, err = impl.Add(ctx, args.a0, args.a1)
+		if err != nil {
+			return nil, codec.EncodeError(err)
+		}
+		return &res, nil
+	}); err != nil {
+		return err
+	}
 	if _, err := m.HandleUnary(ShapesService, "Basics", func(ctx context.Context, b []byte) (plexus.Marshaler, error) {
 		var args shapes_Basics_args
 		var d codec.Decoder
@@ -684,6 +732,87 @@ func (s *shapes_Sum_server) recv() (v int64, err error) {
 		return v, err
 	}
 	return s.up.m.v0, nil
+}
+
+// shapes_Add_args carries the arguments of Shapes.Add.
+type shapes_Add_args struct {
+	a0 int64
+	a1 int64
+}
+
+func (m *shapes_Add_args) Msgsize() int {
+	return codec.SizeArrayHeader + codec.SizeInt + codec.SizeInt
+}
+
+func (m *shapes_Add_args) MarshalMsg(b []byte) ([]byte, error) {
+	var err error
+	b = codec.AppendArrayHeader(b, 2)
+	b = codec.AppendInt64(b, m.a0)
+	b = codec.AppendInt64(b, m.a1)
+	return b, err
+}
+
+// UnmarshalMsg decodes with copies of []byte values, since it does not
+// know how long b stays valid.
+func (m *shapes_Add_args) UnmarshalMsg(b []byte) ([]byte, error) {
+	var d codec.Decoder
+	d.Reset(b, codec.Limits{})
+	d.CopyBytes(true)
+	if err := m.decode(&d); err != nil {
+		return b, err
+	}
+	return d.Rest(), nil
+}
+
+func (m *shapes_Add_args) decode(d *codec.Decoder) (err error) {
+	if err = d.Tuple(2); err != nil {
+		return err
+	}
+	if m.a0, err = d.Int64(); err != nil {
+		return err
+	}
+	if m.a1, err = d.Int64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// shapes_Add_results carries the results of Shapes.Add.
+type shapes_Add_results struct {
+	r0 int64
+}
+
+func (m *shapes_Add_results) Msgsize() int {
+	return codec.SizeArrayHeader + codec.SizeInt
+}
+
+func (m *shapes_Add_results) MarshalMsg(b []byte) ([]byte, error) {
+	var err error
+	b = codec.AppendArrayHeader(b, 1)
+	b = codec.AppendInt64(b, m.r0)
+	return b, err
+}
+
+// UnmarshalMsg decodes with copies of []byte values, since it does not
+// know how long b stays valid.
+func (m *shapes_Add_results) UnmarshalMsg(b []byte) ([]byte, error) {
+	var d codec.Decoder
+	d.Reset(b, codec.Limits{})
+	d.CopyBytes(true)
+	if err := m.decode(&d); err != nil {
+		return b, err
+	}
+	return d.Rest(), nil
+}
+
+func (m *shapes_Add_results) decode(d *codec.Decoder) (err error) {
+	if err = d.Tuple(1); err != nil {
+		return err
+	}
+	if m.r0, err = d.Int64(); err != nil {
+		return err
+	}
+	return nil
 }
 
 // shapes_Basics_args carries the arguments of Shapes.Basics.

@@ -50,6 +50,12 @@ func runAll(t *testing.T, a, b plexus.Transport) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
+	t.Run("Add", func(t *testing.T) {
+		sum, err := c.Add(ctx, 40, 2)
+		require.NoError(t, err)
+		require.Equal(t, int64(42), sum)
+	})
+
 	t.Run("Basics", func(t *testing.T) {
 		for _, s := range []string{"", "héllo, 世界", string(make([]byte, 70000))} {
 			b, i, i8, i16, i32, i64, u, u8, u16, u32, u64, f32, f64, str, err := c.Basics(ctx,
@@ -298,7 +304,7 @@ func composite(t *testing.T, ctx context.Context, c *ShapesClient, in []any) []a
 // TestServiceDesc checks the descriptions the handshake compares.
 func TestServiceDesc(t *testing.T) {
 	kinds := map[string]plexus.MethodKind{
-		"Basics": plexus.Unary, "Composite": plexus.Unary, "Count": plexus.ServerStream,
+		"Add": plexus.Unary, "Basics": plexus.Unary, "Composite": plexus.Unary, "Count": plexus.ServerStream,
 		"Sum": plexus.ClientStream, "Drain": plexus.ClientStream, "Echo": plexus.BidiStream,
 		"Log": plexus.Notification, "Fail": plexus.Unary,
 	}
