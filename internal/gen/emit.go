@@ -346,7 +346,7 @@ func (c *coder) clientStream(w *bytes.Buffer, s *service, m *method) {
 			p("r%d %s, ", i, t)
 		}
 		p("err error) {\n")
-		p("\tif err = s.st.CloseSend(); err != nil {\n\t\ts.st.Close()\n\t\treturn %serr\n\t}\n", c.retPrefix(len(rtypes)))
+		p("\tif err = s.st.CloseSend(); err != nil {\n\t\ts.st.Close()\n\t\treturn %scodec.DecodeError(err)\n\t}\n", c.retPrefix(len(rtypes)))
 		p("\tif err = plexusRecvCaller(s.st, &s.res, %q); err != nil {\n", n.full)
 		p("\t\tif err == io.EOF {\n\t\t\terr = plexus.Errorf(plexus.Internal, %q)\n\t\t}\n\t\treturn %serr\n\t}\n", n.full+": the handler returned no results", c.retPrefix(len(rtypes)))
 		p("\tif err = s.st.Recv(nil); err != io.EOF {\n")

@@ -237,7 +237,7 @@ func (s *shapes_Drain_client) Send(v []byte) error {
 func (s *shapes_Drain_client) CloseAndRecv() (err error) {
 	if err = s.st.CloseSend(); err != nil {
 		s.st.Close()
-		return err
+		return codec.DecodeError(err)
 	}
 	if err = plexusRecvCaller(s.st, &s.res, "Shapes.Drain"); err != nil {
 		if err == io.EOF {
@@ -454,7 +454,7 @@ func (s *shapes_Sum_client) Send(v int64) error {
 func (s *shapes_Sum_client) CloseAndRecv() (r0 int64, r1 int, err error) {
 	if err = s.st.CloseSend(); err != nil {
 		s.st.Close()
-		return r0, r1, err
+		return r0, r1, codec.DecodeError(err)
 	}
 	if err = plexusRecvCaller(s.st, &s.res, "Shapes.Sum"); err != nil {
 		if err == io.EOF {
