@@ -50,21 +50,24 @@ func genMain(args []string, stdout, stderr io.Writer) int {
 			}
 			continue
 		}
-		if err := writeIfChanged(path, src); err != nil {
+		wrote, err := writeIfChanged(path, src)
+		if err != nil {
 			fmt.Fprintf(stderr, "plexus gen: %v\n", err)
 			status = 1
 			continue
 		}
-		fmt.Fprintf(stdout, "plexus gen: wrote %s\n", path)
+		if wrote {
+			fmt.Fprintf(stdout, "plexus gen: wrote %s\n", path)
+		}
 	}
 	return status
 }
 
 // writeIfChanged leaves an up-to-date file alone, so that go generate
 // does not touch modification times (and rebuilds) for nothing.
-func writeIfChanged(path string, src []byte) error {
+func writeIfChanged(path string, src []byte) (bool, error) {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, src) {
-		return nil
+		return false, nil
 	}
-	return os.WriteFile(path, src, 0o644)
+	return true, os.WriteFile(path, src, 0o644)
 }
