@@ -7,8 +7,9 @@ import (
 	"github.com/plexus-ipc/plexus"
 )
 
-// UnaryHandler serves a unary call. req is a view of the received payload,
-// valid until the handler returns.
+// UnaryHandler serves a unary call. req is a view of the received payload:
+// it stays valid until the response has been encoded, so the response may
+// be (part of) req, but not after the handler returns otherwise.
 type UnaryHandler func(ctx context.Context, req []byte) (plexus.Marshaler, error)
 
 // StreamHandler serves a streaming call of any shape; returning ends it

@@ -124,14 +124,23 @@ func (s *Session) serve(ctx context.Context, stop func(), ch *channel, h *handle
 	defer s.handlers.Done()
 	defer stop()
 	var resp plexus.Marshaler
-	err := s.runHandler(ctx, ch, h, &resp)
+	var req item
+	var got bool
+	err := s.runHandler(ctx, ch, h, &resp, &req, &got)
 	if err == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = plexus.Errorf(plexus.DeadlineExceeded, "deadline exceeded while the handler ran")
 	}
 	s.finishServer(ch, resp, err)
+	if got {
+		// Only now: the response may be (part of) the request's bytes,
+		// which must stay valid until it is encoded.
+		ch.done(&req)
+	}
 }
 
-func (s *Session) runHandler(ctx context.Context, ch *channel, h *handler, resp *plexus.Marshaler) (err error) {
+// runHandler runs h; a unary request it received is left in *req (and
+// *got set) for the caller to release once the response is encoded.
+func (s *Session) runHandler(ctx context.Context, ch *channel, h *handler, resp *plexus.Marshaler, req *item, got *bool) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("handler panicked", "method", h.name, "panic", r, "stack", string(debug.Stack()))
@@ -154,7 +163,7 @@ func (s *Session) runHandler(ctx context.Context, ch *channel, h *handler, resp 
 	if err != nil {
 		return err
 	}
-	defer ch.done(&it)
+	*req, *got = it, true
 	*resp, err = h.unary(ctx, it.msg)
 	return err
 }

@@ -80,13 +80,13 @@ func TestPoolLayoutRoundTrip(t *testing.T) {
 	for _, c := range classes {
 		payload += c.Size * c.Count
 	}
-	require.Equal(t, 13<<20+256<<10, payload, "default classes hold about 13.3 MiB")
+	require.Equal(t, 3<<20+640<<10, payload, "default classes hold 3.6 MiB")
 	require.GreaterOrEqual(t, size, payload)
-	require.Less(t, size, payload+5*poolPageAlign+1408*8+poolOffClasses+4*poolClassStride)
+	require.Less(t, size, payload+5*poolPageAlign+658*8+poolOffClasses+4*poolClassStride)
 
 	p, region := newTestPool(t, classes)
 	require.Equal(t, classes, p.Classes())
-	require.Equal(t, 1024+256+64+8, p.NumSlots())
+	require.Equal(t, 512+128+16+2, p.NumSlots())
 	require.Equal(t, 1<<20, p.MaxSize())
 	require.Equal(t, p.NumSlots(), p.FreeSlots())
 	require.NoError(t, p.CheckFreeLists())

@@ -13,6 +13,7 @@ import (
 const usage = `usage: plexus <command> [flags]
 
 commands:
+  gen [-check] [dir...]    write the client and server code of the services in a package
   bench [-quick] [-json]   measure plexus against its performance targets
 `
 
