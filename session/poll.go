@@ -22,15 +22,21 @@ import (
 // frame rings the doorbell of the one reader sleeping in WaitReadable (the
 // sleeper). The other idle readers wait on spareWake.
 //
-// A reader that receives a call runs its handler itself, after giving up
-// the token and making sure another reader remains to receive (the sleeper,
-// a reader waiting for the token, a woken spare, or a new one): a hot call
-// then crosses no goroutine hand-off on the serving side either, and a
-// handler that blocks or makes calls of its own stalls nobody.
+// A reader that receives a call when nothing else is waiting runs the
+// handler itself, after giving up the token: a hot call then crosses no
+// goroutine hand-off on the serving side either. If the handler is still
+// running after promoteAfter, another reader is started (the sleeper, a
+// woken spare, or a new one), so a handler that blocks or makes calls of
+// its own stalls the link only that long. When more frames are already
+// waiting behind the call, it gets a goroutine of its own instead and the
+// reader goes on receiving.
 type readers struct {
 	p    plexus.Poller
-	spin time.Duration
-	tok  sync.Mutex
+	spin time.Duration // readers' polling budget: the transport's
+	// respTime is a moving average (ns) of how long callers polled until
+	// their response came; see callBudget.
+	respTime atomic.Int64
+	tok      sync.Mutex
 
 	want   atomic.Int32 // callers waiting to take the token from a reader
 	f      plexus.Frame // receive scratch, owned by the token holder
@@ -75,6 +81,12 @@ func (s *Session) ended() bool {
 func (s *Session) pollReader() {
 	r := s.rd
 	held := false // the token, kept from the handler's response (see finishServer)
+	var promote *time.Timer
+	defer func() {
+		if promote != nil {
+			promote.Stop()
+		}
+	}()
 	for !s.ended() {
 		if held || r.tok.TryLock() {
 			if !held {
@@ -82,7 +94,7 @@ func (s *Session) pollReader() {
 			}
 			held = false
 			r.inline = true
-			err, fromDispatch := s.pollUntil(nil, nil)
+			err, fromDispatch := s.pollUntil(nil, nil, r.spin)
 			r.inline = false
 			job := r.job
 			r.job = serveJob{}
@@ -92,9 +104,18 @@ func (s *Session) pollReader() {
 				return
 			}
 			if job.ch != nil {
-				s.ensureReader()
+				// Another reader must receive while this one runs the
+				// handler, but starting one now would put a goroutine
+				// wake-up in front of every call. Most handlers return
+				// long before promoteAfter; one that blocks gets a
+				// reader started behind it then.
+				if promote == nil {
+					promote = time.AfterFunc(time.Hour, s.ensureReader)
+				}
+				promote.Reset(promoteAfter)
 				job.ch.retake = true
 				s.serve(job.ctx, job.stop, job.ch, job.h)
+				promote.Stop()
 				held = job.ch.tookToken
 				continue
 			}
@@ -128,6 +149,12 @@ func (s *Session) pollReader() {
 		}
 	}
 }
+
+// promoteAfter is how long a handler may run on a reader before another
+// reader is started to receive behind it. Go timers this short may fire
+// up to a millisecond late when every processor is idle, which bounds how
+// long a blocking handler delays the calls queued behind it.
+const promoteAfter = 50 * time.Microsecond
 
 // idleWait bounds one sleep of an idle reader (a lost wake-up could stall
 // the link no longer); the link's death and Close end it at once.
@@ -171,7 +198,7 @@ func (s *Session) leave() {
 // nothing received, ctx ends, or a reader took a call to run. It returns
 // a receive error, or a dispatch error (fromDispatch), which the caller
 // handles after leaving.
-func (s *Session) pollUntil(done func() bool, ctx context.Context) (err error, fromDispatch bool) {
+func (s *Session) pollUntil(done func() bool, ctx context.Context, budget time.Duration) (err error, fromDispatch bool) {
 	r := s.rd
 	start := time.Now()
 	for i := 1; ; i++ {
@@ -180,14 +207,24 @@ func (s *Session) pollUntil(done func() bool, ctx context.Context) (err error, f
 			return err, false
 		}
 		if ok {
+			if r.job.ch != nil {
+				// A call taken from the previous frame, and more frames
+				// behind it: the link is busy, so the call gets a
+				// goroutine of its own and this reader goes on
+				// receiving. Calls run on the reader only when the link
+				// is otherwise idle, where that saves a hand-off;
+				// under load it would cost a doorbell per call.
+				j := r.job
+				r.job = serveJob{}
+				go s.serve(j.ctx, j.stop, j.ch, j.h)
+			}
 			s.rxFrames.Add(1)
 			if st := s.dispatch(&r.f); st != nil {
 				return st, true
 			}
-			if r.job.ch != nil {
-				return nil, false
-			}
 			start, i = time.Now(), 0
+		} else if r.job.ch != nil {
+			return nil, false // nothing behind it: run it on this reader
 		}
 		if done != nil && done() {
 			return nil, false
@@ -196,7 +233,7 @@ func (s *Session) pollUntil(done func() bool, ctx context.Context) (err error, f
 			return nil, false // a reader yields to a waiting caller
 		}
 		if i&15 == 0 {
-			if time.Since(start) >= r.spin {
+			if time.Since(start) >= budget {
 				return nil, false
 			}
 			if ctx != nil && ctx.Err() != nil {
@@ -241,6 +278,8 @@ func (s *Session) pollFor(ch *channel, ctx context.Context) bool {
 		}
 	}
 	got := false
+	budget := r.callBudget()
+	t0 := time.Now()
 	err, fromDispatch := s.pollUntil(func() bool {
 		select {
 		case <-ch.wake:
@@ -248,8 +287,13 @@ func (s *Session) pollFor(ch *channel, ctx context.Context) bool {
 		default:
 		}
 		return got
-	}, ctx)
+	}, ctx, budget)
 	s.leave()
+	if got {
+		r.observe(time.Since(t0))
+	} else if err == nil && ctx.Err() == nil {
+		r.observe(2 * budget)
+	}
 	if err != nil {
 		s.recvFailed(err, fromDispatch)
 		return true // the session is over; ch has its final status
@@ -301,4 +345,31 @@ func (ch *channel) dropToken() {
 		ch.token = false
 		ch.s.leave()
 	}
+}
+
+// maxCallSpin caps a caller's polling budget (see callBudget).
+const maxCallSpin = 200 * time.Microsecond
+
+// callBudget is how long a caller polls for its response: about twice
+// the time responses have recently taken to arrive, at least the
+// transport's spin budget and at most maxCallSpin, and zero if the
+// transport asks for no spinning. When the peer has parked, its wake-up
+// through the kernel takes tens of microseconds on a virtual machine
+// whose processors halt when idle; a caller that stopped polling before
+// the response came would add a second such wake-up on its own side, and
+// the hand-off from a reader goroutine, to every sporadic call. Polling
+// costs nothing once the response is there, and idle links poll not at
+// all.
+func (r *readers) callBudget() time.Duration {
+	if r.spin <= 0 {
+		return 0
+	}
+	return min(max(2*time.Duration(r.respTime.Load()), r.spin), maxCallSpin)
+}
+
+// observe folds the time a response took (or, if the caller gave up,
+// twice its budget) into respTime.
+func (r *readers) observe(d time.Duration) {
+	old := r.respTime.Load()
+	r.respTime.Store(old + (int64(d)-old)/8)
 }

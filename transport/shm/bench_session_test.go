@@ -50,11 +50,11 @@ func init() {
 // none ("cross-process-park").
 func BenchmarkSessionUnary(b *testing.B) {
 	_, echo := echoMux()
-	for _, mode := range []string{"in-process", "cross-process", "cross-process-park"} {
+	for _, mode := range []string{"in-process", "cross-process", "cross-process-park", "cross-process-sporadic"} {
 		b.Run(mode, func(b *testing.B) {
 			var host *Transport
 			switch mode {
-			case "cross-process":
+			case "cross-process", "cross-process-sporadic":
 				host = benchLink(b, "shm-bench-session", shm.Config{}, nil)
 			case "cross-process-park":
 				host = benchLink(b, "shm-bench-session", shm.Config{NoSpin: true}, map[string]string{"NOSPIN": "1"})
@@ -77,6 +77,11 @@ func BenchmarkSessionUnary(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
+				if mode == "cross-process-sporadic" {
+					// Both sides park between calls (the brief's
+					// "sporadic" figure).
+					time.Sleep(time.Millisecond)
+				}
 				t0 := time.Now()
 				if err := s.Invoke(ctx, echo, req, &resp); err != nil {
 					b.Fatal(err)
