@@ -8,7 +8,6 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/internal/gen/shapetest"
-	"github.com/plexus-ipc/plexus/internal/handshake"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/transport/inproc"
 )
@@ -23,27 +22,6 @@ func generatedShapes() Service {
 	return Generated(shapetest.ShapesServiceDesc, func(m *session.Mux) error {
 		return shapetest.RegisterShapes(m, adder{})
 	})
-}
-
-func TestGeneratedHandshakeCarriesGeneratedSignatures(t *testing.T) {
-	cfg := &ServeConfig{Cookie: "c", Versions: map[uint32][]Service{1: {generatedShapes()}}}
-	h := &handshake.Hello{MinProtocol: 1, MaxProtocol: 1, Cookie: "c", Versions: []uint32{1},
-		Limits: handshake.Limits{MaxPayload: 1 << 20, ChannelWindow: 64 << 10, LinkWindow: 1 << 20}}
-	r, err := answer(cfg, h)
-	require.NoError(t, err)
-	require.Len(t, r.Services, 1)
-	got := r.Services[0]
-	require.Equal(t, shapetest.ShapesService, got.Name)
-	require.Len(t, got.Methods, len(shapetest.ShapesServiceDesc.Methods))
-	for i, m := range shapetest.ShapesServiceDesc.Methods {
-		require.Equal(t, handshake.Method{Name: m.Name, ID: m.ID, Signature: m.Signature}, got.Methods[i])
-		require.NotZero(t, m.Signature, m.Name)
-	}
-	// Generated copies the description: changing the source afterwards
-	// changes nothing the handshake sends.
-	s := generatedShapes()
-	s.Description.Methods[0].Signature++
-	require.Equal(t, shapetest.ShapesServiceDesc.Methods[0].Signature, got.Methods[0].Signature)
 }
 
 func TestGeneratedServesCalls(t *testing.T) {
