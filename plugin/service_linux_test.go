@@ -29,4 +29,3 @@ func TestGeneratedHandshakeCarriesGeneratedSignatures(t *testing.T) {
 	s.Description.Methods[0].Signature++
 	require.Equal(t, shapetest.ShapesServiceDesc.Methods[0].Signature, got.Methods[0].Signature)
 }
-
