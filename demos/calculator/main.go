@@ -1,0 +1,156 @@
+//go:build linux
+
+// Command calculator is plexus's main demo: a host starts a calculator
+// plugin (this same binary, re-executed in plugin mode), links it over
+// shared memory, and calls it: unary calls, a typed application error, a
+// server stream, a client stream and a bidirectional stream.
+//
+//	go run ./demos/calculator
+//
+// The service is the Go interface calc.Calculator; calc/calc_plexus.go is
+// generated from it by `plexus gen` (go generate ./demos/calculator/calc).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/plexus-ipc/plexus/demos/calculator/calc"
+	"github.com/plexus-ipc/plexus/host"
+	"github.com/plexus-ipc/plexus/plugin"
+)
+
+// cookie must match on both sides: it keeps this host from starting other
+// programs' plugins and this plugin from serving other hosts.
+const cookie = "plexus-demo-calculator"
+
+func main() {
+	// One binary plays both parts: a host starts its plugin with the
+	// PLEXUS_PLUGIN variable set (and the link's descriptors inherited),
+	// so the re-executed copy of this program serves instead.
+	if os.Getenv("PLEXUS_PLUGIN") != "" {
+		plugin.Serve(pluginConfig())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := run(ctx, os.Stdout, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out io.Writer, args []string) error {
+	fs := flag.NewFlagSet("calculator", flag.ContinueOnError)
+	level := fs.String("log", "warn", "host log level (trace, debug, info, warn, error)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+
+	start := time.Now()
+	client, err := host.New(host.Config{
+		Path:     exe,
+		Name:     "calculator-plugin",
+		Cookie:   cookie,
+		Versions: map[uint32][]host.ServiceDesc{1: {calc.CalculatorServiceDesc}},
+		Logger:   hclog.New(&hclog.LoggerOptions{Name: "host", Output: os.Stderr, Level: hclog.LevelFromString(*level)}),
+	})
+	if err != nil {
+		return err
+	}
+	if err := client.Start(ctx); err != nil {
+		return err
+	}
+	defer client.Close()
+	fmt.Fprintf(out, "started the calculator plugin (pid %d) and linked it over shared memory in %v\n",
+		client.Pid(), time.Since(start).Round(100*time.Microsecond))
+
+	// The generated client works on anything that implements
+	// session.Conn; the host's client routes to the live plugin.
+	c := calc.NewCalculatorClient(client)
+
+	sum, err := c.Add(ctx, 2, 3)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "unary:         Add(2, 3) = %g\n", sum)
+
+	q, err := c.Div(ctx, 10, 4)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "unary:         Div(10, 4) = %g\n", q)
+
+	_, err = c.Div(ctx, 1, 0)
+	var dz *calc.DivisionByZeroError
+	if !errors.As(err, &dz) {
+		return fmt.Errorf("Div(1, 0) returned %v, want a *calc.DivisionByZeroError", err)
+	}
+	fmt.Fprintf(out, "typed error:   Div(1, 0) failed with %T{Dividend: %g}: %v\n", dz, dz.Dividend, dz)
+
+	var fib []string
+	err = c.Fibonacci(ctx, 12, func(v uint64) error {
+		fib = append(fib, fmt.Sprint(v))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "server stream: Fibonacci(12) sent %s\n", strings.Join(fib, " "))
+
+	next := 0
+	total, n, err := c.Sum(ctx, func() (float64, error) {
+		if next == 100 {
+			return 0, io.EOF
+		}
+		next++
+		return float64(next), nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "client stream: Sum(1..100) = %g over %d messages\n", total, n)
+
+	inputs := []float64{1, 2, 3, 4, 5}
+	var running []string
+	stream, err := c.OpenRunning(ctx)
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	for _, v := range inputs {
+		// One at a time, to show the answers interleave with the sends.
+		if err := stream.Send(v); err != nil {
+			return err
+		}
+		r, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		running = append(running, fmt.Sprint(r))
+	}
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	if _, err := stream.Recv(); err != io.EOF {
+		return fmt.Errorf("Running ended with %v, want io.EOF", err)
+	}
+	fmt.Fprintf(out, "bidi stream:   Running(1 2 3 4 5) answered %s\n", strings.Join(running, " "))
+
+	if err := client.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "closed the plugin: ok")
+	return nil
+}
