@@ -260,11 +260,24 @@ func (ch *channel) next(ctx context.Context) (item, error) {
 		if ch.s.pollFor(ch, ctx) {
 			continue
 		}
-		select {
-		case <-ch.wake:
-		case <-ctx.Done():
+		if !ch.wait(ctx) {
 			return item{}, ctxStatus(ctx)
 		}
+	}
+}
+
+// wait blocks until ch is signalled (true) or ctx ends (false), counted
+// among the session's waiting callers (see leaveCaller).
+func (ch *channel) wait(ctx context.Context) bool {
+	if r := ch.s.rd; r != nil {
+		r.waiters.Add(1)
+		defer r.waiters.Add(-1)
+	}
+	select {
+	case <-ch.wake:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -38,10 +38,12 @@ type readers struct {
 	respTime atomic.Int64
 	tok      sync.Mutex
 
-	want   atomic.Int32 // callers waiting to take the token from a reader
-	f      plexus.Frame // receive scratch, owned by the token holder
-	inline bool         // the token holder may take a call to run itself
-	job    serveJob     // the call it took (job.ch != nil)
+	want        atomic.Int32 // callers waiting to take the token from a reader
+	waiters     atomic.Int32 // callers blocked on their channels (see leaveCaller)
+	readerHolds atomic.Bool  // the token holder is a reader goroutine
+	f           plexus.Frame // receive scratch, owned by the token holder
+	inline      bool         // the token holder may take a call to run itself
+	job         serveJob     // the call it took (job.ch != nil)
 
 	mu        sync.Mutex
 	sleeper   bool // a reader is in (or committed to) WaitReadable
@@ -89,6 +91,7 @@ func (s *Session) pollReader() {
 	}()
 	for !s.ended() {
 		if held || r.tok.TryLock() {
+			r.readerHolds.Store(true)
 			if !held {
 				r.p.Disarm()
 			}
@@ -193,6 +196,20 @@ func (s *Session) leave() {
 	}
 }
 
+// leaveCaller is leave for a caller that got what it polled for. If other
+// callers are blocked waiting for their responses, the sleeper is woken
+// to go on polling for them: under many concurrent calls a reader that
+// polls for everyone (and whose budget each frame renews) beats callers
+// taking turns, each turn ending in a doorbell.
+func (s *Session) leaveCaller() {
+	r := s.rd
+	pending := r.p.Arm()
+	r.tok.Unlock()
+	if pending || r.waiters.Load() > 0 || r.p.Pending() {
+		r.p.WakeReader()
+	}
+}
+
 // pollUntil receives and dispatches frames with the token held until done
 // reports true (a caller's channel has news), the spin budget passes with
 // nothing received, ctx ends, or a reader took a call to run. It returns
@@ -257,6 +274,7 @@ func (s *Session) takeToken() bool {
 	if r == nil || !r.tok.TryLock() {
 		return false
 	}
+	r.readerHolds.Store(false)
 	r.p.Disarm()
 	return true
 }
@@ -288,7 +306,7 @@ func (s *Session) pollFor(ch *channel, ctx context.Context) bool {
 		}
 		return got
 	}, ctx, budget)
-	s.leave()
+	s.leaveCaller()
 	if got {
 		r.observe(time.Since(t0))
 	} else if err == nil && ctx.Err() == nil {
@@ -319,6 +337,12 @@ func (s *Session) recvFailed(err error, fromDispatch bool) {
 // re-checks ch).
 func (s *Session) claimToken(ch *channel) bool {
 	r := s.rd
+	if r.waiters.Load() > 0 || !r.readerHolds.Load() {
+		// Other calls wait too, or a caller holds the token: it will
+		// dispatch this response along with its own, and a reader will
+		// take over for the rest (leaveCaller).
+		return false
+	}
 	r.want.Add(1)
 	defer r.want.Add(-1)
 	start := time.Now()
@@ -343,7 +367,7 @@ func (s *Session) claimToken(ch *channel) bool {
 func (ch *channel) dropToken() {
 	if ch.token {
 		ch.token = false
-		ch.s.leave()
+		ch.s.leaveCaller()
 	}
 }
 

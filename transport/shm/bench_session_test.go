@@ -95,3 +95,27 @@ func BenchmarkSessionUnary(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSessionConcurrent: 64 goroutines make unary calls at once to a
+// session in a child process; the figure is calls per second.
+func BenchmarkSessionConcurrent(b *testing.B) {
+	_, echo := echoMux()
+	host := benchLink(b, "shm-bench-session", shm.Config{}, nil)
+	s := session.New(host, session.Config{Role: session.Initiator, KeepaliveIdle: -1})
+	b.Cleanup(func() { _ = s.Close() })
+	var req plexus.Marshaler = plexus.Raw("0123456789abcdef")
+	b.ReportAllocs()
+	b.SetParallelism(32) // 64 goroutines on 2 processors
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		var resp plexus.Raw
+		ctx := context.Background()
+		for pb.Next() {
+			if err := s.Invoke(ctx, echo, req, &resp); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+}
