@@ -49,7 +49,10 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 	defer cancel()
 	log := cfg.Logger.Named(cfg.Name)
 
-	link, err := shmt.NewLink(cfg.Segment)
+	// The segment's pages are allocated and pre-faulted while the plugin
+	// starts; the handshake below waits for them (link.Ready) before it
+	// tells the plugin to map the segment.
+	link, err := shmt.NewLinkDeferred(cfg.Segment)
 	if err != nil {
 		return nil, fmt.Errorf("host: %s: create link: %w", cfg.Name, err)
 	}
@@ -135,6 +138,9 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 	hello := &handshake.Hello{MinProtocol: handshake.MinProtocol, MaxProtocol: handshake.MaxProtocol,
 		Cookie: cfg.Cookie, Versions: versions,
 		Limits: handshake.Limits{MaxPayload: uint32(cfg.MaxPayload), ChannelWindow: uint32(cfg.ChannelWindow), LinkWindow: uint32(cfg.LinkWindow)}}
+	if err := link.Ready(); err != nil {
+		return nil, fmt.Errorf("host: %s: create link: %w", cfg.Name, err)
+	}
 	ctl := link.Control()
 	stop := context.AfterFunc(ctx, func() { _ = ctl.SetDeadline(time.Unix(1, 0)) })
 	deadline, _ := ctx.Deadline()

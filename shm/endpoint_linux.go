@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -33,6 +34,9 @@ type Endpoint struct {
 
 // Endpoint returns this process's side of the link. It may be called once.
 func (s *Segment) Endpoint() (*Endpoint, error) {
+	if s.m == nil {
+		return nil, errors.New("shm: segment not mapped (CreateDeferred's finish has not run, or Close has)")
+	}
 	tx, rx := s.side.tx(), s.side.rx()
 	l := &s.m.layout
 	p, err := ring.NewProducer(s.m.rings[tx], l.RingCapacity[tx])

@@ -24,20 +24,46 @@ type Link struct {
 	seg   *shm.Segment
 	ctl   *net.UnixConn
 	files []*os.File
+
+	ready    chan struct{} // closed when the segment is laid out (NewLinkDeferred)
+	readyErr error
 }
 
 // NewLink creates a segment (shm.Create with scfg) and a control
 // socketpair. Give PluginFiles to the plugin (exec.Cmd.ExtraFiles), close
 // them with ClosePluginFiles once the plugin has started, and take the
 // host's Transport with Transport.
-func NewLink(scfg shm.Config) (_ *Link, err error) {
-	seg, err := shm.Create(scfg)
+func NewLink(scfg shm.Config) (*Link, error) {
+	l, err := NewLinkDeferred(scfg)
 	if err != nil {
 		return nil, err
 	}
-	l := &Link{seg: seg}
+	if err := l.Ready(); err != nil {
+		_ = l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// NewLinkDeferred is NewLink that returns before the segment's pages are
+// allocated and pre-faulted, which goes on in the background (see
+// shm.CreateDeferred): a host starts the plugin meanwhile. The plugin may
+// map the segment only after Ready has returned nil, so the host must
+// tell it when (its handshake on the control socket does, and the plugin
+// opens the segment after the handshake: OpenInheritedWith).
+func NewLinkDeferred(scfg shm.Config) (_ *Link, err error) {
+	seg, finish, err := shm.CreateDeferred(scfg)
+	if err != nil {
+		return nil, err
+	}
+	l := &Link{seg: seg, ready: make(chan struct{})}
+	go func() {
+		l.readyErr = finish()
+		close(l.ready)
+	}()
 	defer func() {
 		if err != nil {
+			<-l.ready // finish must not run under a closed segment
 			_ = l.Close()
 		}
 	}()
@@ -99,14 +125,26 @@ func (l *Link) Transport(cfg Config) (*Transport, error) {
 	if l.seg == nil {
 		return nil, errors.New("transport/shm: the link's transport was already taken")
 	}
+	if err := l.Ready(); err != nil {
+		return nil, err
+	}
 	seg, ctl := l.seg, l.ctl
 	l.seg, l.ctl = nil, nil
 	return New(seg, ctl, cfg)
 }
 
+// Ready waits until the segment is laid out and reports whether that
+// worked.
+func (l *Link) Ready() error {
+	<-l.ready
+	return l.readyErr
+}
+
 // Close releases whatever the Link still owns (plugin files, and the
-// segment and socket if Transport was not called).
+// segment and socket if Transport was not called). It waits for the
+// segment's layout to finish first.
 func (l *Link) Close() error {
+	<-l.ready
 	l.ClosePluginFiles()
 	if l.seg != nil {
 		_ = l.seg.Close()
@@ -133,10 +171,11 @@ func OpenInherited(first int, scfg shm.Config, cfg Config) (*Transport, error) {
 	return openFds(fds, scfg, cfg)
 }
 
-// OpenInheritedWith is OpenInherited with a handshake: once the segment is
-// open, handshake runs on the control socket and returns the transport
-// Config to use (the limits it agreed with the host); the transport takes
-// the socket over only after it returns. If it fails, everything is
+// OpenInheritedWith is OpenInherited with a handshake: handshake runs on
+// the control socket first and returns the transport Config to use (the
+// limits it agreed with the host); the segment is mapped after it returns
+// (so that a host using NewLinkDeferred can finish laying it out
+// meanwhile), and the transport takes the socket over then. If it fails, everything is
 // closed (the host then sees the control socket close) and its error is
 // returned. handshake must not keep the socket.
 func OpenInheritedWith(first int, scfg shm.Config, handshake func(ctl *net.UnixConn) (Config, error)) (*Transport, error) {
@@ -156,20 +195,28 @@ func openFdsWith(fds [FileCount]int, scfg shm.Config, handshake func(ctl *net.Un
 		unix.CloseOnExec(fd)
 	}
 	ctlFd := fds[FileCount-1]
-	seg, err := shm.Open(shm.Fds{Mem: fds[0], Bells: [2][2]int{{fds[1], fds[2]}, {fds[3], fds[4]}}}, scfg)
-	if err != nil {
-		_ = unix.Close(ctlFd)
-		return nil, err
+	segFds := shm.Fds{Mem: fds[0], Bells: [2][2]int{{fds[1], fds[2]}, {fds[3], fds[4]}}}
+	closeSeg := func() {
+		for _, fd := range fds[:FileCount-1] {
+			_ = unix.Close(fd)
+		}
 	}
 	ctl, err := unixConn(ctlFd)
 	if err != nil {
-		_ = seg.Close()
+		closeSeg()
 		return nil, err
 	}
+	// The handshake comes first: a host may still be laying the segment
+	// out until it has sent its part (NewLinkDeferred).
 	cfg, err := handshake(ctl)
 	if err != nil {
 		_ = ctl.Close()
-		_ = seg.Close()
+		closeSeg()
+		return nil, err
+	}
+	seg, err := shm.Open(segFds, scfg) // closes segFds if it fails
+	if err != nil {
+		_ = ctl.Close()
 		return nil, err
 	}
 	return New(seg, ctl, cfg) // checks that ctl is SOCK_SEQPACKET
