@@ -3,12 +3,15 @@
 // control socket. Descriptors travel in the segment's rings; payloads of up
 // to 28 bytes travel inline in the descriptor, larger ones in a slot of the
 // sender's pool (the receiver reads them where they lie), and payloads
-// larger than the largest slot class in a sealed memfd of their own (a
-// blob) whose descriptor is passed over the control socket. The control
-// socket also tells each side when the other is gone: the kernel closes it
-// when a process dies, however it dies. DESIGN.md "Shared-memory transport"
-// specifies the blob descriptor, the control messages and the descriptor
-// order a plugin inherits.
+// larger than the largest slot class in a memfd outside the segment (a
+// blob): usually one of the sender's recycled blob buffers, whose
+// descriptor crosses the control socket only the first time and which the
+// receiver's Release hands back to the sender (Config.BlobCache bounds
+// them), otherwise a sealed memfd of its own. The control socket also
+// tells each side when the other is gone: the kernel closes it when a
+// process dies, however it dies. DESIGN.md "Shared-memory transport"
+// specifies the blob descriptor, the control messages, the blob buffers'
+// protocol and the descriptor order a plugin inherits.
 //
 // The Transport follows the stream and in-process transports' rules so that
 // the session layer sees the same thing on every transport: Send clears
@@ -28,7 +31,10 @@
 // goroutine inside Send, Recv or Alloc, no received slot payload that has
 // not been Released, and no slot from Alloc that has not gone through Send
 // or Free. Until then it stays mapped, so a frame Released after Close is
-// safe (and still frees its slot). Blob payloads are separate mappings,
+// safe (and still frees its slot). Blob buffers are separate mappings
+// that each side keeps for reuse until Close; Close drops them, except a
+// received view not yet Released (unmapped by Release) and a buffer from
+// Alloc not yet through Send or Free (dropped by them). A one-shot blob is
 // unmapped by Release (received) or by Send and Free (from Alloc), whether
 // or not the link is still open.
 //

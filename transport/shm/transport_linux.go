@@ -303,7 +303,8 @@ func (t *Transport) Close() error {
 // further copy: up to 28 bytes a small buffer whose contents Send puts in
 // the descriptor (capacity 28); up to the largest slot class a slot of this
 // side's pool (capacity: the whole slot, so an encoder may append up to
-// it); above that a writable mapping of a fresh memfd. It waits for a slot
+// it); above that a writable blob buffer (a recycled one when
+// Config.BlobCache allows, else a fresh memfd). It waits for a slot
 // up to the segment's shm.Config.Wait and then fails with
 // ResourceExhausted. Every buffer must go back through Send or Free.
 func (t *Transport) Alloc(n int) ([]byte, error) {
