@@ -7,9 +7,10 @@ import (
 )
 
 // Lease is a buffer of link memory: on shared memory, a slot of the
-// segment or, above the largest slot, a dedicated memfd. The sender gets
-// one from Session.Alloc, fills it in place (decodes an image into it,
-// reads a file into it) and passes it as a call's request, response or
+// segment or, above the largest slot, a blob buffer (a memfd the link
+// recycles). The sender gets one from Session.Alloc, fills it in place
+// (decodes an image into it, reads a file into it) and passes it as a
+// call's request, response or
 // stream message; it then crosses without a copy, and the sender must not
 // touch it again. On the receiving side a *Lease given to Invoke or
 // Stream.Recv as the response is a view of the same bytes, valid until
