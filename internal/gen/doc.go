@@ -34,9 +34,53 @@
 // Arguments, results and stream messages may be of the types the codec
 // supports (package codec): bool, integers, floats, strings, []byte,
 // slices, maps, pointers, time.Time, time.Duration, and named types whose
-// pointer has msgp's MarshalMsg, UnmarshalMsg and Msgsize. Leases are not
-// supported yet. Anything else is rejected with the file, line, method,
-// parameter and reason.
+// pointer has msgp's MarshalMsg, UnmarshalMsg and Msgsize, and leases
+// where "Leases" allows them. Anything else is rejected with the file,
+// line, method, parameter and reason.
+//
+// # Leases
+//
+// A *session.Lease (link memory from Session.Alloc, filled in place) is a
+// whole message of its own, never an element of a tuple, so that on shared
+// memory it crosses without a copy. It may be:
+//
+//   - the only parameter after the context of a unary method or a
+//     notification: the lease is the request (the NOTIFY payload) itself;
+//   - the only result before the error of a unary method: the lease is the
+//     response itself;
+//   - the element type of a stream func, in either direction: each lease
+//     is one stream message.
+//
+// The two sides of a unary method are independent: Put(ctx, l
+// *session.Lease) (int, error) sends the lease and receives a tuple, and
+// Get(ctx, key string) (*session.Lease, error) the reverse. Anywhere else
+// a lease is rejected: beside other parameters or results ("a
+// *session.Lease must be the only argument of M after the context"; carry
+// the other values in the lease's bytes or make two calls), as an
+// argument or result of a streaming method, inside a slice, map, pointer
+// or struct, or as session.Lease by value. Mixing leases with other values
+// in one message would need attachments (codec.AttachmentExt: the tuple
+// holds a reference, the lease travels beside it), which need a session
+// message of several frames; the generator does not produce them.
+//
+// Ownership follows the session's rules. A lease given to the client (as
+// an argument, or to a typed stream's Send) is taken over: it is sent
+// without a copy if it was allocated from the session the call goes
+// through, copied once otherwise (a lease of another link, outgoing
+// metadata, the socket and in-process transports), and released whatever
+// happens, also when the call fails before sending. A nil lease fails
+// with INVALID_ARGUMENT before anything is sent. A lease the client
+// returns (a result, a stream message) is a view of the received bytes
+// that the caller must Release; until then it holds the sender's memory
+// and, for a stream, the stream's flow-control credit. On the serving
+// side a unary method's or notification's lease argument is a view of the
+// request, valid until the response is encoded (Release is not needed: it
+// does nothing); leases received from a stream are the handler's to
+// Release. A handler allocates what it returns or sends with
+// session.FromContext(ctx).Alloc, so that it crosses without a copy; the
+// generated code sends it and releases it, also when the handler returns
+// it with an error. A handler that returns a nil lease fails the call with
+// INTERNAL.
 //
 // # Application errors
 //
@@ -52,7 +96,8 @@
 //
 // A call's arguments are a MessagePack array of the parameters in order
 // (without the context and the stream funcs), its results an array of the
-// results before the error. A stream call sends the arguments in its OPEN
+// results before the error; a lease is the raw bytes of its message,
+// without an array around it (see "Leases"). A stream call sends the arguments in its OPEN
 // frame; each stream message is an array of one element; a client
 // streaming call's results come as one message before the final status.
 // On the serving side []byte arguments of unary methods and notifications
@@ -77,7 +122,8 @@
 // (so for a msgp struct its field names, types and tags), and slices,
 // maps and pointers are written element by element the same way.
 // time.Time and time.Duration are written as such. Parameter names do not
-// count. The generated ServiceDesc shows each text in a comment.
+// count. A *session.Lease is written "lease". The generated ServiceDesc
+// shows each text in a comment.
 //
 // # Generated identifiers
 //

@@ -83,6 +83,23 @@ func GenerateFile(dir string) (name string, src []byte, err error) {
 
 func lowerFirst(s string) string { return strings.ToLower(s[:1]) + s[1:] }
 
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// usesLeases reports whether any method of s passes a *session.Lease.
+func (s *service) usesLeases() bool {
+	for _, m := range s.methods {
+		if m.leaseArgs || m.leaseResults || (m.up != nil && isLease(m.up)) || (m.down != nil && isLease(m.down)) {
+			return true
+		}
+	}
+	return false
+}
+
 // names of one method's generated identifiers.
 type names struct {
 	svc, base, full string // "Store", "store_Get", "Store.Get"
@@ -117,6 +134,13 @@ func (c *coder) service(w *bytes.Buffer, s *service) {
 	p("// handler returned comes back as its own Go type when it is registered\n")
 	p("// with the codec (//plexus:errors does that); every other failure is a\n")
 	p("// *plexus.Status.\n")
+	if s.usesLeases() {
+		p("//\n// A *session.Lease it is given is sent as a whole message: without a\n")
+		p("// copy if it was allocated from the session the call goes through\n")
+		p("// (Session.Alloc), copied once otherwise; the call takes it over and\n")
+		p("// releases it whatever happens. A lease it returns is a view of the\n")
+		p("// received bytes, which the caller must Release.\n")
+	}
 	p("type %sClient struct {\n\tconn session.Conn\n}\n", s.name)
 	p("\nvar _ %s = (*%sClient)(nil)\n", s.name, s.name)
 	p("\n// New%sClient returns a client that calls through conn.\n", s.name)
@@ -136,6 +160,14 @@ func (c *coder) service(w *bytes.Buffer, s *service) {
 	p("// methods and notifications are views into the request, valid until the\n")
 	p("// method returns: copy what must be kept. Register before the session\n")
 	p("// that serves m starts.\n")
+	if s.usesLeases() {
+		p("//\n// A *session.Lease argument of a unary method or notification is a view\n")
+		p("// of the request, valid until the response is encoded (Release is not\n")
+		p("// needed); a lease received from a stream is the method's to Release.\n")
+		p("// A lease the method returns or sends is taken over and released by the\n")
+		p("// call; it crosses without a copy if it was allocated with\n")
+		p("// session.FromContext(ctx).Alloc, and is copied once otherwise.\n")
+	}
 	p("func Register%s(m *session.Mux, impl %s) error {\n", s.name, s.name)
 	for _, m := range s.methods {
 		switch m.kind {
@@ -155,14 +187,16 @@ func (c *coder) service(w *bytes.Buffer, s *service) {
 
 	for _, m := range s.methods {
 		n := namesOf(s, m)
-		c.tuple(w, n.base+"_args", "a", m.params, "the arguments of "+n.full)
-		if m.kind == kUnary || m.kind == kClientStream {
+		if !m.leaseArgs {
+			c.tuple(w, n.base+"_args", "a", m.params, "the arguments of "+n.full)
+		}
+		if (m.kind == kUnary || m.kind == kClientStream) && !m.leaseResults {
 			c.tuple(w, n.base+"_results", "r", m.results, "the results of "+n.full)
 		}
-		if m.up != nil {
+		if m.up != nil && !isLease(m.up) {
 			c.tuple(w, n.base+"_up", "v", []types.Type{m.up}, "one message the caller of "+n.full+" streams to the handler")
 		}
-		if m.down != nil {
+		if m.down != nil && !isLease(m.down) {
 			c.tuple(w, n.base+"_down", "v", []types.Type{m.down}, "one message the handler of "+n.full+" streams to the caller")
 		}
 	}
@@ -195,9 +229,12 @@ func (c *coder) errorsDoc(w *bytes.Buffer, m *method) {
 // pooledCall declares the pooled argument and result tuples of a unary
 // call or a notification: the conversion of &args to an interface puts
 // them on the heap, so a pool keeps steady-state calls from allocating.
-func (c *coder) pooledCall(w *bytes.Buffer, n names, results bool) {
+func (c *coder) pooledCall(w *bytes.Buffer, n names, args, results bool) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	p("\ntype %s_call struct {\n\targs %s_args\n", n.base, n.base)
+	p("\ntype %s_call struct {\n", n.base)
+	if args {
+		p("\targs %s_args\n", n.base)
+	}
 	if results {
 		p("\tresults %s_results\n", n.base)
 	}
@@ -209,8 +246,17 @@ func (c *coder) pooledCall(w *bytes.Buffer, n names, results bool) {
 func (c *coder) clientUnary(w *bytes.Buffer, s *service, m *method) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	n := namesOf(s, m)
-	c.pooledCall(w, n, true)
+	pooled := !m.leaseArgs || !m.leaseResults
+	if pooled {
+		c.pooledCall(w, n, !m.leaseArgs, !m.leaseResults)
+	}
 	p("\n// %s calls %s.\n", m.name, n.full)
+	if m.leaseArgs {
+		p("//\n// a0 is the request itself (see %sClient).\n", s.name)
+	}
+	if m.leaseResults {
+		p("//\n// r0 is a view of the response: the caller must Release it.\n")
+	}
 	c.errorsDoc(w, m)
 	p("func (c *%sClient) %s(ctx context.Context", s.name, m.name)
 	if len(m.params) > 0 {
@@ -221,14 +267,31 @@ func (c *coder) clientUnary(w *bytes.Buffer, s *service, m *method) {
 		results += ", "
 	}
 	p(") (%serr error) {\n", results)
-	p("\tcall := %s_pool.Get().(*%s_call)\n", n.base, n.base)
-	p("\tcall.args = %s_args{", n.base)
-	for i := range m.params {
-		p("a%d: a%d, ", i, i)
+	req, resp := "a0", "r0"
+	if m.leaseArgs {
+		p("\tif a0 == nil {\n\t\treturn %splexus.Errorf(plexus.InvalidArgument, %q)\n\t}\n", c.retPrefix(len(m.results)), n.full+": nil *session.Lease")
 	}
-	p("}\n")
-	p("\terr = c.conn.Invoke(ctx, %s_id, &call.args, &call.results)\n", n.base)
-	if len(m.results) > 0 {
+	if pooled {
+		p("\tcall := %s_pool.Get().(*%s_call)\n", n.base, n.base)
+	}
+	if !m.leaseArgs {
+		req = "&call.args"
+		p("\tcall.args = %s_args{", n.base)
+		for i := range m.params {
+			p("a%d: a%d, ", i, i)
+		}
+		p("}\n")
+	}
+	if m.leaseResults {
+		p("\tr0 = new(session.Lease)\n")
+	} else {
+		resp = "&call.results"
+	}
+	p("\terr = c.conn.Invoke(ctx, %s_id, %s, %s)\n", n.base, req, resp)
+	if m.leaseArgs {
+		p("\ta0.Release() // a no-op once sent; frees it if the call failed first\n")
+	}
+	if len(m.results) > 0 && !m.leaseResults {
 		p("\tif err == nil {\n\t\t")
 		for i := range m.results {
 			if i > 0 {
@@ -245,21 +308,38 @@ func (c *coder) clientUnary(w *bytes.Buffer, s *service, m *method) {
 		}
 		p("\n\t}\n")
 	}
-	p("\t*call = %s_call{}\n\t%s_pool.Put(call)\n", n.base, n.base)
-	p("\tif err != nil {\n\t\terr = codec.DecodeError(err)\n\t}\n\treturn\n}\n")
+	if pooled {
+		p("\t*call = %s_call{}\n\t%s_pool.Put(call)\n", n.base, n.base)
+	}
+	p("\tif err != nil {\n")
+	if m.leaseResults {
+		p("\t\tr0.Release() // a response that came with a failure, if any\n\t\tr0 = nil\n")
+	}
+	p("\t\terr = codec.DecodeError(err)\n\t}\n\treturn\n}\n")
 }
 
 func (c *coder) clientNotify(w *bytes.Buffer, s *service, m *method) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	n := namesOf(s, m)
-	c.pooledCall(w, n, false)
+	if !m.leaseArgs {
+		c.pooledCall(w, n, true, false)
+	}
 	p("\n// %s sends the notification %s. A nil error means it was sent,\n", m.name, n.full)
 	p("// not that it was handled: a notification has no answer.\n")
+	if m.leaseArgs {
+		p("//\n// a0 is the message itself (see %sClient).\n", s.name)
+	}
 	p("func (c *%sClient) %s(ctx context.Context", s.name, m.name)
 	if len(m.params) > 0 {
 		p(", %s", c.list("a", m.params, true))
 	}
 	p(") error {\n")
+	if m.leaseArgs {
+		p("\tif a0 == nil {\n\t\treturn plexus.Errorf(plexus.InvalidArgument, %q)\n\t}\n", n.full+": nil *session.Lease")
+		p("\terr := c.conn.Notify(ctx, %s_id, a0)\n", n.base)
+		p("\ta0.Release() // a no-op once sent; frees it if sending failed first\n\treturn err\n}\n")
+		return
+	}
 	p("\tcall := %s_pool.Get().(*%s_call)\n", n.base, n.base)
 	p("\tcall.args = %s_args{", n.base)
 	for i := range m.params {
@@ -303,6 +383,9 @@ func (c *coder) clientStream(w *bytes.Buffer, s *service, m *method) {
 		} else {
 			p("\t// Recv.\n")
 		}
+		if isLease(m.up) {
+			p("\t// The lease is taken over and released, as by the client's methods.\n")
+		}
 		p("\tSend(%s) error\n", up)
 	}
 	if m.kind == kClientStream {
@@ -316,6 +399,9 @@ func (c *coder) clientStream(w *bytes.Buffer, s *service, m *method) {
 	if m.down != nil {
 		p("\t// Recv returns the next message the handler sent, io.EOF once the\n")
 		p("\t// handler has returned nil, or the call's error.\n")
+		if isLease(m.down) {
+			p("\t// A lease is a view of the received bytes: Release it.\n")
+		}
 		p("\tRecv() (%s, error)\n", down)
 	}
 	p("\t// Close abandons the call and cancels the handler's context; it is a\n")
@@ -325,10 +411,10 @@ func (c *coder) clientStream(w *bytes.Buffer, s *service, m *method) {
 	// The implementation.
 	impl := n.base + "_client"
 	p("\ntype %s struct {\n\tst *session.Stream\n", impl)
-	if m.up != nil {
+	if m.up != nil && !isLease(m.up) {
 		p("\tup %s_up\n", n.base)
 	}
-	if m.down != nil {
+	if m.down != nil && !isLease(m.down) {
 		p("\tdown plexusInbox[%s_down, *%s_down]\n", n.base, n.base)
 	}
 	if m.kind == kClientStream {
@@ -337,7 +423,12 @@ func (c *coder) clientStream(w *bytes.Buffer, s *service, m *method) {
 	p("}\n")
 	if m.up != nil {
 		p("\nfunc (s *%s) Send(v %s) error {\n", impl, up)
-		p("\ts.up.v0 = v\n\terr := s.st.Send(&s.up)\n\ts.up = %s_up{}\n", n.base)
+		if isLease(m.up) {
+			p("\tif v == nil {\n\t\treturn plexus.Errorf(plexus.InvalidArgument, %q)\n\t}\n", n.full+": nil *session.Lease")
+			p("\terr := s.st.Send(v)\n\tv.Release() // a no-op once sent; frees it if sending failed first\n")
+		} else {
+			p("\ts.up.v0 = v\n\terr := s.st.Send(&s.up)\n\ts.up = %s_up{}\n", n.base)
+		}
 		p("\tif err != nil && err != io.EOF {\n\t\terr = codec.DecodeError(err)\n\t}\n\treturn err\n}\n")
 	}
 	if m.kind == kClientStream {
@@ -361,7 +452,11 @@ func (c *coder) clientStream(w *bytes.Buffer, s *service, m *method) {
 	if m.kind == kBidiStream {
 		p("\nfunc (s *%s) CloseSend() error { return s.st.CloseSend() }\n", impl)
 	}
-	if m.down != nil {
+	if m.down != nil && isLease(m.down) {
+		p("\nfunc (s *%s) Recv() (*session.Lease, error) {\n", impl)
+		p("\tv := new(session.Lease)\n\tif err := s.st.Recv(v); err != nil {\n")
+		p("\t\tif err != io.EOF {\n\t\t\terr = codec.DecodeError(err)\n\t\t}\n\t\treturn nil, err\n\t}\n\treturn v, nil\n}\n")
+	} else if m.down != nil {
 		p("\nfunc (s *%s) Recv() (v %s, err error) {\n", impl, down)
 		p("\tif err = plexusRecvCaller(s.st, &s.down, %q); err != nil {\n\t\treturn v, err\n\t}\n", n.full)
 		p("\treturn s.down.m.v0, nil\n}\n")
@@ -398,6 +493,9 @@ func (c *coder) clientStream(w *bytes.Buffer, s *service, m *method) {
 		p("// while each message the handler sends goes to a%d (an error from it\n", np+1)
 		p("// abandons the call). It returns once the call has ended and a%d has\n", np)
 		p("// returned, so a%d must return when ctx is done.\n", np)
+	}
+	if m.down != nil && isLease(m.down) {
+		p("// Each lease a%d is given is a view of the received bytes: it must\n// Release it.\n", np+btoi(m.up != nil))
 	}
 	p("func (c *%sClient) %s(ctx context.Context", s.name, m.name)
 	for i, t := range m.params {
@@ -452,36 +550,69 @@ func (c *coder) serverUnary(w *bytes.Buffer, s *service, m *method) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	n := namesOf(s, m)
 	p("\tif _, err := m.HandleUnary(%sService, %q, func(ctx context.Context, b []byte) (plexus.Marshaler, error) {\n", s.name, m.name)
+	c.serverArgs(w, m, n, "return nil, plexus.WithCause(plexus.InvalidArgument, err, %q+err.Error())")
+	if m.leaseArgs {
+		p("\t\tvar err error\n")
+	}
+	if m.leaseResults {
+		p("\t\tvar r0 *session.Lease\n\t\tr0, err = impl.%s(ctx%s)\n", m.name, argList(m))
+		p("\t\tif err != nil {\n\t\t\tif r0 != nil {\n\t\t\t\tr0.Release()\n\t\t\t}\n\t\t\treturn nil, codec.EncodeError(err)\n\t\t}\n")
+		p("\t\tif r0 == nil {\n\t\t\treturn nil, plexus.Errorf(plexus.Internal, %q)\n\t\t}\n", n.full+": the handler returned a nil *session.Lease")
+		p("\t\treturn r0, nil\n")
+	} else {
+		p("\t\tvar res %s_results\n\t\t", n.base)
+		for i := range m.results {
+			p("res.r%d, ", i)
+		}
+		p("err = impl.%s(ctx%s)\n", m.name, argList(m))
+		p("\t\tif err != nil {\n\t\t\treturn nil, codec.EncodeError(err)\n\t\t}\n")
+		p("\t\treturn &res, nil\n")
+	}
+	p("\t}); err != nil {\n\t\treturn err\n\t}\n")
+}
+
+// serverArgs writes the decoding of a unary call's or a notification's
+// request b into args (a0 for a lease, a view of b); fail is the
+// statement that handles a decoding error err, with one %q for the
+// method's name.
+func (c *coder) serverArgs(w *bytes.Buffer, m *method, n names, fail string) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	if m.leaseArgs {
+		p("\t\ta0 := new(session.Lease)\n\t\t_, _ = a0.UnmarshalMsg(b) // a view of the request; it cannot fail\n")
+		return
+	}
 	p("\t\tvar args %s_args\n", n.base)
 	p("\t\tvar d codec.Decoder\n\t\td.Reset(b, codec.Limits{})\n")
 	p("\t\terr := args.decode(&d)\n\t\tif err == nil {\n\t\t\terr = d.Finish()\n\t\t}\n")
-	p("\t\tif err != nil {\n\t\t\treturn nil, plexus.WithCause(plexus.InvalidArgument, err, %q+err.Error())\n\t\t}\n", n.full+": ")
-	p("\t\tvar res %s_results\n\t\t", n.base)
-	for i := range m.results {
-		p("res.r%d, ", i)
+	p("\t\tif err != nil {\n\t\t\t"+fail+"\n\t\t}\n", n.full+": ")
+}
+
+// argList is ", args.a0, args.a1" (or ", a0" for a lease).
+func argList(m *method) string {
+	if m.leaseArgs {
+		return ", a0"
 	}
-	p("err = impl.%s(ctx", m.name)
+	var b strings.Builder
 	for i := range m.params {
-		p(", args.a%d", i)
+		fmt.Fprintf(&b, ", args.a%d", i)
 	}
-	p(")\n\t\tif err != nil {\n\t\t\treturn nil, codec.EncodeError(err)\n\t\t}\n")
-	p("\t\treturn &res, nil\n")
-	p("\t}); err != nil {\n\t\treturn err\n\t}\n")
+	return b.String()
 }
 
 func (c *coder) serverNotify(w *bytes.Buffer, s *service, m *method) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	n := namesOf(s, m)
 	p("\tif _, err := m.HandleNotify(%sService, %q, func(ctx context.Context, b []byte) {\n", s.name, m.name)
-	p("\t\tvar args %s_args\n", n.base)
-	p("\t\tvar d codec.Decoder\n\t\td.Reset(b, codec.Limits{})\n")
-	p("\t\tif args.decode(&d) != nil || d.Finish() != nil {\n")
-	p("\t\t\treturn // malformed; a notification has no one to answer to\n\t\t}\n")
-	p("\t\t_ = impl.%s(ctx", m.name)
-	for i := range m.params {
-		p(", args.a%d", i)
+	if m.leaseArgs {
+		c.serverArgs(w, m, n, "")
+	} else {
+		p("\t\tvar args %s_args\n", n.base)
+		p("\t\tvar d codec.Decoder\n\t\td.Reset(b, codec.Limits{})\n")
+		p("\t\tif args.decode(&d) != nil || d.Finish() != nil {\n")
+		p("\t\t\treturn // malformed; a notification has no one to answer to\n\t\t}\n")
 	}
-	p(")\n\t}); err != nil {\n\t\treturn err\n\t}\n")
+	p("\t\t_ = impl.%s(ctx%s)\n", m.name, argList(m))
+	p("\t}); err != nil {\n\t\treturn err\n\t}\n")
 }
 
 func (c *coder) serverStream(w *bytes.Buffer, s *service, m *method) {
@@ -522,19 +653,26 @@ func (c *coder) serverStream(w *bytes.Buffer, s *service, m *method) {
 	var decl bytes.Buffer
 	fmt.Fprintf(&decl, "\n// %s is the handler's side of a call of %s.\n", srv, n.full)
 	fmt.Fprintf(&decl, "type %s struct {\n\tst *session.Stream\n", srv)
-	if m.up != nil {
+	if m.up != nil && !isLease(m.up) {
 		fmt.Fprintf(&decl, "\tup plexusInbox[%s_up, *%s_up]\n", n.base, n.base)
 	}
-	if m.down != nil {
+	if m.down != nil && !isLease(m.down) {
 		fmt.Fprintf(&decl, "\tdown %s_down\n", n.base)
 	}
 	decl.WriteString("}\n")
-	if m.up != nil {
+	if m.up != nil && isLease(m.up) {
+		fmt.Fprintf(&decl, "\nfunc (s *%s) recv() (*session.Lease, error) {\n", srv)
+		decl.WriteString("\tv := new(session.Lease)\n\tif err := s.st.Recv(v); err != nil {\n\t\treturn nil, err\n\t}\n\treturn v, nil\n}\n")
+	} else if m.up != nil {
 		fmt.Fprintf(&decl, "\nfunc (s *%s) recv() (v %s, err error) {\n", srv, c.typ(m.up))
 		fmt.Fprintf(&decl, "\tif err = plexusRecvHandler(s.st, &s.up, %q); err != nil {\n\t\treturn v, err\n\t}\n", n.full)
 		decl.WriteString("\treturn s.up.m.v0, nil\n}\n")
 	}
-	if m.down != nil {
+	if m.down != nil && isLease(m.down) {
+		fmt.Fprintf(&decl, "\nfunc (s *%s) send(v *session.Lease) error {\n", srv)
+		fmt.Fprintf(&decl, "\tif v == nil {\n\t\treturn plexus.Errorf(plexus.InvalidArgument, %q)\n\t}\n", n.full+": nil *session.Lease")
+		decl.WriteString("\terr := s.st.Send(v)\n\tv.Release() // a no-op once sent; frees it if sending failed first\n\treturn err\n}\n")
+	} else if m.down != nil {
 		fmt.Fprintf(&decl, "\nfunc (s *%s) send(v %s) error {\n", srv, c.typ(m.down))
 		fmt.Fprintf(&decl, "\ts.down.v0 = v\n\terr := s.st.Send(&s.down)\n\ts.down = %s_down{}\n\treturn err\n}\n", n.base)
 	}

@@ -76,6 +76,9 @@ func signatureHash(m *method) uint64 {
 // import path; a msgp type is followed by its underlying type (a struct's
 // field names, types and tags), since a change there changes the bytes.
 func canonical(t types.Type) string {
+	if isLease(t) {
+		return "lease"
+	}
 	qual := func(p *types.Package) string { return p.Path() }
 	sh, _ := shapeOf(t)
 	switch sh {

@@ -35,6 +35,10 @@ type method struct {
 	up      types.Type   // what the caller streams to the handler (func() (T, error) on the handler's side)
 	down    types.Type   // what the handler streams to the caller (func(T) error)
 	errors  []*errType   // declared application errors, the service's included
+	// leaseArgs: the only parameter is a *session.Lease, sent as the
+	// request itself; leaseResults: the only result is one, received as
+	// the response itself (no tuple around either).
+	leaseArgs, leaseResults bool
 }
 
 // errType is an application error type declared with //plexus:errors.
@@ -370,6 +374,7 @@ func newMethod(fn *types.Func, notify bool) (*method, error) {
 		return nil, fmt.Errorf("the last result must be an error")
 	}
 	m := &method{name: fn.Name(), kind: kUnary}
+	leaseParam, leaseResult := 0, -1 // the position of a lease, if any
 	nplain := ps.Len()
 	for i := 1; i < ps.Len(); i++ {
 		t := ps.At(i).Type()
@@ -378,7 +383,9 @@ func newMethod(fn *types.Func, notify bool) (*method, error) {
 			if nplain < ps.Len() {
 				return nil, fmt.Errorf("parameter %d (%s) follows a stream: %s", i, short(t), streamHelp)
 			}
-			if err := supported(t); err != nil {
+			if isLease(t) {
+				leaseParam = i
+			} else if err := supported(t); err != nil {
 				return nil, fmt.Errorf("parameter %d: %w", i, err)
 			}
 			m.params = append(m.params, t)
@@ -396,13 +403,18 @@ func newMethod(fn *types.Func, notify bool) (*method, error) {
 		default:
 			return nil, fmt.Errorf("parameter %d: %s: %s", i, short(t), streamHelp)
 		}
+		if isLease(elem) {
+			continue // each message is a lease of its own
+		}
 		if err := supported(elem); err != nil {
 			return nil, fmt.Errorf("parameter %d: stream of %w", i, err)
 		}
 	}
 	for i := 0; i < rs.Len()-1; i++ {
 		t := rs.At(i).Type()
-		if err := supported(t); err != nil {
+		if isLease(t) {
+			leaseResult = i
+		} else if err := supported(t); err != nil {
 			return nil, fmt.Errorf("result %d: %w", i, err)
 		}
 		m.results = append(m.results, t)
@@ -426,7 +438,32 @@ func newMethod(fn *types.Func, notify bool) (*method, error) {
 	if (m.kind == kServerStream || m.kind == kBidiStream) && len(m.results) > 0 {
 		return nil, fmt.Errorf("a method whose handler streams returns only an error, not %s: send the rest as messages", rs)
 	}
+	if err := m.checkLeases(leaseParam, leaseResult); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// leaseAlone says why a lease must be alone: it is the message itself.
+const leaseAlone = "the lease is the whole message, sent as it is without a tuple around it (leases beside other values are not supported: put them in the lease's bytes, or make two calls)"
+
+// checkLeases applies the rule of doc.go's "Leases" to the positions of a
+// lease among the parameters (0: none) and the results (-1: none).
+func (m *method) checkLeases(param, result int) error {
+	streams := m.up != nil || m.down != nil
+	switch {
+	case param > 0 && streams:
+		return fmt.Errorf("parameter %d: a *session.Lease cannot be an argument of a streaming method (its arguments travel as a tuple in the call's first frame): stream it as a message instead", param)
+	case param > 0 && len(m.params) > 1:
+		return fmt.Errorf("parameter %d: a *session.Lease must be the only argument of %s after the context: %s", param, m.name, leaseAlone)
+	case result >= 0 && m.kind != kUnary:
+		return fmt.Errorf("result %d: a *session.Lease can be the result of a unary method only (a client streaming method's results travel as a tuple): return it from a unary method or stream it", result)
+	case result >= 0 && len(m.results) > 1:
+		return fmt.Errorf("result %d: a *session.Lease must be the only result of %s before the error: %s", result, m.name, leaseAlone)
+	}
+	m.leaseArgs = param > 0
+	m.leaseResults = result >= 0
+	return nil
 }
 
 const (

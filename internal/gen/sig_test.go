@@ -33,6 +33,12 @@ func TestSignature(t *testing.T) {
 	require.Equal(t, h.Sum64(), signatureHash(base["Get"]))
 	require.Equal(t, uint64(0x9517a349e7245ede), signatureHash(base["Get"]))
 
+	// A lease is written "lease": distinct from []byte, whose encoding
+	// differs (a lease is the message itself, []byte an element of a tuple).
+	require.Equal(t, "plexus.sig.v1 Unary args(lease) results(lease)", signature(base["Flip"]))
+	require.Equal(t, "plexus.sig.v1 Unary args([]byte) results([]byte)", signature(base["Bytes"]))
+	require.Equal(t, "plexus.sig.v1 ServerStream args() results() down(lease)", signature(base["Pour"]))
+
 	// Parameter names do not count; types do, named types' underlying types
 	// included. (The package path counts as well, so the sigtype package's
 	// hashes differ for two reasons; the text shows both.)

@@ -8,5 +8,5 @@ import (
 
 //plexus:service
 type S interface {
-	Do(ctx context.Context, l *session.Lease) error
+	Do(ctx context.Context, l *session.Lease, n int) error
 }

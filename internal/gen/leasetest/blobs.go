@@ -1,0 +1,38 @@
+// Package leasetest is the generator's golden package for leases
+// (*session.Lease) as whole arguments, results, notifications and stream
+// messages. blobs_plexus.go is generated from it and compared with the
+// generator's output; the tests send leases of up to 8 MiB both ways over
+// the in-process, socket and shared-memory transports, and on shared
+// memory check where the received bytes lie.
+package leasetest
+
+import (
+	"context"
+
+	"github.com/plexus-ipc/plexus/session"
+)
+
+//go:generate go run github.com/plexus-ipc/plexus/cmd/plexus gen
+
+// Blobs passes leases in every position the generator allows.
+//
+//plexus:service
+type Blobs interface {
+	// Flip answers with a lease of its own holding the request's bytes,
+	// each XORed with 0x5a.
+	Flip(ctx context.Context, in *session.Lease) (*session.Lease, error)
+	// Sum reads a lease in place: its length and FNV-1a hash.
+	Sum(ctx context.Context, in *session.Lease) (n int, hash uint64, err error)
+	// Fill answers with a lease of n bytes of the pattern of seed.
+	Fill(ctx context.Context, n int, seed uint64) (*session.Lease, error)
+	// Drop is one-way: the handler reports the lease's hash to the test.
+	//
+	//plexus:notify
+	Drop(ctx context.Context, in *session.Lease) error
+	// Pour streams count leases of n bytes, the pattern of seed+i.
+	Pour(ctx context.Context, count, n int, seed uint64, send func(*session.Lease) error) error
+	// Gather hashes every lease the caller streams.
+	Gather(ctx context.Context, recv func() (*session.Lease, error)) (count int, hash uint64, err error)
+	// Mirror answers each lease the caller streams with a flipped one.
+	Mirror(ctx context.Context, recv func() (*session.Lease, error), send func(*session.Lease) error) error
+}

@@ -1,0 +1,199 @@
+package leasetest
+
+import (
+	"context"
+	"hash/fnv"
+	"io"
+	"sync"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/session"
+)
+
+// pattern fills b with bytes that depend on seed and on each position, so
+// that a lease delivered out of place or out of order does not compare
+// equal.
+func pattern(b []byte, seed uint64) {
+	x := seed*0x9e3779b97f4a7c15 | 1
+	for i := range b {
+		if i%8 == 0 {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+		}
+		b[i] = byte(x >> (8 * (i % 8)))
+	}
+}
+
+func patterned(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	pattern(b, seed)
+	return b
+}
+
+func hash(b []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
+}
+
+func flip(dst, src []byte) {
+	for i, c := range src {
+		dst[i] = c ^ 0x5a
+	}
+}
+
+// locator says where a buffer lies, for the zero-copy checks: a slot of a
+// pool ("host slot 7"), a memfd ("memfd 12345", by inode) or "" where it
+// cannot tell (on the in-process and socket transports, always).
+type locator func([]byte) string
+
+func nowhere([]byte) string { return "" }
+
+// impl is the Blobs the tests serve. It records where each lease it
+// received (in) and allocated (out) lay, as seen from the serving side.
+type impl struct {
+	peer, own locator
+
+	mu      sync.Mutex
+	in, out []string
+
+	drops chan uint64 // hashes of dropped leases
+}
+
+func newImpl(peer, own locator) *impl {
+	return &impl{peer: peer, own: own, drops: make(chan uint64, 16)}
+}
+
+func (im *impl) noteIn(l *session.Lease) {
+	loc := im.peer(l.Bytes())
+	im.mu.Lock()
+	im.in = append(im.in, loc)
+	im.mu.Unlock()
+}
+
+func (im *impl) noteOut(l *session.Lease) {
+	loc := im.own(l.Bytes())
+	im.mu.Lock()
+	im.out = append(im.out, loc)
+	im.mu.Unlock()
+}
+
+// take returns and forgets what was recorded.
+func (im *impl) take() (in, out []string) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	in, out = im.in, im.out
+	im.in, im.out = nil, nil
+	return in, out
+}
+
+func alloc(ctx context.Context, n int) (*session.Lease, error) {
+	s := session.FromContext(ctx)
+	if s == nil {
+		return nil, plexus.Errorf(plexus.Internal, "no session in the handler's context")
+	}
+	return s.Alloc(n)
+}
+
+// Flip answers "nil" with a nil lease, to test what the caller gets.
+func (im *impl) Flip(ctx context.Context, in *session.Lease) (*session.Lease, error) {
+	im.noteIn(in)
+	if string(in.Bytes()) == "nil" {
+		return nil, nil
+	}
+	out, err := alloc(ctx, in.Len())
+	if err != nil {
+		return nil, err
+	}
+	flip(out.Bytes(), in.Bytes())
+	im.noteOut(out)
+	return out, nil
+}
+
+func (im *impl) Sum(ctx context.Context, in *session.Lease) (int, uint64, error) {
+	im.noteIn(in)
+	return in.Len(), hash(in.Bytes()), nil
+}
+
+// Fill with a negative n allocates a lease and fails: the generated code
+// must release the lease.
+func (im *impl) Fill(ctx context.Context, n int, seed uint64) (*session.Lease, error) {
+	if n < 0 {
+		l, err := alloc(ctx, -n)
+		if err != nil {
+			return nil, err
+		}
+		return l, plexus.Errorf(plexus.OutOfRange, "negative size %d", n)
+	}
+	l, err := alloc(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	pattern(l.Bytes(), seed)
+	im.noteOut(l)
+	return l, nil
+}
+
+func (im *impl) Drop(ctx context.Context, in *session.Lease) error {
+	im.noteIn(in)
+	im.drops <- hash(in.Bytes())
+	return nil
+}
+
+func (im *impl) Pour(ctx context.Context, count, n int, seed uint64, send func(*session.Lease) error) error {
+	for i := range count {
+		l, err := alloc(ctx, n)
+		if err != nil {
+			return err
+		}
+		pattern(l.Bytes(), seed+uint64(i))
+		im.noteOut(l)
+		if err := send(l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (im *impl) Gather(ctx context.Context, recv func() (*session.Lease, error)) (int, uint64, error) {
+	h := fnv.New64a()
+	count := 0
+	for {
+		l, err := recv()
+		if err == io.EOF {
+			return count, h.Sum64(), nil
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		im.noteIn(l)
+		h.Write(l.Bytes())
+		count++
+		l.Release()
+	}
+}
+
+func (im *impl) Mirror(ctx context.Context, recv func() (*session.Lease, error), send func(*session.Lease) error) error {
+	for {
+		in, err := recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		im.noteIn(in)
+		out, err := alloc(ctx, in.Len())
+		if err != nil {
+			in.Release()
+			return err
+		}
+		flip(out.Bytes(), in.Bytes())
+		in.Release()
+		im.noteOut(out)
+		if err := send(out); err != nil {
+			return err
+		}
+	}
+}

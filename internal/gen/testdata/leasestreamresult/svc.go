@@ -1,0 +1,12 @@
+package svc
+
+import (
+	"context"
+
+	"github.com/plexus-ipc/plexus/session"
+)
+
+//plexus:service
+type S interface {
+	Do(ctx context.Context, recv func() (int, error)) (*session.Lease, error)
+}
