@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -17,11 +19,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/host"
 	"github.com/plexus-ipc/plexus/internal/udsbench"
 	"github.com/plexus-ipc/plexus/session"
-	"github.com/plexus-ipc/plexus/shm"
-	shmt "github.com/plexus-ipc/plexus/transport/shm"
 	"github.com/plexus-ipc/plexus/transport/stream"
 )
 
@@ -54,20 +57,32 @@ var Keys = []string{
 	"stream_transport_unary_p50_us", "crash_detect_loaded_ms", "stream_unbuffered_msgs_per_sec",
 }
 
-// plugin is a running plugin process and the host's session to it.
-type plugin struct {
-	cmd  *exec.Cmd
-	s    *session.Session
-	done chan struct{} // closed once cmd.Wait returned
-	once sync.Once
+// peer is a running plugin process and the host's session to it: a
+// host.Client for the shared-memory plugin (the path a user takes), or a
+// bare process for the stream transport's.
+type peer struct {
+	client *host.Client
+	cmd    *exec.Cmd
+	s      *session.Session
+	done   chan struct{} // cmd only: closed once cmd.Wait returned
+	once   sync.Once
 }
 
-func (p *plugin) Pid() int { return p.cmd.Process.Pid }
+func (p *peer) Pid() int {
+	if p.client != nil {
+		return p.client.Pid()
+	}
+	return p.cmd.Process.Pid
+}
 
 // Close ends the session and the process, waiting at most 5 s for a clean
 // exit before SIGKILL.
-func (p *plugin) Close() {
+func (p *peer) Close() {
 	p.once.Do(func() {
+		if p.client != nil {
+			_ = p.client.Close()
+			return
+		}
 		if p.s != nil {
 			_ = p.s.Close()
 		}
@@ -94,41 +109,39 @@ func pluginCmd(kind string, files []*os.File) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-func startWait(cmd *exec.Cmd) *plugin {
-	p := &plugin{cmd: cmd, done: make(chan struct{})}
+func startWait(cmd *exec.Cmd) *peer {
+	p := &peer{cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	return p
 }
 
-// startShm starts an shm plugin and returns the time it began: before the
-// segment is made, which is part of starting a plugin.
-func startShm() (*plugin, time.Time, error) {
+// startShm starts a plugin the way a user's host does (host.Client:
+// segment, spawn, handshake) and returns the time it began.
+func startShm() (*peer, time.Time, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
 	t0 := time.Now()
-	link, err := shmt.NewLink(shm.Config{})
+	c, err := host.New(host.Config{
+		Path: exe, Args: []string{"bench-plugin", "-transport=shm"}, Env: []string{pluginEnv + "=1"},
+		Name: "bench-plugin", Cookie: benchCookie,
+		Versions:      map[uint32][]host.ServiceDesc{1: {benchService().Desc()}},
+		Logger:        hclog.NewNullLogger(),
+		KeepaliveIdle: -1, // no periodic wake-ups while idle_cpu_pct is measured
+	})
 	if err != nil {
-		return nil, time.Time{}, err
-	}
-	defer link.Close()
-	cmd, err := pluginCmd("shm", link.PluginFiles())
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, t0, err
 	}
-	p := startWait(cmd)
-	link.ClosePluginFiles()
-	tr, err := link.Transport(shmt.Config{})
-	if err != nil {
-		_ = cmd.Process.Kill()
-		<-p.done
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
 		return nil, t0, err
 	}
-	p.s = session.New(tr, session.Config{Role: session.Initiator, KeepaliveIdle: -1})
-	return p, t0, nil
+	return &peer{client: c, s: c.Session()}, t0, nil
 }
 
-func startStream() (*plugin, error) {
+func startStream() (*peer, error) {
 	syscall.ForkLock.RLock()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	syscall.ForkLock.RUnlock()
@@ -391,7 +404,7 @@ func idleCPU(pid int, d time.Duration) (float64, error) {
 
 // crashDetect blocks 10 calls in the plugin, SIGKILLs it and returns the
 // time until the first caller fails, checking it fails with ErrPeerDied.
-func crashDetect(p *plugin, bound time.Duration) (float64, error) {
+func crashDetect(p *peer, bound time.Duration) (float64, error) {
 	ctx, cancel := phaseCtx(bound)
 	defer cancel()
 	errs := make(chan error, 10)
@@ -406,7 +419,7 @@ func crashDetect(p *plugin, bound time.Duration) (float64, error) {
 		return 0, fmt.Errorf("echo before crash: %w", err)
 	}
 	t0 := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(p.Pid(), syscall.SIGKILL); err != nil {
 		return 0, err
 	}
 	var first error

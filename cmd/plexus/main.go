@@ -17,6 +17,10 @@ commands:
   bench [-quick] [-json]   measure plexus against its performance targets
 `
 
+// pluginEnv marks a re-executed binary as a bench plugin even if its
+// arguments were rewritten (a test binary, for instance).
+const pluginEnv = "PLEXUS_BENCH_PLUGIN"
+
 func main() {
 	udsbench.MaybeServePeer()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

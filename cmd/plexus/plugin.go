@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -9,18 +11,17 @@ import (
 	"net"
 	"os"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/plugin"
 	"github.com/plexus-ipc/plexus/session"
-	"github.com/plexus-ipc/plexus/shm"
-	shmt "github.com/plexus-ipc/plexus/transport/shm"
 	"github.com/plexus-ipc/plexus/transport/stream"
 )
 
-// pluginEnv marks a re-executed binary as a bench plugin even if its
-// arguments were rewritten (a test binary, for instance).
-const pluginEnv = "PLEXUS_BENCH_PLUGIN"
-
 const service = "bench.Bench"
+
+// benchCookie is the handshake cookie between plexus bench and its plugin.
+const benchCookie = "plexus-bench-v1"
 
 var (
 	echoID  = plexus.MethodID(service, "Echo")
@@ -29,45 +30,56 @@ var (
 	blockID = plexus.MethodID(service, "Block")
 )
 
-// benchMux is the plugin's service.
+// benchService is the plugin's service.
+func benchService() plugin.Service {
+	return plugin.Service{Name: service, Methods: []plugin.Method{
+		{Name: "Echo", Unary: func(_ context.Context, req []byte) (plexus.Marshaler, error) {
+			return plexus.Raw(req), nil
+		}},
+		{Name: "Sink", Stream: func(_ context.Context, st *session.Stream) error {
+			var n uint64
+			var msg plexus.Raw
+			for {
+				err := st.Recv(&msg)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return err
+				}
+				n++
+			}
+			var out [8]byte
+			binary.LittleEndian.PutUint64(out[:], n)
+			return st.Send(plexus.Raw(out[:]))
+		}},
+		{Name: "Blob", Unary: func(_ context.Context, req []byte) (plexus.Marshaler, error) {
+			var out [8]byte
+			binary.LittleEndian.PutUint64(out[:], uint64(len(req)))
+			return plexus.Raw(out[:]), nil
+		}},
+		{Name: "Block", Unary: func(ctx context.Context, _ []byte) (plexus.Marshaler, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}},
+	}}
+}
+
+// benchMux serves benchService on a session of its own (the stream
+// transport's plugin, which has no handshake).
 func benchMux() (*session.Mux, error) {
 	m := session.NewMux()
-	if _, err := m.HandleUnary(service, "Echo", func(_ context.Context, req []byte) (plexus.Marshaler, error) {
-		return plexus.Raw(req), nil
-	}); err != nil {
-		return nil, err
-	}
-	if _, err := m.HandleStream(service, "Sink", func(_ context.Context, st *session.Stream) error {
-		var n uint64
-		var msg plexus.Raw
-		for {
-			err := st.Recv(&msg)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			n++
+	svc := benchService()
+	for _, meth := range svc.Methods {
+		var err error
+		if meth.Unary != nil {
+			_, err = m.HandleUnary(svc.Name, meth.Name, meth.Unary)
+		} else {
+			_, err = m.HandleStream(svc.Name, meth.Name, meth.Stream)
 		}
-		var out [8]byte
-		binary.LittleEndian.PutUint64(out[:], n)
-		return st.Send(plexus.Raw(out[:]))
-	}); err != nil {
-		return nil, err
-	}
-	if _, err := m.HandleUnary(service, "Blob", func(_ context.Context, req []byte) (plexus.Marshaler, error) {
-		var out [8]byte
-		binary.LittleEndian.PutUint64(out[:], uint64(len(req)))
-		return plexus.Raw(out[:]), nil
-	}); err != nil {
-		return nil, err
-	}
-	if _, err := m.HandleUnary(service, "Block", func(ctx context.Context, _ []byte) (plexus.Marshaler, error) {
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}); err != nil {
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }
@@ -84,12 +96,15 @@ func pluginMain(args []string, stderr io.Writer) int {
 	var tr plexus.Transport
 	switch *kind {
 	case "shm":
-		t, err := shmt.OpenInherited(3, shm.Config{}, shmt.Config{})
+		// The real plugin path: handshake, segment, session (plugin.Run).
+		err := plugin.Run(plugin.ServeConfig{Cookie: benchCookie,
+			Versions: map[uint32][]plugin.Service{1: {benchService()}},
+			Logger:   hclog.NewNullLogger()})
 		if err != nil {
 			fmt.Fprintf(stderr, "bench-plugin: %v\n", err)
 			return 1
 		}
-		tr = t
+		return 0
 	case "stream":
 		f := os.NewFile(3, "bench-stream")
 		if f == nil {
