@@ -10,9 +10,8 @@
 //
 //	go run ./demos/image [-out DIR] [-size 1280x960] [-radius 6]
 //
-// The lease methods are called at the session level (Session.Alloc and
-// Session.Invoke, and Mux handlers in the plugin), since the generator
-// does not support leases yet; see package imgproc.
+// The service is the Go interface imgproc.Processor, whose Pipeline
+// method takes and returns a *session.Lease.
 package main
 
 import (
@@ -30,7 +29,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/demos/image/imgproc"
 	"github.com/plexus-ipc/plexus/host"
 	"github.com/plexus-ipc/plexus/plugin"
@@ -97,7 +95,7 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 		Path:     exe,
 		Name:     "image-plugin",
 		Cookie:   cookie,
-		Versions: map[uint32][]host.ServiceDesc{1: {imgproc.Desc}},
+		Versions: map[uint32][]host.ServiceDesc{1: {imgproc.ProcessorServiceDesc}},
 		Logger:   hclog.New(&hclog.LoggerOptions{Name: "host", Output: os.Stderr, Level: hclog.Warn}),
 	})
 	if err != nil {
@@ -107,11 +105,13 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 		return err
 	}
 	defer client.Close()
-	// A lease belongs to one session: allocate and call on the same one.
+	// A lease crosses without a copy on the link it was allocated from:
+	// allocate from the session the client's calls go to.
 	sess := client.Session()
 	if sess == nil {
 		return errors.New("the plugin is not running")
 	}
+	proc := imgproc.NewProcessorClient(client)
 	reqSize := imgproc.RequestSize(o.width, o.height)
 	respSize := imgproc.ResponseSize(o.width, o.height)
 	fmt.Fprintf(out, "plugin started (pid %d); source %dx%d RGBA: request %s, response %s (grayscale, blur r=%d, half size)\n",
@@ -126,10 +126,10 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 		if last {
 			w = out
 		}
-		if leaseSum, err = leasePath(ctx, w, sess, o, last); err != nil {
+		if leaseSum, err = leasePath(ctx, w, sess, proc, o, last); err != nil {
 			return fmt.Errorf("lease path: %w", err)
 		}
-		if copySum, err = copyPath(ctx, w, sess, o); err != nil {
+		if copySum, err = copyPath(ctx, w, proc, o); err != nil {
 			return fmt.Errorf("copy path: %w", err)
 		}
 	}
@@ -147,7 +147,7 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 
 // leasePath runs the pipeline with leases and, if files, writes the PNG
 // files.
-func leasePath(ctx context.Context, out io.Writer, sess *session.Session, o options, files bool) (uint32, error) {
+func leasePath(ctx context.Context, out io.Writer, sess *session.Session, proc *imgproc.ProcessorClient, o options, files bool) (uint32, error) {
 	w, h := o.width, o.height
 	fmt.Fprintln(out, "lease path (zero copy):")
 
@@ -177,11 +177,11 @@ func leasePath(ctx context.Context, out io.Writer, sess *session.Session, o opti
 	}
 	tSrcPNG := time.Since(t)
 
-	// The request is the lease itself, and the response a lease too: a
+	// The client takes the lease over and sends it; the response is a
 	// view of the plugin's result in its link memory until Release.
-	var resp session.Lease
 	t = time.Now()
-	if err := sess.Invoke(ctx, imgproc.PipelineID, req, &resp); err != nil {
+	resp, err := proc.Pipeline(ctx, req)
+	if err != nil {
 		return 0, err
 	}
 	tCall := time.Since(t)
@@ -206,18 +206,18 @@ func leasePath(ctx context.Context, out io.Writer, sess *session.Session, o opti
 }
 
 // copyPath runs the same pipeline with []byte messages.
-func copyPath(ctx context.Context, out io.Writer, sess *session.Session, o options) (uint32, error) {
+func copyPath(ctx context.Context, out io.Writer, proc *imgproc.ProcessorClient, o options) (uint32, error) {
 	w, h := o.width, o.height
-	fmt.Fprintln(out, "copy path ([]byte request, plexus.Raw response):")
+	fmt.Fprintln(out, "copy path ([]byte request and response):")
 	t := time.Now()
 	b := make([]byte, imgproc.RequestSize(w, h))
 	imgproc.PutRequestHeader(b, w, h, o.radius)
 	imgproc.Draw(b[imgproc.RequestHeader:], w, h)
 	stage(out, "host: draw the source in a []byte", time.Since(t))
 
-	var resp plexus.Raw
 	t = time.Now()
-	if err := sess.Invoke(ctx, imgproc.PipelineCopyID, plexus.Raw(b), &resp); err != nil {
+	resp, err := proc.PipelineCopy(ctx, b)
+	if err != nil {
 		return 0, err
 	}
 	tCall := time.Since(t)
@@ -226,9 +226,10 @@ func copyPath(ctx context.Context, out io.Writer, sess *session.Session, o optio
 		return 0, err
 	}
 	printCall(out, r, tCall)
-	// Counted by what the session does with a message that is not a
-	// lease: the request is copied into link memory, the plugin's []byte
-	// result too, and plexus.Raw copies the response out of it.
+	// Counted by what the generated code does with a []byte: it encodes
+	// the request into link memory, the plugin's result too, and the
+	// client returns a copy of the result (the plugin reads its argument
+	// in place).
 	copied := len(b) + 2*len(resp)
 	fmt.Fprintf(out, "  bytes copied: %s (request %s into the link; response %s into the link and %s out of it)\n",
 		mib(copied), mib(len(b)), mib(len(resp)), mib(len(resp)))

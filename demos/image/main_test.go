@@ -42,7 +42,7 @@ func TestDemo(t *testing.T) {
 		"  host: draw the source in place ",
 		"    plugin: blur ",
 		"  bytes copied: 0 (the source was drawn into the lease",
-		"copy path ([]byte request, plexus.Raw response):\n",
+		"copy path ([]byte request and response):\n",
 		"  bytes copied: 4.7 MiB (request 1.2 MiB into the link; response 1.8 MiB into the link and 1.8 MiB out of it)\n",
 		"both paths computed the same images (crc32 ",
 		"wrote source.png, gray.png, blur.png, small.png to " + dir + "\n",

@@ -1,53 +1,39 @@
-// Package imgproc is the image demo's service: its description, the
-// layout of its messages, and the image operations the plugin runs.
+// Package imgproc is the image demo's service: the Processor interface
+// (imgproc_plexus.go is generated from it by `plexus gen`), the layout of
+// its messages, and the image operations the plugin runs.
 //
-// The generator (plexus gen) does not support leases as arguments or
-// results yet, so this service is declared by hand at the session level:
-// the plugin registers unary handlers on its Mux (plugin.Method) and the
-// host calls session.Session.Invoke with a *session.Lease as the request
-// and as the response. A message is one image buffer with a small header
-// in front, so that it can be the whole message: a lease crosses without
-// a copy only as a whole message.
+// A message is one image buffer with a small header in front, so that it
+// can be a *session.Lease on its own: a lease crosses without a copy only
+// as a whole message, never beside other arguments.
 //
-// Everything here is pure and safe for concurrent use.
+// Everything here but the generated client is pure and safe for
+// concurrent use.
 package imgproc
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"time"
 
-	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/session"
 )
 
-// Service is the name the plugin serves the methods under.
-const Service = "imgproc.Pixels"
+//go:generate go run github.com/plexus-ipc/plexus/cmd/plexus gen
 
-// The methods: both take a Request and answer a Response. Pipeline is
-// meant to be called with leases (zero copy), PipelineCopy with []byte
-// messages (copied into and out of the link), for comparison.
-var (
-	PipelineID     = plexus.MethodID(Service, "Pipeline")
-	PipelineCopyID = plexus.MethodID(Service, "PipelineCopy")
-)
-
-// Desc is what the plugin serves and the host expects. The signature
-// hashes stand for the message layout below: change the text when the
-// layout changes, and a host and plugin built from different layouts are
-// refused at link time.
-var Desc = plexus.ServiceDesc{
-	Name: Service,
-	Methods: []plexus.MethodDesc{
-		{Name: "Pipeline", ID: PipelineID, Kind: plexus.Unary, Signature: signature("imgproc.v1 Pipeline")},
-		{Name: "PipelineCopy", ID: PipelineCopyID, Kind: plexus.Unary, Signature: signature("imgproc.v1 Pipeline")},
-	},
-}
-
-func signature(text string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(text))
-	return h.Sum64()
+// Processor runs the image pipeline (grayscale, blur, half size) on a
+// Request and answers a Response.
+//
+//plexus:service
+type Processor interface {
+	// Pipeline takes the request as a lease and answers a lease: on
+	// shared memory neither is copied. The request is a view of the
+	// caller's link memory while the handler runs; the response a view of
+	// the handler's until the caller releases it.
+	Pipeline(ctx context.Context, req *session.Lease) (*session.Lease, error)
+	// PipelineCopy is the same with []byte messages, copied into the link
+	// on each side and out of it on the caller's, for comparison.
+	PipelineCopy(ctx context.Context, req []byte) ([]byte, error)
 }
 
 // Message layout (little-endian):
