@@ -1,0 +1,60 @@
+//go:build linux
+
+// Command quickstart is the README's example, whole: a service
+// interface (package greeter), its plugin and its host. The same binary
+// is both: started by the host, it serves.
+//
+//	go run ./demos/quickstart
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/plexus-ipc/plexus/demos/quickstart/greeter"
+	"github.com/plexus-ipc/plexus/host"
+	"github.com/plexus-ipc/plexus/plugin"
+	"github.com/plexus-ipc/plexus/session"
+)
+
+type impl struct{}
+
+func (impl) Greet(_ context.Context, name string) (string, error) { return "Hello, " + name + "!", nil }
+
+func main() {
+	if os.Getenv("PLEXUS_PLUGIN") != "" { // started by a host: be the plugin
+		plugin.Serve(plugin.ServeConfig{Cookie: "quickstart", Versions: map[uint32][]plugin.Service{
+			1: {plugin.Generated(greeter.GreeterServiceDesc, func(m *session.Mux) error {
+				return greeter.RegisterGreeter(m, impl{})
+			})},
+		}})
+	}
+	if err := runHost(context.Background(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func runHost(ctx context.Context, out io.Writer) error {
+	exe, err := os.Executable() // the plugin is this same program
+	if err != nil {
+		return err
+	}
+	client, err := host.New(host.Config{Path: exe, Cookie: "quickstart",
+		Versions: map[uint32][]host.ServiceDesc{1: {greeter.GreeterServiceDesc}}})
+	if err != nil {
+		return err
+	}
+	if err := client.Start(ctx); err != nil {
+		return err
+	}
+	defer client.Close()
+	msg, err := greeter.NewGreeterClient(client).Greet(ctx, "world")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, msg)
+	return nil
+}
