@@ -25,9 +25,11 @@
 //
 // Concurrency: handlers run concurrently, one goroutine per call (see
 // package session). OnLink runs once, as soon as the session exists, and
-// may run concurrently with the first calls (so publish what it receives
-// with synchronisation); the session it receives may be used from any
-// goroutine to call the host's services (callbacks on the same link).
+// before any handler: calls that arrive earlier wait until it returns (so
+// what it stores is there for them, without further synchronisation),
+// which also means it must not wait for a call of the host. The session it
+// receives may be used from any goroutine to call the host's services
+// (callbacks on the same link).
 //
 // Logging: Logger returns an hclog logger writing JSON lines to stderr,
 // which the host forwards into its own logger with levels and fields

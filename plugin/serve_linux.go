@@ -51,9 +51,9 @@ type ServeConfig struct {
 	// HandshakeTimeout bounds the wait for the host's handshake;
 	// default 10 s.
 	HandshakeTimeout time.Duration
-	// OnLink, if set, is called with the session once the link is up:
-	// through it the plugin calls the services the host registered
-	// (host.Config.HostServices).
+	// OnLink, if set, is called with the session once the link is up,
+	// before any handler runs: through it the plugin calls the services
+	// the host registered (host.Config.HostServices).
 	OnLink func(host session.Conn, version uint32)
 	// KeepaliveIdle and KeepaliveTimeout configure pings from the plugin
 	// (the host pings by default; a negative idle, the default here,
@@ -168,14 +168,19 @@ func Run(cfg ServeConfig) error {
 		_ = tr.Close()
 		return err
 	}
+	// Handlers wait until OnLink has returned, so that what it sets up
+	// (the host connection, typically) is there for the first call.
+	linked := make(chan struct{})
 	s := session.New(tr, session.Config{
 		Role: session.Acceptor, Mux: mux, Logger: cfg.Logger,
 		ChannelWindow: int(hello.Limits.ChannelWindow), LinkWindow: int(hello.Limits.LinkWindow),
 		KeepaliveIdle: cfg.KeepaliveIdle, KeepaliveTimeout: cfg.KeepaliveTimeout,
+		Hold: linked,
 	})
 	if cfg.OnLink != nil {
 		cfg.OnLink(s, version)
 	}
+	close(linked)
 	select {
 	case <-s.Done():
 	case <-term:

@@ -39,6 +39,11 @@ type Config struct {
 	KeepaliveIdle    time.Duration
 	KeepaliveTimeout time.Duration
 	Logger           hclog.Logger
+	// Hold, if not nil, keeps handlers from running until it is closed:
+	// calls and notifications that arrive earlier are received and wait.
+	// It lets the owner of a session finish setting up (give the session
+	// to code the handlers use, say) before the first call is served.
+	Hold <-chan struct{}
 }
 
 func (c Config) withDefaults() Config {

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/transport/inproc"
 )
 
 // packMsg is message i of a buffered stream: sizes vary from empty to
@@ -179,4 +181,39 @@ func TestNotSentMarker(t *testing.T) {
 	err := host.Invoke(context.Background(), 1, plexus.Raw("x"), nil)
 	require.ErrorIs(t, err, ErrNotSent)
 	require.ErrorIs(t, err, plexus.ErrLinkClosed)
+}
+
+// TestHoldDelaysHandlers: with Config.Hold, a call that arrives first is
+// served only once Hold is closed.
+func TestHoldDelaysHandlers(t *testing.T) {
+	mux := NewMux()
+	var ran atomic.Bool
+	echo, _ := mux.HandleUnary("test.Hold", "Echo", func(ctx context.Context, req []byte) (plexus.Marshaler, error) {
+		ran.Store(true)
+		return plexus.Raw(req), nil
+	})
+	a, b := inproc.Pipe(inproc.Config{})
+	hold := make(chan struct{})
+	host := New(a, Config{Role: Initiator})
+	plugin := New(b, Config{Role: Acceptor, Mux: mux, Hold: hold})
+	t.Cleanup(func() { host.Close(); plugin.Close() })
+	done := make(chan error, 1)
+	go func() {
+		var resp plexus.Raw
+		done <- host.Invoke(context.Background(), echo, plexus.Raw("x"), &resp)
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the call returned (%v) while the handlers were held", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	require.False(t, ran.Load())
+	close(hold)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call did not finish after Hold was closed")
+	}
+	require.True(t, ran.Load())
 }

@@ -123,6 +123,7 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 func (s *Session) serve(ctx context.Context, stop func(), ch *channel, h *handler) {
 	defer s.handlers.Done()
 	defer stop()
+	s.hold()
 	var resp plexus.Marshaler
 	var req item
 	var got bool
@@ -295,10 +296,22 @@ func (s *Session) runNotes() {
 func (s *Session) runNote(n *pendingNote) {
 	defer s.handlers.Done()
 	defer s.t.Release(&n.f)
+	s.hold()
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("notification handler panicked", "method", n.h.name, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
 	n.h.notify(n.ctx, n.msg)
+}
+
+// hold waits for Config.Hold to be closed (or the session to end).
+func (s *Session) hold() {
+	if s.cfg.Hold == nil {
+		return
+	}
+	select {
+	case <-s.cfg.Hold:
+	case <-s.done:
+	}
 }
