@@ -222,6 +222,9 @@ func testDeadline(t *testing.T, l *link) {
 	defer cancel()
 	err := l.Caller.Invoke(ctx, MethodBlock, plexus.Raw("deadline"), nil)
 	requireCode(t, err, plexus.DeadlineExceeded, "")
+	// The caller's deadline may pass before the handler has even started
+	// (a loaded machine): wait for it before asking what it saw.
+	l.remote.wait("started/deadline", 1)
 	seen := l.remote.deadline("deadline")
 	// Not a lower bound: on a loaded machine the handler may start after
 	// its deadline has passed.
