@@ -21,7 +21,7 @@ type Blobs interface {
 	// Flip answers with a lease of its own holding the request's bytes,
 	// each XORed with 0x5a.
 	Flip(ctx context.Context, in *session.Lease) (*session.Lease, error)
-	// Sum reads a lease in place: its length and FNV-1a hash.
+	// Sum reads a lease in place: its length and a hash of its bytes.
 	Sum(ctx context.Context, in *session.Lease) (n int, hash uint64, err error)
 	// Fill answers with a lease of n bytes of the pattern of seed.
 	Fill(ctx context.Context, n int, seed uint64) (*session.Lease, error)

@@ -34,7 +34,7 @@ func TestBlobsSHM(t *testing.T) {
 		pluginOwn:  slotOrMemfd(t, "plugin", pluginOwn),
 		hostPeer:   slotOrMemfd(t, "plugin", hostPeer),
 		located:    true,
-	})
+	}, sizes)
 
 	// A lease of another link is copied, and the call still releases it
 	// (on its own link).
