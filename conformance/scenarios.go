@@ -218,6 +218,10 @@ func testCancellation(t *testing.T, l *link) {
 // cancelled when the original call is.
 func testDeadline(t *testing.T, l *link) {
 	const timeout = 100 * time.Millisecond
+	// The callee must be serving before the clock starts: a call whose
+	// OPEN and RESET (at the deadline) reach a callee still starting up
+	// together is cancelled before its handler runs, and rightly so.
+	echoOK(t, l.Caller, "warm-up")
 	ctx, cancel := context.WithTimeout(callCtx(t), timeout)
 	defer cancel()
 	err := l.Caller.Invoke(ctx, MethodBlock, plexus.Raw("deadline"), nil)
