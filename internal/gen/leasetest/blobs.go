@@ -23,6 +23,9 @@ type Blobs interface {
 	Flip(ctx context.Context, in *session.Lease) (*session.Lease, error)
 	// Sum reads a lease in place: its length and a hash of its bytes.
 	Sum(ctx context.Context, in *session.Lease) (n int, hash uint64, err error)
+	// Size reads nothing: it answers the lease's length (the benchmark's
+	// call, whose cost is the link's alone).
+	Size(ctx context.Context, in *session.Lease) (int, error)
 	// Fill answers with a lease of n bytes of the pattern of seed.
 	Fill(ctx context.Context, n int, seed uint64) (*session.Lease, error)
 	// Drop is one-way: the handler reports the lease's hash to the test.

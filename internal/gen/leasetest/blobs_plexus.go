@@ -22,6 +22,7 @@ var (
 	blobs_Gather_id = plexus.MethodID(BlobsService, "Gather")
 	blobs_Mirror_id = plexus.MethodID(BlobsService, "Mirror")
 	blobs_Pour_id   = plexus.MethodID(BlobsService, "Pour")
+	blobs_Size_id   = plexus.MethodID(BlobsService, "Size")
 	blobs_Sum_id    = plexus.MethodID(BlobsService, "Sum")
 )
 
@@ -43,6 +44,8 @@ var BlobsServiceDesc = plexus.ServiceDesc{
 		{Name: "Mirror", ID: blobs_Mirror_id, Kind: plexus.BidiStream, Signature: 0x7c4fb7b11f2b5cb0},
 		// plexus.sig.v1 ServerStream args(int,int,uint64) results() down(lease)
 		{Name: "Pour", ID: blobs_Pour_id, Kind: plexus.ServerStream, Signature: 0x9edbcd06145ece2b},
+		// plexus.sig.v1 Unary args(lease) results(int)
+		{Name: "Size", ID: blobs_Size_id, Kind: plexus.Unary, Signature: 0x96bd0d42e02ce1fb},
 		// plexus.sig.v1 Unary args(lease) results(int,uint64)
 		{Name: "Sum", ID: blobs_Sum_id, Kind: plexus.Unary, Signature: 0x1b081bf076026395},
 	},
@@ -373,6 +376,33 @@ func (c *BlobsClient) Pour(ctx context.Context, a0 int, a1 int, a2 uint64, a3 fu
 	}
 }
 
+type blobs_Size_call struct {
+	results blobs_Size_results
+}
+
+var blobs_Size_pool = sync.Pool{New: func() any { return new(blobs_Size_call) }}
+
+// Size calls Blobs.Size.
+//
+// a0 is the request itself (see BlobsClient).
+func (c *BlobsClient) Size(ctx context.Context, a0 *session.Lease) (r0 int, err error) {
+	if a0 == nil {
+		return r0, plexus.Errorf(plexus.InvalidArgument, "Blobs.Size: nil *session.Lease")
+	}
+	call := blobs_Size_pool.Get().(*blobs_Size_call)
+	err = c.conn.Invoke(ctx, blobs_Size_id, a0, &call.results)
+	a0.Release() // a no-op once sent; frees it if the call failed first
+	if err == nil {
+		r0 = call.results.r0
+	}
+	*call = blobs_Size_call{}
+	blobs_Size_pool.Put(call)
+	if err != nil {
+		err = codec.DecodeError(err)
+	}
+	return
+}
+
 type blobs_Sum_call struct {
 	results blobs_Sum_results
 }
@@ -506,6 +536,19 @@ func RegisterBlobs(m *session.Mux, impl Blobs) error {
 		}
 		s := &blobs_Pour_server{st: st}
 		return codec.EncodeError(impl.Pour(ctx, args.m.a0, args.m.a1, args.m.a2, s.send))
+	}); err != nil {
+		return err
+	}
+	if _, err := m.HandleUnary(BlobsService, "Size", func(ctx context.Context, b []byte) (plexus.Marshaler, error) {
+		a0 := new(session.Lease)
+		_, _ = a0.UnmarshalMsg(b) // a view of the request; it cannot fail
+		var err error
+		var res blobs_Size_results
+		res.r0, err = impl.Size(ctx, a0)
+		if err != nil {
+			return nil, codec.EncodeError(err)
+		}
+		return &res, nil
 	}); err != nil {
 		return err
 	}
@@ -769,6 +812,44 @@ func (m *blobs_Pour_args) decode(d *codec.Decoder) (err error) {
 		return err
 	}
 	if m.a2, err = d.Uint64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// blobs_Size_results carries the results of Blobs.Size.
+type blobs_Size_results struct {
+	r0 int
+}
+
+func (m *blobs_Size_results) Msgsize() int {
+	return codec.SizeArrayHeader + codec.SizeInt
+}
+
+func (m *blobs_Size_results) MarshalMsg(b []byte) ([]byte, error) {
+	var err error
+	b = codec.AppendArrayHeader(b, 1)
+	b = codec.AppendInt(b, m.r0)
+	return b, err
+}
+
+// UnmarshalMsg decodes with copies of []byte values, since it does not
+// know how long b stays valid.
+func (m *blobs_Size_results) UnmarshalMsg(b []byte) ([]byte, error) {
+	var d codec.Decoder
+	d.Reset(b, codec.Limits{})
+	d.CopyBytes(true)
+	if err := m.decode(&d); err != nil {
+		return b, err
+	}
+	return d.Rest(), nil
+}
+
+func (m *blobs_Size_results) decode(d *codec.Decoder) (err error) {
+	if err = d.Tuple(1); err != nil {
+		return err
+	}
+	if m.r0, err = d.Int(); err != nil {
 		return err
 	}
 	return nil

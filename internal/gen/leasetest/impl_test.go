@@ -131,6 +131,8 @@ func (im *impl) Sum(ctx context.Context, in *session.Lease) (int, uint64, error)
 	return in.Len(), hash(in.Bytes()), nil
 }
 
+func (im *impl) Size(ctx context.Context, in *session.Lease) (int, error) { return in.Len(), nil }
+
 // Fill with a negative n allocates a lease and fails: the generated code
 // must release the lease.
 func (im *impl) Fill(ctx context.Context, n int, seed uint64) (*session.Lease, error) {
