@@ -284,6 +284,15 @@ func runAll(t *testing.T, a, b plexus.Transport, loc locators, sizes []int) (hos
 		require.Nil(t, resp)
 		require.Equal(t, plexus.Internal, plexus.CodeOf(err))
 		require.Contains(t, err.Error(), "Blobs.Flip: the handler returned a nil *session.Lease")
+
+		// A handler may answer with the request's own view: it is copied.
+		l, want, _ := lease(t, 5000, 3)
+		copy(l.Bytes(), "echo")
+		copy(want, "echo")
+		resp, err = c.Flip(ctx, l)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(want, resp.Bytes()))
+		resp.Release()
 		im.take()
 	})
 
