@@ -100,11 +100,11 @@
 // without an array around it (see "Leases"). A stream call sends the arguments in its OPEN
 // frame; each stream message is an array of one element; a client
 // streaming call's results come as one message before the final status.
-// On the serving side []byte arguments of unary methods and notifications
-// are views into the request payload, valid until the handler returns
-// (they must not be returned as results, which are encoded after the
-// request is released); stream messages and everything on the calling
-// side are copies.
+// On the serving side []byte arguments of unary methods are views into
+// the request payload, which the session keeps until the response has been
+// encoded (so a result may alias an argument); those of notifications are
+// valid until the handler returns. Stream messages and everything on the
+// calling side are copies, except leases (see "Leases").
 //
 // # Signature hash
 //
