@@ -53,8 +53,19 @@ type channel struct {
 	token, retake, tookToken bool
 }
 
+// maxFreeChans bounds the recycled channels a session keeps (about the
+// number of calls it had in flight at once, at most this).
+const maxFreeChans = 1024
+
 func (s *Session) newChannel(id, method uint64, local bool) *channel {
-	ch, _ := s.chanPool.Get().(*channel)
+	var ch *channel
+	s.freeMu.Lock()
+	if n := len(s.freeChans); n > 0 {
+		ch = s.freeChans[n-1]
+		s.freeChans[n-1] = nil
+		s.freeChans = s.freeChans[:n-1]
+	}
+	s.freeMu.Unlock()
 	if ch == nil {
 		ch = &channel{s: s, wake: make(chan struct{}, 1)}
 	}
@@ -83,7 +94,11 @@ func (s *Session) recycle(ch *channel) {
 	ch.send.mu.Lock()
 	ch.send.n, ch.send.err, ch.send.wake = 0, nil, nil
 	ch.send.mu.Unlock()
-	s.chanPool.Put(ch)
+	s.freeMu.Lock()
+	if len(s.freeChans) < maxFreeChans {
+		s.freeChans = append(s.freeChans, ch)
+	}
+	s.freeMu.Unlock()
 }
 
 func (ch *channel) signal() {
@@ -269,16 +284,20 @@ func (ch *channel) next(ctx context.Context) (item, error) {
 // wait blocks until ch is signalled (true) or ctx ends (false), counted
 // among the session's waiting callers (see leaveCaller).
 func (ch *channel) wait(ctx context.Context) bool {
-	if r := ch.s.rd; r != nil {
+	r := ch.s.rd
+	if r != nil {
 		r.waiters.Add(1)
-		defer r.waiters.Add(-1)
 	}
+	ok := true
 	select {
 	case <-ch.wake:
-		return true
 	case <-ctx.Done():
-		return false
+		ok = false
 	}
+	if r != nil {
+		r.waiters.Add(-1)
+	}
+	return ok
 }
 
 // done releases a consumed item and grants its cost back to the peer once

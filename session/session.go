@@ -38,8 +38,12 @@ type Session struct {
 	drained     chan struct{} // closed when draining and no channel is left
 	err         *plexus.Status
 
-	link     *credit   // link-level send window
-	chanPool sync.Pool // recycled caller-side channels (see recycle)
+	link *credit // link-level send window
+	// Recycled caller-side channels (see recycle). Not a sync.Pool: the
+	// garbage collector empties those, and the next calls would allocate
+	// again, so a unary call would not be allocation-free in steady state.
+	freeMu    sync.Mutex
+	freeChans []*channel
 
 	// Receive-side accounting, touched only by the reader goroutine.
 	linkRemaining int64 // credit the peer still has on the link
