@@ -19,6 +19,14 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	if err := ctx.Err(); err != nil {
 		return nil, ctxStatus(ctx)
 	}
+	// Refuse before encoding where possible: encoding spends a lease, and
+	// a refused call (ErrNotSent) should leave it to be sent elsewhere.
+	s.mu.Lock()
+	refuse := s.refuseOpenLocked()
+	s.mu.Unlock()
+	if refuse != nil {
+		return nil, refuse
+	}
 	payload, fromAlloc, flags, err := s.encode(plexus.OutgoingMetadata(ctx), first, nil)
 	if err != nil {
 		// After the session ended the transport refuses Alloc; report
@@ -52,7 +60,6 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	// link credit: the peer adds it to its own clock on arrival, so any
 	// wait before the send would extend the handler's deadline.
 	var aux uint64
-	var refuse *plexus.Status
 	if dl, ok := ctx.Deadline(); ok {
 		if rem := time.Until(dl); rem > 0 {
 			aux = uint64(rem)
@@ -69,7 +76,9 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 		s.mu.Unlock()
 		s.openMu.Unlock()
 		s.link.refund(cost)
-		s.freeIf(payload, fromAlloc)
+		if l, ok := first.(*Lease); !ok || !l.unspend(payload) {
+			s.freeIf(payload, fromAlloc)
+		}
 		s.recycle(ch)
 		return nil, refuse
 	}

@@ -120,7 +120,19 @@ var (
 
 // spend frees an unsent lease of s whose bytes were copied into a frame.
 func (l *Lease) spend(s *Session) {
-	if l.s == s && !l.sent && l.release == nil {
+	// Whichever link it came from: a lease of another session copied into
+	// this one's frame is as spent as one of this session.
+	if !l.sent && l.release == nil {
 		l.Release()
 	}
+}
+
+// unspend gives a lease back the memory take handed out, when the frame
+// was refused before it left (ErrNotSent): the caller may send it again.
+func (l *Lease) unspend(b []byte) bool {
+	if !l.sent || l.buf != nil || len(b) == 0 {
+		return false
+	}
+	l.sent, l.buf = false, b
+	return true
 }

@@ -217,3 +217,21 @@ func TestHoldDelaysHandlers(t *testing.T) {
 	}
 	require.True(t, ran.Load())
 }
+
+// TestRefusedLeaseKept: a call refused before it is sent (ErrNotSent)
+// leaves its lease to the caller, intact, to be sent elsewhere.
+func TestRefusedLeaseKept(t *testing.T) {
+	host, _ := pair(t, nil, nil)
+	l, err := host.Alloc(100)
+	require.NoError(t, err)
+	copy(l.Bytes(), "payload")
+	host.GoAway("test") // this side still calls; make it refuse instead:
+	host.mu.Lock()
+	host.draining = true
+	host.mu.Unlock()
+	err = host.Invoke(context.Background(), 1, l, nil)
+	require.ErrorIs(t, err, ErrNotSent)
+	require.Equal(t, 100, l.Len())
+	require.Equal(t, "payload", string(l.Bytes()[:7]))
+	l.Release()
+}
