@@ -112,13 +112,24 @@ func (s *Session) pollReader() {
 				// wake-up in front of every call. Most handlers return
 				// long before promoteAfter; one that blocks gets a
 				// reader started behind it then.
-				if promote == nil {
-					promote = time.AfterFunc(time.Hour, s.ensureReader)
+				// With a sleeper on the doorbell, frames that arrive
+				// meanwhile wake it (the link is armed): no timer needed,
+				// which keeps timer operations (and the system call
+				// that can come with them) off the hot path.
+				r.mu.Lock()
+				covered := r.sleeper
+				r.mu.Unlock()
+				if !covered {
+					if promote == nil {
+						promote = time.AfterFunc(time.Hour, s.ensureReader)
+					}
+					promote.Reset(promoteAfter)
 				}
-				promote.Reset(promoteAfter)
 				job.ch.retake = true
 				s.serve(job.ctx, job.stop, job.ch, job.h)
-				promote.Stop()
+				if !covered {
+					promote.Stop()
+				}
 				held = job.ch.tookToken
 				continue
 			}
