@@ -131,11 +131,10 @@ func (s *Session) serve(ctx context.Context, stop func(), ch *channel, h *handle
 	if err == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = plexus.Errorf(plexus.DeadlineExceeded, "deadline exceeded while the handler ran")
 	}
-	s.finishServer(ch, resp, err)
 	if got {
-		// Only now: the response may be (part of) the request's bytes,
-		// which must stay valid until it is encoded.
-		ch.done(&req)
+		s.finishServer(ch, resp, err, &req)
+	} else {
+		s.finishServer(ch, resp, err, nil)
 	}
 }
 
@@ -171,7 +170,12 @@ func (s *Session) runHandler(ctx context.Context, ch *channel, h *handler, resp 
 
 // finishServer sends the final STATUS unless the caller already ended the
 // call (RESET) or the link died.
-func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error) {
+//
+// req, if not nil, is the unary request, released as soon as the
+// response is encoded (the response may be part of it) and before the
+// response is sent, so that the caller never sees the response while its
+// request's memory is still held.
+func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, req *item) {
 	defer func() {
 		s.removeChannel(ch)
 		ch.drop()
@@ -184,6 +188,9 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error) {
 	trailer := ch.trailerOut
 	ch.mu.Unlock()
 	if gone {
+		if req != nil {
+			ch.done(req)
+		}
 		return
 	}
 	// The handler has returned, so nothing else sends on this channel and
@@ -212,7 +219,17 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error) {
 		newDesc(d, kindStatus, ch.id, flags|flagEnd)
 		d.SetAux(uint64(st.Code))
 	}
+	// A payload in transport memory holds the response by itself; any
+	// other (a message that outgrew its Msgsize, or ignored the buffer it
+	// was given) may still point into the request until Send copies it.
+	early := req != nil && (fromAlloc || len(payload) == 0)
+	if early {
+		ch.done(req)
+	}
 	err = s.sendFrame(context.Background(), ch, d, payload, fromAlloc)
+	if req != nil && !early {
+		ch.done(req)
+	}
 	if ch.retake {
 		// A reader that ran the handler: back to receiving, with the
 		// link disarmed before the caller's next call can ring.
