@@ -43,6 +43,9 @@ type channel struct {
 	// remaining is the peer's credit on this channel as we enforce it:
 	// the reader subtracts, consumers add what they grant.
 	remaining atomic.Int64
+	// ended is set with final, so that Send, once per message, can see
+	// that the call goes on without taking mu.
+	ended atomic.Bool
 
 	cancel context.CancelCauseFunc // server side: cancels the handler
 
@@ -84,20 +87,70 @@ func (s *Session) newChannel(id, method uint64, local bool) *channel {
 // that status (onFrame) and touches only s and wake afterwards, which are
 // never reset, and no Retainer or context watcher holds it.
 func (s *Session) recycle(ch *channel) {
+	ch.reset()
+	s.freeMu.Lock()
+	if len(s.freeChans) < maxFreeChans {
+		s.freeChans = append(s.freeChans, ch)
+	}
+	s.freeMu.Unlock()
+}
+
+// reset clears what a call left in ch.
+func (ch *channel) reset() {
 	ch.mu.Lock()
 	clear(ch.queue)
 	ch.queue, ch.head = ch.queue[:0], 0
 	ch.recvEnd, ch.final, ch.trailer, ch.trailerOut = false, nil, nil, nil
+	ch.ended.Store(false)
 	ch.consumed, ch.finished, ch.sentEnd, ch.cancel = 0, false, false, nil
 	ch.token, ch.retake, ch.tookToken = false, false, false
 	ch.mu.Unlock()
 	ch.send.mu.Lock()
 	ch.send.n, ch.send.err, ch.send.wake = 0, nil, nil
 	ch.send.mu.Unlock()
+}
+
+// retire queues a finished serving-side unary channel for recycling. It
+// cannot go straight back into the pool the way a caller's channel does:
+// the reader removes a caller's channel from the map itself before it
+// publishes the final status, but a serving channel is removed by the
+// goroutine that ran the handler, while the reader may be dispatching a
+// frame for it that it looked up just before (a late RESET or DATA). Such
+// a reference ends with that dispatch, so reclaim, which runs at the start
+// of the next one, is the first point where nothing but the pool holds
+// the channel. The handler's context still points at it (callKey), which
+// is why SetTrailer refuses once that context is cancelled.
+func (s *Session) retire(ch *channel) {
 	s.freeMu.Lock()
-	if len(s.freeChans) < maxFreeChans {
-		s.freeChans = append(s.freeChans, ch)
+	if len(s.retired)+len(s.freeChans) < maxFreeChans {
+		s.retired = append(s.retired, ch)
+		s.retiredN.Store(int32(len(s.retired)))
 	}
+	s.freeMu.Unlock()
+}
+
+// reclaim recycles the retired channels (see retire). It runs on the
+// receiving side, between dispatches. Once the session is dying it drops
+// them instead: die fails every channel it found in the map, and one it
+// found may have been retired since.
+func (s *Session) reclaim() {
+	s.freeMu.Lock()
+	r := s.retired
+	// Swapped, not truncated: retire may append while r is processed.
+	s.retired, s.retiredSpare = s.retiredSpare, nil
+	s.retiredN.Store(0)
+	s.freeMu.Unlock()
+	if !s.dying.Load() {
+		for _, ch := range r {
+			ch.reset()
+		}
+	}
+	s.freeMu.Lock()
+	if !s.dying.Load() {
+		s.freeChans = append(s.freeChans, r[:max(0, min(len(r), maxFreeChans-len(s.freeChans)))]...)
+	}
+	clear(r)
+	s.retiredSpare = r[:0]
 	s.freeMu.Unlock()
 }
 
@@ -192,6 +245,7 @@ func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
 	}
 	if final != nil {
 		ch.final = final
+		ch.ended.Store(true)
 		ch.trailer = md
 	}
 	s, wake := ch.s, ch.wake
@@ -221,6 +275,7 @@ func (ch *channel) fail(st *plexus.Status) {
 	ch.mu.Lock()
 	if ch.final == nil {
 		ch.final = st
+		ch.ended.Store(true)
 	}
 	ch.recvEnd = true
 	ch.mu.Unlock()

@@ -171,6 +171,7 @@ func (ch *channel) abandon(st *plexus.Status) {
 	peerDone := ch.final != nil
 	if !peerDone {
 		ch.final = st
+		ch.ended.Store(true)
 		ch.recvEnd = true
 	}
 	ch.finished = true // in the same step: see onFrame and next

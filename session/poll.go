@@ -126,11 +126,10 @@ func (s *Session) pollReader() {
 					promote.Reset(promoteAfter)
 				}
 				job.ch.retake = true
-				s.serve(job.ctx, job.stop, job.ch, job.h)
+				held = s.serve(job.ctx, job.stop, job.ch, job.h)
 				if !covered {
 					promote.Stop()
 				}
-				held = job.ch.tookToken
 				continue
 			}
 		}

@@ -20,6 +20,11 @@ func SetTrailer(ctx context.Context, md plexus.Metadata) error {
 	if !ok {
 		return plexus.Errorf(plexus.FailedPrecondition, "SetTrailer outside a handler")
 	}
+	if ctx.Err() != nil {
+		// The call has ended (or is ending): its channel may already
+		// serve another call.
+		return plexus.Errorf(plexus.FailedPrecondition, "SetTrailer after the call ended")
+	}
 	if _, err := mdSize(md); err != nil {
 		return err
 	}
@@ -120,7 +125,12 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 
 // serve runs a handler and sends the call's status. A panic in the
 // handler becomes an INTERNAL status; the link survives it.
-func (s *Session) serve(ctx context.Context, stop func(), ch *channel, h *handler) {
+//
+// It reports whether it took the receive token after sending the status
+// (see finishServer), which a reader that ran the call inline goes on
+// with; ch may be recycled once serve returns, so its caller must not
+// look at it.
+func (s *Session) serve(ctx context.Context, stop func(), ch *channel, h *handler) (tookToken bool) {
 	defer s.handlers.Done()
 	defer stop()
 	s.hold()
@@ -136,6 +146,14 @@ func (s *Session) serve(ctx context.Context, stop func(), ch *channel, h *handle
 	} else {
 		s.finishServer(ch, resp, err, nil)
 	}
+	tookToken = ch.tookToken
+	if h.kind != kindStreamHandler {
+		// A stream handler's Stream points at ch and may outlive the
+		// call in the application's hands; a unary handler has nothing
+		// but its context, which SetTrailer checks.
+		s.retire(ch)
+	}
+	return tookToken
 }
 
 // runHandler runs h; a unary request it received is left in *req (and

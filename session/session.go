@@ -44,6 +44,11 @@ type Session struct {
 	// again, so a unary call would not be allocation-free in steady state.
 	freeMu    sync.Mutex
 	freeChans []*channel
+	// Finished serving-side channels waiting to be recycled (see retire),
+	// and how many there are, read without freeMu by dispatch.
+	retired, retiredSpare []*channel
+	retiredN              atomic.Int32
+	dying                 atomic.Bool // set by die before it collects the channels to fail
 
 	// Receive-side accounting, touched only by the reader goroutine.
 	linkRemaining int64 // credit the peer still has on the link
@@ -119,6 +124,7 @@ func (s *Session) die(st *plexus.Status) {
 		return
 	}
 	s.err = st
+	s.dying.Store(true)
 	chans := s.chans
 	s.chans = nil
 	s.mu.Unlock()
@@ -185,6 +191,9 @@ func violation(format string, args ...any) *plexus.Status {
 // ownership of f's payload: the frame is either queued on a channel or
 // released before dispatch returns.
 func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
+	if s.retiredN.Load() > 0 {
+		s.reclaim()
+	}
 	d := &f.Desc
 	kind, flags, id := d.Kind(), d.Flags(), d.Channel()
 	if kind == 0 || kind > kindMax {

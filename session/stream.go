@@ -73,13 +73,16 @@ func (st *Stream) Context() context.Context { return st.ctx }
 // the call's status (io.EOF if that was OK).
 func (st *Stream) Send(m plexus.Marshaler) error {
 	ch := st.ch
-	ch.mu.Lock()
-	sentEnd, final := ch.sentEnd, ch.final
-	ch.mu.Unlock()
-	if sentEnd {
+	// sentEnd is written only by this stream's sending side (CloseSend),
+	// so it needs no lock here; final is read under mu only once ended
+	// says it is there.
+	if ch.sentEnd {
 		return plexus.Errorf(plexus.FailedPrecondition, "Send after CloseSend")
 	}
-	if final != nil {
+	if ch.ended.Load() {
+		ch.mu.Lock()
+		final := ch.final
+		ch.mu.Unlock()
 		if final.Code == plexus.OK {
 			return io.EOF
 		}

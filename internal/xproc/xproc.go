@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"time"
 )
@@ -33,7 +34,29 @@ func Main() {
 		fmt.Fprintf(os.Stderr, "xproc: no helper named %q\n", name)
 		os.Exit(97)
 	}
-	os.Exit(fn())
+	os.Exit(runProfiled(fn))
+}
+
+// runProfiled runs fn, writing a CPU profile of the child to the file
+// named by PLEXUS_XPROC_CPUPROFILE if it is set: the serving side of a
+// cross-process benchmark is otherwise out of reach of -cpuprofile.
+func runProfiled(fn func() int) int {
+	path := os.Getenv("PLEXUS_XPROC_CPUPROFILE")
+	if path == "" {
+		return fn()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "xproc: %v\n", err)
+		return fn()
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "xproc: %v\n", err)
+		return fn()
+	}
+	defer pprof.StopCPUProfile()
+	return fn()
 }
 
 // IsChild reports whether this process is running a helper.
