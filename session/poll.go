@@ -243,7 +243,7 @@ func (s *Session) pollUntil(done func() bool, ctx context.Context, budget time.D
 				// under load it would cost a doorbell per call.
 				j := r.job
 				r.job = serveJob{}
-				go s.serve(j.ctx, j.stop, j.ch, j.h)
+				s.spawn(j)
 			}
 			s.rxFrames.Add(1)
 			if st := s.dispatch(&r.f); st != nil {

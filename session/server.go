@@ -119,7 +119,7 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 		s.rd.job = serveJob{ctx: ctx, stop: stop, ch: ch, h: h}
 		return nil
 	}
-	go s.serve(ctx, stop, ch, h)
+	s.spawn(serveJob{ctx: ctx, stop: stop, ch: ch, h: h})
 	return nil
 }
 

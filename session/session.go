@@ -59,6 +59,9 @@ type Session struct {
 	notes    noteQueue
 	rxFrames atomic.Uint64 // frames received, for idle detection
 	handlers sync.WaitGroup
+
+	jobs        chan serveJob // to idle workers (see workers.go)
+	idleWorkers atomic.Int32
 }
 
 // New starts a session over t. The session owns t from now on.
@@ -67,6 +70,7 @@ func New(t plexus.Transport, cfg Config) *Session {
 	s := &Session{
 		t: t, cfg: cfg, mux: cfg.Mux, log: cfg.Logger,
 		done:          make(chan struct{}),
+		jobs:          make(chan serveJob),
 		chans:         make(map[uint64]*channel),
 		link:          newCredit(DefaultLinkWindow),
 		linkRemaining: int64(cfg.LinkWindow),
