@@ -15,7 +15,10 @@ import (
 type item struct {
 	f   plexus.Frame
 	msg []byte
-	pk  *packRef // a message of a packed frame: the frame is there, f is empty
+	// pk: a message of a packed frame, holding a reference to it (f is
+	// empty). packed: a whole packed frame in the queue, not yet split.
+	pk     *packRef
+	packed bool
 }
 
 // channel is the state of one call on either side.
@@ -44,8 +47,15 @@ type channel struct {
 	// the reader subtracts, consumers add what they grant.
 	remaining atomic.Int64
 	// ended is set with final, so that Send, once per message, can see
-	// that the call goes on without taking mu.
-	ended atomic.Bool
+	// that the call goes on without taking mu; fin is set with finished,
+	// for the receiver's cursor (see fromCursor).
+	ended, fin atomic.Bool
+
+	// The receiver's cursor into a packed frame (see fromCursor): rxPk
+	// is the frame, rxRest what is left of its records. Only the
+	// receiving goroutine moves the cursor; others may only close it.
+	rxPk   atomic.Pointer[packRef]
+	rxRest []byte
 
 	cancel context.CancelCauseFunc // server side: cancels the handler
 
@@ -102,6 +112,9 @@ func (ch *channel) reset() {
 	ch.queue, ch.head = ch.queue[:0], 0
 	ch.recvEnd, ch.final, ch.trailer, ch.trailerOut = false, nil, nil, nil
 	ch.ended.Store(false)
+	ch.fin.Store(false)
+	ch.rxPk.Store(nil)
+	ch.rxRest = nil
 	ch.consumed, ch.finished, ch.sentEnd, ch.cancel = 0, false, false, nil
 	ch.token, ch.retake, ch.tookToken = false, false, false
 	ch.mu.Unlock()
@@ -231,12 +244,8 @@ func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
 			ch.s.t.Release(f)
 			return err
 		}
-		pk := &packRef{f: *f, left: n}
-		for p := payload; len(p) > 0; {
-			var msg []byte
-			msg, p = nextPacked(p)
-			ch.queue = append(ch.queue, item{msg: msg, pk: pk})
-		}
+		_ = n // validated; the receiver splits it (fromCursor)
+		ch.queue = append(ch.queue, item{f: *f, msg: payload, packed: true})
 	} else if flags&flagMsg != 0 {
 		ch.queue = append(ch.queue, item{f: *f, msg: payload})
 	}
@@ -297,7 +306,11 @@ func (ch *channel) next(ctx context.Context) (item, error) {
 		// caller asked to stop, and racing the abandon must not decide
 		// what Recv returns.
 		if ctx.Err() != nil {
+			ch.closeCursor()
 			return item{}, ctxStatus(ctx)
+		}
+		if msg, pk := ch.fromCursor(); pk != nil {
+			return item{msg: msg, pk: pk}, nil
 		}
 		ch.mu.Lock()
 		if ch.finished {
@@ -316,6 +329,10 @@ func (ch *channel) next(ctx context.Context) (item, error) {
 				ch.queue, ch.head = ch.queue[:0], 0
 			}
 			ch.mu.Unlock()
+			if it.packed {
+				ch.startCursor(&it)
+				continue
+			}
 			return it, nil
 		}
 		if ch.recvEnd {
@@ -358,16 +375,16 @@ func (ch *channel) wait(ctx context.Context) bool {
 // done releases a consumed item and grants its cost back to the peer once
 // enough has accumulated (half the window), so credit frames stay rare.
 func (ch *channel) done(it *item) {
-	f := &it.f
-	ch.mu.Lock()
 	if it.pk != nil {
-		// The frame goes back with its last message.
-		if it.pk.left--; it.pk.left > 0 {
-			ch.mu.Unlock()
-			return
-		}
-		f = &it.pk.f
+		ch.unref(it.pk)
+		return
 	}
+	ch.doneFrame(&it.f)
+}
+
+// doneFrame releases a consumed frame and grants its cost back.
+func (ch *channel) doneFrame(f *plexus.Frame) {
+	ch.mu.Lock()
 	cost := frameCost(len(f.Payload))
 	// Released through a field: a pointer to the caller's item would
 	// escape through the Transport interface and cost an allocation per
@@ -392,21 +409,17 @@ func (ch *channel) done(it *item) {
 func (ch *channel) drop() {
 	ch.mu.Lock()
 	ch.finished = true
+	ch.fin.Store(true)
 	q := ch.queue[ch.head:]
 	ch.queue, ch.head = nil, 0
-	for i := range q {
-		// A packed frame is released with its last message, which may
-		// be out with the application (a Retainer) rather than here.
-		if pk := q[i].pk; pk != nil {
-			if pk.left--; pk.left == 0 {
-				q[i].f = pk.f
-			}
-		}
-	}
 	ch.mu.Unlock()
 	for i := range q {
 		ch.s.t.Release(&q[i].f)
 	}
+	// The receiver may be splitting a packed frame: its messages out
+	// with it hold references of their own, so closing the cursor here
+	// releases the frame only once they are done too.
+	ch.closeCursor()
 }
 
 // grantChannel sends a CREDIT for ch. The grant is added to the

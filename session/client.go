@@ -150,8 +150,9 @@ func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshale
 		ch.abandon(err.(*plexus.Status))
 		return err
 	}
-	if _, err := ch.next(ctx); err != io.EOF {
+	if extra, err := ch.next(ctx); err != io.EOF {
 		if err == nil {
+			ch.done(&extra)
 			err = plexus.Errorf(plexus.Internal, "unary call got more than one response")
 		}
 		ch.abandon(err.(*plexus.Status))
@@ -175,6 +176,7 @@ func (ch *channel) abandon(st *plexus.Status) {
 		ch.recvEnd = true
 	}
 	ch.finished = true // in the same step: see onFrame and next
+	ch.fin.Store(true)
 	ch.mu.Unlock()
 	ch.s.removeChannel(ch)
 	ch.send.close(st)

@@ -74,6 +74,9 @@ func (s *Session) encode(md plexus.Metadata, m plexus.Marshaler, st *plexus.Stat
 // (Retainer), it takes over the release; otherwise the item is released
 // (and its credit granted back) at once.
 func (ch *channel) decode(it *item, m plexus.Unmarshaler) error {
+	if it.pk != nil {
+		return ch.decodePacked(it.msg, it.pk, m)
+	}
 	if m == nil {
 		ch.done(it)
 		return nil
@@ -84,6 +87,25 @@ func (ch *channel) decode(it *item, m plexus.Unmarshaler) error {
 		return nil
 	}
 	ch.done(it)
+	if err != nil {
+		return plexus.WithCause(plexus.Internal, err, "decoding message: "+err.Error())
+	}
+	return nil
+}
+
+// decodePacked is decode for a message of a packed frame, which holds a
+// reference to its frame (see fromCursor).
+func (ch *channel) decodePacked(msg []byte, pk *packRef, m plexus.Unmarshaler) error {
+	if m == nil {
+		ch.unref(pk)
+		return nil
+	}
+	_, err := m.UnmarshalMsg(msg)
+	if r, ok := m.(plexus.Retainer); ok && err == nil {
+		r.Retain(func() { ch.unref(pk) })
+		return nil
+	}
+	ch.unref(pk)
 	if err != nil {
 		return plexus.WithCause(plexus.Internal, err, "decoding message: "+err.Error())
 	}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 
 	"github.com/plexus-ipc/plexus"
 )
@@ -29,11 +30,84 @@ const (
 	packHeader = 2
 )
 
-// packRef holds a received packed frame until its last message is
-// consumed; it is guarded by the channel's mu.
+// packRef holds a received packed frame while the receiver's cursor is on
+// it or any of its messages is out (each holds a reference); the last
+// reference releases the frame. closed says the cursor's own reference has
+// been given up.
 type packRef struct {
-	f    plexus.Frame
-	left int
+	f      plexus.Frame
+	refs   atomic.Int32
+	closed atomic.Bool
+}
+
+// tryRef takes a reference for a message unless the frame is already
+// released (the cursor was closed and every message is done).
+func (pk *packRef) tryRef() bool {
+	for {
+		r := pk.refs.Load()
+		if r <= 0 {
+			return false
+		}
+		if pk.refs.CompareAndSwap(r, r+1) {
+			return true
+		}
+	}
+}
+
+// startCursor puts the receiver's cursor on a packed frame taken from the
+// queue (receiving goroutine).
+func (ch *channel) startCursor(it *item) {
+	pk := &packRef{f: it.f}
+	pk.refs.Store(1) // the cursor's
+	ch.rxRest = it.msg
+	ch.rxPk.Store(pk)
+}
+
+// fromCursor hands out the next message of the packed frame under the
+// receiver's cursor (receiving goroutine). Packed messages are what a
+// stream of small messages is made of, so this path takes no lock: the
+// message holds a reference to the frame, and the cursor is given up when
+// its last record is out, or when the call has ended (fin) or someone
+// closed it.
+func (ch *channel) fromCursor() (msg []byte, pk *packRef) {
+	pk = ch.rxPk.Load()
+	if pk == nil {
+		return nil, nil
+	}
+	if ch.fin.Load() || pk.closed.Load() || !pk.tryRef() {
+		ch.rxPk.Store(nil)
+		ch.rxRest = nil
+		ch.closeRef(pk)
+		return nil, nil
+	}
+	msg, rest := nextPacked(ch.rxRest)
+	ch.rxRest = rest
+	if len(rest) == 0 {
+		ch.rxPk.Store(nil)
+		ch.closeRef(pk)
+	}
+	return msg, pk
+}
+
+// closeCursor gives up the cursor's reference, from any goroutine; the
+// receiver clears the cursor itself when it next looks.
+func (ch *channel) closeCursor() {
+	if pk := ch.rxPk.Load(); pk != nil {
+		ch.closeRef(pk)
+	}
+}
+
+func (ch *channel) closeRef(pk *packRef) {
+	if pk.closed.CompareAndSwap(false, true) {
+		ch.unref(pk)
+	}
+}
+
+// unref drops a reference to a packed frame, releasing it with the last.
+func (ch *channel) unref(pk *packRef) {
+	if pk.refs.Add(-1) == 0 {
+		ch.doneFrame(&pk.f)
+	}
 }
 
 // countPacked validates a packed payload and returns its message count.

@@ -146,14 +146,22 @@ func (st *Stream) Recv(m plexus.Unmarshaler) error {
 		// The peer may be waiting for what is buffered before it answers.
 		st.tryFlush()
 	}
-	it, err := st.ch.next(st.ctx)
+	ch := st.ch
+	if st.ctx.Err() == nil {
+		// The common case of a stream of small messages, without
+		// building an item: the next record of a packed frame.
+		if msg, pk := ch.fromCursor(); pk != nil {
+			return ch.decodePacked(msg, pk, m)
+		}
+	}
+	it, err := ch.next(st.ctx)
 	if err != nil {
 		if !st.server {
 			st.finish(err)
 		}
 		return err
 	}
-	return st.ch.decode(&it, m)
+	return ch.decode(&it, m)
 }
 
 // finish ends the caller's side once the call is over.
