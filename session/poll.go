@@ -42,8 +42,13 @@ type readers struct {
 	waiters     atomic.Int32 // callers blocked on their channels (see leaveCaller)
 	readerHolds atomic.Bool  // the token holder is a reader goroutine
 	f           plexus.Frame // receive scratch, owned by the token holder
-	inline      bool         // the token holder may take a call to run itself
-	job         serveJob     // the call it took (job.ch != nil)
+	// lastRx is when the token holder last received a frame, gap a moving
+	// average of the time between frames (see readBudget); both are
+	// owned by the token holder.
+	lastRx time.Time
+	gap    time.Duration
+	inline bool     // the token holder may take a call to run itself
+	job    serveJob // the call it took (job.ch != nil)
 
 	mu        sync.Mutex
 	sleeper   bool // a reader is in (or committed to) WaitReadable
@@ -97,7 +102,7 @@ func (s *Session) pollReader() {
 			}
 			held = false
 			r.inline = true
-			err, fromDispatch := s.pollUntil(nil, nil, r.spin)
+			err, fromDispatch := s.pollUntil(nil, nil, r.readBudget())
 			r.inline = false
 			job := r.job
 			r.job = serveJob{}
@@ -246,10 +251,12 @@ func (s *Session) pollUntil(done func() bool, ctx context.Context, budget time.D
 				s.spawn(j)
 			}
 			s.rxFrames.Add(1)
+			now := time.Now()
+			r.arrived(now)
 			if st := s.dispatch(&r.f); st != nil {
 				return st, true
 			}
-			start, i = time.Now(), 0
+			start, i = now, 0
 		} else if r.job.ch != nil {
 			return nil, false // nothing behind it: run it on this reader
 		}
@@ -399,6 +406,36 @@ func (r *readers) callBudget() time.Duration {
 		return 0
 	}
 	return min(max(2*time.Duration(r.respTime.Load()), r.spin), maxCallSpin)
+}
+
+// maxReadSpin caps a reader's polling budget (see readBudget).
+const maxReadSpin = 200 * time.Microsecond
+
+// readBudget is how long a reader polls after the last frame before it
+// parks: the transport's spin budget, or twice the recent time between
+// frames when that is longer and still under maxReadSpin. A peer that
+// calls every 50 us (it spends that long filling a 1 MiB lease, say) then
+// finds the reader still polling, rather than paying for a doorbell and
+// a wake-up through the kernel on every call, which on a virtual machine
+// costs more than the gap itself. Links whose frames come further apart,
+// or not at all, park after the transport's budget as before.
+func (r *readers) readBudget() time.Duration {
+	if r.spin <= 0 {
+		return 0
+	}
+	if g := 2 * r.gap; g > r.spin && g <= maxReadSpin {
+		return g
+	}
+	return r.spin
+}
+
+// arrived folds the time since the previous frame into gap (token
+// holder).
+func (r *readers) arrived(now time.Time) {
+	if !r.lastRx.IsZero() {
+		r.gap += (now.Sub(r.lastRx) - r.gap) / 8
+	}
+	r.lastRx = now
 }
 
 // observe folds the time a response took (or, if the caller gave up,

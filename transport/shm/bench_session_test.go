@@ -4,6 +4,7 @@ package shm
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"testing"
@@ -27,7 +28,55 @@ func echoMux() (*session.Mux, uint64) {
 	if err != nil {
 		panic(err)
 	}
+	if _, err := m.HandleUnary("bench.S", "Size", func(ctx context.Context, req []byte) (plexus.Marshaler, error) {
+		var out [8]byte
+		binary.LittleEndian.PutUint64(out[:], uint64(len(req)))
+		return plexus.Raw(out[:]), nil
+	}); err != nil {
+		panic(err)
+	}
 	return m, id
+}
+
+// BenchmarkSessionLease: a unary call whose request is a 1 MiB lease,
+// filled in place from a warm source and sent without a copy, to a
+// session in a child process that answers its length (plexus bench's
+// blob_1mib_lease_us).
+func BenchmarkSessionLease(b *testing.B) {
+	const n = 1 << 20
+	host := benchLink(b, "shm-bench-session", shm.Config{}, nil)
+	s := session.New(host, session.Config{Role: session.Initiator, KeepaliveIdle: -1})
+	b.Cleanup(func() { _ = s.Close() })
+	size := plexus.MethodID("bench.S", "Size")
+	src := make([]byte, n)
+	for i := range src {
+		src[i] = byte(i)
+	}
+	ctx := context.Background()
+	var resp plexus.Raw
+	lat := newLatencies(0)
+	b.SetBytes(n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		l, err := s.Alloc(n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		copy(l.Bytes(), src)
+		if err := s.Invoke(ctx, size, l, &resp); err != nil {
+			b.Fatal(err)
+		}
+		if binary.LittleEndian.Uint64(resp) != n {
+			b.Fatalf("the child saw %d bytes", binary.LittleEndian.Uint64(resp))
+		}
+		if lat.sample(i) {
+			lat.d = append(lat.d, time.Since(t0))
+		}
+	}
+	b.StopTimer()
+	lat.report(b)
 }
 
 func init() {
