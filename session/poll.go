@@ -42,9 +42,9 @@ type readers struct {
 	waiters     atomic.Int32 // callers blocked on their channels (see leaveCaller)
 	readerHolds atomic.Bool  // the token holder is a reader goroutine
 	f           plexus.Frame // receive scratch, owned by the token holder
-	// lastRx is when the token holder last received a frame, gap a moving
-	// average of the time between frames (see readBudget); both are
-	// owned by the token holder.
+	// lastRx is when the token holder last received a call (an OPEN), gap
+	// a moving average of the time between calls (see readBudget); both
+	// are owned by the token holder.
 	lastRx time.Time
 	gap    time.Duration
 	inline bool     // the token holder may take a call to run itself
@@ -251,12 +251,14 @@ func (s *Session) pollUntil(done func() bool, ctx context.Context, budget time.D
 				s.spawn(j)
 			}
 			s.rxFrames.Add(1)
-			now := time.Now()
-			r.arrived(now)
+			call := r.f.Desc.Kind() == kindOpen
 			if st := s.dispatch(&r.f); st != nil {
 				return st, true
 			}
-			start, i = now, 0
+			start, i = time.Now(), 0
+			if call {
+				r.arrived(start)
+			}
 		} else if r.job.ch != nil {
 			return nil, false // nothing behind it: run it on this reader
 		}
@@ -413,12 +415,15 @@ const maxReadSpin = 200 * time.Microsecond
 
 // readBudget is how long a reader polls after the last frame before it
 // parks: the transport's spin budget, or twice the recent time between
-// frames when that is longer and still under maxReadSpin. A peer that
+// calls when that is longer and still under maxReadSpin. A peer that
 // calls every 50 us (it spends that long filling a 1 MiB lease, say) then
 // finds the reader still polling, rather than paying for a doorbell and
 // a wake-up through the kernel on every call, which on a virtual machine
-// costs more than the gap itself. Links whose frames come further apart,
-// or not at all, park after the transport's budget as before.
+// costs more than the gap itself. Only calls count: the frames of a
+// stream (its data, the credit coming back) keep both sides busy already,
+// and a reader spinning beside them takes a core from the stream's own
+// goroutines on a small machine. Links whose calls come further apart, or
+// not at all, park after the transport's budget as before.
 func (r *readers) readBudget() time.Duration {
 	if r.spin <= 0 {
 		return 0
@@ -429,7 +434,7 @@ func (r *readers) readBudget() time.Duration {
 	return r.spin
 }
 
-// arrived folds the time since the previous frame into gap (token
+// arrived folds the time since the previous call into gap (token
 // holder).
 func (r *readers) arrived(now time.Time) {
 	if !r.lastRx.IsZero() {
