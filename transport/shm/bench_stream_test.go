@@ -5,10 +5,13 @@ package shm
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
+	"os"
 	"testing"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/xproc"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/shm"
 )
@@ -40,17 +43,45 @@ func sinkMux() (*session.Mux, uint64) {
 	return m, id
 }
 
+func init() {
+	xproc.Register("shm-bench-stream", func() int {
+		tr, err := OpenInherited(3, shm.Config{}, Config{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stream child:", err)
+			return 1
+		}
+		mux, _ := sinkMux()
+		s := session.New(tr, session.Config{Role: session.Acceptor, Mux: mux, KeepaliveIdle: -1})
+		<-s.Done()
+		return 0
+	})
+}
+
 // BenchmarkSessionStream: b.N 64-byte messages on one buffered client
-// stream to a session in this process over shm.Pair (both ends in one
-// profile); the figure is messages per second.
+// stream to a session in this process over shm.Pair ("in-process", both
+// ends in one profile) or in a child process ("cross-process", plexus
+// bench's stream_msgs_per_sec); the figure is messages per second.
 func BenchmarkSessionStream(b *testing.B) {
-	h, p, err := Pair(shm.Config{}, Config{})
-	if err != nil {
-		b.Fatal(err)
+	for _, mode := range []string{"in-process", "cross-process"} {
+		b.Run(mode, func(b *testing.B) { benchStream(b, mode == "cross-process") })
 	}
-	mux, sink := sinkMux()
-	server := session.New(p, session.Config{Role: session.Acceptor, Mux: mux, KeepaliveIdle: -1})
-	b.Cleanup(func() { _ = server.Close() })
+}
+
+func benchStream(b *testing.B, xp bool) {
+	_, sink := sinkMux()
+	var h *Transport
+	if xp {
+		h = benchLink(b, "shm-bench-stream", shm.Config{}, nil)
+	} else {
+		host, p, err := Pair(shm.Config{}, Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h = host
+		mux, _ := sinkMux()
+		server := session.New(p, session.Config{Role: session.Acceptor, Mux: mux, KeepaliveIdle: -1})
+		b.Cleanup(func() { _ = server.Close() })
+	}
 	s := session.New(h, session.Config{Role: session.Initiator, KeepaliveIdle: -1})
 	b.Cleanup(func() { _ = s.Close() })
 	ctx := context.Background()
