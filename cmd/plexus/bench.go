@@ -57,7 +57,7 @@ var Keys = []string{
 	"blob_64mib_copy_gbps", "blob_64mib_lease_gbps", "allocs_per_call", "idle_cpu_pct",
 	"start_to_first_call_ms", "crash_detect_ms", "uds_pingpong_p50_us", "uds_pingpong_p99_us",
 	"stream_transport_unary_p50_us", "crash_detect_loaded_ms", "stream_unbuffered_msgs_per_sec",
-	"blob_1mib_lease_p50_us",
+	"blob_1mib_lease_p50_us", "uds_pingpong_sporadic_p50_us",
 }
 
 // peer is a running plugin process and the host's session to it: a
@@ -491,12 +491,22 @@ func runBench(cfg benchConfig) (map[string]float64, error) {
 	}
 	lat := make([]time.Duration, cfg.HotN)
 	perr := udsbench.PingPong(peer.Conn, cfg.HotN, lat)
+	// The same ping-pong 1 ms apart, the yardstick of the sporadic figure.
+	slat := make([]time.Duration, cfg.SporadicN)
+	for i := range slat {
+		if perr != nil {
+			break
+		}
+		time.Sleep(time.Millisecond)
+		perr = udsbench.PingPong(peer.Conn, 1, slat[i:i+1])
+	}
 	cerr := peer.Close()
 	if err := errors.Join(perr, cerr); err != nil {
 		return nil, fmt.Errorf("uds ping-pong: %w", err)
 	}
 	r["uds_pingpong_p50_us"] = us(udsbench.Percentile(lat, 50))
 	r["uds_pingpong_p99_us"] = us(udsbench.Percentile(lat, 99))
+	r["uds_pingpong_sporadic_p50_us"] = us(udsbench.Percentile(slat, 50))
 
 	p, t0, err := startShm()
 	if err != nil {
@@ -643,6 +653,7 @@ var targets = []target{
 	{"crash_detect_loaded_ms", "crash detect, after the blobs (ms)", "-", "plugin with blob mappings", nil},
 	{"uds_pingpong_p50_us", "UDS ping-pong p50 (us)", "-", "(baseline)", nil},
 	{"uds_pingpong_p99_us", "UDS ping-pong p99 (us)", "-", "(baseline)", nil},
+	{"uds_pingpong_sporadic_p50_us", "UDS ping-pong 1 ms apart p50 (us)", "-", "(baseline of the sporadic figure)", nil},
 	{"stream_transport_unary_p50_us", "stream transport unary p50 (us)", "-", "(comparison)", nil},
 }
 
