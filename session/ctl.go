@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/ring"
@@ -26,6 +27,7 @@ type ctlFrame struct {
 const maxCtlQueue = 1 << 16
 
 type ctlQueue struct {
+	pushes atomic.Uint64 // frames pushed so far (see pollUntil)
 	mu     sync.Mutex
 	frames []ctlFrame
 	spare  []ctlFrame
@@ -36,6 +38,7 @@ type ctlQueue struct {
 func (q *ctlQueue) init() { q.signal = make(chan struct{}, 1) }
 
 func (q *ctlQueue) push(f ctlFrame) {
+	q.pushes.Add(1)
 	q.mu.Lock()
 	if len(q.frames) >= maxCtlQueue {
 		q.over = true

@@ -42,11 +42,14 @@ type readers struct {
 	waiters     atomic.Int32 // callers blocked on their channels (see leaveCaller)
 	readerHolds atomic.Bool  // the token holder is a reader goroutine
 	f           plexus.Frame // receive scratch, owned by the token holder
-	// lastRx is when the token holder last received a call (an OPEN), gap
-	// a moving average of the time between calls (see readBudget); both
-	// are owned by the token holder.
-	lastRx time.Time
-	gap    time.Duration
+	// epoch is when the readers started; lastRx is when the last call (an
+	// OPEN) arrived, as an offset from epoch (0: none yet), and gap a
+	// moving average of the time between calls (see readBudget), both in
+	// nanoseconds. Atomic: a reader notes a call it ran after serving it,
+	// token or not.
+	epoch  time.Time
+	lastRx atomic.Int64
+	gap    atomic.Int64
 	inline bool     // the token holder may take a call to run itself
 	job    serveJob // the call it took (job.ch != nil)
 
@@ -67,7 +70,7 @@ type serveJob struct {
 }
 
 func (s *Session) startReaders(p plexus.Poller) {
-	s.rd = &readers{p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares)}
+	s.rd = &readers{p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), epoch: time.Now()}
 	go s.pollReader()
 	go s.pollReader()
 }
@@ -135,6 +138,9 @@ func (s *Session) pollReader() {
 				if !covered {
 					promote.Stop()
 				}
+				// The call's arrival, noted once it has been served
+				// (see pollUntil).
+				r.arrived(time.Since(r.epoch))
 				continue
 			}
 		}
@@ -232,7 +238,10 @@ func (s *Session) leaveCaller() {
 // handles after leaving.
 func (s *Session) pollUntil(done func() bool, ctx context.Context, budget time.Duration) (err error, fromDispatch bool) {
 	r := s.rd
-	start := time.Now()
+	// Times are offsets from base: time.Since reads only the monotonic
+	// clock, half the cost of time.Now on a VM's kvm-clock.
+	base := time.Now()
+	var last time.Duration // when the last frame came (or polling began)
 	for i := 1; ; i++ {
 		ok, err := r.p.TryRecv(&r.f)
 		if err != nil {
@@ -252,12 +261,26 @@ func (s *Session) pollUntil(done func() bool, ctx context.Context, budget time.D
 			}
 			s.rxFrames.Add(1)
 			call := r.f.Desc.Kind() == kindOpen
+			pushes := s.ctl.pushes.Load()
 			if st := s.dispatch(&r.f); st != nil {
 				return st, true
 			}
-			start, i = time.Now(), 0
+			i = 0
+			if r.job.ch != nil {
+				// A call to run on this reader if nothing waits behind
+				// it: look at once, without reading the clock
+				// (pollReader notes its arrival after it has run) and,
+				// unless the dispatch queued a frame for the writer
+				// (a credit grant, which the peer may be waiting for),
+				// without yielding.
+				if s.ctl.pushes.Load() != pushes {
+					runtime.Gosched()
+				}
+				continue
+			}
+			last = time.Since(base)
 			if call {
-				r.arrived(start)
+				r.arrived(base.Sub(r.epoch) + last)
 			}
 		} else if r.job.ch != nil {
 			return nil, false // nothing behind it: run it on this reader
@@ -269,7 +292,7 @@ func (s *Session) pollUntil(done func() bool, ctx context.Context, budget time.D
 			return nil, false // a reader yields to a waiting caller
 		}
 		if i&15 == 0 {
-			if time.Since(start) >= budget {
+			if time.Since(base)-last >= budget {
 				return nil, false
 			}
 			if ctx != nil && ctx.Err() != nil {
@@ -428,19 +451,19 @@ func (r *readers) readBudget() time.Duration {
 	if r.spin <= 0 {
 		return 0
 	}
-	if g := 2 * r.gap; g > r.spin && g <= maxReadSpin {
+	if g := 2 * time.Duration(r.gap.Load()); g > r.spin && g <= maxReadSpin {
 		return g
 	}
 	return r.spin
 }
 
-// arrived folds the time since the previous call into gap (token
-// holder).
-func (r *readers) arrived(now time.Time) {
-	if !r.lastRx.IsZero() {
-		r.gap += (now.Sub(r.lastRx) - r.gap) / 8
+// arrived folds the time since the previous call into gap; now is an
+// offset from epoch.
+func (r *readers) arrived(now time.Duration) {
+	if prev := r.lastRx.Swap(int64(now)); prev != 0 {
+		g := r.gap.Load()
+		r.gap.Store(g + (int64(now)-prev-g)/8)
 	}
-	r.lastRx = now
 }
 
 // observe folds the time a response took (or, if the caller gave up,
