@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/benchsvc"
 	"github.com/plexus-ipc/plexus/plugin"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/transport/stream"
@@ -36,23 +37,7 @@ func benchService() plugin.Service {
 		{Name: "Echo", Unary: func(_ context.Context, req []byte) (plexus.Marshaler, error) {
 			return plexus.Raw(req), nil
 		}},
-		{Name: "Sink", Stream: func(_ context.Context, st *session.Stream) error {
-			var n uint64
-			var msg plexus.Raw
-			for {
-				err := st.Recv(&msg)
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					return err
-				}
-				n++
-			}
-			var out [8]byte
-			binary.LittleEndian.PutUint64(out[:], n)
-			return st.Send(plexus.Raw(out[:]))
-		}},
+		{Name: "Sink", Stream: benchsvc.Sink},
 		{Name: "Blob", Unary: func(_ context.Context, req []byte) (plexus.Marshaler, error) {
 			var out [8]byte
 			binary.LittleEndian.PutUint64(out[:], uint64(len(req)))

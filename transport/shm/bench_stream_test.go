@@ -6,11 +6,11 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"testing"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/benchsvc"
 	"github.com/plexus-ipc/plexus/internal/xproc"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/shm"
@@ -20,23 +20,7 @@ import (
 // messages and answers with the count.
 func sinkMux() (*session.Mux, uint64) {
 	m := session.NewMux()
-	id, err := m.HandleStream("bench.S", "Sink", func(ctx context.Context, st *session.Stream) error {
-		var n uint64
-		var msg plexus.Raw
-		for {
-			err := st.Recv(&msg)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			n++
-		}
-		var out [8]byte
-		binary.LittleEndian.PutUint64(out[:], n)
-		return st.Send(plexus.Raw(out[:]))
-	})
+	id, err := m.HandleStream("bench.S", "Sink", benchsvc.Sink)
 	if err != nil {
 		panic(err)
 	}
