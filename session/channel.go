@@ -238,13 +238,12 @@ func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
 		return violation("frame on channel %d after its end", ch.id)
 	}
 	if flags&flagPacked != 0 {
-		n, err := countPacked(payload)
-		if err != nil {
+		// Validated whole here; the receiver splits it (fromCursor).
+		if _, err := countPacked(payload); err != nil {
 			ch.mu.Unlock()
 			ch.s.t.Release(f)
 			return err
 		}
-		_ = n // validated; the receiver splits it (fromCursor)
 		ch.queue = append(ch.queue, item{f: *f, msg: payload, packed: true})
 	} else if flags&flagMsg != 0 {
 		ch.queue = append(ch.queue, item{f: *f, msg: payload})
