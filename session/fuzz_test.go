@@ -63,6 +63,13 @@ func FuzzSessionFrames(f *testing.F) {
 		2, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 		5, 0x00, 1, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0,
 		4, 0x00, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0})
+	// OPEN Stream, then DATA(MSG|PACKED) with two records of one byte each
+	// (the payload generator below makes them from the group's bytes),
+	// then DATA(END): the receiver's cursor splits a packed frame.
+	f.Add([]byte{1, 0x00, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+		2, 0xc0, 1, 1, 1, 0, 2, 4, 0, 0, 6, 0,
+		2, 0xc0, 1, 1, 1, 0, 2, 4, 0, 0, 6, 0,
+		2, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	// A channel frame for a channel never opened.
 	f.Add([]byte{2, 0x40, 9, 0, 0, 0, 0, 0, 0, 0, 1, 0})
 	// Metadata flag with a garbage block, GOAWAY, NOTIFY.
