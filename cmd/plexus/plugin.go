@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
@@ -38,11 +37,7 @@ func benchService() plugin.Service {
 			return plexus.Raw(req), nil
 		}},
 		{Name: "Sink", Stream: benchsvc.Sink},
-		{Name: "Blob", Unary: func(_ context.Context, req []byte) (plexus.Marshaler, error) {
-			var out [8]byte
-			binary.LittleEndian.PutUint64(out[:], uint64(len(req)))
-			return plexus.Raw(out[:]), nil
-		}},
+		{Name: "Blob", Unary: benchsvc.Size},
 		{Name: "Block", Unary: func(ctx context.Context, _ []byte) (plexus.Marshaler, error) {
 			<-ctx.Done()
 			return nil, ctx.Err()

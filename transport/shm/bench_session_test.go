@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/benchsvc"
 	"github.com/plexus-ipc/plexus/internal/xproc"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/shm"
@@ -28,11 +29,10 @@ func echoMux() (*session.Mux, uint64) {
 	if err != nil {
 		panic(err)
 	}
-	if _, err := m.HandleUnary("bench.S", "Size", func(ctx context.Context, req []byte) (plexus.Marshaler, error) {
-		var out [8]byte
-		binary.LittleEndian.PutUint64(out[:], uint64(len(req)))
-		return plexus.Raw(out[:]), nil
-	}); err != nil {
+	if _, err := m.HandleUnary("bench.S", "Size", benchsvc.Size); err != nil {
+		panic(err)
+	}
+	if _, err := m.HandleStream("bench.S", "Sink", benchsvc.Sink); err != nil {
 		panic(err)
 	}
 	return m, id

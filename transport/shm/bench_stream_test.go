@@ -5,41 +5,12 @@ package shm
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/internal/benchsvc"
-	"github.com/plexus-ipc/plexus/internal/xproc"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/shm"
 )
-
-// sinkMux serves "bench.S/Sink": a client stream whose handler counts the
-// messages and answers with the count.
-func sinkMux() (*session.Mux, uint64) {
-	m := session.NewMux()
-	id, err := m.HandleStream("bench.S", "Sink", benchsvc.Sink)
-	if err != nil {
-		panic(err)
-	}
-	return m, id
-}
-
-func init() {
-	xproc.Register("shm-bench-stream", func() int {
-		tr, err := OpenInherited(3, shm.Config{}, Config{})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "stream child:", err)
-			return 1
-		}
-		mux, _ := sinkMux()
-		s := session.New(tr, session.Config{Role: session.Acceptor, Mux: mux, KeepaliveIdle: -1})
-		<-s.Done()
-		return 0
-	})
-}
 
 // BenchmarkSessionStream: b.N 64-byte messages on one buffered client
 // stream to a session in this process over shm.Pair ("in-process", both
@@ -52,17 +23,17 @@ func BenchmarkSessionStream(b *testing.B) {
 }
 
 func benchStream(b *testing.B, xp bool) {
-	_, sink := sinkMux()
+	sink := plexus.MethodID("bench.S", "Sink")
 	var h *Transport
 	if xp {
-		h = benchLink(b, "shm-bench-stream", shm.Config{}, nil)
+		h = benchLink(b, "shm-bench-session", shm.Config{}, nil)
 	} else {
 		host, p, err := Pair(shm.Config{}, Config{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		h = host
-		mux, _ := sinkMux()
+		mux, _ := echoMux()
 		server := session.New(p, session.Config{Role: session.Acceptor, Mux: mux, KeepaliveIdle: -1})
 		b.Cleanup(func() { _ = server.Close() })
 	}

@@ -28,3 +28,11 @@ func Sink(_ context.Context, st *session.Stream) error {
 	binary.LittleEndian.PutUint64(out[:], n)
 	return st.Send(plexus.Raw(out[:]))
 }
+
+// Size answers a unary call with its request's length, as a little-endian
+// uint64, without reading the request.
+func Size(_ context.Context, req []byte) (plexus.Marshaler, error) {
+	var out [8]byte
+	binary.LittleEndian.PutUint64(out[:], uint64(len(req)))
+	return plexus.Raw(out[:]), nil
+}
