@@ -16,14 +16,17 @@
 // must be fully registered before the session that serves it starts.
 //
 // Goroutines: on a socket or in-process transport, one reader per session
-// (it never blocks on application code or on the transport's send side)
-// and one goroutine per incoming call while its handler runs. On a
-// transport that can be polled (plexus.Poller: shared memory) there is no
-// dedicated reader: a caller waiting for its response receives for itself
-// for the transport's spin budget, and a small set of reader goroutines
-// covers the rest, one of them asleep on the doorbell; a reader that
-// receives a call runs the handler itself after making sure another reader
-// remains (see poll.go). In both cases there is one writer for frames the
+// (it never blocks on application code or on the transport's send side),
+// and incoming calls run on worker goroutines: one per call while its
+// handler runs, of which up to 32 stay idle afterwards, waiting for the
+// next call, until the session ends (see workers.go). On a transport that
+// can be polled (plexus.Poller: shared memory) there is no dedicated
+// reader: a caller waiting for its response receives for itself for a
+// polling budget, and a small set of reader goroutines covers the rest,
+// one of them asleep on the doorbell; a reader that receives a call with
+// nothing behind it runs the handler itself after making sure another
+// reader remains, and hands it to a worker otherwise (see poll.go). In
+// both cases there is one writer for frames the
 // receiving side generates, one keepalive timer, and one goroutine that
 // runs notification handlers one at a time, in arrival order, while any
 // are pending (so a notification handler that blocks delays the
