@@ -168,3 +168,35 @@ func TestTruncatedArgs(t *testing.T) {
 		require.ErrorIs(t, codec.NewDecoder(b[:n], codec.Limits{}).Skip(), codec.ErrMalformed, "skip prefix of %d bytes", n)
 	}
 }
+
+// flipper decodes a Shape, but first rewrites the array count of its
+// Points in the decoder's input, as a peer that still writes the slot a
+// value lives in could do between the bounded walk and the generated
+// decoder: ReadMsg must hand the decoder bytes of its own.
+type flipper struct {
+	Shape
+	input []byte // the Decoder's input
+	at    int    // offset of the count's two bytes in input
+	saw   []byte // what UnmarshalMsg was given
+}
+
+func (f *flipper) UnmarshalMsg(b []byte) ([]byte, error) {
+	f.saw = b
+	f.input[f.at], f.input[f.at+1] = 0xff, 0xff
+	return f.Shape.UnmarshalMsg(b)
+}
+
+func TestReadMsgDecodesWhatWasChecked(t *testing.T) {
+	// {"points": [{X:1, Y:2, Label:""}]} with an array16 count, so the
+	// flip keeps the value's length.
+	p, err := (&Point{X: 1, Y: 2}).MarshalMsg(nil)
+	require.NoError(t, err)
+	in := cat([]byte{0x81, 0xa6}, []byte("points"), []byte{0xdc, 0x00, 0x01}, p)
+	f := &flipper{input: in, at: 9}
+	d := codec.NewDecoder(in, codec.Limits{})
+	require.NoError(t, d.ReadMsg(f))
+	require.NoError(t, d.Finish())
+	require.Equal(t, []Point{{X: 1, Y: 2}}, f.Points, "the decoder saw the count the walk checked")
+	require.Equal(t, byte(0xff), in[9], "the input was rewritten during the decode")
+	require.NotSame(t, &in[0], &f.saw[0], "UnmarshalMsg must not read the (peer-writable) input")
+}

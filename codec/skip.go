@@ -76,13 +76,24 @@ func (d *Decoder) walk() error {
 // every count m's code will see is then known to be backed by input bytes
 // and within MaxElements, which bounds what m can allocate (see the
 // package documentation). m must consume exactly the value.
+//
+// The walk and m's decoder each read the value, and the input may be
+// memory the peer can still write (a slot of the segment): a count seen
+// as 1 by the walk could read 0xffffffff a moment later. So m decodes a
+// private copy of the exact bytes the walk accepted, walked again: what m
+// reads is then what was checked, whatever the peer does meanwhile.
 func (d *Decoder) ReadMsg(m msgp.Unmarshaler) error {
 	start := d.off
 	raw, err := d.Raw()
 	if err != nil {
 		return err
 	}
-	rest, err := m.UnmarshalMsg(raw)
+	own := append(make([]byte, 0, len(raw)), raw...)
+	if err := d.rewalk(own, start); err != nil {
+		d.off = start
+		return err
+	}
+	rest, err := m.UnmarshalMsg(own)
 	if err != nil {
 		d.off = start
 		return errAt(start, ErrMalformed, err, "decoding %T: %v", m, err)
@@ -90,6 +101,21 @@ func (d *Decoder) ReadMsg(m msgp.Unmarshaler) error {
 	if len(rest) != 0 {
 		d.off = start
 		return errAt(start, ErrMalformed, nil, "%T left %d of the value's %d bytes unread", m, len(rest), len(raw))
+	}
+	return nil
+}
+
+// rewalk checks the private copy of a value that Raw accepted at offset
+// start: the copy must be exactly one value within the same limits (the
+// peer may have changed the original between the walk and the copy). Its
+// element budget starts afresh; the copy's own length bounds it as well.
+func (d *Decoder) rewalk(own []byte, start int) error {
+	c := Decoder{b: own, lim: d.lim, depth: d.depth}
+	if err := c.walk(); err != nil {
+		return errAt(start, ErrMalformed, err, "value changed while it was decoded: %v", err)
+	}
+	if c.off != len(own) {
+		return errAt(start, ErrMalformed, nil, "value changed while it was decoded: %d of its %d bytes form a value", c.off, len(own))
 	}
 	return nil
 }

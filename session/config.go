@@ -44,7 +44,26 @@ type Config struct {
 	// It lets the owner of a session finish setting up (give the session
 	// to code the handlers use, say) before the first call is served.
 	Hold <-chan struct{}
+	// MaxPeerCalls bounds the calls (channels) the peer may have open on
+	// this side at once: an OPEN beyond it is refused with
+	// RESET(RESOURCE_EXHAUSTED), and the call fails on the peer's side
+	// with that code. Default DefaultMaxPeerCalls.
+	MaxPeerCalls int
+	// MaxQueuedNotifications bounds the notifications queued for their
+	// handlers before this side stops giving the link's flow-control
+	// credit back for them: beyond it, a notification's credit returns
+	// only once its handler has run, so a peer that notifies faster than
+	// the handlers keep up waits for credit (its other calls too: they
+	// share the link's window), and one that sends without credit breaks
+	// the protocol. Default DefaultMaxQueuedNotifications.
+	MaxQueuedNotifications int
 }
+
+// Defaults of the bounds on what a peer can make this side hold.
+const (
+	DefaultMaxPeerCalls           = 1024
+	DefaultMaxQueuedNotifications = 1024
+)
 
 func (c Config) withDefaults() Config {
 	if c.ChannelWindow < DefaultChannelWindow {
@@ -64,6 +83,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
+	}
+	if c.MaxPeerCalls <= 0 {
+		c.MaxPeerCalls = DefaultMaxPeerCalls
+	}
+	if c.MaxQueuedNotifications <= 0 {
+		c.MaxQueuedNotifications = DefaultMaxQueuedNotifications
 	}
 	return c
 }

@@ -2,8 +2,10 @@ package session
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/ring"
@@ -52,6 +54,13 @@ func (q *ctlQueue) push(f ctlFrame) {
 	}
 }
 
+// overflowed reports whether frames were dropped for the queue's bound.
+func (q *ctlQueue) overflowed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.over
+}
+
 func (q *ctlQueue) take() ([]ctlFrame, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -84,12 +93,39 @@ func (s *Session) writeLoop() {
 			newDesc(&d, f.kind, f.channel, f.flags)
 			d.SetAux(f.aux)
 			d.SetCredit(f.credit)
-			if err := s.t.Send(&d, f.payload); err != nil {
-				s.sendFailed(err)
+			if !s.sendCtl(&d, f.payload) {
 				return
 			}
 			*f = ctlFrame{}
 		}
+	}
+}
+
+// sendCtl sends one control frame for the writer, and reports false once
+// the session has ended. A frame the transport refused for now (its ring
+// stayed full for the transport's wait bound: a peer that paused, or
+// stopped reading) is sent again until it goes or the session ends: the
+// writer must not quit and leave the session half alive, with no credit,
+// pong or reset ever sent again. A peer that never reads again is ended
+// by keepalive (it answers no ping) or, if it floods frames that queue
+// answers, by the queue's bound.
+func (s *Session) sendCtl(d *ring.Desc, payload []byte) bool {
+	for {
+		err := s.t.Send(d, payload)
+		if err == nil {
+			return true
+		}
+		var st *plexus.Status
+		if !errors.As(err, &st) || st.Code != plexus.ResourceExhausted || s.ended() {
+			s.sendFailed(err)
+			return false
+		}
+		if s.ctl.overflowed() {
+			s.die(violation("peer does not read its control frames"))
+			return false
+		}
+		s.log.Debug("control frame waits for ring space", "error", err)
+		time.Sleep(time.Millisecond) // a transport that refuses at once must not make this spin
 	}
 }
 

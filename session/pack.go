@@ -69,6 +69,11 @@ func (ch *channel) startCursor(it *item) {
 // message holds a reference to the frame, and the cursor is given up when
 // its last record is out, or when the call has ended (fin) or someone
 // closed it.
+//
+// The records were validated when the frame arrived, but they lie in
+// memory the peer can still write (a slot of the segment), so each
+// record's length is checked again here, where it is used: a peer that
+// rewrote one ends the link with a protocol violation (see badRecord).
 func (ch *channel) fromCursor() (msg []byte, pk *packRef) {
 	pk = ch.rxPk.Load()
 	if pk == nil {
@@ -80,13 +85,36 @@ func (ch *channel) fromCursor() (msg []byte, pk *packRef) {
 		ch.closeRef(pk)
 		return nil, nil
 	}
-	msg, rest := nextPacked(ch.rxRest)
+	msg, rest, ok := nextPacked(ch.rxRest)
+	if !ok {
+		ch.rxPk.Store(nil)
+		ch.rxRest = nil
+		ch.unref(pk) // the message's reference, taken above
+		ch.closeRef(pk)
+		ch.badRecord()
+		return nil, nil
+	}
 	ch.rxRest = rest
 	if len(rest) == 0 {
 		ch.rxPk.Store(nil)
 		ch.closeRef(pk)
 	}
 	return msg, pk
+}
+
+// badRecord ends the link over a packed record that changed after it was
+// validated, and fails this channel with the violation even if its final
+// status had already arrived: its remaining messages are not trusted.
+func (ch *channel) badRecord() {
+	st := violation("packed record on channel %d changed after it was validated", ch.id)
+	ch.dropToken() // nothing is sent while the receive token is held
+	ch.s.dispatchFailed(st)
+	ch.mu.Lock()
+	ch.final = st
+	ch.ended.Store(true)
+	ch.recvEnd = true
+	ch.mu.Unlock()
+	ch.drop()
 }
 
 // closeCursor gives up the cursor's reference, from any goroutine; the
@@ -131,10 +159,17 @@ func countPacked(p []byte) (int, *plexus.Status) {
 	return n, nil
 }
 
-// nextPacked splits the first record off a validated packed payload.
-func nextPacked(p []byte) (msg, rest []byte) {
+// nextPacked splits the first record off a packed payload; ok is false
+// if the record does not fit in what is left (see fromCursor).
+func nextPacked(p []byte) (msg, rest []byte, ok bool) {
+	if len(p) < packHeader {
+		return nil, nil, false
+	}
 	l := int(binary.LittleEndian.Uint16(p))
-	return p[packHeader : packHeader+l], p[packHeader+l:]
+	if l > len(p)-packHeader {
+		return nil, nil, false
+	}
+	return p[packHeader : packHeader+l], p[packHeader+l:], true
 }
 
 // packMsg appends m to the stream's pending packed frame, sending the

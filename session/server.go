@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"runtime/debug"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plexus-ipc/plexus"
@@ -50,6 +52,9 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 	}
 	s.peerMaxID = id
 	refused := s.goAwaySent && id > s.goAwayLimit
+	// Only this goroutine adds peer channels, so the count can only fall
+	// before this call is added below.
+	full := s.peerOpen >= s.cfg.MaxPeerCalls
 	s.mu.Unlock()
 
 	h, why := s.mux.lookup(d.Method())
@@ -61,6 +66,10 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 	case h == nil:
 		s.t.Release(f)
 		s.queueReset(id, plexus.Unimplemented, why)
+		return nil
+	case full:
+		s.t.Release(f)
+		s.queueReset(id, plexus.ResourceExhausted, errTooManyCalls(s.cfg.MaxPeerCalls))
 		return nil
 	case h.kind == kindNotifyHandler:
 		s.t.Release(f)
@@ -102,6 +111,7 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 		return nil
 	}
 	s.chans[id] = ch
+	s.peerOpen++
 	s.handlers.Add(1)
 	s.mu.Unlock()
 	if err := ch.onFrame(f); err != nil {
@@ -258,9 +268,15 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, r
 	}
 }
 
+func errTooManyCalls(limit int) string {
+	return "too many calls open on this link: the limit is " + strconv.Itoa(limit)
+}
+
 // onNotify queues a notification for its handler (reader goroutine hands
-// off to runNotes).
-func (s *Session) onNotify(f *plexus.Frame) *plexus.Status {
+// off to runNotes). cost is its flow-control cost, which it gives back to
+// the link's window now, or, while Config.MaxQueuedNotifications are
+// queued already, once the handler has run (see noteDone).
+func (s *Session) onNotify(f *plexus.Frame, cost int64) *plexus.Status {
 	d := &f.Desc
 	h, why := s.mux.lookup(d.Method())
 	if h == nil || h.kind != kindNotifyHandler {
@@ -269,6 +285,7 @@ func (s *Session) onNotify(f *plexus.Frame) *plexus.Status {
 		}
 		s.log.Warn("dropping notification", "reason", why)
 		s.t.Release(f)
+		s.consumeLink(cost)
 		return nil
 	}
 	ctx := s.ctx
@@ -284,12 +301,19 @@ func (s *Session) onNotify(f *plexus.Frame) *plexus.Status {
 	}
 	s.handlers.Add(1)
 	s.notes.mu.Lock()
-	s.notes.queue = append(s.notes.queue, pendingNote{h: h, ctx: ctx, msg: msg, f: *f})
+	var debt int64
+	if len(s.notes.queue) >= s.cfg.MaxQueuedNotifications {
+		debt = cost
+	}
+	s.notes.queue = append(s.notes.queue, pendingNote{h: h, ctx: ctx, msg: msg, f: *f, debt: debt})
 	start := !s.notes.running
 	s.notes.running = true
 	s.notes.mu.Unlock()
 	if start {
 		go s.runNotes()
+	}
+	if debt == 0 {
+		s.consumeLink(cost)
 	}
 	return nil
 }
@@ -302,6 +326,9 @@ type noteQueue struct {
 	mu      sync.Mutex
 	queue   []pendingNote
 	running bool // a runNotes goroutine owns the queue
+	// owed is link credit withheld for notifications that have been
+	// handled and not yet granted back (see noteDone).
+	owed atomic.Int64
 }
 
 type pendingNote struct {
@@ -309,6 +336,9 @@ type pendingNote struct {
 	ctx context.Context
 	msg []byte
 	f   plexus.Frame
+	// debt is the link credit withheld for this notification (see
+	// onNotify), given back once its handler has run.
+	debt int64
 }
 
 func (s *Session) runNotes() {
@@ -330,6 +360,7 @@ func (s *Session) runNotes() {
 
 func (s *Session) runNote(n *pendingNote) {
 	defer s.handlers.Done()
+	defer s.noteDone(n.debt)
 	defer s.t.Release(&n.f)
 	s.hold()
 	defer func() {
@@ -338,6 +369,29 @@ func (s *Session) runNote(n *pendingNote) {
 		}
 	}()
 	n.h.notify(n.ctx, n.msg)
+}
+
+// noteDone gives back the link credit withheld for a notification whose
+// handler has run. Grants are batched as the dispatcher's are, except that
+// the last queued notification flushes what is owed: the peer may be
+// waiting for exactly that credit.
+func (s *Session) noteDone(debt int64) {
+	if debt == 0 {
+		return
+	}
+	owed := s.notes.owed.Add(debt)
+	s.notes.mu.Lock()
+	last := len(s.notes.queue) == 0
+	s.notes.mu.Unlock()
+	if owed < int64(s.cfg.LinkWindow)/8 && !last {
+		return
+	}
+	if owed = s.notes.owed.Swap(0); owed > 0 {
+		// Added to the enforcement counter before the grant leaves, so
+		// the peer can never use credit the dispatcher does not know of.
+		s.linkRemaining.Add(owed)
+		s.queueCredit(0, owed)
+	}
 }
 
 // hold waits for Config.Hold to be closed (or the session to end).

@@ -30,6 +30,7 @@ type Session struct {
 	chans       map[uint64]*channel
 	nextID      uint64 // next ID this side opens
 	peerMaxID   uint64 // highest ID the peer opened
+	peerOpen    int    // channels the peer opened that are in chans (Config.MaxPeerCalls)
 	goAwaySent  bool
 	goAwayLimit uint64 // peer IDs above this are refused
 	goAwayRecv  bool
@@ -50,8 +51,11 @@ type Session struct {
 	retiredN              atomic.Int32
 	dying                 atomic.Bool // set by die before it collects the channels to fail
 
-	// Receive-side accounting, touched only by the reader goroutine.
-	linkRemaining int64 // credit the peer still has on the link
+	// Receive-side accounting. linkConsumed is touched only by the
+	// dispatching goroutine; linkRemaining, the credit the peer still has
+	// on the link, also by notification handlers that give back credit
+	// withheld while too many notifications were queued (see onNotify).
+	linkRemaining atomic.Int64
 	linkConsumed  int64 // bytes dispatched since the last link grant
 
 	rd       *readers // receivers on a plexus.Poller transport; nil otherwise (readLoop)
@@ -69,12 +73,12 @@ func New(t plexus.Transport, cfg Config) *Session {
 	cfg = cfg.withDefaults()
 	s := &Session{
 		t: t, cfg: cfg, mux: cfg.Mux, log: cfg.Logger,
-		done:          make(chan struct{}),
-		jobs:          make(chan serveJob),
-		chans:         make(map[uint64]*channel),
-		link:          newCredit(DefaultLinkWindow),
-		linkRemaining: int64(cfg.LinkWindow),
+		done:  make(chan struct{}),
+		jobs:  make(chan serveJob),
+		chans: make(map[uint64]*channel),
+		link:  newCredit(DefaultLinkWindow),
 	}
+	s.linkRemaining.Store(int64(cfg.LinkWindow))
 	if cfg.Role == Acceptor {
 		s.nextID = 2
 	} else {
@@ -210,17 +214,16 @@ func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
 	}
 	if carriesMessage(kind) {
 		cost := frameCost(len(f.Payload))
-		if s.linkRemaining <= 0 {
+		if s.linkRemaining.Load() <= 0 {
 			s.t.Release(f)
 			return violation("link flow-control window exceeded")
 		}
-		s.linkRemaining -= cost
-		s.linkConsumed += cost
-		if s.linkConsumed >= int64(s.cfg.LinkWindow)/2 {
-			s.linkRemaining += s.linkConsumed
-			s.queueCredit(0, s.linkConsumed)
-			s.linkConsumed = 0
+		s.linkRemaining.Add(-cost)
+		if kind != kindNotify {
+			s.consumeLink(cost)
 		}
+		// A notification's cost is given back by onNotify, which knows
+		// whether its credit must wait for the handler.
 	}
 	if !channelAllowed(kind, id) {
 		s.t.Release(f)
@@ -230,7 +233,7 @@ func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
 	case kindOpen:
 		return s.onOpen(f)
 	case kindNotify:
-		return s.onNotify(f)
+		return s.onNotify(f, frameCost(len(f.Payload)))
 	case kindPing:
 		s.ctl.push(ctlFrame{kind: kindPong, aux: d.Aux()})
 		s.t.Release(f)
@@ -279,6 +282,18 @@ func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
 	return ch.onFrame(f)
 }
 
+// consumeLink counts a dispatched frame's cost towards the next link
+// grant, which goes out once half the window has been dispatched
+// (dispatching goroutine).
+func (s *Session) consumeLink(cost int64) {
+	s.linkConsumed += cost
+	if s.linkConsumed >= int64(s.cfg.LinkWindow)/2 {
+		s.linkRemaining.Add(s.linkConsumed)
+		s.queueCredit(0, s.linkConsumed)
+		s.linkConsumed = 0
+	}
+}
+
 // channelAllowed: link frames use channel 0, call frames a real channel,
 // CREDIT and RESET either (on 0 they concern the whole link).
 func channelAllowed(kind uint8, id uint64) bool {
@@ -320,6 +335,9 @@ func (s *Session) removeChannel(ch *channel) {
 	s.mu.Lock()
 	if s.chans[ch.id] == ch {
 		delete(s.chans, ch.id)
+		if !ch.local {
+			s.peerOpen--
+		}
 	}
 	if s.draining && len(s.chans) == 0 && s.drained != nil {
 		close(s.drained)

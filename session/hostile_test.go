@@ -1,0 +1,294 @@
+package session
+
+import (
+	"context"
+	"encoding/binary"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/transport/inproc"
+)
+
+// rawPeer is the initiator end of a link driven frame by frame, for tests
+// of what a session does with a hostile peer. Payloads it sends from
+// Alloc stay writable by the test after Send, as a slot of the segment
+// stays writable by the process that sent it.
+type rawPeer struct {
+	t  *testing.T
+	tr *inproc.Transport
+	// rx receives the descriptors of every frame the session sends; a
+	// goroutine reads them, so that the session's sends never wait.
+	rx chan ring.Desc
+}
+
+func newRawPeer(t *testing.T, mux *Mux, cfg Config) (*Session, *rawPeer) {
+	return newRawPeerOver(t, mux, cfg, func(tr plexus.Transport) plexus.Transport { return tr })
+}
+
+// newRawPeerOver is newRawPeer with the session's transport wrapped.
+func newRawPeerOver(t *testing.T, mux *Mux, cfg Config, wrap func(plexus.Transport) plexus.Transport) (*Session, *rawPeer) {
+	a, b := inproc.Pipe(inproc.Config{})
+	cfg.Role, cfg.Mux = Acceptor, mux
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Error, Output: testWriter{t}})
+	}
+	s := New(wrap(b), cfg)
+	p := &rawPeer{t: t, tr: a, rx: make(chan ring.Desc, 1<<16)}
+	go func() {
+		var f plexus.Frame
+		for a.Recv(&f) == nil {
+			select {
+			case p.rx <- f.Desc:
+			default: // a test that reads nothing
+			}
+			a.Release(&f)
+		}
+		close(p.rx)
+	}()
+	t.Cleanup(func() { s.Close(); a.Close() })
+	return s, p
+}
+
+// expect waits (bounded) for the next frame of kind from the session,
+// skipping others.
+func (p *rawPeer) expect(kind uint8) ring.Desc {
+	p.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case d, ok := <-p.rx:
+			require.True(p.t, ok, "link ended before a frame of kind %d", kind)
+			if d.Kind() == kind {
+				return d
+			}
+		case <-timeout:
+			p.t.Fatalf("no frame of kind %d within 10s", kind)
+		}
+	}
+}
+
+// send sends one frame whose payload is copied into transport memory, and
+// returns that memory.
+func (p *rawPeer) send(kind uint8, channel, method uint64, flags uint8, payload []byte) []byte {
+	p.t.Helper()
+	var d ring.Desc
+	newDesc(&d, kind, channel, flags)
+	d.SetMethod(method)
+	var buf []byte
+	if len(payload) > 0 {
+		var err error
+		buf, err = p.tr.Alloc(len(payload))
+		require.NoError(p.t, err)
+		copy(buf, payload)
+	}
+	require.NoError(p.t, p.tr.Send(&d, buf))
+	return buf
+}
+
+// TestPackedRecordChangedAfterValidation: a packed frame whose record
+// length the peer rewrites after the frame was validated on arrival ends
+// the link with a protocol violation when the receiver reaches the record,
+// rather than slicing past the payload (a panic in Stream.Recv).
+func TestPackedRecordChangedAfterValidation(t *testing.T) {
+	got1, rewritten := make(chan struct{}), make(chan struct{})
+	second := make(chan error, 1)
+	mux := NewMux()
+	id, err := mux.HandleStream("test.Hostile", "Packed", func(ctx context.Context, st *Stream) error {
+		var m plexus.Raw
+		if err := st.Recv(&m); err != nil {
+			return err
+		}
+		close(got1)
+		<-rewritten
+		second <- st.Recv(&m)
+		return nil
+	})
+	require.NoError(t, err)
+	s, p := newRawPeer(t, mux, Config{})
+	p.send(kindOpen, 1, id, 0, nil)
+	// Two records of 4 bytes.
+	rec := []byte{4, 0, 'a', 'b', 'c', 'd', 4, 0, 'e', 'f', 'g', 'h'}
+	buf := p.send(kindData, 1, 0, flagMsg|flagPacked, rec)
+	<-got1
+	binary.LittleEndian.PutUint16(buf[6:], 0xffff)
+	close(rewritten)
+	select {
+	case err := <-second:
+		require.Equal(t, plexus.ProtocolViolation, plexus.CodeOf(err), "%v", err)
+		require.ErrorContains(t, err, "packed record")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Recv did not return")
+	}
+	<-s.Done()
+	require.Equal(t, plexus.ProtocolViolation, plexus.CodeOf(s.Err()))
+}
+
+// TestNotificationFloodBounded: a peer that notifies without regard to
+// credit while the handler is stuck gets MaxQueuedNotifications queued
+// with their credit given back, then at most a link window more, and then
+// breaks the protocol; the queue cannot grow without bound.
+func TestNotificationFloodBounded(t *testing.T) {
+	release := make(chan struct{})
+	var handled atomic.Int64
+	mux := NewMux()
+	id, err := mux.HandleNotify("test.Hostile", "Note", func(context.Context, []byte) {
+		<-release
+		handled.Add(1)
+	})
+	require.NoError(t, err)
+	const queued = 64
+	s, p := newRawPeer(t, mux, Config{MaxQueuedNotifications: queued})
+	defer close(release)
+	payload := make([]byte, 1000)
+	const cost = 1000 + ring.DescSize
+	sent := 0
+	for ; sent < 20000 && s.Err() == nil; sent++ {
+		var d ring.Desc
+		newDesc(&d, kindNotify, 0, flagMsg)
+		d.SetMethod(id)
+		if p.tr.Send(&d, payload) != nil {
+			break
+		}
+		if sent%64 == 0 {
+			time.Sleep(time.Millisecond) // let the dispatcher keep up
+		}
+	}
+	select {
+	case <-s.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the session still runs after %d notifications with the handler stuck", sent)
+	}
+	require.Equal(t, plexus.ProtocolViolation, plexus.CodeOf(s.Err()), "%v", s.Err())
+	require.ErrorContains(t, s.Err(), "link flow-control window exceeded")
+	// queued with their credit back, the 1 MiB window's worth beyond it,
+	// and what was in flight when the window ran out.
+	limit := queued + DefaultLinkWindow/cost + 2
+	require.LessOrEqual(t, sent, limit+64, "notifications accepted before the violation")
+	require.Zero(t, handled.Load())
+}
+
+// TestNotificationBackpressure: an honest peer that notifies faster than
+// the handler runs is slowed down by credit, not cut off: every
+// notification arrives and the link stays up.
+func TestNotificationBackpressure(t *testing.T) {
+	var handled atomic.Int64
+	var receiver *Session
+	longest := 0 // the longest queue a handler saw behind it
+	mux := NewMux()
+	id, err := mux.HandleNotify("test.Hostile", "Slow", func(context.Context, []byte) {
+		receiver.notes.mu.Lock()
+		longest = max(longest, len(receiver.notes.queue))
+		receiver.notes.mu.Unlock()
+		if handled.Add(1)%50 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	})
+	require.NoError(t, err)
+	a, b := inproc.Pipe(inproc.Config{})
+	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Warn, Output: testWriter{t}})
+	sender := New(a, Config{Role: Initiator, Logger: log})
+	receiver = New(b, Config{Role: Acceptor, Mux: mux, Logger: log, MaxQueuedNotifications: 8})
+	t.Cleanup(func() { sender.Close(); receiver.Close() })
+	const n = 3000
+	msg := plexus.Raw(make([]byte, 2000))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range n {
+		require.NoError(t, sender.Notify(ctx, id, msg), "notification %d", i)
+	}
+	require.Eventually(t, func() bool { return handled.Load() == n }, 30*time.Second, time.Millisecond)
+	require.LessOrEqual(t, longest, 8+DefaultLinkWindow/(2000+ring.DescSize)+8, "queued notifications")
+	require.NoError(t, receiver.Err())
+	require.NoError(t, sender.Err())
+}
+
+// TestPeerCallsBounded: OPENs beyond MaxPeerCalls are refused with
+// RESET(RESOURCE_EXHAUSTED) and start no handler; once calls end, new
+// ones are served again.
+func TestPeerCallsBounded(t *testing.T) {
+	var running atomic.Int64
+	stop := make(chan struct{})
+	mux := NewMux()
+	id, err := mux.HandleStream("test.Hostile", "Wait", func(ctx context.Context, st *Stream) error {
+		running.Add(1)
+		defer running.Add(-1)
+		select {
+		case <-ctx.Done():
+		case <-stop:
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	const limit, opened = 100, 3000
+	s, p := newRawPeer(t, mux, Config{MaxPeerCalls: limit})
+	for i := range opened {
+		p.send(kindOpen, uint64(2*i+1), id, 0, nil)
+	}
+	refused := 0
+	for refused < opened-limit {
+		d := p.expect(kindReset)
+		require.Equal(t, plexus.ResourceExhausted, plexus.Code(d.Aux()), "RESET on channel %d", d.Channel())
+		require.Greater(t, d.Channel(), uint64(2*limit), "a call within the limit was refused")
+		refused++
+	}
+	require.Eventually(t, func() bool { return running.Load() == limit }, 10*time.Second, time.Millisecond)
+	require.LessOrEqual(t, runtime.NumGoroutine(), limit+200)
+	close(stop)          // the handlers return; their channels are removed
+	p.expect(kindStatus) // one of them
+	require.Eventually(t, func() bool { return running.Load() == 0 }, 10*time.Second, time.Millisecond)
+	// Room again: a new call runs.
+	next := uint64(2*opened + 1)
+	p.send(kindOpen, next, id, 0, nil)
+	for {
+		d := p.expect(kindStatus)
+		if d.Channel() == next {
+			require.Equal(t, plexus.OK, plexus.Code(d.Aux()))
+			break
+		}
+	}
+	require.NoError(t, s.Err())
+}
+
+// refusing is a transport whose Send refuses the next n sends of control
+// frames with RESOURCE_EXHAUSTED, as the shared-memory transport does when
+// its ring stays full for its wait bound.
+type refusing struct {
+	plexus.Transport
+	n atomic.Int64
+}
+
+func (r *refusing) Send(d *ring.Desc, p []byte) error {
+	if d.Channel() == 0 && r.n.Add(-1) >= 0 {
+		return plexus.Errorf(plexus.ResourceExhausted, "ring full for 1ms: the peer is not receiving")
+	}
+	return r.Transport.Send(d, p)
+}
+
+// TestControlWriterOutlivesFullRing: a control frame refused because the
+// peer's ring stayed full (it paused) is sent once there is room again,
+// and the writer goes on with later frames: the session does not go on
+// half alive with no credit, pong or reset ever sent again.
+func TestControlWriterOutlivesFullRing(t *testing.T) {
+	r := &refusing{}
+	s, p := newRawPeerOver(t, nil, Config{}, func(tr plexus.Transport) plexus.Transport {
+		r.Transport = tr
+		return r
+	})
+	r.n.Store(3)
+	for nonce := uint64(7); nonce < 10; nonce++ {
+		var d ring.Desc
+		newDesc(&d, kindPing, 0, 0)
+		d.SetAux(nonce)
+		require.NoError(t, p.tr.Send(&d, nil))
+		pong := p.expect(kindPong)
+		require.Equal(t, nonce, pong.Aux())
+	}
+	require.NoError(t, s.Err())
+}
