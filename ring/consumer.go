@@ -1,11 +1,17 @@
 package ring
 
+import "sync/atomic"
+
 // Consumer is the receiving end of a ring. Like the producer it keeps its
 // own head privately and caches the producer's tail.
 type Consumer struct {
 	s          shared
 	head       uint64 // next position to read; published after each pop
 	cachedTail uint64 // last tail read from the producer
+	// pub is head as last published, in this process's memory: Pending
+	// compares the tail with it rather than with the head in the ring,
+	// which the peer can rewrite.
+	pub atomic.Uint64
 }
 
 // NewConsumer attaches the consuming side to a ring initialised by Init.
@@ -15,7 +21,9 @@ func NewConsumer(region []byte, capacity int) (*Consumer, error) {
 		return nil, err
 	}
 	h := s.head.Load()
-	return &Consumer{s: s, head: h, cachedTail: h}, nil
+	c := &Consumer{s: s, head: h, cachedTail: h}
+	c.pub.Store(h)
+	return c, nil
 }
 
 // Capacity returns the number of descriptors the ring holds.
@@ -59,6 +67,7 @@ func (c *Consumer) Pop(dst []Desc) (n int, wakeProducer bool, err error) {
 	}
 	c.head += uint64(n)
 	c.s.head.Store(c.head)
+	c.pub.Store(c.head)
 	return n, wake(c.s.waiting), nil
 }
 
@@ -71,6 +80,7 @@ func (c *Consumer) PopOne(d *Desc) (ok, wakeProducer bool, err error) {
 	*d = *c.s.at(c.head)
 	c.head++
 	c.s.head.Store(c.head)
+	c.pub.Store(c.head)
 	return true, wake(c.s.waiting), nil
 }
 
@@ -92,11 +102,15 @@ func (c *Consumer) PreparePark() { c.s.parked.Store(1) }
 func (c *Consumer) CancelPark() bool { return c.s.parked.CompareAndSwap(1, 0) }
 
 // Pending reports whether the producer has published descriptors this
-// consumer has not popped. Unlike Ready it reads only the shared indices,
-// so a goroutine that does not own the consumer may call it while the
-// owner pops: it is how a waiter decides, after PreparePark, whether it may
-// sleep. A corrupt tail reads as pending, so that the owner's next Pop
-// finds and reports it.
+// consumer has not popped. Unlike Ready it does not touch the owner's
+// state, so a goroutine that does not own the consumer may call it while
+// the owner pops: it is how a waiter decides, after PreparePark, whether
+// it may sleep. It compares the shared tail with the head this consumer
+// published, kept in its own memory: the copy of the head in the ring is
+// the peer's to rewrite, and a peer that set it one past the tail would
+// otherwise make every waiter see data that Pop never finds, and spin. A
+// corrupt tail reads as pending, so that the owner's next Pop finds and
+// reports it.
 func (c *Consumer) Pending() bool {
-	return c.s.tail.Load() != c.s.head.Load()
+	return c.s.tail.Load() != c.pub.Load()
 }

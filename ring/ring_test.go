@@ -945,3 +945,34 @@ func TestHostileFlags(t *testing.T) {
 		require.Equal(t, v, getU32(region, offParked))
 	}
 }
+
+// TestPendingIgnoresRewrittenHead: the consumer's head in the ring is the
+// peer's to rewrite; Pending must not take a head it never published for
+// data waiting (a head one past the tail made every waiter see pending
+// data that Pop never found, and spin at a full core).
+func TestPendingIgnoresRewrittenHead(t *testing.T) {
+	p, c, region := newRing(t, 8)
+	d := descFor(1)
+	ok, _, err := p.PushOne(&d)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.True(t, c.Pending())
+	ok, _, err = c.PopOne(&d)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.False(t, c.Pending())
+	tail := getU64(region, offTail)
+	for _, bad := range []uint64{tail + 1, tail - 1, 0, ^uint64(0)} {
+		putU64(region, offHead, bad)
+		require.False(t, c.Pending(), "head rewritten to %#x with tail %d", bad, tail)
+		ready, err := c.Ready()
+		require.NoError(t, err)
+		require.False(t, ready)
+	}
+	// Data the producer publishes still shows.
+	putU64(region, offHead, tail)
+	ok, _, err = p.PushOne(&d)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.True(t, c.Pending())
+}

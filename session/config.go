@@ -44,10 +44,12 @@ type Config struct {
 	// It lets the owner of a session finish setting up (give the session
 	// to code the handlers use, say) before the first call is served.
 	Hold <-chan struct{}
-	// MaxPeerCalls bounds the calls (channels) the peer may have open on
-	// this side at once: an OPEN beyond it is refused with
-	// RESET(RESOURCE_EXHAUSTED), and the call fails on the peer's side
-	// with that code. Default DefaultMaxPeerCalls.
+	// MaxPeerCalls bounds the handlers running at once for calls the
+	// peer made. A call beyond it waits, without a goroutine, until one
+	// returns, and keeps its OPEN's flow-control credit meanwhile: a peer
+	// that opens calls faster than they finish is slowed by the link's
+	// window, and one that sends without credit breaks the protocol (see
+	// admission.go). Default DefaultMaxPeerCalls.
 	MaxPeerCalls int
 	// MaxQueuedNotifications bounds the notifications queued for their
 	// handlers before this side stops giving the link's flow-control
@@ -61,7 +63,7 @@ type Config struct {
 
 // Defaults of the bounds on what a peer can make this side hold.
 const (
-	DefaultMaxPeerCalls           = 1024
+	DefaultMaxPeerCalls           = 4096
 	DefaultMaxQueuedNotifications = 1024
 )
 

@@ -209,14 +209,16 @@ func TestNotificationBackpressure(t *testing.T) {
 	require.NoError(t, sender.Err())
 }
 
-// TestPeerCallsBounded: OPENs beyond MaxPeerCalls are refused with
-// RESET(RESOURCE_EXHAUSTED) and start no handler; once calls end, new
-// ones are served again.
+// TestPeerCallsBounded: beyond MaxPeerCalls running handlers, calls wait
+// without a goroutine and run as handlers return; a peer that keeps
+// opening calls without the credit they hold breaks the protocol once the
+// link window is spent.
 func TestPeerCallsBounded(t *testing.T) {
-	var running atomic.Int64
+	var running, ran atomic.Int64
 	stop := make(chan struct{})
 	mux := NewMux()
 	id, err := mux.HandleStream("test.Hostile", "Wait", func(ctx context.Context, st *Stream) error {
+		ran.Add(1)
 		running.Add(1)
 		defer running.Add(-1)
 		select {
@@ -227,33 +229,65 @@ func TestPeerCallsBounded(t *testing.T) {
 	})
 	require.NoError(t, err)
 	const limit, opened = 100, 3000
+	base := runtime.NumGoroutine()
 	s, p := newRawPeer(t, mux, Config{MaxPeerCalls: limit})
 	for i := range opened {
 		p.send(kindOpen, uint64(2*i+1), id, 0, nil)
 	}
-	refused := 0
-	for refused < opened-limit {
-		d := p.expect(kindReset)
-		require.Equal(t, plexus.ResourceExhausted, plexus.Code(d.Aux()), "RESET on channel %d", d.Channel())
-		require.Greater(t, d.Channel(), uint64(2*limit), "a call within the limit was refused")
-		refused++
-	}
 	require.Eventually(t, func() bool { return running.Load() == limit }, 10*time.Second, time.Millisecond)
-	require.LessOrEqual(t, runtime.NumGoroutine(), limit+200)
-	close(stop)          // the handlers return; their channels are removed
-	p.expect(kindStatus) // one of them
-	require.Eventually(t, func() bool { return running.Load() == 0 }, 10*time.Second, time.Millisecond)
-	// Room again: a new call runs.
-	next := uint64(2*opened + 1)
-	p.send(kindOpen, next, id, 0, nil)
-	for {
+	time.Sleep(20 * time.Millisecond)
+	require.Equal(t, int64(limit), ran.Load(), "handlers started beyond the limit")
+	require.LessOrEqual(t, runtime.NumGoroutine(), base+limit+50)
+	close(stop) // the handlers return; the waiting calls run in turn
+	statuses := 0
+	for statuses < opened {
 		d := p.expect(kindStatus)
-		if d.Channel() == next {
-			require.Equal(t, plexus.OK, plexus.Code(d.Aux()))
+		require.Equal(t, plexus.OK, plexus.Code(d.Aux()), "channel %d", d.Channel())
+		statuses++
+	}
+	require.Equal(t, int64(opened), ran.Load())
+	require.NoError(t, s.Err())
+}
+
+// TestPeerCallFloodBreaksProtocol: a peer that opens calls beyond the
+// limit without regard to the credit each waiting call holds has spent
+// the link window after LinkWindow/64 of them, and its next OPEN is a
+// protocol violation: what waits cannot grow without bound.
+func TestPeerCallFloodBreaksProtocol(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	mux := NewMux()
+	id, err := mux.HandleStream("test.Hostile", "Block", func(ctx context.Context, st *Stream) error {
+		select {
+		case <-ctx.Done():
+		case <-block:
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	const limit = 16
+	s, p := newRawPeer(t, mux, Config{MaxPeerCalls: limit})
+	sent := 0
+	for ; sent < 50000 && s.Err() == nil; sent++ {
+		var d ring.Desc
+		newDesc(&d, kindOpen, uint64(2*sent+1), 0)
+		d.SetMethod(id)
+		if p.tr.Send(&d, nil) != nil {
 			break
 		}
 	}
-	require.NoError(t, s.Err())
+	select {
+	case <-s.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the session still runs after %d calls opened", sent)
+	}
+	require.Equal(t, plexus.ProtocolViolation, plexus.CodeOf(s.Err()), "%v", s.Err())
+	require.ErrorContains(t, s.Err(), "link flow-control window exceeded")
+	s.calls.mu.Lock()
+	waiting := len(s.calls.backlog)
+	s.calls.mu.Unlock()
+	require.LessOrEqual(t, waiting, DefaultLinkWindow/ring.DescSize+1, "calls waiting when the link ended")
+	require.Greater(t, waiting, DefaultLinkWindow/ring.DescSize/2, "the window was not what stopped the flood")
 }
 
 // refusing is a transport whose Send refuses the next n sends of control

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"io"
 	"runtime/debug"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/plexus-ipc/plexus"
@@ -36,8 +34,16 @@ func SetTrailer(ctx context.Context, md plexus.Metadata) error {
 	return nil
 }
 
-// onOpen accepts a call from the peer (reader goroutine).
-func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
+// onOpen accepts a call from the peer (reader goroutine). cost is the
+// OPEN's flow-control cost: given back to the link's window now, unless
+// the call must wait for a handler slot (see admit).
+func (s *Session) onOpen(f *plexus.Frame, cost int64) (err *plexus.Status) {
+	waits := false
+	defer func() {
+		if !waits {
+			s.consumeLink(cost)
+		}
+	}()
 	d := &f.Desc
 	id := d.Channel()
 	if s.ownsID(id) {
@@ -52,9 +58,6 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 	}
 	s.peerMaxID = id
 	refused := s.goAwaySent && id > s.goAwayLimit
-	// Only this goroutine adds peer channels, so the count can only fall
-	// before this call is added below.
-	full := s.peerOpen >= s.cfg.MaxPeerCalls
 	s.mu.Unlock()
 
 	h, why := s.mux.lookup(d.Method())
@@ -66,10 +69,6 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 	case h == nil:
 		s.t.Release(f)
 		s.queueReset(id, plexus.Unimplemented, why)
-		return nil
-	case full:
-		s.t.Release(f)
-		s.queueReset(id, plexus.ResourceExhausted, errTooManyCalls(s.cfg.MaxPeerCalls))
 		return nil
 	case h.kind == kindNotifyHandler:
 		s.t.Release(f)
@@ -111,7 +110,6 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 		return nil
 	}
 	s.chans[id] = ch
-	s.peerOpen++
 	s.handlers.Add(1)
 	s.mu.Unlock()
 	if err := ch.onFrame(f); err != nil {
@@ -123,13 +121,18 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 	if extra := s.cfg.ChannelWindow - DefaultChannelWindow; extra > 0 {
 		s.queueCredit(id, int64(extra))
 	}
+	job := serveJob{ctx: ctx, stop: stop, ch: ch, h: h}
+	if !s.admit(job, cost) {
+		waits = true
+		return nil
+	}
 	if s.rd != nil && s.rd.inline {
 		// A reader received the call: it runs the handler itself once it
 		// has left the token (see readers).
-		s.rd.job = serveJob{ctx: ctx, stop: stop, ch: ch, h: h}
+		s.rd.job = job
 		return nil
 	}
-	s.spawn(serveJob{ctx: ctx, stop: stop, ch: ch, h: h})
+	s.spawn(job)
 	return nil
 }
 
@@ -142,6 +145,7 @@ func (s *Session) onOpen(f *plexus.Frame) *plexus.Status {
 // look at it.
 func (s *Session) serve(ctx context.Context, stop func(), ch *channel, h *handler) (tookToken bool) {
 	defer s.handlers.Done()
+	defer s.handlerDone()
 	defer stop()
 	s.hold()
 	var resp plexus.Marshaler
@@ -268,10 +272,6 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, r
 	}
 }
 
-func errTooManyCalls(limit int) string {
-	return "too many calls open on this link: the limit is " + strconv.Itoa(limit)
-}
-
 // onNotify queues a notification for its handler (reader goroutine hands
 // off to runNotes). cost is its flow-control cost, which it gives back to
 // the link's window now, or, while Config.MaxQueuedNotifications are
@@ -326,9 +326,6 @@ type noteQueue struct {
 	mu      sync.Mutex
 	queue   []pendingNote
 	running bool // a runNotes goroutine owns the queue
-	// owed is link credit withheld for notifications that have been
-	// handled and not yet granted back (see noteDone).
-	owed atomic.Int64
 }
 
 type pendingNote struct {
@@ -372,26 +369,16 @@ func (s *Session) runNote(n *pendingNote) {
 }
 
 // noteDone gives back the link credit withheld for a notification whose
-// handler has run. Grants are batched as the dispatcher's are, except that
-// the last queued notification flushes what is owed: the peer may be
-// waiting for exactly that credit.
+// handler has run; the last queued notification flushes what is owed (see
+// repay).
 func (s *Session) noteDone(debt int64) {
 	if debt == 0 {
 		return
 	}
-	owed := s.notes.owed.Add(debt)
 	s.notes.mu.Lock()
 	last := len(s.notes.queue) == 0
 	s.notes.mu.Unlock()
-	if owed < int64(s.cfg.LinkWindow)/8 && !last {
-		return
-	}
-	if owed = s.notes.owed.Swap(0); owed > 0 {
-		// Added to the enforcement counter before the grant leaves, so
-		// the peer can never use credit the dispatcher does not know of.
-		s.linkRemaining.Add(owed)
-		s.queueCredit(0, owed)
-	}
+	s.repay(debt, last)
 }
 
 // hold waits for Config.Hold to be closed (or the session to end).

@@ -30,7 +30,6 @@ type Session struct {
 	chans       map[uint64]*channel
 	nextID      uint64 // next ID this side opens
 	peerMaxID   uint64 // highest ID the peer opened
-	peerOpen    int    // channels the peer opened that are in chans (Config.MaxPeerCalls)
 	goAwaySent  bool
 	goAwayLimit uint64 // peer IDs above this are refused
 	goAwayRecv  bool
@@ -58,7 +57,9 @@ type Session struct {
 	linkRemaining atomic.Int64
 	linkConsumed  int64 // bytes dispatched since the last link grant
 
-	rd       *readers // receivers on a plexus.Poller transport; nil otherwise (readLoop)
+	calls    admission    // handlers running for the peer's calls, and calls waiting for one
+	owed     atomic.Int64 // withheld link credit to give back (see repay)
+	rd       *readers     // receivers on a plexus.Poller transport; nil otherwise (readLoop)
 	ctl      ctlQueue
 	notes    noteQueue
 	rxFrames atomic.Uint64 // frames received, for idle detection
@@ -219,11 +220,11 @@ func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
 			return violation("link flow-control window exceeded")
 		}
 		s.linkRemaining.Add(-cost)
-		if kind != kindNotify {
+		if kind != kindNotify && kind != kindOpen {
 			s.consumeLink(cost)
 		}
-		// A notification's cost is given back by onNotify, which knows
-		// whether its credit must wait for the handler.
+		// A call's or notification's cost is given back by onOpen or
+		// onNotify, which know whether it must wait for a handler.
 	}
 	if !channelAllowed(kind, id) {
 		s.t.Release(f)
@@ -231,7 +232,7 @@ func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
 	}
 	switch kind {
 	case kindOpen:
-		return s.onOpen(f)
+		return s.onOpen(f, frameCost(len(f.Payload)))
 	case kindNotify:
 		return s.onNotify(f, frameCost(len(f.Payload)))
 	case kindPing:
@@ -335,9 +336,6 @@ func (s *Session) removeChannel(ch *channel) {
 	s.mu.Lock()
 	if s.chans[ch.id] == ch {
 		delete(s.chans, ch.id)
-		if !ch.local {
-			s.peerOpen--
-		}
 	}
 	if s.draining && len(s.chans) == 0 && s.drained != nil {
 		close(s.drained)

@@ -2,6 +2,7 @@ package shm
 
 import (
 	"encoding/binary"
+	"errors"
 	"sync"
 	"time"
 
@@ -13,57 +14,111 @@ import (
 // in between, because handing a wake-up from a reader goroutine to the
 // waiter over a channel costs tens of microseconds of scheduler latency.
 //
-// The eventfd is blocking and never wrapped in an *os.File, so it is never
-// registered with Go's netpoller: a ring must not wake the runtime's poller
-// thread, only the one waiter.
+// The eventfd is never wrapped in an *os.File, so it is never registered
+// with Go's netpoller: a ring must not wake the runtime's poller thread,
+// only the one waiter.
 //
 // Several goroutines may Wait at once: one (the leader) sits in ppoll and
 // drains the counter; the others wait for the leader to return and then
 // re-check their own condition. A waiter that needs no followers allocates
 // nothing.
+//
+// The peer holds the same eventfd and can write any value into its
+// counter, read it, or change the file's flags, which both processes
+// share. So nothing here may block on the eventfd itself:
+//
+//   - The eventfd is non-blocking (the host creates it with EFD_NONBLOCK).
+//     A write that would block (the counter at its maximum, which single
+//     increments never reach) fails with EAGAIN: Ring reports
+//     ErrBellSaturated, a protocol violation. Ring also checks before each
+//     write that the descriptor is still non-blocking (ErrBellBlocking): a
+//     peer that cleared O_NONBLOCK could otherwise block the next write for
+//     good. A peer that clears the flag and saturates the counter between
+//     that check and the write still blocks it; Close and Unstick read the
+//     counter down until the write returns.
+//   - The leader reads with RWF_NOWAIT, which never blocks whatever the
+//     file's flags: a peer that drained the counter between ppoll and the
+//     read makes it a spurious wake-up, not a hang.
+//   - Close wakes the leader through an eventfd of this process alone
+//     (intr), which no peer can fill.
 type Bell struct {
 	fd int
 
 	mu        sync.Mutex
+	intr      int // private eventfd polled beside fd, made by the first leader; -1 before
 	leading   bool
 	followers chan struct{} // closed when the current leader returns; nil if none
+	ringing   int           // Rings between their check of fdClosed and the end of their write
 	closed    bool
 	fdClosed  bool
 }
 
 func newBell() (*Bell, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return nil, err
 	}
-	return &Bell{fd: fd}, nil
+	return &Bell{fd: fd, intr: -1}, nil
 }
 
-// openBell adopts an inherited eventfd after checking that it is one.
+// openBell adopts an inherited eventfd after checking that it is one, and
+// a non-blocking one (see Bell).
 func openBell(fd int) (*Bell, error) {
 	if err := checkFdKind(fd, "anon_inode:[eventfd]"); err != nil {
 		return nil, err
 	}
-	return &Bell{fd: fd}, nil
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fl&unix.O_NONBLOCK == 0 {
+		return nil, layoutErr("doorbell", "eventfd %d is blocking; the creator must make it with EFD_NONBLOCK", fd)
+	}
+	return &Bell{fd: fd, intr: -1}, nil
 }
 
 var one = func() (b [8]byte) { binary.LittleEndian.PutUint64(b[:], 1); return }()
 
-// Ring wakes the waiter, if any. It never blocks: an eventfd counter only
-// blocks writers at 2^64-2, which cannot be reached by single increments.
-// The lock keeps a Ring from writing to a number that Close has released
-// and the process may have reused for another file.
+// Ring wakes the waiter, if any. It never blocks unless the peer tampers
+// with the eventfd (see Bell); a tampered or saturated doorbell is reported
+// as ErrBellBlocking or ErrBellSaturated, both protocol violations.
 func (b *Bell) Ring() error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.fdClosed {
+		b.mu.Unlock()
 		return ErrClosed
 	}
+	// The count keeps Close from releasing a number this write may still
+	// use (the process could reuse it for another file meanwhile).
+	b.ringing++
+	b.mu.Unlock()
+	err := ringFd(b.fd)
+	b.mu.Lock()
+	b.ringing--
+	if b.closed && b.ringing == 0 && !b.leading {
+		b.closeFdLocked()
+	}
+	b.mu.Unlock()
+	return err
+}
+
+func ringFd(fd int) error {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return err
+	}
+	if fl&unix.O_NONBLOCK == 0 {
+		return ErrBellBlocking
+	}
 	for {
-		_, err := unix.Write(b.fd, one[:])
-		if err != unix.EINTR {
-			return err
+		_, err := unix.Write(fd, one[:])
+		switch err {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return ErrBellSaturated
 		}
+		return err
 	}
 }
 
@@ -91,6 +146,14 @@ func (b *Bell) Wait(timeout time.Duration) error {
 			return ErrTimeout
 		}
 	}
+	if b.intr < 0 {
+		fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+		if err != nil {
+			b.mu.Unlock()
+			return err
+		}
+		b.intr = fd
+	}
 	b.leading = true
 	b.mu.Unlock()
 
@@ -104,7 +167,9 @@ func (b *Bell) Wait(timeout time.Duration) error {
 	}
 	if b.closed {
 		err = ErrClosed
-		b.closeFdLocked()
+		if b.ringing == 0 {
+			b.closeFdLocked()
+		}
 	}
 	b.mu.Unlock()
 	return err
@@ -112,7 +177,7 @@ func (b *Bell) Wait(timeout time.Duration) error {
 
 func (b *Bell) poll(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	fds := [1]unix.PollFd{{Fd: int32(b.fd), Events: unix.POLLIN}}
+	fds := [2]unix.PollFd{{Fd: int32(b.fd), Events: unix.POLLIN}, {Fd: int32(b.intr), Events: unix.POLLIN}}
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -129,37 +194,100 @@ func (b *Bell) poll(timeout time.Duration) error {
 		if n == 0 {
 			continue // timed out per the kernel; the loop re-checks the deadline
 		}
-		var buf [8]byte
-		// Only the leader reads, and ppoll said readable, so this read
-		// does not block.
-		if _, err := unix.Read(b.fd, buf[:]); err != nil && err != unix.EAGAIN && err != unix.EINTR {
+		if fds[1].Revents != 0 {
+			return nil // Close; Wait reports it
+		}
+		if fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
+			return errors.New("shm: doorbell: poll reported an error on the eventfd")
+		}
+		if err := drain(b.fd); err != nil {
 			return err
 		}
 		return nil
 	}
 }
 
+// drain resets the counter without ever blocking: RWF_NOWAIT holds
+// whatever the file's flags say. EAGAIN (the peer read it first) is a
+// spurious wake-up.
+func drain(fd int) error {
+	var buf [8]byte
+	for {
+		_, err := unix.Preadv2(fd, [][]byte{buf[:]}, -1, unix.RWF_NOWAIT)
+		switch err {
+		case nil, unix.EAGAIN:
+			return nil
+		case unix.EINTR:
+			continue
+		case unix.EOPNOTSUPP, unix.EINVAL, unix.ENOSYS:
+			// Kernels before 5.12 read eventfds without RWF_NOWAIT
+			// support; the descriptor is non-blocking (Ring checks it).
+			_, err = unix.Read(fd, buf[:])
+			if err == unix.EAGAIN {
+				return nil
+			}
+		}
+		return err
+	}
+}
+
 // Close wakes every waiter with ErrClosed and releases the eventfd once no
-// goroutine is inside ppoll on it (closing it under a poller would let the
-// number be reused by another file while still being polled).
+// goroutine is inside ppoll on it or writing to it (closing it under them
+// would let the number be reused by another file while still in use). A
+// Ring stuck in its write (see Bell) is freed by Unstick, which Close
+// starts.
 func (b *Bell) Close() error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return nil
 	}
 	b.closed = true
 	if b.leading {
-		_, _ = unix.Write(b.fd, one[:])
-		return nil
+		_, _ = unix.Write(b.intr, one[:]) // ours alone: it cannot be full
 	}
-	b.closeFdLocked()
+	stuck := b.ringing > 0
+	if !b.leading && !stuck {
+		b.closeFdLocked()
+	}
+	b.mu.Unlock()
+	if stuck {
+		go b.Unstick()
+	}
 	return nil
+}
+
+// unstickFor bounds how long Unstick reads the counter down.
+const unstickFor = 5 * time.Second
+
+// Unstick frees a Ring blocked in its write by a peer that made the
+// eventfd blocking and filled its counter: each read empties the counter,
+// which wakes the writer. It returns once no Ring is in progress, or
+// after unstickFor (a peer that refills the counter faster than this
+// side's writer runs keeps that goroutine; nothing else waits for it).
+func (b *Bell) Unstick() {
+	deadline := time.Now().Add(unstickFor)
+	for {
+		b.mu.Lock()
+		busy := b.ringing > 0 && !b.fdClosed
+		if busy {
+			_ = drain(b.fd) // under the lock: the number stays ours
+		}
+		b.mu.Unlock()
+		if !busy || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (b *Bell) closeFdLocked() {
 	if !b.fdClosed {
 		b.fdClosed = true
 		_ = unix.Close(b.fd)
+		if b.intr >= 0 {
+			_ = unix.Close(b.intr)
+			b.intr = -1
+		}
 	}
 }

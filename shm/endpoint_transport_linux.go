@@ -25,6 +25,11 @@ func (e *Endpoint) Interrupt() {
 	e.downOnce.Do(func() { close(e.down) })
 	_ = e.dataIn.Close()
 	_ = e.spaceIn.Close()
+	// A ring of the peer's bells stuck in its write (a peer that made
+	// the eventfd blocking and filled it: see Bell) holds a sender, and
+	// with it the segment, until the counter is read down.
+	go e.dataOut.Unstick()
+	go e.spaceOut.Unstick()
 }
 
 // TryRecv is Recv without waiting: it copies out whatever descriptors are

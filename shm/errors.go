@@ -20,6 +20,12 @@ var (
 	ErrBadRef = fmt.Errorf("%w: slot reference out of bounds", ErrProtocol)
 	// ErrCorrupt: shared bookkeeping (free lists, indices) in an impossible state.
 	ErrCorrupt = fmt.Errorf("%w: shared state corrupt", ErrProtocol)
+	// ErrBellSaturated: the peer wrote a doorbell's counter to its
+	// maximum, so that a ring would block (see Bell).
+	ErrBellSaturated = fmt.Errorf("%w: doorbell counter saturated", ErrProtocol)
+	// ErrBellBlocking: the peer cleared O_NONBLOCK on a doorbell, which
+	// both processes share (see Bell).
+	ErrBellBlocking = fmt.Errorf("%w: doorbell made blocking", ErrProtocol)
 	// errRingCorrupt is ring.ErrCorrupt as this package reports it: a
 	// protocol violation like every other peer-caused error.
 	errRingCorrupt = fmt.Errorf("%w: %w", ErrProtocol, ring.ErrCorrupt)
