@@ -1,6 +1,7 @@
 package plexus
 
 import (
+	"context"
 	"time"
 
 	"github.com/plexus-ipc/plexus/ring"
@@ -85,4 +86,16 @@ type Poller interface {
 	Pending() bool
 	// SpinBudget is how long a poller should poll before it sleeps.
 	SpinBudget() time.Duration
+}
+
+// ContextSender is implemented by transports whose Send and Alloc may wait
+// for the peer (for ring space or for memory it must free, on shared
+// memory). The session passes the call's context, and such a wait ends
+// when the context is done, with a DEADLINE_EXCEEDED or CANCELED status
+// and nothing sent: a call's deadline bounds everything the call waits
+// for. Send and Alloc behave as SendContext and AllocContext with a
+// context that is never done.
+type ContextSender interface {
+	SendContext(ctx context.Context, d *ring.Desc, payload []byte) error
+	AllocContext(ctx context.Context, n int) ([]byte, error)
 }

@@ -69,6 +69,16 @@ type Config struct {
 	// session), which the handshake tells the plugin.
 	Segment                               shm.Config
 	MaxPayload, ChannelWindow, LinkWindow int
+	// Bounds on what the plugin can make the host hold (zero: the
+	// default of each): handlers running for its calls at once
+	// (session.Config.MaxPeerCalls), notifications queued before their
+	// credit is withheld (session.Config.MaxQueuedNotifications), blob
+	// descriptors passed and not yet claimed, and bytes of its one-shot
+	// blobs mapped at once (transport/shm Config.MaxPendingBlobs and
+	// MaxBlobMemory). A plugin that goes past one breaks the protocol or
+	// is slowed by flow control; see each field.
+	MaxPeerCalls, MaxQueuedNotifications int
+	MaxPendingBlobs, MaxBlobMemory       int
 }
 
 // RestartPolicy says how a dead plugin is restarted: after

@@ -158,7 +158,8 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 		return nil, plexus.WithCause(plexus.CodeOf(ctx.Err()), ctx.Err(),
 			fmt.Sprintf("host: %s: start: %v", cfg.Name, ctx.Err()))
 	}
-	tr, err := link.Transport(shmt.Config{MaxPayload: cfg.MaxPayload})
+	tr, err := link.Transport(shmt.Config{MaxPayload: cfg.MaxPayload,
+		MaxPendingBlobs: cfg.MaxPendingBlobs, MaxBlobMemory: cfg.MaxBlobMemory})
 	if err != nil {
 		return nil, fmt.Errorf("host: %s: transport: %w", cfg.Name, err)
 	}
@@ -167,6 +168,7 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 		Role: session.Initiator, Mux: cfg.HostServices, Logger: log,
 		ChannelWindow: cfg.ChannelWindow, LinkWindow: cfg.LinkWindow,
 		KeepaliveIdle: cfg.KeepaliveIdle, KeepaliveTimeout: cfg.KeepaliveTimeout,
+		MaxPeerCalls: cfg.MaxPeerCalls, MaxQueuedNotifications: cfg.MaxQueuedNotifications,
 	})
 	log.Debug("plugin started", "pid", in.pid, "version", reply.Version, "startup", time.Since(in.started))
 	return in, nil

@@ -59,6 +59,10 @@ type ServeConfig struct {
 	// (the host pings by default; a negative idle, the default here,
 	// disables the plugin's).
 	KeepaliveIdle, KeepaliveTimeout time.Duration
+	// Bounds on what the host can make the plugin hold (zero: the default
+	// of each), as host.Config's fields of the same names.
+	MaxPeerCalls, MaxQueuedNotifications int
+	MaxPendingBlobs, MaxBlobMemory       int
 }
 
 // Logger returns an hclog logger that writes JSON lines to stderr at
@@ -150,7 +154,8 @@ func Run(cfg ServeConfig) error {
 			return shmt.Config{}, err
 		}
 		version = r.Version
-		return shmt.Config{MaxPayload: int(hello.Limits.MaxPayload)}, nil
+		return shmt.Config{MaxPayload: int(hello.Limits.MaxPayload),
+			MaxPendingBlobs: cfg.MaxPendingBlobs, MaxBlobMemory: cfg.MaxBlobMemory}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("plugin: link: %w", err)
@@ -175,6 +180,7 @@ func Run(cfg ServeConfig) error {
 		Role: session.Acceptor, Mux: mux, Logger: cfg.Logger,
 		ChannelWindow: int(hello.Limits.ChannelWindow), LinkWindow: int(hello.Limits.LinkWindow),
 		KeepaliveIdle: cfg.KeepaliveIdle, KeepaliveTimeout: cfg.KeepaliveTimeout,
+		MaxPeerCalls: cfg.MaxPeerCalls, MaxQueuedNotifications: cfg.MaxQueuedNotifications,
 		Hold: linked,
 	})
 	if cfg.OnLink != nil {

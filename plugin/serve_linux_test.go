@@ -18,7 +18,7 @@ func TestRunOutsideAHost(t *testing.T) {
 	require.ErrorContains(t, err, handshake.EnvName, "an empty variable is refused precisely")
 	require.False(t, errors.Is(err, ErrNotPlugin))
 
-	t.Setenv(handshake.EnvName, "fds=3-5;proto=1-1;versions=1;host=2")
+	t.Setenv(handshake.EnvName, "fds=3-5;proto=2-2;versions=1;host=2")
 	err = Run(ServeConfig{Versions: map[uint32][]Service{1: nil}})
 	require.ErrorContains(t, err, "host passed 3 link descriptors")
 }
@@ -38,7 +38,7 @@ func TestRegister(t *testing.T) {
 func TestAnswer(t *testing.T) {
 	cfg := &ServeConfig{Cookie: "c", Versions: map[uint32][]Service{1: nil, 3: {{Name: "a.B",
 		Methods: []Method{{Name: "C", Signature: 9}}}}}}
-	h := &handshake.Hello{MinProtocol: 1, MaxProtocol: 1, Cookie: "c", Versions: []uint32{1, 2, 3},
+	h := &handshake.Hello{MinProtocol: handshake.MinProtocol, MaxProtocol: handshake.MaxProtocol, Cookie: "c", Versions: []uint32{1, 2, 3},
 		Limits: handshake.Limits{MaxPayload: 1 << 20, ChannelWindow: 64 << 10, LinkWindow: 1 << 20}}
 	r, err := answer(cfg, h)
 	require.NoError(t, err)

@@ -11,7 +11,7 @@ import (
 
 func TestGeneratedHandshakeCarriesGeneratedSignatures(t *testing.T) {
 	cfg := &ServeConfig{Cookie: "c", Versions: map[uint32][]Service{1: {generatedShapes()}}}
-	h := &handshake.Hello{MinProtocol: 1, MaxProtocol: 1, Cookie: "c", Versions: []uint32{1},
+	h := &handshake.Hello{MinProtocol: handshake.MinProtocol, MaxProtocol: handshake.MaxProtocol, Cookie: "c", Versions: []uint32{1},
 		Limits: handshake.Limits{MaxPayload: 1 << 20, ChannelWindow: 64 << 10, LinkWindow: 1 << 20}}
 	r, err := answer(cfg, h)
 	require.NoError(t, err)

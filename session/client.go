@@ -27,7 +27,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	if refuse != nil {
 		return nil, refuse
 	}
-	payload, fromAlloc, flags, err := s.encode(plexus.OutgoingMetadata(ctx), first, nil)
+	payload, fromAlloc, flags, err := s.encode(ctx, plexus.OutgoingMetadata(ctx), first, nil)
 	if err != nil {
 		// After the session ended the transport refuses Alloc; report
 		// why the session ended, as for every other call.
@@ -90,7 +90,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	s.chans[id] = ch
 	s.mu.Unlock()
 	d.SetChannel(id)
-	err = s.t.Send(d, payload)
+	err = s.send(ctx, d, payload)
 	if err == nil && wait {
 		ch.token = s.takeToken()
 	}
@@ -204,7 +204,7 @@ func (s *Session) Notify(ctx context.Context, method uint64, m plexus.Marshaler)
 	if err := s.notSent(); err != nil {
 		return err
 	}
-	payload, fromAlloc, flags, err := s.encode(plexus.OutgoingMetadata(ctx), m, nil)
+	payload, fromAlloc, flags, err := s.encode(ctx, plexus.OutgoingMetadata(ctx), m, nil)
 	if err != nil {
 		if serr := s.notSent(); serr != nil {
 			return serr // see open

@@ -1,8 +1,30 @@
 package session
 
 import (
+	"context"
+
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/ring"
 )
+
+// send hands a frame to the transport. A transport whose Send may wait
+// for the peer (plexus.ContextSender: shared memory, for ring space or a
+// slot) gets ctx, so that the wait ends with the call's deadline or
+// cancellation rather than the transport's own bound.
+func (s *Session) send(ctx context.Context, d *ring.Desc, payload []byte) error {
+	if s.cs != nil {
+		return s.cs.SendContext(ctx, d, payload)
+	}
+	return s.t.Send(d, payload)
+}
+
+// alloc is the transport's Alloc, its wait bounded by ctx as send's.
+func (s *Session) alloc(ctx context.Context, n int) ([]byte, error) {
+	if s.cs != nil {
+		return s.cs.AllocContext(ctx, n)
+	}
+	return s.t.Alloc(n)
+}
 
 // encode builds a frame payload of [metadata block][message][status body]
 // in transport memory (a slot of the segment on shared memory), so the
@@ -10,7 +32,9 @@ import (
 // fromAlloc tells whether payload is (a prefix of) that transport memory;
 // if the message outgrew its Msgsize estimate the payload is an ordinary
 // heap slice that the transport will copy.
-func (s *Session) encode(md plexus.Metadata, m plexus.Marshaler, st *plexus.Status) (payload []byte, fromAlloc bool, flags uint8, err error) {
+//
+// A wait for transport memory ends when ctx does (see send).
+func (s *Session) encode(ctx context.Context, md plexus.Metadata, m plexus.Marshaler, st *plexus.Status) (payload []byte, fromAlloc bool, flags uint8, err error) {
 	if l, ok := m.(*Lease); ok {
 		if len(md) == 0 && st == nil {
 			// A lease alone is the payload: its memory crosses as it is.
@@ -43,7 +67,7 @@ func (s *Session) encode(md plexus.Metadata, m plexus.Marshaler, st *plexus.Stat
 	if max := s.t.MaxPayload(); size > max {
 		return nil, false, 0, plexus.Errorf(plexus.ResourceExhausted, "message of %d bytes exceeds the link's %d-byte frame limit", size, max)
 	}
-	buf, err := s.t.Alloc(max(size, 1))
+	buf, err := s.alloc(ctx, max(size, 1))
 	if err != nil {
 		return nil, false, 0, err
 	}

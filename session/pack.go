@@ -182,7 +182,7 @@ func (st *Stream) packMsg(m plexus.Marshaler, size int) error {
 		}
 	}
 	if st.pack == nil {
-		buf, err := s.t.Alloc(packCap)
+		buf, err := s.alloc(st.ctx, packCap)
 		if err != nil {
 			return err
 		}
@@ -257,7 +257,7 @@ func (st *Stream) tryFlush() {
 	st.pack = nil
 	d := &ch.desc
 	newDesc(d, kindData, ch.id, flagMsg|flagPacked)
-	if err := s.t.Send(d, p); err != nil {
+	if err := s.send(st.ctx, d, p); err != nil {
 		_ = s.sendFailed(err)
 	}
 }

@@ -233,7 +233,7 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, r
 	var flags uint8
 	var err error
 	if herr == nil {
-		payload, fromAlloc, flags, err = s.encode(trailer, resp, nil)
+		payload, fromAlloc, flags, err = s.encode(context.Background(), trailer, resp, nil)
 		if err != nil {
 			herr = err
 		} else {
@@ -242,11 +242,11 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, r
 	}
 	if herr != nil {
 		st := statusFromError(herr)
-		payload, fromAlloc, flags, err = s.encode(trailer, nil, st)
+		payload, fromAlloc, flags, err = s.encode(context.Background(), trailer, nil, st)
 		if err != nil {
 			// The status itself does not fit (huge message or trailer):
 			// send the code alone.
-			payload, fromAlloc, flags, _ = s.encode(nil, nil, &plexus.Status{Code: st.Code})
+			payload, fromAlloc, flags, _ = s.encode(context.Background(), nil, nil, &plexus.Status{Code: st.Code})
 		}
 		newDesc(d, kindStatus, ch.id, flags|flagEnd)
 		d.SetAux(uint64(st.Code))

@@ -16,6 +16,7 @@ import (
 // peer's calls, over one transport.
 type Session struct {
 	t   plexus.Transport
+	cs  plexus.ContextSender // t, if its sends can wait (see send); else nil
 	cfg Config
 	mux *Mux
 	log hclog.Logger
@@ -80,6 +81,7 @@ func New(t plexus.Transport, cfg Config) *Session {
 		link:  newCredit(DefaultLinkWindow),
 	}
 	s.linkRemaining.Store(int64(cfg.LinkWindow))
+	s.cs, _ = t.(plexus.ContextSender)
 	if cfg.Role == Acceptor {
 		s.nextID = 2
 	} else {
@@ -363,7 +365,7 @@ func (s *Session) sendFrame(ctx context.Context, ch *channel, d *ring.Desc, payl
 			return err
 		}
 	}
-	if err := s.t.Send(d, payload); err != nil {
+	if err := s.send(ctx, d, payload); err != nil {
 		return s.sendFailed(err)
 	}
 	return nil
@@ -375,12 +377,16 @@ func (s *Session) freeIf(b []byte, fromAlloc bool) {
 	}
 }
 
-// sendFailed maps a transport send error: a size error is the caller's
-// problem; anything else means the link is gone.
+// sendFailed maps a transport send error: a size error, a wait that
+// outlasted the transport's bound or the call's context (nothing was
+// sent) is the caller's problem; anything else means the link is gone.
 func (s *Session) sendFailed(err error) error {
 	var st *plexus.Status
-	if errors.As(err, &st) && (st.Code == plexus.ResourceExhausted || st.Code == plexus.InvalidArgument) {
-		return st
+	if errors.As(err, &st) {
+		switch st.Code {
+		case plexus.ResourceExhausted, plexus.InvalidArgument, plexus.DeadlineExceeded, plexus.Canceled:
+			return st
+		}
 	}
 	s.die(classifyRecv(err))
 	if e := s.Err(); e != nil {

@@ -106,7 +106,7 @@ func (st *Stream) Send(m plexus.Marshaler) error {
 // sendOne sends m in a DATA frame of its own.
 func (st *Stream) sendOne(m plexus.Marshaler) error {
 	ch := st.ch
-	payload, fromAlloc, flags, err := ch.s.encode(nil, m, nil)
+	payload, fromAlloc, flags, err := ch.s.encode(st.ctx, nil, m, nil)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -71,6 +72,12 @@ func (e *Endpoint) PeerPool() *Pool { return e.peer }
 // index store, ringing the peer only if it parked. If the ring stays full
 // for the configured wait it returns ErrTimeout with the count sent.
 func (e *Endpoint) Send(ds []ring.Desc) (int, error) {
+	return e.SendContext(context.Background(), ds)
+}
+
+// SendContext is Send whose wait for ring space also ends when ctx is
+// done, with ctx's error.
+func (e *Endpoint) SendContext(ctx context.Context, ds []ring.Desc) (int, error) {
 	e.sendMu.Lock()
 	defer e.sendMu.Unlock()
 	sent := 0
@@ -92,7 +99,7 @@ func (e *Endpoint) Send(ds []ring.Desc) (int, error) {
 		if deadline.IsZero() {
 			deadline = time.Now().Add(e.wait)
 		}
-		if err := e.awaitSpace(deadline); err != nil {
+		if err := e.awaitSpace(ctx, deadline); err != nil {
 			return sent, err
 		}
 	}
@@ -100,8 +107,8 @@ func (e *Endpoint) Send(ds []ring.Desc) (int, error) {
 }
 
 // awaitSpace spins, then parks on spaceIn until the tx ring has room.
-func (e *Endpoint) awaitSpace(deadline time.Time) error {
-	return park(e.spin, deadline, e.spaceIn, ErrTimeout,
+func (e *Endpoint) awaitSpace(ctx context.Context, deadline time.Time) error {
+	return park(ctx, e.spin, deadline, e.spaceIn, ErrTimeout,
 		func() (bool, error) {
 			ok, err := e.tx.HasSpace()
 			if err != nil {
@@ -120,7 +127,7 @@ func (e *Endpoint) Recv(dst []ring.Desc, timeout time.Duration) (int, error) {
 	if n > 0 || err != nil {
 		return n, err
 	}
-	err = park(e.spin, time.Now().Add(timeout), e.dataIn, ErrTimeout,
+	err = park(context.Background(), e.spin, time.Now().Add(timeout), e.dataIn, ErrTimeout,
 		func() (bool, error) {
 			ok, err := e.rx.Ready()
 			if err != nil {
@@ -158,6 +165,12 @@ func (e *Endpoint) tryRecv(dst []ring.Desc) (int, error) {
 // wait expired. With one waiter at a time the flag is exact. A goroutine
 // may thus wait up to twice the bound: once for its turn, once for a slot.
 func (e *Endpoint) Alloc(n int) (Slot, error) {
+	return e.AllocContext(context.Background(), n)
+}
+
+// AllocContext is Alloc whose wait for a slot also ends when ctx is done,
+// with ctx's error.
+func (e *Endpoint) AllocContext(ctx context.Context, n int) (Slot, error) {
 	s, err := e.own.Alloc(n)
 	if err != ErrNoSlot {
 		return s, err
@@ -174,12 +187,15 @@ func (e *Endpoint) Alloc(n int) (Slot, error) {
 		case <-e.down:
 			timer.Stop()
 			return Slot{}, ErrClosed
+		case <-ctx.Done():
+			timer.Stop()
+			return Slot{}, ctx.Err()
 		}
 	}
 	defer func() { <-e.allocGate }()
 	deadline := time.Now().Add(e.wait)
 	var allocErr error
-	err = park(e.spin, deadline, e.spaceIn, ErrExhausted,
+	err = park(ctx, e.spin, deadline, e.spaceIn, ErrExhausted,
 		func() (bool, error) {
 			s, allocErr = e.own.Alloc(n)
 			return allocErr != ErrNoSlot, nil

@@ -14,9 +14,15 @@ const Magic = "PXHS"
 
 // The link protocol versions this build speaks. A new wire format raises
 // MaxProtocol; both sides use the highest version they share.
+//
+// Version 2: doorbell eventfds are non-blocking, and a blob buffer is
+// sealed against new writers (F_SEAL_FUTURE_WRITE or F_SEAL_WRITE) and a
+// blob or buffer memfd has every page allocated (the receiver refuses
+// holes, which it would pay for). A version 1 peer's doorbells and
+// buffers break these rules, so version 1 is not spoken any more.
 const (
-	MinProtocol uint16 = 1
-	MaxProtocol uint16 = 1
+	MinProtocol uint16 = 2
+	MaxProtocol uint16 = 2
 )
 
 // Bounds on what a peer may send.

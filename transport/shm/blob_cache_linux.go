@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"context"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -38,9 +39,13 @@ const (
 	ctlForget = 4
 
 	// bufSeals keep a buffer's size fixed (no SIGBUS under the
-	// receiver's mapping) while leaving it writable for the next payload.
-	bufSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
-	// bufRequired are the seals the receiver insists on.
+	// receiver's mapping) and its pages in place (F_SEAL_FUTURE_WRITE: no
+	// hole can be punched, so the receiver never pays for a page), while
+	// the sender's own mapping, made before, stays writable for the next
+	// payload.
+	bufSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_FUTURE_WRITE | unix.F_SEAL_SEAL
+	// bufRequired are the seals the receiver insists on, with either
+	// F_SEAL_WRITE or F_SEAL_FUTURE_WRITE.
 	bufRequired = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW
 )
 
@@ -276,10 +281,6 @@ func newBuf(c *blobCache, size int) (*blobBuf, error) {
 		_ = unix.Close(fd)
 		return nil, blobErr(size, "ftruncate", err)
 	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, bufSeals); err != nil {
-		_ = unix.Close(fd)
-		return nil, blobErr(size, "seal", err)
-	}
 	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		_ = unix.Close(fd)
@@ -299,6 +300,13 @@ func newBuf(c *blobCache, size int) (*blobBuf, error) {
 		_ = unix.Munmap(mem)
 		_ = unix.Close(fd)
 		return nil, blobErr(size, "pre-fault", err)
+	}
+	// Sealed after the writable mapping exists and every page is there:
+	// F_SEAL_FUTURE_WRITE refuses new writable mappings, not this one.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, bufSeals); err != nil {
+		_ = unix.Munmap(mem)
+		_ = unix.Close(fd)
+		return nil, blobErr(size, "seal", err)
 	}
 	return &blobBuf{c: c, fd: fd, mem: mem, state: bufCaller}, nil
 }
@@ -387,23 +395,23 @@ func (t *Transport) leaseBuf(b *blobBuf, n int) []byte {
 
 // sendLeased sends n bytes at off of a lease from Alloc as the BLOB
 // descriptor w[0]; the lease is used up whatever happens.
-func (t *Transport) sendLeased(w []ring.Desc, l *lease, off, n int) error {
+func (t *Transport) sendLeased(ctx context.Context, w []ring.Desc, l *lease, off, n int) error {
 	if b := l.buf; b != nil {
 		l.buf, l.mem = nil, nil
-		return t.sendBuf(w, b, off, n)
+		return t.sendBuf(ctx, w, b, off, n)
 	}
 	id, err := t.sendLease(l, off, n)
 	if err != nil {
 		return err
 	}
 	setBlob(&w[0], id, uint32(off), uint32(n))
-	return t.push(w)
+	return t.push(ctx, w)
 }
 
 // sendBlob copies p, too large for a slot, into a recycled buffer (or a
 // fresh memfd when the cache has none to give) and sends it as the BLOB
 // descriptor w[0].
-func (t *Transport) sendBlob(w []ring.Desc, p []byte) error {
+func (t *Transport) sendBlob(ctx context.Context, w []ring.Desc, p []byte) error {
 	b, err := t.getBuf(len(p))
 	if err != nil {
 		return err
@@ -414,16 +422,16 @@ func (t *Transport) sendBlob(w []ring.Desc, p []byte) error {
 			return err
 		}
 		setBlob(&w[0], id, 0, uint32(len(p)))
-		return t.push(w)
+		return t.push(ctx, w)
 	}
 	copy(b.mem, p)
-	return t.sendBuf(w, b, 0, len(p))
+	return t.sendBuf(ctx, w, b, 0, len(p))
 }
 
 // sendBuf publishes b.mem[off:off+n] as the BLOB descriptor w[0],
 // announcing b first if the peer does not know it. b is with the peer if
 // the descriptor was published, else back in the free list.
-func (t *Transport) sendBuf(w []ring.Desc, b *blobBuf, off, n int) error {
+func (t *Transport) sendBuf(ctx context.Context, w []ring.Desc, b *blobBuf, off, n int) error {
 	c := &t.blob.cache
 	if b.id == 0 {
 		id, err := t.sendCtl(ctlBuffer, 0, b.fd)
@@ -444,7 +452,7 @@ func (t *Transport) sendBuf(w []ring.Desc, b *blobBuf, off, n int) error {
 	b.state = bufPeer
 	c.mu.Unlock()
 	setBlob(&w[0], b.id, uint32(off), uint32(n))
-	err := t.push(w)
+	err := t.push(ctx, w)
 	// Unless a lying peer freed it already: not published, the buffer is
 	// this side's again; published after Close dropped the cache, no
 	// ctlFree can bring it back, so it goes now (the peer's mapping is its

@@ -145,11 +145,18 @@ func runBlobProgram(t *testing.T, host *Transport, peer *rawPeer, p *program) []
 					seals |= s
 				}
 			}
+			if sealMask&16 != 0 {
+				seals |= unix.F_SEAL_FUTURE_WRITE
+			}
 			size := pages * 4096
 			if sealMask&8 != 0 {
 				size += 100 // not whole pages
 			}
-			fd := makeBlob(t, nil, size, seals)
+			mk := makeBlob
+			if sealMask&32 != 0 {
+				mk = makeSparseBlob // pages never written
+			}
+			fd := mk(t, nil, size, seals)
 			_ = peer.sendCtl(ctlMsg(ctlBuffer, id), fd)
 			_ = unix.Close(fd)
 		case bopFree:

@@ -32,6 +32,14 @@ func (p *rawPeer) announce(t testing.TB, id uint64, data []byte, size int) {
 	_ = unix.Close(fd)
 }
 
+// announceSparse is announce of a buffer whose pages were never written.
+func (p *rawPeer) announceSparse(t testing.TB, id uint64, size int, seals int) {
+	t.Helper()
+	fd := makeSparseBlob(t, nil, size, seals)
+	require.NoError(t, p.sendCtl(ctlMsg(ctlBuffer, id), fd))
+	_ = unix.Close(fd)
+}
+
 // recvCtl reads one control message the Transport sent the raw peer,
 // waiting up to 10 s; a descriptor that came with it is closed.
 func (p *rawPeer) recvCtl(t testing.TB) (typ uint32, id uint64, nfds int) {
@@ -134,8 +142,18 @@ func TestBlobBufferHostile(t *testing.T) {
 			p.announce(t, 1, nil, 100)
 		}, "not whole pages"},
 		{"buffer over the bound", func(t *testing.T, _ *Transport, p *rawPeer) {
-			p.announce(t, 1, nil, 2*DefaultBlobCache) // sparse: costs nothing
+			p.announceSparse(t, 1, 2*DefaultBlobCache, bufSeals) // refused before its pages count
 		}, "over the"},
+		{"sparse buffer", func(t *testing.T, _ *Transport, p *rawPeer) {
+			// Mapped with MAP_POPULATE, its 64 MiB of holes would be
+			// allocated in this process's name.
+			p.announceSparse(t, 1, 64<<20, bufSeals)
+		}, "has holes: 67108864 of its 67108864 bytes"},
+		{"buffer a hole could be punched in", func(t *testing.T, _ *Transport, p *rawPeer) {
+			fd := makeBlob(t, nil, 4096, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL)
+			require.NoError(t, p.sendCtl(ctlMsg(ctlBuffer, 1), fd))
+			_ = unix.Close(fd)
+		}, "new writers"},
 		{"buffers over the bound together", func(t *testing.T, _ *Transport, p *rawPeer) {
 			p.announce(t, 1, nil, DefaultBlobCache/2)
 			p.announce(t, 2, nil, DefaultBlobCache/2)

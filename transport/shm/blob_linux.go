@@ -39,12 +39,6 @@ const (
 	// ctlFree and ctlForget none.
 	ctlMsgSize = 16
 	ctlBlob    = 1
-
-	// maxPending bounds the blob descriptors received and not yet claimed
-	// by a BLOB descriptor, so that a peer cannot make this process hold
-	// file descriptors without limit. An honest sender has at most one per
-	// BLOB descriptor in the ring (2048 by default) plus those in flight.
-	maxPending = 4096
 )
 
 var pageSize = unix.Getpagesize()
@@ -170,6 +164,11 @@ func (t *Transport) sendLease(l *lease, off, n int) (uint64, error) {
 		// may have been generous); nothing maps them any more.
 		_ = unix.Ftruncate(l.fd, int64(off+n))
 	}
+	// Pages the caller never wrote are holes, which the receiver refuses
+	// to map (see allocated): they are this side's to pay for.
+	if err := unix.Fallocate(l.fd, 0, 0, int64(off+n)); err != nil {
+		return 0, blobErr(n, "fallocate", err)
+	}
 	if _, err := unix.FcntlInt(uintptr(l.fd), unix.F_ADD_SEALS, blobSeals); err != nil {
 		return 0, blobErr(n, "seal", err)
 	}
@@ -288,10 +287,29 @@ func (t *Transport) recvBlob(d *ring.Desc) ([]byte, error) {
 	if st.Size < end {
 		return nil, t.violate(violation("blob %d has %d bytes, the descriptor needs %d", id, st.Size, end))
 	}
+	if err := allocated(&st); err != nil {
+		return nil, t.violate(violation("blob %d %v", id, err))
+	}
 	start := int64(off) &^ int64(pageSize-1)
 	delta := int(int64(off) - start)
-	mem, err := unix.Mmap(fd, start, delta+int(n), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	size := int64(delta) + int64(n)
+	t.blobMu.Lock()
+	over := t.blobBytes+size > t.maxBlobs
+	if !over {
+		t.blobBytes += size
+	}
+	t.blobMu.Unlock()
+	if over {
+		return nil, t.fail(plexus.Errorf(plexus.ResourceExhausted,
+			"shm: blob %d of %d bytes would take the peer's blobs mapped here over the %d-byte bound (Config.MaxBlobMemory)", id, n, t.maxBlobs))
+	}
+	// Populating costs no memory: every page is the sender's already
+	// (allocated, and sealed against punching holes).
+	mem, err := unix.Mmap(fd, start, int(size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
+		t.blobMu.Lock()
+		t.blobBytes -= size
+		t.blobMu.Unlock()
 		if err == unix.ENOMEM {
 			return nil, t.fail(plexus.WithCause(plexus.ResourceExhausted, err,
 				fmt.Sprintf("shm: cannot map blob %d of %d bytes: %v", id, n, err)))
@@ -306,6 +324,25 @@ func (t *Transport) recvBlob(d *ring.Desc) ([]byte, error) {
 	return p, nil
 }
 
+// allocated checks that every page of a memfd (its fstat) is allocated:
+// the file has no hole. A page of a hole that this process maps is
+// allocated when it is touched (MAP_POPULATE touches them all), in this
+// process's name: a peer that sent sparse memfds and kept its own
+// descriptors would make this side pay for memory it never wrote, without
+// bound. An honest sender writes or fallocates every page before it seals
+// the file, and a file sealed against writes (F_SEAL_WRITE, or
+// F_SEAL_FUTURE_WRITE) cannot have holes punched in it afterwards. A
+// memfd's st_blocks counts its allocated pages (fallocated ones too,
+// which lseek's SEEK_HOLE would take for holes), and no page lies past
+// its size, which the seals fix.
+func allocated(st *unix.Stat_t) error {
+	need := (st.Size + int64(pageSize) - 1) &^ int64(pageSize-1)
+	if have := st.Blocks * 512; have < need {
+		return fmt.Errorf("has holes: %d of its %d bytes of pages were never written", need-have, need)
+	}
+	return nil
+}
+
 // releaseBlob gives back the blob p is the payload of (a view of the
 // peer's buffer, or a one-shot blob, unmapped); false if it is none.
 func (t *Transport) releaseBlob(p []byte) bool {
@@ -314,6 +351,7 @@ func (t *Transport) releaseBlob(p []byte) bool {
 	mem, ok := t.blobs[key]
 	if ok {
 		delete(t.blobs, key)
+		t.blobBytes -= int64(len(mem))
 	}
 	t.blobMu.Unlock()
 	if ok {
@@ -483,8 +521,8 @@ func (t *Transport) checkBlobID(id uint64) *plexus.Status {
 	if _, dup := t.pending[id]; dup || buf {
 		return violation("blob ID %d is zero or sent twice", id)
 	}
-	if len(t.pending) >= maxPending {
-		return violation("more than %d blobs sent and not claimed", maxPending)
+	if len(t.pending) >= t.maxPend {
+		return violation("more than %d blobs sent and not claimed (Config.MaxPendingBlobs)", t.maxPend)
 	}
 	return nil
 }

@@ -53,8 +53,8 @@ func (t *Transport) announced(id uint64, fd int) *plexus.Status {
 		return violation("more than %d blob buffers", maxPeerBufs)
 	}
 	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
-	if err != nil || seals&bufRequired != bufRequired {
-		return violation("blob buffer %d is not a memfd sealed against resizing (seals %#x, %v)", id, seals, err)
+	if err != nil || seals&bufRequired != bufRequired || seals&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) == 0 {
+		return violation("blob buffer %d is not a memfd sealed against resizing and new writers (seals %#x, %v)", id, seals, err)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -63,6 +63,9 @@ func (t *Transport) announced(id uint64, fd int) *plexus.Status {
 	size := st.Size
 	if size <= 0 || size%int64(pageSize) != 0 || size > pb.limit-total {
 		return violation("blob buffer %d of %d bytes: not whole pages, or over the %d-byte bound with the %d mapped", id, size, pb.limit, total)
+	}
+	if err := allocated(&st); err != nil {
+		return violation("blob buffer %d %v", id, err)
 	}
 	if closed {
 		return nil

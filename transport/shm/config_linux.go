@@ -13,6 +13,16 @@ const DefaultMaxPayload = 1 << 30
 // in flight (one more is allocated while the peer's "free" is on its way).
 const DefaultBlobCache = 256 << 20
 
+// Defaults of the bounds on what the peer can make this side hold.
+const (
+	// DefaultMaxPendingBlobs: an honest sender has a blob descriptor
+	// waiting for each BLOB frame in flight, which the link's window
+	// keeps to a few (each blob is above the largest slot class).
+	DefaultMaxPendingBlobs = 64
+	// DefaultMaxBlobMemory: four of the largest frames (DefaultMaxPayload).
+	DefaultMaxBlobMemory = 4 << 30
+)
+
 // Config tunes one Transport. The zero value is ready to use. The
 // segment's geometry and wait bounds are shm.Config's, given to NewLink,
 // Pair or OpenInherited.
@@ -36,6 +46,19 @@ type Config struct {
 	// DefaultBlobCache; a negative value turns the cache off on the
 	// sending side (every blob a fresh memfd).
 	BlobCache int
+
+	// MaxPendingBlobs bounds the blob descriptors (memfds) the peer has
+	// passed on the control socket and not yet named in a BLOB frame,
+	// which this process holds open meanwhile; one more is a protocol
+	// violation. Zero means DefaultMaxPendingBlobs.
+	MaxPendingBlobs int
+
+	// MaxBlobMemory bounds the bytes of the peer's one-shot blobs (blobs
+	// that are not recycled buffers) that this side has mapped at once,
+	// for frames not yet released. One that would go over it ends the
+	// link with RESOURCE_EXHAUSTED. The peer's recycled buffers are
+	// bounded by BlobCache instead. Zero means DefaultMaxBlobMemory.
+	MaxBlobMemory int
 }
 
 func (c Config) withDefaults() Config {
@@ -47,6 +70,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BlobCache == 0 {
 		c.BlobCache = DefaultBlobCache
+	}
+	if c.MaxPendingBlobs <= 0 {
+		c.MaxPendingBlobs = DefaultMaxPendingBlobs
+	}
+	if c.MaxBlobMemory <= 0 {
+		c.MaxBlobMemory = DefaultMaxBlobMemory
 	}
 	return c
 }

@@ -180,7 +180,11 @@ func runProgram(t *testing.T, peer *rawPeer, p *program) {
 					seals |= s
 				}
 			}
-			fd := makeBlob(t, nil, int(size), seals)
+			mk := makeBlob
+			if sealMask&16 != 0 {
+				mk = makeSparseBlob // pages never written
+			}
+			fd := mk(t, nil, int(size), seals)
 			_ = peer.sendCtl(blobMsg(uint64(id%8)), fd)
 			_ = unix.Close(fd)
 			push(blobDesc(uint64(id%8), uint32(off), uint32(n)))

@@ -112,6 +112,24 @@ func TestHostilePeer(t *testing.T) {
 			_ = unix.Close(fd)
 			require.NoError(t, p.push(blobDesc(1, 0, 100)))
 		}, 0, "not a memfd sealed"},
+		{"sparse blob", func(t *testing.T, p *rawPeer) {
+			// Never written: mapped with MAP_POPULATE it would be
+			// allocated in this process's name.
+			fd := makeSparseBlob(t, nil, 1<<20, sealed)
+			require.NoError(t, p.sendCtl(blobMsg(1), fd))
+			_ = unix.Close(fd)
+			require.NoError(t, p.push(blobDesc(1, 0, 1<<20)))
+		}, 0, "has holes: 1048576 of its 1048576 bytes"},
+		{"blob with a hole in its payload", func(t *testing.T, p *rawPeer) {
+			fd := makeSparseBlob(t, bytes.Repeat([]byte{1}, 4096), 3*4096, 0)
+			_, err := unix.Pwrite(fd, []byte{2}, 2*4096)
+			require.NoError(t, err)
+			_, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, sealed)
+			require.NoError(t, err)
+			require.NoError(t, p.sendCtl(blobMsg(1), fd))
+			_ = unix.Close(fd)
+			require.NoError(t, p.push(blobDesc(1, 100, 2*4096)))
+		}, 0, "has holes: 4096 of its 12288 bytes"},
 		{"blob shorter than its descriptor", func(t *testing.T, p *rawPeer) {
 			fd := makeBlob(t, nil, 100, sealed)
 			require.NoError(t, p.sendCtl(blobMsg(1), fd))

@@ -100,8 +100,24 @@ func blobMsg(id uint64) []byte {
 	return msg
 }
 
-// makeBlob returns a memfd holding data, sealed with seals (0: none).
+// makeBlob returns a memfd of size bytes holding data, every page
+// allocated as an honest sender's are, sealed with seals (0: none).
 func makeBlob(t testing.TB, data []byte, size int, seals int) int {
+	t.Helper()
+	fd := makeSparseBlob(t, data, size, 0)
+	if size > 0 {
+		require.NoError(t, unix.Fallocate(fd, 0, 0, int64(size)))
+	}
+	if seals != 0 {
+		_, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals)
+		require.NoError(t, err)
+	}
+	return fd
+}
+
+// makeSparseBlob is makeBlob without allocating the pages data does not
+// fill: a hostile sender's memfd, whose holes the receiver would pay for.
+func makeSparseBlob(t testing.TB, data []byte, size int, seals int) int {
 	t.Helper()
 	fd, err := unix.MemfdCreate("test-blob", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	require.NoError(t, err)

@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -91,9 +92,12 @@ type Transport struct {
 	// see yield.
 	held atomic.Int64
 
-	blobMu sync.Mutex
-	blobs  map[uintptr][]byte // received blob payload address -> mapping
-	nblobs atomic.Int32
+	blobMu    sync.Mutex
+	blobs     map[uintptr][]byte // received blob payload address -> mapping
+	nblobs    atomic.Int32
+	blobBytes int64 // bytes of one-shot blobs mapped (blobMu; Config.MaxBlobMemory)
+	maxBlobs  int64 // Config.MaxBlobMemory
+	maxPend   int   // Config.MaxPendingBlobs
 
 	leaseMu sync.Mutex
 	leases  map[*lease]struct{} // blob buffers out with the caller
@@ -151,6 +155,7 @@ func New(seg *shm.Segment, ctl *net.UnixConn, cfg Config) (*Transport, error) {
 	t := &Transport{
 		seg: seg, ep: ep, own: ep.Pool(), peer: ep.PeerPool(),
 		max: cfg.MaxPayload, wait: ep.WaitLimit(),
+		maxBlobs: int64(cfg.MaxBlobMemory), maxPend: cfg.MaxPendingBlobs,
 		blobs:   make(map[uintptr][]byte),
 		leases:  make(map[*lease]struct{}),
 		ctl:     ctl,
@@ -308,6 +313,12 @@ func (t *Transport) Close() error {
 // up to the segment's shm.Config.Wait and then fails with
 // ResourceExhausted. Every buffer must go back through Send or Free.
 func (t *Transport) Alloc(n int) ([]byte, error) {
+	return t.AllocContext(context.Background(), n)
+}
+
+// AllocContext is Alloc whose wait for a slot ends when ctx is done, with
+// its status (plexus.ContextSender).
+func (t *Transport) AllocContext(ctx context.Context, n int) ([]byte, error) {
 	switch {
 	case n < 0:
 		return nil, plexus.Errorf(plexus.InvalidArgument, "shm: Alloc of %d bytes", n)
@@ -331,7 +342,7 @@ func (t *Transport) Alloc(n int) ([]byte, error) {
 		t.unref() // a blob does not live in the segment
 		return t.newLease(n)
 	}
-	s, err := t.allocSlot(n)
+	s, err := t.allocSlot(ctx, n)
 	if err != nil {
 		t.unref()
 		return nil, t.allocErr(err, n)
@@ -342,9 +353,14 @@ func (t *Transport) Alloc(n int) ([]byte, error) {
 
 // allocSlot takes a slot of this side's pool, waiting (bounded, one
 // waiter at a time: see shm.Endpoint.Alloc) for the peer to free one.
-func (t *Transport) allocSlot(n int) (shm.Slot, error) { return t.ep.Alloc(n) }
+func (t *Transport) allocSlot(ctx context.Context, n int) (shm.Slot, error) {
+	return t.ep.AllocContext(ctx, n)
+}
 
 func (t *Transport) allocErr(err error, n int) error {
+	if st := ctxErr(err); st != nil {
+		return st
+	}
 	switch {
 	case err == shm.ErrExhausted:
 		return plexus.WithCause(plexus.ResourceExhausted, err,
@@ -419,13 +435,19 @@ type owned struct {
 // with ResourceExhausted and nothing is sent. A payload from Alloc belongs
 // to the transport afterwards whether Send succeeds or not.
 func (t *Transport) Send(d *ring.Desc, payload []byte) error {
+	return t.SendContext(context.Background(), d, payload)
+}
+
+// SendContext is Send whose waits for ring space and slots end when ctx is
+// done, with its status and nothing sent (plexus.ContextSender).
+func (t *Transport) SendContext(ctx context.Context, d *ring.Desc, payload []byte) error {
 	var o owned
 	if cap(payload) > 0 {
 		o.idx, o.gen, o.off, o.room, o.slot = t.takeOwn(payload)
 		if !o.slot && cap(payload) <= ring.InlineMax && t.small.isOut(payload) {
 			// A small buffer from Alloc: the payload is copied into the
 			// descriptor, so it goes back to its arena after the send.
-			err := t.send(d, payload, &o)
+			err := t.send(ctx, d, payload, &o)
 			t.small.put(payload)
 			return err
 		}
@@ -433,7 +455,7 @@ func (t *Transport) Send(d *ring.Desc, payload []byte) error {
 			o.lease, o.loff = t.findLease(payload)
 		}
 	}
-	err := t.send(d, payload, &o)
+	err := t.send(ctx, d, payload, &o)
 	if o.slot {
 		t.freeOwn(o.idx, o.gen)
 	}
@@ -445,7 +467,7 @@ func (t *Transport) Send(d *ring.Desc, payload []byte) error {
 
 // send does the work of Send. Whatever of o it hands to the peer it clears;
 // the caller disposes of the rest.
-func (t *Transport) send(d *ring.Desc, p []byte, o *owned) error {
+func (t *Transport) send(ctx context.Context, d *ring.Desc, p []byte, o *owned) error {
 	n := len(p)
 	if n > t.max {
 		return plexus.Errorf(plexus.ResourceExhausted, "shm: payload of %d bytes exceeds the %d-byte frame limit", n, t.max)
@@ -475,7 +497,7 @@ func (t *Transport) send(d *ring.Desc, p []byte, o *owned) error {
 		// Alloc'd buffer, whose capacity ends with the slot; it would
 		// be copied below, and the slot freed by Send after the copy.)
 		w[0].SetSlotRef(o.idx, o.gen, uint32(o.off), uint32(n))
-		if err := t.push(w[:]); err != nil {
+		if err := t.push(ctx, w[:]); err != nil {
 			return err
 		}
 		// The slot is the peer's now, and with it the reference: the
@@ -486,15 +508,15 @@ func (t *Transport) send(d *ring.Desc, p []byte, o *owned) error {
 	case o.lease != nil:
 		l, off := o.lease, o.loff
 		o.lease = nil
-		return t.sendLeased(w[:], l, off, n)
+		return t.sendLeased(ctx, w[:], l, off, n)
 	case n <= t.ownMax:
-		s, err := t.allocSlot(n)
+		s, err := t.allocSlot(ctx, n)
 		if err != nil {
 			return t.allocErr(err, n)
 		}
 		copy(s.Buf, p)
 		w[0].SetSlotRef(s.Index, s.Gen, 0, uint32(n))
-		if err := t.push(w[:]); err != nil {
+		if err := t.push(ctx, w[:]); err != nil {
 			if ferr := t.ep.FreeOwn(s.Index, s.Gen); ferr != nil {
 				_ = t.violate(ferr)
 			}
@@ -502,18 +524,25 @@ func (t *Transport) send(d *ring.Desc, p []byte, o *owned) error {
 		}
 		return nil
 	default:
-		return t.sendBlob(w[:], p)
+		return t.sendBlob(ctx, w[:], p)
 	}
-	return t.push(w[:])
+	return t.push(ctx, w[:])
 }
 
 // push publishes one descriptor. A descriptor that reached the ring counts
 // as sent even if ringing the peer's doorbell then failed: the peer finds
-// it on its next look, and a broken doorbell shows up elsewhere.
-func (t *Transport) push(w []ring.Desc) error {
-	sent, err := t.ep.Send(w)
+// it on its next look. A doorbell the peer broke (saturated, or made
+// blocking) breaks the link all the same.
+func (t *Transport) push(ctx context.Context, w []ring.Desc) error {
+	sent, err := t.ep.SendContext(ctx, w)
 	if sent == len(w) {
+		if err != nil && errors.Is(err, shm.ErrProtocol) {
+			_ = t.violate(err)
+		}
 		return nil
+	}
+	if st := ctxErr(err); st != nil {
+		return st
 	}
 	switch {
 	case err == shm.ErrTimeout:
@@ -528,6 +557,18 @@ func (t *Transport) push(w []ring.Desc) error {
 		return t.violate(err)
 	}
 	return t.fail(plexus.WithCause(plexus.PeerDied, err, "shm: send: "+err.Error()))
+}
+
+// ctxErr is the status of a wait that ended with its context (see
+// SendContext), or nil for any other error.
+func ctxErr(err error) *plexus.Status {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return plexus.WithCause(plexus.DeadlineExceeded, err, "shm: deadline exceeded while waiting for the peer to free ring space or a slot")
+	case errors.Is(err, context.Canceled):
+		return plexus.WithCause(plexus.Canceled, err, "shm: canceled while waiting for the peer to free ring space or a slot")
+	}
+	return nil
 }
 
 // Recv returns the next frame. Frames the peer sent before it went away
