@@ -157,6 +157,15 @@ func TestHostilePeer(t *testing.T) {
 			require.NoError(t, p.sendCtl(blobMsg(1), fd, fd))
 			_ = unix.Close(fd)
 		}, 0, "2 descriptors"},
+		{"blobs never claimed", func(t *testing.T, p *rawPeer) {
+			// Each holds a descriptor in the host until a BLOB frame
+			// names it: DefaultMaxPendingBlobs of them, then no more.
+			fd := makeBlob(t, bytes.Repeat([]byte{7}, 100), 100, sealed)
+			for id := range uint64(DefaultMaxPendingBlobs + 1) {
+				require.NoError(t, p.sendCtl(blobMsg(id+1), fd))
+			}
+			_ = unix.Close(fd)
+		}, 0, "not claimed"},
 		{"corrupt ring index", func(t *testing.T, p *rawPeer) {
 			// The plugin->host tail, far beyond what the ring holds.
 			// The host finds it on its first look, before it parks.
@@ -197,4 +206,35 @@ func TestHostilePeer(t *testing.T) {
 			require.NoError(t, host.Close())
 		})
 	}
+}
+
+// TestBlobMemoryBounded: the peer's one-shot blobs that this side holds
+// mapped (frames not yet released) stay within Config.MaxBlobMemory; the
+// blob that would go over it ends the link with RESOURCE_EXHAUSTED, and
+// its descriptor and mapping are not kept.
+func TestBlobMemoryBounded(t *testing.T) {
+	const blob = 1 << 20
+	host, p := newRawPeer(t, hostileConfig(), Config{MaxPayload: 4 << 20, MaxBlobMemory: 3 * blob})
+	transporttest.Watchdog(t, 30*time.Second, host)
+	sealed := unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	for id := uint64(1); id <= 4; id++ {
+		fd := makeBlob(t, bytes.Repeat([]byte{byte(id)}, blob), blob, sealed)
+		require.NoError(t, p.sendCtl(blobMsg(id), fd))
+		_ = unix.Close(fd)
+		require.NoError(t, p.push(blobDesc(id, 0, blob)))
+	}
+	held := make([]plexus.Frame, 3)
+	for i := range held {
+		require.NoError(t, recvWithin(t, host, &held[i]))
+		require.Len(t, held[i].Payload, blob)
+		require.Equal(t, byte(i+1), held[i].Payload[blob-1])
+	}
+	var f plexus.Frame
+	err := recvWithin(t, host, &f)
+	require.ErrorIs(t, err, plexus.ErrResourceExhausted)
+	require.ErrorContains(t, err, "MaxBlobMemory")
+	for i := range held {
+		host.Release(&held[i])
+	}
+	require.NoError(t, host.Close())
 }
