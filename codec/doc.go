@@ -29,9 +29,14 @@
 //
 // ReadMsg hands the value to a msgp-generated UnmarshalMsg, which
 // allocates by the counts it reads without such checks. ReadMsg therefore
-// first walks the value with the same checks (Raw), and only then calls
-// UnmarshalMsg on exactly that value: every count the generated code sees
-// has passed them, so the same bound holds for it.
+// first walks the value with the same checks (Raw), then copies exactly
+// that value, walks the copy again, and calls UnmarshalMsg on the copy:
+// every count the generated code sees has passed them, so the same bound
+// holds for it. The copy is there because the input may be memory the
+// peer can still write (a slot of the segment): a count it changed
+// between the walk and the decode would otherwise reach the generated
+// code unchecked. Every other decoder reads each header once and uses
+// what it read.
 //
 // # Views and lifetime
 //

@@ -19,7 +19,9 @@
 // (it never blocks on application code or on the transport's send side),
 // and incoming calls run on worker goroutines: one per call while its
 // handler runs, of which up to 32 stay idle afterwards, waiting for the
-// next call, until the session ends (see workers.go). On a transport that
+// next call, until the session ends (see workers.go). At most
+// Config.MaxPeerCalls handlers run at once; later calls wait without a
+// goroutine, holding their flow-control credit (see admission.go). On a transport that
 // can be polled (plexus.Poller: shared memory) there is no dedicated
 // reader: a caller waiting for its response receives for itself for a
 // polling budget, and a small set of reader goroutines covers the rest,
@@ -30,7 +32,8 @@
 // receiving side generates, one keepalive timer, and one goroutine that
 // runs notification handlers one at a time, in arrival order, while any
 // are pending (so a notification handler that blocks delays the
-// notifications after it).
+// notifications after it; beyond Config.MaxQueuedNotifications queued,
+// their credit waits for the handler, which slows the peer).
 //
 // Leases: Session.Alloc returns link memory (a *Lease) that is sent
 // without a copy when passed as a whole message; a *Lease given as the

@@ -19,5 +19,9 @@
 //
 // Waiting: nothing in this package waits without a bound. Receivers spin
 // for a short time budget and then park on their doorbell; senders ring a
-// doorbell only when the peer announced that it parked.
+// doorbell only when the peer announced that it parked. SendContext and
+// AllocContext also end their waits with the caller's context. The
+// doorbells are shared with the peer, which can fill their counters or
+// make them blocking: a Bell never blocks on one (see Bell), and treats
+// such tampering as a protocol violation.
 package shm

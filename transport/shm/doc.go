@@ -53,9 +53,17 @@
 // goroutine and in any order. Send and Alloc wait for ring space and free
 // slots, which is the link's backpressure: a receiver that holds frames
 // without releasing them eventually makes the sender's Alloc fail with
-// ResourceExhausted. Each wait is bounded by the segment's shm.Config.Wait;
-// goroutines wait for slots one at a time, so one may wait up to twice
-// that (once for its turn).
+// ResourceExhausted. Each wait is bounded by the segment's shm.Config.Wait,
+// and by the caller's context through SendContext and AllocContext
+// (plexus.ContextSender, which the session uses); goroutines wait for
+// slots one at a time, so one may wait up to twice that (once for its
+// turn).
+//
+// Bounds on what the peer can make this side hold: blob descriptors
+// passed and not yet claimed (Config.MaxPendingBlobs), bytes of one-shot
+// blobs mapped (Config.MaxBlobMemory), the peer's buffers mapped (the
+// larger of Config.BlobCache and its default), and no page the peer did
+// not allocate itself (a memfd with holes is a violation).
 //
 // Waiting: an idle Recv is parked on an eventfd and wakes at most once a
 // minute by itself; the peer rings only when it sees this side parked.
