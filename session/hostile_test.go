@@ -326,3 +326,70 @@ func TestControlWriterOutlivesFullRing(t *testing.T) {
 	}
 	require.NoError(t, s.Err())
 }
+
+// ringingPoller is a polled transport whose doorbell the test rings by
+// hand, with nothing ever in the ring: a peer writing to the doorbell in a
+// loop. It counts the polls the session makes.
+type ringingPoller struct {
+	plexus.Transport
+	bell     chan struct{}
+	polls    atomic.Int64
+	wakeups  atomic.Int64
+	closedCh chan struct{}
+}
+
+func (p *ringingPoller) TryRecv(f *plexus.Frame) (bool, error) { p.polls.Add(1); return false, nil }
+func (p *ringingPoller) Arm() bool                             { return false }
+func (p *ringingPoller) Disarm()                               {}
+func (p *ringingPoller) Pending() bool                         { return false }
+func (p *ringingPoller) WakeReader()                           { p.ring() }
+func (p *ringingPoller) SpinBudget() time.Duration             { return 20 * time.Microsecond }
+func (p *ringingPoller) ring() {
+	select {
+	case p.bell <- struct{}{}:
+	default:
+	}
+}
+func (p *ringingPoller) WaitReadable(d time.Duration) error {
+	select {
+	case <-p.bell:
+		p.wakeups.Add(1)
+		return nil
+	case <-p.closedCh:
+		return plexus.Errorf(plexus.LinkClosed, "closed")
+	case <-time.After(d):
+		return nil
+	}
+}
+func (p *ringingPoller) Close() error {
+	select {
+	case <-p.closedCh:
+	default:
+		close(p.closedCh)
+	}
+	return p.Transport.Close()
+}
+
+// TestEmptyRingsDoNotPoll: a doorbell rung with nothing behind it (a peer
+// writing to it in a loop) wakes a reader, which goes back to sleep
+// without polling for its spin budget: otherwise each of the peer's
+// microsecond writes would cost this side tens of microseconds of polling.
+func TestEmptyRingsDoNotPoll(t *testing.T) {
+	a, b := inproc.Pipe(inproc.Config{})
+	defer a.Close()
+	p := &ringingPoller{Transport: b, bell: make(chan struct{}, 1), closedCh: make(chan struct{})}
+	s := New(p, Config{Role: Acceptor})
+	defer s.Close()
+	time.Sleep(50 * time.Millisecond) // the readers' first polls, then asleep
+	before := p.polls.Load()
+	const rings = 200
+	for range rings {
+		p.ring()
+		time.Sleep(100 * time.Microsecond)
+	}
+	require.Greater(t, p.wakeups.Load(), int64(rings/2), "the rings woke nobody: the test proves nothing")
+	polls := p.polls.Load() - before
+	// A poll of the spin budget is many TryRecv calls; a wake-up for
+	// nothing may cost at most a handful.
+	require.Less(t, polls, int64(rings), "TryRecv calls for %d empty rings", rings)
+}

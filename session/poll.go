@@ -53,6 +53,11 @@ type readers struct {
 	inline bool     // the token holder may take a call to run itself
 	job    serveJob // the call it took (job.ch != nil)
 
+	// woken is set by this side before it rings its own doorbell (see
+	// wake): a wake-up without it, and with nothing in the ring, came
+	// from the peer for nothing.
+	woken atomic.Bool
+
 	mu        sync.Mutex
 	sleeper   bool // a reader is in (or committed to) WaitReadable
 	spares    int  // readers waiting on spareWake
@@ -91,6 +96,7 @@ func (s *Session) ended() bool {
 func (s *Session) pollReader() {
 	r := s.rd
 	held := false // the token, kept from the handler's response (see finishServer)
+	idle := false // the last wake-up was for nothing: sleep again without polling
 	var promote *time.Timer
 	defer func() {
 		if promote != nil {
@@ -98,7 +104,7 @@ func (s *Session) pollReader() {
 		}
 	}()
 	for !s.ended() {
-		if held || r.tok.TryLock() {
+		if held || (!idle && r.tok.TryLock()) {
 			r.readerHolds.Store(true)
 			if !held {
 				r.p.Disarm()
@@ -165,6 +171,12 @@ func (s *Session) pollReader() {
 		r.mu.Lock()
 		r.sleeper = false
 		r.mu.Unlock()
+		// An honest peer rings only after it has published a frame, and
+		// this side only through wake. A ring with neither (a peer
+		// writing to the doorbell in a loop) must not buy a poll of the
+		// spin budget each: that would turn a microsecond of the peer's
+		// into tens of this side's.
+		idle = err == nil && !r.woken.Swap(false) && !r.p.Pending()
 		if err != nil {
 			// The link is down: the token holder, or this reader's next
 			// round, drains what the peer sent before and ends the
@@ -213,8 +225,15 @@ func (s *Session) leave() {
 	pending := r.p.Arm()
 	r.tok.Unlock()
 	if pending || r.p.Pending() {
-		r.p.WakeReader()
+		r.wake()
 	}
+}
+
+// wake rings this side's own doorbell for the sleeper, marked as this
+// side's (see pollReader).
+func (r *readers) wake() {
+	r.woken.Store(true)
+	r.p.WakeReader()
 }
 
 // leaveCaller is leave for a caller that got what it polled for. If other
@@ -227,7 +246,7 @@ func (s *Session) leaveCaller() {
 	pending := r.p.Arm()
 	r.tok.Unlock()
 	if pending || r.waiters.Load() > 0 || r.p.Pending() {
-		r.p.WakeReader()
+		r.wake()
 	}
 }
 
