@@ -55,7 +55,14 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 		d.SetCredit(uint32(extra))
 	}
 
-	s.openMu.Lock()
+	if !s.openMu.lock(ctx) {
+		s.link.refund(cost)
+		if l, ok := first.(*Lease); !ok || !l.unspend(payload) {
+			s.freeIf(payload, fromAlloc)
+		}
+		s.recycle(ch)
+		return nil, ctxStatus(ctx)
+	}
 	// The remaining time is measured last, after encoding and waiting for
 	// link credit: the peer adds it to its own clock on arrival, so any
 	// wait before the send would extend the handler's deadline.
@@ -74,7 +81,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	}
 	if refuse != nil {
 		s.mu.Unlock()
-		s.openMu.Unlock()
+		s.openMu.unlock()
 		s.link.refund(cost)
 		if l, ok := first.(*Lease); !ok || !l.unspend(payload) {
 			s.freeIf(payload, fromAlloc)
@@ -94,7 +101,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	if err == nil && wait {
 		ch.token = s.takeToken()
 	}
-	s.openMu.Unlock()
+	s.openMu.unlock()
 	if err != nil {
 		s.removeChannel(ch)
 		return nil, s.sendFailed(err)
@@ -166,7 +173,11 @@ func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshale
 }
 
 // abandon ends a call from the caller's side. If the peer has not finished
-// the channel it is told with a RESET, which cancels its handler.
+// the channel it is told with a RESET, which cancels its handler. The
+// RESET goes through the control writer: a caller whose deadline has
+// passed must not then wait for ring space (a peer that stopped reading
+// would hold it for the transport's whole wait bound); the frames it sent
+// itself are in the ring already, so the RESET cannot overtake them.
 func (ch *channel) abandon(st *plexus.Status) {
 	ch.mu.Lock()
 	peerDone := ch.final != nil
@@ -181,10 +192,7 @@ func (ch *channel) abandon(st *plexus.Status) {
 	ch.s.removeChannel(ch)
 	ch.send.close(st)
 	if !peerDone {
-		var d ring.Desc
-		newDesc(&d, kindReset, ch.id, 0)
-		d.SetAux(uint64(st.Code))
-		_ = ch.s.t.Send(&d, []byte(st.Message))
+		ch.s.queueReset(ch.id, st.Code, st.Message)
 	}
 	ch.drop()
 	ch.signal()

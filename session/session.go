@@ -25,7 +25,7 @@ type Session struct {
 	cancel context.CancelCauseFunc
 	done   chan struct{}
 
-	openMu sync.Mutex // held from ID allocation to the OPEN's send, so IDs reach the peer in order
+	openMu ctxMutex // held from ID allocation to the OPEN's send, so IDs reach the peer in order
 
 	mu          sync.Mutex
 	chans       map[uint64]*channel
@@ -90,6 +90,7 @@ func New(t plexus.Transport, cfg Config) *Session {
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	s.ctl.init()
+	s.openMu.init()
 	if extra := cfg.LinkWindow - DefaultLinkWindow; extra > 0 {
 		s.queueCredit(0, int64(extra))
 	}
@@ -151,6 +152,12 @@ func (s *Session) die(st *plexus.Status) {
 	for _, ch := range chans {
 		ch.fail(st)
 	}
+	if st.Code == plexus.ProtocolViolation {
+		// Found here or by the transport (a bad descriptor, doorbell,
+		// or control message): either way the peer broke the link.
+		s.log.Warn("protocol violation; closing link", "error", st)
+		return
+	}
 	s.log.Debug("session ended", "status", st)
 }
 
@@ -181,7 +188,6 @@ func (s *Session) readLoop() {
 // dispatchFailed ends the session over a frame dispatch refused.
 func (s *Session) dispatchFailed(err *plexus.Status) {
 	if err.Code == plexus.ProtocolViolation {
-		s.log.Warn("protocol violation; closing link", "error", err)
 		// Tell the peer why before closing; best effort, as the link is
 		// being torn down anyway.
 		var d ring.Desc

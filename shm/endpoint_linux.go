@@ -25,7 +25,8 @@ type Endpoint struct {
 	spaceIn  *Bell // this side's senders park here (ring space or own slots)
 	spaceOut *Bell // wakes the peer's senders
 
-	sendMu    sync.Mutex    // the ring has one producer; sends are serialised
+	sendMu    sync.Mutex    // the ring has one producer; pushes are serialised (never held across a wait)
+	spaceGate chan struct{} // one goroutine at a time waits for ring space (see awaitSpace)
 	allocGate chan struct{} // one goroutine at a time waits for a slot (see Alloc)
 	down      chan struct{} // closed by Interrupt: slot waiters give up
 	downOnce  sync.Once
@@ -55,6 +56,7 @@ func (s *Segment) Endpoint() (*Endpoint, error) {
 		spaceIn: s.bells[1][tx], spaceOut: s.bells[1][rx],
 		spin: s.cfg.Spin, wait: s.cfg.Wait,
 		allocGate: make(chan struct{}, 1),
+		spaceGate: make(chan struct{}, 1),
 		down:      make(chan struct{}),
 	}, nil
 }
@@ -71,6 +73,12 @@ func (e *Endpoint) PeerPool() *Pool { return e.peer }
 // Send publishes descriptors in order, batching as many as fit with one
 // index store, ringing the peer only if it parked. If the ring stays full
 // for the configured wait it returns ErrTimeout with the count sent.
+//
+// The lock that serialises pushes is not held while a sender waits for
+// space (nor while it rings), so other senders are not held up by it: a
+// sender with a shorter deadline gives up at its own deadline, not at the
+// end of another's wait. Descriptors of one call therefore keep their
+// order but may be interleaved with other goroutines' when the ring fills.
 func (e *Endpoint) Send(ds []ring.Desc) (int, error) {
 	return e.SendContext(context.Background(), ds)
 }
@@ -78,23 +86,24 @@ func (e *Endpoint) Send(ds []ring.Desc) (int, error) {
 // SendContext is Send whose wait for ring space also ends when ctx is
 // done, with ctx's error.
 func (e *Endpoint) SendContext(ctx context.Context, ds []ring.Desc) (int, error) {
-	e.sendMu.Lock()
-	defer e.sendMu.Unlock()
 	sent := 0
 	var deadline time.Time
-	for sent < len(ds) {
+	for {
+		e.sendMu.Lock()
 		n, wake, err := e.tx.Push(ds[sent:])
+		e.sendMu.Unlock()
 		if err != nil {
 			return sent, errRingCorrupt
 		}
+		sent += n
 		if wake {
+			// Whoever cleared the peer's flag rings, once.
 			if err := e.dataOut.Ring(); err != nil {
-				return sent + n, err
+				return sent, err
 			}
 		}
-		sent += n
 		if sent == len(ds) {
-			break
+			return sent, nil
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(e.wait)
@@ -103,20 +112,49 @@ func (e *Endpoint) SendContext(ctx context.Context, ds []ring.Desc) (int, error)
 			return sent, err
 		}
 	}
-	return sent, nil
 }
 
-// awaitSpace spins, then parks on spaceIn until the tx ring has room.
+// awaitSpace spins, then parks on spaceIn until the tx ring has room. One
+// goroutine waits at a time, as for slots (see Alloc): the waiting flag
+// is one word for the whole process.
 func (e *Endpoint) awaitSpace(ctx context.Context, deadline time.Time) error {
+	if err := e.enterGate(ctx, e.spaceGate, deadline, ErrTimeout); err != nil {
+		return err
+	}
+	defer func() { <-e.spaceGate }()
 	return park(ctx, e.spin, deadline, e.spaceIn, ErrTimeout,
 		func() (bool, error) {
+			e.sendMu.Lock()
 			ok, err := e.tx.HasSpace()
+			e.sendMu.Unlock()
 			if err != nil {
 				err = errRingCorrupt
 			}
 			return ok, err
 		},
 		e.tx.PrepareWait, e.tx.CancelWait)
+}
+
+// enterGate takes a one-waiter gate, waiting until deadline (then
+// timeoutErr), the link's interruption (ErrClosed) or the end of ctx.
+func (e *Endpoint) enterGate(ctx context.Context, gate chan struct{}, deadline time.Time, timeoutErr error) error {
+	select {
+	case gate <- struct{}{}:
+		return nil
+	default:
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case gate <- struct{}{}:
+		return nil
+	case <-timer.C:
+		return timeoutErr
+	case <-e.down:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Recv copies up to len(dst) descriptors into dst, waiting up to timeout
@@ -175,22 +213,8 @@ func (e *Endpoint) AllocContext(ctx context.Context, n int) (Slot, error) {
 	if err != ErrNoSlot {
 		return s, err
 	}
-	select {
-	case e.allocGate <- struct{}{}:
-	default:
-		timer := time.NewTimer(e.wait)
-		select {
-		case e.allocGate <- struct{}{}:
-			timer.Stop()
-		case <-timer.C:
-			return Slot{}, ErrExhausted
-		case <-e.down:
-			timer.Stop()
-			return Slot{}, ErrClosed
-		case <-ctx.Done():
-			timer.Stop()
-			return Slot{}, ctx.Err()
-		}
+	if err := e.enterGate(ctx, e.allocGate, time.Now().Add(e.wait), ErrExhausted); err != nil {
+		return Slot{}, err
 	}
 	defer func() { <-e.allocGate }()
 	deadline := time.Now().Add(e.wait)

@@ -258,7 +258,7 @@ func (c *blobCache) oldestFreeLocked() *blobBuf {
 func (t *Transport) evict(victims []*blobBuf, bytes int64) {
 	for _, v := range victims {
 		if v.id != 0 {
-			_, _ = t.sendCtl(ctlForget, v.id, -1)
+			_, _ = t.sendCtl(context.Background(), ctlForget, v.id, -1)
 		}
 		v.destroy()
 	}
@@ -400,7 +400,7 @@ func (t *Transport) sendLeased(ctx context.Context, w []ring.Desc, l *lease, off
 		l.buf, l.mem = nil, nil
 		return t.sendBuf(ctx, w, b, off, n)
 	}
-	id, err := t.sendLease(l, off, n)
+	id, err := t.sendLease(ctx, l, off, n)
 	if err != nil {
 		return err
 	}
@@ -417,7 +417,7 @@ func (t *Transport) sendBlob(ctx context.Context, w []ring.Desc, p []byte) error
 		return err
 	}
 	if b == nil {
-		id, err := t.sendBlobCopy(p)
+		id, err := t.sendBlobCopy(ctx, p)
 		if err != nil {
 			return err
 		}
@@ -434,7 +434,7 @@ func (t *Transport) sendBlob(ctx context.Context, w []ring.Desc, p []byte) error
 func (t *Transport) sendBuf(ctx context.Context, w []ring.Desc, b *blobBuf, off, n int) error {
 	c := &t.blob.cache
 	if b.id == 0 {
-		id, err := t.sendCtl(ctlBuffer, 0, b.fd)
+		id, err := t.sendCtl(ctx, ctlBuffer, 0, b.fd)
 		if err != nil {
 			c.putBack(b)
 			return err

@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -154,7 +155,7 @@ func (t *Transport) takeLease(b []byte) *lease {
 // sendLease seals a lease's memfd and sends it; the lease is used up
 // whatever happens. The writable mapping must go first: F_SEAL_WRITE is
 // refused while one exists.
-func (t *Transport) sendLease(l *lease, off, n int) (uint64, error) {
+func (t *Transport) sendLease(ctx context.Context, l *lease, off, n int) (uint64, error) {
 	defer l.discard()
 	size := len(l.mem)
 	_ = unix.Munmap(l.mem)
@@ -172,13 +173,13 @@ func (t *Transport) sendLease(l *lease, off, n int) (uint64, error) {
 	if _, err := unix.FcntlInt(uintptr(l.fd), unix.F_ADD_SEALS, blobSeals); err != nil {
 		return 0, blobErr(n, "seal", err)
 	}
-	return t.sendCtl(ctlBlob, 0, l.fd)
+	return t.sendCtl(ctx, ctlBlob, 0, l.fd)
 }
 
 // sendBlobCopy copies p into a new sealed memfd and sends it. write(2)
 // copies once into fresh page-cache pages; mapping the file and copying
 // would also zero every page first.
-func (t *Transport) sendBlobCopy(p []byte) (uint64, error) {
+func (t *Transport) sendBlobCopy(ctx context.Context, p []byte) (uint64, error) {
 	t.blob.stats.oneShot.Add(1)
 	fd, err := newBlobFd()
 	if err != nil {
@@ -198,7 +199,7 @@ func (t *Transport) sendBlobCopy(p []byte) (uint64, error) {
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, blobSeals); err != nil {
 		return 0, blobErr(len(p), "seal", err)
 	}
-	return t.sendCtl(ctlBlob, 0, fd)
+	return t.sendCtl(ctx, ctlBlob, 0, fd)
 }
 
 // sendCtl sends one control message: of type typ, for blob or buffer id,
@@ -206,8 +207,9 @@ func (t *Transport) sendBlobCopy(p []byte) (uint64, error) {
 // it is not negative. IDs are taken under the lock that orders the
 // messages, so that they increase on the wire. The write is bounded by the
 // segment's wait: the peer drains its socket continuously, so a full
-// socket means a peer that stopped.
-func (t *Transport) sendCtl(typ uint32, id uint64, fd int) (uint64, error) {
+// socket means a peer that stopped. It is bounded by ctx's deadline too,
+// when that comes first.
+func (t *Transport) sendCtl(ctx context.Context, typ uint32, id uint64, fd int) (uint64, error) {
 	var msg [ctlMsgSize]byte
 	binary.LittleEndian.PutUint32(msg[0:], typ)
 	var oob []byte
@@ -219,7 +221,12 @@ func (t *Transport) sendCtl(typ uint32, id uint64, fd int) (uint64, error) {
 		id = t.blobID.Add(1)
 	}
 	binary.LittleEndian.PutUint64(msg[8:], id)
-	_ = t.ctl.SetWriteDeadline(time.Now().Add(t.wait))
+	deadline := time.Now().Add(t.wait)
+	ctxFirst := false
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline, ctxFirst = d, true
+	}
+	_ = t.ctl.SetWriteDeadline(deadline)
 	_, _, err := t.ctl.WriteMsgUnix(msg[:], oob, nil)
 	t.sendMu.Unlock()
 	if err == nil {
@@ -227,6 +234,9 @@ func (t *Transport) sendCtl(typ uint32, id uint64, fd int) (uint64, error) {
 	}
 	if s := t.stateErr(); s != nil {
 		return 0, s
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) && ctxFirst {
+		return 0, plexus.WithCause(plexus.DeadlineExceeded, err, "shm: deadline exceeded while the control socket was full")
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return 0, plexus.WithCause(plexus.ResourceExhausted, err,
@@ -426,7 +436,13 @@ func (t *Transport) drainLocked(fd int) error {
 		case err != nil:
 			return err
 		case n == 0 && oobn == 0:
-			return io.EOF
+			// End of file, or an empty datagram, which a SOCK_SEQPACKET
+			// read cannot tell apart: the peer's end is closed only if
+			// the socket says it hung up.
+			if hungUp(fd) {
+				return io.EOF
+			}
+			return violation("empty control message")
 		}
 		fds, perr := parseRights(t.ctlOOB[:oobn])
 		typ, id, st := decodeCtl(t.ctlBuf[:n], flags, len(fds), perr)
@@ -452,6 +468,18 @@ func (t *Transport) drainLocked(fd int) error {
 		if st != nil {
 			return st
 		}
+	}
+}
+
+// hungUp reports whether the peer has closed its end of the socket.
+func hungUp(fd int) bool {
+	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+	for {
+		_, err := unix.Poll(fds[:], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		return err != nil || fds[0].Revents&(unix.POLLHUP|unix.POLLRDHUP|unix.POLLERR|unix.POLLNVAL) != 0
 	}
 }
 

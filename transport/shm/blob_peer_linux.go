@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"context"
 	"sync"
 	"unsafe"
 
@@ -166,7 +167,7 @@ func (t *Transport) releasePeerBuf(p []byte) bool {
 		_ = unix.Munmap(b.mem)
 		return true
 	}
-	if _, err := t.sendCtl(ctlFree, b.id, -1); err == nil {
+	if _, err := t.sendCtl(context.Background(), ctlFree, b.id, -1); err == nil {
 		t.blob.stats.freed.Add(1)
 	}
 	return true

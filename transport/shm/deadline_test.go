@@ -11,6 +11,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/transport/stream/transporttest"
 )
 
@@ -74,4 +75,49 @@ func TestWaitsHonourContext(t *testing.T) {
 	require.NoError(t, plugin.Recv(&f))
 	require.Equal(t, payload(3), f.Payload)
 	plugin.Release(&f)
+}
+
+// TestCallsHonourDeadlineWhenPeerStopsReading: with a peer that neither
+// receives nor frees (it stopped), calls whose requests need a slot, and
+// calls whose OPENs need ring space, all end at their own deadline with
+// DEADLINE_EXCEEDED, though the segment's wait bound is 30 s and they
+// queue behind one another (the ring's push lock, the session's OPEN
+// lock, and the one-waiter gates are not held across another's wait).
+func TestCallsHonourDeadlineWhenPeerStopsReading(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int
+	}{{"slots", 1000}, {"ring space", 8}} {
+		t.Run(tc.name, func(t *testing.T) {
+			host, _ := pair(t, tinyConfig(2, 30*time.Second), Config{})
+			s := session.New(host, session.Config{Role: session.Initiator, KeepaliveIdle: -1})
+			defer s.Close()
+			const callers, deadline = 80, 300 * time.Millisecond
+			method := plexus.MethodID("test.S", "Echo")
+			type result struct {
+				err  error
+				took time.Duration
+			}
+			results := make(chan result, callers)
+			for range callers {
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), deadline)
+					defer cancel()
+					start := time.Now()
+					err := s.Invoke(ctx, method, plexus.Raw(make([]byte, tc.size)), nil)
+					results <- result{err, time.Since(start)}
+				}()
+			}
+			late := 0
+			for range callers {
+				r := <-results
+				require.Equal(t, plexus.DeadlineExceeded, plexus.CodeOf(r.err), "%v", r.err)
+				if r.took > deadline+250*time.Millisecond {
+					late++
+					t.Logf("a call took %v: %v", r.took, r.err)
+				}
+			}
+			require.Zero(t, late, "calls that outlived their deadline by more than 250 ms")
+		})
+	}
 }

@@ -144,6 +144,12 @@ func TestHostilePeer(t *testing.T) {
 			_ = unix.Close(pfd[1])
 			require.NoError(t, p.push(blobDesc(1, 0, 100)))
 		}, 0, "not a memfd sealed"},
+		{"empty control message", func(t *testing.T, p *rawPeer) {
+			// Read as end of file, it made the host report the plugin
+			// dead (and a plugin take its host for dead) while the
+			// sender lived on.
+			require.NoError(t, p.sendCtl(nil))
+		}, 0, "empty control message"},
 		{"control message without a descriptor", func(t *testing.T, p *rawPeer) {
 			require.NoError(t, p.sendCtl(blobMsg(1)))
 		}, 0, "0 descriptors"},

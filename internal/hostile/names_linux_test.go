@@ -1,0 +1,70 @@
+package hostile
+
+import (
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/gen/kvtest"
+)
+
+// Environment of the role processes.
+const (
+	envRole    = "PLEXUS_HOSTILE_ROLE"    // which role this process plays
+	envAttack  = "PLEXUS_HOSTILE_ATTACK"  // the hostile plugin's attack
+	envAttacks = "PLEXUS_HOSTILE_ATTACKS" // the attacks a host or hostile host runs, comma-separated
+	envLog     = "PLEXUS_HOSTILE_LOG"     // "1": the host role copies its log to stderr
+)
+
+const cookie = "plexus-hostile-suite"
+
+// The target service: served by the host to its plugins (HostServices),
+// and by the victim plugin to its host. Hand-written handlers, so the
+// signature hashes are arbitrary but equal on both sides.
+const (
+	targetService = "hostile.Target"
+	targetSig     = 0x7a46
+)
+
+var (
+	echoID  = plexus.MethodID(targetService, "Echo")  // unary: the request back
+	holdID  = plexus.MethodID(targetService, "Hold")  // stream: waits for the call's end
+	drainID = plexus.MethodID(targetService, "Drain") // stream: pauses, then receives until the end
+	slowID  = plexus.MethodID(targetService, "Slow")  // notification: takes a while per message
+
+	stampID    = plexus.MethodID(kvtest.StoreService, "Stamp") // its args hold a map of msgp Entry values
+	shutdownID = plexus.MethodID("plexus.Link", "Shutdown")
+)
+
+// Session frames (DESIGN.md "Session frames"), written by hand here.
+const (
+	kindOpen   uint8 = 1
+	kindData   uint8 = 2
+	kindStatus uint8 = 3
+	kindReset  uint8 = 4
+	kindCredit uint8 = 5
+	kindNotify uint8 = 6
+	kindPing   uint8 = 7
+	kindPong   uint8 = 8
+	kindGoAway uint8 = 9
+
+	flagEnd    uint8 = 1 << 4
+	flagMD     uint8 = 1 << 5
+	flagMsg    uint8 = 1 << 6
+	flagPacked uint8 = 1 << 7
+
+	flagBlob uint8 = 1 << 2 // transport/shm: the payload is in a memfd
+
+	linkWindow = 1 << 20 // session.DefaultLinkWindow
+	chanWindow = 64 << 10
+	descSize   = 64
+)
+
+// Control-socket messages (DESIGN.md "Control messages").
+const (
+	ctlBlob   = 1
+	ctlBuffer = 2
+	ctlFree   = 3
+	ctlForget = 4
+)
+
+// warmupCalls is how many calls a hostile peer serves (or makes) honestly
+// before it attacks.
+const warmupCalls = 3
