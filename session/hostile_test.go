@@ -371,9 +371,9 @@ func (p *ringingPoller) Close() error {
 }
 
 // TestEmptyRingsDoNotPoll: a doorbell rung with nothing behind it (a peer
-// writing to it in a loop) wakes a reader, which goes back to sleep
-// without polling for its spin budget: otherwise each of the peer's
-// microsecond writes would cost this side tens of microseconds of polling.
+// writing to it in a loop) wakes a reader, which looks once and goes back
+// to sleep without polling for its spin budget: otherwise each of the
+// peer's microsecond writes would cost this side tens of microseconds.
 func TestEmptyRingsDoNotPoll(t *testing.T) {
 	a, b := inproc.Pipe(inproc.Config{})
 	defer a.Close()
@@ -389,7 +389,8 @@ func TestEmptyRingsDoNotPoll(t *testing.T) {
 	}
 	require.Greater(t, p.wakeups.Load(), int64(rings/2), "the rings woke nobody: the test proves nothing")
 	polls := p.polls.Load() - before
-	// A poll of the spin budget is many TryRecv calls; a wake-up for
-	// nothing may cost at most a handful.
-	require.Less(t, polls, int64(rings), "TryRecv calls for %d empty rings", rings)
+	// A poll of the spin budget is about a thousand TryRecv calls here; a
+	// wake-up for nothing may cost one pass of the poll loop (16 looks
+	// between readings of the clock).
+	require.Less(t, polls, int64(20*rings), "TryRecv calls for %d empty rings", rings)
 }
