@@ -1,6 +1,9 @@
 package session
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // The peer decides how many calls it opens; each one this side serves
 // holds a goroutine and its channel until the handler returns. So at most
@@ -14,10 +17,15 @@ import "sync"
 // notifications are (see onNotify).
 
 // admission counts the running handlers of the peer's calls and holds the
-// calls that wait for one.
+// calls that wait for one. The common case (room, nobody waiting) takes
+// two atomic operations and no lock, on the dispatcher and on the
+// handler's goroutine alike. A handler that ends and a call that starts
+// to wait each look at the other's counter after writing their own, so
+// that one of them always sees the other (see drain).
 type admission struct {
+	running atomic.Int32
+	waiting atomic.Int32 // len(backlog)
 	mu      sync.Mutex
-	running int
 	backlog []waitingCall
 }
 
@@ -31,36 +39,54 @@ type waitingCall struct {
 // whether the caller may run j now.
 func (s *Session) admit(j serveJob, cost int64) bool {
 	c := &s.calls
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.running < s.cfg.MaxPeerCalls {
-		c.running++
-		return true
+	if c.waiting.Load() == 0 {
+		if c.running.Add(1) <= int32(s.cfg.MaxPeerCalls) {
+			return true
+		}
+		c.running.Add(-1)
 	}
+	c.mu.Lock()
 	c.backlog = append(c.backlog, waitingCall{job: j, debt: cost})
+	c.waiting.Add(1)
+	c.mu.Unlock()
+	s.drain() // a handler may have ended since running was read
 	return false
 }
 
-// handlerDone passes a finished handler's place to the first waiting
-// call, giving back the credit that call held, or frees the place.
+// handlerDone frees a finished handler's place and starts waiting calls
+// in it.
 func (s *Session) handlerDone() {
 	c := &s.calls
-	c.mu.Lock()
-	if len(c.backlog) == 0 {
-		c.running--
-		c.mu.Unlock()
-		return
+	c.running.Add(-1)
+	if c.waiting.Load() > 0 {
+		s.drain()
 	}
-	w := c.backlog[0]
-	c.backlog[0] = waitingCall{}
-	c.backlog = c.backlog[1:]
-	last := len(c.backlog) == 0
-	if last {
-		c.backlog = nil
+}
+
+// drain starts waiting calls while there is room, each on a worker, and
+// gives back the credit they held.
+func (s *Session) drain() {
+	c := &s.calls
+	c.mu.Lock()
+	for len(c.backlog) > 0 {
+		if c.running.Add(1) > int32(s.cfg.MaxPeerCalls) {
+			c.running.Add(-1)
+			break
+		}
+		w := c.backlog[0]
+		c.backlog[0] = waitingCall{}
+		c.backlog = c.backlog[1:]
+		c.waiting.Add(-1)
+		last := len(c.backlog) == 0
+		if last {
+			c.backlog = nil
+		}
+		c.mu.Unlock()
+		s.repay(w.debt, last)
+		s.spawn(w.job)
+		c.mu.Lock()
 	}
 	c.mu.Unlock()
-	s.repay(w.debt, last)
-	s.spawn(w.job)
 }
 
 // repay gives back link credit that was withheld for a waiting call or a

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -20,10 +21,27 @@ type ctxMutex struct {
 
 func (m *ctxMutex) init() { m.free = make(chan struct{}, 1) }
 
+// spinTries is how often lock yields and tries again before it parks.
+const spinTries = 4
+
 // lock takes the mutex, or returns false once ctx is done.
 func (m *ctxMutex) lock(ctx context.Context) bool {
 	if m.mu.TryLock() {
 		return true
+	}
+	if ctx.Done() == nil {
+		m.mu.Lock() // nothing to give up for
+		return true
+	}
+	// The mutex is held for microseconds (an ID and a push into the
+	// ring) unless its holder waits for ring space: under many
+	// concurrent callers, yielding a few times finds it free far more
+	// cheaply than parking on the channel and being woken.
+	for range spinTries {
+		runtime.Gosched()
+		if m.mu.TryLock() {
+			return true
+		}
 	}
 	// Counted before the next TryLock: an unlock either comes after
 	// that TryLock (and sees the count, and signals), or before it (and
