@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -209,11 +210,24 @@ func (b *Bell) poll(timeout time.Duration) error {
 
 // drain resets the counter without ever blocking: RWF_NOWAIT holds
 // whatever the file's flags say. EAGAIN (the peer read it first) is a
-// spurious wake-up.
+// spurious wake-up. The system call is made directly with an iovec on the
+// stack: unix.Preadv2 allocates its iovecs, and a wake-up must not
+// allocate.
 func drain(fd int) error {
 	var buf [8]byte
+	var iov unix.Iovec
+	iov.Base = &buf[0]
+	iov.SetLen(len(buf))
 	for {
-		_, err := unix.Preadv2(fd, [][]byte{buf[:]}, -1, unix.RWF_NOWAIT)
+		// preadv2(fd, iov, 1, pos = -1 (the file position: an eventfd
+		// has none), RWF_NOWAIT); pos is passed as its low and high
+		// words.
+		_, _, e := unix.Syscall6(unix.SYS_PREADV2, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1,
+			^uintptr(0), 0, unix.RWF_NOWAIT)
+		var err error
+		if e != 0 {
+			err = e
+		}
 		switch err {
 		case nil, unix.EAGAIN:
 			return nil

@@ -158,3 +158,22 @@ func TestBellUnstickFreesBlockedRing(t *testing.T) {
 		return b.fdClosed
 	}, 5*time.Second, time.Millisecond)
 }
+
+// TestBellWakeAllocatesNothing: a ring and the wake-up it causes allocate
+// nothing (the calls that cross the link must not).
+func TestBellWakeAllocatesNothing(t *testing.T) {
+	b, err := newBell()
+	require.NoError(t, err)
+	defer b.Close()
+	require.NoError(t, b.Ring())
+	require.NoError(t, b.Wait(time.Second)) // the private eventfd is made once
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := b.Ring(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Wait(time.Second); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Zero(t, allocs)
+}
