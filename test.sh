@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole plexus test suite: static checks, every test under the race
 # detector (cross-process tests shrink their counts under -race), then the
-# full-size cross-process tests without it. Needs only Go.
+# full-size cross-process tests and the allocation counts (meaningless under
+# the race detector) without it. Needs only Go.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -15,7 +16,7 @@ go vet ./...
 echo "== go test -race (all packages)"
 go test -race -count=1 -timeout 20m ./...
 
-echo "== go test (full-size cross-process and conformance runs, no race detector)"
-go test -count=1 -timeout 20m -run 'CrossProcess|Conformance' ./...
+echo "== go test (full-size cross-process and conformance runs, allocation counts, no race detector)"
+go test -count=1 -timeout 20m -run 'CrossProcess|Conformance|Allocs' ./...
 
 echo "== all tests passed"
