@@ -99,9 +99,9 @@ func (s *Session) repay(debt int64, flush bool) {
 		return
 	}
 	if owed = s.owed.Swap(0); owed > 0 {
-		// Added to the enforcement counter before the grant leaves, so
-		// the peer can never use credit the dispatcher does not know of.
-		s.linkRemaining.Add(owed)
+		// Counted before the grant leaves, so the peer can never use
+		// credit the dispatcher does not know of (see regranted).
+		s.regranted.Add(owed)
 		s.queueCredit(0, owed)
 	}
 }

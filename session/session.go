@@ -51,12 +51,15 @@ type Session struct {
 	retiredN              atomic.Int32
 	dying                 atomic.Bool // set by die before it collects the channels to fail
 
-	// Receive-side accounting. linkConsumed is touched only by the
-	// dispatching goroutine; linkRemaining, the credit the peer still has
-	// on the link, also by notification handlers that give back credit
-	// withheld while too many notifications were queued (see onNotify).
-	linkRemaining atomic.Int64
-	linkConsumed  int64 // bytes dispatched since the last link grant
+	// Receive-side accounting, touched only by the dispatching goroutine:
+	// the credit the peer still has on the link, and the bytes dispatched
+	// since the last link grant. Credit given back from elsewhere (for a
+	// waiting call or a queued notification, see repay) arrives through
+	// regranted, which dispatch folds in before it checks a frame: the
+	// peer can use that credit only after the CREDIT frame that follows.
+	linkRemaining int64
+	linkConsumed  int64
+	regranted     atomic.Int64
 
 	calls    admission    // handlers running for the peer's calls, and calls waiting for one
 	owed     atomic.Int64 // withheld link credit to give back (see repay)
@@ -80,7 +83,7 @@ func New(t plexus.Transport, cfg Config) *Session {
 		chans: make(map[uint64]*channel),
 		link:  newCredit(DefaultLinkWindow),
 	}
-	s.linkRemaining.Store(int64(cfg.LinkWindow))
+	s.linkRemaining = int64(cfg.LinkWindow)
 	s.cs, _ = t.(plexus.ContextSender)
 	if cfg.Role == Acceptor {
 		s.nextID = 2
@@ -223,11 +226,14 @@ func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
 	}
 	if carriesMessage(kind) {
 		cost := frameCost(len(f.Payload))
-		if s.linkRemaining.Load() <= 0 {
+		if s.regranted.Load() != 0 {
+			s.linkRemaining += s.regranted.Swap(0)
+		}
+		if s.linkRemaining <= 0 {
 			s.t.Release(f)
 			return violation("link flow-control window exceeded")
 		}
-		s.linkRemaining.Add(-cost)
+		s.linkRemaining -= cost
 		if kind != kindNotify && kind != kindOpen {
 			s.consumeLink(cost)
 		}
@@ -297,7 +303,7 @@ func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
 func (s *Session) consumeLink(cost int64) {
 	s.linkConsumed += cost
 	if s.linkConsumed >= int64(s.cfg.LinkWindow)/2 {
-		s.linkRemaining.Add(s.linkConsumed)
+		s.linkRemaining += s.linkConsumed
 		s.queueCredit(0, s.linkConsumed)
 		s.linkConsumed = 0
 	}
