@@ -126,13 +126,3 @@ func sized(b []byte, k kind, w int) head {
 	}
 	return head{kind: k, hdr: 1 + w, n: n}
 }
-
-// payloadBytes is how many bytes follow the header for a scalar, str, bin
-// or ext (containers have elements instead).
-func (h head) payloadBytes() uint64 {
-	switch h.kind {
-	case kArray, kMap:
-		return 0
-	}
-	return h.n
-}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,10 +18,6 @@ import (
 	"github.com/plexus-ipc/plexus/session"
 	shmt "github.com/plexus-ipc/plexus/transport/shm"
 )
-
-// shutdownMethod tells the plugin that the end of the link that follows
-// is a close, not the host's death (plugin package, reservedService).
-var shutdownMethod = plexus.MethodID("plexus.Link", "Shutdown")
 
 // instance is one running plugin process and the host's session to it.
 type instance struct {
@@ -67,11 +62,7 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 		defer f.Close()
 		path = p
 	}
-	versions := make([]uint32, 0, len(cfg.Versions))
-	for v := range cfg.Versions {
-		versions = append(versions, v)
-	}
-	slices.Sort(versions)
+	versions := handshake.Versions(cfg.Versions)
 	env := handshake.Env{FirstFD: 3, LastFD: 3 + shmt.FileCount - 1,
 		MinProtocol: handshake.MinProtocol, MaxProtocol: handshake.MaxProtocol,
 		Versions: versions, HostPID: os.Getpid()}
@@ -145,7 +136,7 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 	stop := context.AfterFunc(ctx, func() { _ = ctl.SetDeadline(time.Unix(1, 0)) })
 	deadline, _ := ctx.Deadline()
 	reply, err := handshake.Host(ctl, deadline, hello, func(r *handshake.Reply) error {
-		return handshake.CheckServices(r.Version, wire(cfg.Versions[r.Version]), r.Services)
+		return handshake.CheckServices(r.Version, handshake.Wire(cfg.Versions[r.Version]), r.Services)
 	})
 	stopped := stop()
 	if err != nil {
@@ -236,7 +227,7 @@ func (in *instance) stop(grace time.Duration) {
 		select {
 		case <-in.sess.Done():
 		default:
-			_ = in.sess.Invoke(ctx, shutdownMethod, plexus.Raw{}, nil)
+			_ = in.sess.Invoke(ctx, handshake.ShutdownMethod, plexus.Raw{}, nil)
 		}
 		_ = in.sess.Drain(ctx)
 		cancel()
@@ -290,19 +281,4 @@ func (in *instance) exitError() error {
 	default:
 		return errors.New("still running")
 	}
-}
-
-func wire(ds []ServiceDesc) []handshake.Service {
-	out := make([]handshake.Service, len(ds))
-	for i, d := range ds {
-		out[i].Name = d.Name
-		for _, m := range d.Methods {
-			id := m.ID
-			if id == 0 {
-				id = plexus.MethodID(d.Name, m.Name)
-			}
-			out[i].Methods = append(out[i].Methods, handshake.Method{Name: m.Name, ID: id, Signature: m.Signature})
-		}
-	}
-	return out
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -94,10 +93,6 @@ func Serve(cfg ServeConfig) {
 // taken as a request to leave rather than the host's death.
 const termGrace = 500 * time.Millisecond
 
-// shutdownMethod is the host's notice that it is closing the link: after
-// it, the end of the link is a graceful close and not the host's death.
-var shutdownMethod = plexus.MethodID(reservedService, "Shutdown")
-
 // Run serves the host until it closes the link. See the package comment
 // for what happens when the host dies.
 func Run(cfg ServeConfig) error {
@@ -166,7 +161,7 @@ func Run(cfg ServeConfig) error {
 		return err
 	}
 	var closing atomic.Bool
-	if _, err := mux.HandleUnary(reservedService, "Shutdown", func(context.Context, []byte) (plexus.Marshaler, error) {
+	if _, err := mux.HandleUnary(handshake.ReservedService, "Shutdown", func(context.Context, []byte) (plexus.Marshaler, error) {
 		closing.Store(true)
 		return plexus.Raw{}, nil
 	}); err != nil {
@@ -226,12 +221,7 @@ func answer(cfg *ServeConfig, h *handshake.Hello) (*handshake.Reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	mine := make([]uint32, 0, len(cfg.Versions))
-	for v := range cfg.Versions {
-		mine = append(mine, v)
-	}
-	slices.Sort(mine)
-	v, err := handshake.NegotiateVersion(h.Versions, mine)
+	v, err := handshake.NegotiateVersion(h.Versions, handshake.Versions(cfg.Versions))
 	if err != nil {
 		return nil, err
 	}
@@ -239,5 +229,5 @@ func answer(cfg *ServeConfig, h *handshake.Hello) (*handshake.Reply, error) {
 	for _, s := range cfg.Versions[v] {
 		descs = append(descs, s.Desc())
 	}
-	return &handshake.Reply{Protocol: proto, Version: v, Limits: h.Limits, Services: wire(descs)}, nil
+	return &handshake.Reply{Protocol: proto, Version: v, Limits: h.Limits, Services: handshake.Wire(descs)}, nil
 }

@@ -26,7 +26,7 @@ func TestRunOutsideAHost(t *testing.T) {
 func TestRegister(t *testing.T) {
 	ok := func(context.Context, []byte) (plexus.Marshaler, error) { return plexus.Raw{}, nil }
 	require.NoError(t, register(session.NewMux(), []Service{{Name: "a.B", Methods: []Method{{Name: "C", Unary: ok}}}}))
-	err := register(session.NewMux(), []Service{{Name: reservedService}})
+	err := register(session.NewMux(), []Service{{Name: handshake.ReservedService}})
 	require.ErrorContains(t, err, "reserved")
 	err = register(session.NewMux(), []Service{{Name: "a.B", Methods: []Method{{Name: "C"}}}})
 	require.ErrorContains(t, err, "exactly one handler, has 0")

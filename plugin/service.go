@@ -18,25 +18,6 @@ type (
 	MethodDesc  = plexus.MethodDesc
 )
 
-func methodID(service string, m MethodDesc) uint64 {
-	if m.ID != 0 {
-		return m.ID
-	}
-	return plexus.MethodID(service, m.Name)
-}
-
-// wire converts descriptions to their handshake form.
-func wire(ds []ServiceDesc) []handshake.Service {
-	out := make([]handshake.Service, len(ds))
-	for i, d := range ds {
-		out[i].Name = d.Name
-		for _, m := range d.Methods {
-			out[i].Methods = append(out[i].Methods, handshake.Method{Name: m.Name, ID: methodID(d.Name, m), Signature: m.Signature})
-		}
-	}
-	return out
-}
-
 // Method is one implemented method: its description and exactly one
 // handler.
 type Method struct {
@@ -98,15 +79,11 @@ func (s Service) Desc() ServiceDesc {
 	return d
 }
 
-// reservedService carries the link's own methods (the host's shutdown
-// notice); applications may not use the name.
-const reservedService = "plexus.Link"
-
 // register adds every method of set to m.
 func register(m *session.Mux, set []Service) error {
 	for _, s := range set {
-		if s.Name == reservedService {
-			return fmt.Errorf("plugin: service name %s is reserved", reservedService)
+		if s.Name == handshake.ReservedService {
+			return fmt.Errorf("plugin: service name %s is reserved", handshake.ReservedService)
 		}
 		if s.Description != nil || s.Register != nil {
 			if err := registerGenerated(m, s); err != nil {

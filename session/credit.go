@@ -89,9 +89,3 @@ func (c *credit) close(err error) {
 	}
 	c.mu.Unlock()
 }
-
-func (c *credit) available() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
-}

@@ -22,12 +22,6 @@ func (p *peer) ringHead(d int) *atomic.Uint64    { return p.word64(p.lay.ringOff
 func (p *peer) ringParked(d int) *atomic.Uint32  { return p.word32(p.lay.ringOff[d] + 128) }
 func (p *peer) ringWaiting(d int) *atomic.Uint32 { return p.word32(p.lay.ringOff[d] + 192) }
 
-// ringDesc is the bytes of ring position i of direction d.
-func (p *peer) ringDesc(d int, i uint64) []byte {
-	off := p.lay.ringOff[d] + 256 + int(i&uint64(p.lay.ringCap[d]-1))*descSize
-	return p.mem[off : off+descSize]
-}
-
 // Pool words of the pool of direction d (0: the host's, 1: the plugin's).
 func (p *peer) poolWaiting(d int) *atomic.Uint32 { return p.word32(p.lay.poolOff[d] + 64) }
 func (p *peer) classHead(d, c int) *atomic.Uint64 {
@@ -113,18 +107,4 @@ func (p *peer) setBlocking(kind, d int, blocking bool) error {
 func (p *peer) quiesce() {
 	p.paused.Store(true)
 	time.Sleep(40 * time.Millisecond)
-}
-
-// rawPublish writes descriptors straight into our send ring and stores the
-// tail, bypassing the endpoint's producer (whose private tail is then
-// stale: use only when the link will not be used honestly again), and
-// rings the other side's data doorbell.
-func (p *peer) rawPublish(ds ...[]byte) {
-	tx := p.tx()
-	t := p.ringTail(tx).Load()
-	for i, d := range ds {
-		copy(p.ringDesc(tx, t+uint64(i)), d)
-	}
-	p.ringTail(tx).Store(t + uint64(len(ds)))
-	_ = p.ring(bellData, tx, 1)
 }

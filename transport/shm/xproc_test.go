@@ -175,13 +175,12 @@ func holdChild() int {
 		time.Sleep(time.Minute)
 		os.Exit(2)
 	}()
-	var held []plexus.Frame
 	for {
+		// Each frame's payload stays held: nothing releases it.
 		var f plexus.Frame
 		if err := tr.Recv(&f); err != nil {
 			return 0
 		}
-		held = append(held, f)
 	}
 }
 
