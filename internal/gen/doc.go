@@ -1,7 +1,11 @@
 // Package gen is the code generator behind `plexus gen`: it reads a Go
 // package with go/types, finds the interfaces marked as services, and
 // writes the typed client, the server registration, the service
-// description and the argument and result codecs of their methods.
+// description and the argument and result codecs of their methods. What
+// is the same in every generated file (receiving and pumping stream
+// messages) is not written into it: generated code calls package genrt,
+// its small runtime, and each generated message type implements
+// genrt.Message (DecodePlexus).
 //
 // # Services and methods
 //

@@ -41,8 +41,9 @@ func GenerateFile(dir string) (name string, src []byte, err error) {
 		}
 	}
 	if streams {
+		// The stream helpers live in genrt, the generated code's runtime.
 		c.imports["io"] = "io"
-		body.WriteString(streamHelpers)
+		c.imports["github.com/plexus-ipc/plexus/genrt"] = "genrt"
 	}
 	if len(errs) > 0 {
 		c.errorsInit(&body, errs)
@@ -415,10 +416,10 @@ func (c *coder) clientStream(w *bytes.Buffer, s *service, m *method) {
 		p("\tup %s_up\n", n.base)
 	}
 	if m.down != nil && !isLease(m.down) {
-		p("\tdown plexusInbox[%s_down, *%s_down]\n", n.base, n.base)
+		p("\tdown genrt.Inbox[%s_down, *%s_down]\n", n.base, n.base)
 	}
 	if m.kind == kClientStream {
-		p("\tres plexusInbox[%s_results, *%s_results]\n", n.base, n.base)
+		p("\tres genrt.Inbox[%s_results, *%s_results]\n", n.base, n.base)
 	}
 	p("}\n")
 	if m.up != nil {
@@ -438,14 +439,14 @@ func (c *coder) clientStream(w *bytes.Buffer, s *service, m *method) {
 		}
 		p("err error) {\n")
 		p("\tif err = s.st.CloseSend(); err != nil {\n\t\ts.st.Close()\n\t\treturn %scodec.DecodeError(err)\n\t}\n", c.retPrefix(len(rtypes)))
-		p("\tif err = plexusRecvCaller(s.st, &s.res, %q); err != nil {\n", n.full)
+		p("\tif err = genrt.RecvCaller(s.st, &s.res, %q); err != nil {\n", n.full)
 		p("\t\tif err == io.EOF {\n\t\t\terr = plexus.Errorf(plexus.Internal, %q)\n\t\t}\n\t\treturn %serr\n\t}\n", n.full+": the handler returned no results", c.retPrefix(len(rtypes)))
 		p("\tif err = s.st.Recv(nil); err != io.EOF {\n")
 		p("\t\tif err == nil {\n\t\t\ts.st.Close()\n\t\t\terr = plexus.Errorf(plexus.Internal, %q)\n\t\t}\n", n.full+": more than one message of results")
 		p("\t\treturn %scodec.DecodeError(err)\n\t}\n", c.retPrefix(len(rtypes)))
 		p("\treturn ")
 		for i := range rtypes {
-			p("s.res.m.r%d, ", i)
+			p("s.res.M.r%d, ", i)
 		}
 		p("nil\n}\n")
 	}
@@ -458,8 +459,8 @@ func (c *coder) clientStream(w *bytes.Buffer, s *service, m *method) {
 		p("\t\tif err != io.EOF {\n\t\t\terr = codec.DecodeError(err)\n\t\t}\n\t\treturn nil, err\n\t}\n\treturn v, nil\n}\n")
 	} else if m.down != nil {
 		p("\nfunc (s *%s) Recv() (v %s, err error) {\n", impl, down)
-		p("\tif err = plexusRecvCaller(s.st, &s.down, %q); err != nil {\n\t\treturn v, err\n\t}\n", n.full)
-		p("\treturn s.down.m.v0, nil\n}\n")
+		p("\tif err = genrt.RecvCaller(s.st, &s.down, %q); err != nil {\n\t\treturn v, err\n\t}\n", n.full)
+		p("\treturn s.down.M.v0, nil\n}\n")
 	}
 	p("\nfunc (s *%s) Close() { s.st.Close() }\n", impl)
 
@@ -529,7 +530,7 @@ func (c *coder) clientStream(w *bytes.Buffer, s *service, m *method) {
 		p("\t\tif err = st.Send(v); err == io.EOF {\n\t\t\tbreak\n\t\t} else if err != nil {\n\t\t\treturn %serr\n\t\t}\n\t}\n", c.retPrefix(len(rtypes)))
 		p("\treturn st.CloseAndRecv()\n}\n")
 	case kBidiStream:
-		p("\tpumped := make(chan error, 1)\n\tgo func() { pumped <- plexusPump(st, a%d) }()\n", np)
+		p("\tpumped := make(chan error, 1)\n\tgo func() { pumped <- genrt.Pump(st, a%d) }()\n", np)
 		p("\tfor {\n\t\tv, rerr := st.Recv()\n\t\tif rerr == nil {\n\t\t\tif err = a%d(v); err == nil {\n\t\t\t\tcontinue\n\t\t\t}\n\t\t\tst.Close()\n\t\t}\n", np+1)
 		p("\t\tperr := <-pumped\n")
 		p("\t\tswitch {\n\t\tcase err != nil:\n\t\t\treturn err\n\t\tcase perr != nil:\n\t\t\treturn perr\n\t\tcase rerr == io.EOF:\n\t\t\treturn nil\n\t\t}\n\t\treturn rerr\n\t}\n}\n")
@@ -583,7 +584,7 @@ func (c *coder) serverArgs(w *bytes.Buffer, m *method, n names, fail string) {
 	}
 	p("\t\tvar args %s_args\n", n.base)
 	p("\t\tvar d codec.Decoder\n\t\td.Reset(b, codec.Limits{})\n")
-	p("\t\terr := args.decode(&d)\n\t\tif err == nil {\n\t\t\terr = d.Finish()\n\t\t}\n")
+	p("\t\terr := args.DecodePlexus(&d)\n\t\tif err == nil {\n\t\t\terr = d.Finish()\n\t\t}\n")
 	p("\t\tif err != nil {\n\t\t\t"+fail+"\n\t\t}\n", n.full+": ")
 }
 
@@ -608,7 +609,7 @@ func (c *coder) serverNotify(w *bytes.Buffer, s *service, m *method) {
 	} else {
 		p("\t\tvar args %s_args\n", n.base)
 		p("\t\tvar d codec.Decoder\n\t\td.Reset(b, codec.Limits{})\n")
-		p("\t\tif args.decode(&d) != nil || d.Finish() != nil {\n")
+		p("\t\tif args.DecodePlexus(&d) != nil || d.Finish() != nil {\n")
 		p("\t\t\treturn // malformed; a notification has no one to answer to\n\t\t}\n")
 	}
 	p("\t\t_ = impl.%s(ctx%s)\n", m.name, argList(m))
@@ -620,15 +621,15 @@ func (c *coder) serverStream(w *bytes.Buffer, s *service, m *method) {
 	n := namesOf(s, m)
 	srv := n.base + "_server"
 	p("\tif _, err := m.HandleStream(%sService, %q, func(ctx context.Context, st *session.Stream) error {\n", s.name, m.name)
-	p("\t\tvar args plexusInbox[%s_args, *%s_args]\n", n.base, n.base)
-	p("\t\tif err := plexusRecvHandler(st, &args, %q); err != nil {\n", n.full)
+	p("\t\tvar args genrt.Inbox[%s_args, *%s_args]\n", n.base, n.base)
+	p("\t\tif err := genrt.RecvHandler(st, &args, %q); err != nil {\n", n.full)
 	p("\t\t\tif err == io.EOF {\n\t\t\t\terr = plexus.Errorf(plexus.InvalidArgument, %q)\n\t\t\t}\n", n.full+": call without arguments")
 	p("\t\t\treturn err\n\t\t}\n")
 	p("\t\ts := &%s{st: st}\n", srv)
 	var call strings.Builder
 	fmt.Fprintf(&call, "impl.%s(ctx", m.name)
 	for i := range m.params {
-		fmt.Fprintf(&call, ", args.m.a%d", i)
+		fmt.Fprintf(&call, ", args.M.a%d", i)
 	}
 	if m.up != nil {
 		call.WriteString(", s.recv")
@@ -654,7 +655,7 @@ func (c *coder) serverStream(w *bytes.Buffer, s *service, m *method) {
 	fmt.Fprintf(&decl, "\n// %s is the handler's side of a call of %s.\n", srv, n.full)
 	fmt.Fprintf(&decl, "type %s struct {\n\tst *session.Stream\n", srv)
 	if m.up != nil && !isLease(m.up) {
-		fmt.Fprintf(&decl, "\tup plexusInbox[%s_up, *%s_up]\n", n.base, n.base)
+		fmt.Fprintf(&decl, "\tup genrt.Inbox[%s_up, *%s_up]\n", n.base, n.base)
 	}
 	if m.down != nil && !isLease(m.down) {
 		fmt.Fprintf(&decl, "\tdown %s_down\n", n.base)
@@ -665,8 +666,8 @@ func (c *coder) serverStream(w *bytes.Buffer, s *service, m *method) {
 		decl.WriteString("\tv := new(session.Lease)\n\tif err := s.st.Recv(v); err != nil {\n\t\treturn nil, err\n\t}\n\treturn v, nil\n}\n")
 	} else if m.up != nil {
 		fmt.Fprintf(&decl, "\nfunc (s *%s) recv() (v %s, err error) {\n", srv, c.typ(m.up))
-		fmt.Fprintf(&decl, "\tif err = plexusRecvHandler(s.st, &s.up, %q); err != nil {\n\t\treturn v, err\n\t}\n", n.full)
-		decl.WriteString("\treturn s.up.m.v0, nil\n}\n")
+		fmt.Fprintf(&decl, "\tif err = genrt.RecvHandler(s.st, &s.up, %q); err != nil {\n\t\treturn v, err\n\t}\n", n.full)
+		decl.WriteString("\treturn s.up.M.v0, nil\n}\n")
 	}
 	if m.down != nil && isLease(m.down) {
 		fmt.Fprintf(&decl, "\nfunc (s *%s) send(v *session.Lease) error {\n", srv)
@@ -696,94 +697,6 @@ func (c *coder) errorsInit(w *bytes.Buffer, errs []*errType) {
 	p("}\n")
 }
 
-// streamHelpers are written once into a file with streaming methods.
-const streamHelpers = `
-// plexusInbox receives one stream message. It keeps a decoding error for
-// the generated code instead of returning it to the session, so that the
-// handler's side can answer INVALID_ARGUMENT. Values are copies: a stream
-// message's payload is released when Recv returns.
-type plexusInbox[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}] struct {
-	m   T
-	err error
-}
-
-func (in *plexusInbox[T, PT]) UnmarshalMsg(b []byte) ([]byte, error) {
-	var d codec.Decoder
-	d.Reset(b, codec.Limits{})
-	d.CopyBytes(true)
-	if in.err = PT(&in.m).decode(&d); in.err == nil {
-		in.err = d.Finish()
-	}
-	return nil, nil
-}
-
-// plexusRecvCaller receives a message on the caller's side of a stream; a
-// message that does not decode abandons the call.
-func plexusRecvCaller[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}](st *session.Stream, in *plexusInbox[T, PT], method string) error {
-	*in = plexusInbox[T, PT]{}
-	if err := st.Recv(in); err != nil {
-		if err == io.EOF {
-			return err
-		}
-		return codec.DecodeError(err)
-	}
-	if in.err != nil {
-		st.Close()
-		return plexus.WithCause(plexus.Internal, in.err, method+": "+in.err.Error())
-	}
-	return nil
-}
-
-// plexusRecvHandler receives a message on the handler's side of a stream.
-func plexusRecvHandler[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}](st *session.Stream, in *plexusInbox[T, PT], method string) error {
-	*in = plexusInbox[T, PT]{}
-	if err := st.Recv(in); err != nil {
-		return err
-	}
-	if in.err != nil {
-		return plexus.WithCause(plexus.InvalidArgument, in.err, method+": "+in.err.Error())
-	}
-	return nil
-}
-
-// plexusPump sends what next returns until it returns io.EOF (then it
-// closes the sending side) or another error (then it abandons the call
-// and returns the error). A failed Send ends it too: the call is over,
-// and the receiving side reports how.
-func plexusPump[T any](st interface {
-	Send(T) error
-	CloseSend() error
-	Close()
-}, next func() (T, error)) error {
-	for {
-		v, err := next()
-		if err == io.EOF {
-			_ = st.CloseSend()
-			return nil
-		}
-		if err != nil {
-			st.Close()
-			return err
-		}
-		if err = st.Send(v); err == io.EOF {
-			return nil
-		} else if err != nil {
-			st.Close()
-			return err
-		}
-	}
-}
-`
-
 // tuple declares the type that carries a method's arguments or results
 // (or one stream message) as a MessagePack array, with msgp's method set.
 func (c *coder) tuple(w *bytes.Buffer, name, prefix string, ts []types.Type, what string) {
@@ -812,9 +725,10 @@ func (c *coder) tuple(w *bytes.Buffer, name, prefix string, ts []types.Type, wha
 	p("// know how long b stays valid.\n")
 	p("func (m *%s) UnmarshalMsg(b []byte) ([]byte, error) {\n", name)
 	p("\tvar d codec.Decoder\n\td.Reset(b, codec.Limits{})\n\td.CopyBytes(true)\n")
-	p("\tif err := m.decode(&d); err != nil {\n\t\treturn b, err\n\t}\n\treturn d.Rest(), nil\n}\n")
+	p("\tif err := m.DecodePlexus(&d); err != nil {\n\t\treturn b, err\n\t}\n\treturn d.Rest(), nil\n}\n")
 
-	p("\nfunc (m *%s) decode(d *codec.Decoder) (err error) {\n", name)
+	p("\n// DecodePlexus decodes m from d (genrt.Message).\n")
+	p("func (m *%s) DecodePlexus(d *codec.Decoder) (err error) {\n", name)
 	p("\tif err = d.Tuple(%d); err != nil {\n\t\treturn err\n\t}\n", len(ts))
 	for i, t := range ts {
 		p("\t%s\n", c.dec(t, fmt.Sprintf("m.%s%d", prefix, i)))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/codec"
+	"github.com/plexus-ipc/plexus/genrt"
 	"github.com/plexus-ipc/plexus/session"
 )
 
@@ -118,14 +119,14 @@ type Calculator_FibonacciClient interface {
 
 type calculator_Fibonacci_client struct {
 	st   *session.Stream
-	down plexusInbox[calculator_Fibonacci_down, *calculator_Fibonacci_down]
+	down genrt.Inbox[calculator_Fibonacci_down, *calculator_Fibonacci_down]
 }
 
 func (s *calculator_Fibonacci_client) Recv() (v uint64, err error) {
-	if err = plexusRecvCaller(s.st, &s.down, "Calculator.Fibonacci"); err != nil {
+	if err = genrt.RecvCaller(s.st, &s.down, "Calculator.Fibonacci"); err != nil {
 		return v, err
 	}
-	return s.down.m.v0, nil
+	return s.down.M.v0, nil
 }
 
 func (s *calculator_Fibonacci_client) Close() { s.st.Close() }
@@ -181,7 +182,7 @@ type Calculator_RunningClient interface {
 type calculator_Running_client struct {
 	st   *session.Stream
 	up   calculator_Running_up
-	down plexusInbox[calculator_Running_down, *calculator_Running_down]
+	down genrt.Inbox[calculator_Running_down, *calculator_Running_down]
 }
 
 func (s *calculator_Running_client) Send(v float64) error {
@@ -197,10 +198,10 @@ func (s *calculator_Running_client) Send(v float64) error {
 func (s *calculator_Running_client) CloseSend() error { return s.st.CloseSend() }
 
 func (s *calculator_Running_client) Recv() (v float64, err error) {
-	if err = plexusRecvCaller(s.st, &s.down, "Calculator.Running"); err != nil {
+	if err = genrt.RecvCaller(s.st, &s.down, "Calculator.Running"); err != nil {
 		return v, err
 	}
-	return s.down.m.v0, nil
+	return s.down.M.v0, nil
 }
 
 func (s *calculator_Running_client) Close() { s.st.Close() }
@@ -227,7 +228,7 @@ func (c *CalculatorClient) Running(ctx context.Context, a0 func() (float64, erro
 	}
 	defer st.Close()
 	pumped := make(chan error, 1)
-	go func() { pumped <- plexusPump(st, a0) }()
+	go func() { pumped <- genrt.Pump(st, a0) }()
 	for {
 		v, rerr := st.Recv()
 		if rerr == nil {
@@ -265,7 +266,7 @@ type Calculator_SumClient interface {
 type calculator_Sum_client struct {
 	st  *session.Stream
 	up  calculator_Sum_up
-	res plexusInbox[calculator_Sum_results, *calculator_Sum_results]
+	res genrt.Inbox[calculator_Sum_results, *calculator_Sum_results]
 }
 
 func (s *calculator_Sum_client) Send(v float64) error {
@@ -283,7 +284,7 @@ func (s *calculator_Sum_client) CloseAndRecv() (r0 float64, r1 int, err error) {
 		s.st.Close()
 		return r0, r1, codec.DecodeError(err)
 	}
-	if err = plexusRecvCaller(s.st, &s.res, "Calculator.Sum"); err != nil {
+	if err = genrt.RecvCaller(s.st, &s.res, "Calculator.Sum"); err != nil {
 		if err == io.EOF {
 			err = plexus.Errorf(plexus.Internal, "Calculator.Sum: the handler returned no results")
 		}
@@ -296,7 +297,7 @@ func (s *calculator_Sum_client) CloseAndRecv() (r0 float64, r1 int, err error) {
 		}
 		return r0, r1, codec.DecodeError(err)
 	}
-	return s.res.m.r0, s.res.m.r1, nil
+	return s.res.M.r0, s.res.M.r1, nil
 }
 
 func (s *calculator_Sum_client) Close() { s.st.Close() }
@@ -345,7 +346,7 @@ func RegisterCalculator(m *session.Mux, impl Calculator) error {
 		var args calculator_Add_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -365,7 +366,7 @@ func RegisterCalculator(m *session.Mux, impl Calculator) error {
 		var args calculator_Div_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -382,21 +383,21 @@ func RegisterCalculator(m *session.Mux, impl Calculator) error {
 		return err
 	}
 	if _, err := m.HandleStream(CalculatorService, "Fibonacci", func(ctx context.Context, st *session.Stream) error {
-		var args plexusInbox[calculator_Fibonacci_args, *calculator_Fibonacci_args]
-		if err := plexusRecvHandler(st, &args, "Calculator.Fibonacci"); err != nil {
+		var args genrt.Inbox[calculator_Fibonacci_args, *calculator_Fibonacci_args]
+		if err := genrt.RecvHandler(st, &args, "Calculator.Fibonacci"); err != nil {
 			if err == io.EOF {
 				err = plexus.Errorf(plexus.InvalidArgument, "Calculator.Fibonacci: call without arguments")
 			}
 			return err
 		}
 		s := &calculator_Fibonacci_server{st: st}
-		return codec.EncodeError(impl.Fibonacci(ctx, args.m.a0, s.send))
+		return codec.EncodeError(impl.Fibonacci(ctx, args.M.a0, s.send))
 	}); err != nil {
 		return err
 	}
 	if _, err := m.HandleStream(CalculatorService, "Running", func(ctx context.Context, st *session.Stream) error {
-		var args plexusInbox[calculator_Running_args, *calculator_Running_args]
-		if err := plexusRecvHandler(st, &args, "Calculator.Running"); err != nil {
+		var args genrt.Inbox[calculator_Running_args, *calculator_Running_args]
+		if err := genrt.RecvHandler(st, &args, "Calculator.Running"); err != nil {
 			if err == io.EOF {
 				err = plexus.Errorf(plexus.InvalidArgument, "Calculator.Running: call without arguments")
 			}
@@ -408,8 +409,8 @@ func RegisterCalculator(m *session.Mux, impl Calculator) error {
 		return err
 	}
 	if _, err := m.HandleStream(CalculatorService, "Sum", func(ctx context.Context, st *session.Stream) error {
-		var args plexusInbox[calculator_Sum_args, *calculator_Sum_args]
-		if err := plexusRecvHandler(st, &args, "Calculator.Sum"); err != nil {
+		var args genrt.Inbox[calculator_Sum_args, *calculator_Sum_args]
+		if err := genrt.RecvHandler(st, &args, "Calculator.Sum"); err != nil {
 			if err == io.EOF {
 				err = plexus.Errorf(plexus.InvalidArgument, "Calculator.Sum: call without arguments")
 			}
@@ -445,15 +446,15 @@ func (s *calculator_Fibonacci_server) send(v uint64) error {
 // calculator_Running_server is the handler's side of a call of Calculator.Running.
 type calculator_Running_server struct {
 	st   *session.Stream
-	up   plexusInbox[calculator_Running_up, *calculator_Running_up]
+	up   genrt.Inbox[calculator_Running_up, *calculator_Running_up]
 	down calculator_Running_down
 }
 
 func (s *calculator_Running_server) recv() (v float64, err error) {
-	if err = plexusRecvHandler(s.st, &s.up, "Calculator.Running"); err != nil {
+	if err = genrt.RecvHandler(s.st, &s.up, "Calculator.Running"); err != nil {
 		return v, err
 	}
-	return s.up.m.v0, nil
+	return s.up.M.v0, nil
 }
 
 func (s *calculator_Running_server) send(v float64) error {
@@ -466,14 +467,14 @@ func (s *calculator_Running_server) send(v float64) error {
 // calculator_Sum_server is the handler's side of a call of Calculator.Sum.
 type calculator_Sum_server struct {
 	st *session.Stream
-	up plexusInbox[calculator_Sum_up, *calculator_Sum_up]
+	up genrt.Inbox[calculator_Sum_up, *calculator_Sum_up]
 }
 
 func (s *calculator_Sum_server) recv() (v float64, err error) {
-	if err = plexusRecvHandler(s.st, &s.up, "Calculator.Sum"); err != nil {
+	if err = genrt.RecvHandler(s.st, &s.up, "Calculator.Sum"); err != nil {
 		return v, err
 	}
-	return s.up.m.v0, nil
+	return s.up.M.v0, nil
 }
 
 // calculator_Add_args carries the arguments of Calculator.Add.
@@ -500,13 +501,14 @@ func (m *calculator_Add_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *calculator_Add_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *calculator_Add_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -541,13 +543,14 @@ func (m *calculator_Add_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *calculator_Add_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *calculator_Add_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -581,13 +584,14 @@ func (m *calculator_Div_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *calculator_Div_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *calculator_Div_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -622,13 +626,14 @@ func (m *calculator_Div_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *calculator_Div_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *calculator_Div_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -660,13 +665,14 @@ func (m *calculator_Fibonacci_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *calculator_Fibonacci_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *calculator_Fibonacci_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -698,13 +704,14 @@ func (m *calculator_Fibonacci_down) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *calculator_Fibonacci_down) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *calculator_Fibonacci_down) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -734,13 +741,14 @@ func (m *calculator_Running_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *calculator_Running_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *calculator_Running_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -769,13 +777,14 @@ func (m *calculator_Running_up) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *calculator_Running_up) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *calculator_Running_up) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -807,13 +816,14 @@ func (m *calculator_Running_down) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *calculator_Running_down) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *calculator_Running_down) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -843,13 +853,14 @@ func (m *calculator_Sum_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *calculator_Sum_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *calculator_Sum_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -880,13 +891,14 @@ func (m *calculator_Sum_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *calculator_Sum_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *calculator_Sum_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -921,13 +933,14 @@ func (m *calculator_Sum_up) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *calculator_Sum_up) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *calculator_Sum_up) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -935,91 +948,6 @@ func (m *calculator_Sum_up) decode(d *codec.Decoder) (err error) {
 		return err
 	}
 	return nil
-}
-
-// plexusInbox receives one stream message. It keeps a decoding error for
-// the generated code instead of returning it to the session, so that the
-// handler's side can answer INVALID_ARGUMENT. Values are copies: a stream
-// message's payload is released when Recv returns.
-type plexusInbox[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}] struct {
-	m   T
-	err error
-}
-
-func (in *plexusInbox[T, PT]) UnmarshalMsg(b []byte) ([]byte, error) {
-	var d codec.Decoder
-	d.Reset(b, codec.Limits{})
-	d.CopyBytes(true)
-	if in.err = PT(&in.m).decode(&d); in.err == nil {
-		in.err = d.Finish()
-	}
-	return nil, nil
-}
-
-// plexusRecvCaller receives a message on the caller's side of a stream; a
-// message that does not decode abandons the call.
-func plexusRecvCaller[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}](st *session.Stream, in *plexusInbox[T, PT], method string) error {
-	*in = plexusInbox[T, PT]{}
-	if err := st.Recv(in); err != nil {
-		if err == io.EOF {
-			return err
-		}
-		return codec.DecodeError(err)
-	}
-	if in.err != nil {
-		st.Close()
-		return plexus.WithCause(plexus.Internal, in.err, method+": "+in.err.Error())
-	}
-	return nil
-}
-
-// plexusRecvHandler receives a message on the handler's side of a stream.
-func plexusRecvHandler[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}](st *session.Stream, in *plexusInbox[T, PT], method string) error {
-	*in = plexusInbox[T, PT]{}
-	if err := st.Recv(in); err != nil {
-		return err
-	}
-	if in.err != nil {
-		return plexus.WithCause(plexus.InvalidArgument, in.err, method+": "+in.err.Error())
-	}
-	return nil
-}
-
-// plexusPump sends what next returns until it returns io.EOF (then it
-// closes the sending side) or another error (then it abandons the call
-// and returns the error). A failed Send ends it too: the call is over,
-// and the receiving side reports how.
-func plexusPump[T any](st interface {
-	Send(T) error
-	CloseSend() error
-	Close()
-}, next func() (T, error)) error {
-	for {
-		v, err := next()
-		if err == io.EOF {
-			_ = st.CloseSend()
-			return nil
-		}
-		if err != nil {
-			st.Close()
-			return err
-		}
-		if err = st.Send(v); err == io.EOF {
-			return nil
-		} else if err != nil {
-			st.Close()
-			return err
-		}
-	}
 }
 
 func init() {

@@ -77,7 +77,7 @@ func RegisterRenderer(m *session.Mux, impl Renderer) error {
 		var args renderer_Render_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -120,13 +120,14 @@ func (m *renderer_Render_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *renderer_Render_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *renderer_Render_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -161,13 +162,14 @@ func (m *renderer_Render_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *renderer_Render_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *renderer_Render_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -269,7 +271,7 @@ func RegisterValues(m *session.Mux, impl Values) error {
 		var args values_List_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -289,7 +291,7 @@ func RegisterValues(m *session.Mux, impl Values) error {
 		var args values_Value_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -330,13 +332,14 @@ func (m *values_List_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *values_List_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *values_List_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -368,13 +371,14 @@ func (m *values_List_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *values_List_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *values_List_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -406,13 +410,14 @@ func (m *values_Value_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *values_Value_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *values_Value_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -444,13 +449,14 @@ func (m *values_Value_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *values_Value_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *values_Value_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}

@@ -124,7 +124,7 @@ func RegisterFragile(m *session.Mux, impl Fragile) error {
 		var args fragile_Crash_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		if args.decode(&d) != nil || d.Finish() != nil {
+		if args.DecodePlexus(&d) != nil || d.Finish() != nil {
 			return // malformed; a notification has no one to answer to
 		}
 		_ = impl.Crash(ctx, args.a0)
@@ -135,7 +135,7 @@ func RegisterFragile(m *session.Mux, impl Fragile) error {
 		var args fragile_InFlight_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -155,7 +155,7 @@ func RegisterFragile(m *session.Mux, impl Fragile) error {
 		var args fragile_Work_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -196,13 +196,14 @@ func (m *fragile_Crash_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *fragile_Crash_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *fragile_Crash_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -232,13 +233,14 @@ func (m *fragile_InFlight_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *fragile_InFlight_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *fragile_InFlight_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -267,13 +269,14 @@ func (m *fragile_InFlight_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *fragile_InFlight_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *fragile_InFlight_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -305,13 +308,14 @@ func (m *fragile_Work_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *fragile_Work_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *fragile_Work_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -343,13 +347,14 @@ func (m *fragile_Work_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *fragile_Work_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *fragile_Work_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func RegisterProcessor(m *session.Mux, impl Processor) error {
 		var args processor_PipelineCopy_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -173,13 +173,14 @@ func (m *processor_PipelineCopy_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *processor_PipelineCopy_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *processor_PipelineCopy_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -211,13 +212,14 @@ func (m *processor_PipelineCopy_results) UnmarshalMsg(b []byte) ([]byte, error) 
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *processor_PipelineCopy_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *processor_PipelineCopy_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/codec"
+	"github.com/plexus-ipc/plexus/genrt"
 	"github.com/plexus-ipc/plexus/session"
 )
 
@@ -71,7 +72,7 @@ type Feed_ConsumeClient interface {
 type feed_Consume_client struct {
 	st  *session.Stream
 	up  feed_Consume_up
-	res plexusInbox[feed_Consume_results, *feed_Consume_results]
+	res genrt.Inbox[feed_Consume_results, *feed_Consume_results]
 }
 
 func (s *feed_Consume_client) Send(v []byte) error {
@@ -89,7 +90,7 @@ func (s *feed_Consume_client) CloseAndRecv() (r0 int, r1 int64, err error) {
 		s.st.Close()
 		return r0, r1, codec.DecodeError(err)
 	}
-	if err = plexusRecvCaller(s.st, &s.res, "Feed.Consume"); err != nil {
+	if err = genrt.RecvCaller(s.st, &s.res, "Feed.Consume"); err != nil {
 		if err == io.EOF {
 			err = plexus.Errorf(plexus.Internal, "Feed.Consume: the handler returned no results")
 		}
@@ -102,7 +103,7 @@ func (s *feed_Consume_client) CloseAndRecv() (r0 int, r1 int64, err error) {
 		}
 		return r0, r1, codec.DecodeError(err)
 	}
-	return s.res.m.r0, s.res.m.r1, nil
+	return s.res.M.r0, s.res.M.r1, nil
 }
 
 func (s *feed_Consume_client) Close() { s.st.Close() }
@@ -161,7 +162,7 @@ type Feed_EchoClient interface {
 type feed_Echo_client struct {
 	st   *session.Stream
 	up   feed_Echo_up
-	down plexusInbox[feed_Echo_down, *feed_Echo_down]
+	down genrt.Inbox[feed_Echo_down, *feed_Echo_down]
 }
 
 func (s *feed_Echo_client) Send(v []byte) error {
@@ -177,10 +178,10 @@ func (s *feed_Echo_client) Send(v []byte) error {
 func (s *feed_Echo_client) CloseSend() error { return s.st.CloseSend() }
 
 func (s *feed_Echo_client) Recv() (v []byte, err error) {
-	if err = plexusRecvCaller(s.st, &s.down, "Feed.Echo"); err != nil {
+	if err = genrt.RecvCaller(s.st, &s.down, "Feed.Echo"); err != nil {
 		return v, err
 	}
-	return s.down.m.v0, nil
+	return s.down.M.v0, nil
 }
 
 func (s *feed_Echo_client) Close() { s.st.Close() }
@@ -207,7 +208,7 @@ func (c *FeedClient) Echo(ctx context.Context, a0 func() ([]byte, error), a1 fun
 	}
 	defer st.Close()
 	pumped := make(chan error, 1)
-	go func() { pumped <- plexusPump(st, a0) }()
+	go func() { pumped <- genrt.Pump(st, a0) }()
 	for {
 		v, rerr := st.Recv()
 		if rerr == nil {
@@ -241,14 +242,14 @@ type Feed_ProduceClient interface {
 
 type feed_Produce_client struct {
 	st   *session.Stream
-	down plexusInbox[feed_Produce_down, *feed_Produce_down]
+	down genrt.Inbox[feed_Produce_down, *feed_Produce_down]
 }
 
 func (s *feed_Produce_client) Recv() (v []byte, err error) {
-	if err = plexusRecvCaller(s.st, &s.down, "Feed.Produce"); err != nil {
+	if err = genrt.RecvCaller(s.st, &s.down, "Feed.Produce"); err != nil {
 		return v, err
 	}
-	return s.down.m.v0, nil
+	return s.down.M.v0, nil
 }
 
 func (s *feed_Produce_client) Close() { s.st.Close() }
@@ -314,8 +315,8 @@ func (c *FeedClient) Sent(ctx context.Context, a0 string) (r0 int, err error) {
 // that serves m starts.
 func RegisterFeed(m *session.Mux, impl Feed) error {
 	if _, err := m.HandleStream(FeedService, "Consume", func(ctx context.Context, st *session.Stream) error {
-		var args plexusInbox[feed_Consume_args, *feed_Consume_args]
-		if err := plexusRecvHandler(st, &args, "Feed.Consume"); err != nil {
+		var args genrt.Inbox[feed_Consume_args, *feed_Consume_args]
+		if err := genrt.RecvHandler(st, &args, "Feed.Consume"); err != nil {
 			if err == io.EOF {
 				err = plexus.Errorf(plexus.InvalidArgument, "Feed.Consume: call without arguments")
 			}
@@ -333,8 +334,8 @@ func RegisterFeed(m *session.Mux, impl Feed) error {
 		return err
 	}
 	if _, err := m.HandleStream(FeedService, "Echo", func(ctx context.Context, st *session.Stream) error {
-		var args plexusInbox[feed_Echo_args, *feed_Echo_args]
-		if err := plexusRecvHandler(st, &args, "Feed.Echo"); err != nil {
+		var args genrt.Inbox[feed_Echo_args, *feed_Echo_args]
+		if err := genrt.RecvHandler(st, &args, "Feed.Echo"); err != nil {
 			if err == io.EOF {
 				err = plexus.Errorf(plexus.InvalidArgument, "Feed.Echo: call without arguments")
 			}
@@ -346,15 +347,15 @@ func RegisterFeed(m *session.Mux, impl Feed) error {
 		return err
 	}
 	if _, err := m.HandleStream(FeedService, "Produce", func(ctx context.Context, st *session.Stream) error {
-		var args plexusInbox[feed_Produce_args, *feed_Produce_args]
-		if err := plexusRecvHandler(st, &args, "Feed.Produce"); err != nil {
+		var args genrt.Inbox[feed_Produce_args, *feed_Produce_args]
+		if err := genrt.RecvHandler(st, &args, "Feed.Produce"); err != nil {
 			if err == io.EOF {
 				err = plexus.Errorf(plexus.InvalidArgument, "Feed.Produce: call without arguments")
 			}
 			return err
 		}
 		s := &feed_Produce_server{st: st}
-		return codec.EncodeError(impl.Produce(ctx, args.m.a0, args.m.a1, args.m.a2, s.send))
+		return codec.EncodeError(impl.Produce(ctx, args.M.a0, args.M.a1, args.M.a2, s.send))
 	}); err != nil {
 		return err
 	}
@@ -362,7 +363,7 @@ func RegisterFeed(m *session.Mux, impl Feed) error {
 		var args feed_Sent_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -384,28 +385,28 @@ func RegisterFeed(m *session.Mux, impl Feed) error {
 // feed_Consume_server is the handler's side of a call of Feed.Consume.
 type feed_Consume_server struct {
 	st *session.Stream
-	up plexusInbox[feed_Consume_up, *feed_Consume_up]
+	up genrt.Inbox[feed_Consume_up, *feed_Consume_up]
 }
 
 func (s *feed_Consume_server) recv() (v []byte, err error) {
-	if err = plexusRecvHandler(s.st, &s.up, "Feed.Consume"); err != nil {
+	if err = genrt.RecvHandler(s.st, &s.up, "Feed.Consume"); err != nil {
 		return v, err
 	}
-	return s.up.m.v0, nil
+	return s.up.M.v0, nil
 }
 
 // feed_Echo_server is the handler's side of a call of Feed.Echo.
 type feed_Echo_server struct {
 	st   *session.Stream
-	up   plexusInbox[feed_Echo_up, *feed_Echo_up]
+	up   genrt.Inbox[feed_Echo_up, *feed_Echo_up]
 	down feed_Echo_down
 }
 
 func (s *feed_Echo_server) recv() (v []byte, err error) {
-	if err = plexusRecvHandler(s.st, &s.up, "Feed.Echo"); err != nil {
+	if err = genrt.RecvHandler(s.st, &s.up, "Feed.Echo"); err != nil {
 		return v, err
 	}
-	return s.up.m.v0, nil
+	return s.up.M.v0, nil
 }
 
 func (s *feed_Echo_server) send(v []byte) error {
@@ -448,13 +449,14 @@ func (m *feed_Consume_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *feed_Consume_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *feed_Consume_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -485,13 +487,14 @@ func (m *feed_Consume_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *feed_Consume_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *feed_Consume_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -526,13 +529,14 @@ func (m *feed_Consume_up) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *feed_Consume_up) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *feed_Consume_up) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -562,13 +566,14 @@ func (m *feed_Echo_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *feed_Echo_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *feed_Echo_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -597,13 +602,14 @@ func (m *feed_Echo_up) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *feed_Echo_up) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *feed_Echo_up) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -635,13 +641,14 @@ func (m *feed_Echo_down) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *feed_Echo_down) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *feed_Echo_down) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -677,13 +684,14 @@ func (m *feed_Produce_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *feed_Produce_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *feed_Produce_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(3); err != nil {
 		return err
 	}
@@ -721,13 +729,14 @@ func (m *feed_Produce_down) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *feed_Produce_down) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *feed_Produce_down) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -759,13 +768,14 @@ func (m *feed_Sent_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *feed_Sent_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *feed_Sent_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -797,13 +807,14 @@ func (m *feed_Sent_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *feed_Sent_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *feed_Sent_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -811,89 +822,4 @@ func (m *feed_Sent_results) decode(d *codec.Decoder) (err error) {
 		return err
 	}
 	return nil
-}
-
-// plexusInbox receives one stream message. It keeps a decoding error for
-// the generated code instead of returning it to the session, so that the
-// handler's side can answer INVALID_ARGUMENT. Values are copies: a stream
-// message's payload is released when Recv returns.
-type plexusInbox[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}] struct {
-	m   T
-	err error
-}
-
-func (in *plexusInbox[T, PT]) UnmarshalMsg(b []byte) ([]byte, error) {
-	var d codec.Decoder
-	d.Reset(b, codec.Limits{})
-	d.CopyBytes(true)
-	if in.err = PT(&in.m).decode(&d); in.err == nil {
-		in.err = d.Finish()
-	}
-	return nil, nil
-}
-
-// plexusRecvCaller receives a message on the caller's side of a stream; a
-// message that does not decode abandons the call.
-func plexusRecvCaller[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}](st *session.Stream, in *plexusInbox[T, PT], method string) error {
-	*in = plexusInbox[T, PT]{}
-	if err := st.Recv(in); err != nil {
-		if err == io.EOF {
-			return err
-		}
-		return codec.DecodeError(err)
-	}
-	if in.err != nil {
-		st.Close()
-		return plexus.WithCause(plexus.Internal, in.err, method+": "+in.err.Error())
-	}
-	return nil
-}
-
-// plexusRecvHandler receives a message on the handler's side of a stream.
-func plexusRecvHandler[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}](st *session.Stream, in *plexusInbox[T, PT], method string) error {
-	*in = plexusInbox[T, PT]{}
-	if err := st.Recv(in); err != nil {
-		return err
-	}
-	if in.err != nil {
-		return plexus.WithCause(plexus.InvalidArgument, in.err, method+": "+in.err.Error())
-	}
-	return nil
-}
-
-// plexusPump sends what next returns until it returns io.EOF (then it
-// closes the sending side) or another error (then it abandons the call
-// and returns the error). A failed Send ends it too: the call is over,
-// and the receiving side reports how.
-func plexusPump[T any](st interface {
-	Send(T) error
-	CloseSend() error
-	Close()
-}, next func() (T, error)) error {
-	for {
-		v, err := next()
-		if err == io.EOF {
-			_ = st.CloseSend()
-			return nil
-		}
-		if err != nil {
-			st.Close()
-			return err
-		}
-		if err = st.Send(v); err == io.EOF {
-			return nil
-		} else if err != nil {
-			st.Close()
-			return err
-		}
-	}
 }

@@ -186,7 +186,7 @@ func RegisterStore(m *session.Mux, impl Store) error {
 		var args store_Get_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -206,7 +206,7 @@ func RegisterStore(m *session.Mux, impl Store) error {
 		var args store_Lookup_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -226,7 +226,7 @@ func RegisterStore(m *session.Mux, impl Store) error {
 		var args store_Ping_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -246,7 +246,7 @@ func RegisterStore(m *session.Mux, impl Store) error {
 		var args store_Put_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -266,7 +266,7 @@ func RegisterStore(m *session.Mux, impl Store) error {
 		var args store_Stamp_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -307,13 +307,14 @@ func (m *store_Get_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *store_Get_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *store_Get_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -345,13 +346,14 @@ func (m *store_Get_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *store_Get_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *store_Get_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -385,13 +387,14 @@ func (m *store_Lookup_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *store_Lookup_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *store_Lookup_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -428,13 +431,14 @@ func (m *store_Lookup_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *store_Lookup_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *store_Lookup_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -467,13 +471,14 @@ func (m *store_Ping_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *store_Ping_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *store_Ping_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -500,13 +505,14 @@ func (m *store_Ping_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *store_Ping_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *store_Ping_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -539,13 +545,14 @@ func (m *store_Put_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *store_Put_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *store_Put_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(3); err != nil {
 		return err
 	}
@@ -581,13 +588,14 @@ func (m *store_Put_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *store_Put_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *store_Put_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -628,13 +636,14 @@ func (m *store_Stamp_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *store_Stamp_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *store_Stamp_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(6); err != nil {
 		return err
 	}
@@ -687,13 +696,14 @@ func (m *store_Stamp_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *store_Stamp_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *store_Stamp_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(3); err != nil {
 		return err
 	}

@@ -156,7 +156,7 @@ func TestArgumentViews(t *testing.T) {
 	require.NoError(t, err)
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
-	require.NoError(t, args.decode(&d))
+	require.NoError(t, args.DecodePlexus(&d))
 	require.Same(t, &b[bytes.Index(b, []byte("value"))], &args.a1[0], "server side decodes a view")
 	var copied store_Put_args
 	_, err = copied.UnmarshalMsg(b)

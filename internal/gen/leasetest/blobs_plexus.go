@@ -9,6 +9,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/codec"
+	"github.com/plexus-ipc/plexus/genrt"
 	"github.com/plexus-ipc/plexus/session"
 )
 
@@ -146,7 +147,7 @@ type Blobs_GatherClient interface {
 
 type blobs_Gather_client struct {
 	st  *session.Stream
-	res plexusInbox[blobs_Gather_results, *blobs_Gather_results]
+	res genrt.Inbox[blobs_Gather_results, *blobs_Gather_results]
 }
 
 func (s *blobs_Gather_client) Send(v *session.Lease) error {
@@ -166,7 +167,7 @@ func (s *blobs_Gather_client) CloseAndRecv() (r0 int, r1 uint64, err error) {
 		s.st.Close()
 		return r0, r1, codec.DecodeError(err)
 	}
-	if err = plexusRecvCaller(s.st, &s.res, "Blobs.Gather"); err != nil {
+	if err = genrt.RecvCaller(s.st, &s.res, "Blobs.Gather"); err != nil {
 		if err == io.EOF {
 			err = plexus.Errorf(plexus.Internal, "Blobs.Gather: the handler returned no results")
 		}
@@ -179,7 +180,7 @@ func (s *blobs_Gather_client) CloseAndRecv() (r0 int, r1 uint64, err error) {
 		}
 		return r0, r1, codec.DecodeError(err)
 	}
-	return s.res.m.r0, s.res.m.r1, nil
+	return s.res.M.r0, s.res.M.r1, nil
 }
 
 func (s *blobs_Gather_client) Close() { s.st.Close() }
@@ -292,7 +293,7 @@ func (c *BlobsClient) Mirror(ctx context.Context, a0 func() (*session.Lease, err
 	}
 	defer st.Close()
 	pumped := make(chan error, 1)
-	go func() { pumped <- plexusPump(st, a0) }()
+	go func() { pumped <- genrt.Pump(st, a0) }()
 	for {
 		v, rerr := st.Recv()
 		if rerr == nil {
@@ -453,7 +454,7 @@ func RegisterBlobs(m *session.Mux, impl Blobs) error {
 		var args blobs_Fill_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -495,8 +496,8 @@ func RegisterBlobs(m *session.Mux, impl Blobs) error {
 		return err
 	}
 	if _, err := m.HandleStream(BlobsService, "Gather", func(ctx context.Context, st *session.Stream) error {
-		var args plexusInbox[blobs_Gather_args, *blobs_Gather_args]
-		if err := plexusRecvHandler(st, &args, "Blobs.Gather"); err != nil {
+		var args genrt.Inbox[blobs_Gather_args, *blobs_Gather_args]
+		if err := genrt.RecvHandler(st, &args, "Blobs.Gather"); err != nil {
 			if err == io.EOF {
 				err = plexus.Errorf(plexus.InvalidArgument, "Blobs.Gather: call without arguments")
 			}
@@ -514,8 +515,8 @@ func RegisterBlobs(m *session.Mux, impl Blobs) error {
 		return err
 	}
 	if _, err := m.HandleStream(BlobsService, "Mirror", func(ctx context.Context, st *session.Stream) error {
-		var args plexusInbox[blobs_Mirror_args, *blobs_Mirror_args]
-		if err := plexusRecvHandler(st, &args, "Blobs.Mirror"); err != nil {
+		var args genrt.Inbox[blobs_Mirror_args, *blobs_Mirror_args]
+		if err := genrt.RecvHandler(st, &args, "Blobs.Mirror"); err != nil {
 			if err == io.EOF {
 				err = plexus.Errorf(plexus.InvalidArgument, "Blobs.Mirror: call without arguments")
 			}
@@ -527,15 +528,15 @@ func RegisterBlobs(m *session.Mux, impl Blobs) error {
 		return err
 	}
 	if _, err := m.HandleStream(BlobsService, "Pour", func(ctx context.Context, st *session.Stream) error {
-		var args plexusInbox[blobs_Pour_args, *blobs_Pour_args]
-		if err := plexusRecvHandler(st, &args, "Blobs.Pour"); err != nil {
+		var args genrt.Inbox[blobs_Pour_args, *blobs_Pour_args]
+		if err := genrt.RecvHandler(st, &args, "Blobs.Pour"); err != nil {
 			if err == io.EOF {
 				err = plexus.Errorf(plexus.InvalidArgument, "Blobs.Pour: call without arguments")
 			}
 			return err
 		}
 		s := &blobs_Pour_server{st: st}
-		return codec.EncodeError(impl.Pour(ctx, args.m.a0, args.m.a1, args.m.a2, s.send))
+		return codec.EncodeError(impl.Pour(ctx, args.M.a0, args.M.a1, args.M.a2, s.send))
 	}); err != nil {
 		return err
 	}
@@ -641,13 +642,14 @@ func (m *blobs_Fill_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *blobs_Fill_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *blobs_Fill_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -680,13 +682,14 @@ func (m *blobs_Gather_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *blobs_Gather_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *blobs_Gather_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -717,13 +720,14 @@ func (m *blobs_Gather_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *blobs_Gather_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *blobs_Gather_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -756,13 +760,14 @@ func (m *blobs_Mirror_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *blobs_Mirror_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *blobs_Mirror_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -795,13 +800,14 @@ func (m *blobs_Pour_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *blobs_Pour_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *blobs_Pour_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(3); err != nil {
 		return err
 	}
@@ -839,13 +845,14 @@ func (m *blobs_Size_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *blobs_Size_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *blobs_Size_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -879,13 +886,14 @@ func (m *blobs_Sum_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *blobs_Sum_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *blobs_Sum_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -896,89 +904,4 @@ func (m *blobs_Sum_results) decode(d *codec.Decoder) (err error) {
 		return err
 	}
 	return nil
-}
-
-// plexusInbox receives one stream message. It keeps a decoding error for
-// the generated code instead of returning it to the session, so that the
-// handler's side can answer INVALID_ARGUMENT. Values are copies: a stream
-// message's payload is released when Recv returns.
-type plexusInbox[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}] struct {
-	m   T
-	err error
-}
-
-func (in *plexusInbox[T, PT]) UnmarshalMsg(b []byte) ([]byte, error) {
-	var d codec.Decoder
-	d.Reset(b, codec.Limits{})
-	d.CopyBytes(true)
-	if in.err = PT(&in.m).decode(&d); in.err == nil {
-		in.err = d.Finish()
-	}
-	return nil, nil
-}
-
-// plexusRecvCaller receives a message on the caller's side of a stream; a
-// message that does not decode abandons the call.
-func plexusRecvCaller[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}](st *session.Stream, in *plexusInbox[T, PT], method string) error {
-	*in = plexusInbox[T, PT]{}
-	if err := st.Recv(in); err != nil {
-		if err == io.EOF {
-			return err
-		}
-		return codec.DecodeError(err)
-	}
-	if in.err != nil {
-		st.Close()
-		return plexus.WithCause(plexus.Internal, in.err, method+": "+in.err.Error())
-	}
-	return nil
-}
-
-// plexusRecvHandler receives a message on the handler's side of a stream.
-func plexusRecvHandler[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}](st *session.Stream, in *plexusInbox[T, PT], method string) error {
-	*in = plexusInbox[T, PT]{}
-	if err := st.Recv(in); err != nil {
-		return err
-	}
-	if in.err != nil {
-		return plexus.WithCause(plexus.InvalidArgument, in.err, method+": "+in.err.Error())
-	}
-	return nil
-}
-
-// plexusPump sends what next returns until it returns io.EOF (then it
-// closes the sending side) or another error (then it abandons the call
-// and returns the error). A failed Send ends it too: the call is over,
-// and the receiving side reports how.
-func plexusPump[T any](st interface {
-	Send(T) error
-	CloseSend() error
-	Close()
-}, next func() (T, error)) error {
-	for {
-		v, err := next()
-		if err == io.EOF {
-			_ = st.CloseSend()
-			return nil
-		}
-		if err != nil {
-			st.Close()
-			return err
-		}
-		if err = st.Send(v); err == io.EOF {
-			return nil
-		} else if err != nil {
-			st.Close()
-			return err
-		}
-	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 type decodable interface {
-	decode(*codec.Decoder) error
+	DecodePlexus(*codec.Decoder) error
 	MarshalMsg([]byte) ([]byte, error)
 	UnmarshalMsg([]byte) ([]byte, error)
 }
@@ -30,7 +30,7 @@ func FuzzLeaseDecode(f *testing.F) {
 		m := newT()
 		var d codec.Decoder
 		d.Reset(data, codec.Limits{})
-		if m.decode(&d) != nil || d.Finish() != nil {
+		if m.DecodePlexus(&d) != nil || d.Finish() != nil {
 			return
 		}
 		again, err := m.MarshalMsg(nil)

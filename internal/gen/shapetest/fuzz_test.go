@@ -11,7 +11,7 @@ import (
 // decodable is what every generated tuple has: the decoder the serving
 // side runs on requests and stream messages, and the encoder.
 type decodable interface {
-	decode(*codec.Decoder) error
+	DecodePlexus(*codec.Decoder) error
 	MarshalMsg([]byte) ([]byte, error)
 	UnmarshalMsg([]byte) ([]byte, error)
 }
@@ -43,7 +43,7 @@ func FuzzGeneratedDecode(f *testing.F) {
 		m := newT()
 		var d codec.Decoder
 		d.Reset(data, codec.Limits{})
-		if m.decode(&d) != nil || d.Finish() != nil {
+		if m.DecodePlexus(&d) != nil || d.Finish() != nil {
 			return
 		}
 		again, err := m.MarshalMsg(nil)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/codec"
+	"github.com/plexus-ipc/plexus/genrt"
 	"github.com/plexus-ipc/plexus/internal/gen/kvtest"
 	"github.com/plexus-ipc/plexus/session"
 )
@@ -159,14 +160,14 @@ type Shapes_CountClient interface {
 
 type shapes_Count_client struct {
 	st   *session.Stream
-	down plexusInbox[shapes_Count_down, *shapes_Count_down]
+	down genrt.Inbox[shapes_Count_down, *shapes_Count_down]
 }
 
 func (s *shapes_Count_client) Recv() (v Point, err error) {
-	if err = plexusRecvCaller(s.st, &s.down, "Shapes.Count"); err != nil {
+	if err = genrt.RecvCaller(s.st, &s.down, "Shapes.Count"); err != nil {
 		return v, err
 	}
-	return s.down.m.v0, nil
+	return s.down.M.v0, nil
 }
 
 func (s *shapes_Count_client) Close() { s.st.Close() }
@@ -221,7 +222,7 @@ type Shapes_DrainClient interface {
 type shapes_Drain_client struct {
 	st  *session.Stream
 	up  shapes_Drain_up
-	res plexusInbox[shapes_Drain_results, *shapes_Drain_results]
+	res genrt.Inbox[shapes_Drain_results, *shapes_Drain_results]
 }
 
 func (s *shapes_Drain_client) Send(v []byte) error {
@@ -239,7 +240,7 @@ func (s *shapes_Drain_client) CloseAndRecv() (err error) {
 		s.st.Close()
 		return codec.DecodeError(err)
 	}
-	if err = plexusRecvCaller(s.st, &s.res, "Shapes.Drain"); err != nil {
+	if err = genrt.RecvCaller(s.st, &s.res, "Shapes.Drain"); err != nil {
 		if err == io.EOF {
 			err = plexus.Errorf(plexus.Internal, "Shapes.Drain: the handler returned no results")
 		}
@@ -313,7 +314,7 @@ type Shapes_EchoClient interface {
 type shapes_Echo_client struct {
 	st   *session.Stream
 	up   shapes_Echo_up
-	down plexusInbox[shapes_Echo_down, *shapes_Echo_down]
+	down genrt.Inbox[shapes_Echo_down, *shapes_Echo_down]
 }
 
 func (s *shapes_Echo_client) Send(v string) error {
@@ -329,10 +330,10 @@ func (s *shapes_Echo_client) Send(v string) error {
 func (s *shapes_Echo_client) CloseSend() error { return s.st.CloseSend() }
 
 func (s *shapes_Echo_client) Recv() (v Point, err error) {
-	if err = plexusRecvCaller(s.st, &s.down, "Shapes.Echo"); err != nil {
+	if err = genrt.RecvCaller(s.st, &s.down, "Shapes.Echo"); err != nil {
 		return v, err
 	}
-	return s.down.m.v0, nil
+	return s.down.M.v0, nil
 }
 
 func (s *shapes_Echo_client) Close() { s.st.Close() }
@@ -361,7 +362,7 @@ func (c *ShapesClient) Echo(ctx context.Context, a0 string, a1 func() (string, e
 	}
 	defer st.Close()
 	pumped := make(chan error, 1)
-	go func() { pumped <- plexusPump(st, a1) }()
+	go func() { pumped <- genrt.Pump(st, a1) }()
 	for {
 		v, rerr := st.Recv()
 		if rerr == nil {
@@ -438,7 +439,7 @@ type Shapes_SumClient interface {
 type shapes_Sum_client struct {
 	st  *session.Stream
 	up  shapes_Sum_up
-	res plexusInbox[shapes_Sum_results, *shapes_Sum_results]
+	res genrt.Inbox[shapes_Sum_results, *shapes_Sum_results]
 }
 
 func (s *shapes_Sum_client) Send(v int64) error {
@@ -456,7 +457,7 @@ func (s *shapes_Sum_client) CloseAndRecv() (r0 int64, r1 int, err error) {
 		s.st.Close()
 		return r0, r1, codec.DecodeError(err)
 	}
-	if err = plexusRecvCaller(s.st, &s.res, "Shapes.Sum"); err != nil {
+	if err = genrt.RecvCaller(s.st, &s.res, "Shapes.Sum"); err != nil {
 		if err == io.EOF {
 			err = plexus.Errorf(plexus.Internal, "Shapes.Sum: the handler returned no results")
 		}
@@ -469,7 +470,7 @@ func (s *shapes_Sum_client) CloseAndRecv() (r0 int64, r1 int, err error) {
 		}
 		return r0, r1, codec.DecodeError(err)
 	}
-	return s.res.m.r0, s.res.m.r1, nil
+	return s.res.M.r0, s.res.M.r1, nil
 }
 
 func (s *shapes_Sum_client) Close() { s.st.Close() }
@@ -520,7 +521,7 @@ func RegisterShapes(m *session.Mux, impl Shapes) error {
 		var args shapes_Add_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -540,7 +541,7 @@ func RegisterShapes(m *session.Mux, impl Shapes) error {
 		var args shapes_Basics_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -560,7 +561,7 @@ func RegisterShapes(m *session.Mux, impl Shapes) error {
 		var args shapes_Composite_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -577,21 +578,21 @@ func RegisterShapes(m *session.Mux, impl Shapes) error {
 		return err
 	}
 	if _, err := m.HandleStream(ShapesService, "Count", func(ctx context.Context, st *session.Stream) error {
-		var args plexusInbox[shapes_Count_args, *shapes_Count_args]
-		if err := plexusRecvHandler(st, &args, "Shapes.Count"); err != nil {
+		var args genrt.Inbox[shapes_Count_args, *shapes_Count_args]
+		if err := genrt.RecvHandler(st, &args, "Shapes.Count"); err != nil {
 			if err == io.EOF {
 				err = plexus.Errorf(plexus.InvalidArgument, "Shapes.Count: call without arguments")
 			}
 			return err
 		}
 		s := &shapes_Count_server{st: st}
-		return codec.EncodeError(impl.Count(ctx, args.m.a0, args.m.a1, s.send))
+		return codec.EncodeError(impl.Count(ctx, args.M.a0, args.M.a1, s.send))
 	}); err != nil {
 		return err
 	}
 	if _, err := m.HandleStream(ShapesService, "Drain", func(ctx context.Context, st *session.Stream) error {
-		var args plexusInbox[shapes_Drain_args, *shapes_Drain_args]
-		if err := plexusRecvHandler(st, &args, "Shapes.Drain"); err != nil {
+		var args genrt.Inbox[shapes_Drain_args, *shapes_Drain_args]
+		if err := genrt.RecvHandler(st, &args, "Shapes.Drain"); err != nil {
 			if err == io.EOF {
 				err = plexus.Errorf(plexus.InvalidArgument, "Shapes.Drain: call without arguments")
 			}
@@ -609,15 +610,15 @@ func RegisterShapes(m *session.Mux, impl Shapes) error {
 		return err
 	}
 	if _, err := m.HandleStream(ShapesService, "Echo", func(ctx context.Context, st *session.Stream) error {
-		var args plexusInbox[shapes_Echo_args, *shapes_Echo_args]
-		if err := plexusRecvHandler(st, &args, "Shapes.Echo"); err != nil {
+		var args genrt.Inbox[shapes_Echo_args, *shapes_Echo_args]
+		if err := genrt.RecvHandler(st, &args, "Shapes.Echo"); err != nil {
 			if err == io.EOF {
 				err = plexus.Errorf(plexus.InvalidArgument, "Shapes.Echo: call without arguments")
 			}
 			return err
 		}
 		s := &shapes_Echo_server{st: st}
-		return codec.EncodeError(impl.Echo(ctx, args.m.a0, s.recv, s.send))
+		return codec.EncodeError(impl.Echo(ctx, args.M.a0, s.recv, s.send))
 	}); err != nil {
 		return err
 	}
@@ -625,7 +626,7 @@ func RegisterShapes(m *session.Mux, impl Shapes) error {
 		var args shapes_Fail_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -645,7 +646,7 @@ func RegisterShapes(m *session.Mux, impl Shapes) error {
 		var args shapes_Log_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		if args.decode(&d) != nil || d.Finish() != nil {
+		if args.DecodePlexus(&d) != nil || d.Finish() != nil {
 			return // malformed; a notification has no one to answer to
 		}
 		_ = impl.Log(ctx, args.a0, args.a1)
@@ -653,8 +654,8 @@ func RegisterShapes(m *session.Mux, impl Shapes) error {
 		return err
 	}
 	if _, err := m.HandleStream(ShapesService, "Sum", func(ctx context.Context, st *session.Stream) error {
-		var args plexusInbox[shapes_Sum_args, *shapes_Sum_args]
-		if err := plexusRecvHandler(st, &args, "Shapes.Sum"); err != nil {
+		var args genrt.Inbox[shapes_Sum_args, *shapes_Sum_args]
+		if err := genrt.RecvHandler(st, &args, "Shapes.Sum"); err != nil {
 			if err == io.EOF {
 				err = plexus.Errorf(plexus.InvalidArgument, "Shapes.Sum: call without arguments")
 			}
@@ -663,7 +664,7 @@ func RegisterShapes(m *session.Mux, impl Shapes) error {
 		s := &shapes_Sum_server{st: st}
 		var res shapes_Sum_results
 		var err error
-		res.r0, res.r1, err = impl.Sum(ctx, args.m.a0, s.recv)
+		res.r0, res.r1, err = impl.Sum(ctx, args.M.a0, s.recv)
 		if err != nil {
 			return codec.EncodeError(err)
 		}
@@ -690,28 +691,28 @@ func (s *shapes_Count_server) send(v Point) error {
 // shapes_Drain_server is the handler's side of a call of Shapes.Drain.
 type shapes_Drain_server struct {
 	st *session.Stream
-	up plexusInbox[shapes_Drain_up, *shapes_Drain_up]
+	up genrt.Inbox[shapes_Drain_up, *shapes_Drain_up]
 }
 
 func (s *shapes_Drain_server) recv() (v []byte, err error) {
-	if err = plexusRecvHandler(s.st, &s.up, "Shapes.Drain"); err != nil {
+	if err = genrt.RecvHandler(s.st, &s.up, "Shapes.Drain"); err != nil {
 		return v, err
 	}
-	return s.up.m.v0, nil
+	return s.up.M.v0, nil
 }
 
 // shapes_Echo_server is the handler's side of a call of Shapes.Echo.
 type shapes_Echo_server struct {
 	st   *session.Stream
-	up   plexusInbox[shapes_Echo_up, *shapes_Echo_up]
+	up   genrt.Inbox[shapes_Echo_up, *shapes_Echo_up]
 	down shapes_Echo_down
 }
 
 func (s *shapes_Echo_server) recv() (v string, err error) {
-	if err = plexusRecvHandler(s.st, &s.up, "Shapes.Echo"); err != nil {
+	if err = genrt.RecvHandler(s.st, &s.up, "Shapes.Echo"); err != nil {
 		return v, err
 	}
-	return s.up.m.v0, nil
+	return s.up.M.v0, nil
 }
 
 func (s *shapes_Echo_server) send(v Point) error {
@@ -724,14 +725,14 @@ func (s *shapes_Echo_server) send(v Point) error {
 // shapes_Sum_server is the handler's side of a call of Shapes.Sum.
 type shapes_Sum_server struct {
 	st *session.Stream
-	up plexusInbox[shapes_Sum_up, *shapes_Sum_up]
+	up genrt.Inbox[shapes_Sum_up, *shapes_Sum_up]
 }
 
 func (s *shapes_Sum_server) recv() (v int64, err error) {
-	if err = plexusRecvHandler(s.st, &s.up, "Shapes.Sum"); err != nil {
+	if err = genrt.RecvHandler(s.st, &s.up, "Shapes.Sum"); err != nil {
 		return v, err
 	}
-	return s.up.m.v0, nil
+	return s.up.M.v0, nil
 }
 
 // shapes_Add_args carries the arguments of Shapes.Add.
@@ -758,13 +759,14 @@ func (m *shapes_Add_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Add_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Add_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -799,13 +801,14 @@ func (m *shapes_Add_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Add_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Add_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -863,13 +866,14 @@ func (m *shapes_Basics_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Basics_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Basics_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(14); err != nil {
 		return err
 	}
@@ -966,13 +970,14 @@ func (m *shapes_Basics_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Basics_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Basics_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(14); err != nil {
 		return err
 	}
@@ -1073,13 +1078,14 @@ func (m *shapes_Composite_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Composite_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Composite_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(15); err != nil {
 		return err
 	}
@@ -1191,13 +1197,14 @@ func (m *shapes_Composite_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Composite_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Composite_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(15); err != nil {
 		return err
 	}
@@ -1281,13 +1288,14 @@ func (m *shapes_Count_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Count_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Count_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -1322,13 +1330,14 @@ func (m *shapes_Count_down) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Count_down) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Count_down) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -1358,13 +1367,14 @@ func (m *shapes_Drain_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Drain_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Drain_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -1391,13 +1401,14 @@ func (m *shapes_Drain_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Drain_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Drain_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -1426,13 +1437,14 @@ func (m *shapes_Drain_up) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Drain_up) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Drain_up) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -1464,13 +1476,14 @@ func (m *shapes_Echo_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Echo_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Echo_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -1502,13 +1515,14 @@ func (m *shapes_Echo_up) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Echo_up) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Echo_up) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -1540,13 +1554,14 @@ func (m *shapes_Echo_down) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Echo_down) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Echo_down) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -1578,13 +1593,14 @@ func (m *shapes_Fail_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Fail_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Fail_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -1614,13 +1630,14 @@ func (m *shapes_Fail_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Fail_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Fail_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -1651,13 +1668,14 @@ func (m *shapes_Log_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Log_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Log_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -1692,13 +1710,14 @@ func (m *shapes_Sum_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Sum_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Sum_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -1732,13 +1751,14 @@ func (m *shapes_Sum_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Sum_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Sum_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(2); err != nil {
 		return err
 	}
@@ -1773,13 +1793,14 @@ func (m *shapes_Sum_up) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *shapes_Sum_up) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *shapes_Sum_up) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -1855,7 +1876,7 @@ func RegisterOther(m *session.Mux, impl Other) error {
 		var args other_Uptime_args
 		var d codec.Decoder
 		d.Reset(b, codec.Limits{})
-		err := args.decode(&d)
+		err := args.DecodePlexus(&d)
 		if err == nil {
 			err = d.Finish()
 		}
@@ -1894,13 +1915,14 @@ func (m *other_Uptime_args) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *other_Uptime_args) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *other_Uptime_args) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(0); err != nil {
 		return err
 	}
@@ -1929,13 +1951,14 @@ func (m *other_Uptime_results) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, codec.Limits{})
 	d.CopyBytes(true)
-	if err := m.decode(&d); err != nil {
+	if err := m.DecodePlexus(&d); err != nil {
 		return b, err
 	}
 	return d.Rest(), nil
 }
 
-func (m *other_Uptime_results) decode(d *codec.Decoder) (err error) {
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *other_Uptime_results) DecodePlexus(d *codec.Decoder) (err error) {
 	if err = d.Tuple(1); err != nil {
 		return err
 	}
@@ -1943,91 +1966,6 @@ func (m *other_Uptime_results) decode(d *codec.Decoder) (err error) {
 		return err
 	}
 	return nil
-}
-
-// plexusInbox receives one stream message. It keeps a decoding error for
-// the generated code instead of returning it to the session, so that the
-// handler's side can answer INVALID_ARGUMENT. Values are copies: a stream
-// message's payload is released when Recv returns.
-type plexusInbox[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}] struct {
-	m   T
-	err error
-}
-
-func (in *plexusInbox[T, PT]) UnmarshalMsg(b []byte) ([]byte, error) {
-	var d codec.Decoder
-	d.Reset(b, codec.Limits{})
-	d.CopyBytes(true)
-	if in.err = PT(&in.m).decode(&d); in.err == nil {
-		in.err = d.Finish()
-	}
-	return nil, nil
-}
-
-// plexusRecvCaller receives a message on the caller's side of a stream; a
-// message that does not decode abandons the call.
-func plexusRecvCaller[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}](st *session.Stream, in *plexusInbox[T, PT], method string) error {
-	*in = plexusInbox[T, PT]{}
-	if err := st.Recv(in); err != nil {
-		if err == io.EOF {
-			return err
-		}
-		return codec.DecodeError(err)
-	}
-	if in.err != nil {
-		st.Close()
-		return plexus.WithCause(plexus.Internal, in.err, method+": "+in.err.Error())
-	}
-	return nil
-}
-
-// plexusRecvHandler receives a message on the handler's side of a stream.
-func plexusRecvHandler[T any, PT interface {
-	*T
-	decode(*codec.Decoder) error
-}](st *session.Stream, in *plexusInbox[T, PT], method string) error {
-	*in = plexusInbox[T, PT]{}
-	if err := st.Recv(in); err != nil {
-		return err
-	}
-	if in.err != nil {
-		return plexus.WithCause(plexus.InvalidArgument, in.err, method+": "+in.err.Error())
-	}
-	return nil
-}
-
-// plexusPump sends what next returns until it returns io.EOF (then it
-// closes the sending side) or another error (then it abandons the call
-// and returns the error). A failed Send ends it too: the call is over,
-// and the receiving side reports how.
-func plexusPump[T any](st interface {
-	Send(T) error
-	CloseSend() error
-	Close()
-}, next func() (T, error)) error {
-	for {
-		v, err := next()
-		if err == io.EOF {
-			_ = st.CloseSend()
-			return nil
-		}
-		if err != nil {
-			st.Close()
-			return err
-		}
-		if err = st.Send(v); err == io.EOF {
-			return nil
-		} else if err != nil {
-			st.Close()
-			return err
-		}
-	}
 }
 
 func init() {
