@@ -1,11 +1,9 @@
 package shm
 
 import (
-	"errors"
 	"time"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
 	"github.com/plexus-ipc/plexus/shm"
 )
 
@@ -38,11 +36,11 @@ func (t *Transport) tryRecv(f *plexus.Frame) (bool, error) {
 	}
 	if t.bpos >= t.bn {
 		n, err := t.ep.TryRecv(t.batch[:])
-		switch {
-		case errors.Is(err, ring.ErrCorrupt), errors.Is(err, shm.ErrProtocol):
-			return false, t.violate(err)
-		case err != nil && n == 0 && err != shm.ErrClosed:
-			return false, t.fail(plexus.WithCause(plexus.PeerDied, err, "shm: receive: "+err.Error()))
+		// A closed doorbell (Close, the peer's death) still leaves what
+		// is in the ring to take; any other error ends the receive, and
+		// one the peer caused ends it even with descriptors in hand.
+		if err != nil && err != shm.ErrClosed && (n == 0 || isViolation(err)) {
+			return false, t.segErr(err, "receive")
 		}
 		if n == 0 {
 			if fault != nil {
@@ -103,13 +101,8 @@ func (t *Transport) WaitReadable(timeout time.Duration) error {
 	switch err := t.ep.WaitData(timeout); err {
 	case nil, shm.ErrTimeout:
 		return nil
-	case shm.ErrClosed:
-		if s := t.stateErr(); s != nil {
-			return s
-		}
-		return errBellClosed
 	default:
-		return t.fail(plexus.WithCause(plexus.PeerDied, err, "shm: doorbell: "+err.Error()))
+		return t.segErr(err, "doorbell")
 	}
 }
 

@@ -358,22 +358,40 @@ func (t *Transport) allocSlot(ctx context.Context, n int) (shm.Slot, error) {
 }
 
 func (t *Transport) allocErr(err error, n int) error {
+	if err == shm.ErrExhausted {
+		return plexus.WithCause(plexus.ResourceExhausted, err,
+			fmt.Sprintf("shm: no slot of %d bytes was freed within %v", n, t.wait))
+	}
+	return t.segErr(err, "alloc")
+}
+
+// segErr is the one mapping from an error of the segment layer that ended
+// an operation to what the call reports: the status of the call's context
+// if that ended the wait, the link's state if the doorbells were closed
+// (by Close or the peer's death), a protocol violation (the link breaks)
+// for anything the peer caused, and the peer's death for anything else.
+// Each caller deals with its own wait bound first (a timeout means
+// something else to a send, an Alloc and a receive).
+func (t *Transport) segErr(err error, op string) error {
 	if st := ctxErr(err); st != nil {
 		return st
 	}
 	switch {
-	case err == shm.ErrExhausted:
-		return plexus.WithCause(plexus.ResourceExhausted, err,
-			fmt.Sprintf("shm: no slot of %d bytes was freed within %v", n, t.wait))
 	case err == shm.ErrClosed:
 		if s := t.stateErr(); s != nil {
 			return s
 		}
 		return errBellClosed
-	case errors.Is(err, shm.ErrProtocol):
+	case isViolation(err):
 		return t.violate(err)
 	}
-	return plexus.WithCause(plexus.Internal, err, "shm: alloc: "+err.Error())
+	return t.fail(plexus.WithCause(plexus.PeerDied, err, "shm: "+op+": "+err.Error()))
+}
+
+// isViolation reports an error the peer caused (every such error of the
+// segment layer wraps shm.ErrProtocol; the ring's own is checked too).
+func isViolation(err error) bool {
+	return errors.Is(err, shm.ErrProtocol) || errors.Is(err, ring.ErrCorrupt)
 }
 
 // Free returns a buffer from Alloc that will not be sent. Other slices are
@@ -536,27 +554,16 @@ func (t *Transport) send(ctx context.Context, d *ring.Desc, p []byte, o *owned) 
 func (t *Transport) push(ctx context.Context, w []ring.Desc) error {
 	sent, err := t.ep.SendContext(ctx, w)
 	if sent == len(w) {
-		if err != nil && errors.Is(err, shm.ErrProtocol) {
+		if err != nil && isViolation(err) {
 			_ = t.violate(err)
 		}
 		return nil
 	}
-	if st := ctxErr(err); st != nil {
-		return st
-	}
-	switch {
-	case err == shm.ErrTimeout:
+	if err == shm.ErrTimeout {
 		return plexus.WithCause(plexus.ResourceExhausted, err,
 			fmt.Sprintf("shm: ring full for %v: the peer is not receiving", t.wait))
-	case err == shm.ErrClosed:
-		if s := t.stateErr(); s != nil {
-			return s
-		}
-		return errBellClosed
-	case errors.Is(err, ring.ErrCorrupt), errors.Is(err, shm.ErrProtocol):
-		return t.violate(err)
 	}
-	return t.fail(plexus.WithCause(plexus.PeerDied, err, "shm: send: "+err.Error()))
+	return t.segErr(err, "send")
 }
 
 // ctxErr is the status of a wait that ended with its context (see
@@ -622,17 +629,13 @@ func (t *Transport) recv(f *plexus.Frame) error {
 		switch {
 		case err == shm.ErrTimeout:
 			continue // an idle minute; park again
-		case err == shm.ErrClosed:
+		case err == shm.ErrClosed && t.stateErr() != nil:
 			// Woken by Close or the peer's death, which set their state
-			// before closing the doorbell: the next round tells which.
-			if t.stateErr() == nil {
-				return errBellClosed
-			}
+			// before closing the doorbell: the next round tells which
+			// (frames the peer sent before it died come first).
 			continue
-		case errors.Is(err, ring.ErrCorrupt), errors.Is(err, shm.ErrProtocol):
-			return t.violate(err)
 		}
-		return t.fail(plexus.WithCause(plexus.PeerDied, err, "shm: receive: "+err.Error()))
+		return t.segErr(err, "receive")
 	}
 	d := &t.batch[t.bpos]
 	t.bpos++
