@@ -214,83 +214,120 @@ func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
 	if s.retiredN.Load() > 0 {
 		s.reclaim()
 	}
+	if st := s.admitFrame(f); st != nil {
+		s.t.Release(f)
+		return st
+	}
 	d := &f.Desc
-	kind, flags, id := d.Kind(), d.Flags(), d.Channel()
-	if kind == 0 || kind > kindMax {
-		s.t.Release(f)
-		return violation("frame kind %d flags %#x", kind, flags)
-	}
-	if flags&flagPacked != 0 && (kind != kindData || flags&(flagMsg|flagMD) != flagMsg) {
-		s.t.Release(f)
-		return violation("PACKED on a frame of kind %d with flags %#x", kind, flags)
-	}
-	if carriesMessage(kind) {
-		cost := frameCost(len(f.Payload))
-		if s.regranted.Load() != 0 {
-			s.linkRemaining += s.regranted.Swap(0)
-		}
-		if s.linkRemaining <= 0 {
-			s.t.Release(f)
-			return violation("link flow-control window exceeded")
-		}
-		s.linkRemaining -= cost
-		if kind != kindNotify && kind != kindOpen {
-			s.consumeLink(cost)
-		}
-		// A call's or notification's cost is given back by onOpen or
-		// onNotify, which know whether it must wait for a handler.
-	}
-	if !channelAllowed(kind, id) {
-		s.t.Release(f)
-		return violation("frame kind %d on channel %d", kind, id)
-	}
-	switch kind {
+	switch d.Kind() {
 	case kindOpen:
 		return s.onOpen(f, frameCost(len(f.Payload)))
 	case kindNotify:
 		return s.onNotify(f, frameCost(len(f.Payload)))
-	case kindPing:
-		s.ctl.push(ctlFrame{kind: kindPong, aux: d.Aux()})
-		s.t.Release(f)
-		return nil
-	case kindPong:
-		s.t.Release(f)
-		return nil
-	case kindGoAway:
-		s.onGoAway(d.Aux(), string(f.Payload))
-		s.t.Release(f)
+	case kindPing, kindPong, kindGoAway:
+		s.onLinkFrame(f)
 		return nil
 	case kindCredit:
-		n := int64(d.Credit())
-		s.t.Release(f)
-		if id == 0 {
-			s.link.add(n)
-			return nil
-		}
-		ch, err := s.lookup(id)
-		if ch != nil {
-			ch.send.add(n)
-		}
-		return err
+		return s.onCredit(f)
 	case kindReset:
-		code, reason := plexus.Code(d.Aux()), string(f.Payload)
-		s.t.Release(f)
-		if id == 0 {
-			return plexus.Errorf(plexus.PeerDied, "peer reset the link: %s: %s", code, reason)
-		}
-		ch, err := s.lookup(id)
-		if ch != nil {
-			ch.onReset(plexus.Errorf(code, "%s", reason))
-		}
-		return err
+		return s.onResetFrame(f)
 	}
-	// DATA and STATUS.
+	return s.onChannelFrame(f) // DATA and STATUS
+}
+
+// admitFrame checks what every frame must satisfy before it is routed
+// (its kind, the PACKED flag, its channel) and takes a message-bearing
+// frame's cost from the peer's link credit. A status means the frame
+// breaks the protocol; the caller releases it.
+func (s *Session) admitFrame(f *plexus.Frame) *plexus.Status {
+	d := &f.Desc
+	kind, flags, id := d.Kind(), d.Flags(), d.Channel()
+	if kind == 0 || kind > kindMax {
+		return violation("frame kind %d flags %#x", kind, flags)
+	}
+	if flags&flagPacked != 0 && (kind != kindData || flags&(flagMsg|flagMD) != flagMsg) {
+		return violation("PACKED on a frame of kind %d with flags %#x", kind, flags)
+	}
+	if carriesMessage(kind) {
+		if st := s.chargeLink(kind, frameCost(len(f.Payload))); st != nil {
+			return st
+		}
+	}
+	if !channelAllowed(kind, id) {
+		return violation("frame kind %d on channel %d", kind, id)
+	}
+	return nil
+}
+
+// chargeLink takes a frame's cost from the peer's link credit, which must
+// be positive when the frame arrives. A call's or notification's cost is
+// given back by onOpen or onNotify, which know whether it must wait for a
+// handler; any other frame's counts towards the next grant at once.
+func (s *Session) chargeLink(kind uint8, cost int64) *plexus.Status {
+	if s.regranted.Load() != 0 {
+		s.linkRemaining += s.regranted.Swap(0)
+	}
+	if s.linkRemaining <= 0 {
+		return violation("link flow-control window exceeded")
+	}
+	s.linkRemaining -= cost
+	if kind != kindNotify && kind != kindOpen {
+		s.consumeLink(cost)
+	}
+	return nil
+}
+
+// onLinkFrame handles PING, PONG and GOAWAY (channel 0).
+func (s *Session) onLinkFrame(f *plexus.Frame) {
+	d := &f.Desc
+	switch d.Kind() {
+	case kindPing:
+		s.ctl.push(ctlFrame{kind: kindPong, aux: d.Aux()})
+	case kindGoAway:
+		s.onGoAway(d.Aux(), string(f.Payload))
+	}
+	s.t.Release(f)
+}
+
+// onCredit adds a CREDIT's grant to the link's or a channel's window.
+func (s *Session) onCredit(f *plexus.Frame) *plexus.Status {
+	id, n := f.Desc.Channel(), int64(f.Desc.Credit())
+	s.t.Release(f)
+	if id == 0 {
+		s.link.add(n)
+		return nil
+	}
+	ch, err := s.lookup(id)
+	if ch != nil {
+		ch.send.add(n)
+	}
+	return err
+}
+
+// onResetFrame ends a channel the peer reset, or the link (channel 0).
+func (s *Session) onResetFrame(f *plexus.Frame) *plexus.Status {
+	d := &f.Desc
+	id, code, reason := d.Channel(), plexus.Code(d.Aux()), string(f.Payload)
+	s.t.Release(f)
+	if id == 0 {
+		return plexus.Errorf(plexus.PeerDied, "peer reset the link: %s: %s", code, reason)
+	}
+	ch, err := s.lookup(id)
+	if ch != nil {
+		ch.onReset(plexus.Errorf(code, "%s", reason))
+	}
+	return err
+}
+
+// onChannelFrame hands a DATA or STATUS frame to its channel.
+func (s *Session) onChannelFrame(f *plexus.Frame) *plexus.Status {
+	id := f.Desc.Channel()
 	ch, err := s.lookup(id)
 	if ch == nil {
 		s.t.Release(f)
 		return err
 	}
-	if kind == kindStatus && !ch.local {
+	if f.Desc.Kind() == kindStatus && !ch.local {
 		s.t.Release(f)
 		return violation("STATUS on channel %d that the peer opened", id)
 	}
