@@ -218,9 +218,41 @@ func parsePool(region []byte) (poolLayout, error) {
 	if err := checkPoolRegion(region); err != nil {
 		return l, err
 	}
+	hdrEnd, err := parsePoolHeader(region, &l)
+	if err != nil {
+		return l, err
+	}
+	// spans holds header, table and every class's data, to be checked for
+	// overlap once each is known to lie inside the region.
+	var spans [2 + maxPoolClasses][2]uint64
+	spans[0] = [2]uint64{0, hdrEnd}
+	spans[1] = [2]uint64{l.table, l.table + uint64(l.nslots)*poolTableStride}
+	var first uint32
+	for i := range l.nclasses {
+		c, err := parseClass(region, i, first, &l)
+		if err != nil {
+			return l, err
+		}
+		first += c.count
+		spans[2+i] = [2]uint64{c.data, c.data + uint64(c.count)*uint64(c.size)}
+		l.classes[i] = c
+	}
+	if first != l.nslots {
+		return l, layoutErr("pool slots", "header says %d but the classes hold %d", l.nslots, first)
+	}
+	if err := checkDisjoint(spans[:2+l.nclasses]); err != nil {
+		return l, err
+	}
+	return l, nil
+}
+
+// parsePoolHeader reads and checks the pool's own fields into l (class
+// count, slot count, table, size) and returns where its class entries
+// end.
+func parsePoolHeader(region []byte, l *poolLayout) (hdrEnd uint64, err error) {
 	n := uint64(len(region))
 	if n < poolOffClasses {
-		return l, layoutErr("pool size", "region of %d bytes is smaller than the %d-byte header", n, poolOffClasses)
+		return 0, layoutErr("pool size", "region of %d bytes is smaller than the %d-byte header", n, poolOffClasses)
 	}
 	le := binary.LittleEndian
 	nclasses := le.Uint32(region[poolOffNClasses:])
@@ -228,67 +260,65 @@ func parsePool(region []byte) (poolLayout, error) {
 	table := le.Uint64(region[poolOffTable:])
 	size := le.Uint64(region[poolOffSize:])
 	if size != n {
-		return l, layoutErr("pool size", "header says %d bytes but the region has %d", size, n)
+		return 0, layoutErr("pool size", "header says %d bytes but the region has %d", size, n)
 	}
 	if nclasses < 1 || nclasses > maxPoolClasses {
-		return l, layoutErr("pool classes", "%d classes, want 1..%d", nclasses, maxPoolClasses)
+		return 0, layoutErr("pool classes", "%d classes, want 1..%d", nclasses, maxPoolClasses)
 	}
 	if nslots < 1 || nslots > maxPoolSlots {
-		return l, layoutErr("pool slots", "%d slots, want 1..%d", nslots, maxPoolSlots)
+		return 0, layoutErr("pool slots", "%d slots, want 1..%d", nslots, maxPoolSlots)
 	}
-	hdrEnd := poolOffClasses + uint64(nclasses)*poolClassStride
+	hdrEnd = poolOffClasses + uint64(nclasses)*poolClassStride
 	if hdrEnd > n {
-		return l, layoutErr("pool classes", "%d class entries do not fit in %d bytes", nclasses, n)
+		return 0, layoutErr("pool classes", "%d class entries do not fit in %d bytes", nclasses, n)
 	}
 	l.nclasses = int(nclasses)
 	l.nslots = nslots
 	l.table = table
 	l.size = size
-
-	// spans holds header, table and every class's data, to be checked for
-	// overlap once each is known to lie inside the region.
-	var spans [2 + maxPoolClasses][2]uint64
-	spans[0] = [2]uint64{0, hdrEnd}
 	if table%8 != 0 || table > n || uint64(nslots)*poolTableStride > n-table {
-		return l, layoutErr("pool table", "offset %d with %d slots is not an 8-aligned range inside %d bytes", table, nslots, n)
+		return 0, layoutErr("pool table", "offset %d with %d slots is not an 8-aligned range inside %d bytes", table, nslots, n)
 	}
-	spans[1] = [2]uint64{table, table + uint64(nslots)*poolTableStride}
+	return hdrEnd, nil
+}
 
-	var first uint32
-	for i := range l.nclasses {
-		e := region[poolOffClasses+i*poolClassStride:]
-		c := classLayout{
-			size:  le.Uint32(e[clsOffSize:]),
-			count: le.Uint32(e[clsOffCount:]),
-			first: le.Uint32(e[clsOffFirst:]),
-			data:  le.Uint64(e[clsOffData:]),
-		}
-		if r := le.Uint32(e[clsOffReserved:]); r != 0 {
-			return l, layoutErr(classField(i, "reserved"), "%#x, want 0", r)
-		}
-		if c.size < slotAlign || c.size > maxSlotSize || c.size%slotAlign != 0 {
-			return l, layoutErr(classField(i, "size"), "%d is not a multiple of %d in [%d, %d]", c.size, slotAlign, slotAlign, maxSlotSize)
-		}
-		if i > 0 && c.size <= l.classes[i-1].size {
-			return l, layoutErr(classField(i, "size"), "%d is not larger than class %d's %d", c.size, i-1, l.classes[i-1].size)
-		}
-		if c.count < 1 || c.count > nslots-first {
-			return l, layoutErr(classField(i, "count"), "%d, want 1..%d (slots left of %d)", c.count, nslots-first, nslots)
-		}
-		if c.first != first {
-			return l, layoutErr(classField(i, "first"), "%d, want %d (classes are contiguous)", c.first, first)
-		}
-		first += c.count
-		span := uint64(c.count) * uint64(c.size) // < 2^54
-		if c.data%slotAlign != 0 || c.data > n || span > n-c.data {
-			return l, layoutErr(classField(i, "data"), "offset %d with %d bytes is not a 64-aligned range inside %d bytes", c.data, span, n)
-		}
-		spans[2+i] = [2]uint64{c.data, c.data + span}
-		l.classes[i] = c
+// parseClass reads and checks class entry i; first is the global index
+// its slots must start at, and l holds the header and earlier classes.
+func parseClass(region []byte, i int, first uint32, l *poolLayout) (classLayout, error) {
+	n := uint64(len(region))
+	le := binary.LittleEndian
+	e := region[poolOffClasses+i*poolClassStride:]
+	c := classLayout{
+		size:  le.Uint32(e[clsOffSize:]),
+		count: le.Uint32(e[clsOffCount:]),
+		first: le.Uint32(e[clsOffFirst:]),
+		data:  le.Uint64(e[clsOffData:]),
 	}
-	if first != nslots {
-		return l, layoutErr("pool slots", "header says %d but the classes hold %d", nslots, first)
+	if r := le.Uint32(e[clsOffReserved:]); r != 0 {
+		return c, layoutErr(classField(i, "reserved"), "%#x, want 0", r)
 	}
+	if c.size < slotAlign || c.size > maxSlotSize || c.size%slotAlign != 0 {
+		return c, layoutErr(classField(i, "size"), "%d is not a multiple of %d in [%d, %d]", c.size, slotAlign, slotAlign, maxSlotSize)
+	}
+	if i > 0 && c.size <= l.classes[i-1].size {
+		return c, layoutErr(classField(i, "size"), "%d is not larger than class %d's %d", c.size, i-1, l.classes[i-1].size)
+	}
+	if c.count < 1 || c.count > l.nslots-first {
+		return c, layoutErr(classField(i, "count"), "%d, want 1..%d (slots left of %d)", c.count, l.nslots-first, l.nslots)
+	}
+	if c.first != first {
+		return c, layoutErr(classField(i, "first"), "%d, want %d (classes are contiguous)", c.first, first)
+	}
+	span := uint64(c.count) * uint64(c.size) // < 2^54
+	if c.data%slotAlign != 0 || c.data > n || span > n-c.data {
+		return c, layoutErr(classField(i, "data"), "offset %d with %d bytes is not a 64-aligned range inside %d bytes", c.data, span, n)
+	}
+	return c, nil
+}
+
+// checkDisjoint reports the first two of the pool's spans (header, table,
+// then each class's data) that overlap.
+func checkDisjoint(live [][2]uint64) error {
 	names := func(i int) string {
 		switch i {
 		case 0:
@@ -298,13 +328,12 @@ func parsePool(region []byte) (poolLayout, error) {
 		}
 		return classField(i-2, "data")
 	}
-	live := spans[:2+l.nclasses]
 	for i, a := range live {
 		for j, b := range live[:i] {
 			if a[0] < b[1] && b[0] < a[1] {
-				return l, layoutErr(names(i), "[%d, %d) overlaps %s [%d, %d)", a[0], a[1], names(j), b[0], b[1])
+				return layoutErr(names(i), "[%d, %d) overlaps %s [%d, %d)", a[0], a[1], names(j), b[0], b[1])
 			}
 		}
 	}
-	return l, nil
+	return nil
 }
