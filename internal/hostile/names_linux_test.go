@@ -3,6 +3,7 @@ package hostile
 import (
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/internal/gen/kvtest"
+	"github.com/plexus-ipc/plexus/internal/handshake"
 )
 
 // Environment of the role processes.
@@ -30,7 +31,7 @@ var (
 	slowID  = plexus.MethodID(targetService, "Slow")  // notification: takes a while per message
 
 	stampID    = plexus.MethodID(kvtest.StoreService, "Stamp") // its args hold a map of msgp Entry values
-	shutdownID = plexus.MethodID("plexus.Link", "Shutdown")
+	shutdownID = handshake.ShutdownMethod
 )
 
 // Session frames (DESIGN.md "Session frames"), written by hand here.

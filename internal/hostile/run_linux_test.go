@@ -175,3 +175,39 @@ func (w *tailBuffer) String() string {
 	}
 	return fmt.Sprintf("%s\n[... %d bytes ...]\n%s", w.head, w.dropped, w.b)
 }
+
+// runAttacks runs the selected attacks of defs, in their order, in role
+// processes and checks each one's report, decoded into an R, as a subtest
+// of its own.
+func runAttacks[A any, R any](t *testing.T, role string, defs []A, name func(A) string,
+	bound func(A) time.Duration, check func(*testing.T, A, *R)) {
+	t.Helper()
+	var names []string
+	byName := map[string]A{}
+	for _, a := range defs {
+		names = append(names, name(a))
+		byName[name(a)] = a
+	}
+	names = selectAttacks(names)
+	if len(names) == 0 {
+		t.Skip("no attack selected")
+	}
+	t0 := time.Now()
+	run := runRole(t, role, names, func(name string) time.Duration { return bound(byName[name]) })
+	t.Logf("%d attacks in %v", len(names), time.Since(t0).Round(time.Millisecond))
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			if why, ok := run.failed[name]; ok {
+				t.Fatal(why)
+			}
+			var r R
+			if err := json.Unmarshal(run.reports[name], &r); err != nil {
+				t.Fatalf("report: %v", err)
+			}
+			check(t, byName[name], &r)
+			if t.Failed() || testing.Verbose() {
+				t.Logf("report: %s", indent(run.reports[name]))
+			}
+		})
+	}
+}

@@ -1,7 +1,6 @@
 package hostile
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -17,34 +16,9 @@ import (
 // stderr, or, where it may survive the attack, still answers and then
 // leaves gracefully; never with a panic or a fatal error.
 func TestHostileHost(t *testing.T) {
-	var names []string
-	byName := map[string]*hostAttackDef{}
-	for _, a := range hostAttacks() {
-		names = append(names, a.Name)
-		byName[a.Name] = a
-	}
-	names = selectAttacks(names)
-	if len(names) == 0 {
-		t.Skip("no attack selected")
-	}
-	t0 := time.Now()
-	run := runRole(t, "hostile-host", names, func(string) time.Duration { return 90 * time.Second })
-	t.Logf("%d attacks in %v", len(names), time.Since(t0).Round(time.Millisecond))
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			if why, ok := run.failed[name]; ok {
-				t.Fatal(why)
-			}
-			var r victimReport
-			if err := json.Unmarshal(run.reports[name], &r); err != nil {
-				t.Fatalf("report: %v", err)
-			}
-			checkVictim(t, byName[name], &r)
-			if t.Failed() || testing.Verbose() {
-				t.Logf("report: %s", indent(run.reports[name]))
-			}
-		})
-	}
+	runAttacks(t, "hostile-host", hostAttacks(), func(a *hostAttackDef) string { return a.Name },
+		func(*hostAttackDef) time.Duration { return 90 * time.Second },
+		checkVictim)
 }
 
 func checkVictim(t *testing.T, a *hostAttackDef, r *victimReport) {

@@ -16,36 +16,9 @@ import (
 // within their deadlines, that the hostile link ended as the attack
 // requires, and that the host's resources came back to their baseline.
 func TestHostilePlugin(t *testing.T) {
-	var names []string
-	byName := map[string]*pluginAttackDef{}
-	for _, a := range pluginAttacks() {
-		names = append(names, a.Name)
-		byName[a.Name] = a
-	}
-	names = selectAttacks(names)
-	if len(names) == 0 {
-		t.Skip("no attack selected")
-	}
-	t0 := time.Now()
-	run := runRole(t, "host", names, func(name string) time.Duration {
-		return byName[name].bound() + 60*time.Second
-	})
-	t.Logf("%d attacks in %v", len(names), time.Since(t0).Round(time.Millisecond))
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			if why, ok := run.failed[name]; ok {
-				t.Fatal(why)
-			}
-			var r hostReport
-			if err := json.Unmarshal(run.reports[name], &r); err != nil {
-				t.Fatalf("report: %v", err)
-			}
-			checkHostReport(t, byName[name], &r)
-			if t.Failed() || testing.Verbose() {
-				t.Logf("report: %s", indent(run.reports[name]))
-			}
-		})
-	}
+	runAttacks(t, "host", pluginAttacks(), func(a *pluginAttackDef) string { return a.Name },
+		func(a *pluginAttackDef) time.Duration { return a.bound() + 60*time.Second },
+		checkHostReport)
 }
 
 func indent(raw json.RawMessage) string {
