@@ -53,14 +53,44 @@ func (s *Session) admit(j serveJob, cost int64) bool {
 	return false
 }
 
-// handlerDone frees a finished handler's place and starts waiting calls
-// in it.
-func (s *Session) handlerDone() {
+// handlerDone frees a finished handler's place. When calls wait, the place
+// goes to the first of them instead, and the goroutine that ran the
+// finished handler gets it to run: spawning a new goroutine for it while
+// the old one winds down would let the goroutines of the peer's calls
+// outnumber MaxPeerCalls for as long as that takes, by as many handlers
+// as end at once (all of them, when the peer cancels its calls).
+func (s *Session) handlerDone() (serveJob, bool) {
 	c := &s.calls
+	if c.waiting.Load() > 0 {
+		c.mu.Lock()
+		if w, last, ok := c.pop(); ok {
+			c.mu.Unlock()
+			s.repay(w.debt, last)
+			return w.job, true
+		}
+		c.mu.Unlock()
+	}
 	c.running.Add(-1)
 	if c.waiting.Load() > 0 {
 		s.drain()
 	}
+	return serveJob{}, false
+}
+
+// pop takes the first waiting call, reporting whether it was the last
+// (c.mu held).
+func (c *admission) pop() (w waitingCall, last, ok bool) {
+	if len(c.backlog) == 0 {
+		return waitingCall{}, false, false
+	}
+	w = c.backlog[0]
+	c.backlog[0] = waitingCall{}
+	c.backlog = c.backlog[1:]
+	c.waiting.Add(-1)
+	if last = len(c.backlog) == 0; last {
+		c.backlog = nil
+	}
+	return w, last, true
 }
 
 // drain starts waiting calls while there is room, each on a worker, and
@@ -73,14 +103,7 @@ func (s *Session) drain() {
 			c.running.Add(-1)
 			break
 		}
-		w := c.backlog[0]
-		c.backlog[0] = waitingCall{}
-		c.backlog = c.backlog[1:]
-		c.waiting.Add(-1)
-		last := len(c.backlog) == 0
-		if last {
-			c.backlog = nil
-		}
+		w, last, _ := c.pop()
 		c.mu.Unlock()
 		s.repay(w.debt, last)
 		s.spawn(w.job)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"runtime"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -215,9 +217,14 @@ func TestNotificationBackpressure(t *testing.T) {
 // link window is spent.
 func TestPeerCallsBounded(t *testing.T) {
 	var running, ran atomic.Int64
+	var gmu sync.Mutex
+	goroutines := map[string]bool{}
 	stop := make(chan struct{})
 	mux := NewMux()
 	id, err := mux.HandleStream("test.Hostile", "Wait", func(ctx context.Context, st *Stream) error {
+		gmu.Lock()
+		goroutines[goroutineID()] = true
+		gmu.Unlock()
 		ran.Add(1)
 		running.Add(1)
 		defer running.Add(-1)
@@ -245,8 +252,24 @@ func TestPeerCallsBounded(t *testing.T) {
 		require.Equal(t, plexus.OK, plexus.Code(d.Aux()), "channel %d", d.Channel())
 		statuses++
 	}
+	// Each waiting call ran on the goroutine of a handler that had
+	// returned, not on a new one beside it: the goroutines of the peer's
+	// calls never outnumbered the limit, not even while all the running
+	// handlers returned at once. (One more is the reader's: it may run a
+	// call itself, and hands its successor to a worker.)
+	gmu.Lock()
+	require.LessOrEqual(t, len(goroutines), limit+1, "goroutines that ran the calls")
+	gmu.Unlock()
 	require.Equal(t, int64(opened), ran.Load())
 	require.NoError(t, s.Err())
+}
+
+// goroutineID names the calling goroutine, from the first line of its
+// stack ("goroutine 42 [running]:").
+func goroutineID() string {
+	var buf [64]byte
+	f := strings.Fields(string(buf[:runtime.Stack(buf[:], false)]))
+	return f[1]
 }
 
 // TestPeerCallFloodBreaksProtocol: a peer that opens calls beyond the

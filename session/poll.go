@@ -146,7 +146,12 @@ func (s *Session) pollReader() {
 					promote.Reset(promoteAfter)
 				}
 				job.ch.retake = true
-				held = s.serve(job.ctx, job.stop, job.ch, job.h)
+				var next serveJob
+				var more bool
+				held, next, more = s.serve(job.ctx, job.stop, job.ch, job.h)
+				if more {
+					s.spawn(next) // this reader goes on receiving
+				}
 				if !covered {
 					promote.Stop()
 				}

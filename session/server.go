@@ -142,10 +142,11 @@ func (s *Session) onOpen(f *plexus.Frame, cost int64) (err *plexus.Status) {
 // It reports whether it took the receive token after sending the status
 // (see finishServer), which a reader that ran the call inline goes on
 // with; ch may be recycled once serve returns, so its caller must not
-// look at it.
-func (s *Session) serve(ctx context.Context, stop func(), ch *channel, h *handler) (tookToken bool) {
+// look at it. It also returns the waiting call, if any, that takes the
+// finished handler's place, for its caller to run (see handlerDone).
+func (s *Session) serve(ctx context.Context, stop func(), ch *channel, h *handler) (tookToken bool, next serveJob, more bool) {
 	defer s.handlers.Done()
-	defer s.handlerDone()
+	defer func() { next, more = s.handlerDone() }()
 	defer stop()
 	s.hold()
 	var resp plexus.Marshaler
@@ -167,7 +168,7 @@ func (s *Session) serve(ctx context.Context, stop func(), ch *channel, h *handle
 		// but its context, which SetTrailer checks.
 		s.retire(ch)
 	}
-	return tookToken
+	return tookToken, serveJob{}, false
 }
 
 // runHandler runs h; a unary request it received is left in *req (and

@@ -23,7 +23,10 @@ func (s *Session) spawn(j serveJob) {
 
 func (s *Session) worker(j serveJob) {
 	for {
-		s.serve(j.ctx, j.stop, j.ch, j.h)
+		if _, next, more := s.serve(j.ctx, j.stop, j.ch, j.h); more {
+			j = next // a waiting call took the finished one's place
+			continue
+		}
 		if s.idleWorkers.Add(1) > maxIdleWorkers {
 			s.idleWorkers.Add(-1)
 			return
