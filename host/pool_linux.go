@@ -149,7 +149,8 @@ func (p *Pool) checkHealth() {
 	}
 }
 
-// pick returns a live, healthy member not in tried, or nil.
+// pick returns a live, healthy member not in tried, or nil, with one more
+// call counted in flight on it (the caller takes it off again).
 func (p *Pool) pick(tried uint64) *member {
 	n := len(p.members)
 	usable := func(i int) bool {
@@ -157,21 +158,43 @@ func (p *Pool) pick(tried uint64) *member {
 		return tried&(1<<uint(i)) == 0 && !m.sick.Load() && alive(m.c.cur.Load())
 	}
 	if p.pc.Dispatch == LeastLoaded {
-		var best *member
-		for i := range n {
-			if usable(i) && (best == nil || p.members[i].inflight.Load() < best.inflight.Load()) {
-				best = p.members[i]
-			}
-		}
-		return best
+		return p.leastLoaded(usable)
 	}
 	start := int(p.next.Add(1)-1) % n
 	for k := range n {
 		if i := (start + k) % n; usable(i) {
+			p.members[i].inflight.Add(1)
 			return p.members[i]
 		}
 	}
 	return nil
+}
+
+// leastLoaded counts a call on the usable member with the fewest in
+// flight. The count is taken only if it is still the one the choice was
+// made on: callers that choose at the same moment would otherwise all
+// take the same idle member. After a few lost races it takes the member
+// anyway (a choice slightly off beats a caller that spins).
+func (p *Pool) leastLoaded(usable func(int) bool) *member {
+	for attempt := 0; ; attempt++ {
+		var best *member
+		var load int64
+		for i, m := range p.members {
+			if v := m.inflight.Load(); usable(i) && (best == nil || v < load) {
+				best, load = m, v
+			}
+		}
+		if best == nil {
+			return nil
+		}
+		if best.inflight.CompareAndSwap(load, load+1) {
+			return best
+		}
+		if attempt == 2*len(p.members) {
+			best.inflight.Add(1)
+			return best
+		}
+	}
 }
 
 // fallback returns a member not in tried even if dead or sick, so that a
@@ -212,26 +235,18 @@ func (p *Pool) route(ctx context.Context, call func(s *session.Session) error) e
 			if m = p.fallback(tried); m == nil {
 				break
 			}
+			m.inflight.Add(1)
 		}
 		tried |= 1 << uint(p.index(m))
-		s, err := m.c.session(ctx)
-		if err != nil {
+		before, err := p.callOn(ctx, m, call)
+		m.inflight.Add(-1)
+		if before {
 			if ctx.Err() != nil {
 				return err
 			}
 			last = err
 			continue
 		}
-		// Err is set before Done is closed, while the transport shuts
-		// down: checking it leaves the shortest window in which a call
-		// can fail with PeerDied without having been sent.
-		if err := s.Err(); err != nil {
-			last = err
-			continue // dead before the call: it cannot have run
-		}
-		m.inflight.Add(1)
-		err = call(s)
-		m.inflight.Add(-1)
 		if err != nil && unsent(err) && ctx.Err() == nil {
 			last = err
 			continue
@@ -239,6 +254,22 @@ func (p *Pool) route(ctx context.Context, call func(s *session.Session) error) e
 		return err
 	}
 	return last
+}
+
+// callOn makes call on m's session. before reports an error from before
+// the call was made: no session within ctx, or one already over.
+func (p *Pool) callOn(ctx context.Context, m *member, call func(s *session.Session) error) (before bool, err error) {
+	s, err := m.c.session(ctx)
+	if err != nil {
+		return true, err
+	}
+	// Err is set before Done is closed, while the transport shuts down:
+	// checking it leaves the shortest window in which a call can fail
+	// with PeerDied without having been sent.
+	if err := s.Err(); err != nil {
+		return true, err // dead before the call: it cannot have run
+	}
+	return false, call(s)
 }
 
 // Invoke makes a unary call on a member.
