@@ -6,10 +6,11 @@ import (
 	"unsafe"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/transport"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
-// Blackhole decorates a plexus.Transport with a switch that turns it into
+// Blackhole decorates a transport.Transport with a switch that turns it into
 // a peer that has stopped reading and writing without closing anything (a
 // hung process, a stalled network): once Enable is called, Send drops
 // every frame and reports success, and Recv never returns another frame,
@@ -17,7 +18,7 @@ import (
 // such a link from an idle one. Until Enable it is transparent, including
 // the zero-copy ownership of Alloc'd payloads.
 type Blackhole struct {
-	inner plexus.Transport
+	inner transport.Transport
 	on    atomic.Bool
 
 	closeOnce sync.Once
@@ -31,10 +32,10 @@ type Blackhole struct {
 	allocs map[*byte]struct{}
 }
 
-var _ plexus.Transport = (*Blackhole)(nil)
+var _ transport.Transport = (*Blackhole)(nil)
 
 // NewBlackhole wraps inner, which the Blackhole owns from now on.
-func NewBlackhole(inner plexus.Transport) *Blackhole {
+func NewBlackhole(inner transport.Transport) *Blackhole {
 	return &Blackhole{inner: inner, closed: make(chan struct{}), allocs: map[*byte]struct{}{}}
 }
 
@@ -42,7 +43,7 @@ func NewBlackhole(inner plexus.Transport) *Blackhole {
 func (b *Blackhole) Enable() { b.on.Store(true) }
 
 // Send forwards d and payload, or drops them once the link is silent.
-func (b *Blackhole) Send(d *ring.Desc, payload []byte) error {
+func (b *Blackhole) Send(d *wire.Desc, payload []byte) error {
 	owned := b.untrack(payload)
 	if b.on.Load() {
 		if owned {
@@ -85,7 +86,7 @@ func (b *Blackhole) untrack(p []byte) bool {
 // Recv forwards to the inner transport until the link goes silent; from
 // then on it blocks until Close, dropping the frame it may have been
 // receiving when Enable was called.
-func (b *Blackhole) Recv(f *plexus.Frame) error {
+func (b *Blackhole) Recv(f *transport.Frame) error {
 	if !b.on.Load() {
 		err := b.inner.Recv(f)
 		if !b.on.Load() {
@@ -101,7 +102,7 @@ func (b *Blackhole) Recv(f *plexus.Frame) error {
 }
 
 // Release forwards to the inner transport.
-func (b *Blackhole) Release(f *plexus.Frame) { b.inner.Release(f) }
+func (b *Blackhole) Release(f *transport.Frame) { b.inner.Release(f) }
 
 // MaxPayload forwards to the inner transport.
 func (b *Blackhole) MaxPayload() int { return b.inner.MaxPayload() }

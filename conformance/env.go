@@ -10,8 +10,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/session"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/inproc"
 	"github.com/plexus-ipc/plexus/transport/stream"
 )
@@ -71,7 +71,7 @@ type Env struct {
 	// process or in another one). The env registers its own cleanup with
 	// t; the suite closes the caller's session and then waits for the
 	// callee to end.
-	Link func(t *testing.T, o LinkOptions) (caller plexus.Transport, peer PeerControl)
+	Link func(t *testing.T, o LinkOptions) (caller transport.Transport, peer PeerControl)
 }
 
 // PeerControl is what the scenario body may do to the callee end other
@@ -91,7 +91,7 @@ type PeerControl interface {
 // Callee is the callee end of a link run by Serve. It implements
 // PeerControl for in-process envs.
 type Callee struct {
-	tr   plexus.Transport
+	tr   transport.Transport
 	sess *session.Session // nil for a raw peer
 	svc  *Services        // nil for a raw peer
 	done <-chan struct{}
@@ -101,7 +101,7 @@ type Callee struct {
 // the suite's services (or, with o.Raw, the raw peer). This is all a callee
 // process has to run; it shares nothing with the scenario body but the
 // link. The Callee owns tr.
-func Serve(tr plexus.Transport, o LinkOptions, log hclog.Logger) (*Callee, error) {
+func Serve(tr transport.Transport, o LinkOptions, log hclog.Logger) (*Callee, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -149,11 +149,11 @@ func (c *Callee) Wait(timeout time.Duration) error {
 // InProcess builds an Env whose callee runs in this process (Serve) over
 // one end of the transports pair returns; the other end goes to the caller.
 // pair must configure both ends with maxPayload.
-func InProcess(name string, maxPayload int, pair func(t *testing.T, maxPayload int) (caller, callee plexus.Transport)) Env {
+func InProcess(name string, maxPayload int, pair func(t *testing.T, maxPayload int) (caller, callee transport.Transport)) Env {
 	return Env{
 		Name:       name,
 		MaxPayload: maxPayload,
-		Link: func(t *testing.T, o LinkOptions) (plexus.Transport, PeerControl) {
+		Link: func(t *testing.T, o LinkOptions) (transport.Transport, PeerControl) {
 			a, b := pair(t, maxPayload)
 			c, err := Serve(b, o, testLogger(t, "callee"))
 			if err != nil {
@@ -168,7 +168,7 @@ func InProcess(name string, maxPayload int, pair func(t *testing.T, maxPayload i
 
 // Inproc is the in-process pipe (transport/inproc).
 func Inproc() Env {
-	return InProcess("inproc", MaxPayload, func(t *testing.T, max int) (plexus.Transport, plexus.Transport) {
+	return InProcess("inproc", MaxPayload, func(t *testing.T, max int) (transport.Transport, transport.Transport) {
 		a, b := inproc.Pipe(inproc.Config{MaxPayload: max})
 		t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
 		return a, b
@@ -177,7 +177,7 @@ func Inproc() Env {
 
 // SocketPair is the stream transport over an AF_UNIX socketpair.
 func SocketPair() Env {
-	return InProcess("socketpair", MaxPayload, func(t *testing.T, max int) (plexus.Transport, plexus.Transport) {
+	return InProcess("socketpair", MaxPayload, func(t *testing.T, max int) (transport.Transport, transport.Transport) {
 		a, b, err := stream.Pair(stream.Config{MaxPayload: max})
 		if err != nil {
 			t.Fatalf("conformance: socketpair: %v", err)
@@ -190,14 +190,14 @@ func SocketPair() Env {
 // Unix is the stream transport over a Unix socket listening in
 // t.TempDir(): the callee is the accepted end, the caller dials.
 func Unix() Env {
-	return InProcess("unix", MaxPayload, func(t *testing.T, max int) (plexus.Transport, plexus.Transport) {
+	return InProcess("unix", MaxPayload, func(t *testing.T, max int) (transport.Transport, transport.Transport) {
 		return viaListener(t, "unix", filepath.Join(t.TempDir(), "s"), max)
 	})
 }
 
 // TCP is the stream transport over TCP on 127.0.0.1.
 func TCP() Env {
-	return InProcess("tcp", MaxPayload, func(t *testing.T, max int) (plexus.Transport, plexus.Transport) {
+	return InProcess("tcp", MaxPayload, func(t *testing.T, max int) (transport.Transport, transport.Transport) {
 		return viaListener(t, "tcp", "127.0.0.1:0", max)
 	})
 }
@@ -207,7 +207,7 @@ func StandardEnvs() []Env { return []Env{Inproc(), SocketPair(), Unix(), TCP()} 
 
 // viaListener dials a listener and accepts the one link, then closes the
 // listener: a scenario needs only the pair.
-func viaListener(t *testing.T, network, addr string, max int) (caller, callee plexus.Transport) {
+func viaListener(t *testing.T, network, addr string, max int) (caller, callee transport.Transport) {
 	t.Helper()
 	cfg := stream.Config{MaxPayload: max}
 	ln, err := stream.Listen(network, addr, cfg)

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
 	"github.com/plexus-ipc/plexus/session"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 func scenarios() []scenario {
@@ -289,7 +289,7 @@ func testCreditExhaustion(t *testing.T, l *link) {
 	sent := l.remote.waitStable("sent/credit")
 	// A sender may start a frame while its window is positive, so the
 	// window can be overrun by at most one frame.
-	bound := int64(session.DefaultChannelWindow/(size+ring.DescSize) + 1)
+	bound := int64(session.DefaultChannelWindow/(size+wire.DescSize) + 1)
 	require.Less(t, sent, int64(total))
 	require.LessOrEqual(t, sent, bound, "the handler sent more than the channel window allows")
 	time.Sleep(300 * time.Millisecond)

@@ -11,7 +11,7 @@ import (
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/shm"
-	shmt "github.com/plexus-ipc/plexus/transport/shm"
+	"github.com/plexus-ipc/plexus/transport/shmlink"
 )
 
 // ServiceDesc describes a service the plugin must serve (plexus.ServiceDesc,
@@ -65,7 +65,7 @@ type Config struct {
 	// Defaults 5 s and 5 s; a negative KeepaliveIdle disables them.
 	KeepaliveIdle, KeepaliveTimeout time.Duration
 	// Segment sets the shared segment's geometry; MaxPayload, ChannelWindow
-	// and LinkWindow the link's limits (defaults as in transport/shm and
+	// and LinkWindow the link's limits (defaults as in transport/shmlink and
 	// session), which the handshake tells the plugin.
 	Segment                               shm.Config
 	MaxPayload, ChannelWindow, LinkWindow int
@@ -74,7 +74,7 @@ type Config struct {
 	// (session.Config.MaxPeerCalls), notifications queued before their
 	// credit is withheld (session.Config.MaxQueuedNotifications), blob
 	// descriptors passed and not yet claimed, and bytes of its one-shot
-	// blobs mapped at once (transport/shm Config.MaxPendingBlobs and
+	// blobs mapped at once (transport/shmlink Config.MaxPendingBlobs and
 	// MaxBlobMemory). A plugin that goes past one breaks the protocol or
 	// is slowed by flow control; see each field.
 	MaxPeerCalls, MaxQueuedNotifications int
@@ -153,7 +153,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.ChannelWindow = min(c.ChannelWindow, 1<<30)
 	c.LinkWindow = min(c.LinkWindow, 1<<30)
 	if c.MaxPayload <= 0 {
-		c.MaxPayload = shmt.DefaultMaxPayload
+		c.MaxPayload = shmlink.DefaultMaxPayload
 	}
 	c.MaxPayload = min(c.MaxPayload, 1<<32-1)
 	p := &c.Restart

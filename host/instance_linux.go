@@ -16,7 +16,7 @@ import (
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/internal/handshake"
 	"github.com/plexus-ipc/plexus/session"
-	shmt "github.com/plexus-ipc/plexus/transport/shm"
+	"github.com/plexus-ipc/plexus/transport/shmlink"
 )
 
 // instance is one running plugin process and the host's session to it.
@@ -47,7 +47,7 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 	// The segment's pages are allocated and pre-faulted while the plugin
 	// starts; the handshake below waits for them (link.Ready) before it
 	// tells the plugin to map the segment.
-	link, err := shmt.NewLinkDeferred(cfg.Segment)
+	link, err := shmlink.NewLinkDeferred(cfg.Segment)
 	if err != nil {
 		return nil, fmt.Errorf("host: %s: create link: %w", cfg.Name, err)
 	}
@@ -63,7 +63,7 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 		path = p
 	}
 	versions := handshake.Versions(cfg.Versions)
-	env := handshake.Env{FirstFD: 3, LastFD: 3 + shmt.FileCount - 1,
+	env := handshake.Env{FirstFD: 3, LastFD: 3 + shmlink.FileCount - 1,
 		MinProtocol: handshake.MinProtocol, MaxProtocol: handshake.MaxProtocol,
 		Versions: versions, HostPID: os.Getpid()}
 
@@ -149,7 +149,7 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 		return nil, plexus.WithCause(plexus.CodeOf(ctx.Err()), ctx.Err(),
 			fmt.Sprintf("host: %s: start: %v", cfg.Name, ctx.Err()))
 	}
-	tr, err := link.Transport(shmt.Config{MaxPayload: cfg.MaxPayload,
+	tr, err := link.Transport(shmlink.Config{MaxPayload: cfg.MaxPayload,
 		MaxPendingBlobs: cfg.MaxPendingBlobs, MaxBlobMemory: cfg.MaxBlobMemory})
 	if err != nil {
 		return nil, fmt.Errorf("host: %s: transport: %w", cfg.Name, err)

@@ -17,7 +17,7 @@ import (
 	"github.com/plexus-ipc/plexus/internal/handshake"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/shm"
-	shmt "github.com/plexus-ipc/plexus/transport/shm"
+	"github.com/plexus-ipc/plexus/transport/shmlink"
 )
 
 // Exit codes of Serve.
@@ -106,8 +106,8 @@ func Run(cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	if n := env.LastFD - env.FirstFD + 1; n != shmt.FileCount {
-		return fmt.Errorf("plugin: host passed %d link descriptors, this plugin expects %d (mismatched plexus versions?)", n, shmt.FileCount)
+	if n := env.LastFD - env.FirstFD + 1; n != shmlink.FileCount {
+		return fmt.Errorf("plugin: host passed %d link descriptors, this plugin expects %d (mismatched plexus versions?)", n, shmlink.FileCount)
 	}
 	if len(cfg.Versions) == 0 {
 		return errors.New("plugin: ServeConfig.Versions is empty")
@@ -139,17 +139,17 @@ func Run(cfg ServeConfig) error {
 
 	var version uint32
 	var hello *handshake.Hello
-	tr, err := shmt.OpenInheritedWith(env.FirstFD, shm.Config{}, func(ctl *net.UnixConn) (shmt.Config, error) {
+	tr, err := shmlink.OpenInheritedWith(env.FirstFD, shm.Config{}, func(ctl *net.UnixConn) (shmlink.Config, error) {
 		var r *handshake.Reply
 		var err error
 		hello, r, err = handshake.Plugin(ctl, time.Now().Add(cfg.HandshakeTimeout), func(h *handshake.Hello) (*handshake.Reply, error) {
 			return answer(&cfg, h)
 		})
 		if err != nil {
-			return shmt.Config{}, err
+			return shmlink.Config{}, err
 		}
 		version = r.Version
-		return shmt.Config{MaxPayload: int(hello.Limits.MaxPayload),
+		return shmlink.Config{MaxPayload: int(hello.Limits.MaxPayload),
 			MaxPendingBlobs: cfg.MaxPendingBlobs, MaxBlobMemory: cfg.MaxBlobMemory}, nil
 	})
 	if err != nil {

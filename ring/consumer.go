@@ -26,11 +26,11 @@ func NewConsumer(region []byte, capacity int) (*Consumer, error) {
 	return c, nil
 }
 
-// Capacity returns the number of descriptors the ring holds.
+// Capacity returns the number of cells the ring holds.
 func (c *Consumer) Capacity() int { return int(c.s.cap) }
 
-// avail returns how many descriptors are ready. It trusts the cached tail
-// only while that shows at least want (>= 1) descriptors; otherwise it reads
+// avail returns how many cells are ready. It trusts the cached tail
+// only while that shows at least want (>= 1) cells; otherwise it reads
 // the tail, so that a short count is everything published.
 func (c *Consumer) avail(want uint64) (uint64, error) {
 	if n := c.cachedTail - c.head; n >= want {
@@ -45,12 +45,12 @@ func (c *Consumer) avail(want uint64) (uint64, error) {
 	return n, nil
 }
 
-// Pop copies up to len(dst) descriptors out of the ring and releases their
+// Pop copies up to len(dst) cells out of the ring and releases their
 // positions with a single store of the head. The copy happens before the
 // release, so the caller validates its private copy and the producer may
 // reuse the positions at once. wakeProducer reports that the producer was
 // waiting for space and the caller must ring its doorbell.
-func (c *Consumer) Pop(dst []Desc) (n int, wakeProducer bool, err error) {
+func (c *Consumer) Pop(dst []Cell) (n int, wakeProducer bool, err error) {
 	if len(dst) == 0 {
 		return 0, false, nil
 	}
@@ -71,8 +71,8 @@ func (c *Consumer) Pop(dst []Desc) (n int, wakeProducer bool, err error) {
 	return n, wake(c.s.waiting), nil
 }
 
-// PopOne is Pop for a single descriptor.
-func (c *Consumer) PopOne(d *Desc) (ok, wakeProducer bool, err error) {
+// PopOne is Pop for a single cell.
+func (c *Consumer) PopOne(d *Cell) (ok, wakeProducer bool, err error) {
 	avail, err := c.avail(1)
 	if err != nil || avail == 0 {
 		return false, false, err
@@ -84,7 +84,7 @@ func (c *Consumer) PopOne(d *Desc) (ok, wakeProducer bool, err error) {
 	return true, wake(c.s.waiting), nil
 }
 
-// Ready reports whether at least one descriptor is waiting. It is the
+// Ready reports whether at least one cell is waiting. It is the
 // condition a consumer re-checks after PreparePark and before blocking.
 func (c *Consumer) Ready() (bool, error) {
 	n, err := c.avail(1)
@@ -101,7 +101,7 @@ func (c *Consumer) PreparePark() { c.s.parked.Store(1) }
 // may follow.
 func (c *Consumer) CancelPark() bool { return c.s.parked.CompareAndSwap(1, 0) }
 
-// Pending reports whether the producer has published descriptors this
+// Pending reports whether the producer has published cells this
 // consumer has not popped. Unlike Ready it does not touch the owner's
 // state, so a goroutine that does not own the consumer may call it while
 // the owner pops: it is how a waiter decides, after PreparePark, whether

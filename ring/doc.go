@@ -1,11 +1,12 @@
 // Package ring implements a single-producer single-consumer ring of fixed
-// 64-byte descriptors over a caller-given byte region. The region may be heap
-// memory (tests) or a shared mapping (production, see package shm); the ring
-// makes no syscalls and never allocates.
+// 64-byte cells over a caller-given byte region. A cell holds one of package
+// wire's descriptors, which the ring moves without looking into. The region
+// may be heap memory (tests) or a shared mapping (production, see package
+// shm); the ring makes no syscalls and never allocates.
 //
 // Layout (little-endian, see DESIGN.md "Ring"): a 256-byte header of four
 // cache lines (tail, head, consumer-parked flag, producer-waiting flag), then
-// capacity*64 bytes of descriptors. Capacity is a power of two.
+// capacity*64 bytes of cells. Capacity is a power of two.
 //
 // Lifetime: a region is initialised once with Init by the side that creates
 // it; afterwards exactly one Producer and one Consumer may be attached, each

@@ -19,15 +19,15 @@ func NewProducer(region []byte, capacity int) (*Producer, error) {
 		return nil, err
 	}
 	t := s.tail.Load()
-	// The ring may hold descriptors the consumer has not taken yet: start
+	// The ring may hold cells the consumer has not taken yet: start
 	// with a cache that says "full" so that the first push reads the head.
 	return &Producer{s: s, tail: t, cachedHead: t - s.cap}, nil
 }
 
-// Capacity returns the number of descriptors the ring holds.
+// Capacity returns the number of cells the ring holds.
 func (p *Producer) Capacity() int { return int(p.s.cap) }
 
-// free returns how many descriptors can be written without overwriting
+// free returns how many cells can be written without overwriting
 // unconsumed ones. It trusts the cached head only while that shows room for
 // want; otherwise it reads the head, so that a short count means the ring
 // really is that full.
@@ -45,11 +45,11 @@ func (p *Producer) free(want uint64) (uint64, error) {
 	return p.s.cap - used, nil
 }
 
-// Push copies as many descriptors from src as fit and publishes them with a
+// Push copies as many cells from src as fit and publishes them with a
 // single store of the tail (batch publish). It returns how many were
 // written and whether the consumer was parked, in which case the caller
 // must ring the consumer's doorbell. n < len(src) means the ring is full.
-func (p *Producer) Push(src []Desc) (n int, wakeConsumer bool, err error) {
+func (p *Producer) Push(src []Cell) (n int, wakeConsumer bool, err error) {
 	if len(src) == 0 {
 		return 0, false, nil
 	}
@@ -68,16 +68,16 @@ func (p *Producer) Push(src []Desc) (n int, wakeConsumer bool, err error) {
 		*p.s.at(p.tail + uint64(i)) = src[i]
 	}
 	p.tail += uint64(n)
-	// The atomic store orders the descriptor writes before the index, and
+	// The atomic store orders the cell writes before the index, and
 	// (sequentially consistent) before the parked-flag load below: with the
 	// consumer's store-flag-then-load-tail this is Dekker's handshake, so a
-	// consumer can never park on a ring that holds a descriptor it missed.
+	// consumer can never park on a ring that holds a cell it missed.
 	p.s.tail.Store(p.tail)
 	return n, wake(p.s.parked), nil
 }
 
-// PushOne is Push for a single descriptor; ok is false when the ring is full.
-func (p *Producer) PushOne(d *Desc) (ok, wakeConsumer bool, err error) {
+// PushOne is Push for a single cell; ok is false when the ring is full.
+func (p *Producer) PushOne(d *Cell) (ok, wakeConsumer bool, err error) {
 	room, err := p.free(1)
 	if err != nil || room == 0 {
 		return false, false, err
@@ -88,7 +88,7 @@ func (p *Producer) PushOne(d *Desc) (ok, wakeConsumer bool, err error) {
 	return true, wake(p.s.parked), nil
 }
 
-// HasSpace reports whether at least one descriptor can be pushed. It is the
+// HasSpace reports whether at least one cell can be pushed. It is the
 // condition a producer re-checks after PrepareWait and before blocking.
 func (p *Producer) HasSpace() (bool, error) {
 	room, err := p.free(1)
@@ -105,7 +105,7 @@ func (p *Producer) PrepareWait() { p.s.waiting.Store(1) }
 // one spurious wake-up may follow.
 func (p *Producer) CancelWait() bool { return p.s.waiting.CompareAndSwap(1, 0) }
 
-// Pending returns how many published descriptors the consumer has not yet
+// Pending returns how many published cells the consumer has not yet
 // taken, as far as the producer can tell.
 func (p *Producer) Pending() (int, error) {
 	h := p.s.head.Load()

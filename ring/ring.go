@@ -19,7 +19,7 @@ const (
 	cacheLineSize = 64
 )
 
-// MaxCapacity bounds the descriptor count so that capacity*DescSize fits in
+// MaxCapacity bounds the cell count so that capacity*CellSize fits in
 // the 32-bit fields that describe ring sizes in a segment header.
 const MaxCapacity = 1 << 24
 
@@ -28,8 +28,8 @@ const MaxCapacity = 1 << 24
 // backwards). The link that owns the ring must be treated as broken.
 var ErrCorrupt = errors.New("ring: peer index out of range (protocol violation)")
 
-// RegionSize returns the bytes a ring of capacity descriptors occupies.
-func RegionSize(capacity int) int { return HeaderSize + capacity*DescSize }
+// RegionSize returns the bytes a ring of capacity cells occupies.
+func RegionSize(capacity int) int { return HeaderSize + capacity*CellSize }
 
 func checkRegion(region []byte, capacity int) error {
 	if capacity <= 0 || capacity > MaxCapacity || capacity&(capacity-1) != 0 {
@@ -83,8 +83,8 @@ func attach(region []byte, capacity int) (shared, error) {
 	}, nil
 }
 
-func (s *shared) at(i uint64) *Desc {
-	return (*Desc)(unsafe.Add(s.descs, (i&s.mask)*DescSize))
+func (s *shared) at(i uint64) *Cell {
+	return (*Cell)(unsafe.Add(s.descs, (i&s.mask)*CellSize))
 }
 
 // wake clears flag if it is set and reports whether this call cleared it:

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus/internal/xproc"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // Cross-process runs share one memfd holding two rings: A carries parent ->
@@ -91,14 +92,14 @@ func childRings() (*Consumer, *Producer, error) {
 }
 
 // pushCtl sends a control descriptor, spinning while B is full.
-func pushCtl(p *Producer, kind uint8, aux, method uint64, patient bool) error {
+func pushCtl(p *Producer, kind wire.Kind, aux, method uint64, patient bool) error {
 	var d Desc
 	d.SetKind(kind)
 	d.SetAux(aux)
 	d.SetMethod(method)
 	sp := newSpinner(patient)
 	for {
-		ok, _, err := p.PushOne(&d)
+		ok, _, err := p.PushOne((*Cell)(&d))
 		if ok || err != nil {
 			return err
 		}
@@ -109,11 +110,11 @@ func pushCtl(p *Producer, kind uint8, aux, method uint64, patient bool) error {
 }
 
 // popCtl waits for a control descriptor of the given kind.
-func popCtl(c *Consumer, kind uint8, patient bool) (Desc, error) {
+func popCtl(c *Consumer, kind wire.Kind, patient bool) (Desc, error) {
 	var d Desc
 	sp := newSpinner(patient)
 	for {
-		ok, _, err := c.PopOne(&d)
+		ok, _, err := c.PopOne((*Cell)(&d))
 		if err != nil {
 			return d, err
 		}
@@ -154,7 +155,7 @@ func streamChild() int {
 	var seq, bad uint64
 	sp := newSpinner(test)
 	for seq < total {
-		n, _, err := c.Pop(batch[:])
+		n, _, err := c.Pop(wire.Cells(batch[:]))
 		if err != nil {
 			return childFail(err)
 		}
@@ -193,7 +194,7 @@ func pingPongChild() int {
 	var d Desc
 	sp := newSpinner(test)
 	for i := 0; i < total; {
-		ok, _, err := c.PopOne(&d)
+		ok, _, err := c.PopOne((*Cell)(&d))
 		if err != nil {
 			return childFail(err)
 		}
@@ -206,7 +207,7 @@ func pingPongChild() int {
 		sp.progress()
 		// B has room: the parent sends the next one only after taking
 		// this one back.
-		if ok, _, err := p.PushOne(&d); !ok || err != nil {
+		if ok, _, err := p.PushOne((*Cell)(&d)); !ok || err != nil {
 			return childFail(fmt.Errorf("echo %d: ok %v, %v", i, ok, err))
 		}
 		i++
@@ -260,7 +261,7 @@ func (r xpRun) streamTo(n int) error {
 				in[i].SetChannel(seq + i)
 			}
 		}
-		m, _, err := r.tx.Push(in[:k])
+		m, _, err := r.tx.Push(wire.Cells(in[:k]))
 		if err != nil {
 			return err
 		}
@@ -291,11 +292,11 @@ func (r xpRun) pingPong(n int) error {
 	sp := newSpinner(r.test)
 	for i := range uint64(n) {
 		out.SetChannel(i)
-		if ok, _, err := r.tx.PushOne(&out); !ok || err != nil {
+		if ok, _, err := r.tx.PushOne((*Cell)(&out)); !ok || err != nil {
 			return fmt.Errorf("send %d: ok %v, %v", i, ok, err)
 		}
 		for {
-			ok, _, err := r.rx.PopOne(&in)
+			ok, _, err := r.rx.PopOne((*Cell)(&in))
 			if err != nil {
 				return err
 			}
@@ -336,7 +337,7 @@ func TestCrossProcessRing(t *testing.T) {
 func BenchmarkSPSCCrossProcess(b *testing.B) {
 	r := startChild(b, helperStream, 1024, b.N, false)
 	b.ReportAllocs()
-	b.SetBytes(DescSize)
+	b.SetBytes(CellSize)
 	b.ResetTimer()
 	start := time.Now()
 	if err := r.streamTo(b.N); err != nil {

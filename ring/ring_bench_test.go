@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 func BenchmarkPushPopOne(b *testing.B) {
@@ -12,12 +14,12 @@ func BenchmarkPushPopOne(b *testing.B) {
 	in := descFor(1)
 	var out Desc
 	b.ReportAllocs()
-	b.SetBytes(DescSize)
+	b.SetBytes(CellSize)
 	for b.Loop() {
-		if ok, _, err := p.PushOne(&in); !ok || err != nil {
+		if ok, _, err := p.PushOne((*Cell)(&in)); !ok || err != nil {
 			b.Fatalf("PushOne = %v, %v", ok, err)
 		}
-		if ok, _, err := c.PopOne(&out); !ok || err != nil {
+		if ok, _, err := c.PopOne((*Cell)(&out)); !ok || err != nil {
 			b.Fatalf("PopOne = %v, %v", ok, err)
 		}
 	}
@@ -36,14 +38,14 @@ func BenchmarkPushPopBatch16(b *testing.B) {
 		makeDesc(&in[i], uint64(i))
 	}
 	b.ReportAllocs()
-	b.SetBytes(DescSize)
+	b.SetBytes(CellSize)
 	b.ResetTimer()
 	for i := 0; i < b.N; i += batch {
 		k := min(batch, b.N-i)
-		if n, _, err := p.Push(in[:k]); n != k || err != nil {
+		if n, _, err := p.Push(wire.Cells(in[:k])); n != k || err != nil {
 			b.Fatalf("Push(%d) = %d, %v", k, n, err)
 		}
-		if n, _, err := c.Pop(out[:k]); n != k || err != nil {
+		if n, _, err := c.Pop(wire.Cells(out[:k])); n != k || err != nil {
 			b.Fatalf("Pop(%d) = %d, %v", k, n, err)
 		}
 	}
@@ -118,7 +120,7 @@ func BenchmarkSPSC(b *testing.B) {
 	total := uint64(b.N)
 	done := make(chan error, 1)
 	b.ReportAllocs()
-	b.SetBytes(DescSize)
+	b.SetBytes(CellSize)
 	b.ResetTimer()
 	start := time.Now()
 
@@ -127,7 +129,7 @@ func BenchmarkSPSC(b *testing.B) {
 		var seq uint64
 		sp := newSpinner(false)
 		for seq < total {
-			n, _, err := c.Pop(out[:])
+			n, _, err := c.Pop(wire.Cells(out[:]))
 			if err != nil {
 				done <- err
 				return
@@ -161,7 +163,7 @@ func BenchmarkSPSC(b *testing.B) {
 		for i := range k {
 			in[i].SetChannel(seq + i)
 		}
-		n, _, err := p.Push(in[:k])
+		n, _, err := p.Push(wire.Cells(in[:k]))
 		if err != nil {
 			b.Fatal(err)
 		}

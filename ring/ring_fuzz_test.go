@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // Fuzz program opcodes: each is one byte, followed by its operand bytes (a
@@ -168,7 +170,7 @@ func FuzzRing(f *testing.F) {
 				for i := range k {
 					makeDesc(&src[i], seq+uint64(i))
 				}
-				n, wake, err := p.Push(src[:k])
+				n, wake, err := p.Push(wire.Cells(src[:k]))
 				checkErr(op, err)
 				unchangedOnErr(op, err)
 				if n < 0 || n > k {
@@ -182,7 +184,7 @@ func FuzzRing(f *testing.F) {
 				pushed(n)
 			case fzPushOne:
 				d := descFor(seq)
-				ok, wake, err := p.PushOne(&d)
+				ok, wake, err := p.PushOne((*Cell)(&d))
 				checkErr(op, err)
 				unchangedOnErr(op, err)
 				wantBool(op, "PushOne", ok, len(queue) < capacity)
@@ -197,7 +199,7 @@ func FuzzRing(f *testing.F) {
 				for i := range dst {
 					dst[i] = sentinel
 				}
-				n, wake, err := c.Pop(dst[:k])
+				n, wake, err := c.Pop(wire.Cells(dst[:k]))
 				checkErr(op, err)
 				unchangedOnErr(op, err)
 				if n < 0 || n > k {
@@ -216,7 +218,7 @@ func FuzzRing(f *testing.F) {
 				checkPopped(op, dst[:n])
 			case fzPopOne:
 				d := descFor(0xDEAD)
-				ok, wake, err := c.PopOne(&d)
+				ok, wake, err := c.PopOne((*Cell)(&d))
 				checkErr(op, err)
 				unchangedOnErr(op, err)
 				if !ok && d != descFor(0xDEAD) {

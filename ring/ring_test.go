@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/plexus-ipc/plexus/wire"
 	"github.com/stretchr/testify/require"
 )
 
@@ -63,6 +64,9 @@ func splitmix(x *uint64) uint64 {
 // descSum is FNV-1a over every byte except Aux, which carries it: a consumer
 // can then detect a torn or misplaced descriptor without knowing the sender's
 // generator.
+// offAux is where wire puts Aux (SPEC.md "Descriptor").
+const offAux = 24
+
 func descSum(d *Desc) uint64 {
 	h := uint64(14695981039346656037)
 	for i, b := range d {
@@ -77,9 +81,13 @@ func descSum(d *Desc) uint64 {
 
 // makeDesc fills every byte of d from seq: Channel is the sequence number,
 // Aux the checksum of the rest.
+// Desc is what the tests put in cells: package wire's descriptor, whose
+// accessors give the bytes names. The ring itself never looks into a cell.
+type Desc = wire.Desc
+
 func makeDesc(d *Desc, seq uint64) {
 	x := seq
-	for i := 8; i < DescSize; i += 8 {
+	for i := 8; i < CellSize; i += 8 {
 		binary.LittleEndian.PutUint64(d[i:], splitmix(&x))
 	}
 	d.SetChannel(seq)
@@ -141,7 +149,7 @@ func TestArgumentValidation(t *testing.T) {
 			require.NoError(t, err, "capacity %d, call %d", capacity, i)
 		}
 	}
-	require.Equal(t, HeaderSize+8*DescSize, RegionSize(8))
+	require.Equal(t, HeaderSize+8*CellSize, RegionSize(8))
 }
 
 func TestInitClearsHeaderOnly(t *testing.T) {
@@ -166,30 +174,30 @@ func TestEmptyAndFull(t *testing.T) {
 			require.Equal(t, capacity, c.Capacity())
 
 			var d Desc
-			ok, wake, err := c.PopOne(&d)
+			ok, wake, err := c.PopOne((*Cell)(&d))
 			require.NoError(t, err)
 			require.False(t, ok)
 			require.False(t, wake)
 			ready, err := c.Ready()
 			require.NoError(t, err)
 			require.False(t, ready)
-			n, _, err := c.Pop(make([]Desc, 4))
+			n, _, err := c.Pop(wire.Cells(make([]Desc, 4)))
 			require.NoError(t, err)
 			require.Zero(t, n)
 
 			for i := range capacity {
 				d := descFor(uint64(i))
-				ok, wake, err := p.PushOne(&d)
+				ok, wake, err := p.PushOne((*Cell)(&d))
 				require.NoError(t, err)
 				require.True(t, ok, "push %d of %d", i, capacity)
 				require.False(t, wake)
 			}
 			d = descFor(999)
-			ok, _, err = p.PushOne(&d)
+			ok, _, err = p.PushOne((*Cell)(&d))
 			require.NoError(t, err)
 			require.False(t, ok, "a full ring accepts nothing more")
 			extra := []Desc{descFor(1000), descFor(1001), descFor(1002)}
-			n, _, err = p.Push(extra)
+			n, _, err = p.Push(wire.Cells(extra))
 			require.NoError(t, err)
 			require.Zero(t, n)
 			space, err := p.HasSpace()
@@ -201,12 +209,12 @@ func TestEmptyAndFull(t *testing.T) {
 			require.Equal(t, uint64(capacity), getU64(region, offTail))
 
 			for i := range capacity {
-				ok, _, err := c.PopOne(&d)
+				ok, _, err := c.PopOne((*Cell)(&d))
 				require.NoError(t, err)
 				require.True(t, ok)
 				require.Equal(t, descFor(uint64(i)), d)
 			}
-			ok, _, err = c.PopOne(&d)
+			ok, _, err = c.PopOne((*Cell)(&d))
 			require.NoError(t, err)
 			require.False(t, ok)
 			require.Equal(t, uint64(capacity), getU64(region, offHead))
@@ -242,13 +250,13 @@ func TestWrapAround(t *testing.T) {
 		for i := range k {
 			makeDesc(&src[i], sent+uint64(i))
 		}
-		n, _, err := p.Push(src[:k])
+		n, _, err := p.Push(wire.Cells(src[:k]))
 		require.NoError(t, err)
 		require.Equal(t, min(k, capacity-int(sent-recv)), n)
 		sent += uint64(n)
 
 		m := (round*7)%(capacity+5) + 1
-		got, _, err := c.Pop(dst[:m])
+		got, _, err := c.Pop(wire.Cells(dst[:m]))
 		require.NoError(t, err)
 		require.Equal(t, min(m, int(sent-recv)), got)
 		for i := range got {
@@ -275,10 +283,10 @@ func TestIndexWrapsAt64Bits(t *testing.T) {
 	var d Desc
 	for i := range uint64(20) {
 		d = descFor(i)
-		ok, _, err := p.PushOne(&d)
+		ok, _, err := p.PushOne((*Cell)(&d))
 		require.NoError(t, err)
 		require.True(t, ok)
-		ok, _, err = c.PopOne(&d)
+		ok, _, err = c.PopOne((*Cell)(&d))
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.Equal(t, descFor(i), d)
@@ -297,14 +305,14 @@ func TestBatchPartial(t *testing.T) {
 	var sent, recv int
 	push := func(k, want int, msg string) {
 		t.Helper()
-		n, _, err := p.Push(src[sent : sent+k])
+		n, _, err := p.Push(wire.Cells(src[sent : sent+k]))
 		require.NoError(t, err, msg)
 		require.Equal(t, want, n, msg)
 		sent += n
 	}
 	pop := func(k, want int, msg string) {
 		t.Helper()
-		n, _, err := c.Pop(dst[:k])
+		n, _, err := c.Pop(wire.Cells(dst[:k]))
 		require.NoError(t, err, msg)
 		require.Equal(t, want, n, msg)
 		for i := range n {
@@ -349,11 +357,11 @@ func TestBatchOrder(t *testing.T) {
 		for j := range pushes[i] {
 			makeDesc(&src[j], sent+uint64(j))
 		}
-		n, _, err := p.Push(src[:pushes[i]])
+		n, _, err := p.Push(wire.Cells(src[:pushes[i]]))
 		require.NoError(t, err)
 		require.Equal(t, min(pushes[i], capacity-int(sent-recv)), n, "push %d", i)
 		sent += uint64(n)
-		m, _, err := c.Pop(dst[:pops[i]])
+		m, _, err := c.Pop(wire.Cells(dst[:pops[i]]))
 		require.NoError(t, err)
 		require.Equal(t, min(pops[i], int(sent-recv)), m, "pop %d", i)
 		for j := range m {
@@ -372,11 +380,11 @@ func TestReattachResumes(t *testing.T) {
 	var d Desc
 	for i := range uint64(5) {
 		d = descFor(i)
-		ok, _, err := p.PushOne(&d)
+		ok, _, err := p.PushOne((*Cell)(&d))
 		require.NoError(t, err)
 		require.True(t, ok)
 	}
-	ok, _, err := c.PopOne(&d)
+	ok, _, err := c.PopOne((*Cell)(&d))
 	require.NoError(t, err)
 	require.True(t, ok)
 
@@ -386,14 +394,14 @@ func TestReattachResumes(t *testing.T) {
 	for i := range src {
 		makeDesc(&src[i], 5+uint64(i))
 	}
-	n, _, err := p.Push(src)
+	n, _, err := p.Push(wire.Cells(src))
 	require.NoError(t, err)
 	require.Equal(t, capacity-4, n, "4 descriptors are still unconsumed")
 
 	c, err = NewConsumer(region, capacity)
 	require.NoError(t, err)
 	dst := make([]Desc, 2*capacity)
-	n, _, err = c.Pop(dst)
+	n, _, err = c.Pop(wire.Cells(dst))
 	require.NoError(t, err)
 	require.Equal(t, capacity, n)
 	for i := range n {
@@ -415,13 +423,13 @@ func TestParkFlags(t *testing.T) {
 	// The producer that finds the flag set clears it and must ring once.
 	c.PreparePark()
 	d = descFor(0)
-	ok, wake, err := p.PushOne(&d)
+	ok, wake, err := p.PushOne((*Cell)(&d))
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.True(t, wake)
 	require.Zero(t, getU32(region, offParked))
 	require.False(t, c.CancelPark(), "the producer already took the flag, a wake-up is owed")
-	_, wake, err = p.Push([]Desc{descFor(1)})
+	_, wake, err = p.Push(wire.Cells([]Desc{descFor(1)}))
 	require.NoError(t, err)
 	require.False(t, wake, "at most one ring per park")
 
@@ -431,12 +439,12 @@ func TestParkFlags(t *testing.T) {
 	space, err := p.HasSpace()
 	require.NoError(t, err)
 	require.False(t, space)
-	ok, wake, err = c.PopOne(&d)
+	ok, wake, err = c.PopOne((*Cell)(&d))
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.True(t, wake)
 	require.False(t, p.CancelWait())
-	ok, wake, err = c.PopOne(&d)
+	ok, wake, err = c.PopOne((*Cell)(&d))
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.False(t, wake)
@@ -523,7 +531,7 @@ func TestRingMatchesModel(t *testing.T) {
 				for i := range k {
 					makeDesc(&src[i], next+uint64(i))
 				}
-				n, wake, err := p.Push(src[:k])
+				n, wake, err := p.Push(wire.Cells(src[:k]))
 				noErr(t, err, where)
 				eq(t, min(k, capacity-len(queue)), n, where)
 				eq(t, n > 0 && parked, wake, where)
@@ -537,7 +545,7 @@ func TestRingMatchesModel(t *testing.T) {
 				tail += uint64(n)
 			case 2: // PushOne
 				d := descFor(next)
-				ok, wake, err := p.PushOne(&d)
+				ok, wake, err := p.PushOne((*Cell)(&d))
 				noErr(t, err, where)
 				eq(t, len(queue) < capacity, ok, where)
 				eq(t, ok && parked, wake, where)
@@ -549,7 +557,7 @@ func TestRingMatchesModel(t *testing.T) {
 				}
 			case 3, 4: // Pop
 				k := rng.IntN(capacity + 4)
-				n, wake, err := c.Pop(dst[:k])
+				n, wake, err := c.Pop(wire.Cells(dst[:k]))
 				noErr(t, err, where)
 				eq(t, min(k, len(queue)), n, where)
 				eq(t, n > 0 && waiting, wake, where)
@@ -563,7 +571,7 @@ func TestRingMatchesModel(t *testing.T) {
 				head += uint64(n)
 			case 5: // PopOne
 				var d Desc
-				ok, wake, err := c.PopOne(&d)
+				ok, wake, err := c.PopOne((*Cell)(&d))
 				noErr(t, err, where)
 				eq(t, len(queue) > 0, ok, where)
 				eq(t, ok && waiting, wake, where)
@@ -695,7 +703,7 @@ func runSPSC(t *testing.T, cfg spscConfig, total uint64) spscStats {
 				for i := range k {
 					makeDesc(&batch[i], seq+i)
 				}
-				n, wake, err := p.Push(batch[:k])
+				n, wake, err := p.Push(wire.Cells(batch[:k]))
 				if err != nil {
 					return err
 				}
@@ -740,7 +748,7 @@ func runSPSC(t *testing.T, cfg spscConfig, total uint64) spscStats {
 				if cfg.lockstep {
 					k = len(batch)
 				}
-				n, wake, err := c.Pop(batch[:k])
+				n, wake, err := c.Pop(wire.Cells(batch[:k]))
 				if err != nil {
 					return err
 				}
@@ -835,11 +843,11 @@ func TestHostileTail(t *testing.T) {
 		for i := range src {
 			makeDesc(&src[i], uint64(i))
 		}
-		n, _, err := p.Push(src)
+		n, _, err := p.Push(wire.Cells(src))
 		require.NoError(t, err)
 		require.Equal(t, int(pushed), n)
 		dst := make([]Desc, capacity)
-		n, _, err = c.Pop(dst) // drain, so the consumer must read tail afresh
+		n, _, err = c.Pop(wire.Cells(dst)) // drain, so the consumer must read tail afresh
 		require.NoError(t, err)
 		require.Equal(t, int(pushed), n)
 		head := pushed
@@ -853,7 +861,7 @@ func TestHostileTail(t *testing.T) {
 			for i := range dst {
 				dst[i] = sentinel
 			}
-			n, wake, err := c.Pop(dst)
+			n, wake, err := c.Pop(wire.Cells(dst))
 			require.ErrorIs(t, err, ErrCorrupt, "tail %#x, head %d", bad, head)
 			require.Zero(t, n)
 			require.False(t, wake)
@@ -861,7 +869,7 @@ func TestHostileTail(t *testing.T) {
 				require.Equal(t, sentinel, dst[i], "Pop must not copy anything on a corrupt tail")
 			}
 			d := sentinel
-			ok, _, err := c.PopOne(&d)
+			ok, _, err := c.PopOne((*Cell)(&d))
 			require.ErrorIs(t, err, ErrCorrupt)
 			require.False(t, ok)
 			require.Equal(t, sentinel, d)
@@ -887,7 +895,7 @@ func TestHostileHead(t *testing.T) {
 	for i := range src {
 		makeDesc(&src[i], uint64(i))
 	}
-	n, _, err := p.Push(src) // full, so the next push must read the head
+	n, _, err := p.Push(wire.Cells(src)) // full, so the next push must read the head
 	require.NoError(t, err)
 	require.Equal(t, capacity, n)
 	tail := uint64(capacity)
@@ -895,12 +903,12 @@ func TestHostileHead(t *testing.T) {
 
 	for _, bad := range []uint64{tail + 1, tail + 100, ^uint64(0), 1 << 63, tail - capacity - 1} {
 		putU64(region, offHead, bad)
-		n, wake, err := p.Push(src)
+		n, wake, err := p.Push(wire.Cells(src))
 		require.ErrorIs(t, err, ErrCorrupt, "head %#x, tail %d", bad, tail)
 		require.Zero(t, n)
 		require.False(t, wake)
 		d := descFor(77)
-		ok, _, err := p.PushOne(&d)
+		ok, _, err := p.PushOne((*Cell)(&d))
 		require.ErrorIs(t, err, ErrCorrupt)
 		require.False(t, ok)
 		_, err = p.HasSpace()
@@ -915,11 +923,11 @@ func TestHostileHead(t *testing.T) {
 	// producer cannot detect; it only shrinks the free space, never lets
 	// the producer overrun.
 	putU64(region, offHead, tail-capacity)
-	n, _, err = p.Push(src)
+	n, _, err = p.Push(wire.Cells(src))
 	require.NoError(t, err)
 	require.Zero(t, n)
 	putU64(region, offHead, tail-2)
-	n, _, err = p.Push(src)
+	n, _, err = p.Push(wire.Cells(src))
 	require.NoError(t, err)
 	require.Equal(t, capacity-2, n)
 }
@@ -932,11 +940,11 @@ func TestHostileFlags(t *testing.T) {
 		putU32(region, offParked, v)
 		putU32(region, offWaiting, v)
 		d := descFor(1)
-		ok, wake, err := p.PushOne(&d)
+		ok, wake, err := p.PushOne((*Cell)(&d))
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.False(t, wake)
-		ok, wake, err = c.PopOne(&d)
+		ok, wake, err = c.PopOne((*Cell)(&d))
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.False(t, wake)
@@ -953,11 +961,11 @@ func TestHostileFlags(t *testing.T) {
 func TestPendingIgnoresRewrittenHead(t *testing.T) {
 	p, c, region := newRing(t, 8)
 	d := descFor(1)
-	ok, _, err := p.PushOne(&d)
+	ok, _, err := p.PushOne((*Cell)(&d))
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.True(t, c.Pending())
-	ok, _, err = c.PopOne(&d)
+	ok, _, err = c.PopOne((*Cell)(&d))
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.False(t, c.Pending())
@@ -971,7 +979,7 @@ func TestPendingIgnoresRewrittenHead(t *testing.T) {
 	}
 	// Data the producer publishes still shows.
 	putU64(region, offHead, tail)
-	ok, _, err = p.PushOne(&d)
+	ok, _, err = p.PushOne((*Cell)(&d))
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.True(t, c.Pending())

@@ -7,13 +7,14 @@ import (
 	"sync/atomic"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/transport"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // item is a received message waiting for the application: the frame (to
 // release) and the message bytes inside its payload.
 type item struct {
-	f   plexus.Frame
+	f   transport.Frame
 	msg []byte
 	// pk: a message of a packed frame, holding a reference to it (f is
 	// empty). packed: a whole packed frame in the queue, not yet split.
@@ -28,9 +29,9 @@ type channel struct {
 	method uint64
 	local  bool // this side opened it (the caller's end)
 
-	send credit       // our send window on this channel
-	desc ring.Desc    // scratch for frames this side sends from the caller's goroutine
-	rel  plexus.Frame // scratch for releasing a consumed frame (guarded by mu)
+	send credit          // our send window on this channel
+	desc wire.Desc       // scratch for frames this side sends from the caller's goroutine
+	rel  transport.Frame // scratch for releasing a consumed frame (guarded by mu)
 
 	mu         sync.Mutex
 	queue      []item
@@ -176,10 +177,10 @@ func (ch *channel) signal() {
 
 // onFrame queues the message of an OPEN, DATA or STATUS frame (reader
 // goroutine).
-func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
+func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
 	d := &f.Desc
 	flags := d.Flags()
-	cost := frameCost(len(f.Payload))
+	cost := wire.FrameCost(len(f.Payload))
 	if ch.remaining.Load() <= 0 {
 		ch.s.t.Release(f)
 		return violation("channel %d flow-control window exceeded", ch.id)
@@ -187,29 +188,29 @@ func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
 	ch.remaining.Add(-cost)
 	payload := f.Payload
 	var md plexus.Metadata
-	if flags&flagMD != 0 {
+	if flags&wire.FlagMD != 0 {
 		var err error
-		if md, payload, err = parseMD(payload); err != nil {
+		if md, payload, err = wire.ParseMetadata(payload); err != nil {
 			ch.s.t.Release(f)
 			return err.(*plexus.Status)
 		}
 	}
 	var final *plexus.Status
-	if d.Kind() == kindStatus {
+	if d.Kind() == wire.KindStatus {
 		code := plexus.Code(d.Aux())
 		if code != plexus.OK {
-			st, err := parseStatusBody(code, payload)
+			st, err := wire.ParseStatusBody(code, payload)
 			if err != nil {
 				ch.s.t.Release(f)
 				return err.(*plexus.Status)
 			}
 			final = st
 			payload = nil
-			flags &^= flagMsg
+			flags &^= wire.FlagMsg
 		} else {
 			final = statusOK
 		}
-	} else if d.Kind() == kindData && flags&flagMsg == 0 && flags&flagEnd == 0 {
+	} else if d.Kind() == wire.KindData && flags&wire.FlagMsg == 0 && flags&wire.FlagEnd == 0 {
 		ch.s.t.Release(f)
 		return violation("DATA on channel %d without a message or END", ch.id)
 	}
@@ -237,7 +238,7 @@ func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
 		ch.s.t.Release(f)
 		return violation("frame on channel %d after its end", ch.id)
 	}
-	if flags&flagPacked != 0 {
+	if flags&wire.FlagPacked != 0 {
 		// Validated whole here; the receiver splits it (fromCursor).
 		if _, err := countPacked(payload); err != nil {
 			ch.mu.Unlock()
@@ -245,10 +246,10 @@ func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
 			return err
 		}
 		ch.queue = append(ch.queue, item{f: *f, msg: payload, packed: true})
-	} else if flags&flagMsg != 0 {
+	} else if flags&wire.FlagMsg != 0 {
 		ch.queue = append(ch.queue, item{f: *f, msg: payload})
 	}
-	if flags&flagEnd != 0 || final != nil {
+	if flags&wire.FlagEnd != 0 || final != nil {
 		ch.recvEnd = true
 	}
 	if final != nil {
@@ -258,7 +259,7 @@ func (ch *channel) onFrame(f *plexus.Frame) *plexus.Status {
 	}
 	s, wake := ch.s, ch.wake
 	ch.mu.Unlock()
-	if flags&flagMsg == 0 {
+	if flags&wire.FlagMsg == 0 {
 		s.t.Release(f)
 	}
 	select {
@@ -382,15 +383,15 @@ func (ch *channel) done(it *item) {
 }
 
 // doneFrame releases a consumed frame and grants its cost back.
-func (ch *channel) doneFrame(f *plexus.Frame) {
+func (ch *channel) doneFrame(f *transport.Frame) {
 	ch.mu.Lock()
-	cost := frameCost(len(f.Payload))
+	cost := wire.FrameCost(len(f.Payload))
 	// Released through a field: a pointer to the caller's item would
 	// escape through the Transport interface and cost an allocation per
 	// message.
 	ch.rel = *f
 	ch.s.t.Release(&ch.rel)
-	ch.rel = plexus.Frame{}
+	ch.rel = transport.Frame{}
 	ch.consumed += cost
 	grant := int64(0)
 	if !ch.recvEnd && ch.consumed >= int64(ch.s.cfg.ChannelWindow)/2 {
@@ -426,8 +427,8 @@ func (ch *channel) drop() {
 // credit the reader does not know about.
 func (s *Session) grantChannel(ch *channel, n int64) {
 	ch.remaining.Add(n)
-	var d ring.Desc
-	newDesc(&d, kindCredit, ch.id, 0)
+	var d wire.Desc
+	newDesc(&d, wire.KindCredit, ch.id, 0)
 	d.SetCredit(uint32(n))
 	_ = s.sendFrame(context.Background(), nil, &d, nil, false) // rare: half a window per grant
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // open starts a call: it allocates the channel ID and sends the OPEN with
@@ -37,9 +37,9 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 		return nil, err
 	}
 	if end {
-		flags |= flagEnd
+		flags |= wire.FlagEnd
 	}
-	cost := frameCost(len(payload))
+	cost := wire.FrameCost(len(payload))
 	if err := s.link.take(ctx, s.done, cost); err != nil {
 		s.freeIf(payload, fromAlloc)
 		return nil, err
@@ -49,7 +49,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	// interface and cost an allocation per call.
 	ch := s.newChannel(0, method, true)
 	d := &ch.desc
-	newDesc(d, kindOpen, 0, flags)
+	newDesc(d, wire.KindOpen, 0, flags)
 	d.SetMethod(method)
 	if extra := s.cfg.ChannelWindow - DefaultChannelWindow; extra > 0 {
 		d.SetCredit(uint32(extra))
@@ -219,8 +219,8 @@ func (s *Session) Notify(ctx context.Context, method uint64, m plexus.Marshaler)
 		}
 		return err
 	}
-	var d ring.Desc
-	newDesc(&d, kindNotify, 0, flags)
+	var d wire.Desc
+	newDesc(&d, wire.KindNotify, 0, flags)
 	d.SetMethod(method)
 	return s.sendFrame(ctx, nil, &d, payload, fromAlloc)
 }

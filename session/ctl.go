@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // ctlFrame is a frame the reader goroutine wants sent. The reader never
@@ -16,7 +16,7 @@ import (
 // would drain its side and the link would deadlock.
 type ctlFrame struct {
 	flushed chan struct{} // a marker, not a frame: closed when the writer reaches it
-	kind    uint8
+	kind    wire.Kind
 	channel uint64
 	aux     uint64
 	credit  uint32
@@ -71,7 +71,7 @@ func (q *ctlQueue) take() ([]ctlFrame, bool) {
 }
 
 func (s *Session) writeLoop() {
-	var d ring.Desc
+	var d wire.Desc
 	for {
 		select {
 		case <-s.done:
@@ -109,7 +109,7 @@ func (s *Session) writeLoop() {
 // pong or reset ever sent again. A peer that never reads again is ended
 // by keepalive (it answers no ping) or, if it floods frames that queue
 // answers, by the queue's bound.
-func (s *Session) sendCtl(d *ring.Desc, payload []byte) bool {
+func (s *Session) sendCtl(d *wire.Desc, payload []byte) bool {
 	for {
 		err := s.t.Send(d, payload)
 		if err == nil {
@@ -147,11 +147,11 @@ func (q *ctlQueue) flush(ctx context.Context, done <-chan struct{}) error {
 func (s *Session) queueCredit(channel uint64, n int64) {
 	for n > 0 {
 		c := min(n, 1<<31)
-		s.ctl.push(ctlFrame{kind: kindCredit, channel: channel, credit: uint32(c)})
+		s.ctl.push(ctlFrame{kind: wire.KindCredit, channel: channel, credit: uint32(c)})
 		n -= c
 	}
 }
 
 func (s *Session) queueReset(channel uint64, code plexus.Code, reason string) {
-	s.ctl.push(ctlFrame{kind: kindReset, channel: channel, aux: uint64(code), payload: []byte(reason)})
+	s.ctl.push(ctlFrame{kind: wire.KindReset, channel: channel, aux: uint64(code), payload: []byte(reason)})
 }

@@ -13,16 +13,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/inproc"
 )
 
 // countingTransport counts the frames a session received and released.
 type countingTransport struct {
-	plexus.Transport
+	transport.Transport
 	recvd, released atomic.Int64
 }
 
-func (c *countingTransport) Recv(f *plexus.Frame) error {
+func (c *countingTransport) Recv(f *transport.Frame) error {
 	err := c.Transport.Recv(f)
 	if err == nil {
 		c.recvd.Add(1)
@@ -30,7 +31,7 @@ func (c *countingTransport) Recv(f *plexus.Frame) error {
 	return err
 }
 
-func (c *countingTransport) Release(f *plexus.Frame) {
+func (c *countingTransport) Release(f *transport.Frame) {
 	c.released.Add(1)
 	c.Transport.Release(f)
 }

@@ -1,5 +1,5 @@
 // Package session is the RPC layer of plexus: channels, calls and streams
-// in both directions over one plexus.Transport, with flow control,
+// in both directions over one transport.Transport, with flow control,
 // deadlines, cancellation, keepalive, GoAway and drain. It knows nothing of
 // shared memory or sockets.
 //
@@ -22,7 +22,7 @@
 // next call, until the session ends (see workers.go). At most
 // Config.MaxPeerCalls handlers run at once; later calls wait without a
 // goroutine, holding their flow-control credit (see admission.go). On a transport that
-// can be polled (plexus.Poller: shared memory) there is no dedicated
+// can be polled (transport.Poller: shared memory) there is no dedicated
 // reader: a caller waiting for its response receives for itself for a
 // polling budget, and a small set of reader goroutines covers the rest,
 // one of them asleep on the doorbell; a reader that receives a call with

@@ -4,14 +4,14 @@ import (
 	"context"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // send hands a frame to the transport. A transport whose Send may wait
-// for the peer (plexus.ContextSender: shared memory, for ring space or a
+// for the peer (transport.ContextSender: shared memory, for ring space or a
 // slot) gets ctx, so that the wait ends with the call's deadline or
 // cancellation rather than the transport's own bound.
-func (s *Session) send(ctx context.Context, d *ring.Desc, payload []byte) error {
+func (s *Session) send(ctx context.Context, d *wire.Desc, payload []byte) error {
 	if s.cs != nil {
 		return s.cs.SendContext(ctx, d, payload)
 	}
@@ -39,7 +39,7 @@ func (s *Session) encode(ctx context.Context, md plexus.Metadata, m plexus.Marsh
 		if len(md) == 0 && st == nil {
 			// A lease alone is the payload: its memory crosses as it is.
 			if b, ok := l.take(s); ok {
-				return b, true, flagMsg, nil
+				return b, true, wire.FlagMsg, nil
 			}
 		}
 		// Copied below; the lease is spent all the same.
@@ -47,16 +47,16 @@ func (s *Session) encode(ctx context.Context, md plexus.Metadata, m plexus.Marsh
 	}
 	size := 0
 	if len(md) > 0 {
-		n, err := mdSize(md)
+		n, err := wire.MetadataSize(md)
 		if err != nil {
 			return nil, false, 0, err
 		}
 		size += n
-		flags |= flagMD
+		flags |= wire.FlagMD
 	}
 	if m != nil {
 		size += m.Msgsize()
-		flags |= flagMsg
+		flags |= wire.FlagMsg
 	}
 	if st != nil {
 		size += 4 + len(st.Message) + len(st.Details)
@@ -73,7 +73,7 @@ func (s *Session) encode(ctx context.Context, md plexus.Metadata, m plexus.Marsh
 	}
 	b := buf[:0]
 	if len(md) > 0 {
-		b = appendMD(b, md)
+		b = wire.AppendMetadata(b, md)
 	}
 	if m != nil {
 		if b, err = m.MarshalMsg(b); err != nil {
@@ -82,7 +82,7 @@ func (s *Session) encode(ctx context.Context, md plexus.Metadata, m plexus.Marsh
 		}
 	}
 	if st != nil {
-		b = appendStatusBody(b, st)
+		b = wire.AppendStatusBody(b, st)
 	}
 	if len(b) > 0 && len(b) <= cap(buf) && &b[0] == &buf[:1][0] {
 		return buf[:len(b)], true, flags, nil

@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/inproc"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // fuzzMux serves every handler shape, so that random OPENs reach real
@@ -92,18 +93,18 @@ func FuzzSessionFrames(f *testing.F) {
 		drained := make(chan struct{})
 		go func() {
 			defer close(drained)
-			var fr plexus.Frame
+			var fr transport.Frame
 			for raw.Recv(&fr) == nil {
 				raw.Release(&fr)
 			}
 		}()
 
-		var d ring.Desc
+		var d wire.Desc
 		payload := make([]byte, 0, 1<<12)
 		for i := 0; i+12 <= len(prog) && i < 12*256; i += 12 {
 			g := prog[i : i+12]
 			d.Reset()
-			d.SetKind(g[0] % (kindMax + 2))
+			d.SetKind(wire.Kind(g[0] % uint8(wire.KindMax+2)))
 			d.SetFlags(g[1] &^ 0x0f) // transport bits are the transport's
 			// Channels from a small set, with both parities, so that
 			// opens, reuse and frames on open channels all happen.
@@ -135,30 +136,6 @@ func FuzzSessionFrames(f *testing.F) {
 				t.Fatalf("goroutines leaked: %d > %d\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
 			}
 			time.Sleep(time.Millisecond)
-		}
-	})
-}
-
-// FuzzParseMD: any bytes either parse into a bounded metadata map or fail
-// as a protocol violation.
-func FuzzParseMD(f *testing.F) {
-	f.Add(appendMD(nil, plexus.Metadata{"trace": "abc", "k": ""}))
-	f.Add([]byte{0xff, 0xff})
-	f.Add([]byte{1, 0, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		md, rest, err := parseMD(b)
-		if err != nil {
-			if plexus.CodeOf(err) != plexus.ProtocolViolation {
-				t.Fatalf("error outside the contract: %v", err)
-			}
-			return
-		}
-		if len(md) > maxMDEntries || len(rest) > len(b) {
-			t.Fatalf("limits not enforced: %d entries", len(md))
-		}
-		again, _, err := parseMD(appendMD(nil, md))
-		if err != nil || len(again) != len(md) {
-			t.Fatalf("re-encoding does not round-trip: %v", err)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // GoAway tells the peer that this side accepts no new calls: calls the
@@ -20,7 +21,7 @@ func (s *Session) GoAway(reason string) {
 	s.goAwayLimit = s.peerMaxID
 	limit := s.goAwayLimit
 	s.mu.Unlock()
-	s.ctl.push(ctlFrame{kind: kindGoAway, aux: limit, payload: []byte(reason)})
+	s.ctl.push(ctlFrame{kind: wire.KindGoAway, aux: limit, payload: []byte(reason)})
 }
 
 // onGoAway: calls this side opened above the peer's limit were never

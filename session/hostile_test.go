@@ -14,8 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/inproc"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // rawPeer is the initiator end of a link driven frame by frame, for tests
@@ -27,24 +28,24 @@ type rawPeer struct {
 	tr *inproc.Transport
 	// rx receives the descriptors of every frame the session sends; a
 	// goroutine reads them, so that the session's sends never wait.
-	rx chan ring.Desc
+	rx chan wire.Desc
 }
 
 func newRawPeer(t *testing.T, mux *Mux, cfg Config) (*Session, *rawPeer) {
-	return newRawPeerOver(t, mux, cfg, func(tr plexus.Transport) plexus.Transport { return tr })
+	return newRawPeerOver(t, mux, cfg, func(tr transport.Transport) transport.Transport { return tr })
 }
 
 // newRawPeerOver is newRawPeer with the session's transport wrapped.
-func newRawPeerOver(t *testing.T, mux *Mux, cfg Config, wrap func(plexus.Transport) plexus.Transport) (*Session, *rawPeer) {
+func newRawPeerOver(t *testing.T, mux *Mux, cfg Config, wrap func(transport.Transport) transport.Transport) (*Session, *rawPeer) {
 	a, b := inproc.Pipe(inproc.Config{})
 	cfg.Role, cfg.Mux = Acceptor, mux
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Error, Output: testWriter{t}})
 	}
 	s := New(wrap(b), cfg)
-	p := &rawPeer{t: t, tr: a, rx: make(chan ring.Desc, 1<<16)}
+	p := &rawPeer{t: t, tr: a, rx: make(chan wire.Desc, 1<<16)}
 	go func() {
-		var f plexus.Frame
+		var f transport.Frame
 		for a.Recv(&f) == nil {
 			select {
 			case p.rx <- f.Desc:
@@ -60,7 +61,7 @@ func newRawPeerOver(t *testing.T, mux *Mux, cfg Config, wrap func(plexus.Transpo
 
 // expect waits (bounded) for the next frame of kind from the session,
 // skipping others.
-func (p *rawPeer) expect(kind uint8) ring.Desc {
+func (p *rawPeer) expect(kind wire.Kind) wire.Desc {
 	p.t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
@@ -78,9 +79,9 @@ func (p *rawPeer) expect(kind uint8) ring.Desc {
 
 // send sends one frame whose payload is copied into transport memory, and
 // returns that memory.
-func (p *rawPeer) send(kind uint8, channel, method uint64, flags uint8, payload []byte) []byte {
+func (p *rawPeer) send(kind wire.Kind, channel, method uint64, flags uint8, payload []byte) []byte {
 	p.t.Helper()
-	var d ring.Desc
+	var d wire.Desc
 	newDesc(&d, kind, channel, flags)
 	d.SetMethod(method)
 	var buf []byte
@@ -114,10 +115,10 @@ func TestPackedRecordChangedAfterValidation(t *testing.T) {
 	})
 	require.NoError(t, err)
 	s, p := newRawPeer(t, mux, Config{})
-	p.send(kindOpen, 1, id, 0, nil)
+	p.send(wire.KindOpen, 1, id, 0, nil)
 	// Two records of 4 bytes.
 	rec := []byte{4, 0, 'a', 'b', 'c', 'd', 4, 0, 'e', 'f', 'g', 'h'}
-	buf := p.send(kindData, 1, 0, flagMsg|flagPacked, rec)
+	buf := p.send(wire.KindData, 1, 0, wire.FlagMsg|wire.FlagPacked, rec)
 	<-got1
 	binary.LittleEndian.PutUint16(buf[6:], 0xffff)
 	close(rewritten)
@@ -149,11 +150,11 @@ func TestNotificationFloodBounded(t *testing.T) {
 	s, p := newRawPeer(t, mux, Config{MaxQueuedNotifications: queued})
 	defer close(release)
 	payload := make([]byte, 1000)
-	const cost = 1000 + ring.DescSize
+	const cost = 1000 + wire.DescSize
 	sent := 0
 	for ; sent < 20000 && s.Err() == nil; sent++ {
-		var d ring.Desc
-		newDesc(&d, kindNotify, 0, flagMsg)
+		var d wire.Desc
+		newDesc(&d, wire.KindNotify, 0, wire.FlagMsg)
 		d.SetMethod(id)
 		if p.tr.Send(&d, payload) != nil {
 			break
@@ -206,7 +207,7 @@ func TestNotificationBackpressure(t *testing.T) {
 		require.NoError(t, sender.Notify(ctx, id, msg), "notification %d", i)
 	}
 	require.Eventually(t, func() bool { return handled.Load() == n }, 30*time.Second, time.Millisecond)
-	require.LessOrEqual(t, longest, 8+DefaultLinkWindow/(2000+ring.DescSize)+8, "queued notifications")
+	require.LessOrEqual(t, longest, 8+DefaultLinkWindow/(2000+wire.DescSize)+8, "queued notifications")
 	require.NoError(t, receiver.Err())
 	require.NoError(t, sender.Err())
 }
@@ -239,7 +240,7 @@ func TestPeerCallsBounded(t *testing.T) {
 	base := runtime.NumGoroutine()
 	s, p := newRawPeer(t, mux, Config{MaxPeerCalls: limit})
 	for i := range opened {
-		p.send(kindOpen, uint64(2*i+1), id, 0, nil)
+		p.send(wire.KindOpen, uint64(2*i+1), id, 0, nil)
 	}
 	require.Eventually(t, func() bool { return running.Load() == limit }, 10*time.Second, time.Millisecond)
 	time.Sleep(20 * time.Millisecond)
@@ -248,7 +249,7 @@ func TestPeerCallsBounded(t *testing.T) {
 	close(stop) // the handlers return; the waiting calls run in turn
 	statuses := 0
 	for statuses < opened {
-		d := p.expect(kindStatus)
+		d := p.expect(wire.KindStatus)
 		require.Equal(t, plexus.OK, plexus.Code(d.Aux()), "channel %d", d.Channel())
 		statuses++
 	}
@@ -292,8 +293,8 @@ func TestPeerCallFloodBreaksProtocol(t *testing.T) {
 	s, p := newRawPeer(t, mux, Config{MaxPeerCalls: limit})
 	sent := 0
 	for ; sent < 50000 && s.Err() == nil; sent++ {
-		var d ring.Desc
-		newDesc(&d, kindOpen, uint64(2*sent+1), 0)
+		var d wire.Desc
+		newDesc(&d, wire.KindOpen, uint64(2*sent+1), 0)
 		d.SetMethod(id)
 		if p.tr.Send(&d, nil) != nil {
 			break
@@ -309,19 +310,19 @@ func TestPeerCallFloodBreaksProtocol(t *testing.T) {
 	s.calls.mu.Lock()
 	waiting := len(s.calls.backlog)
 	s.calls.mu.Unlock()
-	require.LessOrEqual(t, waiting, DefaultLinkWindow/ring.DescSize+1, "calls waiting when the link ended")
-	require.Greater(t, waiting, DefaultLinkWindow/ring.DescSize/2, "the window was not what stopped the flood")
+	require.LessOrEqual(t, waiting, DefaultLinkWindow/wire.DescSize+1, "calls waiting when the link ended")
+	require.Greater(t, waiting, DefaultLinkWindow/wire.DescSize/2, "the window was not what stopped the flood")
 }
 
 // refusing is a transport whose Send refuses the next n sends of control
 // frames with RESOURCE_EXHAUSTED, as the shared-memory transport does when
 // its ring stays full for its wait bound.
 type refusing struct {
-	plexus.Transport
+	transport.Transport
 	n atomic.Int64
 }
 
-func (r *refusing) Send(d *ring.Desc, p []byte) error {
+func (r *refusing) Send(d *wire.Desc, p []byte) error {
 	if d.Channel() == 0 && r.n.Add(-1) >= 0 {
 		return plexus.Errorf(plexus.ResourceExhausted, "ring full for 1ms: the peer is not receiving")
 	}
@@ -334,17 +335,17 @@ func (r *refusing) Send(d *ring.Desc, p []byte) error {
 // half alive with no credit, pong or reset ever sent again.
 func TestControlWriterOutlivesFullRing(t *testing.T) {
 	r := &refusing{}
-	s, p := newRawPeerOver(t, nil, Config{}, func(tr plexus.Transport) plexus.Transport {
+	s, p := newRawPeerOver(t, nil, Config{}, func(tr transport.Transport) transport.Transport {
 		r.Transport = tr
 		return r
 	})
 	r.n.Store(3)
 	for nonce := uint64(7); nonce < 10; nonce++ {
-		var d ring.Desc
-		newDesc(&d, kindPing, 0, 0)
+		var d wire.Desc
+		newDesc(&d, wire.KindPing, 0, 0)
 		d.SetAux(nonce)
 		require.NoError(t, p.tr.Send(&d, nil))
-		pong := p.expect(kindPong)
+		pong := p.expect(wire.KindPong)
 		require.Equal(t, nonce, pong.Aux())
 	}
 	require.NoError(t, s.Err())
@@ -354,19 +355,19 @@ func TestControlWriterOutlivesFullRing(t *testing.T) {
 // hand, with nothing ever in the ring: a peer writing to the doorbell in a
 // loop. It counts the polls the session makes.
 type ringingPoller struct {
-	plexus.Transport
+	transport.Transport
 	bell     chan struct{}
 	polls    atomic.Int64
 	wakeups  atomic.Int64
 	closedCh chan struct{}
 }
 
-func (p *ringingPoller) TryRecv(f *plexus.Frame) (bool, error) { p.polls.Add(1); return false, nil }
-func (p *ringingPoller) Arm() bool                             { return false }
-func (p *ringingPoller) Disarm()                               {}
-func (p *ringingPoller) Pending() bool                         { return false }
-func (p *ringingPoller) WakeReader()                           { p.ring() }
-func (p *ringingPoller) SpinBudget() time.Duration             { return 20 * time.Microsecond }
+func (p *ringingPoller) TryRecv(f *transport.Frame) (bool, error) { p.polls.Add(1); return false, nil }
+func (p *ringingPoller) Arm() bool                                { return false }
+func (p *ringingPoller) Disarm()                                  {}
+func (p *ringingPoller) Pending() bool                            { return false }
+func (p *ringingPoller) WakeReader()                              { p.ring() }
+func (p *ringingPoller) SpinBudget() time.Duration                { return 20 * time.Microsecond }
 func (p *ringingPoller) ring() {
 	select {
 	case p.bell <- struct{}{}:

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // keepalive pings only when the link has been silent for KeepaliveIdle:
@@ -28,7 +29,7 @@ func (s *Session) keepalive() {
 			continue
 		}
 		nonce++
-		s.ctl.push(ctlFrame{kind: kindPing, aux: nonce})
+		s.ctl.push(ctlFrame{kind: wire.KindPing, aux: nonce})
 		t.Reset(timeout)
 		select {
 		case <-s.done:

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/transport"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // Packed DATA frames. A stream in buffered mode (Stream.Buffer) puts small
@@ -35,7 +37,7 @@ const (
 // reference releases the frame. closed says the cursor's own reference has
 // been given up.
 type packRef struct {
-	f      plexus.Frame
+	f      transport.Frame
 	refs   atomic.Int32
 	closed atomic.Bool
 }
@@ -227,7 +229,7 @@ func (st *Stream) flushLocked() error {
 	}
 	ch := st.ch
 	d := &ch.desc
-	newDesc(d, kindData, ch.id, flagMsg|flagPacked)
+	newDesc(d, wire.KindData, ch.id, wire.FlagMsg|wire.FlagPacked)
 	return ch.s.sendFrame(st.ctx, ch, d, p, true)
 }
 
@@ -246,7 +248,7 @@ func (st *Stream) tryFlush() {
 	}
 	ch := st.ch
 	s := ch.s
-	cost := frameCost(len(p))
+	cost := wire.FrameCost(len(p))
 	if !ch.send.tryTake(cost) {
 		return
 	}
@@ -256,7 +258,7 @@ func (st *Stream) tryFlush() {
 	}
 	st.pack = nil
 	d := &ch.desc
-	newDesc(d, kindData, ch.id, flagMsg|flagPacked)
+	newDesc(d, wire.KindData, ch.id, wire.FlagMsg|wire.FlagPacked)
 	if err := s.send(st.ctx, d, p); err != nil {
 		_ = s.sendFailed(err)
 	}

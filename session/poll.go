@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/transport"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
-// On a transport that can be polled (plexus.Poller: shared memory), no
+// On a transport that can be polled (transport.Poller: shared memory), no
 // goroutine is dedicated to receiving. Whoever waits for a frame receives:
 // a caller waiting for its response polls the link itself for the spin
 // budget, and reader goroutines cover the rest. A hand-off from a reader
@@ -31,17 +33,17 @@ import (
 // waiting behind the call, it gets a goroutine of its own instead and the
 // reader goes on receiving.
 type readers struct {
-	p    plexus.Poller
+	p    transport.Poller
 	spin time.Duration // readers' polling budget: the transport's
 	// respTime is a moving average (ns) of how long callers polled until
 	// their response came; see callBudget.
 	respTime atomic.Int64
 	tok      sync.Mutex
 
-	want        atomic.Int32 // callers waiting to take the token from a reader
-	waiters     atomic.Int32 // callers blocked on their channels (see leaveCaller)
-	readerHolds atomic.Bool  // the token holder is a reader goroutine
-	f           plexus.Frame // receive scratch, owned by the token holder
+	want        atomic.Int32    // callers waiting to take the token from a reader
+	waiters     atomic.Int32    // callers blocked on their channels (see leaveCaller)
+	readerHolds atomic.Bool     // the token holder is a reader goroutine
+	f           transport.Frame // receive scratch, owned by the token holder
 	// epoch is when the readers started; lastRx is when the last call (an
 	// OPEN) arrived, as an offset from epoch (0: none yet), and gap a
 	// moving average of the time between calls (see readBudget), both in
@@ -74,7 +76,7 @@ type serveJob struct {
 	h    *handler
 }
 
-func (s *Session) startReaders(p plexus.Poller) {
+func (s *Session) startReaders(p transport.Poller) {
 	s.rd = &readers{p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), epoch: time.Now()}
 	go s.pollReader()
 	go s.pollReader()
@@ -292,7 +294,7 @@ func (s *Session) pollUntil(done func() bool, ctx context.Context, budget time.D
 				s.spawn(j)
 			}
 			s.rxFrames.Add(1)
-			call := r.f.Desc.Kind() == kindOpen
+			call := r.f.Desc.Kind() == wire.KindOpen
 			pushes := s.ctl.pushes.Load()
 			if st := s.dispatch(&r.f); st != nil {
 				return st, true

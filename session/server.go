@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/transport"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 type callKey struct{}
@@ -25,7 +27,7 @@ func SetTrailer(ctx context.Context, md plexus.Metadata) error {
 		// serve another call.
 		return plexus.Errorf(plexus.FailedPrecondition, "SetTrailer after the call ended")
 	}
-	if _, err := mdSize(md); err != nil {
+	if _, err := wire.MetadataSize(md); err != nil {
 		return err
 	}
 	ch.mu.Lock()
@@ -37,7 +39,7 @@ func SetTrailer(ctx context.Context, md plexus.Metadata) error {
 // onOpen accepts a call from the peer (reader goroutine). cost is the
 // OPEN's flow-control cost: given back to the link's window now, unless
 // the call must wait for a handler slot (see admit).
-func (s *Session) onOpen(f *plexus.Frame, cost int64) (err *plexus.Status) {
+func (s *Session) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
 	waits := false
 	defer func() {
 		if !waits {
@@ -91,8 +93,8 @@ func (s *Session) onOpen(f *plexus.Frame, cost int64) (err *plexus.Status) {
 		stop = stopDeadline
 	}
 	ctx = context.WithValue(ctx, callKey{}, ch)
-	if d.Flags()&flagMD != 0 {
-		md, _, err := parseMD(f.Payload)
+	if d.Flags()&wire.FlagMD != 0 {
+		md, _, err := wire.ParseMetadata(f.Payload)
 		if err != nil {
 			s.t.Release(f)
 			cancel(err)
@@ -238,7 +240,7 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, r
 		if err != nil {
 			herr = err
 		} else {
-			newDesc(d, kindStatus, ch.id, flags|flagEnd)
+			newDesc(d, wire.KindStatus, ch.id, flags|wire.FlagEnd)
 		}
 	}
 	if herr != nil {
@@ -249,7 +251,7 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, r
 			// send the code alone.
 			payload, fromAlloc, flags, _ = s.encode(context.Background(), nil, nil, &plexus.Status{Code: st.Code})
 		}
-		newDesc(d, kindStatus, ch.id, flags|flagEnd)
+		newDesc(d, wire.KindStatus, ch.id, flags|wire.FlagEnd)
 		d.SetAux(uint64(st.Code))
 	}
 	// A payload in transport memory holds the response by itself; any
@@ -277,7 +279,7 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, r
 // off to runNotes). cost is its flow-control cost, which it gives back to
 // the link's window now, or, while Config.MaxQueuedNotifications are
 // queued already, once the handler has run (see noteDone).
-func (s *Session) onNotify(f *plexus.Frame, cost int64) *plexus.Status {
+func (s *Session) onNotify(f *transport.Frame, cost int64) *plexus.Status {
 	d := &f.Desc
 	h, why := s.mux.lookup(d.Method())
 	if h == nil || h.kind != kindNotifyHandler {
@@ -291,8 +293,8 @@ func (s *Session) onNotify(f *plexus.Frame, cost int64) *plexus.Status {
 	}
 	ctx := s.ctx
 	msg := f.Payload
-	if d.Flags()&flagMD != 0 {
-		md, rest, err := parseMD(msg)
+	if d.Flags()&wire.FlagMD != 0 {
+		md, rest, err := wire.ParseMetadata(msg)
 		if err != nil {
 			s.t.Release(f)
 			return err.(*plexus.Status)
@@ -333,7 +335,7 @@ type pendingNote struct {
 	h   *handler
 	ctx context.Context
 	msg []byte
-	f   plexus.Frame
+	f   transport.Frame
 	// debt is the link credit withheld for this notification (see
 	// onNotify), given back once its handler has run.
 	debt int64

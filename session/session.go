@@ -9,14 +9,15 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/transport"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // Session is one end of a link: it makes calls to the peer and serves the
 // peer's calls, over one transport.
 type Session struct {
-	t   plexus.Transport
-	cs  plexus.ContextSender // t, if its sends can wait (see send); else nil
+	t   transport.Transport
+	cs  transport.ContextSender // t, if its sends can wait (see send); else nil
 	cfg Config
 	mux *Mux
 	log hclog.Logger
@@ -63,7 +64,7 @@ type Session struct {
 
 	calls    admission    // handlers running for the peer's calls, and calls waiting for one
 	owed     atomic.Int64 // withheld link credit to give back (see repay)
-	rd       *readers     // receivers on a plexus.Poller transport; nil otherwise (readLoop)
+	rd       *readers     // receivers on a transport.Poller transport; nil otherwise (readLoop)
 	ctl      ctlQueue
 	notes    noteQueue
 	rxFrames atomic.Uint64 // frames received, for idle detection
@@ -74,7 +75,7 @@ type Session struct {
 }
 
 // New starts a session over t. The session owns t from now on.
-func New(t plexus.Transport, cfg Config) *Session {
+func New(t transport.Transport, cfg Config) *Session {
 	cfg = cfg.withDefaults()
 	s := &Session{
 		t: t, cfg: cfg, mux: cfg.Mux, log: cfg.Logger,
@@ -84,7 +85,7 @@ func New(t plexus.Transport, cfg Config) *Session {
 		link:  newCredit(DefaultLinkWindow),
 	}
 	s.linkRemaining = int64(cfg.LinkWindow)
-	s.cs, _ = t.(plexus.ContextSender)
+	s.cs, _ = t.(transport.ContextSender)
 	if cfg.Role == Acceptor {
 		s.nextID = 2
 	} else {
@@ -97,7 +98,7 @@ func New(t plexus.Transport, cfg Config) *Session {
 	if extra := cfg.LinkWindow - DefaultLinkWindow; extra > 0 {
 		s.queueCredit(0, int64(extra))
 	}
-	if p, ok := t.(plexus.Poller); ok {
+	if p, ok := t.(transport.Poller); ok {
 		s.startReaders(p)
 	} else {
 		go s.readLoop()
@@ -174,7 +175,7 @@ func classifyRecv(err error) *plexus.Status {
 }
 
 func (s *Session) readLoop() {
-	var f plexus.Frame
+	var f transport.Frame
 	for {
 		if err := s.t.Recv(&f); err != nil {
 			s.die(classifyRecv(err))
@@ -193,8 +194,8 @@ func (s *Session) dispatchFailed(err *plexus.Status) {
 	if err.Code == plexus.ProtocolViolation {
 		// Tell the peer why before closing; best effort, as the link is
 		// being torn down anyway.
-		var d ring.Desc
-		newDesc(&d, kindReset, 0, 0)
+		var d wire.Desc
+		newDesc(&d, wire.KindReset, 0, 0)
 		d.SetAux(uint64(plexus.ProtocolViolation))
 		_ = s.t.Send(&d, []byte(err.Message))
 	}
@@ -210,7 +211,7 @@ func violation(format string, args ...any) *plexus.Status {
 // link. It never blocks on application code. It takes
 // ownership of f's payload: the frame is either queued on a channel or
 // released before dispatch returns.
-func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
+func (s *Session) dispatch(f *transport.Frame) *plexus.Status {
 	if s.retiredN.Load() > 0 {
 		s.reclaim()
 	}
@@ -220,16 +221,16 @@ func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
 	}
 	d := &f.Desc
 	switch d.Kind() {
-	case kindOpen:
-		return s.onOpen(f, frameCost(len(f.Payload)))
-	case kindNotify:
-		return s.onNotify(f, frameCost(len(f.Payload)))
-	case kindPing, kindPong, kindGoAway:
+	case wire.KindOpen:
+		return s.onOpen(f, wire.FrameCost(len(f.Payload)))
+	case wire.KindNotify:
+		return s.onNotify(f, wire.FrameCost(len(f.Payload)))
+	case wire.KindPing, wire.KindPong, wire.KindGoAway:
 		s.onLinkFrame(f)
 		return nil
-	case kindCredit:
+	case wire.KindCredit:
 		return s.onCredit(f)
-	case kindReset:
+	case wire.KindReset:
 		return s.onResetFrame(f)
 	}
 	return s.onChannelFrame(f) // DATA and STATUS
@@ -239,17 +240,17 @@ func (s *Session) dispatch(f *plexus.Frame) *plexus.Status {
 // (its kind, the PACKED flag, its channel) and takes a message-bearing
 // frame's cost from the peer's link credit. A status means the frame
 // breaks the protocol; the caller releases it.
-func (s *Session) admitFrame(f *plexus.Frame) *plexus.Status {
+func (s *Session) admitFrame(f *transport.Frame) *plexus.Status {
 	d := &f.Desc
 	kind, flags, id := d.Kind(), d.Flags(), d.Channel()
-	if kind == 0 || kind > kindMax {
+	if kind == 0 || kind > wire.KindMax {
 		return violation("frame kind %d flags %#x", kind, flags)
 	}
-	if flags&flagPacked != 0 && (kind != kindData || flags&(flagMsg|flagMD) != flagMsg) {
+	if flags&wire.FlagPacked != 0 && (kind != wire.KindData || flags&(wire.FlagMsg|wire.FlagMD) != wire.FlagMsg) {
 		return violation("PACKED on a frame of kind %d with flags %#x", kind, flags)
 	}
-	if carriesMessage(kind) {
-		if st := s.chargeLink(kind, frameCost(len(f.Payload))); st != nil {
+	if kind.CarriesMessage() {
+		if st := s.chargeLink(kind, wire.FrameCost(len(f.Payload))); st != nil {
 			return st
 		}
 	}
@@ -263,7 +264,7 @@ func (s *Session) admitFrame(f *plexus.Frame) *plexus.Status {
 // be positive when the frame arrives. A call's or notification's cost is
 // given back by onOpen or onNotify, which know whether it must wait for a
 // handler; any other frame's counts towards the next grant at once.
-func (s *Session) chargeLink(kind uint8, cost int64) *plexus.Status {
+func (s *Session) chargeLink(kind wire.Kind, cost int64) *plexus.Status {
 	if s.regranted.Load() != 0 {
 		s.linkRemaining += s.regranted.Swap(0)
 	}
@@ -271,26 +272,26 @@ func (s *Session) chargeLink(kind uint8, cost int64) *plexus.Status {
 		return violation("link flow-control window exceeded")
 	}
 	s.linkRemaining -= cost
-	if kind != kindNotify && kind != kindOpen {
+	if kind != wire.KindNotify && kind != wire.KindOpen {
 		s.consumeLink(cost)
 	}
 	return nil
 }
 
 // onLinkFrame handles PING, PONG and GOAWAY (channel 0).
-func (s *Session) onLinkFrame(f *plexus.Frame) {
+func (s *Session) onLinkFrame(f *transport.Frame) {
 	d := &f.Desc
 	switch d.Kind() {
-	case kindPing:
-		s.ctl.push(ctlFrame{kind: kindPong, aux: d.Aux()})
-	case kindGoAway:
+	case wire.KindPing:
+		s.ctl.push(ctlFrame{kind: wire.KindPong, aux: d.Aux()})
+	case wire.KindGoAway:
 		s.onGoAway(d.Aux(), string(f.Payload))
 	}
 	s.t.Release(f)
 }
 
 // onCredit adds a CREDIT's grant to the link's or a channel's window.
-func (s *Session) onCredit(f *plexus.Frame) *plexus.Status {
+func (s *Session) onCredit(f *transport.Frame) *plexus.Status {
 	id, n := f.Desc.Channel(), int64(f.Desc.Credit())
 	s.t.Release(f)
 	if id == 0 {
@@ -305,7 +306,7 @@ func (s *Session) onCredit(f *plexus.Frame) *plexus.Status {
 }
 
 // onResetFrame ends a channel the peer reset, or the link (channel 0).
-func (s *Session) onResetFrame(f *plexus.Frame) *plexus.Status {
+func (s *Session) onResetFrame(f *transport.Frame) *plexus.Status {
 	d := &f.Desc
 	id, code, reason := d.Channel(), plexus.Code(d.Aux()), string(f.Payload)
 	s.t.Release(f)
@@ -320,14 +321,14 @@ func (s *Session) onResetFrame(f *plexus.Frame) *plexus.Status {
 }
 
 // onChannelFrame hands a DATA or STATUS frame to its channel.
-func (s *Session) onChannelFrame(f *plexus.Frame) *plexus.Status {
+func (s *Session) onChannelFrame(f *transport.Frame) *plexus.Status {
 	id := f.Desc.Channel()
 	ch, err := s.lookup(id)
 	if ch == nil {
 		s.t.Release(f)
 		return err
 	}
-	if f.Desc.Kind() == kindStatus && !ch.local {
+	if f.Desc.Kind() == wire.KindStatus && !ch.local {
 		s.t.Release(f)
 		return violation("STATUS on channel %d that the peer opened", id)
 	}
@@ -348,11 +349,11 @@ func (s *Session) consumeLink(cost int64) {
 
 // channelAllowed: link frames use channel 0, call frames a real channel,
 // CREDIT and RESET either (on 0 they concern the whole link).
-func channelAllowed(kind uint8, id uint64) bool {
+func channelAllowed(kind wire.Kind, id uint64) bool {
 	switch kind {
-	case kindNotify, kindPing, kindPong, kindGoAway:
+	case wire.KindNotify, wire.KindPing, wire.KindPong, wire.KindGoAway:
 		return id == 0
-	case kindOpen, kindData, kindStatus:
+	case wire.KindOpen, wire.KindData, wire.KindStatus:
 		return id != 0
 	}
 	return true
@@ -397,9 +398,9 @@ func (s *Session) removeChannel(ch *channel) {
 
 // send transmits a frame with credit: message-bearing frames take from the
 // channel window (if ch != nil) and the link window first.
-func (s *Session) sendFrame(ctx context.Context, ch *channel, d *ring.Desc, payload []byte, fromAlloc bool) error {
-	if carriesMessage(d.Kind()) {
-		cost := frameCost(len(payload))
+func (s *Session) sendFrame(ctx context.Context, ch *channel, d *wire.Desc, payload []byte, fromAlloc bool) error {
+	if d.Kind().CarriesMessage() {
+		cost := wire.FrameCost(len(payload))
 		if ch != nil {
 			if err := ch.send.take(ctx, s.done, cost); err != nil {
 				s.freeIf(payload, fromAlloc)

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // Stream is one side of a streaming call. On the caller's side it comes
@@ -113,7 +114,7 @@ func (st *Stream) sendOne(m plexus.Marshaler) error {
 	// One goroutine sends on a stream at a time (the Stream contract), so
 	// the channel's scratch descriptor is free here.
 	d := &ch.desc
-	newDesc(d, kindData, ch.id, flags|flagMsg)
+	newDesc(d, wire.KindData, ch.id, flags|wire.FlagMsg)
 	return ch.s.sendFrame(st.ctx, ch, d, payload, fromAlloc)
 }
 
@@ -135,7 +136,7 @@ func (st *Stream) CloseSend() error {
 	ch.sentEnd = true
 	ch.mu.Unlock()
 	d := &ch.desc
-	newDesc(d, kindData, ch.id, flagEnd)
+	newDesc(d, wire.KindData, ch.id, wire.FlagEnd)
 	return ch.s.sendFrame(st.ctx, ch, d, nil, false)
 }
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/plexus-ipc/plexus/internal/udsbench"
 	"github.com/plexus-ipc/plexus/internal/xproc"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // The benchmarks here start a real second process; ns/op is a round trip
@@ -54,7 +54,7 @@ func init() {
 		if err != nil {
 			return 1
 		}
-		var d [16]ring.Desc
+		var d [16]wire.Desc
 		for {
 			n, err := e.Recv(d[:], 60*time.Second)
 			if err != nil {
@@ -135,7 +135,7 @@ func BenchmarkEndpointPingPong(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var d, r [1]ring.Desc
+			var d, r [1]wire.Desc
 			lat := make([]time.Duration, b.N)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -171,7 +171,7 @@ func BenchmarkEndpointStream(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var d, r [16]ring.Desc
+	var d, r [16]wire.Desc
 	b.ReportAllocs()
 	b.ResetTimer()
 	sent, recvd := 0, 0

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // Endpoint is one side's use of a segment: it sends on its own direction's
@@ -79,18 +80,18 @@ func (e *Endpoint) PeerPool() *Pool { return e.peer }
 // sender with a shorter deadline gives up at its own deadline, not at the
 // end of another's wait. Descriptors of one call therefore keep their
 // order but may be interleaved with other goroutines' when the ring fills.
-func (e *Endpoint) Send(ds []ring.Desc) (int, error) {
+func (e *Endpoint) Send(ds []wire.Desc) (int, error) {
 	return e.SendContext(context.Background(), ds)
 }
 
 // SendContext is Send whose wait for ring space also ends when ctx is
 // done, with ctx's error.
-func (e *Endpoint) SendContext(ctx context.Context, ds []ring.Desc) (int, error) {
+func (e *Endpoint) SendContext(ctx context.Context, ds []wire.Desc) (int, error) {
 	sent := 0
 	var deadline time.Time
 	for {
 		e.sendMu.Lock()
-		n, wake, err := e.tx.Push(ds[sent:])
+		n, wake, err := e.tx.Push(wire.Cells(ds[sent:]))
 		e.sendMu.Unlock()
 		if err != nil {
 			return sent, errRingCorrupt
@@ -160,7 +161,7 @@ func (e *Endpoint) enterGate(ctx context.Context, gate chan struct{}, deadline t
 // Recv copies up to len(dst) descriptors into dst, waiting up to timeout
 // for the first one (spin, then park). It returns ErrTimeout if none came.
 // Recv must not be called concurrently with itself.
-func (e *Endpoint) Recv(dst []ring.Desc, timeout time.Duration) (int, error) {
+func (e *Endpoint) Recv(dst []wire.Desc, timeout time.Duration) (int, error) {
 	n, err := e.tryRecv(dst)
 	if n > 0 || err != nil {
 		return n, err
@@ -180,8 +181,8 @@ func (e *Endpoint) Recv(dst []ring.Desc, timeout time.Duration) (int, error) {
 	return e.tryRecv(dst)
 }
 
-func (e *Endpoint) tryRecv(dst []ring.Desc) (int, error) {
-	n, wake, err := e.rx.Pop(dst)
+func (e *Endpoint) tryRecv(dst []wire.Desc) (int, error) {
+	n, wake, err := e.rx.Pop(wire.Cells(dst))
 	if err != nil {
 		err = errRingCorrupt
 	}
@@ -234,14 +235,14 @@ func (e *Endpoint) AllocContext(ctx context.Context, n int) (Slot, error) {
 // Resolve validates the payload reference of a received descriptor and
 // returns the payload: a view into d for inline payloads, a view into the
 // peer's slot otherwise. It never reads outside the segment.
-func (e *Endpoint) Resolve(d *ring.Desc) ([]byte, error) {
+func (e *Endpoint) Resolve(d *wire.Desc) ([]byte, error) {
 	return resolvePayload(d, e.peer)
 }
 
 // Release frees the slot a received descriptor references (if any) back to
 // the peer's pool, waking the peer's senders if they wait for slots.
-func (e *Endpoint) Release(d *ring.Desc) error {
-	if d.Flags()&ring.FlagSlot == 0 {
+func (e *Endpoint) Release(d *wire.Desc) error {
+	if d.Flags()&wire.FlagSlot == 0 {
 		return nil
 	}
 	wake, err := e.peer.Free(d.Slot(), d.Gen())

@@ -3,11 +3,11 @@ package shm
 import (
 	"time"
 
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
-// The methods in this file exist for transport/shm, which layers a
-// plexus.Transport over an Endpoint and a control socket. They add no
+// The methods in this file exist for transport/shmlink, which layers a
+// transport.Transport over an Endpoint and a control socket. They add no
 // behaviour to the segment: each is a thin, exported view of something the
 // Endpoint already does internally.
 
@@ -35,7 +35,7 @@ func (e *Endpoint) Interrupt() {
 // TryRecv is Recv without waiting: it copies out whatever descriptors are
 // in the ring (possibly none). It must not be called concurrently with Recv
 // or itself.
-func (e *Endpoint) TryRecv(dst []ring.Desc) (int, error) { return e.tryRecv(dst) }
+func (e *Endpoint) TryRecv(dst []wire.Desc) (int, error) { return e.tryRecv(dst) }
 
 // FreeOwn returns a slot of this side's pool that was allocated and will
 // not be sent. Unlike Release (which frees a peer's slot and wakes the

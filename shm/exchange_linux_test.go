@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus/internal/xproc"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/wire"
 	"github.com/stretchr/testify/require"
 )
 
@@ -61,8 +61,8 @@ func fill(b []byte, seed uint64) {
 }
 
 func sendAll(e *Endpoint, p exchangePlan, dir uint64) error {
-	var batch [32]ring.Desc
-	var inline [ring.InlineMax]byte
+	var batch [32]wire.Desc
+	var inline [wire.InlineMax]byte
 	n := 0
 	flush := func() error {
 		if n == 0 {
@@ -103,7 +103,7 @@ func sendAll(e *Endpoint, p exchangePlan, dir uint64) error {
 			d.SetSlotRef(s.Index, s.Gen, 0, uint32(size))
 			d.SetAux(uint64(crc32.ChecksumIEEE(s.Buf[:size])))
 		case seq%3 == 0:
-			k := int(seq % (ring.InlineMax + 1))
+			k := int(seq % (wire.InlineMax + 1))
 			fill(inline[:k], seq^dir)
 			d.SetInline(inline[:k])
 			d.SetAux(uint64(crc32.ChecksumIEEE(inline[:k])))
@@ -124,7 +124,7 @@ func sendAll(e *Endpoint, p exchangePlan, dir uint64) error {
 const exchangeTimeout = 30 * time.Second
 
 func recvAll(e *Endpoint, p exchangePlan, dir uint64) (slots uint64, err error) {
-	var batch [32]ring.Desc
+	var batch [32]wire.Desc
 	want := make([]byte, p.maxSize)
 	seq := uint64(0)
 	for seq < p.descs {
@@ -141,7 +141,7 @@ func recvAll(e *Endpoint, p exchangePlan, dir uint64) (slots uint64, err error) 
 			if err != nil {
 				return slots, fmt.Errorf("seq %d: %w", seq, err)
 			}
-			if p.hasSlot(seq) != (d.Flags()&ring.FlagSlot != 0) {
+			if p.hasSlot(seq) != (d.Flags()&wire.FlagSlot != 0) {
 				return slots, fmt.Errorf("seq %d: slot flag %v", seq, d.Flags())
 			}
 			if p.hasSlot(seq) {

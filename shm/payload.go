@@ -1,10 +1,6 @@
 package shm
 
-import "github.com/plexus-ipc/plexus/ring"
-
-// Reserved flag bits (2-3) and the reserved u16 must be zero; the session
-// layer owns bits 4-7 and checks them itself.
-const reservedFlags = 0x0c
+import "github.com/plexus-ipc/plexus/wire"
 
 // Pre-declared so that rejecting a descriptor does not allocate.
 var (
@@ -27,18 +23,19 @@ func (e *DescError) Unwrap() error { return ErrProtocol }
 // resolvePayload validates a descriptor copy and returns its payload. The
 // descriptor must be a private copy (as ring.Consumer.Pop makes): the
 // returned inline view aliases it.
-func resolvePayload(d *ring.Desc, peer *Pool) ([]byte, error) {
-	f := d.Flags()
-	if f&reservedFlags != 0 || d.Reserved() != 0 {
+func resolvePayload(d *wire.Desc, peer *Pool) ([]byte, error) {
+	// The session layer owns bits 4-7 and checks them itself.
+	if d.HasReservedBits() {
 		return nil, errReservedBits
 	}
-	switch f & (ring.FlagInline | ring.FlagSlot) {
-	case ring.FlagInline:
-		if d.Length() > ring.InlineMax {
+	f := d.Flags()
+	switch f & (wire.FlagInline | wire.FlagSlot) {
+	case wire.FlagInline:
+		if d.Length() > wire.InlineMax {
 			return nil, errInlineLen
 		}
 		return d.Inline(), nil
-	case ring.FlagSlot:
+	case wire.FlagSlot:
 		return peer.Resolve(d.Slot(), d.Gen(), d.Offset(), d.Length())
 	case 0:
 		if d.Length() != 0 {

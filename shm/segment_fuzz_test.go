@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 func smallConfig() Config {
@@ -82,9 +83,9 @@ func FuzzSegment(f *testing.F) {
 		if err != nil {
 			t.Fatalf("consumer on a validated layout: %v", err)
 		}
-		var ds [16]ring.Desc
+		var ds [16]wire.Desc
 		for range 8 {
-			n, _, err := c.Pop(ds[:])
+			n, _, err := c.Pop(wire.Cells(ds[:]))
 			requireProtocolErr(t, "pop", err)
 			for i := range n {
 				p, err := resolvePayload(&ds[i], m.pools[PluginToHost])
@@ -104,7 +105,7 @@ func FuzzSegment(f *testing.F) {
 			if err == nil {
 				ds[0].Reset()
 				ds[0].SetSlotRef(s.Index, s.Gen, 0, 100)
-				_, _, err = prod.PushOne(&ds[0])
+				_, _, err = prod.PushOne(ds[0].Cell())
 				requireProtocolErr(t, "push", err)
 			}
 		}
@@ -125,7 +126,7 @@ func FuzzDescriptor(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	var d ring.Desc
+	var d wire.Desc
 	d.SetSlotRef(held.Index, held.Gen, 8, 32)
 	f.Add(d[:])
 	d.SetSlotRef(held.Index, held.Gen, 0xffffffff, 2)
@@ -138,7 +139,7 @@ func FuzzDescriptor(f *testing.F) {
 	lo := uintptr(unsafe.Pointer(&poolMem[0]))
 	hi := lo + uintptr(len(poolMem))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		var d ring.Desc
+		var d wire.Desc
 		copy(d[:], raw)
 		p, err := resolvePayload(&d, pool)
 		if err != nil {
@@ -151,12 +152,12 @@ func FuzzDescriptor(f *testing.F) {
 			return
 		}
 		start := uintptr(unsafe.Pointer(&p[0]))
-		inDesc := start >= uintptr(unsafe.Pointer(&d[0])) && start+uintptr(len(p)) <= uintptr(unsafe.Pointer(&d[0]))+ring.DescSize
+		inDesc := start >= uintptr(unsafe.Pointer(&d[0])) && start+uintptr(len(p)) <= uintptr(unsafe.Pointer(&d[0]))+wire.DescSize
 		inPool := start >= lo && start+uintptr(cap(p)) <= hi
 		if !inDesc && !inPool {
 			t.Fatalf("payload [%#x, +%d) lies outside both the descriptor and the pool", start, len(p))
 		}
-		if d.Flags()&ring.FlagSlot != 0 && (d.Slot() != held.Index || d.Gen() != held.Gen) {
+		if d.Flags()&wire.FlagSlot != 0 && (d.Slot() != held.Index || d.Gen() != held.Gen) {
 			t.Fatalf("resolved a slot reference (%d, %d) that was never handed out", d.Slot(), d.Gen())
 		}
 	})

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/wire"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -163,7 +163,7 @@ func TestSendRecvSameProcess(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, s.Buf, 4096, "1000 bytes come from the 4 KiB class")
 	copy(s.Buf, "hello through a slot")
-	var d [2]ring.Desc
+	var d [2]wire.Desc
 	d[0].SetChannel(1)
 	d[0].SetSlotRef(s.Index, s.Gen, 6, 7)
 	d[1].SetChannel(3)
@@ -172,7 +172,7 @@ func TestSendRecvSameProcess(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 
-	var got [4]ring.Desc
+	var got [4]wire.Desc
 	n, err = plug.Recv(got[:], time.Second)
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
@@ -232,7 +232,7 @@ func TestAllocExhaustionWaitsThenFails(t *testing.T) {
 	require.NoError(t, err)
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		var d ring.Desc
+		var d wire.Desc
 		d.SetSlotRef(held[0].Index, held[0].Gen, 0, 1)
 		_ = host.Release(&d)
 	}()
@@ -251,7 +251,7 @@ func TestCloseWakesParkedReceiver(t *testing.T) {
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() {
-		var d [1]ring.Desc
+		var d [1]wire.Desc
 		_, err := e.Recv(d[:], 10*time.Second)
 		done <- err
 	}()

@@ -10,7 +10,7 @@
 //
 // The bench re-executes its own binary (os.Executable) as the plugin, with
 // the hidden subcommand "bench-plugin -transport=shm|stream". An shm plugin
-// inherits the link's six descriptors as fds 3..8 (transport/shm.FileCount,
+// inherits the link's six descriptors as fds 3..8 (transport/shmlink.FileCount,
 // opened with OpenInherited(3, ...)); a stream plugin inherits one end of
 // an AF_UNIX socketpair as fd 3. The plugin serves service "bench.Bench"
 // (Echo, Sink, Blob, Block) until its session ends, which happens when the

@@ -15,6 +15,7 @@ import (
 	"github.com/plexus-ipc/plexus/internal/benchsvc"
 	"github.com/plexus-ipc/plexus/plugin"
 	"github.com/plexus-ipc/plexus/session"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/stream"
 )
 
@@ -73,7 +74,7 @@ func pluginMain(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	var tr plexus.Transport
+	var tr transport.Transport
 	switch *kind {
 	case "shm":
 		// The real plugin path: handshake, segment, session (plugin.Run).

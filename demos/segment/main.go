@@ -19,8 +19,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/plexus-ipc/plexus/ring"
 	"github.com/plexus-ipc/plexus/shm"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 const (
@@ -91,7 +91,7 @@ func host(w io.Writer) error {
 	fmt.Fprintf(out, "host %d: segment ready, started child %d\n", os.Getpid(), cmd.Process.Pid)
 
 	start := time.Now()
-	var batch [64]ring.Desc
+	var batch [64]wire.Desc
 	for i := 0; i < messages; i += len(batch) {
 		for j := range batch {
 			batch[j].Reset()
@@ -160,7 +160,7 @@ func child() error {
 	if err != nil {
 		return err
 	}
-	var batch [64]ring.Desc
+	var batch [64]wire.Desc
 	var msgs, nblobs int
 	var sum uint32
 	for {
@@ -188,7 +188,7 @@ func child() error {
 				}
 			case kindEnd:
 				fmt.Printf("child %d: received %d descriptors and %d blobs through shared memory\n", os.Getpid(), msgs, nblobs)
-				var ans [1]ring.Desc
+				var ans [1]wire.Desc
 				ans[0].SetAux(uint64(sum))
 				_, err := e.Send(ans[:])
 				return err

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // Attacks through the control socket: garbage, descriptors of every type,
@@ -74,7 +75,7 @@ func (p *peer) sendBlob(id uint64, n uint32, fds ...int) error {
 	if err := p.sendCtl(ctlMsg(ctlBlob, id), fds...); err != nil {
 		return err
 	}
-	d := blobDesc(kindNotify, 0, flagMsg, id, 0, n)
+	d := blobDesc(wire.KindNotify, 0, wire.FlagMsg, id, 0, n)
 	d.SetMethod(slowID)
 	return p.publish(d)
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/session"
-	shmt "github.com/plexus-ipc/plexus/transport/shm"
+	"github.com/plexus-ipc/plexus/transport/shmlink"
 )
 
 // The ten points of issue 12, one attack (or two variants) each; their
@@ -20,9 +20,9 @@ const (
 	cpuBound         = 0.2                         // point 6: cores, on an idle link
 	peerCallSlots    = session.DefaultMaxPeerCalls // point 7: handlers running at once for the peer's calls
 	channelMemBoundK = 192 << 10
-	deadlineSlack    = 250 * time.Millisecond      // points 3 and 9
-	pendingBlobs     = shmt.DefaultMaxPendingBlobs // point 10: blob descriptors held unclaimed
-	linkFdSlack      = 40                          // descriptors of the hostile link itself (socket, memfd, doorbells, pipes)
+	deadlineSlack    = 250 * time.Millisecond         // points 3 and 9
+	pendingBlobs     = shmlink.DefaultMaxPendingBlobs // point 10: blob descriptors held unclaimed
+	linkFdSlack      = 40                             // descriptors of the hostile link itself (socket, memfd, doorbells, pipes)
 )
 
 func pointAttacks() []*pluginAttackDef {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/codec"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // Attacks through the protocol: frames that are well-formed for the
@@ -73,10 +73,10 @@ func argCountFlip(p *peer) error {
 	var otherMsg string
 	start := time.Now()
 	for n < 1000 && time.Since(start) < 5*time.Second && !p.isDead() {
-		if !p.spend(int64(len(args)+descSize), 2*time.Second) {
+		if !p.spend(int64(len(args)+wire.DescSize), 2*time.Second) {
 			break
 		}
-		_, res, buf, err := p.open(stampID, flagMsg|flagEnd, args, true)
+		_, res, buf, err := p.open(stampID, wire.FlagMsg|wire.FlagEnd, args, true)
 		if err != nil {
 			break
 		}
@@ -122,7 +122,7 @@ func argCountFlip(p *peer) error {
 // stream to Drain, whose lengths are rewritten to 0xffff after the other
 // side validated the frame and before its handler reads it.
 func packedRewrite(p *peer) error {
-	if !p.spend(descSize, time.Second) {
+	if !p.spend(wire.DescSize, time.Second) {
 		return fmt.Errorf("no credit")
 	}
 	id, res, _, err := p.open(drainID, 0, nil, false)
@@ -135,8 +135,8 @@ func packedRewrite(p *peer) error {
 		payload = binary.LittleEndian.AppendUint16(payload, size)
 		payload = append(payload, bytes.Repeat([]byte{byte('a' + i)}, size)...)
 	}
-	p.spend(int64(len(payload)+descSize), time.Second)
-	buf, err := p.sendSlot(newDesc(kindData, id, flagMsg|flagPacked), payload)
+	p.spend(int64(len(payload)+wire.DescSize), time.Second)
+	buf, err := p.sendSlot(newDesc(wire.KindData, id, wire.FlagMsg|wire.FlagPacked), payload)
 	if err != nil {
 		return err
 	}
@@ -164,10 +164,10 @@ func errText(err error) string {
 func notifyFlood(honest bool) func(p *peer) error {
 	return func(p *peer) error {
 		const batch, limit = 32, 400_000
-		cost := int64(descSize + len("notified"))
-		ds := make([]ring.Desc, batch)
+		cost := int64(wire.DescSize + len("notified"))
+		ds := make([]wire.Desc, batch)
 		for i := range ds {
-			ds[i] = newDesc(kindNotify, 0, flagMsg)
+			ds[i] = newDesc(wire.KindNotify, 0, wire.FlagMsg)
 			ds[i].SetMethod(slowID)
 			ds[i].SetInline([]byte("notified"))
 		}
@@ -232,7 +232,7 @@ func (p *peer) waitCredit(d time.Duration) bool {
 func channelFlood(ignoreCredit bool) func(p *peer) error {
 	return func(p *peer) error {
 		const total, batch = 50_000, 64
-		ds := make([]ring.Desc, batch)
+		ds := make([]wire.Desc, batch)
 		opened, stalled := 0, false
 		p.openMu.Lock()
 		first := p.nextID
@@ -241,8 +241,8 @@ func channelFlood(ignoreCredit bool) func(p *peer) error {
 		for opened < total && time.Since(start) < 8*time.Second && !p.isDead() {
 			n := min(batch, total-opened)
 			if ignoreCredit {
-				p.credit.Add(-descSize * int64(n))
-			} else if n = p.takeCredit(descSize, n); n == 0 {
+				p.credit.Add(-wire.DescSize * int64(n))
+			} else if n = p.takeCredit(wire.DescSize, n); n == 0 {
 				if !p.waitCredit(time.Second) {
 					stalled = true
 					break
@@ -251,7 +251,7 @@ func channelFlood(ignoreCredit bool) func(p *peer) error {
 			}
 			p.openMu.Lock()
 			for i := range n {
-				ds[i] = newDesc(kindOpen, p.nextID, 0)
+				ds[i] = newDesc(wire.KindOpen, p.nextID, 0)
 				ds[i].SetMethod(holdID)
 				p.nextID += 2
 			}
@@ -270,7 +270,7 @@ func channelFlood(ignoreCredit bool) func(p *peer) error {
 		for i := 0; i < opened && !p.isDead(); i += batch {
 			n := min(batch, opened-i)
 			for j := range n {
-				ds[j] = newDesc(kindReset, first+2*uint64(i+j), 0)
+				ds[j] = newDesc(wire.KindReset, first+2*uint64(i+j), 0)
 				ds[j].SetAux(uint64(plexus.Canceled))
 			}
 			if p.publish(ds[:n]...) != nil {
@@ -297,10 +297,10 @@ func pausedConsumer(resume bool) func(p *peer) error {
 			limit = p.lay.ringCap[p.rx()] + 256
 		}
 		pings := 0
-		ds := make([]ring.Desc, 64)
+		ds := make([]wire.Desc, 64)
 		for pings < limit && time.Since(t0) < 8*time.Second && !p.isDead() {
 			for i := range ds {
-				ds[i] = newDesc(kindPing, 0, 0)
+				ds[i] = newDesc(wire.KindPing, 0, 0)
 				ds[i].SetAux(uint64(pings + i + 1))
 			}
 			if err := p.publish(ds...); err != nil {
@@ -318,7 +318,7 @@ func pausedConsumer(resume bool) func(p *peer) error {
 		time.Sleep(300 * time.Millisecond)
 		const probe = 0xfeedface
 		p.probeAux.Store(probe)
-		_ = p.sendBare(kindPing, 0, probe, 0)
+		_ = p.sendBare(wire.KindPing, 0, probe, 0)
 		ok := false
 		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline) && !ok; time.Sleep(time.Millisecond) {
 			ok = p.probeSeen.Load()
@@ -335,10 +335,10 @@ func stopReading(fillRing bool) func(p *peer) error {
 	return func(p *peer) error {
 		p.quiesce()
 		if fillRing {
-			ds := make([]ring.Desc, 64)
+			ds := make([]wire.Desc, 64)
 			for sent := 0; sent < p.lay.ringCap[p.rx()]+64; sent += len(ds) {
 				for i := range ds {
-					ds[i] = newDesc(kindPing, 0, 0)
+					ds[i] = newDesc(wire.KindPing, 0, 0)
 				}
 				if err := p.publish(ds...); err != nil {
 					return err
@@ -361,13 +361,13 @@ func badKind(p *peer) error { return p.sendBare(0, 0, 0, 0) }
 func wrongParityOpen(p *peer) error {
 	p.openMu.Lock()
 	defer p.openMu.Unlock()
-	d := newDesc(kindOpen, p.nextID+1, flagMsg|flagEnd)
+	d := newDesc(wire.KindOpen, p.nextID+1, wire.FlagMsg|wire.FlagEnd)
 	d.SetMethod(echoID)
 	return p.sendFrame(d, []byte("x"))
 }
 
 func badMetadata(p *peer) error {
-	_, _, _, err := p.open(echoID, flagMD|flagMsg|flagEnd, []byte{5, 0}, false) // 5 entries, none there
+	_, _, _, err := p.open(echoID, wire.FlagMD|wire.FlagMsg|wire.FlagEnd, []byte{5, 0}, false) // 5 entries, none there
 	return err
 }
 
@@ -380,7 +380,7 @@ func dataBeyondChannelCredit(p *peer) error {
 	}
 	msg := bytes.Repeat([]byte{'d'}, 4096)
 	for i := 0; i < 3*chanWindow/len(msg) && !p.isDead(); i++ {
-		if err := p.sendFrame(newDesc(kindData, id, flagMsg), msg); err != nil {
+		if err := p.sendFrame(newDesc(wire.KindData, id, wire.FlagMsg), msg); err != nil {
 			return nil // the link broke under us
 		}
 	}
@@ -389,11 +389,11 @@ func dataBeyondChannelCredit(p *peer) error {
 
 // pingFlood: 100,000 pings while reading the answers.
 func pingFlood(p *peer) error {
-	ds := make([]ring.Desc, 64)
+	ds := make([]wire.Desc, 64)
 	sent := 0
 	for t0 := time.Now(); sent < 100_000 && time.Since(t0) < 5*time.Second && !p.isDead(); sent += len(ds) {
 		for i := range ds {
-			ds[i] = newDesc(kindPing, 0, 0)
+			ds[i] = newDesc(wire.KindPing, 0, 0)
 			ds[i].SetAux(uint64(sent + i))
 		}
 		if err := p.publish(ds...); err != nil {
@@ -409,7 +409,7 @@ func pingFlood(p *peer) error {
 // notifications), the plugin kills itself with SIGKILL.
 func kill9(p *peer) error {
 	for i := range 300 {
-		if !p.spend(descSize, time.Second) {
+		if !p.spend(wire.DescSize, time.Second) {
 			break
 		}
 		if _, _, _, err := p.open(holdID, 0, nil, false); err != nil {

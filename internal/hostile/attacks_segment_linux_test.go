@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // Attacks through the segment: rings, descriptors, both pools, the header
@@ -63,7 +63,7 @@ func (p *peer) callsAfter(key string, n int) {
 
 func ringGarbage(p *peer) error {
 	rng := rand.New(rand.NewPCG(1, 2))
-	ds := make([]ring.Desc, 16)
+	ds := make([]wire.Desc, 16)
 	for i := range ds {
 		for j := range ds[i] {
 			ds[i][j] = byte(rng.Uint32())
@@ -87,14 +87,14 @@ func tailBackwards(p *peer) error {
 }
 
 func inlineTooLong(p *peer) error {
-	d := newDesc(kindNotify, 0, flagMsg|ring.FlagInline)
+	d := newDesc(wire.KindNotify, 0, wire.FlagMsg|wire.FlagInline)
 	d.SetMethod(slowID)
-	d.SetLength(ring.InlineMax + 1)
+	d.SetLength(wire.InlineMax + 1)
 	return p.publish(d)
 }
 
 func slotOutOfRange(p *peer) error {
-	d := newDesc(kindNotify, 0, flagMsg)
+	d := newDesc(wire.KindNotify, 0, wire.FlagMsg)
 	d.SetMethod(slowID)
 	d.SetSlotRef(0x00ffffff, 1, 0, 100)
 	return p.publish(d)
@@ -105,7 +105,7 @@ func staleGeneration(p *peer) error {
 	if err != nil {
 		return err
 	}
-	d := newDesc(kindNotify, 0, flagMsg)
+	d := newDesc(wire.KindNotify, 0, wire.FlagMsg)
 	d.SetMethod(slowID)
 	d.SetSlotRef(s.Index, s.Gen+2, 0, 100)
 	return p.publish(d)
@@ -247,7 +247,7 @@ func saturateDoorbells(blocking bool) func(p *peer) error {
 				return err
 			}
 		}
-		if _, _, _, err := p.open(echoID, flagMsg|flagEnd, bytes.Repeat([]byte{'s'}, 100), false); err != nil {
+		if _, _, _, err := p.open(echoID, wire.FlagMsg|wire.FlagEnd, bytes.Repeat([]byte{'s'}, 100), false); err != nil {
 			return err
 		}
 		time.Sleep(50 * time.Millisecond)

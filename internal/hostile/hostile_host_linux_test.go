@@ -18,7 +18,8 @@ import (
 	"github.com/plexus-ipc/plexus/internal/handshake"
 	"github.com/plexus-ipc/plexus/plugin"
 	"github.com/plexus-ipc/plexus/shm"
-	shmt "github.com/plexus-ipc/plexus/transport/shm"
+	"github.com/plexus-ipc/plexus/transport/shmlink"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // The hostile host: a process that builds a link by hand, starts a real
@@ -118,7 +119,7 @@ func echoCalls(n, size int) func(p *peer) error {
 func hostDies(p *peer) error {
 	go func() { _ = notifyFlood(true)(p) }()
 	for range 100 {
-		if !p.spend(descSize, time.Second) {
+		if !p.spend(wire.DescSize, time.Second) {
 			break
 		}
 		if _, _, _, err := p.open(holdID, 0, nil, false); err != nil {
@@ -284,7 +285,7 @@ func startVictim() (*peer, *victim, error) {
 		return nil, nil, err
 	}
 	files = append(files, os.NewFile(uintptr(pair[1]), "plugin-ctl"))
-	env := handshake.Env{FirstFD: 3, LastFD: 3 + shmt.FileCount - 1, MinProtocol: handshake.MinProtocol,
+	env := handshake.Env{FirstFD: 3, LastFD: 3 + shmlink.FileCount - 1, MinProtocol: handshake.MinProtocol,
 		MaxProtocol: handshake.MaxProtocol, Versions: []uint32{1}, HostPID: os.Getpid()}
 	cmd := exec.Command(exe, "-test.run=^$")
 	for _, kv := range os.Environ() {
@@ -330,7 +331,7 @@ func startVictim() (*peer, *victim, error) {
 		return fail(errors.New("control socket is not a Unix socket"))
 	}
 	hello := &handshake.Hello{MinProtocol: handshake.MinProtocol, MaxProtocol: handshake.MaxProtocol, Cookie: cookie,
-		Versions: []uint32{1}, Limits: handshake.Limits{MaxPayload: shmt.DefaultMaxPayload, ChannelWindow: chanWindow, LinkWindow: linkWindow}}
+		Versions: []uint32{1}, Limits: handshake.Limits{MaxPayload: shmlink.DefaultMaxPayload, ChannelWindow: chanWindow, LinkWindow: linkWindow}}
 	if _, err := handshake.Host(conn, time.Now().Add(20*time.Second), hello, nil); err != nil {
 		return fail(err)
 	}

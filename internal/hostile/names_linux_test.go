@@ -34,28 +34,10 @@ var (
 	shutdownID = handshake.ShutdownMethod
 )
 
-// Session frames (DESIGN.md "Session frames"), written by hand here.
+// Limits of the session that the attacks aim at.
 const (
-	kindOpen   uint8 = 1
-	kindData   uint8 = 2
-	kindStatus uint8 = 3
-	kindReset  uint8 = 4
-	kindCredit uint8 = 5
-	kindNotify uint8 = 6
-	kindPing   uint8 = 7
-	kindPong   uint8 = 8
-	kindGoAway uint8 = 9
-
-	flagEnd    uint8 = 1 << 4
-	flagMD     uint8 = 1 << 5
-	flagMsg    uint8 = 1 << 6
-	flagPacked uint8 = 1 << 7
-
-	flagBlob uint8 = 1 << 2 // transport/shm: the payload is in a memfd
-
 	linkWindow = 1 << 20 // session.DefaultLinkWindow
 	chanWindow = 64 << 10
-	descSize   = 64
 )
 
 // Control-socket messages (DESIGN.md "Control messages").

@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
 	"github.com/plexus-ipc/plexus/shm"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // peer is one end of a link driven by hand, for attacks. It sends and
@@ -228,7 +228,7 @@ func closeRights(oob []byte) {
 // pump receives and answers until the link ends or quit is closed.
 func (p *peer) pump() {
 	defer close(p.pumped)
-	var batch [32]ring.Desc
+	var batch [32]wire.Desc
 	for {
 		select {
 		case <-p.quit:
@@ -256,7 +256,7 @@ func (p *peer) pump() {
 	}
 }
 
-func (p *peer) handle(d *ring.Desc) {
+func (p *peer) handle(d *wire.Desc) {
 	pl, err := p.ep.Resolve(d)
 	if err != nil {
 		p.badIn.Add(1)
@@ -266,23 +266,23 @@ func (p *peer) handle(d *ring.Desc) {
 	method, credit := d.Method(), d.Credit()
 	var body []byte
 	switch kind {
-	case kindOpen, kindData, kindStatus, kindNotify:
-		p.consumed += int64(len(pl)) + descSize
-		if kind != kindData && kind != kindNotify {
+	case wire.KindOpen, wire.KindData, wire.KindStatus, wire.KindNotify:
+		p.consumed += int64(len(pl)) + wire.DescSize
+		if kind != wire.KindData && kind != wire.KindNotify {
 			body = append([]byte(nil), pl...)
 		}
-	case kindReset:
+	case wire.KindReset:
 		body = append([]byte(nil), pl...)
 	}
 	_ = p.ep.Release(d)
 	if p.consumed >= linkWindow/2 {
-		_ = p.sendBare(kindCredit, 0, 0, uint32(p.consumed))
+		_ = p.sendBare(wire.KindCredit, 0, 0, uint32(p.consumed))
 		p.consumed = 0
 	}
 	switch kind {
-	case kindOpen:
+	case wire.KindOpen:
 		p.serve(id, method, flags, body)
-	case kindStatus:
+	case wire.KindStatus:
 		o := outcome{code: plexus.Code(aux)}
 		if o.code != plexus.OK && len(body) >= 4 {
 			n := int(binary.LittleEndian.Uint32(body))
@@ -294,7 +294,7 @@ func (p *peer) handle(d *ring.Desc) {
 		p.statuses[o.code]++
 		p.mu.Unlock()
 		p.finish(id, o)
-	case kindReset:
+	case wire.KindReset:
 		o := outcome{code: plexus.Code(aux), msg: string(body)}
 		if id == 0 {
 			p.mu.Lock()
@@ -307,18 +307,18 @@ func (p *peer) handle(d *ring.Desc) {
 		p.resets[o.code]++
 		p.mu.Unlock()
 		p.finish(id, o)
-	case kindCredit:
+	case wire.KindCredit:
 		if id == 0 {
 			p.credit.Add(int64(credit))
 		}
-	case kindPing:
-		_ = p.sendBare(kindPong, 0, aux, 0)
-	case kindPong:
+	case wire.KindPing:
+		_ = p.sendBare(wire.KindPong, 0, aux, 0)
+	case wire.KindPong:
 		p.pongs.Add(1)
 		if aux != 0 && aux == p.probeAux.Load() {
 			p.probeSeen.Store(true)
 		}
-	case kindGoAway:
+	case wire.KindGoAway:
 		p.goaway.Store(true)
 	}
 }
@@ -326,7 +326,7 @@ func (p *peer) handle(d *ring.Desc) {
 // serve answers a call of the other side: Echo and Shutdown honestly,
 // anything else with UNIMPLEMENTED.
 func (p *peer) serve(id, method uint64, flags uint8, body []byte) {
-	if flags&flagMD != 0 && len(body) >= 2 && binary.LittleEndian.Uint16(body) == 0 {
+	if flags&wire.FlagMD != 0 && len(body) >= 2 && binary.LittleEndian.Uint16(body) == 0 {
 		body = body[2:]
 	}
 	switch method {
@@ -337,7 +337,7 @@ func (p *peer) serve(id, method uint64, flags uint8, body []byte) {
 		p.served.Add(1)
 		p.reply(id, body)
 	default:
-		_ = p.sendBare(kindReset, id, uint64(plexus.Unimplemented), 0)
+		_ = p.sendBare(wire.KindReset, id, uint64(plexus.Unimplemented), 0)
 	}
 }
 
@@ -345,9 +345,9 @@ func (p *peer) serve(id, method uint64, flags uint8, body []byte) {
 // if the window is positive, else from a goroutine that waits (bounded)
 // for the other side's grant, as an honest session does.
 func (p *peer) reply(id uint64, body []byte) {
-	cost := int64(len(body) + descSize)
+	cost := int64(len(body) + wire.DescSize)
 	send := func() {
-		if err := p.sendFrame(newDesc(kindStatus, id, flagMsg), body); err != nil {
+		if err := p.sendFrame(newDesc(wire.KindStatus, id, wire.FlagMsg), body); err != nil {
 			p.logf("reply on channel %d: %v", id, err)
 		}
 	}

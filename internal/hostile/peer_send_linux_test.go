@@ -7,16 +7,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/plexus-ipc/plexus/wire"
 	"golang.org/x/sys/unix"
-
-	"github.com/plexus-ipc/plexus/ring"
 )
 
 // Sending by hand: frames within or without link credit, calls, raw
 // control messages.
 
-func newDesc(kind uint8, channel uint64, flags uint8) ring.Desc {
-	var d ring.Desc
+func newDesc(kind wire.Kind, channel uint64, flags uint8) wire.Desc {
+	var d wire.Desc
 	d.SetKind(kind)
 	d.SetChannel(channel)
 	d.SetFlags(flags)
@@ -24,7 +23,7 @@ func newDesc(kind uint8, channel uint64, flags uint8) ring.Desc {
 }
 
 // publish puts descriptors into the ring as they are.
-func (p *peer) publish(ds ...ring.Desc) error {
+func (p *peer) publish(ds ...wire.Desc) error {
 	n, err := p.ep.Send(ds)
 	if err == nil && n != len(ds) {
 		err = errors.New("ring full")
@@ -33,7 +32,7 @@ func (p *peer) publish(ds ...ring.Desc) error {
 }
 
 // sendBare sends a frame without payload.
-func (p *peer) sendBare(kind uint8, channel, aux uint64, credit uint32) error {
+func (p *peer) sendBare(kind wire.Kind, channel, aux uint64, credit uint32) error {
 	d := newDesc(kind, channel, 0)
 	d.SetAux(aux)
 	d.SetCredit(credit)
@@ -41,8 +40,8 @@ func (p *peer) sendBare(kind uint8, channel, aux uint64, credit uint32) error {
 }
 
 // sendFrame sends d with payload inline or in a slot of our pool.
-func (p *peer) sendFrame(d ring.Desc, payload []byte) error {
-	if len(payload) > ring.InlineMax {
+func (p *peer) sendFrame(d wire.Desc, payload []byte) error {
+	if len(payload) > wire.InlineMax {
 		_, err := p.sendSlot(d, payload)
 		return err
 	}
@@ -55,7 +54,7 @@ func (p *peer) sendFrame(d ring.Desc, payload []byte) error {
 // sendSlot sends d with payload in a slot of our pool and returns the
 // slot's bytes, which stay writable by us: the other side reads them where
 // they lie.
-func (p *peer) sendSlot(d ring.Desc, payload []byte) ([]byte, error) {
+func (p *peer) sendSlot(d wire.Desc, payload []byte) ([]byte, error) {
 	s, err := p.ep.Alloc(len(payload))
 	if err != nil {
 		return nil, err
@@ -103,7 +102,7 @@ func (p *peer) open(method uint64, flags uint8, payload []byte, inSlot bool) (ui
 	p.mu.Lock()
 	p.calls[id] = res
 	p.mu.Unlock()
-	d := newDesc(kindOpen, id, flags)
+	d := newDesc(wire.KindOpen, id, flags)
 	d.SetMethod(method)
 	var buf []byte
 	var err error
@@ -122,10 +121,10 @@ func (p *peer) open(method uint64, flags uint8, payload []byte, inSlot bool) (ui
 
 // call makes a unary call within timeout, respecting link credit.
 func (p *peer) call(method uint64, payload []byte, timeout time.Duration) (outcome, error) {
-	if !p.spend(int64(len(payload)+descSize), timeout) {
+	if !p.spend(int64(len(payload)+wire.DescSize), timeout) {
 		return outcome{}, errors.New("no link credit")
 	}
-	_, res, _, err := p.open(method, flagMsg|flagEnd, payload, false)
+	_, res, _, err := p.open(method, wire.FlagMsg|wire.FlagEnd, payload, false)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -169,8 +168,8 @@ func ctlMsg(typ uint32, id uint64) []byte {
 }
 
 // blobDesc is a BLOB descriptor of kind for blob id.
-func blobDesc(kind uint8, channel uint64, flags uint8, id uint64, off, n uint32) ring.Desc {
-	d := newDesc(kind, channel, flags|flagBlob)
+func blobDesc(kind wire.Kind, channel uint64, flags uint8, id uint64, off, n uint32) wire.Desc {
+	d := newDesc(kind, channel, flags|wire.FlagBlob)
 	binary.LittleEndian.PutUint32(d[32:], n)
 	binary.LittleEndian.PutUint32(d[36:], uint32(id))
 	binary.LittleEndian.PutUint32(d[40:], uint32(id>>32))

@@ -3,16 +3,16 @@ package inproc_test
 import (
 	"testing"
 
-	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/inproc"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 func BenchmarkInprocPingPong(b *testing.B) {
 	x, y := inproc.Pipe(inproc.Config{})
 	b.Cleanup(func() { _ = x.Close(); _ = y.Close() })
 	go func() {
-		var f plexus.Frame
+		var f transport.Frame
 		for y.Recv(&f) == nil {
 			err := y.Send(&f.Desc, f.Payload)
 			y.Release(&f)
@@ -22,8 +22,8 @@ func BenchmarkInprocPingPong(b *testing.B) {
 		}
 	}()
 	payload := make([]byte, 64)
-	var d ring.Desc
-	var f plexus.Frame
+	var d wire.Desc
+	var f transport.Frame
 	b.ReportAllocs()
 	for b.Loop() {
 		d.Reset()

@@ -1,4 +1,4 @@
-// Package inproc implements plexus.Transport between two goroutines of one
+// Package inproc implements transport.Transport between two goroutines of one
 // process: each direction is a bounded queue of frames, and a payload moves
 // by reference, so the only copy is Send's copy of a caller-owned payload
 // into a pooled buffer (an Alloc'd buffer is handed over as it is).

@@ -1,22 +1,19 @@
 package inproc
 
 import (
-	"github.com/plexus-ipc/plexus/transport/internal/bufpool"
 	"sync/atomic"
 
-	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
-)
+	"github.com/plexus-ipc/plexus/transport"
+	"github.com/plexus-ipc/plexus/transport/internal/bufpool"
+	"github.com/plexus-ipc/plexus/wire"
 
-// reservedFlags are the two reserved transport bits of the flags byte.
-// Send refuses them, as the stream transport does, because a stream peer
-// would close the link over them; INLINE and SLOT it simply clears.
-const reservedFlags = 0x0c
+	"github.com/plexus-ipc/plexus"
+)
 
 // frame is what travels through the queue: the descriptor by value and
 // the payload by reference, which the receiver owns until Release.
 type frame struct {
-	d ring.Desc
+	d wire.Desc
 	p []byte
 }
 
@@ -36,7 +33,7 @@ type Transport struct {
 	allocs bufpool.AllocSet
 }
 
-var _ plexus.Transport = (*Transport)(nil)
+var _ transport.Transport = (*Transport)(nil)
 
 // Pipe returns the two ends of an in-process link.
 func Pipe(cfg Config) (a, b *Transport) {
@@ -83,7 +80,7 @@ func (t *Transport) Free(b []byte) {
 // rejects, queueing nothing, a payload above MaxPayload (ResourceExhausted)
 // or a descriptor with reserved bits set (InvalidArgument), as the stream
 // transport does.
-func (t *Transport) Send(d *ring.Desc, payload []byte) error {
+func (t *Transport) Send(d *wire.Desc, payload []byte) error {
 	owned := t.allocs.Take(payload)
 	p, err := t.prepare(d, payload, owned)
 	if err != nil {
@@ -111,19 +108,21 @@ func (t *Transport) Send(d *ring.Desc, payload []byte) error {
 }
 
 // prepare checks the frame and returns the payload the peer will own.
-func (t *Transport) prepare(d *ring.Desc, payload []byte, owned bool) ([]byte, error) {
+func (t *Transport) prepare(d *wire.Desc, payload []byte, owned bool) ([]byte, error) {
 	n := len(payload)
 	if n > t.max {
 		return nil, plexus.Errorf(plexus.ResourceExhausted, "inproc: payload of %d bytes exceeds the %d-byte frame limit", n, t.max)
 	}
-	if d.Reserved() != 0 || d.Flags()&reservedFlags != 0 {
+	// Refused as the stream transport does, because a stream peer would
+	// close the link over them; INLINE and SLOT Send simply clears.
+	if d.HasReservedBits() {
 		return nil, plexus.Errorf(plexus.InvalidArgument, "inproc: descriptor has reserved bits set (reserved %#x, flags %#x)", d.Reserved(), d.Flags())
 	}
 	if err := t.state(); err != nil {
 		return nil, err
 	}
-	d.SetFlags(d.Flags() &^ (ring.FlagInline | ring.FlagSlot))
-	clear(d[ring.InlineOffset:])
+	d.SetFlags(d.Flags() &^ (wire.FlagInline | wire.FlagSlot))
+	clear(d[wire.InlineOffset:])
 	d.SetLength(uint32(n))
 	switch {
 	case owned:
@@ -138,7 +137,7 @@ func (t *Transport) prepare(d *ring.Desc, payload []byte, owned bool) ([]byte, e
 
 // Recv returns the next frame. Frames the peer sent before it closed are
 // delivered first; then Recv reports ErrPeerDied.
-func (t *Transport) Recv(f *plexus.Frame) error {
+func (t *Transport) Recv(f *transport.Frame) error {
 	f.Payload = nil
 	if t.self.closed.Load() {
 		return errLinkClosed()
@@ -168,7 +167,7 @@ func (t *Transport) Recv(f *plexus.Frame) error {
 
 // Release returns the frame's payload to the pool. A second Release of the
 // same Frame does nothing.
-func (t *Transport) Release(f *plexus.Frame) {
+func (t *Transport) Release(f *transport.Frame) {
 	bufpool.Put(f.Payload)
 	f.Payload = nil
 }

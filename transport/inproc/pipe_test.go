@@ -7,12 +7,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/inproc"
 	"github.com/plexus-ipc/plexus/transport/stream/transporttest"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
-func pipe(t *testing.T, max int) (plexus.Transport, plexus.Transport) {
+func pipe(t *testing.T, max int) (transport.Transport, transport.Transport) {
 	a, b := inproc.Pipe(inproc.Config{MaxPayload: max})
 	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
 	return a, b
@@ -38,10 +39,10 @@ func TestFullQueueSendReleasedByClose(t *testing.T) {
 			defer b.Close()
 			transporttest.Watchdog(t, 10*time.Second, a, b)
 			for range 2 {
-				require.NoError(t, a.Send(new(ring.Desc), []byte("x")))
+				require.NoError(t, a.Send(new(wire.Desc), []byte("x")))
 			}
 			errc := make(chan error, 1)
-			go func() { errc <- a.Send(new(ring.Desc), []byte("blocked")) }()
+			go func() { errc <- a.Send(new(wire.Desc), []byte("blocked")) }()
 			select {
 			case err := <-errc:
 				t.Fatalf("Send on a full queue returned %v", err)
@@ -71,14 +72,14 @@ func TestAllocIsHandedOver(t *testing.T) {
 	defer b.Close()
 	buf, err := a.Alloc(100)
 	require.NoError(t, err)
-	require.NoError(t, a.Send(new(ring.Desc), buf))
-	var f plexus.Frame
+	require.NoError(t, a.Send(new(wire.Desc), buf))
+	var f transport.Frame
 	require.NoError(t, b.Recv(&f))
 	require.Same(t, &buf[0], &f.Payload[0])
 	b.Release(&f)
 
 	own := make([]byte, 100)
-	require.NoError(t, a.Send(new(ring.Desc), own))
+	require.NoError(t, a.Send(new(wire.Desc), own))
 	require.NoError(t, b.Recv(&f))
 	require.NotSame(t, &own[0], &f.Payload[0])
 	b.Release(&f)

@@ -6,9 +6,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/stream"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 const benchPayload = 64
@@ -23,8 +23,8 @@ func benchPair(b *testing.B) (*stream.Transport, *stream.Transport) {
 }
 
 // echo sends every frame back until the link fails.
-func echo(tr plexus.Transport) {
-	var f plexus.Frame
+func echo(tr transport.Transport) {
+	var f transport.Frame
 	for tr.Recv(&f) == nil {
 		err := tr.Send(&f.Desc, f.Payload)
 		tr.Release(&f)
@@ -38,10 +38,10 @@ func BenchmarkStreamPingPong(b *testing.B) {
 	x, y := benchPair(b)
 	go echo(y)
 	payload := make([]byte, benchPayload)
-	var d ring.Desc
-	var f plexus.Frame
+	var d wire.Desc
+	var f transport.Frame
 	b.ReportAllocs()
-	b.SetBytes(2 * (ring.DescSize + benchPayload))
+	b.SetBytes(2 * (wire.DescSize + benchPayload))
 	for b.Loop() {
 		d.Reset()
 		if err := x.Send(&d, payload); err != nil {
@@ -55,10 +55,10 @@ func BenchmarkStreamPingPong(b *testing.B) {
 }
 
 // drain receives n frames and reports the first error.
-func drain(tr plexus.Transport, n int) <-chan error {
+func drain(tr transport.Transport, n int) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		var f plexus.Frame
+		var f transport.Frame
 		for range n {
 			if err := tr.Recv(&f); err != nil {
 				done <- err
@@ -74,9 +74,9 @@ func drain(tr plexus.Transport, n int) <-chan error {
 func BenchmarkStreamThroughput(b *testing.B) {
 	x, y := benchPair(b)
 	payload := make([]byte, benchPayload)
-	var d ring.Desc
+	var d wire.Desc
 	b.ReportAllocs()
-	b.SetBytes(ring.DescSize + benchPayload)
+	b.SetBytes(wire.DescSize + benchPayload)
 	done := drain(y, b.N)
 	b.ResetTimer()
 	for range b.N {
@@ -109,12 +109,12 @@ func BenchmarkStreamThroughputParallel(b *testing.B) {
 	tx := stream.New(cc, stream.Config{}) // replaces x, which is never used
 	payload := make([]byte, benchPayload)
 	b.ReportAllocs()
-	b.SetBytes(ring.DescSize + benchPayload)
+	b.SetBytes(wire.DescSize + benchPayload)
 	done := drain(y, b.N)
 	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		var d ring.Desc
+		var d wire.Desc
 		for pb.Next() {
 			d.Reset()
 			if err := tx.Send(&d, payload); err != nil {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/stream"
 	"github.com/plexus-ipc/plexus/transport/stream/transporttest"
 )
@@ -27,7 +27,7 @@ func TestConformance(t *testing.T) {
 		transporttest.Run(t, socketPair, transporttest.Options{ZeroAllocs: true})
 	})
 	t.Run("unix", func(t *testing.T) {
-		transporttest.Run(t, func(t *testing.T, max int) (plexus.Transport, plexus.Transport) {
+		transporttest.Run(t, func(t *testing.T, max int) (transport.Transport, transport.Transport) {
 			ln, err := stream.Listen("unix", filepath.Join(t.TempDir(), "s"), stream.Config{MaxPayload: max})
 			require.NoError(t, err)
 			return viaListener(t, ln, func(ctx context.Context) (*stream.Transport, error) {
@@ -36,7 +36,7 @@ func TestConformance(t *testing.T) {
 		}, transporttest.Options{ZeroAllocs: true})
 	})
 	t.Run("tcp", func(t *testing.T) {
-		transporttest.Run(t, func(t *testing.T, max int) (plexus.Transport, plexus.Transport) {
+		transporttest.Run(t, func(t *testing.T, max int) (transport.Transport, transport.Transport) {
 			ln, err := stream.Listen("tcp", "127.0.0.1:0", stream.Config{MaxPayload: max})
 			require.NoError(t, err)
 			return viaListener(t, ln, func(ctx context.Context) (*stream.Transport, error) {
@@ -46,7 +46,7 @@ func TestConformance(t *testing.T) {
 	})
 	t.Run("tls", func(t *testing.T) {
 		server, client := tlsConfigs(t)
-		transporttest.Run(t, func(t *testing.T, max int) (plexus.Transport, plexus.Transport) {
+		transporttest.Run(t, func(t *testing.T, max int) (transport.Transport, transport.Transport) {
 			ln, err := stream.ListenTLS("127.0.0.1:0", server, stream.Config{MaxPayload: max})
 			require.NoError(t, err)
 			return viaListener(t, ln, func(ctx context.Context) (*stream.Transport, error) {
@@ -56,7 +56,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func socketPair(t *testing.T, max int) (plexus.Transport, plexus.Transport) {
+func socketPair(t *testing.T, max int) (transport.Transport, transport.Transport) {
 	a, b, err := stream.Pair(stream.Config{MaxPayload: max})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
@@ -65,7 +65,7 @@ func socketPair(t *testing.T, max int) (plexus.Transport, plexus.Transport) {
 
 // viaListener accepts one link while dial connects the other end, then
 // closes the listener: the suite needs only the pair.
-func viaListener(t *testing.T, ln *stream.Listener, dial func(context.Context) (*stream.Transport, error)) (plexus.Transport, plexus.Transport) {
+func viaListener(t *testing.T, ln *stream.Listener, dial func(context.Context) (*stream.Transport, error)) (transport.Transport, transport.Transport) {
 	t.Helper()
 	defer ln.Close()
 	type accepted struct {

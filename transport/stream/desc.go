@@ -4,30 +4,26 @@ import (
 	"encoding/binary"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
-// Flag bits of the transport's lower nibble. On a stream the payload
-// always follows the descriptor, so INLINE and SLOT must be zero on the
-// wire like the two reserved bits; Send clears the former (they describe
-// placement, which is the transport's business) and refuses the latter.
-// The session owns the upper nibble.
-const (
-	reservedFlags  = 0x0c
-	transportFlags = ring.FlagInline | ring.FlagSlot | reservedFlags
-)
+// On a stream the payload always follows the descriptor, so every bit of
+// the transport's nibble (wire.TransportFlags) must be zero on the wire;
+// Send clears INLINE and SLOT (they describe placement, which is the
+// transport's business) and refuses the reserved ones. The session owns
+// the upper nibble.
 
 // checkDesc applies DESIGN.md "Frames on stream transports" to a
 // descriptor read from the peer. The length check comes before the payload
 // is allocated, so a peer cannot make this side reserve memory above max.
-func checkDesc(d *ring.Desc, max int) *plexus.Status {
+func checkDesc(d *wire.Desc, max int) *plexus.Status {
 	if r := d.Reserved(); r != 0 {
 		return plexus.Errorf(plexus.ProtocolViolation, "stream: descriptor reserved field is %#04x, want 0", r)
 	}
-	if fl := d.Flags(); fl&transportFlags != 0 {
+	if fl := d.Flags(); fl&wire.TransportFlags != 0 {
 		return plexus.Errorf(plexus.ProtocolViolation, "stream: descriptor flags %#02x set INLINE, SLOT or reserved bits", fl)
 	}
-	tail := uint64(binary.LittleEndian.Uint32(d[ring.InlineOffset:])) |
+	tail := uint64(binary.LittleEndian.Uint32(d[wire.InlineOffset:])) |
 		binary.LittleEndian.Uint64(d[40:]) |
 		binary.LittleEndian.Uint64(d[48:]) |
 		binary.LittleEndian.Uint64(d[56:])

@@ -1,4 +1,4 @@
-// Package stream implements plexus.Transport over a byte stream: a Unix
+// Package stream implements transport.Transport over a byte stream: a Unix
 // socket, a TCP connection, a TLS connection over TCP, or one end of a
 // socketpair. Each frame is its 64-byte descriptor followed by exactly
 // Length payload bytes (DESIGN.md "Frames on stream transports"); there is

@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/stream"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // fuzzMax keeps lengths the fuzzer can reach both below and above the
@@ -27,8 +28,8 @@ func FuzzStreamDecode(f *testing.F) {
 		rest := data
 		// Every frame consumes at least a descriptor, so the input bounds
 		// the loop; the +1 is the call that reports the end.
-		for range len(data)/ring.DescSize + 1 {
-			var fr plexus.Frame
+		for range len(data)/wire.DescSize + 1 {
+			var fr transport.Frame
 			err := tr.Recv(&fr)
 			if err != nil {
 				if !errors.Is(err, plexus.ErrProtocolViolation) && !errors.Is(err, plexus.ErrPeerDied) {
@@ -47,17 +48,17 @@ func FuzzStreamDecode(f *testing.F) {
 				t.Fatalf("payload of %d bytes exceeds %d", n, fuzzMax)
 			case fr.Desc.Flags()&0x0f != 0 || fr.Desc.Reserved() != 0:
 				t.Fatalf("accepted reserved bits: %x", fr.Desc[:])
-			case len(rest) < ring.DescSize+n:
-				t.Fatalf("frame of %d bytes from %d remaining input bytes", ring.DescSize+n, len(rest))
-			case !bytes.Equal(fr.Desc[:], rest[:ring.DescSize]):
+			case len(rest) < wire.DescSize+n:
+				t.Fatalf("frame of %d bytes from %d remaining input bytes", wire.DescSize+n, len(rest))
+			case !bytes.Equal(fr.Desc[:], rest[:wire.DescSize]):
 				t.Fatalf("descriptor differs from the input")
-			case !bytes.Equal(fr.Payload, rest[ring.DescSize:ring.DescSize+n]):
+			case !bytes.Equal(fr.Payload, rest[wire.DescSize:wire.DescSize+n]):
 				t.Fatalf("payload differs from the input")
 			}
-			if !bytes.Equal(fr.Desc[ring.InlineOffset:], make([]byte, ring.DescSize-ring.InlineOffset)) {
+			if !bytes.Equal(fr.Desc[wire.InlineOffset:], make([]byte, wire.DescSize-wire.InlineOffset)) {
 				t.Fatalf("accepted nonzero bytes 36..63")
 			}
-			rest = rest[ring.DescSize+n:]
+			rest = rest[wire.DescSize+n:]
 			tr.Release(&fr)
 		}
 		t.Fatalf("Recv returned more frames than the input holds")

@@ -10,9 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/stream"
 	"github.com/plexus-ipc/plexus/transport/stream/transporttest"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // rawPair returns a transport and the raw connection of its peer, for
@@ -42,14 +43,14 @@ func requireClosedByPeer(t *testing.T, raw *stream.Transport) {
 
 func TestOversizeLengthDoesNotAllocate(t *testing.T) {
 	tr, raw := rawPair(t, stream.Config{})
-	var d ring.Desc
+	var d wire.Desc
 	d.SetLength(1 << 30)
 	writeRaw(t, raw, d[:])
 
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	var f plexus.Frame
+	var f transport.Frame
 	err := tr.Recv(&f)
 	runtime.ReadMemStats(&after)
 
@@ -60,37 +61,37 @@ func TestOversizeLengthDoesNotAllocate(t *testing.T) {
 	require.Nil(t, f.Payload)
 	requireClosedByPeer(t, raw)
 	require.ErrorIs(t, tr.Recv(&f), plexus.ErrProtocolViolation, "the violation is sticky")
-	require.ErrorIs(t, tr.Send(new(ring.Desc), nil), plexus.ErrProtocolViolation)
+	require.ErrorIs(t, tr.Send(new(wire.Desc), nil), plexus.ErrProtocolViolation)
 	require.NoError(t, tr.Close())
 	require.ErrorIs(t, tr.Recv(&f), plexus.ErrLinkClosed)
 }
 
 func TestMalformedDescriptor(t *testing.T) {
-	cases := map[string]func(*ring.Desc){
-		"length one above limit": func(d *ring.Desc) { d.SetLength(1<<16 + 1) },
-		"reserved low byte":      func(d *ring.Desc) { d[10] = 1 },
-		"reserved high byte":     func(d *ring.Desc) { d[11] = 0x80 },
-		"flag INLINE":            func(d *ring.Desc) { d.SetFlags(ring.FlagInline) },
-		"flag SLOT":              func(d *ring.Desc) { d.SetFlags(ring.FlagSlot) },
-		"flag bit 2":             func(d *ring.Desc) { d.SetFlags(1 << 2) },
-		"flag bit 3":             func(d *ring.Desc) { d.SetFlags(1 << 3) },
-		"slot field":             func(d *ring.Desc) { d[36] = 1 },
-		"gen field":              func(d *ring.Desc) { d[43] = 1 },
-		"offset field":           func(d *ring.Desc) { d[44] = 1 },
-		"last inline byte":       func(d *ring.Desc) { d[63] = 1 },
+	cases := map[string]func(*wire.Desc){
+		"length one above limit": func(d *wire.Desc) { d.SetLength(1<<16 + 1) },
+		"reserved low byte":      func(d *wire.Desc) { d[10] = 1 },
+		"reserved high byte":     func(d *wire.Desc) { d[11] = 0x80 },
+		"flag INLINE":            func(d *wire.Desc) { d.SetFlags(wire.FlagInline) },
+		"flag SLOT":              func(d *wire.Desc) { d.SetFlags(wire.FlagSlot) },
+		"flag bit 2":             func(d *wire.Desc) { d.SetFlags(1 << 2) },
+		"flag bit 3":             func(d *wire.Desc) { d.SetFlags(1 << 3) },
+		"slot field":             func(d *wire.Desc) { d[36] = 1 },
+		"gen field":              func(d *wire.Desc) { d[43] = 1 },
+		"offset field":           func(d *wire.Desc) { d[44] = 1 },
+		"last inline byte":       func(d *wire.Desc) { d[63] = 1 },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
 			tr, raw := rawPair(t, stream.Config{MaxPayload: 1 << 16})
-			var good ring.Desc
+			var good wire.Desc
 			good.SetFlags(0xf0) // session bits are not the transport's to judge
 			good.SetLength(3)
 			writeRaw(t, raw, append(good[:], "abc"...))
-			var bad ring.Desc
+			var bad wire.Desc
 			mutate(&bad)
 			writeRaw(t, raw, bad[:])
 
-			var f plexus.Frame
+			var f transport.Frame
 			require.NoError(t, tr.Recv(&f))
 			require.Equal(t, uint8(0xf0), f.Desc.Flags())
 			require.Equal(t, []byte("abc"), f.Payload)
@@ -103,7 +104,7 @@ func TestMalformedDescriptor(t *testing.T) {
 }
 
 func TestTruncated(t *testing.T) {
-	var d ring.Desc
+	var d wire.Desc
 	d.SetLength(100)
 	cases := map[string][]byte{
 		"inside descriptor": d[:30],
@@ -115,7 +116,7 @@ func TestTruncated(t *testing.T) {
 			tr, raw := rawPair(t, stream.Config{})
 			writeRaw(t, raw, data)
 			require.NoError(t, raw.Close())
-			var f plexus.Frame
+			var f transport.Frame
 			err := tr.Recv(&f)
 			require.ErrorIs(t, err, plexus.ErrPeerDied)
 			require.True(t, errors.Is(err, io.ErrUnexpectedEOF), "cause: %v", err)
@@ -125,7 +126,7 @@ func TestTruncated(t *testing.T) {
 	t.Run("at frame boundary", func(t *testing.T) {
 		tr, raw := rawPair(t, stream.Config{})
 		require.NoError(t, raw.Close())
-		var f plexus.Frame
+		var f transport.Frame
 		err := tr.Recv(&f)
 		require.ErrorIs(t, err, plexus.ErrPeerDied)
 		require.ErrorIs(t, err, io.EOF)

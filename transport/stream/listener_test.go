@@ -8,9 +8,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/stream"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // A client that fails the TLS handshake must not end the accept loop: the
@@ -49,8 +49,8 @@ func TestListenTLSSkipsFailedHandshake(t *testing.T) {
 	_, isTLS := s.Conn().(*tls.Conn)
 	require.True(t, isTLS)
 
-	require.NoError(t, c.Send(new(ring.Desc), []byte("over tls")))
-	var f plexus.Frame
+	require.NoError(t, c.Send(new(wire.Desc), []byte("over tls")))
+	var f transport.Frame
 	require.NoError(t, s.Recv(&f))
 	require.Equal(t, []byte("over tls"), f.Payload)
 	s.Release(&f)

@@ -3,14 +3,16 @@ package stream
 import (
 	"bufio"
 	"errors"
-	"github.com/plexus-ipc/plexus/transport/internal/bufpool"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 
+	"github.com/plexus-ipc/plexus/transport"
+	"github.com/plexus-ipc/plexus/transport/internal/bufpool"
+	"github.com/plexus-ipc/plexus/wire"
+
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
 )
 
 // copyMax is the largest payload copied into the write buffer. Below it a
@@ -49,7 +51,7 @@ type Transport struct {
 	rerr error
 }
 
-var _ plexus.Transport = (*Transport)(nil)
+var _ transport.Transport = (*Transport)(nil)
 
 // New wraps conn, which the Transport owns from now on: it closes conn on
 // Close and on a protocol violation. conn must not be read or written by
@@ -60,7 +62,7 @@ func New(conn net.Conn, cfg Config) *Transport {
 		conn:   conn,
 		max:    cfg.MaxPayload,
 		br:     bufio.NewReaderSize(conn, cfg.BufferSize),
-		wbuf:   make([]byte, 0, cfg.BufferSize+ring.DescSize),
+		wbuf:   make([]byte, 0, cfg.BufferSize+wire.DescSize),
 		wlimit: cfg.BufferSize,
 	}
 }
@@ -105,7 +107,7 @@ func (t *Transport) Free(b []byte) {
 // reserved bits set (InvalidArgument), since the peer would close the link
 // over either. A nil return means the frame is queued to the kernel or, if
 // other senders were waiting, to the sender that writes next.
-func (t *Transport) Send(d *ring.Desc, payload []byte) error {
+func (t *Transport) Send(d *wire.Desc, payload []byte) error {
 	owned := t.allocs.Take(payload)
 	err := t.send(d, payload)
 	if owned {
@@ -114,16 +116,16 @@ func (t *Transport) Send(d *ring.Desc, payload []byte) error {
 	return err
 }
 
-func (t *Transport) send(d *ring.Desc, payload []byte) error {
+func (t *Transport) send(d *wire.Desc, payload []byte) error {
 	n := len(payload)
 	if n > t.max {
 		return plexus.Errorf(plexus.ResourceExhausted, "stream: payload of %d bytes exceeds the %d-byte frame limit", n, t.max)
 	}
-	if d.Reserved() != 0 || d.Flags()&reservedFlags != 0 {
+	if d.HasReservedBits() {
 		return plexus.Errorf(plexus.InvalidArgument, "stream: descriptor has reserved bits set (reserved %#x, flags %#x)", d.Reserved(), d.Flags())
 	}
-	d.SetFlags(d.Flags() &^ (ring.FlagInline | ring.FlagSlot))
-	clear(d[ring.InlineOffset:])
+	d.SetFlags(d.Flags() &^ (wire.FlagInline | wire.FlagSlot))
+	clear(d[wire.InlineOffset:])
 	d.SetLength(uint32(n))
 
 	t.waiting.Add(1)
@@ -172,7 +174,7 @@ func (t *Transport) flush(payload []byte) error {
 
 // Recv reads the next frame. The descriptor is validated before anything
 // is allocated for the payload; a violation closes the link.
-func (t *Transport) Recv(f *plexus.Frame) error {
+func (t *Transport) Recv(f *transport.Frame) error {
 	f.Payload = nil
 	if t.closed.Load() {
 		return errLinkClosed(nil)
@@ -180,7 +182,7 @@ func (t *Transport) Recv(f *plexus.Frame) error {
 	if t.rerr != nil {
 		return t.rerr
 	}
-	hdr, err := t.br.Peek(ring.DescSize)
+	hdr, err := t.br.Peek(wire.DescSize)
 	if err != nil {
 		switch {
 		case len(hdr) == 0 && err == io.EOF:
@@ -191,7 +193,7 @@ func (t *Transport) Recv(f *plexus.Frame) error {
 		return t.readFailed(err, "read failed")
 	}
 	copy(f.Desc[:], hdr)
-	_, _ = t.br.Discard(ring.DescSize) // cannot fail after Peek
+	_, _ = t.br.Discard(wire.DescSize) // cannot fail after Peek
 	if err := checkDesc(&f.Desc, t.max); err != nil {
 		return t.violate(err)
 	}
@@ -213,7 +215,7 @@ func (t *Transport) Recv(f *plexus.Frame) error {
 
 // Release returns the frame's payload to the pool. It is safe on a frame
 // whose Recv failed, and a second Release of the same Frame does nothing.
-func (t *Transport) Release(f *plexus.Frame) {
+func (t *Transport) Release(f *transport.Frame) {
 	bufpool.Put(f.Payload)
 	f.Payload = nil
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/plexus-ipc/plexus/codec"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/shm"
-	shmtransport "github.com/plexus-ipc/plexus/transport/shm"
+	"github.com/plexus-ipc/plexus/transport/shmlink"
 	"github.com/stretchr/testify/require"
 )
 
@@ -26,7 +26,7 @@ import (
 // end every slot of both pools is free again, so no lease leaked,
 // including those of failed calls.
 func TestBlobsSHM(t *testing.T) {
-	a, b, err := shmtransport.Pair(shm.Config{}, shmtransport.Config{})
+	a, b, err := shmlink.Pair(shm.Config{}, shmlink.Config{})
 	require.NoError(t, err)
 	hostOwn, hostPeer := a.Pools()
 	pluginOwn, pluginPeer := b.Pools()
@@ -40,7 +40,7 @@ func TestBlobsSHM(t *testing.T) {
 
 	// A lease of another link is copied, and the call still releases it
 	// (on its own link).
-	a2, b2, err := shmtransport.Pair(shm.Config{}, shmtransport.Config{})
+	a2, b2, err := shmlink.Pair(shm.Config{}, shmlink.Config{})
 	require.NoError(t, err)
 	other := session.New(a2, session.Config{Role: session.Initiator})
 	peer2 := session.New(b2, session.Config{Role: session.Acceptor})
@@ -137,7 +137,7 @@ func BenchmarkGeneratedLease(b *testing.B) {
 }
 
 func benchLease(b *testing.B, n int, generated bool) {
-	a, p, err := shmtransport.Pair(shm.Config{}, shmtransport.Config{})
+	a, p, err := shmlink.Pair(shm.Config{}, shmlink.Config{})
 	require.NoError(b, err)
 	mux := session.NewMux()
 	require.NoError(b, RegisterBlobs(mux, newImpl(nowhere, nowhere)))
@@ -167,7 +167,7 @@ func benchLease(b *testing.B, n int, generated bool) {
 		}
 	}
 	// Steady state: the first calls make the blob buffers, whose fresh
-	// pages cost far more than the copy (see transport/shm's
+	// pages cost far more than the copy (see transport/shmlink's
 	// Benchmark64MiB).
 	for range 4 {
 		call()

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/session"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/inproc"
 	"github.com/plexus-ipc/plexus/transport/stream"
 	"github.com/stretchr/testify/require"
@@ -52,7 +53,7 @@ var sizes = []int{0, 20, 5000, 1 << 20, 8 << 20}
 // runAll serves Blobs over the transport pair (host a, plugin b) and calls
 // every method through the generated client, checking every byte and,
 // where loc can tell, that each lease was read where it was written.
-func runAll(t *testing.T, a, b plexus.Transport, loc locators, sizes []int) (host, plugin *session.Session, c *BlobsClient) {
+func runAll(t *testing.T, a, b transport.Transport, loc locators, sizes []int) (host, plugin *session.Session, c *BlobsClient) {
 	im := newImpl(loc.pluginPeer, loc.pluginOwn)
 	mux := session.NewMux()
 	require.NoError(t, RegisterBlobs(mux, im))

@@ -7,17 +7,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/internal/xproc"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/shm"
-	shmtransport "github.com/plexus-ipc/plexus/transport/shm"
+	"github.com/plexus-ipc/plexus/transport"
+	"github.com/plexus-ipc/plexus/transport/shmlink"
 	"github.com/stretchr/testify/require"
 )
 
 func init() {
 	xproc.Register("shapetest-serve", func() int {
-		tr, err := shmtransport.OpenInherited(3, shm.Config{}, shmtransport.Config{})
+		tr, err := shmlink.OpenInherited(3, shm.Config{}, shmlink.Config{})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "shapetest child:", err)
 			return 1
@@ -34,20 +34,20 @@ func init() {
 }
 
 // BenchmarkGeneratedUnary: a generated unary call (two int64 arguments,
-// one int64 result) over shared memory, to compare with transport/shm's
+// one int64 result) over shared memory, to compare with transport/shmlink's
 // BenchmarkSessionUnary (the session's Invoke with a pre-encoded
 // message). "cross-process" serves it from a child process, so allocs/op
 // is the caller's side alone; "in-process" counts both sides.
 func BenchmarkGeneratedUnary(b *testing.B) {
 	for _, mode := range []string{"cross-process", "in-process"} {
 		b.Run(mode, func(b *testing.B) {
-			var host plexus.Transport
+			var host transport.Transport
 			if mode == "cross-process" {
-				l, err := shmtransport.NewLink(shm.Config{})
+				l, err := shmlink.NewLink(shm.Config{})
 				require.NoError(b, err)
 				child := xproc.Start(b, "shapetest-serve", l.PluginFiles(), nil)
 				l.ClosePluginFiles()
-				tr, err := l.Transport(shmtransport.Config{})
+				tr, err := l.Transport(shmlink.Config{})
 				require.NoError(b, err)
 				host = tr
 				b.Cleanup(func() {
@@ -57,7 +57,7 @@ func BenchmarkGeneratedUnary(b *testing.B) {
 					}
 				})
 			} else {
-				a, p, err := shmtransport.Pair(shm.Config{}, shmtransport.Config{})
+				a, p, err := shmlink.Pair(shm.Config{}, shmlink.Config{})
 				require.NoError(b, err)
 				host = a
 				mux := session.NewMux()

@@ -4,12 +4,12 @@ import (
 	"testing"
 
 	"github.com/plexus-ipc/plexus/shm"
-	shmtransport "github.com/plexus-ipc/plexus/transport/shm"
+	"github.com/plexus-ipc/plexus/transport/shmlink"
 	"github.com/stretchr/testify/require"
 )
 
 func TestShapesSHM(t *testing.T) {
-	a, b, err := shmtransport.Pair(shm.Config{}, shmtransport.Config{})
+	a, b, err := shmlink.Pair(shm.Config{}, shmlink.Config{})
 	require.NoError(t, err)
 	runAll(t, a, b)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/plexus-ipc/plexus/codec"
 	"github.com/plexus-ipc/plexus/internal/gen/kvtest"
 	"github.com/plexus-ipc/plexus/session"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/inproc"
 	"github.com/plexus-ipc/plexus/transport/stream"
 	"github.com/stretchr/testify/require"
@@ -36,7 +37,7 @@ func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return le
 
 // runAll serves Shapes and Other over the transport pair (host a, plugin
 // b) and calls every method through the generated clients.
-func runAll(t *testing.T, a, b plexus.Transport) {
+func runAll(t *testing.T, a, b transport.Transport) {
 	im := newImpl()
 	mux := session.NewMux()
 	require.NoError(t, RegisterShapes(mux, im))

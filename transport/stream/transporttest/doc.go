@@ -1,4 +1,4 @@
-// Package transporttest is the conformance suite every plexus.Transport
+// Package transporttest is the conformance suite every transport.Transport
 // must pass: round trips at the payload-size boundaries, descriptor rules,
 // concurrent senders, oversize frames, and close semantics. Transport
 // packages call Run from their tests with a constructor for connected

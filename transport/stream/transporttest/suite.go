@@ -11,7 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/transport"
+	"github.com/plexus-ipc/plexus/wire"
 )
 
 // BigPayload is the MaxPayload the suite asks for: large enough to cross
@@ -20,7 +21,7 @@ const BigPayload = 4 << 20
 
 // MakePair returns two connected transports with the given MaxPayload.
 // It registers their cleanup with t.
-type MakePair func(t *testing.T, maxPayload int) (a, b plexus.Transport)
+type MakePair func(t *testing.T, maxPayload int) (a, b transport.Transport)
 
 // Options selects the optional checks.
 type Options struct {
@@ -33,7 +34,7 @@ type Options struct {
 func Run(t *testing.T, mk MakePair, opt Options) {
 	cases := []struct {
 		name string
-		fn   func(*testing.T, plexus.Transport, plexus.Transport)
+		fn   func(*testing.T, transport.Transport, transport.Transport)
 	}{
 		{"RoundTrip", testRoundTrip},
 		{"RoundTripAlloc", testRoundTripAlloc},
@@ -71,7 +72,7 @@ func Run(t *testing.T, mk MakePair, opt Options) {
 
 // Watchdog closes the transports if the test runs longer than d, so that a
 // hang turns into failing calls instead of a stuck test binary.
-func Watchdog(t testing.TB, d time.Duration, ts ...plexus.Transport) {
+func Watchdog(t testing.TB, d time.Duration, ts ...transport.Transport) {
 	timer := time.AfterFunc(d, func() {
 		t.Errorf("watchdog: still running after %v, closing the link", d)
 		for _, tr := range ts {
@@ -115,24 +116,24 @@ func requireBytes(t *testing.T, want, got []byte, msgAndArgs ...any) {
 	}
 }
 
-func recvFrame(t *testing.T, tr plexus.Transport) plexus.Frame {
+func recvFrame(t *testing.T, tr transport.Transport) transport.Frame {
 	t.Helper()
-	var f plexus.Frame
+	var f transport.Frame
 	require.NoError(t, tr.Recv(&f))
 	require.Equal(t, int(f.Desc.Length()), len(f.Payload))
 	return f
 }
 
-var sizes = []int{0, 1, ring.InlineMax, ring.InlineMax + 1, 4096, 1 << 20, BigPayload}
+var sizes = []int{0, 1, wire.InlineMax, wire.InlineMax + 1, 4096, 1 << 20, BigPayload}
 
-func testRoundTrip(t *testing.T, a, b plexus.Transport) {
+func testRoundTrip(t *testing.T, a, b transport.Transport) {
 	for _, dir := range []struct {
 		name     string
-		from, to plexus.Transport
+		from, to transport.Transport
 	}{{"a->b", a, b}, {"b->a", b, a}} {
 		for i, n := range sizes {
 			want := pattern(n, uint64(i))
-			var d ring.Desc
+			var d wire.Desc
 			d.SetChannel(uint64(i + 1))
 			d.SetKind(2)
 			errc := sendAsync(func() error { return dir.from.Send(&d, want) })
@@ -149,13 +150,13 @@ func testRoundTrip(t *testing.T, a, b plexus.Transport) {
 	}
 }
 
-func testRoundTripAlloc(t *testing.T, a, b plexus.Transport) {
+func testRoundTripAlloc(t *testing.T, a, b transport.Transport) {
 	for i, n := range sizes {
 		buf, err := a.Alloc(n)
 		require.NoError(t, err)
 		require.Len(t, buf, n)
 		fill(buf, uint64(i))
-		var d ring.Desc
+		var d wire.Desc
 		d.SetAux(uint64(n))
 		errc := sendAsync(func() error { return a.Send(&d, buf) })
 		f := recvFrame(t, b)
@@ -166,22 +167,22 @@ func testRoundTripAlloc(t *testing.T, a, b plexus.Transport) {
 	}
 }
 
-func testDescriptor(t *testing.T, a, b plexus.Transport) {
+func testDescriptor(t *testing.T, a, b transport.Transport) {
 	for i := range 4 {
-		var d ring.Desc
+		var d wire.Desc
 		fill(d[:], uint64(100+i)) // garbage everywhere, then legal values
 		d[10], d[11] = 0, 0
-		d.SetFlags(0xf0 | ring.FlagInline | ring.FlagSlot)
+		d.SetFlags(0xf0 | wire.FlagInline | wire.FlagSlot)
 		if i%2 == 1 {
-			d.SetFlags(0x50 | ring.FlagInline)
+			d.SetFlags(0x50 | wire.FlagInline)
 		}
 		sent := d
 		payload := pattern(i*20, uint64(i))
 		require.NoError(t, a.Send(&d, payload))
 
 		want := sent
-		want.SetFlags(sent.Flags() &^ (ring.FlagInline | ring.FlagSlot))
-		clear(want[ring.InlineOffset:])
+		want.SetFlags(sent.Flags() &^ (wire.FlagInline | wire.FlagSlot))
+		clear(want[wire.InlineOffset:])
 		want.SetLength(uint32(len(payload)))
 		require.Equal(t, want, d, "Send sets exactly the payload fields of d")
 
@@ -198,20 +199,20 @@ func testDescriptor(t *testing.T, a, b plexus.Transport) {
 	}
 }
 
-func testReservedBits(t *testing.T, a, b plexus.Transport) {
-	for _, bad := range []func(*ring.Desc){
-		func(d *ring.Desc) { d[10] = 1 },
-		func(d *ring.Desc) { d[11] = 0x80 },
-		func(d *ring.Desc) { d.SetFlags(1 << 2) },
-		func(d *ring.Desc) { d.SetFlags(1 << 3) },
+func testReservedBits(t *testing.T, a, b transport.Transport) {
+	for _, bad := range []func(*wire.Desc){
+		func(d *wire.Desc) { d[10] = 1 },
+		func(d *wire.Desc) { d[11] = 0x80 },
+		func(d *wire.Desc) { d.SetFlags(1 << 2) },
+		func(d *wire.Desc) { d.SetFlags(1 << 3) },
 	} {
-		var d ring.Desc
+		var d wire.Desc
 		bad(&d)
 		err := a.Send(&d, []byte("x"))
 		require.ErrorIs(t, err, plexus.ErrInvalidArgument)
 	}
 	// Nothing reached the wire: the next frame is the first one received.
-	var d ring.Desc
+	var d wire.Desc
 	d.SetAux(7)
 	require.NoError(t, a.Send(&d, []byte("ok")))
 	f := recvFrame(t, b)
@@ -238,7 +239,7 @@ func concurrentSize(seq int) int {
 	return 8 + (seq*37)%300
 }
 
-func testConcurrentSenders(t *testing.T, a, b plexus.Transport) {
+func testConcurrentSenders(t *testing.T, a, b transport.Transport) {
 	var wg sync.WaitGroup
 	errs := make(chan error, senders)
 	for s := range senders {
@@ -250,7 +251,7 @@ func testConcurrentSenders(t *testing.T, a, b plexus.Transport) {
 				n := concurrentSize(seq)
 				p := buf[:n]
 				fill(p, uint64(s)<<32|uint64(seq))
-				var d ring.Desc
+				var d wire.Desc
 				d.SetChannel(uint64(s + 1))
 				d.SetAux(uint64(seq))
 				d.SetMethod(uint64(n) ^ 0xabcdef)
@@ -264,7 +265,7 @@ func testConcurrentSenders(t *testing.T, a, b plexus.Transport) {
 	next := make([]int, senders)
 	want := make([]byte, 20000)
 	for range senders * perSender {
-		var f plexus.Frame
+		var f transport.Frame
 		if err := b.Recv(&f); err != nil {
 			select {
 			case serr := <-errs:
@@ -293,9 +294,9 @@ func testConcurrentSenders(t *testing.T, a, b plexus.Transport) {
 	}
 }
 
-func testOversize(t *testing.T, a, b plexus.Transport) {
+func testOversize(t *testing.T, a, b transport.Transport) {
 	max := a.MaxPayload()
-	err := a.Send(new(ring.Desc), make([]byte, max+1))
+	err := a.Send(new(wire.Desc), make([]byte, max+1))
 	require.ErrorIs(t, err, plexus.ErrResourceExhausted)
 	var st *plexus.Status
 	require.True(t, errors.As(err, &st))
@@ -305,7 +306,7 @@ func testOversize(t *testing.T, a, b plexus.Transport) {
 	_, err = a.Alloc(max + 1)
 	require.ErrorIs(t, err, plexus.ErrResourceExhausted)
 
-	var d ring.Desc
+	var d wire.Desc
 	d.SetAux(42)
 	require.NoError(t, a.Send(&d, []byte("after")))
 	f := recvFrame(t, b)
@@ -317,9 +318,9 @@ func testOversize(t *testing.T, a, b plexus.Transport) {
 // promptly is how long a peer may take to notice a close.
 const promptly = time.Second
 
-func testPeerCloseDrains(t *testing.T, a, b plexus.Transport) {
+func testPeerCloseDrains(t *testing.T, a, b transport.Transport) {
 	for i := range 3 {
-		var d ring.Desc
+		var d wire.Desc
 		d.SetAux(uint64(i))
 		require.NoError(t, a.Send(&d, pattern(10*i, uint64(i))))
 	}
@@ -331,17 +332,17 @@ func testPeerCloseDrains(t *testing.T, a, b plexus.Transport) {
 		b.Release(&f)
 	}
 	start := time.Now()
-	var f plexus.Frame
+	var f transport.Frame
 	err := b.Recv(&f)
 	require.ErrorIs(t, err, plexus.ErrPeerDied)
 	require.Less(t, time.Since(start), promptly)
 	require.ErrorIs(t, b.Recv(&f), plexus.ErrPeerDied, "the error is sticky")
 }
 
-func testPeerCloseWakesRecv(t *testing.T, a, b plexus.Transport) {
+func testPeerCloseWakesRecv(t *testing.T, a, b transport.Transport) {
 	errc := make(chan error, 1)
 	go func() {
-		var f plexus.Frame
+		var f transport.Frame
 		errc <- b.Recv(&f)
 	}()
 	time.Sleep(20 * time.Millisecond) // let Recv block; the test holds either way
@@ -355,10 +356,10 @@ func testPeerCloseWakesRecv(t *testing.T, a, b plexus.Transport) {
 	}
 }
 
-func testOwnClose(t *testing.T, a, b plexus.Transport) {
+func testOwnClose(t *testing.T, a, b transport.Transport) {
 	errc := make(chan error, 1)
 	go func() {
-		var f plexus.Frame
+		var f transport.Frame
 		errc <- b.Recv(&f)
 	}()
 	time.Sleep(20 * time.Millisecond)
@@ -369,21 +370,21 @@ func testOwnClose(t *testing.T, a, b plexus.Transport) {
 	case <-time.After(promptly):
 		t.Fatal("Recv still blocked after Close")
 	}
-	var f plexus.Frame
+	var f transport.Frame
 	require.ErrorIs(t, b.Recv(&f), plexus.ErrLinkClosed)
-	require.ErrorIs(t, b.Send(new(ring.Desc), []byte("x")), plexus.ErrLinkClosed)
+	require.ErrorIs(t, b.Send(new(wire.Desc), []byte("x")), plexus.ErrLinkClosed)
 	require.NoError(t, b.Close(), "Close is idempotent")
 	require.NoError(t, a.Close())
 	require.ErrorIs(t, a.Recv(&f), plexus.ErrLinkClosed, "own Close wins over the peer's")
 }
 
-func testSendAfterPeerClose(t *testing.T, a, b plexus.Transport) {
+func testSendAfterPeerClose(t *testing.T, a, b transport.Transport) {
 	require.NoError(t, b.Close())
 	// A socket may accept a write or two before it learns of the close.
 	deadline := time.Now().Add(5 * time.Second)
 	var err error
 	for i := 0; i < 1000 && time.Now().Before(deadline); i++ {
-		if err = a.Send(new(ring.Desc), make([]byte, 1000)); err != nil {
+		if err = a.Send(new(wire.Desc), make([]byte, 1000)); err != nil {
 			break
 		}
 		time.Sleep(time.Millisecond)
@@ -391,7 +392,7 @@ func testSendAfterPeerClose(t *testing.T, a, b plexus.Transport) {
 	require.ErrorIs(t, err, plexus.ErrPeerDied)
 }
 
-func testAllocFree(t *testing.T, a, b plexus.Transport) {
+func testAllocFree(t *testing.T, a, b transport.Transport) {
 	_, err := a.Alloc(-1)
 	require.ErrorIs(t, err, plexus.ErrInvalidArgument)
 	for range 100 {
@@ -416,7 +417,7 @@ func testAllocFree(t *testing.T, a, b plexus.Transport) {
 	// A caller slice is never taken by Send, even with a pool-like cap.
 	own := make([]byte, 128)
 	fill(own, 3)
-	require.NoError(t, a.Send(new(ring.Desc), own))
+	require.NoError(t, a.Send(new(wire.Desc), own))
 	f := recvFrame(t, b)
 	requireBytes(t, pattern(128, 3), f.Payload)
 	b.Release(&f)
@@ -426,10 +427,10 @@ func testAllocFree(t *testing.T, a, b plexus.Transport) {
 	a.Free(z)
 }
 
-func testZeroAllocs(t *testing.T, a, b plexus.Transport) {
+func testZeroAllocs(t *testing.T, a, b transport.Transport) {
 	payload := pattern(100, 9)
-	var d ring.Desc
-	var f plexus.Frame
+	var d wire.Desc
+	var f transport.Frame
 	var failed error
 	op := func() {
 		d.Reset()

@@ -1,5 +1,0 @@
-//go:build race && linux
-
-package shm
-
-const raceEnabled = true

@@ -1,0 +1,724 @@
+package shmlink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/ring"
+	"github.com/plexus-ipc/plexus/shm"
+	"github.com/plexus-ipc/plexus/transport"
+	"github.com/plexus-ipc/plexus/wire"
+)
+
+// recvBatch is how many descriptors Recv copies out of the ring at a time:
+// one index load and store per batch instead of per frame, and the ring
+// space is given back to the sender early.
+const recvBatch = 32
+
+// idleWait bounds one park of an idle Recv. Waking costs nothing but a
+// syscall, and it means a lost wake-up could never stall a link for
+// longer; the death of the peer and Close wake Recv at once regardless.
+var idleWait = time.Minute
+
+// Transport is one end of a shared-memory link. See the package comment
+// for its lifetime and concurrency contract.
+type Transport struct {
+	seg    *shm.Segment
+	ep     *shm.Endpoint
+	own    *shm.Pool // slots this side sends from
+	peer   *shm.Pool // slots the peer sends from; Release frees them
+	ownMax int       // largest slot of own: bigger payloads go in blobs
+	max    int
+	wait   time.Duration
+
+	// ownHeld[i] is the generation of own slot i while it is out with the
+	// caller (returned by Alloc, not yet through Send or Free), else 0.
+	// Send and Free claim it with a swap, so a buffer is sent or freed at
+	// most once even if the caller passes it twice. Generations of
+	// allocated slots are odd, so 0 is never a valid one.
+	ownHeld []atomic.Uint32
+	// peerHeld[i] is the generation of peer slot i while a frame that
+	// Recv returned points into it, else 0: Release needs the generation
+	// to free the slot, and finds the slot from the payload's address.
+	peerHeld []atomic.Uint32
+
+	// refs counts what needs the segment mapped: the transport itself
+	// (until Close), every goroutine inside Send, Recv or Alloc, every
+	// unreleased slot frame and every slot out with the caller. closedBit
+	// is added by Close; the release that brings the count to zero with
+	// it set unmaps the segment.
+	refs   atomic.Int64
+	torn   atomic.Bool // the segment is unmapped
+	closed atomic.Bool // Close was called
+	// fault is why the link broke without Close: the peer went away
+	// (PeerDied) or violated the protocol. The first cause wins.
+	fault    atomic.Pointer[plexus.Status]
+	down     chan struct{} // closed (downOnce) by the first fault or Close
+	downOnce sync.Once
+
+	cells cellArena // storage of received inline payloads
+	small cellArena // buffers from Alloc of up to wire.InlineMax bytes
+
+	// held counts delivered frames with a payload not yet released. A
+	// frame held past the next Recv has usually been handed to another
+	// goroutine, which the hand-off made runnable on this goroutine's P;
+	// see yield.
+	held atomic.Int64
+
+	blobMu    sync.Mutex
+	blobs     map[uintptr][]byte // received blob payload address -> mapping
+	nblobs    atomic.Int32
+	blobBytes int64 // bytes of one-shot blobs mapped (blobMu; Config.MaxBlobMemory)
+	maxBlobs  int64 // Config.MaxBlobMemory
+	maxPend   int   // Config.MaxPendingBlobs
+
+	leaseMu sync.Mutex
+	leases  map[*lease]struct{} // blob buffers out with the caller
+	nleases atomic.Int32
+
+	blob blobLink // recycled blob buffers, both ways (blob_cache_linux.go)
+
+	ctl     *net.UnixConn
+	rc      syscall.RawConn
+	ctlMu   sync.Mutex     // serialises reads of ctl and guards pending
+	pending map[uint64]int // blob ID -> memfd received but not yet claimed by Recv
+	ctlBuf  [32]byte       // larger than any valid message, so a longer one shows as truncated
+	ctlOOB  []byte         // room for a few descriptors: more than one is a violation, not a truncation
+	sendMu  sync.Mutex     // one blob message on the socket at a time, with one write deadline
+	blobID  atomic.Uint64  // last blob ID this side sent
+	done    chan struct{}  // closed when the monitor goroutine has returned
+
+	// Receive state, owned by the goroutine in Recv.
+	batch    [recvBatch]wire.Desc
+	bpos, bn int
+}
+
+var _ transport.Transport = (*Transport)(nil)
+
+const closedBit = 1 << 62
+
+// Statuses without a cause are shared: they are immutable, and returning
+// them keeps the paths that report them free of allocations.
+var (
+	errLinkClosed = plexus.Errorf(plexus.LinkClosed, "shm: link closed")
+	errBellClosed = plexus.Errorf(plexus.Internal, "shm: doorbell closed while the link is up")
+)
+
+// New makes a Transport over this process's side of seg and one end of a
+// control socketpair (AF_UNIX, SOCK_SEQPACKET) whose other end the peer
+// holds. It takes ownership of both, closing them if it fails.
+func New(seg *shm.Segment, ctl *net.UnixConn, cfg Config) (*Transport, error) {
+	cfg = cfg.withDefaults()
+	fail := func(err error) (*Transport, error) {
+		_ = seg.Close()
+		_ = ctl.Close()
+		return nil, err
+	}
+	rc, err := ctl.SyscallConn()
+	if err != nil {
+		return fail(err)
+	}
+	if err := checkSeqpacket(rc); err != nil {
+		return fail(err)
+	}
+	ep, err := seg.Endpoint()
+	if err != nil {
+		return fail(err)
+	}
+	t := &Transport{
+		seg: seg, ep: ep, own: ep.Pool(), peer: ep.PeerPool(),
+		max: cfg.MaxPayload, wait: ep.WaitLimit(),
+		maxBlobs: int64(cfg.MaxBlobMemory), maxPend: cfg.MaxPendingBlobs,
+		blobs:   make(map[uintptr][]byte),
+		leases:  make(map[*lease]struct{}),
+		ctl:     ctl,
+		rc:      rc,
+		pending: make(map[uint64]int),
+		ctlOOB:  make([]byte, unix.CmsgSpace(4*4)),
+		done:    make(chan struct{}),
+		down:    make(chan struct{}),
+	}
+	t.ownMax = t.own.MaxSize()
+	t.ownHeld = make([]atomic.Uint32, t.own.NumSlots())
+	t.peerHeld = make([]atomic.Uint32, t.peer.NumSlots())
+	t.refs.Store(1)
+	t.blob.init(cfg)
+	go t.watch()
+	return t, nil
+}
+
+// checkSeqpacket makes sure the control socket keeps message boundaries:
+// on a byte stream a blob message could be split or merged.
+func checkSeqpacket(rc syscall.RawConn) error {
+	var typ, domain int
+	var err1, err2 error
+	if err := rc.Control(func(fd uintptr) {
+		typ, err1 = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE)
+		domain, err2 = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+	}); err != nil {
+		return err
+	}
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("transport/shmlink: control socket: %w", err)
+	}
+	if typ != unix.SOCK_SEQPACKET || domain != unix.AF_UNIX {
+		return fmt.Errorf("transport/shmlink: control socket is not AF_UNIX SOCK_SEQPACKET (domain %d, type %d)", domain, typ)
+	}
+	return nil
+}
+
+// MaxPayload is the largest payload of one frame, in either direction.
+func (t *Transport) MaxPayload() int { return t.max }
+
+// Pools returns this side's pool and the peer's, for inspection (free slot
+// counts, free-list checks) by tests and diagnostics. They are only valid
+// until the transport has unmapped the segment (see the package comment).
+func (t *Transport) Pools() (own, peer *shm.Pool) { return t.own, t.peer }
+
+// acquire takes a reference that keeps the segment mapped; it fails once
+// Close has begun. A failed acquire undoes its increment, which may be the
+// last release: teardown is idempotent for that reason.
+func (t *Transport) acquire() bool {
+	if t.refs.Add(1)&closedBit != 0 {
+		t.unref()
+		return false
+	}
+	return true
+}
+
+func (t *Transport) unref() {
+	if t.refs.Add(-1) == closedBit {
+		t.teardown()
+	}
+}
+
+// teardown unmaps the segment once nothing can touch it, and closes the
+// blob descriptors the peer sent that no frame claimed.
+func (t *Transport) teardown() {
+	if !t.torn.CompareAndSwap(false, true) {
+		return
+	}
+	_ = t.seg.Close()
+	t.ctlMu.Lock()
+	for id, fd := range t.pending {
+		_ = unix.Close(fd)
+		delete(t.pending, id)
+	}
+	t.ctlMu.Unlock()
+}
+
+// stateErr is the error every call reports once the link is down: own
+// Close wins over the peer's death and violations.
+func (t *Transport) stateErr() error {
+	if t.closed.Load() {
+		return errLinkClosed
+	}
+	if f := t.fault.Load(); f != nil {
+		return f
+	}
+	return nil
+}
+
+// fail breaks the link with st unless it is already broken or closed, wakes
+// every waiter, and returns the error calls report from now on.
+func (t *Transport) fail(st *plexus.Status) error {
+	t.fault.CompareAndSwap(nil, st)
+	t.wake()
+	if err := t.stateErr(); err != nil {
+		return err
+	}
+	return st
+}
+
+// violate breaks the link over the peer's protocol violation and shuts the
+// control socket down for writing, so that the peer sees end of file (and
+// reports PeerDied) as a stream peer sees the connection close.
+func (t *Transport) violate(err error) error {
+	st, ok := err.(*plexus.Status)
+	if !ok || st.Code != plexus.ProtocolViolation {
+		// Errors of the segment layer and the ring name their package.
+		st = plexus.WithCause(plexus.ProtocolViolation, err, err.Error())
+	}
+	err = t.fail(st)
+	_ = t.ctl.CloseWrite()
+	return err
+}
+
+// wake makes every wait of this side end: parks on the doorbells (Recv,
+// ring space, slots) and goroutines queued for the slot gate.
+func (t *Transport) wake() {
+	t.ep.Interrupt()
+	t.downOnce.Do(func() { close(t.down) })
+}
+
+func violation(format string, args ...any) *plexus.Status {
+	return plexus.Errorf(plexus.ProtocolViolation, "shm: "+format, args...)
+}
+
+// Close tears the link down; see the package comment. It is idempotent and
+// returns once the control socket is closed and its reader has stopped; the
+// segment itself may stay mapped until the last frame is released.
+func (t *Transport) Close() error {
+	if !t.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	t.wake()
+	err := t.ctl.Close()
+	<-t.done
+	// Blob buffers (blob_cache_linux.go): those out with the caller or
+	// held by a frame go when they come back.
+	t.blob.cache.close()
+	t.blob.peer.close()
+	t.refs.Add(closedBit)
+	t.unref()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Alloc returns n bytes of transport memory that Send carries without a
+// further copy: up to 28 bytes a small buffer whose contents Send puts in
+// the descriptor (capacity 28); up to the largest slot class a slot of this
+// side's pool (capacity: the whole slot, so an encoder may append up to
+// it); above that a writable blob buffer (a recycled one when
+// Config.BlobCache allows, else a fresh memfd). It waits for a slot
+// up to the segment's shm.Config.Wait and then fails with
+// ResourceExhausted. Every buffer must go back through Send or Free.
+func (t *Transport) Alloc(n int) ([]byte, error) {
+	return t.AllocContext(context.Background(), n)
+}
+
+// AllocContext is Alloc whose wait for a slot ends when ctx is done, with
+// its status (transport.ContextSender).
+func (t *Transport) AllocContext(ctx context.Context, n int) ([]byte, error) {
+	switch {
+	case n < 0:
+		return nil, plexus.Errorf(plexus.InvalidArgument, "shm: Alloc of %d bytes", n)
+	case n > t.max:
+		return nil, plexus.Errorf(plexus.ResourceExhausted, "shm: Alloc of %d bytes exceeds the %d-byte frame limit", n, t.max)
+	case n == 0:
+		return []byte{}, nil
+	}
+	if !t.acquire() {
+		return nil, errLinkClosed
+	}
+	if err := t.stateErr(); err != nil {
+		t.unref()
+		return nil, err
+	}
+	if n <= wire.InlineMax {
+		t.unref() // nor does a buffer for an inline payload
+		return t.small.get(n, wire.InlineMax), nil
+	}
+	if n > t.ownMax {
+		t.unref() // a blob does not live in the segment
+		return t.newLease(n)
+	}
+	s, err := t.allocSlot(ctx, n)
+	if err != nil {
+		t.unref()
+		return nil, t.allocErr(err, n)
+	}
+	t.ownHeld[s.Index].Store(s.Gen)
+	return s.Buf[:n], nil // the reference stays with the slot
+}
+
+// allocSlot takes a slot of this side's pool, waiting (bounded, one
+// waiter at a time: see shm.Endpoint.Alloc) for the peer to free one.
+func (t *Transport) allocSlot(ctx context.Context, n int) (shm.Slot, error) {
+	return t.ep.AllocContext(ctx, n)
+}
+
+func (t *Transport) allocErr(err error, n int) error {
+	if err == shm.ErrExhausted {
+		return plexus.WithCause(plexus.ResourceExhausted, err,
+			fmt.Sprintf("shm: no slot of %d bytes was freed within %v", n, t.wait))
+	}
+	return t.segErr(err, "alloc")
+}
+
+// segErr is the one mapping from an error of the segment layer that ended
+// an operation to what the call reports: the status of the call's context
+// if that ended the wait, the link's state if the doorbells were closed
+// (by Close or the peer's death), a protocol violation (the link breaks)
+// for anything the peer caused, and the peer's death for anything else.
+// Each caller deals with its own wait bound first (a timeout means
+// something else to a send, an Alloc and a receive).
+func (t *Transport) segErr(err error, op string) error {
+	if st := ctxErr(err); st != nil {
+		return st
+	}
+	switch {
+	case err == shm.ErrClosed:
+		if s := t.stateErr(); s != nil {
+			return s
+		}
+		return errBellClosed
+	case isViolation(err):
+		return t.violate(err)
+	}
+	return t.fail(plexus.WithCause(plexus.PeerDied, err, "shm: "+op+": "+err.Error()))
+}
+
+// isViolation reports an error the peer caused (every such error of the
+// segment layer wraps shm.ErrProtocol; the ring's own is checked too).
+func isViolation(err error) bool {
+	return errors.Is(err, shm.ErrProtocol) || errors.Is(err, ring.ErrCorrupt)
+}
+
+// Free returns a buffer from Alloc that will not be sent. Other slices are
+// ignored, and so is a second Free of the same buffer.
+func (t *Transport) Free(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	if idx, gen, _, _, ok := t.takeOwn(b); ok {
+		t.freeOwn(idx, gen)
+		return
+	}
+	if t.small.put(b) {
+		return
+	}
+	if l := t.takeLease(b); l != nil {
+		l.discard()
+	}
+}
+
+// takeOwn claims an own slot that b points into, if b came from Alloc and
+// has not been sent or freed since.
+func (t *Transport) takeOwn(b []byte) (idx, gen uint32, off, room int, ok bool) {
+	if t.torn.Load() {
+		return 0, 0, 0, 0, false
+	}
+	idx, off, room, ok = t.own.SlotAt(b)
+	if !ok {
+		return 0, 0, 0, 0, false
+	}
+	gen = t.ownHeld[idx].Swap(0)
+	return idx, gen, off, room, gen != 0
+}
+
+// freeOwn puts back an own slot that was out with the caller and drops the
+// reference it held.
+func (t *Transport) freeOwn(idx, gen uint32) {
+	if err := t.ep.FreeOwn(idx, gen); err != nil {
+		_ = t.violate(err) // only a peer that rewrote our pool makes this fail
+	}
+	t.unref()
+}
+
+// owned is what Send found the payload to be: caller memory, an own slot
+// out with the caller, or a blob lease.
+type owned struct {
+	slot      bool
+	idx, gen  uint32
+	off, room int // payload's offset in the slot, and the slot's bytes from there
+	lease     *lease
+	loff      int
+}
+
+// Send transmits one frame: inline up to 28 bytes, by reference if payload
+// is (part of) a buffer from Alloc, otherwise copied once into a slot or,
+// above the largest slot, into a sealed memfd. It sets the payload fields
+// of d (see the package comment), and waits, within the segment's
+// shm.Config.Wait, for ring space and slots; when they do not come it fails
+// with ResourceExhausted and nothing is sent. A payload from Alloc belongs
+// to the transport afterwards whether Send succeeds or not.
+func (t *Transport) Send(d *wire.Desc, payload []byte) error {
+	return t.SendContext(context.Background(), d, payload)
+}
+
+// SendContext is Send whose waits for ring space and slots end when ctx is
+// done, with its status and nothing sent (transport.ContextSender).
+func (t *Transport) SendContext(ctx context.Context, d *wire.Desc, payload []byte) error {
+	var o owned
+	if cap(payload) > 0 {
+		o.idx, o.gen, o.off, o.room, o.slot = t.takeOwn(payload)
+		if !o.slot && cap(payload) <= wire.InlineMax && t.small.isOut(payload) {
+			// A small buffer from Alloc: the payload is copied into the
+			// descriptor, so it goes back to its arena after the send.
+			err := t.send(ctx, d, payload, &o)
+			t.small.put(payload)
+			return err
+		}
+		if !o.slot && t.nleases.Load() > 0 {
+			o.lease, o.loff = t.findLease(payload)
+		}
+	}
+	err := t.send(ctx, d, payload, &o)
+	if o.slot {
+		t.freeOwn(o.idx, o.gen)
+	}
+	if o.lease != nil {
+		o.lease.discard()
+	}
+	return err
+}
+
+// send does the work of Send. Whatever of o it hands to the peer it clears;
+// the caller disposes of the rest.
+func (t *Transport) send(ctx context.Context, d *wire.Desc, p []byte, o *owned) error {
+	n := len(p)
+	if n > t.max {
+		return plexus.Errorf(plexus.ResourceExhausted, "shm: payload of %d bytes exceeds the %d-byte frame limit", n, t.max)
+	}
+	if d.HasReservedBits() {
+		return plexus.Errorf(plexus.InvalidArgument, "shm: descriptor has reserved bits set (reserved %#x, flags %#x)", d.Reserved(), d.Flags())
+	}
+	if !t.acquire() {
+		return errLinkClosed
+	}
+	defer t.unref()
+	if err := t.stateErr(); err != nil {
+		return err
+	}
+	d.SetFlags(d.Flags() &^ (wire.FlagInline | wire.FlagSlot))
+	clear(d[wire.InlineOffset:])
+	d.SetLength(uint32(n))
+
+	var w [1]wire.Desc
+	w[0] = *d
+	switch {
+	case n == 0:
+	case n <= wire.InlineMax:
+		w[0].SetInline(p)
+	case o.slot && o.room >= n:
+		// (A payload running past its slot cannot be cut from an
+		// Alloc'd buffer, whose capacity ends with the slot; it would
+		// be copied below, and the slot freed by Send after the copy.)
+		w[0].SetSlotRef(o.idx, o.gen, uint32(o.off), uint32(n))
+		if err := t.push(ctx, w[:]); err != nil {
+			return err
+		}
+		// The slot is the peer's now, and with it the reference: the
+		// peer's Release frees it, and our count must not wait for that.
+		o.slot = false
+		t.unref()
+		return nil
+	case o.lease != nil:
+		l, off := o.lease, o.loff
+		o.lease = nil
+		return t.sendLeased(ctx, w[:], l, off, n)
+	case n <= t.ownMax:
+		s, err := t.allocSlot(ctx, n)
+		if err != nil {
+			return t.allocErr(err, n)
+		}
+		copy(s.Buf, p)
+		w[0].SetSlotRef(s.Index, s.Gen, 0, uint32(n))
+		if err := t.push(ctx, w[:]); err != nil {
+			if ferr := t.ep.FreeOwn(s.Index, s.Gen); ferr != nil {
+				_ = t.violate(ferr)
+			}
+			return err
+		}
+		return nil
+	default:
+		return t.sendBlob(ctx, w[:], p)
+	}
+	return t.push(ctx, w[:])
+}
+
+// push publishes one descriptor. A descriptor that reached the ring counts
+// as sent even if ringing the peer's doorbell then failed: the peer finds
+// it on its next look. A doorbell the peer broke (saturated, or made
+// blocking) breaks the link all the same.
+func (t *Transport) push(ctx context.Context, w []wire.Desc) error {
+	sent, err := t.ep.SendContext(ctx, w)
+	if sent == len(w) {
+		if err != nil && isViolation(err) {
+			_ = t.violate(err)
+		}
+		return nil
+	}
+	if err == shm.ErrTimeout {
+		return plexus.WithCause(plexus.ResourceExhausted, err,
+			fmt.Sprintf("shm: ring full for %v: the peer is not receiving", t.wait))
+	}
+	return t.segErr(err, "send")
+}
+
+// ctxErr is the status of a wait that ended with its context (see
+// SendContext), or nil for any other error.
+func ctxErr(err error) *plexus.Status {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return plexus.WithCause(plexus.DeadlineExceeded, err, "shm: deadline exceeded while waiting for the peer to free ring space or a slot")
+	case errors.Is(err, context.Canceled):
+		return plexus.WithCause(plexus.Canceled, err, "shm: canceled while waiting for the peer to free ring space or a slot")
+	}
+	return nil
+}
+
+// Recv returns the next frame. Frames the peer sent before it went away
+// are delivered first; then Recv reports ErrPeerDied. A slot payload is a
+// view into the peer's pool and an inline one is copied into transport
+// memory; both stay valid until Release, even after Close.
+func (t *Transport) Recv(f *transport.Frame) error {
+	f.Payload = nil
+	if !t.acquire() {
+		return errLinkClosed
+	}
+	err := t.recv(f)
+	t.unref()
+	return err
+}
+
+func (t *Transport) recv(f *transport.Frame) error {
+	for {
+		if t.closed.Load() {
+			return errLinkClosed
+		}
+		fault := t.fault.Load()
+		if fault != nil && fault.Code != plexus.PeerDied {
+			return fault // broken: nothing after a violation is trusted
+		}
+		if t.bpos < t.bn {
+			break
+		}
+		var n int
+		var err error
+		if fault != nil {
+			// The peer is gone and the doorbell closed: drain what it
+			// sent before it went, without parking.
+			n, err = t.ep.TryRecv(t.batch[:])
+			if n == 0 && err == nil {
+				return fault
+			}
+		} else {
+			n, err = t.ep.TryRecv(t.batch[:])
+			if n == 0 && err == nil {
+				if t.held.Load() > 0 {
+					t.yield()
+				}
+				n, err = t.ep.Recv(t.batch[:], idleWait)
+			}
+		}
+		if n > 0 {
+			t.bpos, t.bn = 0, n
+			continue
+		}
+		switch {
+		case err == shm.ErrTimeout:
+			continue // an idle minute; park again
+		case err == shm.ErrClosed && t.stateErr() != nil:
+			// Woken by Close or the peer's death, which set their state
+			// before closing the doorbell: the next round tells which
+			// (frames the peer sent before it died come first).
+			continue
+		}
+		return t.segErr(err, "receive")
+	}
+	d := &t.batch[t.bpos]
+	t.bpos++
+	return t.deliver(d, f)
+}
+
+// deliver validates one received descriptor and fills f.
+func (t *Transport) deliver(d *wire.Desc, f *transport.Frame) error {
+	var payload []byte
+	if d.Flags()&wire.FlagBlob != 0 {
+		p, err := t.recvBlob(d)
+		if err != nil {
+			return err
+		}
+		payload = p
+	} else {
+		// Resolve checks the reserved bits (2-3 included), the flag
+		// combination, the inline length and the slot reference.
+		p, err := t.ep.Resolve(d)
+		if err != nil {
+			return t.violate(err)
+		}
+		n := len(p)
+		if n > t.max {
+			return t.violate(violation("frame of %d bytes exceeds the %d-byte limit", n, t.max))
+		}
+		switch {
+		case d.Flags()&wire.FlagSlot != 0:
+			if n == 0 {
+				// Nothing to hold on to: give the slot back now.
+				if err := t.ep.Release(d); err != nil {
+					return t.violate(err)
+				}
+				p = nil
+				break
+			}
+			if !t.peerHeld[d.Slot()].CompareAndSwap(0, d.Gen()) {
+				return t.violate(violation("slot %d sent again while this side holds it", d.Slot()))
+			}
+			t.refs.Add(1) // the frame's; Recv holds one, so the segment is mapped
+		case n > 0:
+			// The inline bytes live in the batch, which the next batch
+			// overwrites; the frame may outlive it.
+			c := t.cells.get(n, n)
+			copy(c, p)
+			p = c
+		}
+		payload = p
+	}
+	if len(payload) > 0 {
+		t.held.Add(1)
+	}
+	f.Desc = *d
+	f.Desc.SetFlags(d.Flags() &^ wire.TransportFlags)
+	clear(f.Desc[wire.InlineOffset:])
+	f.Desc.SetLength(uint32(len(payload)))
+	f.Payload = payload
+	return nil
+}
+
+// Release gives a received frame's payload back: it frees the peer's slot
+// (waking the peer if it waits for one), unmaps a blob, or recycles the
+// inline copy. It is safe on a frame whose Recv failed, after Close, and a
+// second Release of the same Frame does nothing.
+func (t *Transport) Release(f *transport.Frame) {
+	p := f.Payload
+	f.Payload = nil
+	if cap(p) == 0 {
+		return
+	}
+	// Once torn down no slot frame is outstanding (each holds a
+	// reference), and the segment's addresses may since have been reused.
+	if !t.torn.Load() {
+		if idx, _, _, ok := t.peer.SlotAt(p); ok {
+			gen := t.peerHeld[idx].Swap(0)
+			if gen == 0 {
+				return // released already
+			}
+			t.held.Add(-1)
+			var d wire.Desc
+			d.SetSlotRef(idx, gen, 0, 0)
+			if err := t.ep.Release(&d); err != nil {
+				_ = t.violate(err)
+			}
+			t.unref()
+			return
+		}
+	}
+	if t.cells.put(p) || (t.nblobs.Load() > 0 && t.releaseBlob(p)) {
+		t.held.Add(-1)
+	}
+}
+
+// yield lets other goroutines of this P run before Recv parks. The park is
+// a blocking ppoll(2) that keeps the P (in its syscall state) until the
+// runtime's monitor takes it away, tens of microseconds to milliseconds
+// later; a goroutine that the caller of Recv made runnable by handing it a
+// frame (the session's reader waking a call or a handler) would wait that
+// long. runtime.Gosched runs it now. It is not free (it wakes an idle P,
+// which on two cores takes the CPU the peer process wants: measured +7 us
+// on a parked ping-pong), so Recv yields only when a frame it delivered is
+// still held, the sign that such a hand-off happened.
+func (t *Transport) yield() { runtime.Gosched() }
