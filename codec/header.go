@@ -48,6 +48,25 @@ func readHead(b []byte) head {
 		return head{hdr: errShortHeader}
 	}
 	c := b[0]
+	if c < 0xc0 || c >= 0xe0 {
+		return fixHead(c)
+	}
+	l := leads[c]
+	switch l.form {
+	case formSized:
+		return sized(b, l.kind, int(l.w))
+	case formExt:
+		return extHead(b, int(l.w))
+	case formFixExt:
+		return fixExtHead(b, uint64(l.w))
+	}
+	return head{kind: l.kind, hdr: 1, n: uint64(l.w)}
+}
+
+// fixHead reads the one-byte headers that carry their value or length in
+// the lead byte itself: positive fixint, fixmap, fixarray, fixstr and
+// negative fixint (every lead byte outside 0xc0..0xdf).
+func fixHead(c byte) head {
 	switch {
 	case c <= 0x7f:
 		return head{kind: kUint, hdr: 1}
@@ -57,57 +76,83 @@ func readHead(b []byte) head {
 		return head{kind: kArray, hdr: 1, n: uint64(c & 0x0f)}
 	case c <= 0xbf:
 		return head{kind: kStr, hdr: 1, n: uint64(c & 0x1f)}
-	case c >= 0xe0:
-		return head{kind: kInt, hdr: 1}
 	}
-	switch c {
-	case 0xc0:
-		return head{kind: kNil, hdr: 1}
-	case 0xc2, 0xc3:
-		return head{kind: kBool, hdr: 1}
-	case 0xc4:
-		return sized(b, kBin, 1)
-	case 0xc5:
-		return sized(b, kBin, 2)
-	case 0xc6:
-		return sized(b, kBin, 4)
-	case 0xc7, 0xc8, 0xc9:
-		h := sized(b, kExt, 1<<(c-0xc7))
-		if h.hdr == errShortHeader || len(b) < h.hdr+1 {
-			return head{hdr: errShortHeader}
-		}
-		h.ext = int8(b[h.hdr])
-		h.hdr++
-		return h
-	case 0xca:
-		return head{kind: kFloat, hdr: 1, n: 4}
-	case 0xcb:
-		return head{kind: kFloat, hdr: 1, n: 8}
-	case 0xcc, 0xcd, 0xce, 0xcf:
-		return head{kind: kUint, hdr: 1, n: 1 << (c - 0xcc)}
-	case 0xd0, 0xd1, 0xd2, 0xd3:
-		return head{kind: kInt, hdr: 1, n: 1 << (c - 0xd0)}
-	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8:
-		if len(b) < 2 {
-			return head{hdr: errShortHeader}
-		}
-		return head{kind: kExt, hdr: 2, n: 1 << (c - 0xd4), ext: int8(b[1])}
-	case 0xd9:
-		return sized(b, kStr, 1)
-	case 0xda:
-		return sized(b, kStr, 2)
-	case 0xdb:
-		return sized(b, kStr, 4)
-	case 0xdc:
-		return sized(b, kArray, 2)
-	case 0xdd:
-		return sized(b, kArray, 4)
-	case 0xde:
-		return sized(b, kMap, 2)
-	case 0xdf:
-		return sized(b, kMap, 4)
+	return head{kind: kInt, hdr: 1}
+}
+
+// form is how the rest of a header follows a lead byte from 0xc0 to 0xdf.
+type form uint8
+
+const (
+	formFixed  form = iota // nothing follows; the value after it is w bytes
+	formSized              // a w-byte big-endian length follows
+	formExt                // a w-byte length follows, then the ext type
+	formFixExt             // the ext type follows; the payload is w bytes
+)
+
+// lead says how to read the header a lead byte from 0xc0 to 0xdf starts.
+type lead struct {
+	kind kind
+	form form
+	w    uint8 // see form
+}
+
+// leads holds the lead bytes 0xc0..0xdf, whose header is not all in the
+// lead byte; the others are fixHead's. 0xc1, which MessagePack never
+// uses, is left zero: a one-byte header of kind kInvalid.
+var leads = [256]lead{
+	0xc0: {kind: kNil},
+	0xc2: {kind: kBool},
+	0xc3: {kind: kBool},
+	0xc4: {kind: kBin, form: formSized, w: 1},
+	0xc5: {kind: kBin, form: formSized, w: 2},
+	0xc6: {kind: kBin, form: formSized, w: 4},
+	0xc7: {kind: kExt, form: formExt, w: 1},
+	0xc8: {kind: kExt, form: formExt, w: 2},
+	0xc9: {kind: kExt, form: formExt, w: 4},
+	0xca: {kind: kFloat, w: 4},
+	0xcb: {kind: kFloat, w: 8},
+	0xcc: {kind: kUint, w: 1},
+	0xcd: {kind: kUint, w: 2},
+	0xce: {kind: kUint, w: 4},
+	0xcf: {kind: kUint, w: 8},
+	0xd0: {kind: kInt, w: 1},
+	0xd1: {kind: kInt, w: 2},
+	0xd2: {kind: kInt, w: 4},
+	0xd3: {kind: kInt, w: 8},
+	0xd4: {kind: kExt, form: formFixExt, w: 1},
+	0xd5: {kind: kExt, form: formFixExt, w: 2},
+	0xd6: {kind: kExt, form: formFixExt, w: 4},
+	0xd7: {kind: kExt, form: formFixExt, w: 8},
+	0xd8: {kind: kExt, form: formFixExt, w: 16},
+	0xd9: {kind: kStr, form: formSized, w: 1},
+	0xda: {kind: kStr, form: formSized, w: 2},
+	0xdb: {kind: kStr, form: formSized, w: 4},
+	0xdc: {kind: kArray, form: formSized, w: 2},
+	0xdd: {kind: kArray, form: formSized, w: 4},
+	0xde: {kind: kMap, form: formSized, w: 2},
+	0xdf: {kind: kMap, form: formSized, w: 4},
+}
+
+// extHead reads an ext 8, 16 or 32 header: a w-byte length, then the
+// ext type, which the header counts too.
+func extHead(b []byte, w int) head {
+	h := sized(b, kExt, w)
+	if h.hdr == errShortHeader || len(b) < h.hdr+1 {
+		return head{hdr: errShortHeader}
 	}
-	return head{kind: kInvalid, hdr: 1} // 0xc1
+	h.ext = int8(b[h.hdr])
+	h.hdr++
+	return h
+}
+
+// fixExtHead reads a fixext header: the ext type after the lead byte,
+// for a payload of n bytes.
+func fixExtHead(b []byte, n uint64) head {
+	if len(b) < 2 {
+		return head{hdr: errShortHeader}
+	}
+	return head{kind: kExt, hdr: 2, n: n, ext: int8(b[1])}
 }
 
 // sized reads a header whose length follows the lead byte in w bytes.

@@ -110,7 +110,19 @@ func namesOf(s *service, m *method) names {
 	return names{svc: s.name, base: lowerFirst(s.name) + "_" + m.name, full: s.name + "." + m.name}
 }
 
+// service writes everything generated for s: its description, its
+// client, its Register function (followed by the declarations the
+// handlers need) and the tuples its methods' messages travel in.
 func (c *coder) service(w *bytes.Buffer, s *service) {
+	c.serviceDesc(w, s)
+	c.client(w, s)
+	c.register(w, s)
+	c.tuples(w, s)
+}
+
+// serviceDesc writes the name s is served under, its method IDs and the
+// description the link handshake compares.
+func (c *coder) serviceDesc(w *bytes.Buffer, s *service) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("\n// %sService is the name %s is served under; its methods' IDs derive from it.\n", s.name, s.name)
 	p("const %sService = %q\n", s.name, s.wire)
@@ -129,7 +141,11 @@ func (c *coder) service(w *bytes.Buffer, s *service) {
 		p("\t\t{Name: %q, ID: %s_id, Kind: plexus.%s, Signature: %#016x},\n", m.name, namesOf(s, m).base, kindNames[m.kind], signatureHash(m))
 	}
 	p("\t},\n}\n")
+}
 
+// client writes s's client type and its methods.
+func (c *coder) client(w *bytes.Buffer, s *service) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("\n// %sClient calls %s on the other side of a link. Its results are\n", s.name, s.name)
 	p("// copies: they stay valid after the call. An application error the\n")
 	p("// handler returned comes back as its own Go type when it is registered\n")
@@ -156,7 +172,12 @@ func (c *coder) service(w *bytes.Buffer, s *service) {
 			c.clientStream(w, s, m)
 		}
 	}
+}
 
+// register writes the function that serves s's methods on a mux, then
+// the declarations its handlers left in c.after.
+func (c *coder) register(w *bytes.Buffer, s *service) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("\n// Register%s serves impl's methods on m. []byte arguments of unary\n", s.name)
 	p("// methods and notifications are views into the request, valid until the\n")
 	p("// method returns: copy what must be kept. Register before the session\n")
@@ -185,7 +206,11 @@ func (c *coder) service(w *bytes.Buffer, s *service) {
 		w.WriteString(a)
 	}
 	c.after = nil
+}
 
+// tuples declares, for each method of s, the tuples its arguments,
+// results and stream messages travel in; a lease travels as itself.
+func (c *coder) tuples(w *bytes.Buffer, s *service) {
 	for _, m := range s.methods {
 		n := namesOf(s, m)
 		if !m.leaseArgs {
@@ -244,6 +269,7 @@ func (c *coder) pooledCall(w *bytes.Buffer, n names, args, results bool) {
 	c.imports["sync"] = "sync"
 }
 
+// clientUnary writes the client's method for the unary method m.
 func (c *coder) clientUnary(w *bytes.Buffer, s *service, m *method) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	n := namesOf(s, m)
@@ -251,6 +277,33 @@ func (c *coder) clientUnary(w *bytes.Buffer, s *service, m *method) {
 	if pooled {
 		c.pooledCall(w, n, !m.leaseArgs, !m.leaseResults)
 	}
+	c.clientUnarySig(w, s, m, n)
+	req := c.clientUnaryArgs(w, m, n, pooled)
+	resp := "r0"
+	if m.leaseResults {
+		p("\tr0 = new(session.Lease)\n")
+	} else {
+		resp = "&call.results"
+	}
+	p("\terr = c.conn.Invoke(ctx, %s_id, %s, %s)\n", n.base, req, resp)
+	if m.leaseArgs {
+		p("\ta0.Release() // a no-op once sent; frees it if the call failed first\n")
+	}
+	c.clientUnaryResults(w, m)
+	if pooled {
+		p("\t*call = %s_call{}\n\t%s_pool.Put(call)\n", n.base, n.base)
+	}
+	p("\tif err != nil {\n")
+	if m.leaseResults {
+		p("\t\tr0.Release() // a response that came with a failure, if any\n\t\tr0 = nil\n")
+	}
+	p("\t\terr = codec.DecodeError(err)\n\t}\n\treturn\n}\n")
+}
+
+// clientUnarySig writes the doc comment and the signature of the
+// client's method for the unary method m, up to the opening brace.
+func (c *coder) clientUnarySig(w *bytes.Buffer, s *service, m *method, n names) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("\n// %s calls %s.\n", m.name, n.full)
 	if m.leaseArgs {
 		p("//\n// a0 is the request itself (see %sClient).\n", s.name)
@@ -268,55 +321,52 @@ func (c *coder) clientUnary(w *bytes.Buffer, s *service, m *method) {
 		results += ", "
 	}
 	p(") (%serr error) {\n", results)
-	req, resp := "a0", "r0"
+}
+
+// clientUnaryArgs writes the start of a unary call: the refusal of a nil
+// lease, the pooled call and the arguments' tuple. It returns the
+// request: the lease itself, or the tuple.
+func (c *coder) clientUnaryArgs(w *bytes.Buffer, m *method, n names, pooled bool) (req string) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	if m.leaseArgs {
 		p("\tif a0 == nil {\n\t\treturn %splexus.Errorf(plexus.InvalidArgument, %q)\n\t}\n", c.retPrefix(len(m.results)), n.full+": nil *session.Lease")
 	}
 	if pooled {
 		p("\tcall := %s_pool.Get().(*%s_call)\n", n.base, n.base)
 	}
-	if !m.leaseArgs {
-		req = "&call.args"
-		p("\tcall.args = %s_args{", n.base)
-		for i := range m.params {
-			p("a%d: a%d, ", i, i)
-		}
-		p("}\n")
-	}
-	if m.leaseResults {
-		p("\tr0 = new(session.Lease)\n")
-	} else {
-		resp = "&call.results"
-	}
-	p("\terr = c.conn.Invoke(ctx, %s_id, %s, %s)\n", n.base, req, resp)
 	if m.leaseArgs {
-		p("\ta0.Release() // a no-op once sent; frees it if the call failed first\n")
+		return "a0"
 	}
-	if len(m.results) > 0 && !m.leaseResults {
-		p("\tif err == nil {\n\t\t")
-		for i := range m.results {
-			if i > 0 {
-				p(", ")
-			}
-			p("r%d", i)
+	p("\tcall.args = %s_args{", n.base)
+	for i := range m.params {
+		p("a%d: a%d, ", i, i)
+	}
+	p("}\n")
+	return "&call.args"
+}
+
+// clientUnaryResults writes the copy of a successful call's results out
+// of the pooled tuple, before the tuple goes back to the pool.
+func (c *coder) clientUnaryResults(w *bytes.Buffer, m *method) {
+	if len(m.results) == 0 || m.leaseResults {
+		return
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("\tif err == nil {\n\t\t")
+	for i := range m.results {
+		if i > 0 {
+			p(", ")
 		}
-		p(" = ")
-		for i := range m.results {
-			if i > 0 {
-				p(", ")
-			}
-			p("call.results.r%d", i)
+		p("r%d", i)
+	}
+	p(" = ")
+	for i := range m.results {
+		if i > 0 {
+			p(", ")
 		}
-		p("\n\t}\n")
+		p("call.results.r%d", i)
 	}
-	if pooled {
-		p("\t*call = %s_call{}\n\t%s_pool.Put(call)\n", n.base, n.base)
-	}
-	p("\tif err != nil {\n")
-	if m.leaseResults {
-		p("\t\tr0.Release() // a response that came with a failure, if any\n\t\tr0 = nil\n")
-	}
-	p("\t\terr = codec.DecodeError(err)\n\t}\n\treturn\n}\n")
+	p("\n\t}\n")
 }
 
 func (c *coder) clientNotify(w *bytes.Buffer, s *service, m *method) {

@@ -40,6 +40,9 @@ func isLease(t types.Type) bool {
 
 const leaseInside = "a lease crosses as a whole message: it cannot be inside a slice, map, pointer or struct"
 
+// shapeOf says how the codec handles t, or why it cannot. The types the
+// codec knows by name come first: a named type's underlying type would
+// hide what it is (a time.Time is a struct, a msgp type anything).
 func shapeOf(t types.Type) (shape, error) {
 	switch {
 	case isLease(t):
@@ -57,41 +60,64 @@ func shapeOf(t types.Type) (shape, error) {
 	case isMsg(t):
 		return shMsg, nil
 	}
-	why := "is not supported by the codec"
+	sh, why := underlyingShape(t)
+	if sh == 0 {
+		return 0, fmt.Errorf("type %s %s", short(t), why)
+	}
+	return sh, nil
+}
+
+// notSupported is why a type fails when there is nothing more to say.
+const notSupported = "is not supported by the codec"
+
+// underlyingShape is shapeOf by t's underlying type, for the types not
+// known by name: the shape, or 0 and why the codec cannot handle t.
+func underlyingShape(t types.Type) (shape, string) {
 	switch u := t.Underlying().(type) {
 	case *types.Basic:
-		if _, ok := basicSuffix[u.Kind()]; ok {
-			return shBasic, nil
-		}
-		switch {
-		case u.Info()&types.IsComplex != 0:
-			why = "is not supported by the codec (complex numbers have no MessagePack form)"
-		case u.Kind() == types.Uintptr || u.Kind() == types.UnsafePointer:
-			why = "cannot cross the link (an address means nothing in another process)"
-		}
+		return basicShape(u)
 	case *types.Slice:
 		if types.Identical(u.Elem(), types.Typ[types.Byte]) {
-			return shBytes, nil
+			return shBytes, ""
 		}
-		return shSlice, nil
+		return shSlice, ""
 	case *types.Map:
-		return shMap, nil
+		return shMap, ""
 	case *types.Pointer:
-		return shPtr, nil
+		return shPtr, ""
 	case *types.Array:
-		why = "is not supported by the codec (use a slice)"
+		return 0, notSupported + " (use a slice)"
 	case *types.Chan, *types.Signature:
-		why = "cannot cross the link"
+		return 0, "cannot cross the link"
 	case *types.Interface:
-		why = "is not supported by the codec (an interface does not say which type to decode)"
+		return 0, notSupported + " (an interface does not say which type to decode)"
 	case *types.Struct:
-		if _, named := t.(*types.Named); named {
-			why = "is not supported by the codec: *" + short(t) + " does not have msgp's MarshalMsg, UnmarshalMsg and Msgsize (run msgp on the file that declares it)"
-		} else {
-			why = "is not supported by the codec (give the struct a name and run msgp on it)"
-		}
+		return 0, structWhy(t)
 	}
-	return 0, fmt.Errorf("type %s %s", short(t), why)
+	return 0, notSupported
+}
+
+// basicShape is the shape of a basic type u, or 0 and why not.
+func basicShape(u *types.Basic) (shape, string) {
+	if _, ok := basicSuffix[u.Kind()]; ok {
+		return shBasic, ""
+	}
+	switch {
+	case u.Info()&types.IsComplex != 0:
+		return 0, notSupported + " (complex numbers have no MessagePack form)"
+	case u.Kind() == types.Uintptr || u.Kind() == types.UnsafePointer:
+		return 0, "cannot cross the link (an address means nothing in another process)"
+	}
+	return 0, notSupported
+}
+
+// structWhy says why the struct type t is refused: the codec encodes a
+// struct only through the msgp methods of a named one.
+func structWhy(t types.Type) string {
+	if _, named := t.(*types.Named); named {
+		return notSupported + ": *" + short(t) + " does not have msgp's MarshalMsg, UnmarshalMsg and Msgsize (run msgp on the file that declares it)"
+	}
+	return notSupported + " (give the struct a name and run msgp on it)"
 }
 
 // short writes t for messages, with package names rather than paths.

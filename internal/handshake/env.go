@@ -1,6 +1,7 @@
 package handshake
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -44,61 +45,100 @@ func ParseEnv(s string) (Env, error) {
 	}
 	seen := map[string]bool{}
 	for _, kv := range strings.Split(s, ";") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return e, fmt.Errorf("%s: field %q is not key=value", EnvName, kv)
-		}
-		if seen[k] {
-			return e, fmt.Errorf("%s: field %q given twice", EnvName, k)
-		}
-		seen[k] = true
-		var err error
-		switch k {
-		case "fds":
-			var a, b uint64
-			a, b, err = parseRange(v, 1<<20)
-			e.FirstFD, e.LastFD = int(a), int(b)
-			if err == nil && e.FirstFD < 3 {
-				err = fmt.Errorf("descriptors start at %d, below 3 (stdin, stdout and stderr are not the link)", e.FirstFD)
-			}
-		case "proto":
-			var a, b uint64
-			a, b, err = parseRange(v, 1<<16-1)
-			e.MinProtocol, e.MaxProtocol = uint16(a), uint16(b)
-			if err == nil && a == 0 {
-				err = fmt.Errorf("protocol version 0")
-			}
-		case "versions":
-			for _, f := range strings.Split(v, ",") {
-				var n uint64
-				if n, err = strconv.ParseUint(f, 10, 32); err != nil {
-					break
-				}
-				e.Versions = append(e.Versions, uint32(n))
-			}
-			if err == nil {
-				err = checkVersions(e.Versions)
-			}
-		case "host":
-			var n uint64
-			n, err = strconv.ParseUint(v, 10, 31)
-			e.HostPID = int(n)
-			if err == nil && n <= 1 {
-				err = fmt.Errorf("host pid %d", n)
-			}
-		default:
-			err = fmt.Errorf("unknown field")
-		}
-		if err != nil {
-			return e, fmt.Errorf("%s: field %q: %v", EnvName, kv, err)
+		if err := e.parseField(kv, seen); err != nil {
+			return e, err
 		}
 	}
-	for _, k := range []string{"fds", "proto", "versions", "host"} {
-		if !seen[k] {
-			return e, fmt.Errorf("%s: field %q missing", EnvName, k)
+	for _, f := range envFields {
+		if !seen[f.key] {
+			return e, fmt.Errorf("%s: field %q missing", EnvName, f.key)
 		}
 	}
 	return e, nil
+}
+
+// envField is one key of the variable and the parser of its value, which
+// sets e's fields even when it fails (ParseEnv returns e as it got).
+type envField struct {
+	key   string
+	parse func(e *Env, v string) error
+}
+
+// envFields are the keys, in the order a missing one is reported.
+var envFields = [...]envField{
+	{"fds", (*Env).parseFDs},
+	{"proto", (*Env).parseProto},
+	{"versions", (*Env).parseVersions},
+	{"host", (*Env).parseHost},
+}
+
+// parseField parses one key=value field into e, recording its key in
+// seen. A repeated key is refused before its value is looked at, an
+// unknown one as well.
+func (e *Env) parseField(kv string, seen map[string]bool) error {
+	k, v, ok := strings.Cut(kv, "=")
+	if !ok {
+		return fmt.Errorf("%s: field %q is not key=value", EnvName, kv)
+	}
+	if seen[k] {
+		return fmt.Errorf("%s: field %q given twice", EnvName, k)
+	}
+	seen[k] = true
+	err := errors.New("unknown field")
+	for _, f := range envFields {
+		if f.key == k {
+			err = f.parse(e, v)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: field %q: %v", EnvName, kv, err)
+	}
+	return nil
+}
+
+// parseFDs parses fds=first-last; descriptors 0 to 2 are the standard
+// streams, never the link.
+func (e *Env) parseFDs(v string) error {
+	a, b, err := parseRange(v, 1<<20)
+	e.FirstFD, e.LastFD = int(a), int(b)
+	if err == nil && e.FirstFD < 3 {
+		err = fmt.Errorf("descriptors start at %d, below 3 (stdin, stdout and stderr are not the link)", e.FirstFD)
+	}
+	return err
+}
+
+// parseProto parses proto=min-max; there is no protocol version 0.
+func (e *Env) parseProto(v string) error {
+	a, b, err := parseRange(v, 1<<16-1)
+	e.MinProtocol, e.MaxProtocol = uint16(a), uint16(b)
+	if err == nil && a == 0 {
+		err = fmt.Errorf("protocol version 0")
+	}
+	return err
+}
+
+// parseVersions parses versions=v1,v2,...: uint32s, kept up to the first
+// that does not parse, which checkVersions then bounds and orders.
+func (e *Env) parseVersions(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.ParseUint(f, 10, 32)
+		if err != nil {
+			return err
+		}
+		e.Versions = append(e.Versions, uint32(n))
+	}
+	return checkVersions(e.Versions)
+}
+
+// parseHost parses host=pid; pids 0 and 1 are never a host's (1 is init,
+// which a plugin's parent becomes when its host has died).
+func (e *Env) parseHost(v string) error {
+	n, err := strconv.ParseUint(v, 10, 31)
+	e.HostPID = int(n)
+	if err == nil && n <= 1 {
+		err = fmt.Errorf("host pid %d", n)
+	}
+	return err
 }
 
 func parseRange(v string, limit uint64) (uint64, uint64, error) {
