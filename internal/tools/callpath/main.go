@@ -97,11 +97,13 @@ func inlinable(root string) (map[string]bool, error) {
 	return m, sc.Err()
 }
 
-// report prints the recorder's list: one line per function, then the
-// counts of functions and files, with and without inlined functions.
+// report prints the recorder's list, one line per function, then three
+// counts: every function; those the compiler does not inline; and of
+// those, the ones on the call path proper, which leaves out the encoding
+// of values (package codec and the generated message types' methods): a
+// value's encoding is its own concern, as protobuf's is to drpc.
 func report(out []byte, tmp string, inline map[string]bool) error {
-	var n, frames int
-	files, frameFiles := map[string]bool{}, map[string]bool{}
+	var all, frames, path tally
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		line, ok := strings.CutPrefix(sc.Text(), "CALLPATH ")
@@ -116,20 +118,53 @@ func report(out []byte, tmp string, inline map[string]bool) error {
 		rel = filepath.ToSlash(rel)
 		short := fn[strings.LastIndex(fn, "/")+1:]
 		_, name, _ := strings.Cut(short, ".")
-		n++
-		files[rel] = true
+		all.add(rel)
 		mark := ""
-		if inline[filepath.Base(rel)+":"+name] || inline[rel+":"+name] {
-			mark = " (inlined)"
-		} else {
-			frames++
-			frameFiles[rel] = true
+		switch {
+		case inline[filepath.Base(rel)+":"+name] || inline[rel+":"+name]:
+			mark = "  (inlined)"
+		case isValueCodec(rel, name):
+			frames.add(rel)
+			mark = "  (value encoding)"
+		default:
+			frames.add(rel)
+			path.add(rel)
+			mark = fmt.Sprintf("  [%d]", path.n)
 		}
-		fmt.Printf("%3d  %-60s %s%s\n", n, short, rel, mark)
+		fmt.Printf("%3d  %-56s %s%s\n", all.n, short, rel, mark)
 	}
-	if n == 0 {
+	if all.n == 0 {
 		return fmt.Errorf("the recorder saw no call:\n%s", out)
 	}
-	fmt.Printf("\n%d functions in %d files; %d not inlined, in %d files\n", n, len(files), frames, len(frameFiles))
+	fmt.Printf("\n%s; %s not inlined; %s on the call path proper (numbered)\n", all, frames, path)
 	return sc.Err()
+}
+
+type tally struct {
+	n     int
+	files map[string]bool
+}
+
+func (t *tally) add(file string) {
+	if t.files == nil {
+		t.files = map[string]bool{}
+	}
+	t.n++
+	t.files[file] = true
+}
+
+func (t tally) String() string { return fmt.Sprintf("%d functions in %d files", t.n, len(t.files)) }
+
+// isValueCodec reports whether a function encodes or decodes a value:
+// package codec, or a method msgp or plexus gen wrote for a message type.
+func isValueCodec(file, name string) bool {
+	if strings.HasPrefix(file, "codec/") {
+		return true
+	}
+	for _, m := range []string{").MarshalMsg", ").UnmarshalMsg", ").DecodePlexus", ").Msgsize", ").EncodeMsg", ").DecodeMsg"} {
+		if strings.HasSuffix(name, m) {
+			return true
+		}
+	}
+	return false
 }
