@@ -36,21 +36,19 @@ type channel struct {
 	mu         sync.Mutex
 	queue      []item
 	head       int
-	wake       chan struct{} // capacity 1: something changed for the receiver
-	recvEnd    bool          // the peer will send no more messages
-	final      *plexus.Status
+	wake       chan struct{}   // capacity 1: something changed for the receiver
+	final      *plexus.Status  // set with stFinal
 	trailer    plexus.Metadata // received with the final status
 	trailerOut plexus.Metadata // handler side: sent with the final status
 	consumed   int64           // bytes consumed since the last grant
-	finished   bool            // removed from the session; see onFrame
-	sentEnd    bool
+	// st is the chanState (see channel_state.go), changed only under mu
+	// to what transition returns, and cleared by reset. Atomic, so that
+	// Send, once per message, and the receiver's cursor (see fromCursor)
+	// can see that the call goes on without taking mu.
+	st atomic.Uint32
 	// remaining is the peer's credit on this channel as we enforce it:
 	// the reader subtracts, consumers add what they grant.
 	remaining atomic.Int64
-	// ended is set with final, so that Send, once per message, can see
-	// that the call goes on without taking mu; fin is set with finished,
-	// for the receiver's cursor (see fromCursor).
-	ended, fin atomic.Bool
 
 	// The receiver's cursor into a packed frame (see fromCursor): rxPk
 	// is the frame, rxRest what is left of its records. Only the
@@ -111,12 +109,11 @@ func (ch *channel) reset() {
 	ch.mu.Lock()
 	clear(ch.queue)
 	ch.queue, ch.head = ch.queue[:0], 0
-	ch.recvEnd, ch.final, ch.trailer, ch.trailerOut = false, nil, nil, nil
-	ch.ended.Store(false)
-	ch.fin.Store(false)
+	ch.final, ch.trailer, ch.trailerOut = nil, nil, nil
+	ch.st.Store(0) // the next call starts open
 	ch.rxPk.Store(nil)
 	ch.rxRest = nil
-	ch.consumed, ch.finished, ch.sentEnd, ch.cancel = 0, false, false, nil
+	ch.consumed, ch.cancel = 0, nil
 	ch.token, ch.retake, ch.tookToken = false, false, false
 	ch.mu.Unlock()
 	ch.send.mu.Lock()
@@ -175,47 +172,29 @@ func (ch *channel) signal() {
 	}
 }
 
+// inFrame is what onFrame reads from an OPEN, DATA or STATUS frame.
+type inFrame struct {
+	ev      chanEvent
+	flags   uint8
+	payload []byte // past the metadata
+	md      plexus.Metadata
+	final   *plexus.Status // a STATUS's
+}
+
 // onFrame queues the message of an OPEN, DATA or STATUS frame (reader
 // goroutine).
 func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
-	d := &f.Desc
-	flags := d.Flags()
-	cost := wire.FrameCost(len(f.Payload))
 	if ch.remaining.Load() <= 0 {
 		ch.s.t.Release(f)
 		return violation("channel %d flow-control window exceeded", ch.id)
 	}
-	ch.remaining.Add(-cost)
-	payload := f.Payload
-	var md plexus.Metadata
-	if flags&wire.FlagMD != 0 {
-		var err error
-		if md, payload, err = wire.ParseMetadata(payload); err != nil {
-			ch.s.t.Release(f)
-			return err.(*plexus.Status)
-		}
-	}
-	var final *plexus.Status
-	if d.Kind() == wire.KindStatus {
-		code := plexus.Code(d.Aux())
-		if code != plexus.OK {
-			st, err := wire.ParseStatusBody(code, payload)
-			if err != nil {
-				ch.s.t.Release(f)
-				return err.(*plexus.Status)
-			}
-			final = st
-			payload = nil
-			flags &^= wire.FlagMsg
-		} else {
-			final = statusOK
-		}
-	} else if d.Kind() == wire.KindData && flags&wire.FlagMsg == 0 && flags&wire.FlagEnd == 0 {
+	ch.remaining.Add(-wire.FrameCost(len(f.Payload)))
+	var in inFrame
+	if err := ch.parseFrame(f, &in); err != nil {
 		ch.s.t.Release(f)
-		return violation("DATA on channel %d without a message or END", ch.id)
+		return err
 	}
-
-	if final != nil {
+	if in.final != nil {
 		// The peer is done with this channel: late frames are ignored.
 		// Removing it before the final status is published means that
 		// once the caller sees that status, the reader no longer needs
@@ -223,43 +202,14 @@ func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
 		ch.s.removeChannel(ch)
 	}
 	ch.mu.Lock()
-	if ch.finished {
-		// This side is done with the channel (abandoned it, or dropped
-		// its queue), but the reader looked it up just before it left
-		// the session's map. The frame crossed our RESET or end: ignore
-		// it, as lookup would have, rather than queue it where nobody
-		// releases it or take it for a frame after the peer's end.
-		ch.mu.Unlock()
-		ch.s.t.Release(f)
-		return nil
-	}
-	if ch.recvEnd {
-		ch.mu.Unlock()
-		ch.s.t.Release(f)
-		return violation("frame on channel %d after its end", ch.id)
-	}
-	if flags&wire.FlagPacked != 0 {
-		// Validated whole here; the receiver splits it (fromCursor).
-		if _, err := countPacked(payload); err != nil {
-			ch.mu.Unlock()
-			ch.s.t.Release(f)
-			return err
-		}
-		ch.queue = append(ch.queue, item{f: *f, msg: payload, packed: true})
-	} else if flags&wire.FlagMsg != 0 {
-		ch.queue = append(ch.queue, item{f: *f, msg: payload})
-	}
-	if flags&wire.FlagEnd != 0 || final != nil {
-		ch.recvEnd = true
-	}
-	if final != nil {
-		ch.final = final
-		ch.ended.Store(true)
-		ch.trailer = md
-	}
+	v, err := ch.queueLocked(f, &in)
 	s, wake := ch.s, ch.wake
 	ch.mu.Unlock()
-	if flags&wire.FlagMsg == 0 {
+	if v == vIgnore || err != nil {
+		s.t.Release(f)
+		return err
+	}
+	if in.flags&wire.FlagMsg == 0 {
 		s.t.Release(f)
 	}
 	select {
@@ -269,24 +219,97 @@ func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
 	return nil
 }
 
+// parseFrame reads a frame's metadata, status and event into in. A status
+// means the frame breaks the protocol whatever the channel's state.
+func (ch *channel) parseFrame(f *transport.Frame, in *inFrame) *plexus.Status {
+	d := &f.Desc
+	in.flags, in.payload = d.Flags(), f.Payload
+	if in.flags&wire.FlagMD != 0 {
+		var err error
+		if in.md, in.payload, err = wire.ParseMetadata(in.payload); err != nil {
+			return err.(*plexus.Status)
+		}
+	}
+	switch {
+	case d.Kind() == wire.KindStatus:
+		in.ev = evRecvStatus
+		return in.parseStatus(plexus.Code(d.Aux()))
+	case in.flags&wire.FlagEnd != 0:
+		in.ev = evRecvEnd
+	case d.Kind() == wire.KindData && in.flags&wire.FlagMsg == 0:
+		return violation("DATA on channel %d without a message or END", ch.id)
+	default:
+		in.ev = evRecvData
+	}
+	return nil
+}
+
+// parseStatus reads a STATUS's final status. One that is not OK carries
+// the status body, not a message.
+func (in *inFrame) parseStatus(code plexus.Code) *plexus.Status {
+	if code == plexus.OK {
+		in.final = statusOK
+		return nil
+	}
+	st, err := wire.ParseStatusBody(code, in.payload)
+	if err != nil {
+		return err.(*plexus.Status)
+	}
+	in.final, in.payload = st, nil
+	in.flags &^= wire.FlagMsg
+	return nil
+}
+
+// queueLocked takes a parsed frame through ch's state machine and queues
+// its message; the caller holds ch.mu and releases the frame unless it was
+// queued. The state moves only once the frame is known to be good: a bad
+// packed payload ends the link with the channel as it was.
+func (ch *channel) queueLocked(f *transport.Frame, in *inFrame) (verdict, *plexus.Status) {
+	cur := ch.state()
+	next, v := transition(cur, in.ev)
+	switch v {
+	case vIgnore:
+		// This side is done with the channel (abandoned it, or dropped
+		// its queue), but the reader looked it up just before it left
+		// the session's map. The frame crossed our RESET or end: ignore
+		// it, as lookup would have, rather than queue it where nobody
+		// releases it or take it for a frame after the peer's end.
+		return v, nil
+	case vViolation:
+		return v, violation("frame on channel %d after its end", ch.id)
+	}
+	if in.flags&wire.FlagPacked != 0 {
+		// Validated whole here; the receiver splits it (fromCursor).
+		if _, err := countPacked(in.payload); err != nil {
+			return v, err
+		}
+		ch.queue = append(ch.queue, item{f: *f, msg: in.payload, packed: true})
+	} else if in.flags&wire.FlagMsg != 0 {
+		ch.queue = append(ch.queue, item{f: *f, msg: in.payload})
+	}
+	if in.final != nil {
+		ch.final, ch.trailer = in.final, in.md
+	}
+	ch.enter(cur, next)
+	return v, nil
+}
+
 var statusOK = &plexus.Status{Code: plexus.OK}
 
 // onReset aborts the channel from the peer's side (reader goroutine).
 func (ch *channel) onReset(st *plexus.Status) {
 	ch.s.removeChannel(ch)
-	ch.fail(st)
+	ch.fail(st, evRecvReset)
 }
 
 // fail ends the channel locally with st unless it already has a final
 // status: pending receives return st, senders stop, the handler (if any)
-// sees its context cancelled.
-func (ch *channel) fail(st *plexus.Status) {
+// sees its context cancelled. e is why: evRecvReset or evLinkDied.
+func (ch *channel) fail(st *plexus.Status, e chanEvent) {
 	ch.mu.Lock()
-	if ch.final == nil {
+	if ch.step(e) == vAllow {
 		ch.final = st
-		ch.ended.Store(true)
 	}
-	ch.recvEnd = true
 	ch.mu.Unlock()
 	ch.send.close(st)
 	if ch.cancel != nil {
@@ -313,7 +336,7 @@ func (ch *channel) next(ctx context.Context) (item, error) {
 			return item{msg: msg, pk: pk}, nil
 		}
 		ch.mu.Lock()
-		if ch.finished {
+		if ch.state()&stFinished != 0 {
 			st := ch.final
 			ch.mu.Unlock()
 			if st == nil || st.Code == plexus.OK {
@@ -335,7 +358,7 @@ func (ch *channel) next(ctx context.Context) (item, error) {
 			}
 			return it, nil
 		}
-		if ch.recvEnd {
+		if ch.state()&stRecvEnd != 0 {
 			st := ch.final
 			ch.mu.Unlock()
 			if st == nil || st.Code == plexus.OK {
@@ -394,7 +417,7 @@ func (ch *channel) doneFrame(f *transport.Frame) {
 	ch.rel = transport.Frame{}
 	ch.consumed += cost
 	grant := int64(0)
-	if !ch.recvEnd && ch.consumed >= int64(ch.s.cfg.ChannelWindow)/2 {
+	if ch.state()&stRecvEnd == 0 && ch.consumed >= int64(ch.s.cfg.ChannelWindow)/2 {
 		grant, ch.consumed = ch.consumed, 0
 	}
 	ch.mu.Unlock()
@@ -408,8 +431,7 @@ func (ch *channel) doneFrame(f *transport.Frame) {
 // drop releases every queued frame (the channel is being abandoned).
 func (ch *channel) drop() {
 	ch.mu.Lock()
-	ch.finished = true
-	ch.fin.Store(true)
+	ch.step(evFinish)
 	q := ch.queue[ch.head:]
 	ch.queue, ch.head = nil, 0
 	ch.mu.Unlock()

@@ -93,7 +93,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	s.nextID += 2
 	ch.id = id
 	ch.send.n -= cost
-	ch.sentEnd = end
+	ch.sentOpen(end)
 	s.chans[id] = ch
 	s.mu.Unlock()
 	d.SetChannel(id)
@@ -107,6 +107,14 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 		return nil, s.sendFailed(err)
 	}
 	return ch, nil
+}
+
+// sentOpen records that the OPEN ends this side (end). ch.mu is not
+// needed: nothing else can see ch until open puts it in the session's map.
+func (ch *channel) sentOpen(end bool) {
+	if end {
+		ch.step(evSendEnd)
+	}
 }
 
 // ErrNotSent is the cause of the status of a call that never left this
@@ -180,14 +188,11 @@ func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshale
 // itself are in the ring already, so the RESET cannot overtake them.
 func (ch *channel) abandon(st *plexus.Status) {
 	ch.mu.Lock()
-	peerDone := ch.final != nil
+	peerDone := ch.step(evSendReset) != vAllow
 	if !peerDone {
 		ch.final = st
-		ch.ended.Store(true)
-		ch.recvEnd = true
 	}
-	ch.finished = true // in the same step: see onFrame and next
-	ch.fin.Store(true)
+	ch.step(evFinish) // under the same lock: see queueLocked and next
 	ch.mu.Unlock()
 	ch.s.removeChannel(ch)
 	ch.send.close(st)

@@ -35,6 +35,13 @@
 // notifications after it; beyond Config.MaxQueuedNotifications queued,
 // their credit waits for the handler, which slows the peer).
 //
+// Channels: each call is a channel, whose state on each side (SPEC.md
+// "Channel states") is a set of facts moved by one transition function,
+// for every frame received and every local step (channel_state.go;
+// channel_state.dot draws the machine). A frame for a channel this side
+// has closed is ignored; one after the peer ended its side is a protocol
+// violation, which ends the link.
+//
 // Leases: Session.Alloc returns link memory (a *Lease) that is sent
 // without a copy when passed as a whole message; a *Lease given as the
 // response of Invoke or Stream.Recv is a view of the received bytes until

@@ -42,7 +42,7 @@ func (s *Session) onGoAway(limit uint64, reason string) {
 	st := plexus.WithCause(plexus.Unavailable, ErrNotSent, "peer is going away ("+reason+"); call not started")
 	for _, ch := range refused {
 		s.removeChannel(ch)
-		ch.fail(st)
+		ch.fail(st, evRecvReset) // a refusal, as by RESET
 	}
 	s.log.Debug("peer sent GOAWAY", "reason", reason, "last channel", limit)
 }

@@ -69,8 +69,8 @@ func (ch *channel) startCursor(it *item) {
 // receiver's cursor (receiving goroutine). Packed messages are what a
 // stream of small messages is made of, so this path takes no lock: the
 // message holds a reference to the frame, and the cursor is given up when
-// its last record is out, or when the call has ended (fin) or someone
-// closed it.
+// its last record is out, or when this side has finished the call
+// (stFinished) or someone closed it.
 //
 // The records were validated when the frame arrived, but they lie in
 // memory the peer can still write (a slot of the segment), so each
@@ -81,7 +81,7 @@ func (ch *channel) fromCursor() (msg []byte, pk *packRef) {
 	if pk == nil {
 		return nil, nil
 	}
-	if ch.fin.Load() || pk.closed.Load() || !pk.tryRef() {
+	if ch.state()&stFinished != 0 || pk.closed.Load() || !pk.tryRef() {
 		ch.rxPk.Store(nil)
 		ch.rxRest = nil
 		ch.closeRef(pk)
@@ -112,9 +112,8 @@ func (ch *channel) badRecord() {
 	ch.dropToken() // nothing is sent while the receive token is held
 	ch.s.dispatchFailed(st)
 	ch.mu.Lock()
+	ch.step(evBadRecord)
 	ch.final = st
-	ch.ended.Store(true)
-	ch.recvEnd = true
 	ch.mu.Unlock()
 	ch.drop()
 }

@@ -217,9 +217,10 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, r
 		ch.cancel(context.Canceled)
 	}()
 	ch.mu.Lock()
-	// The peer never sends STATUS on a channel it opened, so any final
-	// status here is a RESET from the caller or the death of the link.
-	gone := ch.final != nil
+	// The peer never sends STATUS on a channel it opened, so a call
+	// already over here was ended by a RESET from the caller or the
+	// death of the link.
+	gone := ch.step(evSendStatus) != vAllow
 	trailer := ch.trailerOut
 	ch.mu.Unlock()
 	if gone {

@@ -154,7 +154,7 @@ func (s *Session) die(st *plexus.Status) {
 	s.link.close(st)
 	close(s.done)
 	for _, ch := range chans {
-		ch.fail(st)
+		ch.fail(st, evLinkDied)
 	}
 	if st.Code == plexus.ProtocolViolation {
 		// Found here or by the transport (a bad descriptor, doorbell,

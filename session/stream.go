@@ -74,13 +74,14 @@ func (st *Stream) Context() context.Context { return st.ctx }
 // the call's status (io.EOF if that was OK).
 func (st *Stream) Send(m plexus.Marshaler) error {
 	ch := st.ch
-	// sentEnd is written only by this stream's sending side (CloseSend),
-	// so it needs no lock here; final is read under mu only once ended
-	// says it is there.
-	if ch.sentEnd {
+	// Without mu: stSentEnd is set only by this stream's sending side
+	// (CloseSend), and final is read under mu only once stFinal says it
+	// is there.
+	state := ch.state()
+	if state&stSentEnd != 0 {
 		return plexus.Errorf(plexus.FailedPrecondition, "Send after CloseSend")
 	}
-	if ch.ended.Load() {
+	if state&stFinal != 0 {
 		ch.mu.Lock()
 		final := ch.final
 		ch.mu.Unlock()
@@ -129,12 +130,11 @@ func (st *Stream) CloseSend() error {
 	}
 	ch := st.ch
 	ch.mu.Lock()
-	if ch.sentEnd || ch.final != nil {
-		ch.mu.Unlock()
-		return nil
-	}
-	ch.sentEnd = true
+	v := ch.step(evSendEnd)
 	ch.mu.Unlock()
+	if v != vAllow {
+		return nil // ended already, or the call is over
+	}
 	d := &ch.desc
 	newDesc(d, wire.KindData, ch.id, wire.FlagEnd)
 	return ch.s.sendFrame(st.ctx, ch, d, nil, false)
