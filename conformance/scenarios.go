@@ -15,6 +15,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/session"
+	"github.com/plexus-ipc/plexus/transport/stream/transporttest"
 	"github.com/plexus-ipc/plexus/wire"
 )
 
@@ -50,7 +51,7 @@ func scenarios() []scenario {
 func testUnaryRoundTrip(t *testing.T, l *link) {
 	ctx := callCtx(t)
 	for _, n := range []int{0, 1, 100, 64 << 10} {
-		req := pattern(n, uint64(n)+1)
+		req := transporttest.Pattern(n, uint64(n)+1)
 		var resp plexus.Raw
 		require.NoError(t, l.Caller.Invoke(ctx, MethodEcho, plexus.Raw(req), &resp), "%d bytes", n)
 		requireBytes(t, req, resp, fmt.Sprintf("echo of %d bytes", n))
@@ -320,7 +321,7 @@ func testSlowConsumer(t *testing.T, l *link) {
 	errs := make(chan error, calls+1)
 	for i := range calls {
 		go func() {
-			req := pattern(100+i, uint64(i))
+			req := transporttest.Pattern(100+i, uint64(i))
 			var resp plexus.Raw
 			err := l.Caller.Invoke(ctx, MethodEcho, plexus.Raw(req), &resp)
 			if err == nil && string(resp) != string(req) {
@@ -366,7 +367,7 @@ func testLargePayload(t *testing.T, l *link) {
 	max := l.env.MaxPayload
 	require.Equal(t, max, l.Wire.MaxPayload(), "the env's MaxPayload does not match its transport")
 	for _, n := range []int{max - 7, max} {
-		req := pattern(n, uint64(n))
+		req := transporttest.Pattern(n, uint64(n))
 		var resp plexus.Raw
 		require.NoError(t, l.Caller.Invoke(ctx, MethodEcho, plexus.Raw(req), &resp), "%d bytes", n)
 		requireBytes(t, req, resp, fmt.Sprintf("echo of %d bytes", n))
@@ -457,44 +458,9 @@ func testLongStreams(t *testing.T, l *link) {
 	require.Equal(t, io.EOF, st.Recv(&m))
 
 	// Client stream: the handler checks order and content and counts.
-	st, err = l.Caller.NewStream(ctx, MethodConsume, nil, false)
-	require.NoError(t, err)
-	buf := make([]byte, 0, size)
-	for i := range n {
-		buf = appendItem(buf[:0], uint64(i), size)
-		if err := st.Send(plexus.Raw(buf)); err != nil {
-			t.Fatalf("client stream item %d: %v", i, err)
-		}
-	}
-	require.NoError(t, st.CloseSend())
-	require.NoError(t, st.Recv(&m))
-	require.Len(t, m, 8)
-	require.Equal(t, uint64(n), binary.LittleEndian.Uint64(m))
-	require.Equal(t, io.EOF, st.Recv(&m))
-
+	clientStream(t, ctx, l, n, size, false)
 	// Bidi: one goroutine sends while this one receives the echoes.
-	st, err = l.Caller.NewStream(ctx, MethodBidiEcho, nil, false)
-	require.NoError(t, err)
-	sent := async(func() error {
-		buf := make([]byte, 0, size)
-		for i := range n {
-			buf = appendItem(buf[:0], uint64(i), size)
-			if err := st.Send(plexus.Raw(buf)); err != nil {
-				return fmt.Errorf("bidi send %d: %w", i, err)
-			}
-		}
-		return st.CloseSend()
-	})
-	for i := range n {
-		if err := st.Recv(&m); err != nil {
-			t.Fatalf("bidi item %d: %v (sender: %v)", i, err, drainErr(sent))
-		}
-		if err := checkItem(uint64(i), m); err != nil {
-			t.Fatalf("bidi: %v", err)
-		}
-	}
-	require.Equal(t, io.EOF, st.Recv(&m))
-	require.NoError(t, within(t, sent, 30*time.Second, "bidi sender"))
+	bidiStream(t, ctx, l, n, size, false)
 }
 
 // 13b. Buffered streams (several messages per frame) deliver the same
@@ -502,17 +468,26 @@ func testLongStreams(t *testing.T, l *link) {
 // bidirectional stream whose sender flushes only at CloseSend.
 func testBufferedStreams(t *testing.T, l *link) {
 	ctx := callCtx(t)
-	n := streamItems
 	const size = 32
+	clientStream(t, ctx, l, streamItems, size, true)
+	bidiStream(t, ctx, l, streamItems, size, true)
+}
 
+// clientStream sends n items of size bytes on a Consume stream, whose
+// handler checks order and content and answers their count. A buffered
+// stream packs several messages per frame and flushes only at its end.
+func clientStream(t *testing.T, ctx context.Context, l *link, n, size int, buffered bool) {
+	what := streamName("client stream", buffered)
 	st, err := l.Caller.NewStream(ctx, MethodConsume, nil, false)
 	require.NoError(t, err)
-	require.NoError(t, st.Buffer(true))
+	if buffered {
+		require.NoError(t, st.Buffer(true))
+	}
 	buf := make([]byte, 0, size)
 	for i := range n {
 		buf = appendItem(buf[:0], uint64(i), size)
 		if err := st.Send(plexus.Raw(buf)); err != nil {
-			t.Fatalf("buffered client stream item %d: %v", i, err)
+			t.Fatalf("%s item %d: %v", what, i, err)
 		}
 	}
 	require.NoError(t, st.CloseSend())
@@ -521,30 +496,47 @@ func testBufferedStreams(t *testing.T, l *link) {
 	require.Len(t, m, 8)
 	require.Equal(t, uint64(n), binary.LittleEndian.Uint64(m))
 	require.Equal(t, io.EOF, st.Recv(&m))
+}
 
-	st, err = l.Caller.NewStream(ctx, MethodBidiEcho, nil, false)
+// bidiStream sends n items of size bytes on a BidiEcho stream from one
+// goroutine while this one receives and checks the echoes. A buffered
+// stream's sender flushes only at CloseSend.
+func bidiStream(t *testing.T, ctx context.Context, l *link, n, size int, buffered bool) {
+	what := streamName("bidi", buffered)
+	st, err := l.Caller.NewStream(ctx, MethodBidiEcho, nil, false)
 	require.NoError(t, err)
-	require.NoError(t, st.Buffer(true))
+	if buffered {
+		require.NoError(t, st.Buffer(true))
+	}
 	sent := async(func() error {
 		buf := make([]byte, 0, size)
 		for i := range n {
 			buf = appendItem(buf[:0], uint64(i), size)
 			if err := st.Send(plexus.Raw(buf)); err != nil {
-				return fmt.Errorf("buffered bidi send %d: %w", i, err)
+				return fmt.Errorf("%s send %d: %w", what, i, err)
 			}
 		}
 		return st.CloseSend()
 	})
+	var m plexus.Raw
 	for i := range n {
 		if err := st.Recv(&m); err != nil {
-			t.Fatalf("buffered bidi item %d: %v (sender: %v)", i, err, drainErr(sent))
+			t.Fatalf("%s item %d: %v (sender: %v)", what, i, err, drainErr(sent))
 		}
 		if err := checkItem(uint64(i), m); err != nil {
-			t.Fatalf("buffered bidi: %v", err)
+			t.Fatalf("%s: %v", what, err)
 		}
 	}
 	require.Equal(t, io.EOF, st.Recv(&m))
-	require.NoError(t, within(t, sent, 30*time.Second, "buffered bidi sender"))
+	require.NoError(t, within(t, sent, 30*time.Second, what+" sender"))
+}
+
+// streamName names a stream in failure messages.
+func streamName(kind string, buffered bool) string {
+	if buffered {
+		return "buffered " + kind
+	}
+	return kind
 }
 
 func drainErr(ch <-chan error) error {

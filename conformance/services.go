@@ -13,6 +13,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/session"
+	"github.com/plexus-ipc/plexus/transport/stream/transporttest"
 )
 
 // Service names. Both ends of every link serve both services, so that calls
@@ -170,10 +171,7 @@ func RegisterServices(mux *session.Mux) (*Services, error) {
 		spawned:   map[string]*spawnedCall{},
 		bound:     make(chan struct{}),
 	}
-	unary := []struct {
-		svc, name string
-		h         session.UnaryHandler
-	}{
+	if err := register(mux.HandleUnary, []handler[session.UnaryHandler]{
 		{TestService, "Echo", s.echo},
 		{TestService, "Metadata", s.metadata},
 		{TestService, "DecodeInt", s.decodeInt},
@@ -182,34 +180,43 @@ func RegisterServices(mux *session.Mux) (*Services, error) {
 		{TestService, "Block", s.block},
 		{TestService, "CallBack", s.callBack},
 		{ControlService, "Do", s.do},
+	}); err != nil {
+		return nil, err
 	}
-	for _, u := range unary {
-		if _, err := mux.HandleUnary(u.svc, u.name, u.h); err != nil {
-			return nil, err
-		}
-	}
-	streams := []struct {
-		svc, name string
-		h         session.StreamHandler
-	}{
+	if err := register(mux.HandleStream, []handler[session.StreamHandler]{
 		{TestService, "Generate", s.generate},
 		{TestService, "Consume", s.consume},
 		{TestService, "BidiEcho", s.bidiEcho},
 		{TestService, "PanicStream", s.panicStream},
 		{ControlService, "Script", s.script},
-	}
-	for _, st := range streams {
-		if _, err := mux.HandleStream(st.svc, st.name, st.h); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := mux.HandleNotify(TestService, "Note", s.note); err != nil {
+	}); err != nil {
 		return nil, err
 	}
-	if _, err := mux.HandleNotify(TestService, "CloseSession", s.closeSession); err != nil {
+	if err := register(mux.HandleNotify, []handler[session.NotifyHandler]{
+		{TestService, "Note", s.note},
+		{TestService, "CloseSession", s.closeSession},
+	}); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// handler is one method of the suite's services and its handler, of a
+// Mux's handler type H.
+type handler[H any] struct {
+	svc, name string
+	h         H
+}
+
+// register registers each of hs with handle: a Mux's HandleUnary,
+// HandleStream or HandleNotify.
+func register[H any](handle func(service, method string, h H) (uint64, error), hs []handler[H]) error {
+	for _, x := range hs {
+		if _, err := handle(x.svc, x.name, x.h); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Bind gives the services the session that serves them, for calls back to
@@ -355,7 +362,7 @@ func (s *Services) grow(ctx context.Context, req []byte) (plexus.Marshaler, erro
 	if n > 1<<30 {
 		return nil, plexus.Errorf(plexus.InvalidArgument, "Grow: %d bytes is too much", n)
 	}
-	return plexus.Raw(pattern(int(n), n)), nil
+	return plexus.Raw(transporttest.Pattern(int(n), n)), nil
 }
 
 func (s *Services) block(ctx context.Context, req []byte) (plexus.Marshaler, error) {
@@ -621,7 +628,7 @@ func appendItem(b []byte, i uint64, size int) []byte {
 	b = binary.LittleEndian.AppendUint64(b, i)
 	n := len(b)
 	b = append(b, make([]byte, size-itemHeader)...)
-	fill(b[n:], i)
+	transporttest.Fill(b[n:], i)
 	return b
 }
 
@@ -633,26 +640,9 @@ func checkItem(i uint64, b []byte) error {
 		return fmt.Errorf("item %d: got index %d", i, got)
 	}
 	want := make([]byte, len(b)-itemHeader)
-	fill(want, i)
+	transporttest.Fill(want, i)
 	if !bytes.Equal(want, b[itemHeader:]) {
 		return fmt.Errorf("item %d: payload corrupted", i)
 	}
 	return nil
-}
-
-// fill writes an xorshift pattern that depends on seed and position.
-func fill(p []byte, seed uint64) {
-	x := seed*0x9e3779b97f4a7c15 + 1
-	for i := range p {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		p[i] = byte(x)
-	}
-}
-
-func pattern(n int, seed uint64) []byte {
-	p := make([]byte, n)
-	fill(p, seed)
-	return p
 }

@@ -83,6 +83,29 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // (about 27 MiB of slots, pre-faulted by both sides), "small" one of
 // about 0.6 MiB.
 func BenchmarkStartToFirstCall(b *testing.B) {
+	forSegments(b, func(b *testing.B, cfg host.Config) {
+		var lat []time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			c, err := host.New(cfg)
+			require.NoError(b, err)
+			require.NoError(b, c.Start(context.Background()))
+			var resp plexus.Raw
+			require.NoError(b, c.Invoke(context.Background(), benchEchoID, plexus.Raw("x"), &resp))
+			lat = append(lat, time.Since(t0))
+			b.StopTimer()
+			require.NoError(b, c.Close())
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	})
+}
+
+// forSegments runs bench as a sub-benchmark with the default segment
+// ("default") and with smallSegment ("small"), each time with a fresh
+// benchConfig.
+func forSegments(b *testing.B, bench func(b *testing.B, cfg host.Config)) {
 	for _, seg := range []struct {
 		name string
 		cfg  shm.Config
@@ -90,21 +113,7 @@ func BenchmarkStartToFirstCall(b *testing.B) {
 		b.Run(seg.name, func(b *testing.B) {
 			cfg := benchConfig(b)
 			cfg.Segment = seg.cfg
-			var lat []time.Duration
-			for b.Loop() {
-				t0 := time.Now()
-				c, err := host.New(cfg)
-				require.NoError(b, err)
-				require.NoError(b, c.Start(context.Background()))
-				var resp plexus.Raw
-				require.NoError(b, c.Invoke(context.Background(), benchEchoID, plexus.Raw("x"), &resp))
-				lat = append(lat, time.Since(t0))
-				b.StopTimer()
-				require.NoError(b, c.Close())
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+			bench(b, cfg)
 		})
 	}
 }
@@ -113,32 +122,25 @@ func BenchmarkStartToFirstCall(b *testing.B) {
 // session, which is when every call in flight fails with PeerDied (the
 // brief's "kill -9 of a plugin to an error in the caller").
 func BenchmarkKillToError(b *testing.B) {
-	for _, seg := range []struct {
-		name string
-		cfg  shm.Config
-	}{{"default", shm.Config{}}, {"small", smallSegment}} {
-		b.Run(seg.name, func(b *testing.B) {
-			cfg := benchConfig(b)
-			cfg.Segment = seg.cfg
-			var lat []time.Duration
-			for b.Loop() {
-				b.StopTimer()
-				c, err := host.New(cfg)
-				require.NoError(b, err)
-				require.NoError(b, c.Start(context.Background()))
-				s := c.Session()
-				b.StartTimer()
-				t0 := time.Now()
-				require.NoError(b, syscall.Kill(c.Pid(), syscall.SIGKILL))
-				<-s.Done()
-				lat = append(lat, time.Since(t0))
-				b.StopTimer()
-				require.True(b, errors.Is(s.Err(), plexus.ErrPeerDied))
-				require.NoError(b, c.Close())
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(percentile(lat, 0.5).Microseconds()), "p50-us")
-			b.ReportMetric(float64(percentile(lat, 0.99).Microseconds()), "p99-us")
-		})
-	}
+	forSegments(b, func(b *testing.B, cfg host.Config) {
+		var lat []time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			c, err := host.New(cfg)
+			require.NoError(b, err)
+			require.NoError(b, c.Start(context.Background()))
+			s := c.Session()
+			b.StartTimer()
+			t0 := time.Now()
+			require.NoError(b, syscall.Kill(c.Pid(), syscall.SIGKILL))
+			<-s.Done()
+			lat = append(lat, time.Since(t0))
+			b.StopTimer()
+			require.True(b, errors.Is(s.Err(), plexus.ErrPeerDied))
+			require.NoError(b, c.Close())
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(percentile(lat, 0.5).Microseconds()), "p50-us")
+		b.ReportMetric(float64(percentile(lat, 0.99).Microseconds()), "p99-us")
+	})
 }

@@ -278,28 +278,20 @@ func (c *Client) supervise(in *instance) {
 // fail with LinkClosed. Close is idempotent and waits until the process
 // and its output are gone.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		<-c.done
-		return nil
-	}
-	c.closed = true
-	c.notifyLocked()
-	close(c.closing)
-	c.mu.Unlock()
-	c.sup.Wait()
-	if in := c.cur.Swap(nil); in != nil {
-		in.stop(c.cfg.GracePeriod)
-	}
-	unregister(c)
-	close(c.done)
+	c.shut(func(in *instance) { in.stop(c.cfg.GracePeriod) })
 	return nil
 }
 
 // Kill ends the plugin at once (SIGKILL to its process group) without a
 // restart. Calls in flight fail with PeerDied.
-func (c *Client) Kill() {
+func (c *Client) Kill() { c.shut((*instance).kill) }
+
+// shut is Close and Kill, which differ only in how they end the live
+// instance (end). The first call marks the client closed, waits for the
+// supervisor to stop (so that no restart can follow), ends the instance
+// and unregisters the client; any later call waits for the first to
+// finish.
+func (c *Client) shut(end func(*instance)) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -312,7 +304,7 @@ func (c *Client) Kill() {
 	c.mu.Unlock()
 	c.sup.Wait()
 	if in := c.cur.Swap(nil); in != nil {
-		in.kill()
+		end(in)
 	}
 	unregister(c)
 	close(c.done)

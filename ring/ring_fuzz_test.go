@@ -58,249 +58,310 @@ func FuzzRing(f *testing.F) {
 		if len(prog) > 1<<12 {
 			prog = prog[:1<<12]
 		}
-		pc := 0
-		next := func() byte {
-			if pc >= len(prog) {
-				pc++
-				return 0
-			}
-			pc++
-			return prog[pc-1]
-		}
-		nextN := func(n int) uint64 {
-			var v uint64
-			for i := range n {
-				v |= uint64(next()) << (8 * i)
-			}
-			return v
-		}
-
-		capacity := 1 << (next() % 5)
-		region := newRegion(t, capacity)
-		for i := HeaderSize; i < len(region); i++ {
-			region[i] = byte(i * 31) // stale descriptors from an earlier life
-		}
-		copy(region[:HeaderSize], header)
-		p, err := NewProducer(region, capacity)
-		if err != nil {
-			t.Fatalf("attach producer to a valid region: %v", err)
-		}
-		c, err := NewConsumer(region, capacity)
-		if err != nil {
-			t.Fatalf("attach consumer to a valid region: %v", err)
-		}
-
-		tail, head := getU64(region, offTail), getU64(region, offHead)
-		parked, waiting := getU32(region, offParked), getU32(region, offWaiting)
-		// corrupt: the sides may see indices they could never have
-		// written, so only the safety invariants are checked.
-		corrupt := tail-head > uint64(capacity)
-		var queue []uint64
-		if !corrupt {
-			for range tail - head {
-				queue = append(queue, unknownSeq)
-			}
-		}
-		var seq uint64
-		src := make([]Desc, capacity+2)
-		dst := make([]Desc, capacity+2)
-		before := make([]byte, len(region))
-
-		checkErr := func(op int, err error) {
-			t.Helper()
-			if err != nil && !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("op %d: error %v is not ErrCorrupt", op, err)
-			}
-			if err != nil && !corrupt {
-				t.Fatalf("op %d: ErrCorrupt on a consistent ring: %v", op, err)
-			}
-		}
-		// A failed operation must leave the region exactly as it was.
-		unchangedOnErr := func(op int, err error) {
-			t.Helper()
-			if err != nil && !bytes.Equal(before, region) {
-				t.Fatalf("op %d: failed with %v but modified the region", op, err)
-			}
-		}
-		checkPopped := func(op int, got []Desc) {
-			t.Helper()
-			if corrupt {
-				return
-			}
-			for i := range got {
-				if queue[i] != unknownSeq && got[i] != descFor(queue[i]) {
-					t.Fatalf("op %d: popped descriptor %d: seq %d damaged or out of order (want %d)",
-						op, i, got[i].Channel(), queue[i])
-				}
-			}
-			queue = queue[len(got):]
-			head += uint64(len(got))
-		}
-		pushed := func(n int) {
-			for i := range n {
-				queue = append(queue, seq+uint64(i))
-			}
-			seq += uint64(n)
-			tail += uint64(n)
-		}
-		want := func(op int, what string, got, exp int) {
-			t.Helper()
-			if !corrupt && got != exp {
-				t.Fatalf("op %d: %s = %d, want %d (capacity %d, %d queued)", op, what, got, exp, capacity, len(queue))
-			}
-		}
-		wantBool := func(op int, what string, got, exp bool) {
-			t.Helper()
-			if !corrupt && got != exp {
-				t.Fatalf("op %d: %s = %v, want %v (capacity %d, %d queued)", op, what, got, exp, capacity, len(queue))
-			}
-		}
-		b2i := func(b bool) int {
-			if b {
-				return 1
-			}
-			return 0
-		}
-
-		for op := 0; pc < len(prog); op++ {
-			copy(before, region)
-			switch next() % fzOps {
-			case fzPush:
-				k := int(next()) % (capacity + 3)
-				for i := range k {
-					makeDesc(&src[i], seq+uint64(i))
-				}
-				n, wake, err := p.Push(wire.Cells(src[:k]))
-				checkErr(op, err)
-				unchangedOnErr(op, err)
-				if n < 0 || n > k {
-					t.Fatalf("op %d: Push(%d) = %d", op, k, n)
-				}
-				want(op, "Push", n, min(k, capacity-len(queue)))
-				wantBool(op, "Push wake", wake, n > 0 && parked == 1)
-				if n > 0 && parked == 1 {
-					parked = 0
-				}
-				pushed(n)
-			case fzPushOne:
-				d := descFor(seq)
-				ok, wake, err := p.PushOne((*Cell)(&d))
-				checkErr(op, err)
-				unchangedOnErr(op, err)
-				wantBool(op, "PushOne", ok, len(queue) < capacity)
-				wantBool(op, "PushOne wake", wake, ok && parked == 1)
-				if ok && parked == 1 {
-					parked = 0
-				}
-				pushed(b2i(ok))
-			case fzPop:
-				k := int(next()) % (capacity + 3)
-				sentinel := descFor(0xDEAD)
-				for i := range dst {
-					dst[i] = sentinel
-				}
-				n, wake, err := c.Pop(wire.Cells(dst[:k]))
-				checkErr(op, err)
-				unchangedOnErr(op, err)
-				if n < 0 || n > k {
-					t.Fatalf("op %d: Pop(%d) = %d", op, k, n)
-				}
-				for i := n; i < len(dst); i++ {
-					if dst[i] != sentinel {
-						t.Fatalf("op %d: Pop returned %d but wrote slot %d", op, n, i)
-					}
-				}
-				want(op, "Pop", n, min(k, len(queue)))
-				wantBool(op, "Pop wake", wake, n > 0 && waiting == 1)
-				if n > 0 && waiting == 1 {
-					waiting = 0
-				}
-				checkPopped(op, dst[:n])
-			case fzPopOne:
-				d := descFor(0xDEAD)
-				ok, wake, err := c.PopOne((*Cell)(&d))
-				checkErr(op, err)
-				unchangedOnErr(op, err)
-				if !ok && d != descFor(0xDEAD) {
-					t.Fatalf("op %d: PopOne returned false but wrote the descriptor", op)
-				}
-				wantBool(op, "PopOne", ok, len(queue) > 0)
-				wantBool(op, "PopOne wake", wake, ok && waiting == 1)
-				if ok && waiting == 1 {
-					waiting = 0
-				}
-				if ok {
-					checkPopped(op, []Desc{d})
-				}
-			case fzReady:
-				ready, err := c.Ready()
-				checkErr(op, err)
-				wantBool(op, "Ready", ready, len(queue) > 0)
-			case fzHasSpace:
-				space, err := p.HasSpace()
-				checkErr(op, err)
-				wantBool(op, "HasSpace", space, len(queue) < capacity)
-			case fzPending:
-				n, err := p.Pending()
-				checkErr(op, err)
-				if n < 0 || n > capacity {
-					t.Fatalf("op %d: Pending = %d, capacity %d", op, n, capacity)
-				}
-				want(op, "Pending", n, len(queue))
-			case fzPreparePark:
-				c.PreparePark()
-				parked = 1
-			case fzCancelPark:
-				wantBool(op, "CancelPark", c.CancelPark(), parked == 1)
-				if parked == 1 {
-					parked = 0
-				}
-			case fzPrepareWait:
-				p.PrepareWait()
-				waiting = 1
-			case fzCancelWait:
-				wantBool(op, "CancelWait", p.CancelWait(), waiting == 1)
-				if waiting == 1 {
-					waiting = 0
-				}
-			case fzWriteTail:
-				putU64(region, offTail, nextN(8))
-				corrupt = true
-			case fzWriteHead:
-				putU64(region, offHead, nextN(8))
-				corrupt = true
-			case fzWriteFlag:
-				// Flags carry no indices: garbage in them must not
-				// disturb the FIFO, so this is modelled, not corrupt.
-				off, flag := offParked, &parked
-				if next()%2 == 1 {
-					off, flag = offWaiting, &waiting
-				}
-				*flag = uint32(nextN(4))
-				putU32(region, off, *flag)
-			case fzReattachProducer:
-				if p, err = NewProducer(region, capacity); err != nil {
-					t.Fatalf("op %d: reattach producer: %v", op, err)
-				}
-			case fzReattachConsumer:
-				if c, err = NewConsumer(region, capacity); err != nil {
-					t.Fatalf("op %d: reattach consumer: %v", op, err)
-				}
-			}
-			if !corrupt {
-				if got := getU64(region, offTail); got != tail {
-					t.Fatalf("op %d: published tail %d, want %d", op, got, tail)
-				}
-				if got := getU64(region, offHead); got != head {
-					t.Fatalf("op %d: published head %d, want %d", op, got, head)
-				}
-				if got := getU32(region, offParked); got != parked {
-					t.Fatalf("op %d: parked flag %d, want %d", op, got, parked)
-				}
-				if got := getU32(region, offWaiting); got != waiting {
-					t.Fatalf("op %d: waiting flag %d, want %d", op, got, waiting)
-				}
-			}
+		fr := newFuzzRun(t, header, prog)
+		for ; fr.pc < len(fr.prog); fr.op++ {
+			copy(fr.before, fr.region)
+			fuzzOpcodes[fr.next()%fzOps](fr)
+			fr.checkPublished()
 		}
 	})
+}
+
+// fuzzOpcodes runs one opcode each: the table keeps every operation, with
+// its own checks, in a function of its own.
+var fuzzOpcodes = [fzOps]func(*fuzzRun){
+	fzPush:             (*fuzzRun).push,
+	fzPop:              (*fuzzRun).pop,
+	fzPushOne:          (*fuzzRun).pushOne,
+	fzPopOne:           (*fuzzRun).popOne,
+	fzReady:            (*fuzzRun).ready,
+	fzHasSpace:         (*fuzzRun).hasSpace,
+	fzPending:          (*fuzzRun).pending,
+	fzPreparePark:      (*fuzzRun).preparePark,
+	fzCancelPark:       (*fuzzRun).cancelPark,
+	fzPrepareWait:      (*fuzzRun).prepareWait,
+	fzCancelWait:       (*fuzzRun).cancelWait,
+	fzWriteTail:        (*fuzzRun).writeTail,
+	fzWriteHead:        (*fuzzRun).writeHead,
+	fzWriteFlag:        (*fuzzRun).writeFlag,
+	fzReattachProducer: (*fuzzRun).reattachProducer,
+	fzReattachConsumer: (*fuzzRun).reattachConsumer,
+}
+
+// fuzzRun is one FuzzRing input being executed: the program, the ring under
+// test and the model it must match.
+type fuzzRun struct {
+	t    *testing.T
+	prog []byte
+	pc   int // next program byte; may run past the end, which reads zeros
+	op   int // index of the operation running, for messages
+
+	region []byte
+	before []byte // region as it was before the operation running
+	p      *Producer
+	c      *Consumer
+	m      fifoModel
+	// corrupt: the sides may see indices they could never have written,
+	// so only the safety invariants are checked. It never clears, which
+	// is why the model need not be kept exact once it is set.
+	corrupt  bool
+	src, dst []Desc
+}
+
+func newFuzzRun(t *testing.T, header, prog []byte) *fuzzRun {
+	fr := &fuzzRun{t: t, prog: prog}
+	capacity := 1 << (fr.next() % 5)
+	fr.region = newRegion(t, capacity)
+	for i := HeaderSize; i < len(fr.region); i++ {
+		fr.region[i] = byte(i * 31) // stale descriptors from an earlier life
+	}
+	copy(fr.region[:HeaderSize], header)
+	var err error
+	if fr.p, err = NewProducer(fr.region, capacity); err != nil {
+		t.Fatalf("attach producer to a valid region: %v", err)
+	}
+	if fr.c, err = NewConsumer(fr.region, capacity); err != nil {
+		t.Fatalf("attach consumer to a valid region: %v", err)
+	}
+
+	fr.m = fifoModel{
+		capacity: capacity,
+		tail:     getU64(fr.region, offTail),
+		head:     getU64(fr.region, offHead),
+		parked:   getU32(fr.region, offParked),
+		waiting:  getU32(fr.region, offWaiting),
+	}
+	fr.corrupt = fr.m.tail-fr.m.head > uint64(capacity)
+	if !fr.corrupt {
+		for range fr.m.tail - fr.m.head {
+			fr.m.queue = append(fr.m.queue, unknownSeq)
+		}
+	}
+	fr.src = make([]Desc, capacity+2)
+	fr.dst = make([]Desc, capacity+2)
+	fr.before = make([]byte, len(fr.region))
+	return fr
+}
+
+func (fr *fuzzRun) next() byte {
+	fr.pc++
+	if fr.pc > len(fr.prog) {
+		return 0
+	}
+	return fr.prog[fr.pc-1]
+}
+
+// nextN reads an n-byte little-endian operand.
+func (fr *fuzzRun) nextN(n int) uint64 {
+	var v uint64
+	for i := range n {
+		v |= uint64(fr.next()) << (8 * i)
+	}
+	return v
+}
+
+// count reads a batch-size operand: up to two past the capacity, so that
+// batches larger than the ring are tried.
+func (fr *fuzzRun) count() int { return int(fr.next()) % (fr.m.capacity + 3) }
+
+// checkErr: every error is ErrCorrupt, and a consistent ring has none.
+func (fr *fuzzRun) checkErr(err error) {
+	fr.t.Helper()
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		fr.t.Fatalf("op %d: error %v is not ErrCorrupt", fr.op, err)
+	}
+	if err != nil && !fr.corrupt {
+		fr.t.Fatalf("op %d: ErrCorrupt on a consistent ring: %v", fr.op, err)
+	}
+}
+
+// unchangedOnErr: a failed operation must leave the region exactly as it
+// was.
+func (fr *fuzzRun) unchangedOnErr(err error) {
+	fr.t.Helper()
+	if err != nil && !bytes.Equal(fr.before, fr.region) {
+		fr.t.Fatalf("op %d: failed with %v but modified the region", fr.op, err)
+	}
+}
+
+// checkPopped compares what was popped with the head of the model's queue
+// and removes it there.
+func (fr *fuzzRun) checkPopped(got []Desc) {
+	fr.t.Helper()
+	if fr.corrupt {
+		return
+	}
+	for i, seq := range fr.m.popped(len(got)) {
+		if seq != unknownSeq && got[i] != descFor(seq) {
+			fr.t.Fatalf("op %d: popped descriptor %d: seq %d damaged or out of order (want %d)",
+				fr.op, i, got[i].Channel(), seq)
+		}
+	}
+}
+
+// wantResult: on a consistent ring, the result what of the operation is
+// exp. It is a function because methods cannot have type parameters.
+func wantResult[T int | bool](fr *fuzzRun, what string, got, exp T) {
+	fr.t.Helper()
+	if !fr.corrupt && got != exp {
+		fr.t.Fatalf("op %d: %s = %v, want %v (capacity %d, %d queued)", fr.op, what, got, exp, fr.m.capacity, len(fr.m.queue))
+	}
+}
+
+// checkPublished: on a consistent ring, the indices and flags in the region
+// are the model's after every operation.
+func (fr *fuzzRun) checkPublished() {
+	fr.t.Helper()
+	if fr.corrupt {
+		return
+	}
+	if got := getU64(fr.region, offTail); got != fr.m.tail {
+		fr.t.Fatalf("op %d: published tail %d, want %d", fr.op, got, fr.m.tail)
+	}
+	if got := getU64(fr.region, offHead); got != fr.m.head {
+		fr.t.Fatalf("op %d: published head %d, want %d", fr.op, got, fr.m.head)
+	}
+	if got := getU32(fr.region, offParked); got != fr.m.parked {
+		fr.t.Fatalf("op %d: parked flag %d, want %d", fr.op, got, fr.m.parked)
+	}
+	if got := getU32(fr.region, offWaiting); got != fr.m.waiting {
+		fr.t.Fatalf("op %d: waiting flag %d, want %d", fr.op, got, fr.m.waiting)
+	}
+}
+
+func (fr *fuzzRun) push() {
+	k := fr.count()
+	for i := range k {
+		makeDesc(&fr.src[i], fr.m.seq+uint64(i))
+	}
+	n, wake, err := fr.p.Push(wire.Cells(fr.src[:k]))
+	fr.checkErr(err)
+	fr.unchangedOnErr(err)
+	if n < 0 || n > k {
+		fr.t.Fatalf("op %d: Push(%d) = %d", fr.op, k, n)
+	}
+	wantResult(fr, "Push", n, min(k, fr.m.space()))
+	wantResult(fr, "Push wake", wake, fr.m.wakeConsumer(n))
+	fr.m.pushed(n)
+}
+
+func (fr *fuzzRun) pushOne() {
+	d := descFor(fr.m.seq)
+	ok, wake, err := fr.p.PushOne((*Cell)(&d))
+	fr.checkErr(err)
+	fr.unchangedOnErr(err)
+	wantResult(fr, "PushOne", ok, fr.m.space() > 0)
+	wantResult(fr, "PushOne wake", wake, fr.m.wakeConsumer(b2i(ok)))
+	fr.m.pushed(b2i(ok))
+}
+
+func (fr *fuzzRun) pop() {
+	k := fr.count()
+	sentinel := descFor(0xDEAD)
+	for i := range fr.dst {
+		fr.dst[i] = sentinel
+	}
+	n, wake, err := fr.c.Pop(wire.Cells(fr.dst[:k]))
+	fr.checkErr(err)
+	fr.unchangedOnErr(err)
+	if n < 0 || n > k {
+		fr.t.Fatalf("op %d: Pop(%d) = %d", fr.op, k, n)
+	}
+	for i := n; i < len(fr.dst); i++ {
+		if fr.dst[i] != sentinel {
+			fr.t.Fatalf("op %d: Pop returned %d but wrote slot %d", fr.op, n, i)
+		}
+	}
+	wantResult(fr, "Pop", n, min(k, len(fr.m.queue)))
+	wantResult(fr, "Pop wake", wake, fr.m.wakeProducer(n))
+	fr.checkPopped(fr.dst[:n])
+}
+
+func (fr *fuzzRun) popOne() {
+	d := descFor(0xDEAD)
+	ok, wake, err := fr.c.PopOne((*Cell)(&d))
+	fr.checkErr(err)
+	fr.unchangedOnErr(err)
+	if !ok && d != descFor(0xDEAD) {
+		fr.t.Fatalf("op %d: PopOne returned false but wrote the descriptor", fr.op)
+	}
+	wantResult(fr, "PopOne", ok, len(fr.m.queue) > 0)
+	wantResult(fr, "PopOne wake", wake, fr.m.wakeProducer(b2i(ok)))
+	if ok {
+		fr.checkPopped([]Desc{d})
+	}
+}
+
+func (fr *fuzzRun) ready() {
+	ready, err := fr.c.Ready()
+	fr.checkErr(err)
+	wantResult(fr, "Ready", ready, len(fr.m.queue) > 0)
+}
+
+func (fr *fuzzRun) hasSpace() {
+	space, err := fr.p.HasSpace()
+	fr.checkErr(err)
+	wantResult(fr, "HasSpace", space, fr.m.space() > 0)
+}
+
+func (fr *fuzzRun) pending() {
+	n, err := fr.p.Pending()
+	fr.checkErr(err)
+	if n < 0 || n > fr.m.capacity {
+		fr.t.Fatalf("op %d: Pending = %d, capacity %d", fr.op, n, fr.m.capacity)
+	}
+	wantResult(fr, "Pending", n, len(fr.m.queue))
+}
+
+func (fr *fuzzRun) preparePark() {
+	fr.c.PreparePark()
+	fr.m.parked = 1
+}
+
+func (fr *fuzzRun) cancelPark() {
+	wantResult(fr, "CancelPark", fr.c.CancelPark(), fr.m.cancelPark())
+}
+
+func (fr *fuzzRun) prepareWait() {
+	fr.p.PrepareWait()
+	fr.m.waiting = 1
+}
+
+func (fr *fuzzRun) cancelWait() {
+	wantResult(fr, "CancelWait", fr.p.CancelWait(), fr.m.cancelWait())
+}
+
+func (fr *fuzzRun) writeTail() {
+	putU64(fr.region, offTail, fr.nextN(8))
+	fr.corrupt = true
+}
+
+func (fr *fuzzRun) writeHead() {
+	putU64(fr.region, offHead, fr.nextN(8))
+	fr.corrupt = true
+}
+
+// writeFlag: flags carry no indices, so garbage in them must not disturb
+// the FIFO; this is modelled, not corrupt.
+func (fr *fuzzRun) writeFlag() {
+	off, flag := offParked, &fr.m.parked
+	if fr.next()%2 == 1 {
+		off, flag = offWaiting, &fr.m.waiting
+	}
+	*flag = uint32(fr.nextN(4))
+	putU32(fr.region, off, *flag)
+}
+
+func (fr *fuzzRun) reattachProducer() {
+	var err error
+	if fr.p, err = NewProducer(fr.region, fr.m.capacity); err != nil {
+		fr.t.Fatalf("op %d: reattach producer: %v", fr.op, err)
+	}
+}
+
+func (fr *fuzzRun) reattachConsumer() {
+	var err error
+	if fr.c, err = NewConsumer(fr.region, fr.m.capacity); err != nil {
+		fr.t.Fatalf("op %d: reattach consumer: %v", fr.op, err)
+	}
 }

@@ -492,6 +492,75 @@ func seedFromEnv(t *testing.T) uint64 {
 	return seed
 }
 
+// fifoModel is what a correct ring looks like from outside: a FIFO of
+// sequence numbers, the indices it publishes and its two wake-up flags.
+// TestRingMatchesModel and FuzzRing compare the ring with it.
+type fifoModel struct {
+	capacity int
+	queue    []uint64 // sequence numbers in flight, oldest first
+	seq      uint64   // the next sequence number to push
+	tail     uint64
+	head     uint64
+	// The flags hold whatever the region holds: a peer may write garbage
+	// into them, which then neither wakes anyone nor clears.
+	parked, waiting uint32
+}
+
+// space is how many descriptors a push can still place.
+func (m *fifoModel) space() int { return m.capacity - len(m.queue) }
+
+// pushed records n descriptors pushed, numbered from seq on.
+func (m *fifoModel) pushed(n int) {
+	for i := range n {
+		m.queue = append(m.queue, m.seq+uint64(i))
+	}
+	m.seq += uint64(n)
+	m.tail += uint64(n)
+}
+
+// popped removes the n oldest descriptors and returns their sequence
+// numbers; n must not exceed the queue.
+func (m *fifoModel) popped(n int) []uint64 {
+	got := m.queue[:n]
+	m.queue = m.queue[n:]
+	m.head += uint64(n)
+	return got
+}
+
+// wakeConsumer reports whether a push of n descriptors owes the consumer
+// a wake-up: it does when it publishes something while the consumer is
+// parked, and it takes the flag.
+func (m *fifoModel) wakeConsumer(n int) bool { return takeFlag(&m.parked, n > 0) }
+
+// wakeProducer is wakeConsumer's mirror image for a pop of n.
+func (m *fifoModel) wakeProducer(n int) bool { return takeFlag(&m.waiting, n > 0) }
+
+// cancelPark reports whether the consumer still owns its park flag, and
+// withdraws it.
+func (m *fifoModel) cancelPark() bool { return takeFlag(&m.parked, true) }
+
+// cancelWait is cancelPark for the producer's wait flag.
+func (m *fifoModel) cancelWait() bool { return takeFlag(&m.waiting, true) }
+
+// takeFlag clears a flag that is set (exactly 1) when cond holds, and
+// reports whether it did.
+func takeFlag(flag *uint32, cond bool) bool {
+	if cond && *flag == 1 {
+		*flag = 0
+		return true
+	}
+	return false
+}
+
+// b2i turns the result of PushOne or PopOne into the number of
+// descriptors moved, for the model.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // TestRingMatchesModel drives one producer and one consumer from a single
 // goroutine with random operations and compares every observable result
 // with a plain FIFO queue and two flag variables.
@@ -519,97 +588,117 @@ func TestRingMatchesModel(t *testing.T) {
 		c, err := NewConsumer(region, capacity)
 		require.NoError(t, err)
 
-		var queue []uint64 // sequence numbers in flight, oldest first
-		var next uint64
-		var parked, waiting bool
-		tail, head := start, start
-		for op := range totalOps / segments {
-			where := func() string { return fmt.Sprintf("segment %d (capacity %d), op %d", seg, capacity, op) }
-			switch rng.IntN(12) {
-			case 0, 1: // Push
-				k := rng.IntN(capacity + 4)
-				for i := range k {
-					makeDesc(&src[i], next+uint64(i))
-				}
-				n, wake, err := p.Push(wire.Cells(src[:k]))
-				noErr(t, err, where)
-				eq(t, min(k, capacity-len(queue)), n, where)
-				eq(t, n > 0 && parked, wake, where)
-				if n > 0 {
-					parked = false
-				}
-				for i := range n {
-					queue = append(queue, next+uint64(i))
-				}
-				next += uint64(n)
-				tail += uint64(n)
-			case 2: // PushOne
-				d := descFor(next)
-				ok, wake, err := p.PushOne((*Cell)(&d))
-				noErr(t, err, where)
-				eq(t, len(queue) < capacity, ok, where)
-				eq(t, ok && parked, wake, where)
-				if ok {
-					parked = false
-					queue = append(queue, next)
-					next++
-					tail++
-				}
-			case 3, 4: // Pop
-				k := rng.IntN(capacity + 4)
-				n, wake, err := c.Pop(wire.Cells(dst[:k]))
-				noErr(t, err, where)
-				eq(t, min(k, len(queue)), n, where)
-				eq(t, n > 0 && waiting, wake, where)
-				if n > 0 {
-					waiting = false
-				}
-				for i := range n {
-					eq(t, descFor(queue[i]), dst[i], where)
-				}
-				queue = queue[n:]
-				head += uint64(n)
-			case 5: // PopOne
-				var d Desc
-				ok, wake, err := c.PopOne((*Cell)(&d))
-				noErr(t, err, where)
-				eq(t, len(queue) > 0, ok, where)
-				eq(t, ok && waiting, wake, where)
-				if ok {
-					waiting = false
-					eq(t, descFor(queue[0]), d, where)
-					queue = queue[1:]
-					head++
-				}
-			case 6:
-				ready, err := c.Ready()
-				noErr(t, err, where)
-				eq(t, len(queue) > 0, ready, where)
-				space, err := p.HasSpace()
-				noErr(t, err, where)
-				eq(t, len(queue) < capacity, space, where)
-			case 7:
-				pending, err := p.Pending()
-				noErr(t, err, where)
-				eq(t, len(queue), pending, where)
-			case 8:
-				c.PreparePark()
-				parked = true
-			case 9:
-				eq(t, parked, c.CancelPark(), where)
-				parked = false
-			case 10:
-				p.PrepareWait()
-				waiting = true
-			case 11:
-				eq(t, waiting, p.CancelWait(), where)
-				waiting = false
-			}
-			eq(t, tail, getU64(region, offTail), where)
-			eq(t, head, getU64(region, offHead), where)
+		mr := &modelRun{t: t, rng: rng, p: p, c: c, src: &src, dst: &dst, seg: seg,
+			m: fifoModel{capacity: capacity, tail: start, head: start}}
+		for mr.op = range totalOps / segments {
+			modelOps[rng.IntN(len(modelOps))](mr)
+			eq(t, mr.m.tail, getU64(region, offTail), mr.where)
+			eq(t, mr.m.head, getU64(region, offHead), mr.where)
 		}
 	}
 }
+
+// modelOps are TestRingMatchesModel's operations, drawn uniformly: listing
+// one twice doubles its weight.
+var modelOps = [...]func(*modelRun){
+	(*modelRun).push, (*modelRun).push,
+	(*modelRun).pushOne,
+	(*modelRun).pop, (*modelRun).pop,
+	(*modelRun).popOne,
+	(*modelRun).readyAndSpace,
+	(*modelRun).pending,
+	(*modelRun).preparePark,
+	(*modelRun).cancelPark,
+	(*modelRun).prepareWait,
+	(*modelRun).cancelWait,
+}
+
+// modelRun is one segment of TestRingMatchesModel: a ring and its model.
+type modelRun struct {
+	t        *testing.T
+	rng      *rand.Rand
+	p        *Producer
+	c        *Consumer
+	m        fifoModel
+	src, dst *[80]Desc
+	seg, op  int
+}
+
+func (mr *modelRun) where() string {
+	return fmt.Sprintf("segment %d (capacity %d), op %d", mr.seg, mr.m.capacity, mr.op)
+}
+
+func (mr *modelRun) push() {
+	k := mr.rng.IntN(mr.m.capacity + 4)
+	for i := range k {
+		makeDesc(&mr.src[i], mr.m.seq+uint64(i))
+	}
+	n, wake, err := mr.p.Push(wire.Cells(mr.src[:k]))
+	noErr(mr.t, err, mr.where)
+	eq(mr.t, min(k, mr.m.space()), n, mr.where)
+	eq(mr.t, mr.m.wakeConsumer(n), wake, mr.where)
+	mr.m.pushed(n)
+}
+
+func (mr *modelRun) pushOne() {
+	d := descFor(mr.m.seq)
+	ok, wake, err := mr.p.PushOne((*Cell)(&d))
+	noErr(mr.t, err, mr.where)
+	eq(mr.t, mr.m.space() > 0, ok, mr.where)
+	eq(mr.t, mr.m.wakeConsumer(b2i(ok)), wake, mr.where)
+	mr.m.pushed(b2i(ok))
+}
+
+func (mr *modelRun) pop() {
+	k := mr.rng.IntN(mr.m.capacity + 4)
+	n, wake, err := mr.c.Pop(wire.Cells(mr.dst[:k]))
+	noErr(mr.t, err, mr.where)
+	eq(mr.t, min(k, len(mr.m.queue)), n, mr.where)
+	eq(mr.t, mr.m.wakeProducer(n), wake, mr.where)
+	for i, seq := range mr.m.popped(n) {
+		eq(mr.t, descFor(seq), mr.dst[i], mr.where)
+	}
+}
+
+func (mr *modelRun) popOne() {
+	var d Desc
+	ok, wake, err := mr.c.PopOne((*Cell)(&d))
+	noErr(mr.t, err, mr.where)
+	eq(mr.t, len(mr.m.queue) > 0, ok, mr.where)
+	eq(mr.t, mr.m.wakeProducer(b2i(ok)), wake, mr.where)
+	if ok {
+		eq(mr.t, descFor(mr.m.popped(1)[0]), d, mr.where)
+	}
+}
+
+func (mr *modelRun) readyAndSpace() {
+	ready, err := mr.c.Ready()
+	noErr(mr.t, err, mr.where)
+	eq(mr.t, len(mr.m.queue) > 0, ready, mr.where)
+	space, err := mr.p.HasSpace()
+	noErr(mr.t, err, mr.where)
+	eq(mr.t, mr.m.space() > 0, space, mr.where)
+}
+
+func (mr *modelRun) pending() {
+	pending, err := mr.p.Pending()
+	noErr(mr.t, err, mr.where)
+	eq(mr.t, len(mr.m.queue), pending, mr.where)
+}
+
+func (mr *modelRun) preparePark() {
+	mr.c.PreparePark()
+	mr.m.parked = 1
+}
+
+func (mr *modelRun) cancelPark() { eq(mr.t, mr.m.cancelPark(), mr.c.CancelPark(), mr.where) }
+
+func (mr *modelRun) prepareWait() {
+	mr.p.PrepareWait()
+	mr.m.waiting = 1
+}
+
+func (mr *modelRun) cancelWait() { eq(mr.t, mr.m.cancelWait(), mr.p.CancelWait(), mr.where) }
 
 // doorbell stands in for an eventfd: a buffer of one, rung without blocking,
 // so that rings while nobody sleeps collapse into one pending wake-up.
@@ -672,6 +761,57 @@ type spscConfig struct {
 	pollBell bool
 }
 
+// spscSide is one side of a runSPSC run, with its half of the parking
+// handshake (DESIGN.md "Parking"). The producer waits for space as the
+// consumer parks for data; only the ring calls and the bells differ.
+type spscSide struct {
+	name     string
+	prepare  func()               // PreparePark or PrepareWait
+	ready    func() (bool, error) // Ready or HasSpace
+	cancel   func() bool          // CancelPark or CancelWait
+	bell     doorbell             // the bell this side sleeps on
+	stop     <-chan struct{}
+	timer    *time.Timer
+	timeout  time.Duration
+	poll     bool
+	deadline time.Time
+
+	sleeps, spurious int
+}
+
+// overDeadline bounds the whole run, checked every 1024 iterations so that
+// reading the clock stays out of the hot loop.
+func (s *spscSide) overDeadline(iter int, seq uint64) error {
+	if iter&1023 == 0 && time.Now().After(s.deadline) {
+		return fmt.Errorf("%s: deadline passed at seq %d", s.name, seq)
+	}
+	return nil
+}
+
+// park is called when the side could move nothing: it announces that it
+// will sleep, looks once more, and sleeps only if there is still nothing
+// to do. If it finds work after all it withdraws the announcement; a
+// withdrawal that fails means the peer already took the flag and rang.
+func (s *spscSide) park(seq uint64) error {
+	s.prepare()
+	ok, err := s.ready()
+	if err != nil {
+		return err
+	}
+	if ok {
+		if !s.cancel() {
+			s.spurious++ // the peer rang for us anyway
+		}
+		return nil
+	}
+	s.sleeps++
+	if err := s.bell.wait(s.stop, s.timer, s.timeout, s.poll); err != nil {
+		return fmt.Errorf("%s at seq %d: %w", s.name, seq, err)
+	}
+	s.cancel()
+	return nil
+}
+
 // runSPSC moves total descriptors from a producer goroutine to a consumer
 // goroutine, each parking on its doorbell exactly as DESIGN.md "Parking"
 // prescribes.
@@ -680,122 +820,101 @@ func runSPSC(t *testing.T, cfg spscConfig, total uint64) spscStats {
 	const timeout = 10 * time.Second
 	data, space := make(doorbell, 1), make(doorbell, 1)
 	stop := make(chan struct{})
-	var stopOnce sync.Once
-	abort := func() { stopOnce.Do(func() { close(stop) }) }
-	var pst, cst spscStats
-	errs := make(chan error, 2)
 	deadline := time.Now().Add(2 * time.Minute)
+	side := func(name string, prepare func(), ready func() (bool, error), cancel func() bool, bell doorbell) *spscSide {
+		return &spscSide{name: name, prepare: prepare, ready: ready, cancel: cancel, bell: bell,
+			stop: stop, timer: time.NewTimer(timeout), timeout: timeout, poll: cfg.pollBell, deadline: deadline}
+	}
+	ps := side("producer", p.PrepareWait, p.HasSpace, p.CancelWait, space)
+	cs := side("consumer", c.PreparePark, c.Ready, c.CancelPark, data)
 
-	go func() {
-		errs <- func() error {
-			timer := time.NewTimer(timeout)
-			var batch [24]Desc
-			var seq uint64
-			for iter := 0; seq < total; iter++ {
-				if iter&1023 == 0 && time.Now().After(deadline) {
-					return fmt.Errorf("producer: deadline passed at seq %d", seq)
-				}
-				k := uint64(1 + iter%len(batch))
-				if cfg.lockstep {
-					k = uint64(cfg.capacity)
-				}
-				k = min(k, total-seq)
-				for i := range k {
-					makeDesc(&batch[i], seq+i)
-				}
-				n, wake, err := p.Push(wire.Cells(batch[:k]))
-				if err != nil {
-					return err
-				}
-				if wake {
-					data.ring()
-				}
-				seq += uint64(n)
-				if n > 0 {
-					continue
-				}
-				p.PrepareWait()
-				ok, err := p.HasSpace()
-				if err != nil {
-					return err
-				}
-				if ok {
-					if !p.CancelWait() {
-						pst.spurious++ // the consumer rang for us anyway
-					}
-					continue
-				}
-				pst.waits++
-				if err := space.wait(stop, timer, timeout, cfg.pollBell); err != nil {
-					return fmt.Errorf("producer at seq %d: %w", seq, err)
-				}
-				p.CancelWait()
-			}
-			return nil
-		}()
-	}()
+	errs := make(chan error, 2)
+	go func() { errs <- produceSPSC(p, ps, cfg, total, data) }()
+	go func() { errs <- consumeSPSC(c, cs, cfg, total, space) }()
 
-	go func() {
-		errs <- func() error {
-			timer := time.NewTimer(timeout)
-			var batch [32]Desc
-			var seq uint64
-			for iter := 0; seq < total; iter++ {
-				if iter&1023 == 0 && time.Now().After(deadline) {
-					return fmt.Errorf("consumer: deadline passed at seq %d", seq)
-				}
-				k := 1 + (iter*5)%len(batch)
-				if cfg.lockstep {
-					k = len(batch)
-				}
-				n, wake, err := c.Pop(wire.Cells(batch[:k]))
-				if err != nil {
-					return err
-				}
-				if wake {
-					space.ring()
-				}
-				for i := range n {
-					if err := checkDesc(&batch[i], seq); err != nil {
-						return err
-					}
-					seq++
-				}
-				if n > 0 {
-					continue
-				}
-				c.PreparePark()
-				ok, err := c.Ready()
-				if err != nil {
-					return err
-				}
-				if ok {
-					if !c.CancelPark() {
-						cst.spurious++
-					}
-					continue
-				}
-				cst.parks++
-				if err := data.wait(stop, timer, timeout, cfg.pollBell); err != nil {
-					return fmt.Errorf("consumer at seq %d: %w", seq, err)
-				}
-				c.CancelPark()
-			}
-			return nil
-		}()
-	}()
-
+	var stopOnce sync.Once
 	var first error
 	for range 2 {
 		if err := <-errs; err != nil {
-			abort()
+			stopOnce.Do(func() { close(stop) })
 			if first == nil || errors.Is(first, errStopped) {
 				first = err
 			}
 		}
 	}
 	require.NoError(t, first)
-	return spscStats{parks: cst.parks, waits: pst.waits, spurious: cst.spurious + pst.spurious}
+	return spscStats{parks: cs.sleeps, waits: ps.sleeps, spurious: cs.spurious + ps.spurious}
+}
+
+// produceSPSC pushes descriptors 0 to total-1 in batches of varying size
+// (or of the capacity, in lockstep), ringing data when the consumer is
+// parked.
+func produceSPSC(p *Producer, s *spscSide, cfg spscConfig, total uint64, data doorbell) error {
+	var batch [24]Desc
+	var seq uint64
+	for iter := 0; seq < total; iter++ {
+		if err := s.overDeadline(iter, seq); err != nil {
+			return err
+		}
+		k := uint64(1 + iter%len(batch))
+		if cfg.lockstep {
+			k = uint64(cfg.capacity)
+		}
+		k = min(k, total-seq)
+		for i := range k {
+			makeDesc(&batch[i], seq+i)
+		}
+		n, wake, err := p.Push(wire.Cells(batch[:k]))
+		if err != nil {
+			return err
+		}
+		if wake {
+			data.ring()
+		}
+		seq += uint64(n)
+		if n == 0 {
+			if err := s.park(seq); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// consumeSPSC pops and checks descriptors 0 to total-1 in batches of
+// varying size (or of 32, in lockstep), ringing space when the producer
+// waits.
+func consumeSPSC(c *Consumer, s *spscSide, cfg spscConfig, total uint64, space doorbell) error {
+	var batch [32]Desc
+	var seq uint64
+	for iter := 0; seq < total; iter++ {
+		if err := s.overDeadline(iter, seq); err != nil {
+			return err
+		}
+		k := 1 + (iter*5)%len(batch)
+		if cfg.lockstep {
+			k = len(batch)
+		}
+		n, wake, err := c.Pop(wire.Cells(batch[:k]))
+		if err != nil {
+			return err
+		}
+		if wake {
+			space.ring()
+		}
+		for i := range n {
+			if err := checkDesc(&batch[i], seq); err != nil {
+				return err
+			}
+			seq++
+		}
+		if n == 0 {
+			if err := s.park(seq); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // TestConcurrentSPSC is the proof that the parking handshake loses no

@@ -17,15 +17,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/plexus-ipc/plexus/demos/calculator/calc"
+	"github.com/plexus-ipc/plexus/demos/internal/demoutil"
 	"github.com/plexus-ipc/plexus/host"
-	"github.com/plexus-ipc/plexus/plugin"
 )
 
 // cookie must match on both sides: it keeps this host from starting other
@@ -35,16 +34,9 @@ const cookie = "plexus-demo-calculator"
 func main() {
 	// One binary plays both parts: a host starts its plugin with the
 	// PLEXUS_PLUGIN variable set (and the link's descriptors inherited),
-	// so the re-executed copy of this program serves instead.
-	if os.Getenv("PLEXUS_PLUGIN") != "" {
-		plugin.Serve(pluginConfig())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := run(ctx, os.Stdout, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
+	// so in the re-executed copy of this program Main serves
+	// pluginConfig instead of running the host's part, run.
+	demoutil.Main(pluginConfig, run)
 }
 
 func run(ctx context.Context, out io.Writer, args []string) error {
@@ -53,23 +45,15 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
 
 	start := time.Now()
-	client, err := host.New(host.Config{
-		Path:     exe,
+	client, err := demoutil.Start(ctx, host.Config{
 		Name:     "calculator-plugin",
 		Cookie:   cookie,
 		Versions: map[uint32][]host.ServiceDesc{1: {calc.CalculatorServiceDesc}},
-		Logger:   hclog.New(&hclog.LoggerOptions{Name: "host", Output: os.Stderr, Level: hclog.LevelFromString(*level)}),
+		Logger:   demoutil.Logger(hclog.LevelFromString(*level)),
 	})
 	if err != nil {
-		return err
-	}
-	if err := client.Start(ctx); err != nil {
 		return err
 	}
 	defer client.Close()
@@ -148,9 +132,5 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	}
 	fmt.Fprintf(out, "bidi stream:   Running(1 2 3 4 5) answered %s\n", strings.Join(running, " "))
 
-	if err := client.Close(); err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "closed the plugin: ok")
-	return nil
+	return demoutil.Close(out, client)
 }

@@ -3,33 +3,19 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/plexus-ipc/plexus/plugin"
+	"github.com/plexus-ipc/plexus/demos/internal/demotest"
 )
 
 // TestMain lets the test binary be the demo's plugin, as the demo's own
 // binary is.
-func TestMain(m *testing.M) {
-	if os.Getenv("PLEXUS_PLUGIN") != "" {
-		plugin.Serve(pluginConfig())
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { demotest.Main(m, pluginConfig) }
 
 func TestDemo(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	require.NoError(t, run(ctx, &out, nil))
-	s := out.String()
-	t.Log("\n" + s)
+	s := demotest.Run(t, run)
 	for _, want := range []string{
 		"and linked it over shared memory in ",
 		"unary:         Add(2, 3) = 5\n",

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -23,24 +22,14 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/demos/callbacks/render"
+	"github.com/plexus-ipc/plexus/demos/internal/demoutil"
 	"github.com/plexus-ipc/plexus/host"
-	"github.com/plexus-ipc/plexus/plugin"
 	"github.com/plexus-ipc/plexus/session"
 )
 
 const cookie = "plexus-demo-callbacks"
 
-func main() {
-	if os.Getenv("PLEXUS_PLUGIN") != "" { // started by the host below
-		plugin.Serve(pluginConfig())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := run(ctx, os.Stdout, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
-}
+func main() { demoutil.Main(pluginConfig, run) } // serves when started by the host in run
 
 // invoice is the template the host asks the plugin to render.
 const invoice = `Invoice for {{value "customer"}}
@@ -94,22 +83,14 @@ func run(ctx context.Context, out io.Writer, _ []string) error {
 	if err := render.RegisterValues(hostMux, values); err != nil {
 		return err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	client, err := host.New(host.Config{
-		Path:         exe,
+	client, err := demoutil.Start(ctx, host.Config{
 		Name:         "render-plugin",
 		Cookie:       cookie,
 		Versions:     map[uint32][]host.ServiceDesc{1: {render.RendererServiceDesc}},
 		HostServices: hostMux,
-		Logger:       hclog.New(&hclog.LoggerOptions{Name: "host", Output: os.Stderr, Level: hclog.Warn}),
+		Logger:       demoutil.Logger(hclog.Warn),
 	})
 	if err != nil {
-		return err
-	}
-	if err := client.Start(ctx); err != nil {
 		return err
 	}
 	defer client.Close()
@@ -136,9 +117,5 @@ func run(ctx context.Context, out io.Writer, _ []string) error {
 	}
 	fmt.Fprintf(out, "host -> plugin: Render failed with %v\n", err)
 
-	if err := client.Close(); err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "closed the plugin: ok")
-	return nil
+	return demoutil.Close(out, client)
 }

@@ -14,43 +14,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/demos/crash/fragile"
+	"github.com/plexus-ipc/plexus/demos/internal/demoutil"
 	"github.com/plexus-ipc/plexus/host"
-	"github.com/plexus-ipc/plexus/plugin"
 )
 
 const cookie = "plexus-demo-crash"
 
-func main() {
-	if os.Getenv("PLEXUS_PLUGIN") != "" { // started by the host below
-		plugin.Serve(pluginConfig())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := run(ctx, os.Stdout, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
-}
-
-// lockedWriter lets the host's log and the demo's own lines share out.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
+func main() { demoutil.Main(pluginConfig, run) } // serves when started by the host in run
 
 func run(ctx context.Context, w io.Writer, args []string) error {
 	fs := flag.NewFlagSet("crash", flag.ContinueOnError)
@@ -58,13 +34,9 @@ func run(ctx context.Context, w io.Writer, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	out := &lockedWriter{w: w}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	client, err := host.New(host.Config{
-		Path:     exe,
+	// The host's log and the demo's own lines share out.
+	out := &demoutil.LockedWriter{W: w}
+	client, err := demoutil.Start(ctx, host.Config{
 		Name:     "fragile-plugin",
 		Cookie:   cookie,
 		Versions: map[uint32][]host.ServiceDesc{1: {fragile.FragileServiceDesc}},
@@ -75,9 +47,6 @@ func run(ctx context.Context, w io.Writer, args []string) error {
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "host", Output: out, Level: hclog.Info, DisableTime: true}),
 	})
 	if err != nil {
-		return err
-	}
-	if err := client.Start(ctx); err != nil {
 		return err
 	}
 	defer client.Close()
@@ -140,11 +109,7 @@ func run(ctx context.Context, w io.Writer, args []string) error {
 		return fmt.Errorf("the call after the crash was answered by the crashed pid %d", pid)
 	}
 
-	if err := client.Close(); err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "closed the plugin: ok")
-	return nil
+	return demoutil.Close(out, client)
 }
 
 // waitInFlight polls until the plugin runs n Work calls (bounded by ctx

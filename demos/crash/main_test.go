@@ -3,32 +3,18 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"os"
 	"regexp"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/plexus-ipc/plexus/plugin"
+	"github.com/plexus-ipc/plexus/demos/internal/demotest"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv("PLEXUS_PLUGIN") != "" {
-		plugin.Serve(pluginConfig())
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { demotest.Main(m, pluginConfig) }
 
 func TestDemo(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	require.NoError(t, run(ctx, &out, nil))
-	s := out.String()
-	t.Log("\n" + s)
+	s := demotest.Run(t, run)
 	first := regexp.MustCompile(`plugin running as pid (\d+); Work answered from pid (\d+)\n`).FindStringSubmatch(s)
 	require.NotNil(t, first)
 	require.Equal(t, first[1], first[2])

@@ -30,24 +30,14 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/plexus-ipc/plexus/demos/image/imgproc"
+	"github.com/plexus-ipc/plexus/demos/internal/demoutil"
 	"github.com/plexus-ipc/plexus/host"
-	"github.com/plexus-ipc/plexus/plugin"
 	"github.com/plexus-ipc/plexus/session"
 )
 
 const cookie = "plexus-demo-image"
 
-func main() {
-	if os.Getenv("PLEXUS_PLUGIN") != "" { // started by the host below
-		plugin.Serve(pluginConfig())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := run(ctx, os.Stdout, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
-}
+func main() { demoutil.Main(pluginConfig, run) } // serves when started by the host in run
 
 type options struct {
 	out           string
@@ -87,21 +77,13 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 		return err
 	}
 
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	client, err := host.New(host.Config{
-		Path:     exe,
+	client, err := demoutil.Start(ctx, host.Config{
 		Name:     "image-plugin",
 		Cookie:   cookie,
 		Versions: map[uint32][]host.ServiceDesc{1: {imgproc.ProcessorServiceDesc}},
-		Logger:   hclog.New(&hclog.LoggerOptions{Name: "host", Output: os.Stderr, Level: hclog.Warn}),
+		Logger:   demoutil.Logger(hclog.Warn),
 	})
 	if err != nil {
-		return err
-	}
-	if err := client.Start(ctx); err != nil {
 		return err
 	}
 	defer client.Close()
@@ -138,11 +120,7 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	}
 	fmt.Fprintf(out, "both paths computed the same images (crc32 %08x)\n", leaseSum)
 
-	if err := client.Close(); err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "closed the plugin: ok")
-	return nil
+	return demoutil.Close(out, client)
 }
 
 // leasePath runs the pipeline with leases and, if files, writes the PNG

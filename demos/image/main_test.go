@@ -3,38 +3,25 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"image"
 	"image/png"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/plexus-ipc/plexus/demos/image/imgproc"
-	"github.com/plexus-ipc/plexus/plugin"
+	"github.com/plexus-ipc/plexus/demos/internal/demotest"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv("PLEXUS_PLUGIN") != "" {
-		plugin.Serve(pluginConfig())
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { demotest.Main(m, pluginConfig) }
 
 func TestDemo(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	dir := t.TempDir()
-	var out bytes.Buffer
 	// 640x480 RGBA is 1.2 MiB: above the largest slot, so it crosses in
 	// a dedicated memfd, as big images do.
-	require.NoError(t, run(ctx, &out, []string{"-out", dir, "-size", "640x480", "-radius", "3", "-rounds", "2"}))
-	s := out.String()
-	t.Log("\n" + s)
+	s := demotest.Run(t, run, "-out", dir, "-size", "640x480", "-radius", "3", "-rounds", "2")
 	for _, want := range []string{
 		"source 640x480 RGBA: request 1.2 MiB, response 1.8 MiB (grayscale, blur r=3, half size)\n",
 		"round 2 of 2 of each path",

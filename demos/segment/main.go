@@ -16,9 +16,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"sync"
 	"time"
 
+	"github.com/plexus-ipc/plexus/demos/internal/demoutil"
 	"github.com/plexus-ipc/plexus/shm"
 	"github.com/plexus-ipc/plexus/wire"
 )
@@ -46,21 +46,10 @@ func main() {
 	}
 }
 
-// lockedWriter lets the host and the child's output (copied in by os/exec
-// on its own goroutine) share one writer.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 func host(w io.Writer) error {
-	out := &lockedWriter{w: w}
+	// The host and the child's output (copied in by os/exec on its own
+	// goroutine) share one writer.
+	out := &demoutil.LockedWriter{W: w}
 	seg, err := shm.Create(shm.Config{})
 	if err != nil {
 		return err

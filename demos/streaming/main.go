@@ -16,31 +16,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/plexus-ipc/plexus/demos/internal/demoutil"
 	"github.com/plexus-ipc/plexus/demos/streaming/feed"
 	"github.com/plexus-ipc/plexus/host"
-	"github.com/plexus-ipc/plexus/plugin"
 	"github.com/plexus-ipc/plexus/session"
 )
 
 const cookie = "plexus-demo-streaming"
 
-func main() {
-	if os.Getenv("PLEXUS_PLUGIN") != "" { // started by the host below
-		plugin.Serve(pluginConfig())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := run(ctx, os.Stdout, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
-}
+func main() { demoutil.Main(pluginConfig, run) } // serves when started by the host in run
 
 type options struct {
 	size, slow, fast int
@@ -60,21 +49,13 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	if o.size < 8 || o.slow < 2 || o.fast < 1 {
 		return errors.New("need -size >= 8, -slow >= 2, -fast >= 1")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	client, err := host.New(host.Config{
-		Path:     exe,
+	client, err := demoutil.Start(ctx, host.Config{
 		Name:     "streaming-plugin",
 		Cookie:   cookie,
 		Versions: map[uint32][]host.ServiceDesc{1: {feed.FeedServiceDesc}},
-		Logger:   hclog.New(&hclog.LoggerOptions{Name: "host", Output: os.Stderr, Level: hclog.Warn}),
+		Logger:   demoutil.Logger(hclog.Warn),
 	})
 	if err != nil {
-		return err
-	}
-	if err := client.Start(ctx); err != nil {
 		return err
 	}
 	defer client.Close()
@@ -127,11 +108,7 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	fmt.Fprintf(out, "slow stream:   read the other %d messages, %v apart, in order, in %v\n",
 		next-1, o.pause, time.Since(start).Round(time.Millisecond))
 
-	if err := client.Close(); err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "closed the plugin: ok")
-	return nil
+	return demoutil.Close(out, client)
 }
 
 // fastStreams runs a server, a client and a bidirectional stream at the

@@ -3,35 +3,21 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/plexus-ipc/plexus/plugin"
+	"github.com/plexus-ipc/plexus/demos/internal/demotest"
 	"github.com/plexus-ipc/plexus/session"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv("PLEXUS_PLUGIN") != "" {
-		plugin.Serve(pluginConfig())
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { demotest.Main(m, pluginConfig) }
 
 func TestDemo(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	require.NoError(t, run(ctx, &out, []string{"-fast", "2000"}))
-	s := out.String()
-	t.Log("\n" + s)
+	s := demotest.Run(t, run, "-fast", "2000")
 	require.Contains(t, s, "read message 1 of 100, then the reader stops reading\n")
 	for _, kind := range []string{"server stream", "client stream", "bidi stream"} {
 		require.Regexp(t, kind+`: +2000 messages \(7.8 MiB\) in .*, while the slow stream waits\n`, s)

@@ -139,11 +139,17 @@ func checkP3(r *hostReport) []string {
 // during the attack.
 func checkMemory(boundKB int64) func(r *hostReport) []string {
 	return func(r *hostReport) []string {
-		if grew := r.Peak.RssAnonKB - r.Base.RssAnonKB; grew >= boundKB {
-			return []string{fmt.Sprintf("the host's RssAnon grew by %d MiB during the attack (bound %d MiB)", grew>>10, boundKB>>10)}
-		}
-		return nil
+		return grewBy("host's RssAnon", r.Base.RssAnonKB, r.Peak.RssAnonKB, boundKB)
 	}
+}
+
+// grewBy is the memory check of both suites: what (a process's memory
+// figure) must rise from base to peak by less than boundKB.
+func grewBy(what string, base, peak, boundKB int64) []string {
+	if grew := peak - base; grew >= boundKB {
+		return []string{fmt.Sprintf("the %s grew by %d MiB during the attack (bound %d MiB)", what, grew>>10, boundKB>>10)}
+	}
+	return nil
 }
 
 func checkP4Honest(r *hostReport) []string {

@@ -96,13 +96,8 @@ func hostMain() int {
 		fmt.Fprintln(os.Stderr, "host:", err)
 		return 1
 	}
-	honest, err := host.New(host.Config{Path: exe, Env: []string{envRole + "=victim-plugin"}, Name: "honest",
+	honest, err := startClient(host.Config{Path: exe, Env: []string{envRole + "=victim-plugin"}, Name: "honest",
 		Cookie: cookie, Versions: pluginExpects(), Logger: logger})
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err = honest.Start(ctx)
-		cancel()
-	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "host: honest plugin:", err)
 		return 1
@@ -142,6 +137,17 @@ func (h *hostRole) config(a *pluginAttackDef) host.Config {
 	}
 }
 
+// startClient creates and starts a plugin client, giving the start 20 s.
+func startClient(cfg host.Config) (*host.Client, error) {
+	c, err := host.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return c, c.Start(ctx)
+}
+
 // run runs one attack: baseline, a fresh hostile plugin, warm-up calls,
 // the host's part of the attack, the link's end, a call after it, Close,
 // and the resources after settling.
@@ -152,14 +158,7 @@ func (h *hostRole) run(a *pluginAttackDef) *hostReport {
 		r.Phases[name] = ms(time.Since(lap))
 		lap = time.Now()
 	}
-	h.caller.pause()
-	r.Base = measureSelf()
-	h.caller.resume()
-	if a.Host.CPU {
-		r.CPUBase = cpuOver(time.Second)
-	}
-	h.lc.reset()
-	h.caller.reset()
+	h.baseline(a, r)
 	phase("baseline")
 	smp := startSampler("self", 10*time.Millisecond)
 	defer func() {
@@ -169,12 +168,7 @@ func (h *hostRole) run(a *pluginAttackDef) *hostReport {
 		}
 	}()
 
-	c, err := host.New(h.config(a))
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err = c.Start(ctx)
-		cancel()
-	}
+	c, err := startClient(h.config(a))
 	if err != nil {
 		r.Err = "start: " + err.Error()
 		smp.finish()
@@ -182,45 +176,93 @@ func (h *hostRole) run(a *pluginAttackDef) *hostReport {
 	}
 	sess := c.Session()
 	phase("start")
-	for i := range warmupCalls {
-		if err := echoCall(c, fmt.Sprintf("warm-up call %d", i), 2*time.Second); err != nil {
-			r.WarmupErr = err.Error()
-			break
-		}
-	}
+	r.WarmupErr = warmup(c)
 	r.ShmemKB = systemShmemKB()
 	t0 := time.Now()
 	ended := make(chan time.Time, 1)
 	go func() { <-sess.Done(); ended <- time.Now() }()
 	phase("warmup")
 
-	if a.Host.Calls != nil || a.Host.CPU {
-		r.Armed = h.lc.waitPhase("armed", a.bound(), sess.Done())
-		if r.Armed && a.Host.CPU {
-			r.CPU = cpuOver(time.Second)
-		}
-		// Calls are made once armed, or once the link ended before (they
-		// must then fail at once).
-		if a.Host.Calls != nil && (r.Armed || sess.Err() != nil) {
-			r.Calls = callBatch(c, a.Host.Calls)
-			for _, cr := range r.Calls {
-				r.Tainted = r.Tainted || cr.Hung
-			}
-		}
-		if a.Host.Resume {
-			if pid := c.Pid(); pid > 0 {
-				_ = syscall.Kill(pid, syscall.SIGUSR1)
-			}
+	h.attack(a, c, sess, r)
+	awaitEnd(a, sess, h.lc.phase("done"))
+	if err := sess.Err(); err != nil {
+		r.Ended = true
+		r.EndMs = ms((<-ended).Sub(t0))
+		r.EndCode, r.EndMsg = statusOf(err)
+	}
+	phase("attack")
+	probeAfter(c, sess, r)
+	phase("probe")
+	r.CloseMs, r.CloseHung = closeWithin(c, 15*time.Second)
+	phase("close")
+	r.Tainted = r.Tainted || r.CloseHung
+	r.Peak = smp.finish()
+	r.Honest = h.caller.snapshot()
+	h.caller.pause()
+	r.After, r.Leftovers = settle(r.Base, 5*time.Second)
+	h.caller.resume()
+	phase("settle")
+	return r
+}
+
+// baseline measures the host before the hostile plugin starts (the honest
+// caller paused, so that its calls in flight do not count) and clears the
+// log and the honest caller's statistics.
+func (h *hostRole) baseline(a *pluginAttackDef, r *hostReport) {
+	h.caller.pause()
+	r.Base = measureSelf()
+	h.caller.resume()
+	if a.Host.CPU {
+		r.CPUBase = cpuOver(time.Second)
+	}
+	h.lc.reset()
+	h.caller.reset()
+}
+
+// warmup makes the warm-up calls and returns the first failure, or "".
+func warmup(c *host.Client) string {
+	for i := range warmupCalls {
+		if err := echoCall(c, fmt.Sprintf("warm-up call %d", i), 2*time.Second); err != nil {
+			return err.Error()
 		}
 	}
+	return ""
+}
 
-	// The link's end: a violation must end it within the bound; an attack
-	// the link may survive ends when the plugin says it is done (then a
-	// moment for a violation to follow).
+// attack is the host's part of the attack, for attacks that have one:
+// once the plugin says it is armed, measure the CPU, make the calls, and
+// let a stopped plugin resume.
+func (h *hostRole) attack(a *pluginAttackDef, c *host.Client, sess *session.Session, r *hostReport) {
+	if a.Host.Calls == nil && !a.Host.CPU {
+		return
+	}
+	r.Armed = h.lc.waitPhase("armed", a.bound(), sess.Done())
+	if r.Armed && a.Host.CPU {
+		r.CPU = cpuOver(time.Second)
+	}
+	// Calls are made once armed, or once the link ended before (they
+	// must then fail at once).
+	if a.Host.Calls != nil && (r.Armed || sess.Err() != nil) {
+		r.Calls = callBatch(c, a.Host.Calls)
+		for _, cr := range r.Calls {
+			r.Tainted = r.Tainted || cr.Hung
+		}
+	}
+	if a.Host.Resume {
+		if pid := c.Pid(); pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGUSR1)
+		}
+	}
+}
+
+// awaitEnd waits for the link's end: a violation must end it within the
+// bound; an attack the link may survive ends when the plugin says it is
+// done (done), then a moment for a violation to follow.
+func awaitEnd(a *pluginAttackDef, sess *session.Session, done <-chan struct{}) {
 	bound := time.NewTimer(a.bound())
 	select {
 	case <-sess.Done():
-	case <-h.lc.phase("done"):
+	case <-done:
 		if a.End != endViolation {
 			break
 		}
@@ -237,17 +279,20 @@ func (h *hostRole) run(a *pluginAttackDef) *hostReport {
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
-	if err := sess.Err(); err != nil {
-		r.Ended = true
-		r.EndMs = ms((<-ended).Sub(t0))
-		var st *plexus.Status
-		if errors.As(err, &st) {
-			r.EndCode, r.EndMsg = st.Code.String(), st.Message
-		} else {
-			r.EndCode, r.EndMsg = plexus.CodeOf(err).String(), err.Error()
-		}
+}
+
+// statusOf splits a link's final error into a code name and a message.
+func statusOf(err error) (code, msg string) {
+	var st *plexus.Status
+	if errors.As(err, &st) {
+		return st.Code.String(), st.Message
 	}
-	phase("attack")
+	return plexus.CodeOf(err).String(), err.Error()
+}
+
+// probeAfter makes one call after the attack: on a link that ended it
+// must fail with the link's final status.
+func probeAfter(c *host.Client, sess *session.Session, r *hostReport) {
 	perr := echoCall(c, "after the attack", time.Second)
 	r.PostCode = plexus.CodeOf(perr).String()
 	if perr != nil {
@@ -257,18 +302,6 @@ func (h *hostRole) run(a *pluginAttackDef) *hostReport {
 			r.PostIsEnd = errors.Is(perr, st)
 		}
 	}
-
-	phase("probe")
-	r.CloseMs, r.CloseHung = closeWithin(c, 15*time.Second)
-	phase("close")
-	r.Tainted = r.Tainted || r.CloseHung
-	r.Peak = smp.finish()
-	r.Honest = h.caller.snapshot()
-	h.caller.pause()
-	r.After, r.Leftovers = settle(r.Base, 5*time.Second)
-	h.caller.resume()
-	phase("settle")
-	return r
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -329,11 +362,7 @@ func callBatch(c *host.Client, plan *callPlan) []callRecord {
 }
 
 // cpuOver is this process's CPU use over d, in cores.
-func cpuOver(d time.Duration) float64 {
-	c0, t0 := cpuOf("self"), time.Now()
-	time.Sleep(d)
-	return float64(cpuOf("self")-c0) / float64(time.Since(t0))
-}
+func cpuOver(d time.Duration) float64 { return cpuOfPid("self", d) }
 
 func closeWithin(c *host.Client, d time.Duration) (float64, bool) {
 	t0 := time.Now()

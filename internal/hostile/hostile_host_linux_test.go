@@ -376,10 +376,7 @@ func (s *sampler) now() peaks {
 
 func victimMemory(boundKB int64) func(r *victimReport) []string {
 	return func(r *victimReport) []string {
-		if grew := r.Peak.RssKB - r.Base.RssKB; grew >= boundKB {
-			return []string{fmt.Sprintf("the plugin's RSS grew by %d MiB during the attack (bound %d MiB)", grew>>10, boundKB>>10)}
-		}
-		return nil
+		return grewBy("plugin's RSS", r.Base.RssKB, r.Peak.RssKB, boundKB)
 	}
 }
 

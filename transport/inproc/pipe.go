@@ -53,27 +53,18 @@ func (t *Transport) MaxPayload() int { return t.max }
 // Alloc returns a pooled buffer of n bytes with undefined contents. Send
 // hands it to the peer without a copy; otherwise give it back with Free.
 func (t *Transport) Alloc(n int) ([]byte, error) {
-	switch {
-	case n < 0:
-		return nil, plexus.Errorf(plexus.InvalidArgument, "inproc: Alloc of %d bytes", n)
-	case n > t.max:
-		return nil, plexus.Errorf(plexus.ResourceExhausted, "inproc: Alloc of %d bytes exceeds the %d-byte frame limit", n, t.max)
+	if err := bufpool.CheckAlloc("inproc", n, t.max); err != nil {
+		return nil, err
 	}
 	if err := t.state(); err != nil {
 		return nil, err
 	}
-	b := bufpool.Get(n)
-	t.allocs.Add(b)
-	return b, nil
+	return t.allocs.Alloc(n), nil
 }
 
 // Free returns a buffer from Alloc that will not be sent. Other slices are
 // ignored.
-func (t *Transport) Free(b []byte) {
-	if t.allocs.Take(b) {
-		bufpool.Put(b)
-	}
-}
+func (t *Transport) Free(b []byte) { t.allocs.Free(b) }
 
 // Send queues one frame, blocking while the queue is full until the peer
 // receives or either side closes. It sets the payload fields of d and

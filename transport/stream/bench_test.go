@@ -8,6 +8,7 @@ import (
 
 	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/stream"
+	"github.com/plexus-ipc/plexus/transport/stream/transporttest"
 	"github.com/plexus-ipc/plexus/wire"
 )
 
@@ -22,36 +23,10 @@ func benchPair(b *testing.B) (*stream.Transport, *stream.Transport) {
 	return x, y
 }
 
-// echo sends every frame back until the link fails.
-func echo(tr transport.Transport) {
-	var f transport.Frame
-	for tr.Recv(&f) == nil {
-		err := tr.Send(&f.Desc, f.Payload)
-		tr.Release(&f)
-		if err != nil {
-			return
-		}
-	}
-}
-
 func BenchmarkStreamPingPong(b *testing.B) {
 	x, y := benchPair(b)
-	go echo(y)
-	payload := make([]byte, benchPayload)
-	var d wire.Desc
-	var f transport.Frame
-	b.ReportAllocs()
 	b.SetBytes(2 * (wire.DescSize + benchPayload))
-	for b.Loop() {
-		d.Reset()
-		if err := x.Send(&d, payload); err != nil {
-			b.Fatal(err)
-		}
-		if err := x.Recv(&f); err != nil {
-			b.Fatal(err)
-		}
-		x.Release(&f)
-	}
+	transporttest.PingPong(b, x, y, benchPayload)
 }
 
 // drain receives n frames and reports the first error.

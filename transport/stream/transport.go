@@ -80,26 +80,18 @@ func (t *Transport) MaxPayload() int { return t.max }
 // extra copy when it is larger than a few KiB, and then returns it to the
 // pool whatever the outcome) or through Free.
 func (t *Transport) Alloc(n int) ([]byte, error) {
-	switch {
-	case n < 0:
-		return nil, plexus.Errorf(plexus.InvalidArgument, "stream: Alloc of %d bytes", n)
-	case n > t.max:
-		return nil, plexus.Errorf(plexus.ResourceExhausted, "stream: Alloc of %d bytes exceeds the %d-byte frame limit", n, t.max)
-	case t.closed.Load():
+	if err := bufpool.CheckAlloc("stream", n, t.max); err != nil {
+		return nil, err
+	}
+	if t.closed.Load() {
 		return nil, errLinkClosed(nil)
 	}
-	b := bufpool.Get(n)
-	t.allocs.Add(b)
-	return b, nil
+	return t.allocs.Alloc(n), nil
 }
 
 // Free returns a buffer from Alloc that will not be sent. Other slices are
 // ignored.
-func (t *Transport) Free(b []byte) {
-	if t.allocs.Take(b) {
-		bufpool.Put(b)
-	}
-}
+func (t *Transport) Free(b []byte) { t.allocs.Free(b) }
 
 // Send writes one frame. It sets the payload fields of d (clears INLINE
 // and SLOT, zeroes bytes 36..63, sets Length) and rejects, writing nothing,

@@ -81,17 +81,18 @@ func newImpl(peer, own locator) *impl {
 	return &impl{peer: peer, own: own, drops: make(chan uint64, 16)}
 }
 
-func (im *impl) noteIn(l *session.Lease) {
-	loc := im.peer(l.Bytes())
-	im.mu.Lock()
-	im.in = append(im.in, loc)
-	im.mu.Unlock()
-}
+// noteIn records where a lease the handler received lies.
+func (im *impl) noteIn(l *session.Lease) { im.note(&im.in, im.peer, l) }
 
-func (im *impl) noteOut(l *session.Lease) {
-	loc := im.own(l.Bytes())
+// noteOut records where a lease the handler sends lies.
+func (im *impl) noteOut(l *session.Lease) { im.note(&im.out, im.own, l) }
+
+// note locates l with where (outside the lock: a locator may be slow) and
+// appends the result to list.
+func (im *impl) note(list *[]string, where locator, l *session.Lease) {
+	loc := where(l.Bytes())
 	im.mu.Lock()
-	im.out = append(im.out, loc)
+	*list = append(*list, loc)
 	im.mu.Unlock()
 }
 

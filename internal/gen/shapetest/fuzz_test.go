@@ -4,17 +4,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plexus-ipc/plexus/codec"
+	"github.com/plexus-ipc/plexus/internal/gen/gentest"
 	"github.com/plexus-ipc/plexus/internal/gen/kvtest"
 )
 
-// decodable is what every generated tuple has: the decoder the serving
-// side runs on requests and stream messages, and the encoder.
-type decodable interface {
-	DecodePlexus(*codec.Decoder) error
-	MarshalMsg([]byte) ([]byte, error)
-	UnmarshalMsg([]byte) ([]byte, error)
-}
+// decodable keeps the lists of tuple constructors short.
+type decodable = gentest.Decodable
 
 // FuzzGeneratedDecode feeds peer input to the generated decoders: the
 // arguments of every unary method and the messages of every stream, with
@@ -39,20 +34,7 @@ func FuzzGeneratedDecode(f *testing.F) {
 	f.Add(byte(4), mustMarshal(&shapes_Count_down{v0: Point{X: 5, Tags: []string{"t"}}}))
 	f.Add(byte(9), mustMarshal(&shapes_Log_args{a0: "line", a1: time.Unix(0, 1).UTC()}))
 	f.Fuzz(func(t *testing.T, which byte, data []byte) {
-		newT := tuples[int(which)%len(tuples)]
-		m := newT()
-		var d codec.Decoder
-		d.Reset(data, codec.Limits{})
-		if m.DecodePlexus(&d) != nil || d.Finish() != nil {
-			return
-		}
-		again, err := m.MarshalMsg(nil)
-		if err != nil {
-			t.Fatalf("decoded value does not encode: %v", err)
-		}
-		if _, err := newT().UnmarshalMsg(again); err != nil {
-			t.Fatalf("re-encoding does not decode: %v (%x)", err, again)
-		}
+		gentest.DecodeRoundTrip(t, tuples[int(which)%len(tuples)], data)
 	})
 }
 

@@ -3,6 +3,8 @@ package bufpool
 import (
 	"sync"
 	"unsafe"
+
+	"github.com/plexus-ipc/plexus"
 )
 
 // AllocSet remembers which buffers Alloc handed out and have not come back
@@ -44,4 +46,33 @@ func (s *AllocSet) Take(b []byte) bool {
 	}
 	s.mu.Unlock()
 	return ok
+}
+
+// CheckAlloc is the transports' first check of an Alloc of n bytes: a
+// negative size is invalid, one above the frame limit max cannot be sent.
+// name, the transport's, starts the error.
+func CheckAlloc(name string, n, max int) error {
+	switch {
+	case n < 0:
+		return plexus.Errorf(plexus.InvalidArgument, "%s: Alloc of %d bytes", name, n)
+	case n > max:
+		return plexus.Errorf(plexus.ResourceExhausted, "%s: Alloc of %d bytes exceeds the %d-byte frame limit", name, n, max)
+	}
+	return nil
+}
+
+// Alloc returns a buffer of n bytes from the pool, recorded as handed out:
+// the transports' Alloc once their checks passed.
+func (s *AllocSet) Alloc(n int) []byte {
+	b := Get(n)
+	s.Add(b)
+	return b
+}
+
+// Free is the transports' Free: a buffer from Alloc goes back to the pool,
+// any other slice is ignored.
+func (s *AllocSet) Free(b []byte) {
+	if s.Take(b) {
+		Put(b)
+	}
 }

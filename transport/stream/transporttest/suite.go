@@ -82,9 +82,10 @@ func Watchdog(t testing.TB, d time.Duration, ts ...transport.Transport) {
 	t.Cleanup(func() { timer.Stop() })
 }
 
-// fill writes a pattern that depends on seed and position, so that a
-// payload from the wrong frame or a shifted one does not compare equal.
-func fill(p []byte, seed uint64) {
+// Fill writes an xorshift pattern that depends on seed and position, so
+// that a payload from the wrong frame or a shifted one does not compare
+// equal. The conformance suite fills its payloads with it too.
+func Fill(p []byte, seed uint64) {
 	x := seed*0x9e3779b97f4a7c15 + 1
 	for i := range p {
 		x ^= x << 13
@@ -94,9 +95,10 @@ func fill(p []byte, seed uint64) {
 	}
 }
 
-func pattern(n int, seed uint64) []byte {
+// Pattern returns n bytes filled by Fill.
+func Pattern(n int, seed uint64) []byte {
 	p := make([]byte, n)
-	fill(p, seed)
+	Fill(p, seed)
 	return p
 }
 
@@ -132,7 +134,7 @@ func testRoundTrip(t *testing.T, a, b transport.Transport) {
 		from, to transport.Transport
 	}{{"a->b", a, b}, {"b->a", b, a}} {
 		for i, n := range sizes {
-			want := pattern(n, uint64(i))
+			want := Pattern(n, uint64(i))
 			var d wire.Desc
 			d.SetChannel(uint64(i + 1))
 			d.SetKind(2)
@@ -142,7 +144,7 @@ func testRoundTrip(t *testing.T, a, b transport.Transport) {
 			require.Equal(t, uint64(i+1), f.Desc.Channel())
 			require.Equal(t, uint32(n), f.Desc.Length())
 			requireBytes(t, want, f.Payload, "%s size %d", dir.name, n)
-			require.Equal(t, pattern(n, uint64(i)), want, "Send changed a caller-owned payload")
+			require.Equal(t, Pattern(n, uint64(i)), want, "Send changed a caller-owned payload")
 			dir.to.Release(&f)
 			require.Nil(t, f.Payload)
 			dir.to.Release(&f) // a second Release is harmless
@@ -155,14 +157,14 @@ func testRoundTripAlloc(t *testing.T, a, b transport.Transport) {
 		buf, err := a.Alloc(n)
 		require.NoError(t, err)
 		require.Len(t, buf, n)
-		fill(buf, uint64(i))
+		Fill(buf, uint64(i))
 		var d wire.Desc
 		d.SetAux(uint64(n))
 		errc := sendAsync(func() error { return a.Send(&d, buf) })
 		f := recvFrame(t, b)
 		require.NoError(t, <-errc)
 		require.Equal(t, uint64(n), f.Desc.Aux())
-		requireBytes(t, pattern(n, uint64(i)), f.Payload, "size %d", n)
+		requireBytes(t, Pattern(n, uint64(i)), f.Payload, "size %d", n)
 		b.Release(&f)
 	}
 }
@@ -170,14 +172,14 @@ func testRoundTripAlloc(t *testing.T, a, b transport.Transport) {
 func testDescriptor(t *testing.T, a, b transport.Transport) {
 	for i := range 4 {
 		var d wire.Desc
-		fill(d[:], uint64(100+i)) // garbage everywhere, then legal values
+		Fill(d[:], uint64(100+i)) // garbage everywhere, then legal values
 		d[10], d[11] = 0, 0
 		d.SetFlags(0xf0 | wire.FlagInline | wire.FlagSlot)
 		if i%2 == 1 {
 			d.SetFlags(0x50 | wire.FlagInline)
 		}
 		sent := d
-		payload := pattern(i*20, uint64(i))
+		payload := Pattern(i*20, uint64(i))
 		require.NoError(t, a.Send(&d, payload))
 
 		want := sent
@@ -250,7 +252,7 @@ func testConcurrentSenders(t *testing.T, a, b transport.Transport) {
 			for seq := range perSender {
 				n := concurrentSize(seq)
 				p := buf[:n]
-				fill(p, uint64(s)<<32|uint64(seq))
+				Fill(p, uint64(s)<<32|uint64(seq))
 				var d wire.Desc
 				d.SetChannel(uint64(s + 1))
 				d.SetAux(uint64(seq))
@@ -283,7 +285,7 @@ func testConcurrentSenders(t *testing.T, a, b transport.Transport) {
 		require.Equal(t, uint64(n)^0xabcdef, f.Desc.Method())
 		require.Len(t, f.Payload, n)
 		w := want[:n]
-		fill(w, uint64(s)<<32|uint64(seq))
+		Fill(w, uint64(s)<<32|uint64(seq))
 		requireBytes(t, w, f.Payload, "sender %d frame %d corrupted", s, seq)
 		b.Release(&f)
 	}
@@ -322,13 +324,13 @@ func testPeerCloseDrains(t *testing.T, a, b transport.Transport) {
 	for i := range 3 {
 		var d wire.Desc
 		d.SetAux(uint64(i))
-		require.NoError(t, a.Send(&d, pattern(10*i, uint64(i))))
+		require.NoError(t, a.Send(&d, Pattern(10*i, uint64(i))))
 	}
 	require.NoError(t, a.Close())
 	for i := range 3 {
 		f := recvFrame(t, b)
 		require.Equal(t, uint64(i), f.Desc.Aux())
-		requireBytes(t, pattern(10*i, uint64(i)), f.Payload)
+		requireBytes(t, Pattern(10*i, uint64(i)), f.Payload)
 		b.Release(&f)
 	}
 	start := time.Now()
@@ -407,19 +409,19 @@ func testAllocFree(t *testing.T, a, b transport.Transport) {
 	require.NoError(t, err)
 	y, err := a.Alloc(64)
 	require.NoError(t, err)
-	fill(x, 1)
-	fill(y, 2)
-	require.Equal(t, pattern(64, 1), x)
+	Fill(x, 1)
+	Fill(y, 2)
+	require.Equal(t, Pattern(64, 1), x)
 	a.Free(x)
 	a.Free(y)
 	a.Free(make([]byte, 128)) // not from Alloc: ignored
 
 	// A caller slice is never taken by Send, even with a pool-like cap.
 	own := make([]byte, 128)
-	fill(own, 3)
+	Fill(own, 3)
 	require.NoError(t, a.Send(new(wire.Desc), own))
 	f := recvFrame(t, b)
-	requireBytes(t, pattern(128, 3), f.Payload)
+	requireBytes(t, Pattern(128, 3), f.Payload)
 	b.Release(&f)
 	z, err := a.Alloc(128)
 	require.NoError(t, err)
@@ -428,14 +430,14 @@ func testAllocFree(t *testing.T, a, b transport.Transport) {
 }
 
 func testZeroAllocs(t *testing.T, a, b transport.Transport) {
-	payload := pattern(100, 9)
+	payload := Pattern(100, 9)
 	var d wire.Desc
 	var f transport.Frame
 	var failed error
-	op := func() {
-		d.Reset()
-		d.SetAux(1)
-		if err := a.Send(&d, payload); err != nil {
+	// roundTrip sends p with d and receives and releases it; a failure is
+	// kept for after the measurement, which must not be disturbed.
+	roundTrip := func(p []byte) {
+		if err := a.Send(&d, p); err != nil {
 			failed = err
 			return
 		}
@@ -444,6 +446,11 @@ func testZeroAllocs(t *testing.T, a, b transport.Transport) {
 			return
 		}
 		b.Release(&f)
+	}
+	op := func() {
+		d.Reset()
+		d.SetAux(1)
+		roundTrip(payload)
 	}
 	for range 100 {
 		op() // warm the pools and the poller
@@ -461,15 +468,7 @@ func testZeroAllocs(t *testing.T, a, b transport.Transport) {
 		}
 		copy(p, buf)
 		d.Reset()
-		if err := a.Send(&d, p); err != nil {
-			failed = err
-			return
-		}
-		if err := b.Recv(&f); err != nil {
-			failed = err
-			return
-		}
-		b.Release(&f)
+		roundTrip(p)
 	})
 	require.NoError(t, failed)
 	require.Zero(t, allocs, "allocations per Alloc+Send+Recv+Release")
