@@ -117,7 +117,11 @@ func echoCalls(n, size int) func(p *peer) error {
 // hostDies: holds streams and floods notifications, then closes every
 // descriptor of the link at once, as the kernel does for a killed host.
 func hostDies(p *peer) error {
-	go func() { _ = notifyFlood(true)(p) }()
+	flooded := make(chan struct{})
+	go func() {
+		defer close(flooded)
+		_ = notifyFlood(true)(p)
+	}()
 	for range 100 {
 		if !p.spend(wire.DescSize, time.Second) {
 			break
@@ -127,6 +131,14 @@ func hostDies(p *peer) error {
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
+	// A killed host sends nothing more: the flood stops (at its next
+	// frame) before the segment is unmapped under it, as the kernel
+	// stops a killed process's threads before it unmaps their memory.
+	p.die("closed")
+	select {
+	case <-flooded:
+	case <-time.After(10 * time.Second):
+	}
 	p.close()
 	return nil
 }
