@@ -11,7 +11,7 @@
 // *Error that wraps ErrMalformed or ErrLimit and says what and where.
 //
 // The wire format of each type, the reserved extension numbers and the
-// encoding of application errors are specified in DESIGN.md ("Value
+// encoding of application errors are specified in SPEC.md ("Value
 // encoding").
 //
 // # Memory bound

@@ -4,7 +4,7 @@
 // may be heap memory (tests) or a shared mapping (production, see package
 // shm); the ring makes no syscalls and never allocates.
 //
-// Layout (little-endian, see DESIGN.md "Ring"): a 256-byte header of four
+// Layout (little-endian, see SPEC.md "Ring"): a 256-byte header of four
 // cache lines (tail, head, consumer-parked flag, producer-waiting flag), then
 // capacity*64 bytes of cells. Capacity is a power of two.
 //

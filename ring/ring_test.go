@@ -762,7 +762,7 @@ type spscConfig struct {
 }
 
 // spscSide is one side of a runSPSC run, with its half of the parking
-// handshake (DESIGN.md "Parking"). The producer waits for space as the
+// handshake (SPEC.md "Parking"). The producer waits for space as the
 // consumer parks for data; only the ring calls and the bells differ.
 type spscSide struct {
 	name     string
@@ -813,7 +813,7 @@ func (s *spscSide) park(seq uint64) error {
 }
 
 // runSPSC moves total descriptors from a producer goroutine to a consumer
-// goroutine, each parking on its doorbell exactly as DESIGN.md "Parking"
+// goroutine, each parking on its doorbell exactly as SPEC.md "Parking"
 // prescribes.
 func runSPSC(t *testing.T, cfg spscConfig, total uint64) spscStats {
 	p, c, _ := newRing(t, cfg.capacity)

@@ -26,7 +26,7 @@ func TestDescFieldsRoundTrip(t *testing.T) {
 	require.Equal(t, uint32(11), d.Gen())
 	require.Equal(t, uint32(64), d.Offset())
 	require.Equal(t, uint32(4096), d.Length())
-	// Wire positions are normative (DESIGN.md): check a few raw bytes.
+	// Wire positions are normative (SPEC.md): check a few raw bytes.
 	require.Equal(t, byte(0x08), d[0])
 	require.Equal(t, byte(7), d[8])
 	require.Equal(t, byte(0xDD), d[12])

@@ -34,7 +34,7 @@ const (
 	// FlagMsg: the payload (after any metadata) is one encoded message.
 	FlagMsg uint8 = 1 << 6
 	// FlagPacked: DATA with MSG only; the payload is several messages,
-	// each behind a u32 length (SPEC.md "Packed messages").
+	// each behind a u16 length (SPEC.md "Packed messages").
 	FlagPacked uint8 = 1 << 7
 	// SessionFlags is the session's nibble.
 	SessionFlags = FlagEnd | FlagMD | FlagMsg | FlagPacked

@@ -1,7 +1,7 @@
 // Package handshake defines the messages a host and a plugin exchange over
 // the link's control socket before the shared-memory transport takes the
 // socket over, the environment variable that tells a plugin where its link
-// is, and the negotiation rules (DESIGN.md "Handshake").
+// is, and the negotiation rules (SPEC.md "Handshake").
 //
 // The conversation is three messages, one per SOCK_SEQPACKET datagram:
 // the host sends HELLO (link protocol range, cookie, application versions

@@ -40,7 +40,7 @@ const (
 	chanWindow = 64 << 10
 )
 
-// Control-socket messages (DESIGN.md "Control messages").
+// Control-socket messages (SPEC.md "Control messages").
 const (
 	ctlBlob   = 1
 	ctlBuffer = 2

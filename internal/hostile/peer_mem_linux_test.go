@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Raw access to the segment (DESIGN.md "Segment", "Ring", "Slot pool"),
+// Raw access to the segment (SPEC.md "Segment", "Ring", "Slot pool"),
 // through the peer's own writable mapping. Offsets come from the layout
 // read at open.
 

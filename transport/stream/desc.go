@@ -13,7 +13,7 @@ import (
 // transport's business) and refuses the reserved ones. The session owns
 // the upper nibble.
 
-// checkDesc applies DESIGN.md "Frames on stream transports" to a
+// checkDesc applies SPEC.md "Frames on stream transports" to a
 // descriptor read from the peer. The length check comes before the payload
 // is allocated, so a peer cannot make this side reserve memory above max.
 func checkDesc(d *wire.Desc, max int) *plexus.Status {
