@@ -11,17 +11,22 @@
 // valid until it closes too. Views returned by Resolve and slots returned by
 // Alloc are valid only until the Segment is closed.
 //
-// Concurrency: an Endpoint's Send, Alloc, Resolve and Release may be called
-// from any number of goroutines; Recv from one goroutine at a time. A Pool is
-// safe for concurrent use by both processes. Every value the peer can write
-// is copied out and validated before use; a violation is reported as an
-// error wrapping ErrProtocol and breaks this link only.
+// Concurrency: an Endpoint's Send, Alloc, FreeOwn, Resolve and Release may
+// be called from any number of goroutines; Recv and TryRecv from one
+// goroutine at a time (not both at once). Arm, Pending, Disarm, WaitData and
+// WakeData, with which a receiver lets one goroutine poll with TryRecv while
+// another sleeps on the data doorbell, and Interrupt may be called from any
+// goroutine. A Pool is safe for concurrent use by both processes. Every
+// value the peer can write is copied out and validated before use; a
+// violation is reported as an error wrapping ErrProtocol and breaks this
+// link only.
 //
-// Waiting: nothing in this package waits without a bound. Receivers spin
-// for a short time budget and then park on their doorbell; senders ring a
+// Waiting: nothing in this package waits without a bound. Receivers spin for
+// a short time budget and then park on their doorbell; senders ring a
 // doorbell only when the peer announced that it parked. SendContext and
-// AllocContext also end their waits with the caller's context. The
-// doorbells are shared with the peer, which can fill their counters or
-// make them blocking: a Bell never blocks on one (see Bell), and treats
-// such tampering as a protocol violation.
+// AllocContext also end their waits with the caller's context, and Interrupt
+// ends every wait of this side at once (for whoever learns that the peer is
+// gone, or closes the link). The doorbells are shared with the peer, which
+// can fill their counters or make them blocking: a Bell never blocks on one
+// (see Bell), and treats such tampering as a protocol violation.
 package shm

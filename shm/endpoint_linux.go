@@ -71,6 +71,15 @@ func (e *Endpoint) Pool() *Pool { return e.own }
 // PeerPool returns the pool the peer allocates from.
 func (e *Endpoint) PeerPool() *Pool { return e.peer }
 
+// WaitLimit is the configured bound on waits for ring space and slots
+// (Config.Wait after defaults). A layer that reports such a wait's end
+// names the bound it waited for.
+func (e *Endpoint) WaitLimit() time.Duration { return e.wait }
+
+// Spin is the configured polling budget before parking: a receiver that
+// polls the ring itself (see Arm) spends it as Recv would.
+func (e *Endpoint) Spin() time.Duration { return e.spin }
+
 // Send publishes descriptors in order, batching as many as fit with one
 // index store, ringing the peer only if it parked. If the ring stays full
 // for the configured wait it returns ErrTimeout with the count sent.
@@ -181,6 +190,12 @@ func (e *Endpoint) Recv(dst []wire.Desc, timeout time.Duration) (int, error) {
 	return e.tryRecv(dst)
 }
 
+// TryRecv is Recv without waiting: it copies out whatever descriptors are
+// in the ring (possibly none). It must not be called concurrently with Recv
+// or itself. After Interrupt it still drains the ring: descriptors the peer
+// published before it went are there to take.
+func (e *Endpoint) TryRecv(dst []wire.Desc) (int, error) { return e.tryRecv(dst) }
+
 func (e *Endpoint) tryRecv(dst []wire.Desc) (int, error) {
 	n, wake, err := e.rx.Pop(wire.Cells(dst))
 	if err != nil {
@@ -193,6 +208,40 @@ func (e *Endpoint) tryRecv(dst []wire.Desc) (int, error) {
 	}
 	return n, err
 }
+
+// A receiver may also split Recv's wait in two: one goroutine polls the
+// ring with TryRecv while at most one other sleeps on the data doorbell,
+// so that whoever polls when a descriptor arrives takes it without a
+// wake-up. Arm, Pending, Disarm, WaitData and WakeData are that protocol;
+// they may be called by any goroutine, concurrently with the one
+// receiving.
+
+// Arm announces that no goroutine of this side is polling the receive
+// ring, so the peer must ring the data doorbell for its next descriptor.
+// It reports whether descriptors are already waiting, in which case the
+// caller must not rely on a ring and should receive them itself (after
+// Disarm).
+func (e *Endpoint) Arm() (pending bool) {
+	e.rx.PreparePark()
+	return e.rx.Pending()
+}
+
+// Pending reports whether descriptors wait in the receive ring.
+func (e *Endpoint) Pending() bool { return e.rx.Pending() }
+
+// Disarm withdraws Arm: a goroutine is polling again, and the peer may
+// publish without ringing.
+func (e *Endpoint) Disarm() { e.rx.CancelPark() }
+
+// WaitData blocks on the data doorbell until it rings, timeout passes
+// (ErrTimeout), or Interrupt closes it (ErrClosed). It does not look at
+// the ring: wake-ups may be spurious, and Arm is the caller's business.
+func (e *Endpoint) WaitData(timeout time.Duration) error { return e.dataIn.Wait(timeout) }
+
+// WakeData rings this side's own data doorbell, waking a goroutine in
+// WaitData: a poller that stops while descriptors are waiting uses it to
+// hand them to the sleeper.
+func (e *Endpoint) WakeData() error { return e.dataIn.Ring() }
 
 // Alloc returns a slot of at least n bytes from this side's pool, waiting
 // up to the configured wait for the peer to free one; then ErrExhausted.
@@ -232,6 +281,20 @@ func (e *Endpoint) AllocContext(ctx context.Context, n int) (Slot, error) {
 	return s, allocErr
 }
 
+// FreeOwn returns a slot of this side's pool that was allocated and will
+// not be sent. Unlike Release (which frees a peer's slot and wakes the
+// peer's senders), it wakes this process's own senders if one of them
+// announced that it waits for a slot.
+func (e *Endpoint) FreeOwn(index, gen uint32) error {
+	wake, err := e.own.Free(index, gen)
+	if wake {
+		// The bell may be closed by Interrupt; the waiter then wakes
+		// anyway, so the error carries no information.
+		_ = e.spaceIn.Ring()
+	}
+	return err
+}
+
 // Resolve validates the payload reference of a received descriptor and
 // returns the payload: a view into d for inline payloads, a view into the
 // peer's slot otherwise. It never reads outside the segment.
@@ -252,6 +315,28 @@ func (e *Endpoint) Release(d *wire.Desc) error {
 		}
 	}
 	return err
+}
+
+// Interrupt closes this side's two waiting doorbells (data ready for this
+// side's receiver, space freed for this side's senders). Every goroutine of
+// this process blocked in Recv, WaitData, Send (waiting for ring space) or
+// Alloc (waiting for a slot) wakes at once with ErrClosed, and so does
+// every later wait; waits that find their condition already true still
+// succeed, so descriptors already in the ring can be drained with TryRecv.
+// The bells the peer waits on are untouched: ringing them stays harmless.
+//
+// It exists because nothing else can end a park that is bounded only by a
+// long timeout: whoever learns that the peer is gone, or closes the link,
+// calls it.
+func (e *Endpoint) Interrupt() {
+	e.downOnce.Do(func() { close(e.down) })
+	_ = e.dataIn.Close()
+	_ = e.spaceIn.Close()
+	// A ring of the peer's bells stuck in its write (a peer that made
+	// the eventfd blocking and filled it: see Bell) holds a sender, and
+	// with it the segment, until the counter is read down.
+	go e.dataOut.Unstick()
+	go e.spaceOut.Unstick()
 }
 
 // Beat advances this side's heartbeat counter in the segment header.

@@ -117,29 +117,75 @@ func parseHeader(hdr []byte, size int) (Layout, error) {
 	if len(hdr) < HeaderSize || size < HeaderSize {
 		return l, layoutErr("size", "segment of %d bytes is smaller than its %d-byte header", size, HeaderSize)
 	}
-	le := binary.LittleEndian
-	if m := le.Uint64(hdr[hdrMagic:]); m != Magic {
-		return l, &LayoutError{Field: "magic", Reason: fmt.Sprintf("not a plexus segment (magic %#x)", m)}
-	}
-	if v := le.Uint32(hdr[hdrVersion:]); v != Version {
-		return l, &VersionError{Got: v, Want: Version}
-	}
-	if hs := le.Uint32(hdr[hdrHeaderSize:]); hs != HeaderSize {
-		return l, layoutErr("header size", "%d, want %d", hs, HeaderSize)
-	}
-	if ts := le.Uint64(hdr[hdrTotalSize:]); ts != uint64(size) {
-		return l, layoutErr("total size", "header says %d bytes but the file has %d", ts, size)
-	}
-	if f := le.Uint32(hdr[hdrFlags:]); f != 0 {
-		return l, layoutErr("flags", "unknown flags %#x", f)
+	for i := range headerFields {
+		if err := headerFields[i].check(hdr, size); err != nil {
+			return l, err
+		}
 	}
 	l.TotalSize = size
+	spans, err := parseRegions(hdr, size, &l)
+	if err != nil {
+		return l, err
+	}
+	return l, checkSpans(&spans, size)
+}
+
+// headerField is one of the header's fixed fields: where it lies, whether
+// it is a u64 (else a u32), the value it must hold in a segment of size
+// bytes, and the error for any other value.
+type headerField struct {
+	off   int
+	wide  bool
+	want  func(size int) uint64
+	wrong func(got uint64, size int) error
+}
+
+func (f *headerField) check(hdr []byte, size int) error {
+	le := binary.LittleEndian
+	got := uint64(le.Uint32(hdr[f.off:]))
+	if f.wide {
+		got = le.Uint64(hdr[f.off:])
+	}
+	if got != f.want(size) {
+		return f.wrong(got, size)
+	}
+	return nil
+}
+
+func constant(v uint64) func(int) uint64 { return func(int) uint64 { return v } }
+
+// headerFields are checked in this order: a file that is no segment at all
+// is told so before a segment of another version, and that before any
+// detail of the layout.
+var headerFields = [...]headerField{
+	{hdrMagic, true, constant(Magic), func(m uint64, _ int) error {
+		return &LayoutError{Field: "magic", Reason: fmt.Sprintf("not a plexus segment (magic %#x)", m)}
+	}},
+	{hdrVersion, false, constant(Version), func(v uint64, _ int) error {
+		return &VersionError{Got: uint32(v), Want: Version}
+	}},
+	{hdrHeaderSize, false, constant(HeaderSize), func(hs uint64, _ int) error {
+		return layoutErr("header size", "%d, want %d", hs, HeaderSize)
+	}},
+	{hdrTotalSize, true, func(size int) uint64 { return uint64(size) }, func(ts uint64, size int) error {
+		return layoutErr("total size", "header says %d bytes but the file has %d", ts, size)
+	}},
+	{hdrFlags, false, constant(0), func(f uint64, _ int) error {
+		return layoutErr("flags", "unknown flags %#x", f)
+	}},
+}
+
+// parseRegions reads the rings' and pools' places into l and returns their
+// byte ranges (rings, then pools) for checkSpans. It checks only what the
+// ranges are computed from: each ring's capacity and each pool's size.
+func parseRegions(hdr []byte, size int, l *Layout) ([4][2]uint64, error) {
+	le := binary.LittleEndian
 	var spans [4][2]uint64
 	for d := range 2 {
 		off := le.Uint64(hdr[hdrRings+16*d:])
 		capacity := le.Uint32(hdr[hdrRings+16*d+8:])
 		if capacity == 0 || capacity > ring.MaxCapacity || capacity&(capacity-1) != 0 {
-			return l, layoutErr(ringName[d], "capacity %d is not a power of two in [1, %d]", capacity, ring.MaxCapacity)
+			return spans, layoutErr(ringName[d], "capacity %d is not a power of two in [1, %d]", capacity, ring.MaxCapacity)
 		}
 		spans[d] = [2]uint64{off, off + uint64(ring.RegionSize(int(capacity)))}
 		l.RingOffset[d] = int(min(off, uint64(size)))
@@ -149,24 +195,31 @@ func parseHeader(hdr []byte, size int) (Layout, error) {
 		off := le.Uint64(hdr[hdrPools+16*d:])
 		sz := le.Uint64(hdr[hdrPools+16*d+8:])
 		if sz > uint64(size) {
-			return l, layoutErr(poolName[d], "size %d exceeds the segment", sz)
+			return spans, layoutErr(poolName[d], "size %d exceeds the segment", sz)
 		}
 		spans[2+d] = [2]uint64{off, off + sz}
 		l.PoolOffset[d] = int(min(off, uint64(size)))
 		l.PoolSize[d] = int(sz)
 	}
+	return spans, nil
+}
+
+// checkSpans proves that each region is a page-aligned range inside the
+// segment after the header and that no two overlap, in the order rings
+// then pools, so that the first bad region is the one reported.
+func checkSpans(spans *[4][2]uint64, size int) error {
 	names := [4]string{ringName[0], ringName[1], poolName[0], poolName[1]}
 	for i, sp := range spans {
 		if sp[0]%pageSize != 0 || sp[0] < HeaderSize || sp[0] > uint64(size) || sp[1] > uint64(size) || sp[1] < sp[0] {
-			return l, layoutErr(names[i], "range [%d, %d) is not a page-aligned range inside the %d-byte segment after the header", sp[0], sp[1], size)
+			return layoutErr(names[i], "range [%d, %d) is not a page-aligned range inside the %d-byte segment after the header", sp[0], sp[1], size)
 		}
 		for j := range i {
 			if sp[0] < spans[j][1] && spans[j][0] < sp[1] {
-				return l, layoutErr(names[i], "overlaps %s", names[j])
+				return layoutErr(names[i], "overlaps %s", names[j])
 			}
 		}
 	}
-	return l, nil
+	return nil
 }
 
 var (

@@ -239,6 +239,41 @@ func (p *Pool) Resolve(index, gen, off, length uint32) ([]byte, error) {
 	return p.region[base:end:end], nil
 }
 
+// SlotAt locates the slot that holds the first byte of b (for a zero-length
+// b with spare capacity, the byte b would start at). It returns the slot's
+// global index, b's offset inside the slot, and how many bytes of the slot
+// remain from that offset. ok is false if b does not start inside the data
+// of one of this pool's slots (header, table, padding, or other memory).
+//
+// It is the way back from a view (Slot.Buf, or what Resolve returned) to
+// the slot, for a user that keeps views rather than references: a buffer
+// that Alloc returned can then be sent by reference, and a received
+// payload freed on release. It only compares addresses with the pool's
+// private geometry and reads nothing from shared memory, so it costs a few
+// comparisons.
+func (p *Pool) SlotAt(b []byte) (index uint32, off, room int, ok bool) {
+	if cap(b) == 0 || len(p.region) == 0 {
+		return 0, 0, 0, false
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(p.region)))
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if addr < base || addr-base >= uintptr(len(p.region)) {
+		return 0, 0, 0, false
+	}
+	rel := int(addr - base)
+	for ci := range p.nclasses {
+		c := &p.classes[ci]
+		size := int(c.size)
+		if rel < c.data || rel-c.data >= int(c.count)*size {
+			continue
+		}
+		k := (rel - c.data) / size
+		off = (rel - c.data) % size
+		return c.first + uint32(k), off, size - off, true
+	}
+	return 0, 0, 0, false
+}
+
 // PrepareWait announces that the owner is about to block until a slot is
 // freed. The caller must retry Alloc afterwards and call CancelWait if it
 // does not block.

@@ -93,133 +93,188 @@ func FuzzPoolOps(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		nslots := uint32(p.NumSlots())
-		var held []Slot
-		isHeld := func(index, gen uint32) int {
-			for k, s := range held {
-				if s.Index == index && s.Gen == gen {
-					return k
-				}
-			}
-			return -1
-		}
-		poked := false
-		expect := func(what string, err error, ok bool, want error) {
-			t.Helper()
-			switch {
-			case poked:
-				if !poolErrAllowed(err) {
-					t.Fatalf("%s: error outside the contract: %v", what, err)
-				}
-			case ok && err != nil:
-				t.Fatalf("%s: %v", what, err)
-			case !ok && !errors.Is(err, want):
-				t.Fatalf("%s: got %v, want %v", what, err, want)
-			}
-		}
+		m := &poolModel{t: t, p: p, region: region, classes: classes, nslots: uint32(p.NumSlots())}
 		prog := &fuzzProgram{b: data}
 		for step := 0; len(prog.b) > 0 && step < 4096; step++ {
 			switch prog.u8() % 7 {
 			case 0:
-				n := int(prog.u16()) % (p.MaxSize() + 64)
-				want, wantClass := error(ErrTooLarge), -1
-				if n <= p.MaxSize() {
-					want = ErrNoSlot
-					for ci, c := range classes {
-						if c.Size >= n && countHeld(p, held, c.Size) < c.Count {
-							want, wantClass = nil, ci
-							break
-						}
-					}
-				}
-				s, err := p.Alloc(n)
-				expect("alloc", err, want == nil, want)
-				if err == nil {
-					if !poked && (isHeld(s.Index, s.Gen) >= 0 || len(s.Buf) != classes[wantClass].Size || s.Gen&1 == 0) {
-						t.Fatalf("alloc(%d) returned bad slot %d gen %d len %d", n, s.Index, s.Gen, len(s.Buf))
-					}
-					s.Buf[0], s.Buf[len(s.Buf)-1] = 0xaa, 0x55
-					held = append(held, s)
-				}
+				m.alloc(prog)
 			case 1:
-				if len(held) == 0 {
-					continue
-				}
-				k := int(prog.u8()) % len(held)
-				s := held[k]
-				held = append(held[:k], held[k+1:]...)
-				_, err := p.Free(s.Index, s.Gen)
-				expect("free held", err, true, nil)
+				m.freeHeld(prog)
 			case 2:
-				index, gen := uint32(prog.u8())%(nslots+4), uint32(prog.u8())
-				k := isHeld(index, gen)
-				want := error(ErrStale)
-				if index >= nslots {
-					want = ErrBadRef
-				}
-				_, err := p.Free(index, gen)
-				expect("free arbitrary", err, k >= 0, want)
-				if k >= 0 && err == nil {
-					held = append(held[:k], held[k+1:]...)
-				}
+				m.freeArbitrary(prog)
 			case 3, 4:
-				var index, gen uint32
-				if len(held) > 0 && prog.u8()&1 == 0 {
-					s := held[int(prog.u8())%len(held)]
-					index, gen = s.Index, s.Gen
-				} else {
-					index, gen = uint32(prog.u8())%(nslots+4), uint32(prog.u8())
-				}
-				off, n := uint32(prog.u16()), uint32(prog.u16())
-				if prog.u8()&1 == 1 { // sometimes reach for u32 overflow
-					off, n = off<<16|0xffff, n<<16
-				}
-				want, ok := error(ErrStale), false
-				switch {
-				case index >= nslots:
-					want = ErrBadRef
-				case isHeld(index, gen) < 0:
-				case uint64(off)+uint64(n) > uint64(p.classOf(index).size):
-					want = ErrBadRef
-				default:
-					ok = true
-				}
-				b, err := p.Resolve(index, gen, off, n)
-				expect("resolve", err, ok, want)
-				if err == nil && (len(b) != int(n) || cap(b) != int(n)) {
-					t.Fatalf("resolve returned %d bytes (cap %d), want %d", len(b), cap(b), n)
-				}
-				for i := range b {
-					b[i]++
-				}
+				m.resolve(prog)
 			case 5:
-				// High bit: aim at the bookkeeping in the first 512 bytes,
-				// where a poke does damage; otherwise anywhere.
-				at := prog.u16()
-				off := int(at&0x1ff) % len(region)
-				if at&0x8000 == 0 {
-					off = int(at) * len(region) / 0x8000
-				}
-				region[off] = prog.u8()
-				poked = true
+				m.poke(prog)
 			case 6:
-				err := p.CheckFreeLists()
-				expect("check", err, true, nil)
-				if !poked && p.FreeSlots() != int(nslots)-len(held) {
-					t.Fatalf("FreeSlots %d with %d of %d held", p.FreeSlots(), len(held), nslots)
-				}
+				m.check()
 			}
 		}
-		for _, s := range held {
-			_, err := p.Free(s.Index, s.Gen)
-			expect("final free", err, true, nil)
-		}
-		err = p.CheckFreeLists()
-		expect("final check", err, true, nil)
-		if !poked && p.FreeSlots() != int(nslots) {
-			t.Fatalf("FreeSlots %d of %d after freeing everything", p.FreeSlots(), nslots)
-		}
+		m.finish()
 	})
+}
+
+// poolModel is FuzzPoolOps's model of the pool under test: the slots the
+// program holds, and whether it has poked the region, after which only the
+// documented errors are checked. Each op method reads its operands from the
+// program and checks the pool's answer against the model.
+type poolModel struct {
+	t       *testing.T
+	p       *Pool
+	region  []byte
+	classes []Class
+	nslots  uint32
+	held    []Slot
+	poked   bool
+}
+
+// isHeld is the position of slot (index, gen) in held, or -1.
+func (m *poolModel) isHeld(index, gen uint32) int {
+	for k, s := range m.held {
+		if s.Index == index && s.Gen == gen {
+			return k
+		}
+	}
+	return -1
+}
+
+// expect checks the pool's answer to one operation: success if ok, else an
+// error that is want; after a poke, any documented error.
+func (m *poolModel) expect(what string, err error, ok bool, want error) {
+	m.t.Helper()
+	switch {
+	case m.poked:
+		if !poolErrAllowed(err) {
+			m.t.Fatalf("%s: error outside the contract: %v", what, err)
+		}
+	case ok && err != nil:
+		m.t.Fatalf("%s: %v", what, err)
+	case !ok && !errors.Is(err, want):
+		m.t.Fatalf("%s: got %v, want %v", what, err, want)
+	}
+}
+
+// alloc: op 0, u16 size. The model predicts the class (or ErrNoSlot or
+// ErrTooLarge) from what it holds.
+func (m *poolModel) alloc(prog *fuzzProgram) {
+	p := m.p
+	n := int(prog.u16()) % (p.MaxSize() + 64)
+	want, wantClass := error(ErrTooLarge), -1
+	if n <= p.MaxSize() {
+		want = ErrNoSlot
+		for ci, c := range m.classes {
+			if c.Size >= n && countHeld(p, m.held, c.Size) < c.Count {
+				want, wantClass = nil, ci
+				break
+			}
+		}
+	}
+	s, err := p.Alloc(n)
+	m.expect("alloc", err, want == nil, want)
+	if err == nil {
+		if !m.poked && (m.isHeld(s.Index, s.Gen) >= 0 || len(s.Buf) != m.classes[wantClass].Size || s.Gen&1 == 0) {
+			m.t.Fatalf("alloc(%d) returned bad slot %d gen %d len %d", n, s.Index, s.Gen, len(s.Buf))
+		}
+		s.Buf[0], s.Buf[len(s.Buf)-1] = 0xaa, 0x55
+		m.held = append(m.held, s)
+	}
+}
+
+// freeHeld: op 1, u8 choice of a held slot, which must free.
+func (m *poolModel) freeHeld(prog *fuzzProgram) {
+	if len(m.held) == 0 {
+		return
+	}
+	k := int(prog.u8()) % len(m.held)
+	s := m.held[k]
+	m.held = append(m.held[:k], m.held[k+1:]...)
+	_, err := m.p.Free(s.Index, s.Gen)
+	m.expect("free held", err, true, nil)
+}
+
+// freeArbitrary: op 2, u8 index, u8 generation; it frees only a held slot.
+func (m *poolModel) freeArbitrary(prog *fuzzProgram) {
+	index, gen := uint32(prog.u8())%(m.nslots+4), uint32(prog.u8())
+	k := m.isHeld(index, gen)
+	want := error(ErrStale)
+	if index >= m.nslots {
+		want = ErrBadRef
+	}
+	_, err := m.p.Free(index, gen)
+	m.expect("free arbitrary", err, k >= 0, want)
+	if k >= 0 && err == nil {
+		m.held = append(m.held[:k], m.held[k+1:]...)
+	}
+}
+
+// resolve: ops 3 and 4, a held slot or an arbitrary reference, u16 offset
+// and length (sometimes shifted to reach for u32 overflow).
+func (m *poolModel) resolve(prog *fuzzProgram) {
+	var index, gen uint32
+	if len(m.held) > 0 && prog.u8()&1 == 0 {
+		s := m.held[int(prog.u8())%len(m.held)]
+		index, gen = s.Index, s.Gen
+	} else {
+		index, gen = uint32(prog.u8())%(m.nslots+4), uint32(prog.u8())
+	}
+	off, n := uint32(prog.u16()), uint32(prog.u16())
+	if prog.u8()&1 == 1 { // sometimes reach for u32 overflow
+		off, n = off<<16|0xffff, n<<16
+	}
+	want, ok := error(ErrStale), false
+	switch {
+	case index >= m.nslots:
+		want = ErrBadRef
+	case m.isHeld(index, gen) < 0:
+	case uint64(off)+uint64(n) > uint64(m.p.classOf(index).size):
+		want = ErrBadRef
+	default:
+		ok = true
+	}
+	b, err := m.p.Resolve(index, gen, off, n)
+	m.expect("resolve", err, ok, want)
+	if err == nil && (len(b) != int(n) || cap(b) != int(n)) {
+		m.t.Fatalf("resolve returned %d bytes (cap %d), want %d", len(b), cap(b), n)
+	}
+	for i := range b {
+		b[i]++
+	}
+}
+
+// poke: op 5, u16 place, u8 value written into the region.
+func (m *poolModel) poke(prog *fuzzProgram) {
+	// High bit: aim at the bookkeeping in the first 512 bytes,
+	// where a poke does damage; otherwise anywhere.
+	at := prog.u16()
+	off := int(at&0x1ff) % len(m.region)
+	if at&0x8000 == 0 {
+		off = int(at) * len(m.region) / 0x8000
+	}
+	m.region[off] = prog.u8()
+	m.poked = true
+}
+
+// check: op 6, the free lists and the count of free slots.
+func (m *poolModel) check() {
+	err := m.p.CheckFreeLists()
+	m.expect("check", err, true, nil)
+	if !m.poked && m.p.FreeSlots() != int(m.nslots)-len(m.held) {
+		m.t.Fatalf("FreeSlots %d with %d of %d held", m.p.FreeSlots(), len(m.held), m.nslots)
+	}
+}
+
+// finish frees everything still held and checks that the pool is whole.
+func (m *poolModel) finish() {
+	for _, s := range m.held {
+		_, err := m.p.Free(s.Index, s.Gen)
+		m.expect("final free", err, true, nil)
+	}
+	err := m.p.CheckFreeLists()
+	m.expect("final check", err, true, nil)
+	if !m.poked && m.p.FreeSlots() != int(m.nslots) {
+		m.t.Fatalf("FreeSlots %d of %d after freeing everything", m.p.FreeSlots(), m.nslots)
+	}
 }
 
 // countHeld counts held slots of the class with the given size: the

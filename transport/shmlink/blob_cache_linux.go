@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/bits"
 	"sync"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -26,18 +25,9 @@ import (
 // them than the bound. A payload that does not fit travels in a fresh
 // memfd (ctlBlob), as every blob did before.
 
+// The protocol's messages (ctlBuffer, ctlFree, ctlForget) are defined with
+// the control socket, in control_linux.go.
 const (
-	// ctlBuffer: sender -> receiver, one descriptor attached: the memfd of
-	// buffer ID. IDs of buffers increase strictly on the wire.
-	ctlBuffer = 2
-	// ctlFree: receiver -> sender, no descriptor: the frame that named
-	// buffer ID was released; the sender may fill the buffer again.
-	ctlFree = 3
-	// ctlForget: sender -> receiver, no descriptor: buffer ID will not be
-	// named again; the receiver unmaps it. Never sent for a buffer out
-	// with the receiver.
-	ctlForget = 4
-
 	// bufSeals keep a buffer's size fixed (no SIGBUS under the
 	// receiver's mapping) and its pages in place (F_SEAL_FUTURE_WRITE: no
 	// hole can be punched, so the receiver never pays for a page), while
@@ -48,32 +38,6 @@ const (
 	// F_SEAL_WRITE or F_SEAL_FUTURE_WRITE.
 	bufRequired = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW
 )
-
-// blobLink is a Transport's blob-buffer state: the buffers it sends from
-// and the peer's buffers it has mapped.
-type blobLink struct {
-	cache blobCache
-	peer  peerBufs
-	stats blobStats
-}
-
-// blobStats counts what the blob paths did, for tests and diagnostics.
-type blobStats struct {
-	created   atomic.Int64 // buffers created (memfd, mapping, pre-fault)
-	reused    atomic.Int64 // buffers taken again from the free list
-	evicted   atomic.Int64 // buffers dropped to stay under the bound
-	announced atomic.Int64 // ctlBuffer messages sent
-	oneShot   atomic.Int64 // blobs sent in a fresh memfd (cache off or full)
-	mapped    atomic.Int64 // peer buffers mapped
-	freed     atomic.Int64 // ctlFree messages sent
-	forgotten atomic.Int64 // peer buffers unmapped on ctlForget
-}
-
-func (l *blobLink) init(cfg Config) {
-	l.cache.limit = int64(max(cfg.BlobCache, 0))
-	l.cache.stats = &l.stats
-	l.peer.limit = int64(max(cfg.BlobCache, DefaultBlobCache))
-}
 
 type bufState uint8
 
@@ -121,8 +85,8 @@ func bufClass(n int) int {
 // other sizes are evicted, oldest first, to make room; the peer has
 // forgotten them, and they are unmapped, before the new buffer exists, so
 // that neither side ever holds more than the bound.
-func (t *Transport) getBuf(n int) (*blobBuf, error) {
-	c := &t.blob.cache
+func (bs *blobs) getBuf(n int) (*blobBuf, error) {
+	c := &bs.cache
 	size := bufClass(n)
 	if int64(size) > c.limit {
 		return nil, nil
@@ -133,7 +97,7 @@ func (t *Transport) getBuf(n int) (*blobBuf, error) {
 	// The peer may have freed one a moment ago: its ctlFree is sent
 	// before the frame that tells this side the payload was consumed, but
 	// the monitor may not have run yet.
-	t.pollCtl()
+	bs.t.ctl.poll()
 	for range 3 { // others may take the room an eviction made
 		c.mu.Lock()
 		if c.closed {
@@ -179,7 +143,7 @@ func (t *Transport) getBuf(n int) (*blobBuf, error) {
 		if len(victims) == 0 {
 			return nil, nil
 		}
-		t.evict(victims, gone)
+		bs.evict(victims, gone)
 	}
 	return nil, nil
 }
@@ -206,24 +170,6 @@ func (c *blobCache) takeLocked(size int) *blobBuf {
 	b.state = bufCaller
 	c.stats.reused.Add(1)
 	return b
-}
-
-// pollCtl reads whatever the control socket holds without waiting, as the
-// monitor would.
-func (t *Transport) pollCtl() {
-	var derr error
-	if t.rc.Control(func(s uintptr) {
-		t.ctlMu.Lock()
-		derr = t.drainLocked(int(s))
-		t.ctlMu.Unlock()
-	}) != nil {
-		return
-	}
-	if st, ok := derr.(*plexus.Status); ok {
-		_ = t.violate(st)
-	}
-	// End of file or a socket error stays for the monitor, which sees it
-	// too and reports the peer's death.
 }
 
 // oldestFreeLocked removes the free buffer put back longest ago from the
@@ -255,14 +201,14 @@ func (c *blobCache) oldestFreeLocked() *blobBuf {
 // evict tells the peer to forget victims, drops them, and only then stops
 // counting their bytes. A failed message means a link going down, whose
 // peer drops everything anyway.
-func (t *Transport) evict(victims []*blobBuf, bytes int64) {
+func (bs *blobs) evict(victims []*blobBuf, bytes int64) {
 	for _, v := range victims {
 		if v.id != 0 {
-			_, _ = t.sendCtl(context.Background(), ctlForget, v.id, -1)
+			_, _ = bs.t.ctl.send(context.Background(), ctlForget, v.id, -1)
 		}
 		v.destroy()
 	}
-	c := &t.blob.cache
+	c := &bs.cache
 	c.mu.Lock()
 	c.total -= bytes
 	c.mu.Unlock()
@@ -383,58 +329,58 @@ func (c *blobCache) close() {
 }
 
 // leaseBuf hands buffer b to the caller of Alloc as n writable bytes.
-func (t *Transport) leaseBuf(b *blobBuf, n int) []byte {
+func (bs *blobs) leaseBuf(b *blobBuf, n int) []byte {
 	l := &b.lease
 	l.fd, l.mem, l.buf = -1, b.mem[:n:n], b
-	t.leaseMu.Lock()
-	t.leases[l] = struct{}{}
-	t.leaseMu.Unlock()
-	t.nleases.Add(1)
+	bs.leaseMu.Lock()
+	bs.leases[l] = struct{}{}
+	bs.leaseMu.Unlock()
+	bs.nleases.Add(1)
 	return l.mem
 }
 
 // sendLeased sends n bytes at off of a lease from Alloc as the BLOB
 // descriptor w[0]; the lease is used up whatever happens.
-func (t *Transport) sendLeased(ctx context.Context, w []wire.Desc, l *lease, off, n int) error {
+func (bs *blobs) sendLeased(ctx context.Context, w []wire.Desc, l *lease, off, n int) error {
 	if b := l.buf; b != nil {
 		l.buf, l.mem = nil, nil
-		return t.sendBuf(ctx, w, b, off, n)
+		return bs.sendBuf(ctx, w, b, off, n)
 	}
-	id, err := t.sendLease(ctx, l, off, n)
+	id, err := bs.sendLease(ctx, l, off, n)
 	if err != nil {
 		return err
 	}
 	setBlob(&w[0], id, uint32(off), uint32(n))
-	return t.push(ctx, w)
+	return bs.t.push(ctx, w)
 }
 
-// sendBlob copies p, too large for a slot, into a recycled buffer (or a
-// fresh memfd when the cache has none to give) and sends it as the BLOB
+// send copies p, too large for a slot, into a recycled buffer (or a fresh
+// memfd when the cache has none to give) and sends it as the BLOB
 // descriptor w[0].
-func (t *Transport) sendBlob(ctx context.Context, w []wire.Desc, p []byte) error {
-	b, err := t.getBuf(len(p))
+func (bs *blobs) send(ctx context.Context, w []wire.Desc, p []byte) error {
+	b, err := bs.getBuf(len(p))
 	if err != nil {
 		return err
 	}
 	if b == nil {
-		id, err := t.sendBlobCopy(ctx, p)
+		id, err := bs.sendCopy(ctx, p)
 		if err != nil {
 			return err
 		}
 		setBlob(&w[0], id, 0, uint32(len(p)))
-		return t.push(ctx, w)
+		return bs.t.push(ctx, w)
 	}
 	copy(b.mem, p)
-	return t.sendBuf(ctx, w, b, 0, len(p))
+	return bs.sendBuf(ctx, w, b, 0, len(p))
 }
 
 // sendBuf publishes b.mem[off:off+n] as the BLOB descriptor w[0],
 // announcing b first if the peer does not know it. b is with the peer if
 // the descriptor was published, else back in the free list.
-func (t *Transport) sendBuf(ctx context.Context, w []wire.Desc, b *blobBuf, off, n int) error {
-	c := &t.blob.cache
+func (bs *blobs) sendBuf(ctx context.Context, w []wire.Desc, b *blobBuf, off, n int) error {
+	c := &bs.cache
 	if b.id == 0 {
-		id, err := t.sendCtl(ctx, ctlBuffer, 0, b.fd)
+		id, err := bs.t.ctl.send(ctx, ctlBuffer, 0, b.fd)
 		if err != nil {
 			c.putBack(b)
 			return err
@@ -452,7 +398,7 @@ func (t *Transport) sendBuf(ctx context.Context, w []wire.Desc, b *blobBuf, off,
 	b.state = bufPeer
 	c.mu.Unlock()
 	setBlob(&w[0], b.id, uint32(off), uint32(n))
-	err := t.push(ctx, w)
+	err := bs.t.push(ctx, w)
 	// Unless a lying peer freed it already: not published, the buffer is
 	// this side's again; published after Close dropped the cache, no
 	// ctlFree can bring it back, so it goes now (the peer's mapping is its

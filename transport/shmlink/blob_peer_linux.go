@@ -38,15 +38,15 @@ type peerBuf struct {
 }
 
 // announced handles ctlBuffer: it checks and maps the peer's buffer id,
-// whose descriptor is fd (closed in every case). The caller holds ctlMu,
-// which guards pending (a buffer's ID must not also be a one-shot blob's).
-func (t *Transport) announced(id uint64, fd int) *plexus.Status {
+// whose descriptor is fd (closed in every case). pending reports that id
+// is also a one-shot blob's, which it must not be; the caller holds the
+// control socket's lock, so that no such blob can arrive meanwhile.
+func (bs *blobs) announced(id uint64, fd int, pending bool) *plexus.Status {
 	defer unix.Close(fd)
-	pb := &t.blob.peer
+	pb := &bs.peer
 	pb.mu.Lock()
 	last, n, total, closed := pb.last, len(pb.bufs), pb.total, pb.closed
 	pb.mu.Unlock()
-	_, pending := t.pending[id]
 	switch {
 	case id <= last || pending:
 		return violation("blob buffer ID %d not above the last one (%d) or in use", id, last)
@@ -92,14 +92,14 @@ func (t *Transport) announced(id uint64, fd int) *plexus.Status {
 	pb.total += size
 	pb.last = id
 	pb.mu.Unlock()
-	t.blob.stats.mapped.Add(1)
+	bs.stats.mapped.Add(1)
 	return nil
 }
 
 // forgotten handles ctlForget: the peer drops buffer id, which no frame of
 // this side may hold.
-func (t *Transport) forgotten(id uint64) *plexus.Status {
-	pb := &t.blob.peer
+func (bs *blobs) forgotten(id uint64) *plexus.Status {
+	pb := &bs.peer
 	pb.mu.Lock()
 	b := pb.bufs[id]
 	if b == nil || b.out {
@@ -110,14 +110,14 @@ func (t *Transport) forgotten(id uint64) *plexus.Status {
 	pb.total -= int64(len(b.mem))
 	pb.mu.Unlock()
 	_ = unix.Munmap(b.mem)
-	t.blob.stats.forgotten.Add(1)
+	bs.stats.forgotten.Add(1)
 	return nil
 }
 
 // usePeerBuf returns the view a BLOB descriptor names in the peer's buffer
 // id; known is false if no such buffer is mapped.
-func (t *Transport) usePeerBuf(id uint64, off, n uint32) (p []byte, known bool, err error) {
-	pb := &t.blob.peer
+func (bs *blobs) usePeerBuf(id uint64, off, n uint32) (p []byte, known bool, err error) {
+	pb := &bs.peer
 	pb.mu.Lock()
 	b := pb.bufs[id]
 	switch {
@@ -126,17 +126,17 @@ func (t *Transport) usePeerBuf(id uint64, off, n uint32) (p []byte, known bool, 
 		return nil, false, nil
 	case b.out:
 		pb.mu.Unlock()
-		return nil, true, t.violate(violation("blob buffer %d sent again while this side holds it", id))
+		return nil, true, bs.t.violate(violation("blob buffer %d sent again while this side holds it", id))
 	case uint64(off)+uint64(n) > uint64(len(b.mem)):
 		pb.mu.Unlock()
-		return nil, true, t.violate(violation("blob buffer %d has %d bytes, the descriptor needs %d", id, len(b.mem), uint64(off)+uint64(n)))
+		return nil, true, bs.t.violate(violation("blob buffer %d has %d bytes, the descriptor needs %d", id, len(b.mem), uint64(off)+uint64(n)))
 	}
 	b.out = true
 	start, end := int(off), int(off)+int(n)
 	p = b.mem[start:end:end]
 	pb.out[uintptr(unsafe.Pointer(unsafe.SliceData(p)))] = b
 	pb.mu.Unlock()
-	t.nblobs.Add(1)
+	bs.nout.Add(1)
 	return p, true, nil
 }
 
@@ -146,9 +146,9 @@ func (t *Transport) usePeerBuf(id uint64, off, n uint32) (p []byte, known bool, 
 // down, or the peer has not read its socket for the whole wait) is
 // dropped: the peer then never reuses that buffer, which costs it memory,
 // not correctness.
-func (t *Transport) releasePeerBuf(p []byte) bool {
+func (bs *blobs) releasePeerBuf(p []byte) bool {
 	key := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
-	pb := &t.blob.peer
+	pb := &bs.peer
 	pb.mu.Lock()
 	b, ok := pb.out[key]
 	if !ok {
@@ -162,15 +162,24 @@ func (t *Transport) releasePeerBuf(p []byte) bool {
 		delete(pb.bufs, b.id)
 	}
 	pb.mu.Unlock()
-	t.nblobs.Add(-1)
+	bs.nout.Add(-1)
 	if closed {
 		_ = unix.Munmap(b.mem)
 		return true
 	}
-	if _, err := t.sendCtl(context.Background(), ctlFree, b.id, -1); err == nil {
-		t.blob.stats.freed.Add(1)
+	if _, err := bs.t.ctl.send(context.Background(), ctlFree, b.id, -1); err == nil {
+		bs.stats.freed.Add(1)
 	}
 	return true
+}
+
+// has reports whether the peer's buffer id is mapped: a one-shot blob
+// must not reuse its ID, and a BLOB descriptor naming it is the buffer's.
+func (pb *peerBufs) has(id uint64) bool {
+	pb.mu.Lock()
+	_, ok := pb.bufs[id]
+	pb.mu.Unlock()
+	return ok
 }
 
 // close unmaps every buffer no frame holds; Release unmaps the others.

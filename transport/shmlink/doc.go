@@ -48,16 +48,17 @@
 // error and the control socket is shut down so that the peer learns of it.
 //
 // Concurrency: Send, Alloc, Free, Release, MaxPayload and Close are safe for
-// concurrent use; Recv must be called by one goroutine at a time. Frames
-// sent by one goroutine arrive in order. Release may be called from any
-// goroutine and in any order. Send and Alloc wait for ring space and free
-// slots, which is the link's backpressure: a receiver that holds frames
-// without releasing them eventually makes the sender's Alloc fail with
-// ResourceExhausted. Each wait is bounded by the segment's shm.Config.Wait,
-// and by the caller's context through SendContext and AllocContext
-// (transport.ContextSender, which the session uses); goroutines wait for
-// slots one at a time, so one may wait up to twice that (once for its
-// turn).
+// concurrent use; Recv and TryRecv, which take frames from one batch, must
+// be called by one goroutine at a time (transport.Poller says which of its
+// other methods may be called from any goroutine). Frames sent by one
+// goroutine arrive in order. Release may be called from any goroutine and in
+// any order. Send and Alloc wait for ring space and free slots, which is the
+// link's backpressure: a receiver that holds frames without releasing them
+// eventually makes the sender's Alloc fail with ResourceExhausted. Each wait
+// is bounded by the segment's shm.Config.Wait, and by the caller's context
+// through SendContext and AllocContext (transport.ContextSender, which the
+// session uses); goroutines wait for slots one at a time, so one may wait up
+// to twice that (once for its turn).
 //
 // Bounds on what the peer can make this side hold: blob descriptors
 // passed and not yet claimed (Config.MaxPendingBlobs), bytes of one-shot
@@ -68,3 +69,22 @@
 // Waiting: an idle Recv is parked on an eventfd and wakes at most once a
 // minute by itself; the peer rings only when it sees this side parked.
 package shmlink
+
+// The code is split by concern; the types the Transport delegates to
+// (linkState, control, blobs) are values in it, not pointers, so that the
+// hot paths pay no indirection for the split:
+//
+//   - transport_linux.go: the Transport; frames through the segment
+//     (inline payloads, slots, the rings), one receive path for Recv and
+//     TryRecv, and the one mapping from segment errors to statuses (segErr).
+//   - poll_linux.go: the transport.Poller methods.
+//   - state_linux.go: linkState, the lifetime: references that keep the
+//     segment mapped, Close, the fault that broke the link.
+//   - control_linux.go: control, the control socket: its messages, the
+//     monitor goroutine that reads it and reports the peer's death.
+//   - blob_linux.go: blobs, every payload above the largest slot class
+//     (leases out with the caller, one-shot blobs both ways);
+//     blob_cache_linux.go its recycled buffers (sending side),
+//     blob_peer_linux.go the peer's buffers mapped here (receiving side).
+//   - cells_linux.go: the arenas of inline payloads; config_linux.go and
+//     link_linux.go: Config, and setting a link up.

@@ -6,12 +6,8 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/ring"
@@ -32,6 +28,14 @@ var idleWait = time.Minute
 
 // Transport is one end of a shared-memory link. See the package comment
 // for its lifetime and concurrency contract.
+//
+// It is split by concern: the Transport moves frames through the segment
+// (inline payloads, slots, the rings) and answers the caller's calls;
+// state (state_linux.go) says whether the link may be used and when the
+// segment may go; blob (blob_*.go) carries every payload above the largest
+// slot class; ctl (control_linux.go) is the control socket. Each is a value
+// in the Transport, so that the checks on the hot paths cost one load as
+// before the split.
 type Transport struct {
 	seg    *shm.Segment
 	ep     *shm.Endpoint
@@ -52,19 +56,8 @@ type Transport struct {
 	// to free the slot, and finds the slot from the payload's address.
 	peerHeld []atomic.Uint32
 
-	// refs counts what needs the segment mapped: the transport itself
-	// (until Close), every goroutine inside Send, Recv or Alloc, every
-	// unreleased slot frame and every slot out with the caller. closedBit
-	// is added by Close; the release that brings the count to zero with
-	// it set unmaps the segment.
-	refs   atomic.Int64
-	torn   atomic.Bool // the segment is unmapped
-	closed atomic.Bool // Close was called
-	// fault is why the link broke without Close: the peer went away
-	// (PeerDied) or violated the protocol. The first cause wins.
-	fault    atomic.Pointer[plexus.Status]
-	down     chan struct{} // closed (downOnce) by the first fault or Close
-	downOnce sync.Once
+	state linkState   // references to the segment, Close, the fault
+	torn  atomic.Bool // the segment is unmapped
 
 	cells cellArena // storage of received inline payloads
 	small cellArena // buffers from Alloc of up to wire.InlineMax bytes
@@ -75,37 +68,15 @@ type Transport struct {
 	// see yield.
 	held atomic.Int64
 
-	blobMu    sync.Mutex
-	blobs     map[uintptr][]byte // received blob payload address -> mapping
-	nblobs    atomic.Int32
-	blobBytes int64 // bytes of one-shot blobs mapped (blobMu; Config.MaxBlobMemory)
-	maxBlobs  int64 // Config.MaxBlobMemory
-	maxPend   int   // Config.MaxPendingBlobs
+	blob blobs   // payloads above the largest slot class, both ways
+	ctl  control // the control socket and its monitor goroutine
 
-	leaseMu sync.Mutex
-	leases  map[*lease]struct{} // blob buffers out with the caller
-	nleases atomic.Int32
-
-	blob blobLink // recycled blob buffers, both ways (blob_cache_linux.go)
-
-	ctl     *net.UnixConn
-	rc      syscall.RawConn
-	ctlMu   sync.Mutex     // serialises reads of ctl and guards pending
-	pending map[uint64]int // blob ID -> memfd received but not yet claimed by Recv
-	ctlBuf  [32]byte       // larger than any valid message, so a longer one shows as truncated
-	ctlOOB  []byte         // room for a few descriptors: more than one is a violation, not a truncation
-	sendMu  sync.Mutex     // one blob message on the socket at a time, with one write deadline
-	blobID  atomic.Uint64  // last blob ID this side sent
-	done    chan struct{}  // closed when the monitor goroutine has returned
-
-	// Receive state, owned by the goroutine in Recv.
+	// Receive state, owned by the goroutine in Recv or TryRecv.
 	batch    [recvBatch]wire.Desc
 	bpos, bn int
 }
 
 var _ transport.Transport = (*Transport)(nil)
-
-const closedBit = 1 << 62
 
 // Statuses without a cause are shared: they are immutable, and returning
 // them keeps the paths that report them free of allocations.
@@ -138,43 +109,24 @@ func New(seg *shm.Segment, ctl *net.UnixConn, cfg Config) (*Transport, error) {
 	t := &Transport{
 		seg: seg, ep: ep, own: ep.Pool(), peer: ep.PeerPool(),
 		max: cfg.MaxPayload, wait: ep.WaitLimit(),
-		maxBlobs: int64(cfg.MaxBlobMemory), maxPend: cfg.MaxPendingBlobs,
-		blobs:   make(map[uintptr][]byte),
-		leases:  make(map[*lease]struct{}),
-		ctl:     ctl,
-		rc:      rc,
-		pending: make(map[uint64]int),
-		ctlOOB:  make([]byte, unix.CmsgSpace(4*4)),
-		done:    make(chan struct{}),
-		down:    make(chan struct{}),
 	}
 	t.ownMax = t.own.MaxSize()
 	t.ownHeld = make([]atomic.Uint32, t.own.NumSlots())
 	t.peerHeld = make([]atomic.Uint32, t.peer.NumSlots())
-	t.refs.Store(1)
-	t.blob.init(cfg)
-	go t.watch()
+	// The last reference after Close unmaps the segment, and closes the
+	// blob descriptors the peer sent that no frame claimed: nothing can
+	// claim them any more.
+	t.state.unmap = func() {
+		if t.torn.CompareAndSwap(false, true) {
+			_ = t.seg.Close()
+			t.ctl.closePending()
+		}
+	}
+	t.state.refs.Store(1)
+	t.blob.init(t, cfg)
+	t.ctl.init(t, ctl, rc, cfg)
+	go t.ctl.watch()
 	return t, nil
-}
-
-// checkSeqpacket makes sure the control socket keeps message boundaries:
-// on a byte stream a blob message could be split or merged.
-func checkSeqpacket(rc syscall.RawConn) error {
-	var typ, domain int
-	var err1, err2 error
-	if err := rc.Control(func(fd uintptr) {
-		typ, err1 = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE)
-		domain, err2 = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
-	}); err != nil {
-		return err
-	}
-	if err := errors.Join(err1, err2); err != nil {
-		return fmt.Errorf("transport/shmlink: control socket: %w", err)
-	}
-	if typ != unix.SOCK_SEQPACKET || domain != unix.AF_UNIX {
-		return fmt.Errorf("transport/shmlink: control socket is not AF_UNIX SOCK_SEQPACKET (domain %d, type %d)", domain, typ)
-	}
-	return nil
 }
 
 // MaxPayload is the largest payload of one frame, in either direction.
@@ -185,56 +137,12 @@ func (t *Transport) MaxPayload() int { return t.max }
 // until the transport has unmapped the segment (see the package comment).
 func (t *Transport) Pools() (own, peer *shm.Pool) { return t.own, t.peer }
 
-// acquire takes a reference that keeps the segment mapped; it fails once
-// Close has begun. A failed acquire undoes its increment, which may be the
-// last release: teardown is idempotent for that reason.
-func (t *Transport) acquire() bool {
-	if t.refs.Add(1)&closedBit != 0 {
-		t.unref()
-		return false
-	}
-	return true
-}
-
-func (t *Transport) unref() {
-	if t.refs.Add(-1) == closedBit {
-		t.teardown()
-	}
-}
-
-// teardown unmaps the segment once nothing can touch it, and closes the
-// blob descriptors the peer sent that no frame claimed.
-func (t *Transport) teardown() {
-	if !t.torn.CompareAndSwap(false, true) {
-		return
-	}
-	_ = t.seg.Close()
-	t.ctlMu.Lock()
-	for id, fd := range t.pending {
-		_ = unix.Close(fd)
-		delete(t.pending, id)
-	}
-	t.ctlMu.Unlock()
-}
-
-// stateErr is the error every call reports once the link is down: own
-// Close wins over the peer's death and violations.
-func (t *Transport) stateErr() error {
-	if t.closed.Load() {
-		return errLinkClosed
-	}
-	if f := t.fault.Load(); f != nil {
-		return f
-	}
-	return nil
-}
-
 // fail breaks the link with st unless it is already broken or closed, wakes
 // every waiter, and returns the error calls report from now on.
 func (t *Transport) fail(st *plexus.Status) error {
-	t.fault.CompareAndSwap(nil, st)
-	t.wake()
-	if err := t.stateErr(); err != nil {
+	t.state.fault.CompareAndSwap(nil, st)
+	t.ep.Interrupt()
+	if err := t.state.err(); err != nil {
 		return err
 	}
 	return st
@@ -250,15 +158,8 @@ func (t *Transport) violate(err error) error {
 		st = plexus.WithCause(plexus.ProtocolViolation, err, err.Error())
 	}
 	err = t.fail(st)
-	_ = t.ctl.CloseWrite()
+	_ = t.ctl.conn.CloseWrite()
 	return err
-}
-
-// wake makes every wait of this side end: parks on the doorbells (Recv,
-// ring space, slots) and goroutines queued for the slot gate.
-func (t *Transport) wake() {
-	t.ep.Interrupt()
-	t.downOnce.Do(func() { close(t.down) })
 }
 
 func violation(format string, args ...any) *plexus.Status {
@@ -269,18 +170,17 @@ func violation(format string, args ...any) *plexus.Status {
 // returns once the control socket is closed and its reader has stopped; the
 // segment itself may stay mapped until the last frame is released.
 func (t *Transport) Close() error {
-	if !t.closed.CompareAndSwap(false, true) {
+	if !t.state.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	t.wake()
-	err := t.ctl.Close()
-	<-t.done
-	// Blob buffers (blob_cache_linux.go): those out with the caller or
-	// held by a frame go when they come back.
-	t.blob.cache.close()
-	t.blob.peer.close()
-	t.refs.Add(closedBit)
-	t.unref()
+	t.ep.Interrupt()
+	err := t.ctl.conn.Close()
+	<-t.ctl.done
+	// Blob buffers: those out with the caller or held by a frame go when
+	// they come back.
+	t.blob.close()
+	t.state.refs.Add(closedBit)
+	t.state.unref()
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
@@ -310,34 +210,30 @@ func (t *Transport) AllocContext(ctx context.Context, n int) ([]byte, error) {
 	case n == 0:
 		return []byte{}, nil
 	}
-	if !t.acquire() {
+	if !t.state.acquire() {
 		return nil, errLinkClosed
 	}
-	if err := t.stateErr(); err != nil {
-		t.unref()
+	if err := t.state.err(); err != nil {
+		t.state.unref()
 		return nil, err
 	}
 	if n <= wire.InlineMax {
-		t.unref() // nor does a buffer for an inline payload
+		t.state.unref() // nor does a buffer for an inline payload
 		return t.small.get(n, wire.InlineMax), nil
 	}
 	if n > t.ownMax {
-		t.unref() // a blob does not live in the segment
-		return t.newLease(n)
+		t.state.unref() // a blob does not live in the segment
+		return t.blob.newLease(n)
 	}
-	s, err := t.allocSlot(ctx, n)
+	// Waits (bounded, one waiter at a time: see shm.Endpoint.Alloc) for
+	// the peer to free a slot.
+	s, err := t.ep.AllocContext(ctx, n)
 	if err != nil {
-		t.unref()
+		t.state.unref()
 		return nil, t.allocErr(err, n)
 	}
 	t.ownHeld[s.Index].Store(s.Gen)
 	return s.Buf[:n], nil // the reference stays with the slot
-}
-
-// allocSlot takes a slot of this side's pool, waiting (bounded, one
-// waiter at a time: see shm.Endpoint.Alloc) for the peer to free one.
-func (t *Transport) allocSlot(ctx context.Context, n int) (shm.Slot, error) {
-	return t.ep.AllocContext(ctx, n)
 }
 
 func (t *Transport) allocErr(err error, n int) error {
@@ -354,14 +250,16 @@ func (t *Transport) allocErr(err error, n int) error {
 // (by Close or the peer's death), a protocol violation (the link breaks)
 // for anything the peer caused, and the peer's death for anything else.
 // Each caller deals with its own wait bound first (a timeout means
-// something else to a send, an Alloc and a receive).
+// something else to a send, an Alloc and a receive). Calls whose errors
+// can only be the peer's doing (Resolve, Release, FreeOwn) go through it
+// too, so that no other place decides what a segment error means.
 func (t *Transport) segErr(err error, op string) error {
 	if st := ctxErr(err); st != nil {
 		return st
 	}
 	switch {
 	case err == shm.ErrClosed:
-		if s := t.stateErr(); s != nil {
+		if s := t.state.err(); s != nil {
 			return s
 		}
 		return errBellClosed
@@ -390,7 +288,7 @@ func (t *Transport) Free(b []byte) {
 	if t.small.put(b) {
 		return
 	}
-	if l := t.takeLease(b); l != nil {
+	if l := t.blob.takeLease(b); l != nil {
 		l.discard()
 	}
 }
@@ -413,9 +311,9 @@ func (t *Transport) takeOwn(b []byte) (idx, gen uint32, off, room int, ok bool) 
 // reference it held.
 func (t *Transport) freeOwn(idx, gen uint32) {
 	if err := t.ep.FreeOwn(idx, gen); err != nil {
-		_ = t.violate(err) // only a peer that rewrote our pool makes this fail
+		_ = t.segErr(err, "free") // only a peer that rewrote our pool makes this fail: a violation
 	}
-	t.unref()
+	t.state.unref()
 }
 
 // owned is what Send found the payload to be: caller memory, an own slot
@@ -452,8 +350,8 @@ func (t *Transport) SendContext(ctx context.Context, d *wire.Desc, payload []byt
 			t.small.put(payload)
 			return err
 		}
-		if !o.slot && t.nleases.Load() > 0 {
-			o.lease, o.loff = t.findLease(payload)
+		if !o.slot && t.blob.nleases.Load() > 0 {
+			o.lease, o.loff = t.blob.findLease(payload)
 		}
 	}
 	err := t.send(ctx, d, payload, &o)
@@ -476,11 +374,11 @@ func (t *Transport) send(ctx context.Context, d *wire.Desc, p []byte, o *owned) 
 	if d.HasReservedBits() {
 		return plexus.Errorf(plexus.InvalidArgument, "shm: descriptor has reserved bits set (reserved %#x, flags %#x)", d.Reserved(), d.Flags())
 	}
-	if !t.acquire() {
+	if !t.state.acquire() {
 		return errLinkClosed
 	}
-	defer t.unref()
-	if err := t.stateErr(); err != nil {
+	defer t.state.unref()
+	if err := t.state.err(); err != nil {
 		return err
 	}
 	d.SetFlags(d.Flags() &^ (wire.FlagInline | wire.FlagSlot))
@@ -504,14 +402,14 @@ func (t *Transport) send(ctx context.Context, d *wire.Desc, p []byte, o *owned) 
 		// The slot is the peer's now, and with it the reference: the
 		// peer's Release frees it, and our count must not wait for that.
 		o.slot = false
-		t.unref()
+		t.state.unref()
 		return nil
 	case o.lease != nil:
 		l, off := o.lease, o.loff
 		o.lease = nil
-		return t.sendLeased(ctx, w[:], l, off, n)
+		return t.blob.sendLeased(ctx, w[:], l, off, n)
 	case n <= t.ownMax:
-		s, err := t.allocSlot(ctx, n)
+		s, err := t.ep.AllocContext(ctx, n)
 		if err != nil {
 			return t.allocErr(err, n)
 		}
@@ -519,13 +417,13 @@ func (t *Transport) send(ctx context.Context, d *wire.Desc, p []byte, o *owned) 
 		w[0].SetSlotRef(s.Index, s.Gen, 0, uint32(n))
 		if err := t.push(ctx, w[:]); err != nil {
 			if ferr := t.ep.FreeOwn(s.Index, s.Gen); ferr != nil {
-				_ = t.violate(ferr)
+				_ = t.segErr(ferr, "free")
 			}
 			return err
 		}
 		return nil
 	default:
-		return t.sendBlob(ctx, w[:], p)
+		return t.blob.send(ctx, w[:], p)
 	}
 	return t.push(ctx, w[:])
 }
@@ -538,7 +436,7 @@ func (t *Transport) push(ctx context.Context, w []wire.Desc) error {
 	sent, err := t.ep.SendContext(ctx, w)
 	if sent == len(w) {
 		if err != nil && isViolation(err) {
-			_ = t.violate(err)
+			_ = t.segErr(err, "send")
 		}
 		return nil
 	}
@@ -567,69 +465,89 @@ func ctxErr(err error) *plexus.Status {
 // memory; both stay valid until Release, even after Close.
 func (t *Transport) Recv(f *transport.Frame) error {
 	f.Payload = nil
-	if !t.acquire() {
+	if !t.state.acquire() {
 		return errLinkClosed
 	}
-	err := t.recv(f)
-	t.unref()
+	_, err := t.receive(f, true)
+	t.state.unref()
 	return err
 }
 
-func (t *Transport) recv(f *transport.Frame) error {
+// receive is Recv (wait) and TryRecv (!wait): it delivers the next
+// descriptor of the batch in hand, taking a new batch off the ring when
+// that is used up. Only the taking differs between the two: see takeBatch.
+// The link's state is looked at before every descriptor, so that nothing
+// is delivered after Close or a violation (nothing after one is trusted),
+// while the peer's death still lets the ring be drained.
+func (t *Transport) receive(f *transport.Frame, wait bool) (bool, error) {
 	for {
-		if t.closed.Load() {
-			return errLinkClosed
+		if t.state.closed.Load() {
+			return false, errLinkClosed
 		}
-		fault := t.fault.Load()
+		fault := t.state.fault.Load()
 		if fault != nil && fault.Code != plexus.PeerDied {
-			return fault // broken: nothing after a violation is trusted
+			return false, fault
 		}
 		if t.bpos < t.bn {
 			break
 		}
-		var n int
-		var err error
-		if fault != nil {
-			// The peer is gone and the doorbell closed: drain what it
-			// sent before it went, without parking.
-			n, err = t.ep.TryRecv(t.batch[:])
-			if n == 0 && err == nil {
-				return fault
-			}
-		} else {
-			n, err = t.ep.TryRecv(t.batch[:])
-			if n == 0 && err == nil {
-				if t.held.Load() > 0 {
-					t.yield()
-				}
-				n, err = t.ep.Recv(t.batch[:], idleWait)
-			}
+		if again, err := t.takeBatch(fault, wait); !again {
+			return false, err
 		}
-		if n > 0 {
-			t.bpos, t.bn = 0, n
-			continue
-		}
-		switch {
-		case err == shm.ErrTimeout:
-			continue // an idle minute; park again
-		case err == shm.ErrClosed && t.stateErr() != nil:
-			// Woken by Close or the peer's death, which set their state
-			// before closing the doorbell: the next round tells which
-			// (frames the peer sent before it died come first).
-			continue
-		}
-		return t.segErr(err, "receive")
 	}
 	d := &t.batch[t.bpos]
 	t.bpos++
-	return t.deliver(d, f)
+	if err := t.deliver(d, f); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// takeBatch refills the batch from the ring. It reports again when the
+// caller should look at the state and the batch once more (a batch was
+// taken, or a wait ended without an error of its own); otherwise err ends
+// the receive, nil meaning that nothing waits and TryRecv must not wait.
+// dead is the peer's death if it has gone: the doorbell is closed then,
+// and what it sent before it went is drained without parking.
+func (t *Transport) takeBatch(dead *plexus.Status, wait bool) (again bool, err error) {
+	n, err := t.ep.TryRecv(t.batch[:])
+	if n == 0 && err == nil {
+		switch {
+		case dead != nil:
+			return false, dead
+		case !wait:
+			return false, nil
+		}
+		if t.held.Load() > 0 {
+			yield()
+		}
+		n, err = t.ep.Recv(t.batch[:], idleWait)
+	}
+	// Descriptors in hand are taken even if ringing the peer's space
+	// doorbell then failed: a closed doorbell (Close, the peer's death)
+	// still leaves what is in the ring to take. If the peer broke that
+	// doorbell (a violation), TryRecv breaks the link at once, while Recv
+	// takes the descriptors and drops the error, as each did before they
+	// shared this path; a broken space doorbell only keeps the peer's own
+	// senders from being woken.
+	if n > 0 && (err == nil || wait || !isViolation(err)) {
+		t.bpos, t.bn = 0, n
+		return true, nil
+	}
+	// Nothing came: an idle minute ended (park again), or Close or the
+	// peer's death closed the doorbell after setting the state, which the
+	// next look reports (frames the peer sent before it died come first).
+	if err == nil || err == shm.ErrTimeout || (err == shm.ErrClosed && t.state.err() != nil) {
+		return true, nil
+	}
+	return false, t.segErr(err, "receive")
 }
 
 // deliver validates one received descriptor and fills f.
 func (t *Transport) deliver(d *wire.Desc, f *transport.Frame) error {
 	var payload []byte
 	if d.Flags()&wire.FlagBlob != 0 {
-		p, err := t.recvBlob(d)
+		p, err := t.blob.recv(d)
 		if err != nil {
 			return err
 		}
@@ -639,7 +557,7 @@ func (t *Transport) deliver(d *wire.Desc, f *transport.Frame) error {
 		// combination, the inline length and the slot reference.
 		p, err := t.ep.Resolve(d)
 		if err != nil {
-			return t.violate(err)
+			return t.segErr(err, "resolve")
 		}
 		n := len(p)
 		if n > t.max {
@@ -650,7 +568,7 @@ func (t *Transport) deliver(d *wire.Desc, f *transport.Frame) error {
 			if n == 0 {
 				// Nothing to hold on to: give the slot back now.
 				if err := t.ep.Release(d); err != nil {
-					return t.violate(err)
+					return t.segErr(err, "release")
 				}
 				p = nil
 				break
@@ -658,7 +576,7 @@ func (t *Transport) deliver(d *wire.Desc, f *transport.Frame) error {
 			if !t.peerHeld[d.Slot()].CompareAndSwap(0, d.Gen()) {
 				return t.violate(violation("slot %d sent again while this side holds it", d.Slot()))
 			}
-			t.refs.Add(1) // the frame's; Recv holds one, so the segment is mapped
+			t.state.refs.Add(1) // the frame's; Recv holds one, so the segment is mapped
 		case n > 0:
 			// The inline bytes live in the batch, which the next batch
 			// overwrites; the frame may outlive it.
@@ -701,13 +619,13 @@ func (t *Transport) Release(f *transport.Frame) {
 			var d wire.Desc
 			d.SetSlotRef(idx, gen, 0, 0)
 			if err := t.ep.Release(&d); err != nil {
-				_ = t.violate(err)
+				_ = t.segErr(err, "release")
 			}
-			t.unref()
+			t.state.unref()
 			return
 		}
 	}
-	if t.cells.put(p) || (t.nblobs.Load() > 0 && t.releaseBlob(p)) {
+	if t.cells.put(p) || (t.blob.nout.Load() > 0 && t.blob.release(p)) {
 		t.held.Add(-1)
 	}
 }
@@ -721,4 +639,4 @@ func (t *Transport) Release(f *transport.Frame) {
 // which on two cores takes the CPU the peer process wants: measured +7 us
 // on a parked ping-pong), so Recv yields only when a frame it delivered is
 // still held, the sign that such a hand-off happened.
-func (t *Transport) yield() { runtime.Gosched() }
+func yield() { runtime.Gosched() }
