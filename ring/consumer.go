@@ -85,26 +85,26 @@ func (c *Consumer) PopOne(d *Cell) (ok, wakeProducer bool, err error) {
 }
 
 // Ready reports whether at least one cell is waiting. It is the
-// condition a consumer re-checks after PreparePark and before blocking.
+// condition a consumer re-checks after Arm and before blocking.
 func (c *Consumer) Ready() (bool, error) {
 	n, err := c.avail(1)
 	return n > 0, err
 }
 
-// PreparePark announces that the consumer is about to block on its
-// doorbell. The caller must re-check Ready afterwards and call CancelPark
+// Arm announces that the consumer is about to block on its
+// doorbell. The caller must re-check Ready afterwards and call Disarm
 // if it does not block.
-func (c *Consumer) PreparePark() { c.s.parked.Store(1) }
+func (c *Consumer) Arm() { c.s.parked.Store(1) }
 
-// CancelPark withdraws PreparePark. A false result means the producer
+// Disarm withdraws Arm. A false result means the producer
 // already cleared the flag and rang the doorbell, so one spurious wake-up
 // may follow.
-func (c *Consumer) CancelPark() bool { return c.s.parked.CompareAndSwap(1, 0) }
+func (c *Consumer) Disarm() bool { return c.s.parked.CompareAndSwap(1, 0) }
 
 // Pending reports whether the producer has published cells this
 // consumer has not popped. Unlike Ready it does not touch the owner's
 // state, so a goroutine that does not own the consumer may call it while
-// the owner pops: it is how a waiter decides, after PreparePark, whether
+// the owner pops: it is how a waiter decides, after Arm, whether
 // it may sleep. It compares the shared tail with the head this consumer
 // published, kept in its own memory: the copy of the head in the ring is
 // the peer's to rewrite, and a peer that set it one past the tail would

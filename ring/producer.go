@@ -89,21 +89,21 @@ func (p *Producer) PushOne(d *Cell) (ok, wakeConsumer bool, err error) {
 }
 
 // HasSpace reports whether at least one cell can be pushed. It is the
-// condition a producer re-checks after PrepareWait and before blocking.
+// condition a producer re-checks after Arm and before blocking.
 func (p *Producer) HasSpace() (bool, error) {
 	room, err := p.free(1)
 	return room > 0, err
 }
 
-// PrepareWait announces that the producer is about to block for space. The
-// caller must re-check HasSpace afterwards and call CancelWait if it does
+// Arm announces that the producer is about to block for space. The
+// caller must re-check HasSpace afterwards and call Disarm if it does
 // not block.
-func (p *Producer) PrepareWait() { p.s.waiting.Store(1) }
+func (p *Producer) Arm() { p.s.waiting.Store(1) }
 
-// CancelWait withdraws PrepareWait. A false result means the consumer
+// Disarm withdraws Arm. A false result means the consumer
 // already cleared the flag and rang (or is ringing) the space doorbell, so
 // one spurious wake-up may follow.
-func (p *Producer) CancelWait() bool { return p.s.waiting.CompareAndSwap(1, 0) }
+func (p *Producer) Disarm() bool { return p.s.waiting.CompareAndSwap(1, 0) }
 
 // Pending returns how many published cells the consumer has not yet
 // taken, as far as the producer can tell.

@@ -19,10 +19,10 @@ const (
 	fzReady
 	fzHasSpace
 	fzPending
-	fzPreparePark
-	fzCancelPark
-	fzPrepareWait
-	fzCancelWait
+	fzConsumerArm
+	fzConsumerDisarm
+	fzProducerArm
+	fzProducerDisarm
 	fzWriteTail        // u64: the peer scribbles over tail
 	fzWriteHead        // u64: the peer scribbles over head
 	fzWriteFlag        // sel, u32: the peer scribbles over parked (sel even) or waiting
@@ -77,10 +77,10 @@ var fuzzOpcodes = [fzOps]func(*fuzzRun){
 	fzReady:            (*fuzzRun).ready,
 	fzHasSpace:         (*fuzzRun).hasSpace,
 	fzPending:          (*fuzzRun).pending,
-	fzPreparePark:      (*fuzzRun).preparePark,
-	fzCancelPark:       (*fuzzRun).cancelPark,
-	fzPrepareWait:      (*fuzzRun).prepareWait,
-	fzCancelWait:       (*fuzzRun).cancelWait,
+	fzConsumerArm:      (*fuzzRun).consumerArm,
+	fzConsumerDisarm:   (*fuzzRun).consumerDisarm,
+	fzProducerArm:      (*fuzzRun).producerArm,
+	fzProducerDisarm:   (*fuzzRun).producerDisarm,
 	fzWriteTail:        (*fuzzRun).writeTail,
 	fzWriteHead:        (*fuzzRun).writeHead,
 	fzWriteFlag:        (*fuzzRun).writeFlag,
@@ -313,22 +313,22 @@ func (fr *fuzzRun) pending() {
 	wantResult(fr, "Pending", n, len(fr.m.queue))
 }
 
-func (fr *fuzzRun) preparePark() {
-	fr.c.PreparePark()
+func (fr *fuzzRun) consumerArm() {
+	fr.c.Arm()
 	fr.m.parked = 1
 }
 
-func (fr *fuzzRun) cancelPark() {
-	wantResult(fr, "CancelPark", fr.c.CancelPark(), fr.m.cancelPark())
+func (fr *fuzzRun) consumerDisarm() {
+	wantResult(fr, "Consumer.Disarm", fr.c.Disarm(), fr.m.cancelPark())
 }
 
-func (fr *fuzzRun) prepareWait() {
-	fr.p.PrepareWait()
+func (fr *fuzzRun) producerArm() {
+	fr.p.Arm()
 	fr.m.waiting = 1
 }
 
-func (fr *fuzzRun) cancelWait() {
-	wantResult(fr, "CancelWait", fr.p.CancelWait(), fr.m.cancelWait())
+func (fr *fuzzRun) producerDisarm() {
+	wantResult(fr, "Producer.Disarm", fr.p.Disarm(), fr.m.cancelWait())
 }
 
 func (fr *fuzzRun) writeTail() {

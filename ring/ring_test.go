@@ -415,26 +415,26 @@ func TestParkFlags(t *testing.T) {
 
 	// Park then cancel without a producer in between: the consumer still
 	// owns the flag.
-	c.PreparePark()
+	c.Arm()
 	require.Equal(t, uint32(1), getU32(region, offParked))
-	require.True(t, c.CancelPark())
+	require.True(t, c.Disarm())
 	require.Zero(t, getU32(region, offParked))
 
 	// The producer that finds the flag set clears it and must ring once.
-	c.PreparePark()
+	c.Arm()
 	d = descFor(0)
 	ok, wake, err := p.PushOne((*Cell)(&d))
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.True(t, wake)
 	require.Zero(t, getU32(region, offParked))
-	require.False(t, c.CancelPark(), "the producer already took the flag, a wake-up is owed")
+	require.False(t, c.Disarm(), "the producer already took the flag, a wake-up is owed")
 	_, wake, err = p.Push(wire.Cells([]Desc{descFor(1)}))
 	require.NoError(t, err)
 	require.False(t, wake, "at most one ring per park")
 
 	// Full ring: the producer announces its wait, the consumer's pop wakes it.
-	p.PrepareWait()
+	p.Arm()
 	require.Equal(t, uint32(1), getU32(region, offWaiting))
 	space, err := p.HasSpace()
 	require.NoError(t, err)
@@ -443,21 +443,21 @@ func TestParkFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.True(t, wake)
-	require.False(t, p.CancelWait())
+	require.False(t, p.Disarm())
 	ok, wake, err = c.PopOne((*Cell)(&d))
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.False(t, wake)
-	p.PrepareWait()
-	require.True(t, p.CancelWait())
+	p.Arm()
+	require.True(t, p.Disarm())
 
 	// A push that writes nothing must not consume the consumer's flag.
-	c.PreparePark()
+	c.Arm()
 	n, wake, err := p.Push(nil)
 	require.NoError(t, err)
 	require.Zero(t, n)
 	require.False(t, wake)
-	require.True(t, c.CancelPark())
+	require.True(t, c.Disarm())
 }
 
 // eq is require.Equal for hot randomized loops: reflection and the failure
@@ -687,18 +687,18 @@ func (mr *modelRun) pending() {
 }
 
 func (mr *modelRun) preparePark() {
-	mr.c.PreparePark()
+	mr.c.Arm()
 	mr.m.parked = 1
 }
 
-func (mr *modelRun) cancelPark() { eq(mr.t, mr.m.cancelPark(), mr.c.CancelPark(), mr.where) }
+func (mr *modelRun) cancelPark() { eq(mr.t, mr.m.cancelPark(), mr.c.Disarm(), mr.where) }
 
 func (mr *modelRun) prepareWait() {
-	mr.p.PrepareWait()
+	mr.p.Arm()
 	mr.m.waiting = 1
 }
 
-func (mr *modelRun) cancelWait() { eq(mr.t, mr.m.cancelWait(), mr.p.CancelWait(), mr.where) }
+func (mr *modelRun) cancelWait() { eq(mr.t, mr.m.cancelWait(), mr.p.Disarm(), mr.where) }
 
 // doorbell stands in for an eventfd: a buffer of one, rung without blocking,
 // so that rings while nobody sleeps collapse into one pending wake-up.
@@ -766,9 +766,9 @@ type spscConfig struct {
 // consumer parks for data; only the ring calls and the bells differ.
 type spscSide struct {
 	name     string
-	prepare  func()               // PreparePark or PrepareWait
+	prepare  func()               // Consumer.Arm or Producer.Arm
 	ready    func() (bool, error) // Ready or HasSpace
-	cancel   func() bool          // CancelPark or CancelWait
+	cancel   func() bool          // Consumer.Disarm or Producer.Disarm
 	bell     doorbell             // the bell this side sleeps on
 	stop     <-chan struct{}
 	timer    *time.Timer
@@ -825,8 +825,8 @@ func runSPSC(t *testing.T, cfg spscConfig, total uint64) spscStats {
 		return &spscSide{name: name, prepare: prepare, ready: ready, cancel: cancel, bell: bell,
 			stop: stop, timer: time.NewTimer(timeout), timeout: timeout, poll: cfg.pollBell, deadline: deadline}
 	}
-	ps := side("producer", p.PrepareWait, p.HasSpace, p.CancelWait, space)
-	cs := side("consumer", c.PreparePark, c.Ready, c.CancelPark, data)
+	ps := side("producer", p.Arm, p.HasSpace, p.Disarm, space)
+	cs := side("consumer", c.Arm, c.Ready, c.Disarm, data)
 
 	errs := make(chan error, 2)
 	go func() { errs <- produceSPSC(p, ps, cfg, total, data) }()
@@ -1067,8 +1067,8 @@ func TestHostileFlags(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.False(t, wake)
-		require.False(t, c.CancelPark())
-		require.False(t, p.CancelWait())
+		require.False(t, c.Disarm())
+		require.False(t, p.Disarm())
 		require.Equal(t, v, getU32(region, offParked))
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Bell is an eventfd doorbell. Ring is a single write(2); Wait blocks the
+// Bell is an eventfd doorbell. Wake is a single write(2); Wait blocks the
 // calling goroutine's thread in ppoll(2) directly, with no reader goroutine
 // in between, because handing a wake-up from a reader goroutine to the
 // waiter over a channel costs tens of microseconds of scheduler latency.
@@ -30,8 +30,8 @@ import (
 //
 //   - The eventfd is non-blocking (the host creates it with EFD_NONBLOCK).
 //     A write that would block (the counter at its maximum, which single
-//     increments never reach) fails with EAGAIN: Ring reports
-//     ErrBellSaturated, a protocol violation. Ring also checks before each
+//     increments never reach) fails with EAGAIN: Wake reports
+//     ErrBellSaturated, a protocol violation. Wake also checks before each
 //     write that the descriptor is still non-blocking (ErrBellBlocking): a
 //     peer that cleared O_NONBLOCK could otherwise block the next write for
 //     good. A peer that clears the flag and saturates the counter between
@@ -49,7 +49,7 @@ type Bell struct {
 	intr      int // private eventfd polled beside fd, made by the first leader; -1 before
 	leading   bool
 	followers chan struct{} // closed when the current leader returns; nil if none
-	ringing   int           // Rings between their check of fdClosed and the end of their write
+	ringing   int           // Wakes between their check of fdClosed and the end of their write
 	closed    bool
 	fdClosed  bool
 }
@@ -80,10 +80,10 @@ func openBell(fd int) (*Bell, error) {
 
 var one = func() (b [8]byte) { binary.LittleEndian.PutUint64(b[:], 1); return }()
 
-// Ring wakes the waiter, if any. It never blocks unless the peer tampers
+// Wake wakes the waiter, if any. It never blocks unless the peer tampers
 // with the eventfd (see Bell); a tampered or saturated doorbell is reported
 // as ErrBellBlocking or ErrBellSaturated, both protocol violations.
-func (b *Bell) Ring() error {
+func (b *Bell) Wake() error {
 	b.mu.Lock()
 	if b.fdClosed {
 		b.mu.Unlock()
@@ -235,7 +235,7 @@ func drain(fd int) error {
 			continue
 		case unix.EOPNOTSUPP, unix.EINVAL, unix.ENOSYS:
 			// Kernels before 5.12 read eventfds without RWF_NOWAIT
-			// support; the descriptor is non-blocking (Ring checks it).
+			// support; the descriptor is non-blocking (Wake checks it).
 			_, err = unix.Read(fd, buf[:])
 			if err == unix.EAGAIN {
 				return nil
@@ -248,7 +248,7 @@ func drain(fd int) error {
 // Close wakes every waiter with ErrClosed and releases the eventfd once no
 // goroutine is inside ppoll on it or writing to it (closing it under them
 // would let the number be reused by another file while still in use). A
-// Ring stuck in its write (see Bell) is freed by Unstick, which Close
+// Wake stuck in its write (see Bell) is freed by Unstick, which Close
 // starts.
 func (b *Bell) Close() error {
 	b.mu.Lock()
@@ -274,9 +274,9 @@ func (b *Bell) Close() error {
 // unstickFor bounds how long Unstick reads the counter down.
 const unstickFor = 5 * time.Second
 
-// Unstick frees a Ring blocked in its write by a peer that made the
+// Unstick frees a Wake blocked in its write by a peer that made the
 // eventfd blocking and filled its counter: each read empties the counter,
-// which wakes the writer. It returns once no Ring is in progress, or
+// which wakes the writer. It returns once no Wake is in progress, or
 // after unstickFor (a peer that refills the counter faster than this
 // side's writer runs keeps that goroutine; nothing else waits for it).
 func (b *Bell) Unstick() {

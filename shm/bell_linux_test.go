@@ -48,7 +48,7 @@ func TestBellSaturatedByPeer(t *testing.T) {
 	defer b.Close()
 	fillCounter(t, b.fd, 0xfffffffffffffffe)
 	within(t, 5*time.Second, "Ring", func() {
-		err = b.Ring()
+		err = b.Wake()
 	})
 	require.ErrorIs(t, err, ErrBellSaturated)
 	require.ErrorIs(t, err, ErrProtocol)
@@ -64,7 +64,7 @@ func TestBellMadeBlockingByPeer(t *testing.T) {
 	defer b.Close()
 	setBlocking(t, b.fd)
 	fillCounter(t, b.fd, 0xfffffffffffffffe)
-	within(t, 5*time.Second, "Ring", func() { err = b.Ring() })
+	within(t, 5*time.Second, "Ring", func() { err = b.Wake() })
 	require.ErrorIs(t, err, ErrBellBlocking)
 	_, err = openBell(dup(t, b.fd))
 	require.ErrorContains(t, err, "blocking", "a blocking doorbell is refused at open")
@@ -115,11 +115,11 @@ func TestBellCloseWakesWaiter(t *testing.T) {
 	b.mu.Unlock()
 }
 
-// TestBellUnstickFreesBlockedRing: a ring blocked in its write (the peer
+// TestBellUnstickFreesBlockedWake: a ring blocked in its write (the peer
 // cleared O_NONBLOCK and filled the counter between the ring's check and
 // its write) is freed when the bell is closed: Close reads the counter
 // down until the write returns, and only then releases the descriptor.
-func TestBellUnstickFreesBlockedRing(t *testing.T) {
+func TestBellUnstickFreesBlockedWake(t *testing.T) {
 	b, err := newBell()
 	require.NoError(t, err)
 	setBlocking(t, b.fd)
@@ -170,10 +170,10 @@ func TestBellWakeAllocatesNothing(t *testing.T) {
 	b, err := newBell()
 	require.NoError(t, err)
 	defer b.Close()
-	require.NoError(t, b.Ring())
+	require.NoError(t, b.Wake())
 	require.NoError(t, b.Wait(time.Second)) // the private eventfd is made once
 	allocs := testing.AllocsPerRun(100, func() {
-		if err := b.Ring(); err != nil {
+		if err := b.Wake(); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.Wait(time.Second); err != nil {

@@ -33,7 +33,7 @@ func init() {
 				fmt.Fprintln(os.Stderr, "bell echo:", err)
 				return 1
 			}
-			if err := out.Ring(); err != nil {
+			if err := out.Wake(); err != nil {
 				return 1
 			}
 		}
@@ -104,7 +104,7 @@ func BenchmarkDoorbellRoundTrip(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		t0 := time.Now()
-		if err := out.Ring(); err != nil {
+		if err := out.Wake(); err != nil {
 			b.Fatal(err)
 		}
 		if err := in.Wait(30 * time.Second); err != nil {

@@ -13,8 +13,8 @@
 //
 // Concurrency: an Endpoint's Send, Alloc, FreeOwn, Resolve and Release may
 // be called from any number of goroutines; Recv and TryRecv from one
-// goroutine at a time (not both at once). Arm, Pending, Disarm, WaitData and
-// WakeData, with which a receiver lets one goroutine poll with TryRecv while
+// goroutine at a time (not both at once). Arm, Pending, Disarm, Wait and
+// Wake, with which a receiver lets one goroutine poll with TryRecv while
 // another sleeps on the data doorbell, and Interrupt may be called from any
 // goroutine. A Pool is safe for concurrent use by both processes. Every
 // value the peer can write is copied out and validated before use; a

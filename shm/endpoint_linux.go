@@ -108,7 +108,7 @@ func (e *Endpoint) SendContext(ctx context.Context, ds []wire.Desc) (int, error)
 		sent += n
 		if wake {
 			// Whoever cleared the peer's flag rings, once.
-			if err := e.dataOut.Ring(); err != nil {
+			if err := e.dataOut.Wake(); err != nil {
 				return sent, err
 			}
 		}
@@ -142,7 +142,7 @@ func (e *Endpoint) awaitSpace(ctx context.Context, deadline time.Time) error {
 			}
 			return ok, err
 		},
-		e.tx.PrepareWait, e.tx.CancelWait)
+		e.tx.Arm, e.tx.Disarm)
 }
 
 // enterGate takes a one-waiter gate, waiting until deadline (then
@@ -183,7 +183,7 @@ func (e *Endpoint) Recv(dst []wire.Desc, timeout time.Duration) (int, error) {
 			}
 			return ok, err
 		},
-		e.rx.PreparePark, e.rx.CancelPark)
+		e.rx.Arm, e.rx.Disarm)
 	if err != nil {
 		return 0, err
 	}
@@ -202,7 +202,7 @@ func (e *Endpoint) tryRecv(dst []wire.Desc) (int, error) {
 		err = errRingCorrupt
 	}
 	if wake {
-		if rerr := e.spaceOut.Ring(); err == nil {
+		if rerr := e.spaceOut.Wake(); err == nil {
 			err = rerr
 		}
 	}
@@ -212,7 +212,7 @@ func (e *Endpoint) tryRecv(dst []wire.Desc) (int, error) {
 // A receiver may also split Recv's wait in two: one goroutine polls the
 // ring with TryRecv while at most one other sleeps on the data doorbell,
 // so that whoever polls when a descriptor arrives takes it without a
-// wake-up. Arm, Pending, Disarm, WaitData and WakeData are that protocol;
+// wake-up. Arm, Pending, Disarm, Wait and Wake are that protocol;
 // they may be called by any goroutine, concurrently with the one
 // receiving.
 
@@ -222,7 +222,7 @@ func (e *Endpoint) tryRecv(dst []wire.Desc) (int, error) {
 // caller must not rely on a ring and should receive them itself (after
 // Disarm).
 func (e *Endpoint) Arm() (pending bool) {
-	e.rx.PreparePark()
+	e.rx.Arm()
 	return e.rx.Pending()
 }
 
@@ -231,17 +231,17 @@ func (e *Endpoint) Pending() bool { return e.rx.Pending() }
 
 // Disarm withdraws Arm: a goroutine is polling again, and the peer may
 // publish without ringing.
-func (e *Endpoint) Disarm() { e.rx.CancelPark() }
+func (e *Endpoint) Disarm() { e.rx.Disarm() }
 
-// WaitData blocks on the data doorbell until it rings, timeout passes
+// Wait blocks on the data doorbell until it rings, timeout passes
 // (ErrTimeout), or Interrupt closes it (ErrClosed). It does not look at
 // the ring: wake-ups may be spurious, and Arm is the caller's business.
-func (e *Endpoint) WaitData(timeout time.Duration) error { return e.dataIn.Wait(timeout) }
+func (e *Endpoint) Wait(timeout time.Duration) error { return e.dataIn.Wait(timeout) }
 
-// WakeData rings this side's own data doorbell, waking a goroutine in
-// WaitData: a poller that stops while descriptors are waiting uses it to
+// Wake rings this side's own data doorbell, waking a goroutine in
+// Wait: a poller that stops while descriptors are waiting uses it to
 // hand them to the sleeper.
-func (e *Endpoint) WakeData() error { return e.dataIn.Ring() }
+func (e *Endpoint) Wake() error { return e.dataIn.Wake() }
 
 // Alloc returns a slot of at least n bytes from this side's pool, waiting
 // up to the configured wait for the peer to free one; then ErrExhausted.
@@ -274,7 +274,7 @@ func (e *Endpoint) AllocContext(ctx context.Context, n int) (Slot, error) {
 			s, allocErr = e.own.Alloc(n)
 			return allocErr != ErrNoSlot, nil
 		},
-		e.own.PrepareWait, e.own.CancelWait)
+		e.own.Arm, e.own.Disarm)
 	if err != nil {
 		return Slot{}, err
 	}
@@ -290,7 +290,7 @@ func (e *Endpoint) FreeOwn(index, gen uint32) error {
 	if wake {
 		// The bell may be closed by Interrupt; the waiter then wakes
 		// anyway, so the error carries no information.
-		_ = e.spaceIn.Ring()
+		_ = e.spaceIn.Wake()
 	}
 	return err
 }
@@ -310,7 +310,7 @@ func (e *Endpoint) Release(d *wire.Desc) error {
 	}
 	wake, err := e.peer.Free(d.Slot(), d.Gen())
 	if wake {
-		if rerr := e.spaceOut.Ring(); err == nil {
+		if rerr := e.spaceOut.Wake(); err == nil {
 			err = rerr
 		}
 	}
@@ -319,7 +319,7 @@ func (e *Endpoint) Release(d *wire.Desc) error {
 
 // Interrupt closes this side's two waiting doorbells (data ready for this
 // side's receiver, space freed for this side's senders). Every goroutine of
-// this process blocked in Recv, WaitData, Send (waiting for ring space) or
+// this process blocked in Recv, Wait, Send (waiting for ring space) or
 // Alloc (waiting for a slot) wakes at once with ErrClosed, and so does
 // every later wait; waits that find their condition already true still
 // succeed, so descriptors already in the ring can be drained with TryRecv.

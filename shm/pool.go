@@ -274,15 +274,15 @@ func (p *Pool) SlotAt(b []byte) (index uint32, off, room int, ok bool) {
 	return 0, 0, 0, false
 }
 
-// PrepareWait announces that the owner is about to block until a slot is
-// freed. The caller must retry Alloc afterwards and call CancelWait if it
+// Arm announces that the owner is about to block until a slot is
+// freed. The caller must retry Alloc afterwards and call Disarm if it
 // does not block.
-func (p *Pool) PrepareWait() { p.waiting.Store(1) }
+func (p *Pool) Arm() { p.waiting.Store(1) }
 
-// CancelWait withdraws PrepareWait. A false result means a freer already
+// Disarm withdraws Arm. A false result means a freer already
 // cleared the flag and rang (or is ringing) the owner's doorbell, so one
 // spurious wake-up may follow.
-func (p *Pool) CancelWait() bool { return p.waiting.CompareAndSwap(1, 0) }
+func (p *Pool) Disarm() bool { return p.waiting.CompareAndSwap(1, 0) }
 
 // MaxSize returns the largest slot size: the largest n Alloc accepts.
 func (p *Pool) MaxSize() int { return int(p.classes[p.nclasses-1].size) }

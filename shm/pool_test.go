@@ -399,21 +399,21 @@ func TestPoolWaitingFlag(t *testing.T) {
 	}
 	a, b := hold(), hold()
 
-	p.PrepareWait()
-	require.True(t, free(a), "the first free after PrepareWait owns the doorbell")
+	p.Arm()
+	require.True(t, free(a), "the first free after Arm owns the doorbell")
 	require.False(t, free(b), "and only the first")
-	require.False(t, p.CancelWait(), "the freer already withdrew the flag")
+	require.False(t, p.Disarm(), "the freer already withdrew the flag")
 
 	c := hold()
-	p.PrepareWait()
-	require.True(t, p.CancelWait(), "nobody freed: the owner withdraws its own flag")
+	p.Arm()
+	require.True(t, p.Disarm(), "nobody freed: the owner withdraws its own flag")
 	require.False(t, free(c), "a withdrawn wait is not rung")
 
 	// A failed free must not consume the wake-up.
-	p.PrepareWait()
+	p.Arm()
 	_, err = q.Free(c.Index, c.Gen)
 	require.ErrorIs(t, err, ErrStale)
-	require.True(t, p.CancelWait())
+	require.True(t, p.Disarm())
 }
 
 // TestPoolRandomOps drives one pool with random operations and checks every
@@ -616,9 +616,9 @@ func TestPoolConcurrentOwnerReceiver(t *testing.T) {
 				for err == ErrNoSlot {
 					// The segment layer's wait, with a Go channel as the
 					// doorbell and a short timeout as a safety net.
-					owner.PrepareWait()
+					owner.Arm()
 					if s, err = owner.Alloc(n); err != ErrNoSlot {
-						owner.CancelWait()
+						owner.Disarm()
 						break
 					}
 					waits.Add(1)
@@ -628,7 +628,7 @@ func TestPoolConcurrentOwnerReceiver(t *testing.T) {
 					case <-stop:
 						return
 					}
-					owner.CancelWait()
+					owner.Disarm()
 					s, err = owner.Alloc(n)
 				}
 				if err != nil {

@@ -66,7 +66,7 @@ func (t *Transport) WaitReadable(timeout time.Duration) error {
 	if err := t.state.err(); err != nil {
 		return err
 	}
-	switch err := t.ep.WaitData(timeout); err {
+	switch err := t.ep.Wait(timeout); err {
 	case nil, shm.ErrTimeout:
 		return nil
 	default:
@@ -75,7 +75,7 @@ func (t *Transport) WaitReadable(timeout time.Duration) error {
 }
 
 // WakeReader rings this side's own doorbell.
-func (t *Transport) WakeReader() { _ = t.ep.WakeData() }
+func (t *Transport) WakeReader() { _ = t.ep.Wake() }
 
 // SpinBudget is the segment's polling budget (shm.Config.Spin).
 func (t *Transport) SpinBudget() time.Duration { return t.ep.Spin() }
