@@ -32,6 +32,9 @@ type channel struct {
 	send credit          // our send window on this channel
 	desc wire.Desc       // scratch for frames this side sends from the caller's goroutine
 	rel  transport.Frame // scratch for releasing a consumed frame (guarded by mu)
+	// scratch holds the payload of a frame this side sends, with desc,
+	// when it is small enough to travel in the descriptor (see encode).
+	scratch [wire.InlineMax]byte
 
 	mu         sync.Mutex
 	queue      []item
@@ -57,18 +60,17 @@ type channel struct {
 	rxRest []byte
 
 	cancel context.CancelCauseFunc // server side: cancels the handler
-
-	// Receive token bookkeeping (see readers): token is set while the
-	// caller's goroutine holds the token it took after sending; retake
-	// asks finishServer to take it after sending the response, and
-	// tookToken says it did.
-	token, retake, tookToken bool
 }
 
 // maxFreeChans bounds the recycled channels a session keeps (about the
 // number of calls it had in flight at once, at most this).
 const maxFreeChans = 1024
 
+// newChannel takes a channel from the session's pool (see recycle), or
+// makes one, and starts a call on it. A recycled channel is cleared here,
+// when it is taken, rather than when it is put back: the work is the same,
+// but the call that finishes enters no function for it. (A new channel,
+// rare once the pool is warm, is cleared all the same.)
 func (s *Session) newChannel(id, method uint64, local bool) *channel {
 	var ch *channel
 	s.freeMu.Lock()
@@ -81,10 +83,22 @@ func (s *Session) newChannel(id, method uint64, local bool) *channel {
 	if ch == nil {
 		ch = &channel{s: s, wake: make(chan struct{}, 1)}
 	}
+	// Under mu, as everywhere else: a goroutine the previous call's
+	// handler left behind may still try SetTrailer through its context.
+	ch.mu.Lock()
+	clear(ch.queue)
+	ch.queue, ch.head = ch.queue[:0], 0
+	ch.final, ch.trailer, ch.trailerOut = nil, nil, nil
+	ch.st.Store(0) // the call starts open
+	ch.rxPk.Store(nil)
+	ch.rxRest = nil
+	ch.consumed, ch.cancel = 0, nil
+	ch.mu.Unlock()
 	ch.id, ch.method, ch.local = id, method, local
-	ch.send.mu.Lock()
-	ch.send.n = DefaultChannelWindow
-	ch.send.mu.Unlock()
+	// The send window without its lock: the previous call's senders are
+	// gone (no stream is recycled), and nobody else can reach ch yet.
+	ch.send.n.Store(DefaultChannelWindow)
+	ch.send.err, ch.send.wake = nil, nil
 	ch.remaining.Store(int64(s.cfg.ChannelWindow))
 	return ch
 }
@@ -94,31 +108,13 @@ func (s *Session) newChannel(id, method uint64, local bool) *channel {
 // nothing else can reach may be recycled: the caller has consumed the final
 // status, the reader removed the channel from the map before publishing
 // that status (onFrame) and touches only s and wake afterwards, which are
-// never reset, and no Retainer or context watcher holds it.
+// never cleared, and no Retainer or context watcher holds it.
 func (s *Session) recycle(ch *channel) {
-	ch.reset()
 	s.freeMu.Lock()
 	if len(s.freeChans) < maxFreeChans {
 		s.freeChans = append(s.freeChans, ch)
 	}
 	s.freeMu.Unlock()
-}
-
-// reset clears what a call left in ch.
-func (ch *channel) reset() {
-	ch.mu.Lock()
-	clear(ch.queue)
-	ch.queue, ch.head = ch.queue[:0], 0
-	ch.final, ch.trailer, ch.trailerOut = nil, nil, nil
-	ch.st.Store(0) // the next call starts open
-	ch.rxPk.Store(nil)
-	ch.rxRest = nil
-	ch.consumed, ch.cancel = 0, nil
-	ch.token, ch.retake, ch.tookToken = false, false, false
-	ch.mu.Unlock()
-	ch.send.mu.Lock()
-	ch.send.n, ch.send.err, ch.send.wake = 0, nil, nil
-	ch.send.mu.Unlock()
 }
 
 // retire queues a finished serving-side unary channel for recycling. It
@@ -143,25 +139,22 @@ func (s *Session) retire(ch *channel) {
 // reclaim recycles the retired channels (see retire). It runs on the
 // receiving side, between dispatches. Once the session is dying it drops
 // them instead: die fails every channel it found in the map, and one it
-// found may have been retired since.
+// found may have been retired since, so none may be taken for a new call
+// (which would clear it under die's feet, see newChannel).
+//
+// One look at dying, under freeMu, is enough: a channel retired before
+// die took the map had been removed from it (finishServer), so die did
+// not find it; one retired after that was retired after die set dying,
+// which this look then sees.
 func (s *Session) reclaim() {
 	s.freeMu.Lock()
 	r := s.retired
-	// Swapped, not truncated: retire may append while r is processed.
-	s.retired, s.retiredSpare = s.retiredSpare, nil
-	s.retiredN.Store(0)
-	s.freeMu.Unlock()
-	if !s.dying.Load() {
-		for _, ch := range r {
-			ch.reset()
-		}
-	}
-	s.freeMu.Lock()
 	if !s.dying.Load() {
 		s.freeChans = append(s.freeChans, r[:max(0, min(len(r), maxFreeChans-len(s.freeChans)))]...)
 	}
 	clear(r)
-	s.retiredSpare = r[:0]
+	s.retired = r[:0]
+	s.retiredN.Store(0)
 	s.freeMu.Unlock()
 }
 
@@ -182,16 +175,19 @@ type inFrame struct {
 }
 
 // onFrame queues the message of an OPEN, DATA or STATUS frame (reader
-// goroutine).
+// goroutine), taking it through ch's state machine. The state moves only
+// once the frame is known to be good: a bad packed payload ends the link
+// with the channel as it was.
 func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
+	s := ch.s
 	if ch.remaining.Load() <= 0 {
-		ch.s.t.Release(f)
+		s.t.Release(f)
 		return violation("channel %d flow-control window exceeded", ch.id)
 	}
 	ch.remaining.Add(-wire.FrameCost(len(f.Payload)))
 	var in inFrame
 	if err := ch.parseFrame(f, &in); err != nil {
-		ch.s.t.Release(f)
+		s.t.Release(f)
 		return err
 	}
 	if in.final != nil {
@@ -199,16 +195,41 @@ func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
 		// Removing it before the final status is published means that
 		// once the caller sees that status, the reader no longer needs
 		// the channel (see recycle).
-		ch.s.removeChannel(ch)
+		s.removeChannel(ch)
 	}
 	ch.mu.Lock()
-	v, err := ch.queueLocked(f, &in)
-	s, wake := ch.s, ch.wake
-	ch.mu.Unlock()
-	if v == vIgnore || err != nil {
+	cur := ch.state()
+	next, v := transition(cur, in.ev)
+	if v != vAllow {
+		ch.mu.Unlock()
 		s.t.Release(f)
-		return err
+		if v == vViolation {
+			return violation("frame on channel %d after its end", ch.id)
+		}
+		// vIgnore: this side is done with the channel (abandoned it, or
+		// dropped its queue), but the reader looked it up just before it
+		// left the session's map. The frame crossed our RESET or end:
+		// ignore it, as lookup would have, rather than queue it where
+		// nobody releases it or take it for a frame after the peer's end.
+		return nil
 	}
+	if in.flags&wire.FlagPacked != 0 {
+		// Validated whole here; the receiver splits it (fromCursor).
+		if _, err := countPacked(in.payload); err != nil {
+			ch.mu.Unlock()
+			s.t.Release(f)
+			return err
+		}
+		ch.queue = append(ch.queue, item{f: *f, msg: in.payload, packed: true})
+	} else if in.flags&wire.FlagMsg != 0 {
+		ch.queue = append(ch.queue, item{f: *f, msg: in.payload})
+	}
+	if in.final != nil {
+		ch.final, ch.trailer = in.final, in.md
+	}
+	ch.enter(cur, next)
+	wake := ch.wake
+	ch.mu.Unlock()
 	if in.flags&wire.FlagMsg == 0 {
 		s.t.Release(f)
 	}
@@ -220,7 +241,8 @@ func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
 }
 
 // parseFrame reads a frame's metadata, status and event into in. A status
-// means the frame breaks the protocol whatever the channel's state.
+// means the frame breaks the protocol whatever the channel's state. A
+// STATUS that is not OK carries the status body, not a message.
 func (ch *channel) parseFrame(f *transport.Frame, in *inFrame) *plexus.Status {
 	d := &f.Desc
 	in.flags, in.payload = d.Flags(), f.Payload
@@ -233,7 +255,17 @@ func (ch *channel) parseFrame(f *transport.Frame, in *inFrame) *plexus.Status {
 	switch {
 	case d.Kind() == wire.KindStatus:
 		in.ev = evRecvStatus
-		return in.parseStatus(plexus.Code(d.Aux()))
+		code := plexus.Code(d.Aux())
+		if code == plexus.OK {
+			in.final = statusOK
+			return nil
+		}
+		st, err := wire.ParseStatusBody(code, in.payload)
+		if err != nil {
+			return err.(*plexus.Status)
+		}
+		in.final, in.payload = st, nil
+		in.flags &^= wire.FlagMsg
 	case in.flags&wire.FlagEnd != 0:
 		in.ev = evRecvEnd
 	case d.Kind() == wire.KindData && in.flags&wire.FlagMsg == 0:
@@ -242,56 +274,6 @@ func (ch *channel) parseFrame(f *transport.Frame, in *inFrame) *plexus.Status {
 		in.ev = evRecvData
 	}
 	return nil
-}
-
-// parseStatus reads a STATUS's final status. One that is not OK carries
-// the status body, not a message.
-func (in *inFrame) parseStatus(code plexus.Code) *plexus.Status {
-	if code == plexus.OK {
-		in.final = statusOK
-		return nil
-	}
-	st, err := wire.ParseStatusBody(code, in.payload)
-	if err != nil {
-		return err.(*plexus.Status)
-	}
-	in.final, in.payload = st, nil
-	in.flags &^= wire.FlagMsg
-	return nil
-}
-
-// queueLocked takes a parsed frame through ch's state machine and queues
-// its message; the caller holds ch.mu and releases the frame unless it was
-// queued. The state moves only once the frame is known to be good: a bad
-// packed payload ends the link with the channel as it was.
-func (ch *channel) queueLocked(f *transport.Frame, in *inFrame) (verdict, *plexus.Status) {
-	cur := ch.state()
-	next, v := transition(cur, in.ev)
-	switch v {
-	case vIgnore:
-		// This side is done with the channel (abandoned it, or dropped
-		// its queue), but the reader looked it up just before it left
-		// the session's map. The frame crossed our RESET or end: ignore
-		// it, as lookup would have, rather than queue it where nobody
-		// releases it or take it for a frame after the peer's end.
-		return v, nil
-	case vViolation:
-		return v, violation("frame on channel %d after its end", ch.id)
-	}
-	if in.flags&wire.FlagPacked != 0 {
-		// Validated whole here; the receiver splits it (fromCursor).
-		if _, err := countPacked(in.payload); err != nil {
-			return v, err
-		}
-		ch.queue = append(ch.queue, item{f: *f, msg: in.payload, packed: true})
-	} else if in.flags&wire.FlagMsg != 0 {
-		ch.queue = append(ch.queue, item{f: *f, msg: in.payload})
-	}
-	if in.final != nil {
-		ch.final, ch.trailer = in.final, in.md
-	}
-	ch.enter(cur, next)
-	return v, nil
 }
 
 var statusOK = &plexus.Status{Code: plexus.OK}
@@ -320,9 +302,9 @@ func (ch *channel) fail(st *plexus.Status, e chanEvent) {
 
 // next waits for the next message. It returns io.EOF when the peer ended
 // its side cleanly, or the final status. The item's frame must be released
-// with done.
+// with done. How it waits, and whether it receives for itself meanwhile,
+// is the receiver's business (see receiver.await).
 func (ch *channel) next(ctx context.Context) (item, error) {
-	defer ch.dropToken()
 	for {
 		// A call whose context has ended, or that this side abandoned,
 		// delivers no more messages, even ones already queued: the
@@ -332,17 +314,21 @@ func (ch *channel) next(ctx context.Context) (item, error) {
 			ch.closeCursor()
 			return item{}, ctxStatus(ctx)
 		}
-		if msg, pk := ch.fromCursor(); pk != nil {
-			return item{msg: msg, pk: pk}, nil
+		if pk := ch.rxPk.Load(); pk != nil {
+			if msg, pk := ch.fromCursor(pk); pk != nil {
+				return item{msg: msg, pk: pk}, nil
+			}
 		}
 		ch.mu.Lock()
-		if ch.state()&stFinished != 0 {
-			st := ch.final
+		// The final status once this side is done with the channel, or
+		// once the queue is empty and the peer will send nothing more.
+		if st := ch.state(); st&stFinished != 0 || (ch.head >= len(ch.queue) && st&stRecvEnd != 0) {
+			final := ch.final
 			ch.mu.Unlock()
-			if st == nil || st.Code == plexus.OK {
+			if final == nil || final.Code == plexus.OK {
 				return item{}, io.EOF
 			}
-			return item{}, st
+			return item{}, final
 		}
 		if ch.head < len(ch.queue) {
 			it := ch.queue[ch.head]
@@ -358,41 +344,11 @@ func (ch *channel) next(ctx context.Context) (item, error) {
 			}
 			return it, nil
 		}
-		if ch.state()&stRecvEnd != 0 {
-			st := ch.final
-			ch.mu.Unlock()
-			if st == nil || st.Code == plexus.OK {
-				return item{}, io.EOF
-			}
-			return item{}, st
-		}
 		ch.mu.Unlock()
-		if ch.s.pollFor(ch, ctx) {
-			continue
-		}
-		if !ch.wait(ctx) {
+		if !ch.s.rx.await(ch, ctx) {
 			return item{}, ctxStatus(ctx)
 		}
 	}
-}
-
-// wait blocks until ch is signalled (true) or ctx ends (false), counted
-// among the session's waiting callers (see leaveCaller).
-func (ch *channel) wait(ctx context.Context) bool {
-	r := ch.s.rd
-	if r != nil {
-		r.waiters.Add(1)
-	}
-	ok := true
-	select {
-	case <-ch.wake:
-	case <-ctx.Done():
-		ok = false
-	}
-	if r != nil {
-		r.waiters.Add(-1)
-	}
-	return ok
 }
 
 // done releases a consumed item and grants its cost back to the peer once

@@ -141,7 +141,7 @@ func transition(s chanState, e chanEvent) (chanState, verdict) {
 func (ch *channel) state() chanState { return chanState(ch.st.Load()) }
 
 // step applies e to ch's state; the caller holds ch.mu, or nothing else
-// can see ch yet (sentOpen).
+// can see ch yet (open, before the channel is in the session's map).
 func (ch *channel) step(e chanEvent) verdict {
 	cur := ch.state()
 	next, v := transition(cur, e)

@@ -13,9 +13,7 @@ import (
 // open starts a call: it allocates the channel ID and sends the OPEN with
 // the first message (if any), under openMu so that IDs reach the peer in
 // increasing order as the protocol requires.
-// wait says that the caller's goroutine will wait for the answer at once
-// (a unary call), so it may take the receive token (see takeToken).
-func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshaler, end, wait bool) (*channel, error) {
+func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshaler, end bool) (*channel, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ctxStatus(ctx)
 	}
@@ -27,14 +25,15 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	if refuse != nil {
 		return nil, refuse
 	}
-	payload, fromAlloc, flags, err := s.encode(ctx, plexus.OutgoingMetadata(ctx), first, nil)
+	// The channel exists before the payload and its ID: a small payload
+	// is encoded into it (see encode), and the OPEN descriptor lives in
+	// it too (a local one would escape through the transport interface
+	// and cost an allocation per call).
+	ch := s.newChannel(0, method, true)
+	payload, fromAlloc, flags, err := s.encode(ctx, plexus.OutgoingMetadata(ctx), first, nil, ch.scratch[:0])
 	if err != nil {
-		// After the session ended the transport refuses Alloc; report
-		// why the session ended, as for every other call.
-		if serr := s.notSent(); serr != nil {
-			return nil, serr
-		}
-		return nil, err
+		s.recycle(ch)
+		return nil, s.encodeFailed(err)
 	}
 	if end {
 		flags |= wire.FlagEnd
@@ -42,12 +41,9 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	cost := wire.FrameCost(len(payload))
 	if err := s.link.take(ctx, s.done, cost); err != nil {
 		s.freeIf(payload, fromAlloc)
+		s.recycle(ch)
 		return nil, err
 	}
-	// The channel exists before its ID so that the OPEN descriptor can
-	// live in it: a local one would escape through the transport
-	// interface and cost an allocation per call.
-	ch := s.newChannel(0, method, true)
 	d := &ch.desc
 	newDesc(d, wire.KindOpen, 0, flags)
 	d.SetMethod(method)
@@ -56,12 +52,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	}
 
 	if !s.openMu.lock(ctx) {
-		s.link.refund(cost)
-		if l, ok := first.(*Lease); !ok || !l.unspend(payload) {
-			s.freeIf(payload, fromAlloc)
-		}
-		s.recycle(ch)
-		return nil, ctxStatus(ctx)
+		return nil, s.unopen(ch, first, payload, fromAlloc, cost, ctxStatus(ctx))
 	}
 	// The remaining time is measured last, after encoding and waiting for
 	// link credit: the peer adds it to its own clock on arrival, so any
@@ -82,25 +73,21 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	if refuse != nil {
 		s.mu.Unlock()
 		s.openMu.unlock()
-		s.link.refund(cost)
-		if l, ok := first.(*Lease); !ok || !l.unspend(payload) {
-			s.freeIf(payload, fromAlloc)
-		}
-		s.recycle(ch)
-		return nil, refuse
+		return nil, s.unopen(ch, first, payload, fromAlloc, cost, refuse)
 	}
 	id := s.nextID
 	s.nextID += 2
 	ch.id = id
-	ch.send.n -= cost
-	ch.sentOpen(end)
+	ch.send.n.Add(-cost)
+	if end {
+		// The OPEN ends this side. ch.mu is not needed: nothing else can
+		// see ch until it is in the session's map.
+		ch.step(evSendEnd)
+	}
 	s.chans[id] = ch
 	s.mu.Unlock()
 	d.SetChannel(id)
 	err = s.send(ctx, d, payload)
-	if err == nil && wait {
-		ch.token = s.takeToken()
-	}
 	s.openMu.unlock()
 	if err != nil {
 		s.removeChannel(ch)
@@ -109,12 +96,27 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	return ch, nil
 }
 
-// sentOpen records that the OPEN ends this side (end). ch.mu is not
-// needed: nothing else can see ch until open puts it in the session's map.
-func (ch *channel) sentOpen(end bool) {
-	if end {
-		ch.step(evSendEnd)
+// encodeFailed is the error of a call whose first message could not be
+// encoded. After the session ended the transport refuses Alloc; report
+// why the session ended, as for every other call.
+func (s *Session) encodeFailed(err error) error {
+	if serr := s.notSent(); serr != nil {
+		return serr
 	}
+	return err
+}
+
+// unopen undoes open's steps for a call refused (err) before its OPEN
+// left: the link credit it took, its payload (given back to a lease that
+// was sent as it is, so that the caller may send it elsewhere), and its
+// channel.
+func (s *Session) unopen(ch *channel, first plexus.Marshaler, payload []byte, fromAlloc bool, cost int64, err *plexus.Status) error {
+	s.link.refund(cost)
+	if l, ok := first.(*Lease); !ok || !l.unspend(payload) {
+		s.freeIf(payload, fromAlloc)
+	}
+	s.recycle(ch)
+	return err
 }
 
 // ErrNotSent is the cause of the status of a call that never left this
@@ -149,7 +151,7 @@ func (s *Session) refuseOpenLocked() *plexus.Status {
 // Invoke makes a unary call: one request, one response. resp may be nil to
 // discard the response.
 func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshaler, resp plexus.Unmarshaler) error {
-	ch, err := s.open(ctx, method, req, true, true)
+	ch, err := s.open(ctx, method, req, true)
 	if err != nil {
 		return err
 	}
@@ -173,7 +175,9 @@ func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshale
 		ch.abandon(err.(*plexus.Status))
 		return err
 	}
-	ch.deliverTrailer(ctx)
+	if dst := plexus.ResponseMetadataDest(ctx); dst != nil {
+		ch.deliverTrailer(dst)
+	}
 	if _, retained := resp.(plexus.Retainer); !retained {
 		s.recycle(ch)
 	}
@@ -192,7 +196,7 @@ func (ch *channel) abandon(st *plexus.Status) {
 	if !peerDone {
 		ch.final = st
 	}
-	ch.step(evFinish) // under the same lock: see queueLocked and next
+	ch.step(evFinish) // under the same lock: see onFrame and next
 	ch.mu.Unlock()
 	ch.s.removeChannel(ch)
 	ch.send.close(st)
@@ -203,12 +207,13 @@ func (ch *channel) abandon(st *plexus.Status) {
 	ch.signal()
 }
 
-func (ch *channel) deliverTrailer(ctx context.Context) {
-	if dst := plexus.ResponseMetadataDest(ctx); dst != nil {
-		ch.mu.Lock()
-		*dst = ch.trailer
-		ch.mu.Unlock()
-	}
+// deliverTrailer hands the call's trailer to dst, the caller's
+// plexus.ResponseMetadataDest. The caller looks dst up, so that a call
+// without one (most) enters no function for it.
+func (ch *channel) deliverTrailer(dst *plexus.Metadata) {
+	ch.mu.Lock()
+	*dst = ch.trailer
+	ch.mu.Unlock()
 }
 
 // Notify sends a one-way message: no response, no delivery guarantee past
@@ -217,12 +222,9 @@ func (s *Session) Notify(ctx context.Context, method uint64, m plexus.Marshaler)
 	if err := s.notSent(); err != nil {
 		return err
 	}
-	payload, fromAlloc, flags, err := s.encode(ctx, plexus.OutgoingMetadata(ctx), m, nil)
+	payload, fromAlloc, flags, err := s.encode(ctx, plexus.OutgoingMetadata(ctx), m, nil, nil)
 	if err != nil {
-		if serr := s.notSent(); serr != nil {
-			return serr // see open
-		}
-		return err
+		return s.encodeFailed(err)
 	}
 	var d wire.Desc
 	newDesc(&d, wire.KindNotify, 0, flags)

@@ -29,7 +29,7 @@ type ctlFrame struct {
 const maxCtlQueue = 1 << 16
 
 type ctlQueue struct {
-	pushes atomic.Uint64 // frames pushed so far (see pollUntil)
+	pushes atomic.Uint64 // frames pushed so far (see pollReceiver.pollRead)
 	mu     sync.Mutex
 	frames []ctlFrame
 	spare  []ctlFrame

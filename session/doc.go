@@ -15,25 +15,40 @@
 // may have one goroutine sending and one receiving at the same time. A Mux
 // must be fully registered before the session that serves it starts.
 //
-// Goroutines: on a socket or in-process transport, one reader per session
-// (it never blocks on application code or on the transport's send side),
-// and incoming calls run on worker goroutines: one per call while its
-// handler runs, of which up to 32 stay idle afterwards, waiting for the
-// next call, until the session ends (see workers.go). At most
-// Config.MaxPeerCalls handlers run at once; later calls wait without a
-// goroutine, holding their flow-control credit (see admission.go). On a transport that
-// can be polled (transport.Poller: shared memory) there is no dedicated
-// reader: a caller waiting for its response receives for itself for a
-// polling budget, and a small set of reader goroutines covers the rest,
-// one of them asleep on the doorbell; a reader that receives a call with
-// nothing behind it runs the handler itself after making sure another
-// reader remains, and hands it to a worker otherwise (see poll.go). In
-// both cases there is one writer for frames the
-// receiving side generates, one keepalive timer, and one goroutine that
-// runs notification handlers one at a time, in arrival order, while any
-// are pending (so a notification handler that blocks delays the
+// Receiving: who takes frames off the transport, and how a goroutine
+// waiting for its channel gets what it waits for, is decided by one
+// receiver per session (receiver.go), chosen by the transport; the
+// protocol code (dispatch, channels, calls) asks it only to wait for a
+// channel's next frame (await) and to run a call of the peer's (run).
+//
+// Goroutines: on a socket or in-process transport (loopReceiver,
+// loop_receiver.go), one reader per session (it never blocks on
+// application code or on the transport's send side), and incoming calls
+// run on worker goroutines: one per call while its handler runs, of which
+// up to 32 stay idle afterwards, waiting for the next call, until the
+// session ends (see workers.go). At most Config.MaxPeerCalls handlers run
+// at once; later calls wait without a goroutine, holding their
+// flow-control credit (see admission.go). On a
+// transport that can be polled (transport.Poller: shared memory;
+// pollReceiver, poll_receiver.go) there is no dedicated reader: a caller
+// waiting for its response receives for itself for a polling budget, and
+// a small set of reader goroutines covers the rest, one of them asleep on
+// the doorbell; a reader that receives a call with nothing behind it runs
+// the handler itself after making sure another reader remains, and hands
+// it to a worker otherwise. In both cases there is one writer for frames
+// the receiving side generates, one keepalive timer, and one goroutine
+// that runs notification handlers one at a time, in arrival order, while
+// any are pending (so a notification handler that blocks delays the
 // notifications after it; beyond Config.MaxQueuedNotifications queued,
 // their credit waits for the handler, which slows the peer).
+//
+// The caller's side of a unary call (Invoke) is kept short, as a path of
+// functions entered (go run ./internal/tools/callpath measures it): small
+// payloads are encoded into the channel (a scratch the transport copies
+// into the descriptor) instead of transport memory, and the helpers every
+// call passes through (send, alloc, the open lock, link credit, the link
+// accounting of a received frame) are small enough to inline, their rare
+// cases out of line.
 //
 // Channels: each call is a channel, whose state on each side (SPEC.md
 // "Channel states") is a set of facts moved by one transition function,

@@ -4,26 +4,34 @@ import (
 	"context"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/wire"
 )
 
 // send hands a frame to the transport. A transport whose Send may wait
 // for the peer (transport.ContextSender: shared memory, for ring space or a
 // slot) gets ctx, so that the wait ends with the call's deadline or
-// cancellation rather than the transport's own bound.
+// cancellation rather than the transport's own bound. One interface call
+// (s.cs is the transport itself, or plainSender), so that send inlines.
 func (s *Session) send(ctx context.Context, d *wire.Desc, payload []byte) error {
-	if s.cs != nil {
-		return s.cs.SendContext(ctx, d, payload)
-	}
-	return s.t.Send(d, payload)
+	return s.cs.SendContext(ctx, d, payload)
 }
 
 // alloc is the transport's Alloc, its wait bounded by ctx as send's.
 func (s *Session) alloc(ctx context.Context, n int) ([]byte, error) {
-	if s.cs != nil {
-		return s.cs.AllocContext(ctx, n)
-	}
-	return s.t.Alloc(n)
+	return s.cs.AllocContext(ctx, n)
+}
+
+// plainSender is a transport whose Send and Alloc do not wait for the
+// peer, as a transport.ContextSender: the context has nothing to bound.
+type plainSender struct{ t transport.Transport }
+
+func (p plainSender) SendContext(_ context.Context, d *wire.Desc, payload []byte) error {
+	return p.t.Send(d, payload)
+}
+
+func (p plainSender) AllocContext(_ context.Context, n int) ([]byte, error) {
+	return p.t.Alloc(n)
 }
 
 // encode builds a frame payload of [metadata block][message][status body]
@@ -33,17 +41,16 @@ func (s *Session) alloc(ctx context.Context, n int) ([]byte, error) {
 // if the message outgrew its Msgsize estimate the payload is an ordinary
 // heap slice that the transport will copy.
 //
+// A payload whose size (Msgsize is an upper bound) fits in scratch, which
+// is at most wire.InlineMax bytes, is encoded there instead: the transport
+// copies a payload that small into the descriptor anyway, and memory from
+// Alloc would only cost its allocation and its return. scratch is the
+// sending goroutine's (a channel's, see channel.scratch), or nil.
+//
 // A wait for transport memory ends when ctx does (see send).
-func (s *Session) encode(ctx context.Context, md plexus.Metadata, m plexus.Marshaler, st *plexus.Status) (payload []byte, fromAlloc bool, flags uint8, err error) {
+func (s *Session) encode(ctx context.Context, md plexus.Metadata, m plexus.Marshaler, st *plexus.Status, scratch []byte) (payload []byte, fromAlloc bool, flags uint8, err error) {
 	if l, ok := m.(*Lease); ok {
-		if len(md) == 0 && st == nil {
-			// A lease alone is the payload: its memory crosses as it is.
-			if b, ok := l.take(s); ok {
-				return b, true, wire.FlagMsg, nil
-			}
-		}
-		// Copied below; the lease is spent all the same.
-		defer l.spend(s)
+		return s.encodeLease(ctx, md, l, st, scratch)
 	}
 	size := 0
 	if len(md) > 0 {
@@ -54,44 +61,86 @@ func (s *Session) encode(ctx context.Context, md plexus.Metadata, m plexus.Marsh
 		size += n
 		flags |= wire.FlagMD
 	}
-	if m != nil {
-		size += m.Msgsize()
-		flags |= wire.FlagMsg
-	}
 	if st != nil {
 		size += 4 + len(st.Message) + len(st.Details)
 	}
-	if size == 0 && m == nil {
+	if m != nil {
+		size += m.Msgsize()
+		flags |= wire.FlagMsg
+	} else if size == 0 {
 		return nil, false, flags, nil
 	}
 	if max := s.t.MaxPayload(); size > max {
 		return nil, false, 0, plexus.Errorf(plexus.ResourceExhausted, "message of %d bytes exceeds the link's %d-byte frame limit", size, max)
 	}
-	buf, err := s.alloc(ctx, max(size, 1))
-	if err != nil {
-		return nil, false, 0, err
+	// An empty message needs no memory either: nothing is appended.
+	buf := scratch[:0]
+	if fromAlloc = size > cap(scratch); fromAlloc {
+		if buf, err = s.alloc(ctx, size); err != nil {
+			return nil, false, 0, err
+		}
 	}
-	b := buf[:0]
-	if len(md) > 0 {
-		b = wire.AppendMetadata(b, md)
-	}
+	b := appendMetadata(buf[:0], md)
 	if m != nil {
 		if b, err = m.MarshalMsg(b); err != nil {
-			s.t.Free(buf)
+			s.freeIf(buf, fromAlloc)
 			return nil, false, 0, plexus.WithCause(plexus.Internal, err, "encoding message: "+err.Error())
 		}
 	}
-	if st != nil {
-		b = wire.AppendStatusBody(b, st)
+	b = appendStatusBody(b, st)
+	if inPlace(buf, b) {
+		return buf[:len(b)], fromAlloc, flags, nil
 	}
-	if len(b) > 0 && len(b) <= cap(buf) && &b[0] == &buf[:1][0] {
-		return buf[:len(b)], true, flags, nil
+	return s.outgrown(buf, b, fromAlloc, flags)
+}
+
+// encodeLease is encode for a Lease: alone, its memory is the payload and
+// crosses as it is; with metadata or a status it is copied (as any
+// message, through leaseCopy, which encode does not take for a lease),
+// and the lease is spent all the same.
+func (s *Session) encodeLease(ctx context.Context, md plexus.Metadata, l *Lease, st *plexus.Status, scratch []byte) (payload []byte, fromAlloc bool, flags uint8, err error) {
+	if len(md) == 0 && st == nil {
+		if b, ok := l.take(s); ok {
+			return b, true, wire.FlagMsg, nil
+		}
 	}
-	s.t.Free(buf)
+	defer l.spend(s)
+	return s.encode(ctx, md, leaseCopy{l}, st, scratch)
+}
+
+// leaseCopy is a Lease as an ordinary message, which encode copies.
+type leaseCopy struct{ *Lease }
+
+// inPlace reports whether b (the encoded payload) lies where buf does: the
+// message kept to its Msgsize.
+func inPlace(buf, b []byte) bool {
+	return len(b) > 0 && len(b) <= cap(buf) && &b[0] == &buf[:1][0]
+}
+
+// outgrown is the end of encode for a payload that is not where buf is: a
+// message that outgrew its Msgsize (or ignored the buffer it was given),
+// now on the heap, or an empty one. buf is freed if it came from Alloc.
+func (s *Session) outgrown(buf, b []byte, fromAlloc bool, flags uint8) ([]byte, bool, uint8, error) {
+	s.freeIf(buf, fromAlloc)
 	if len(b) > s.t.MaxPayload() {
 		return nil, false, 0, plexus.Errorf(plexus.ResourceExhausted, "message of %d bytes exceeds the link's %d-byte frame limit", len(b), s.t.MaxPayload())
 	}
 	return b, false, flags, nil
+}
+
+// appendMetadata and appendStatusBody append what there is of either.
+func appendMetadata(b []byte, md plexus.Metadata) []byte {
+	if len(md) == 0 {
+		return b
+	}
+	return wire.AppendMetadata(b, md)
+}
+
+func appendStatusBody(b []byte, st *plexus.Status) []byte {
+	if st == nil {
+		return b
+	}
+	return wire.AppendStatusBody(b, st)
 }
 
 // decode hands a received message to m. If m keeps views into the payload
@@ -101,8 +150,10 @@ func (ch *channel) decode(it *item, m plexus.Unmarshaler) error {
 	if it.pk != nil {
 		return ch.decodePacked(it.msg, it.pk, m)
 	}
+	// Not packed: the frame is released as done would, without its
+	// detour.
 	if m == nil {
-		ch.done(it)
+		ch.doneFrame(&it.f)
 		return nil
 	}
 	_, err := m.UnmarshalMsg(it.msg)
@@ -110,7 +161,7 @@ func (ch *channel) decode(it *item, m plexus.Unmarshaler) error {
 		ch.retain(r, *it)
 		return nil
 	}
-	ch.done(it)
+	ch.doneFrame(&it.f)
 	if err != nil {
 		return plexus.WithCause(plexus.Internal, err, "decoding message: "+err.Error())
 	}

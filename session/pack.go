@@ -66,7 +66,7 @@ func (ch *channel) startCursor(it *item) {
 }
 
 // fromCursor hands out the next message of the packed frame under the
-// receiver's cursor (receiving goroutine). Packed messages are what a
+// receiver's cursor, pk (receiving goroutine). Packed messages are what a
 // stream of small messages is made of, so this path takes no lock: the
 // message holds a reference to the frame, and the cursor is given up when
 // its last record is out, or when this side has finished the call
@@ -76,11 +76,11 @@ func (ch *channel) startCursor(it *item) {
 // memory the peer can still write (a slot of the segment), so each
 // record's length is checked again here, where it is used: a peer that
 // rewrote one ends the link with a protocol violation (see badRecord).
-func (ch *channel) fromCursor() (msg []byte, pk *packRef) {
-	pk = ch.rxPk.Load()
-	if pk == nil {
-		return nil, nil
-	}
+//
+// The caller loads the cursor (ch.rxPk) and calls this only if there is
+// one: most receives find none (every unary call's do), and then enter no
+// function for it.
+func (ch *channel) fromCursor(pk *packRef) ([]byte, *packRef) {
 	if ch.state()&stFinished != 0 || pk.closed.Load() || !pk.tryRef() {
 		ch.rxPk.Store(nil)
 		ch.rxRest = nil
@@ -109,7 +109,6 @@ func (ch *channel) fromCursor() (msg []byte, pk *packRef) {
 // status had already arrived: its remaining messages are not trusted.
 func (ch *channel) badRecord() {
 	st := violation("packed record on channel %d changed after it was validated", ch.id)
-	ch.dropToken() // nothing is sent while the receive token is held
 	ch.s.dispatchFailed(st)
 	ch.mu.Lock()
 	ch.step(evBadRecord)

@@ -128,28 +128,34 @@ func (s *Session) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
 		waits = true
 		return nil
 	}
-	if s.rd != nil && s.rd.inline {
-		// A reader received the call: it runs the handler itself once it
-		// has left the token (see readers).
-		s.rd.job = job
-		return nil
-	}
-	s.spawn(job)
+	s.rx.run(job)
 	return nil
+}
+
+// serveJob is a call of the peer's to run: its handler's context (and
+// what stops its deadline), its channel and its handler.
+type serveJob struct {
+	ctx  context.Context
+	stop func()
+	ch   *channel
+	h    *handler
+	// after, if set, is called by the goroutine that runs the call right
+	// after the call's STATUS has been sent: the receiver's hook for a
+	// reader that ran the call itself (see pollReceiver).
+	after func()
 }
 
 // serve runs a handler and sends the call's status. A panic in the
 // handler becomes an INTERNAL status; the link survives it.
 //
-// It reports whether it took the receive token after sending the status
-// (see finishServer), which a reader that ran the call inline goes on
-// with; ch may be recycled once serve returns, so its caller must not
-// look at it. It also returns the waiting call, if any, that takes the
-// finished handler's place, for its caller to run (see handlerDone).
-func (s *Session) serve(ctx context.Context, stop func(), ch *channel, h *handler) (tookToken bool, next serveJob, more bool) {
+// j.ch may be recycled once serve returns, so its caller must not look at
+// it. It returns the waiting call, if any, that takes the finished
+// handler's place, for its caller to run (see handlerDone).
+func (s *Session) serve(j serveJob) (next serveJob, more bool) {
+	ctx, ch, h := j.ctx, j.ch, j.h
 	defer s.handlers.Done()
 	defer func() { next, more = s.handlerDone() }()
-	defer stop()
+	defer j.stop()
 	s.hold()
 	var resp plexus.Marshaler
 	var req item
@@ -159,18 +165,17 @@ func (s *Session) serve(ctx context.Context, stop func(), ch *channel, h *handle
 		err = plexus.Errorf(plexus.DeadlineExceeded, "deadline exceeded while the handler ran")
 	}
 	if got {
-		s.finishServer(ch, resp, err, &req)
+		s.finishServer(ch, resp, err, &req, j.after)
 	} else {
-		s.finishServer(ch, resp, err, nil)
+		s.finishServer(ch, resp, err, nil, j.after)
 	}
-	tookToken = ch.tookToken
 	if h.kind != kindStreamHandler {
 		// A stream handler's Stream points at ch and may outlive the
 		// call in the application's hands; a unary handler has nothing
 		// but its context, which SetTrailer checks.
 		s.retire(ch)
 	}
-	return tookToken, serveJob{}, false
+	return serveJob{}, false
 }
 
 // runHandler runs h; a unary request it received is left in *req (and
@@ -209,8 +214,9 @@ func (s *Session) runHandler(ctx context.Context, ch *channel, h *handler, resp 
 // req, if not nil, is the unary request, released as soon as the
 // response is encoded (the response may be part of it) and before the
 // response is sent, so that the caller never sees the response while its
-// request's memory is still held.
-func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, req *item) {
+// request's memory is still held. after, if not nil, runs right after the
+// send (see serveJob).
+func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, req *item, after func()) {
 	defer func() {
 		s.removeChannel(ch)
 		ch.drop()
@@ -230,14 +236,14 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, r
 		return
 	}
 	// The handler has returned, so nothing else sends on this channel and
-	// its scratch descriptor is free.
+	// its scratch descriptor and payload are free.
 	d := &ch.desc
 	var payload []byte
 	var fromAlloc bool
 	var flags uint8
 	var err error
 	if herr == nil {
-		payload, fromAlloc, flags, err = s.encode(context.Background(), trailer, resp, nil)
+		payload, fromAlloc, flags, err = s.encode(context.Background(), trailer, resp, nil, ch.scratch[:0])
 		if err != nil {
 			herr = err
 		} else {
@@ -246,19 +252,16 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, r
 	}
 	if herr != nil {
 		st := statusFromError(herr)
-		payload, fromAlloc, flags, err = s.encode(context.Background(), trailer, nil, st)
+		payload, fromAlloc, flags, err = s.encode(context.Background(), trailer, nil, st, ch.scratch[:0])
 		if err != nil {
 			// The status itself does not fit (huge message or trailer):
 			// send the code alone.
-			payload, fromAlloc, flags, _ = s.encode(context.Background(), nil, nil, &plexus.Status{Code: st.Code})
+			payload, fromAlloc, flags, _ = s.encode(context.Background(), nil, nil, &plexus.Status{Code: st.Code}, ch.scratch[:0])
 		}
 		newDesc(d, wire.KindStatus, ch.id, flags|wire.FlagEnd)
 		d.SetAux(uint64(st.Code))
 	}
-	// A payload in transport memory holds the response by itself; any
-	// other (a message that outgrew its Msgsize, or ignored the buffer it
-	// was given) may still point into the request until Send copies it.
-	early := req != nil && (fromAlloc || len(payload) == 0)
+	early := req != nil && ch.standsAlone(payload, fromAlloc)
 	if early {
 		ch.done(req)
 	}
@@ -266,14 +269,22 @@ func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, r
 	if req != nil && !early {
 		ch.done(req)
 	}
-	if ch.retake {
-		// A reader that ran the handler: back to receiving, with the
-		// link disarmed before the caller's next call can ring.
-		ch.tookToken = s.takeToken()
+	if after != nil {
+		// The receiver's hook: a reader that ran the handler takes the
+		// token back now, before the caller's next call can ring.
+		after()
 	}
 	if err != nil {
 		s.log.Debug("status not sent", "channel", ch.id, "error", err)
 	}
+}
+
+// standsAlone reports whether an encoded payload holds the response by
+// itself: in transport memory or in ch.scratch (encode), or empty. Any
+// other (a message that outgrew its Msgsize, or ignored the buffer it was
+// given) may still point into the request until Send copies it.
+func (ch *channel) standsAlone(payload []byte, fromAlloc bool) bool {
+	return fromAlloc || len(payload) == 0 || &payload[0] == &ch.scratch[0]
 }
 
 // onNotify queues a notification for its handler (reader goroutine hands

@@ -17,7 +17,7 @@ import (
 // peer's calls, over one transport.
 type Session struct {
 	t   transport.Transport
-	cs  transport.ContextSender // t, if its sends can wait (see send); else nil
+	cs  transport.ContextSender // t, or plainSender{t} if its sends cannot wait (see send)
 	cfg Config
 	mux *Mux
 	log hclog.Logger
@@ -48,9 +48,9 @@ type Session struct {
 	freeChans []*channel
 	// Finished serving-side channels waiting to be recycled (see retire),
 	// and how many there are, read without freeMu by dispatch.
-	retired, retiredSpare []*channel
-	retiredN              atomic.Int32
-	dying                 atomic.Bool // set by die before it collects the channels to fail
+	retired  []*channel
+	retiredN atomic.Int32
+	dying    atomic.Bool // set by die before it collects the channels to fail
 
 	// Receive-side accounting, touched only by the dispatching goroutine:
 	// the credit the peer still has on the link, and the bytes dispatched
@@ -64,7 +64,7 @@ type Session struct {
 
 	calls    admission    // handlers running for the peer's calls, and calls waiting for one
 	owed     atomic.Int64 // withheld link credit to give back (see repay)
-	rd       *readers     // receivers on a transport.Poller transport; nil otherwise (readLoop)
+	rx       receiver     // who receives, and how (see receiver)
 	ctl      ctlQueue
 	notes    noteQueue
 	rxFrames atomic.Uint64 // frames received, for idle detection
@@ -76,6 +76,14 @@ type Session struct {
 
 // New starts a session over t. The session owns t from now on.
 func New(t transport.Transport, cfg Config) *Session {
+	s := newSession(t, cfg)
+	s.rx.start()
+	return s
+}
+
+// newSession is New without the receiver's goroutines, which tests of a
+// receiver start (or stand in for) themselves.
+func newSession(t transport.Transport, cfg Config) *Session {
 	cfg = cfg.withDefaults()
 	s := &Session{
 		t: t, cfg: cfg, mux: cfg.Mux, log: cfg.Logger,
@@ -85,7 +93,11 @@ func New(t transport.Transport, cfg Config) *Session {
 		link:  newCredit(DefaultLinkWindow),
 	}
 	s.linkRemaining = int64(cfg.LinkWindow)
-	s.cs, _ = t.(transport.ContextSender)
+	if cs, ok := t.(transport.ContextSender); ok {
+		s.cs = cs
+	} else {
+		s.cs = plainSender{t}
+	}
 	if cfg.Role == Acceptor {
 		s.nextID = 2
 	} else {
@@ -98,11 +110,7 @@ func New(t transport.Transport, cfg Config) *Session {
 	if extra := cfg.LinkWindow - DefaultLinkWindow; extra > 0 {
 		s.queueCredit(0, int64(extra))
 	}
-	if p, ok := t.(transport.Poller); ok {
-		s.startReaders(p)
-	} else {
-		go s.readLoop()
-	}
+	s.rx = newReceiver(s)
 	go s.writeLoop()
 	if cfg.KeepaliveIdle > 0 {
 		go s.keepalive()
@@ -174,19 +182,24 @@ func classifyRecv(err error) *plexus.Status {
 	return plexus.WithCause(plexus.PeerDied, err, "transport failed: "+err.Error())
 }
 
-func (s *Session) readLoop() {
-	var f transport.Frame
-	for {
-		if err := s.t.Recv(&f); err != nil {
-			s.die(classifyRecv(err))
-			return
-		}
-		s.rxFrames.Add(1)
-		if err := s.dispatch(&f); err != nil {
-			s.dispatchFailed(err)
-			return
-		}
+// ended reports whether the session is over.
+func (s *Session) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
 	}
+}
+
+// recvFailed ends the session over a receive error or, fromDispatch, a
+// frame that dispatch refused.
+func (s *Session) recvFailed(err error, fromDispatch bool) {
+	if fromDispatch {
+		s.dispatchFailed(err.(*plexus.Status))
+		return
+	}
+	s.die(classifyRecv(err))
 }
 
 // dispatchFailed ends the session over a frame dispatch refused.
@@ -233,13 +246,23 @@ func (s *Session) dispatch(f *transport.Frame) *plexus.Status {
 	case wire.KindReset:
 		return s.onResetFrame(f)
 	}
-	return s.onChannelFrame(f) // DATA and STATUS
+	// DATA and STATUS, for their channel.
+	ch, err := s.lookup(d.Channel())
+	if ch == nil {
+		s.t.Release(f)
+		return err
+	}
+	if d.Kind() == wire.KindStatus && !ch.local {
+		s.t.Release(f)
+		return violation("STATUS on channel %d that the peer opened", d.Channel())
+	}
+	return ch.onFrame(f)
 }
 
 // admitFrame checks what every frame must satisfy before it is routed
-// (its kind, the PACKED flag, its channel) and takes a message-bearing
-// frame's cost from the peer's link credit. A status means the frame
-// breaks the protocol; the caller releases it.
+// (its kind, the PACKED flag, its channel, the peer's link credit) and
+// takes a message-bearing frame's cost from that credit. A status means
+// the frame breaks the protocol; the caller releases it.
 func (s *Session) admitFrame(f *transport.Frame) *plexus.Status {
 	d := &f.Desc
 	kind, flags, id := d.Kind(), d.Flags(), d.Channel()
@@ -250,30 +273,25 @@ func (s *Session) admitFrame(f *transport.Frame) *plexus.Status {
 		return violation("PACKED on a frame of kind %d with flags %#x", kind, flags)
 	}
 	if kind.CarriesMessage() {
-		if st := s.chargeLink(kind, wire.FrameCost(len(f.Payload))); st != nil {
-			return st
+		// The frame's cost comes from the peer's link credit, which must
+		// be positive when the frame arrives. A call's or notification's
+		// cost is given back by onOpen or onNotify, which know whether it
+		// must wait for a handler; any other frame's counts towards the
+		// next grant at once.
+		if s.regranted.Load() != 0 {
+			s.linkRemaining += s.regranted.Swap(0)
+		}
+		if s.linkRemaining <= 0 {
+			return violation("link flow-control window exceeded")
+		}
+		cost := wire.FrameCost(len(f.Payload))
+		s.linkRemaining -= cost
+		if kind != wire.KindNotify && kind != wire.KindOpen {
+			s.consumeLink(cost)
 		}
 	}
 	if !channelAllowed(kind, id) {
 		return violation("frame kind %d on channel %d", kind, id)
-	}
-	return nil
-}
-
-// chargeLink takes a frame's cost from the peer's link credit, which must
-// be positive when the frame arrives. A call's or notification's cost is
-// given back by onOpen or onNotify, which know whether it must wait for a
-// handler; any other frame's counts towards the next grant at once.
-func (s *Session) chargeLink(kind wire.Kind, cost int64) *plexus.Status {
-	if s.regranted.Load() != 0 {
-		s.linkRemaining += s.regranted.Swap(0)
-	}
-	if s.linkRemaining <= 0 {
-		return violation("link flow-control window exceeded")
-	}
-	s.linkRemaining -= cost
-	if kind != wire.KindNotify && kind != wire.KindOpen {
-		s.consumeLink(cost)
 	}
 	return nil
 }
@@ -320,31 +338,24 @@ func (s *Session) onResetFrame(f *transport.Frame) *plexus.Status {
 	return err
 }
 
-// onChannelFrame hands a DATA or STATUS frame to its channel.
-func (s *Session) onChannelFrame(f *transport.Frame) *plexus.Status {
-	id := f.Desc.Channel()
-	ch, err := s.lookup(id)
-	if ch == nil {
-		s.t.Release(f)
-		return err
-	}
-	if f.Desc.Kind() == wire.KindStatus && !ch.local {
-		s.t.Release(f)
-		return violation("STATUS on channel %d that the peer opened", id)
-	}
-	return ch.onFrame(f)
-}
-
 // consumeLink counts a dispatched frame's cost towards the next link
 // grant, which goes out once half the window has been dispatched
 // (dispatching goroutine).
 func (s *Session) consumeLink(cost int64) {
 	s.linkConsumed += cost
 	if s.linkConsumed >= int64(s.cfg.LinkWindow)/2 {
-		s.linkRemaining += s.linkConsumed
-		s.queueCredit(0, s.linkConsumed)
-		s.linkConsumed = 0
+		s.grantLink()
 	}
+}
+
+// grantLink sends the link credit consumeLink counted. It is kept out of
+// line so that consumeLink, on every frame's path, inlines.
+//
+//go:noinline
+func (s *Session) grantLink() {
+	s.linkRemaining += s.linkConsumed
+	s.queueCredit(0, s.linkConsumed)
+	s.linkConsumed = 0
 }
 
 // channelAllowed: link frames use channel 0, call frames a real channel,

@@ -55,7 +55,7 @@ func (st *Stream) Flush() error {
 // The call ends when Recv returns an error (io.EOF for success), or when
 // ctx is done or Close is called, which cancels it on the peer.
 func (s *Session) NewStream(ctx context.Context, method uint64, first plexus.Marshaler, closeSend bool) (*Stream, error) {
-	ch, err := s.open(ctx, method, first, closeSend, false)
+	ch, err := s.open(ctx, method, first, closeSend)
 	if err != nil {
 		return nil, err
 	}
@@ -108,12 +108,12 @@ func (st *Stream) Send(m plexus.Marshaler) error {
 // sendOne sends m in a DATA frame of its own.
 func (st *Stream) sendOne(m plexus.Marshaler) error {
 	ch := st.ch
-	payload, fromAlloc, flags, err := ch.s.encode(st.ctx, nil, m, nil)
+	// One goroutine sends on a stream at a time (the Stream contract), so
+	// the channel's scratch payload and descriptor are free here.
+	payload, fromAlloc, flags, err := ch.s.encode(st.ctx, nil, m, nil, ch.scratch[:0])
 	if err != nil {
 		return err
 	}
-	// One goroutine sends on a stream at a time (the Stream contract), so
-	// the channel's scratch descriptor is free here.
 	d := &ch.desc
 	newDesc(d, wire.KindData, ch.id, flags|wire.FlagMsg)
 	return ch.s.sendFrame(st.ctx, ch, d, payload, fromAlloc)
@@ -151,8 +151,10 @@ func (st *Stream) Recv(m plexus.Unmarshaler) error {
 	if st.ctx.Err() == nil {
 		// The common case of a stream of small messages, without
 		// building an item: the next record of a packed frame.
-		if msg, pk := ch.fromCursor(); pk != nil {
-			return ch.decodePacked(msg, pk, m)
+		if pk := ch.rxPk.Load(); pk != nil {
+			if msg, pk := ch.fromCursor(pk); pk != nil {
+				return ch.decodePacked(msg, pk, m)
+			}
 		}
 	}
 	it, err := ch.next(st.ctx)
@@ -171,7 +173,9 @@ func (st *Stream) finish(err error) {
 		st.stop()
 	}
 	if err == io.EOF {
-		st.ch.deliverTrailer(st.ctx)
+		if dst := plexus.ResponseMetadataDest(st.ctx); dst != nil {
+			st.ch.deliverTrailer(dst)
+		}
 		return
 	}
 	if s, ok := err.(*plexus.Status); ok {

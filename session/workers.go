@@ -23,7 +23,7 @@ func (s *Session) spawn(j serveJob) {
 
 func (s *Session) worker(j serveJob) {
 	for {
-		if _, next, more := s.serve(j.ctx, j.stop, j.ch, j.h); more {
+		if next, more := s.serve(j); more {
 			j = next // a waiting call took the finished one's place
 			continue
 		}

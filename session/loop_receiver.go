@@ -1,0 +1,46 @@
+package session
+
+import (
+	"context"
+
+	"github.com/plexus-ipc/plexus/transport"
+)
+
+// loopReceiver is the receiver of a transport that can only block in Recv
+// (see receiver): one goroutine per session receives and dispatches, and
+// never blocks on application code or on the transport's send side; every
+// call of the peer's runs on a worker.
+type loopReceiver struct {
+	s *Session
+}
+
+func (r *loopReceiver) start() { go r.loop() }
+
+// loop is the session's reader goroutine.
+func (r *loopReceiver) loop() {
+	s := r.s
+	var f transport.Frame
+	for {
+		if err := s.t.Recv(&f); err != nil {
+			s.die(classifyRecv(err))
+			return
+		}
+		s.rxFrames.Add(1)
+		if err := s.dispatch(&f); err != nil {
+			s.dispatchFailed(err)
+			return
+		}
+	}
+}
+
+// await blocks on ch: the reader goroutine signals it.
+func (r *loopReceiver) await(ch *channel, ctx context.Context) bool {
+	select {
+	case <-ch.wake:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *loopReceiver) run(j serveJob) { r.s.spawn(j) }

@@ -1,0 +1,561 @@
+package session
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plexus-ipc/plexus/transport"
+	"github.com/plexus-ipc/plexus/wire"
+)
+
+// pollReceiver is the receiver of a transport that can be polled
+// (transport.Poller: shared memory). No goroutine is dedicated to
+// receiving. Whoever waits for a frame receives: a caller waiting for its
+// response polls the link itself for its polling budget (await), and
+// reader goroutines cover the rest. A hand-off from a reader goroutine to
+// the caller would cost more than the whole round trip on shared memory
+// (see BENCHMARKS.md).
+//
+// The token (tok) is the right to receive. Its holder polls with TryRecv,
+// dispatches, and on leaving arms the transport, so that the peer's next
+// frame rings the doorbell of the one reader sleeping in WaitReadable (the
+// sleeper). The other idle readers wait on spareWake.
+//
+// A reader that receives a call when nothing else is waiting runs the
+// handler itself, after giving up the token: a hot call then crosses no
+// goroutine hand-off on the serving side either. If the handler is still
+// running after promoteAfter, another reader is started (the sleeper, a
+// woken spare, or a new one), so a handler that blocks or makes calls of
+// its own stalls the link only that long. When more frames are already
+// waiting behind the call, it gets a goroutine of its own instead and the
+// reader goes on receiving.
+type pollReceiver struct {
+	s    *Session
+	p    transport.Poller
+	spin time.Duration // readers' polling budget: the transport's
+	// respTime is a moving average (ns) of how long callers polled until
+	// their response came; see callBudget.
+	respTime atomic.Int64
+	tok      sync.Mutex
+
+	want        atomic.Int32    // callers waiting to take the token from a reader
+	waiters     atomic.Int32    // callers blocked on their channels (see await)
+	readerHolds atomic.Bool     // the token holder is a reader goroutine
+	f           transport.Frame // receive scratch, owned by the token holder
+	// epoch is when the readers started; lastRx is when the last call (an
+	// OPEN) arrived, as an offset from epoch (0: none yet), and gap a
+	// moving average of the time between calls (see readBudget), both in
+	// nanoseconds. Atomic: a reader notes a call it ran after serving it,
+	// token or not.
+	epoch  time.Time
+	lastRx atomic.Int64
+	gap    atomic.Int64
+	inline bool     // the token holder may take a call to run itself (see run)
+	job    serveJob // the call it took (job.ch != nil)
+
+	// woken is set by this side before it rings its own doorbell (see
+	// wake): a wake-up without it, and with nothing in the ring, came
+	// from the peer for nothing.
+	woken atomic.Bool
+
+	mu        sync.Mutex
+	sleeper   bool // a reader is in (or committed to) WaitReadable
+	spares    int  // readers waiting on spareWake
+	spareWake chan struct{}
+}
+
+// maxSpares bounds the idle readers kept beyond the sleeper; more exit.
+const maxSpares = 4
+
+func newPollReceiver(s *Session, p transport.Poller) *pollReceiver {
+	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), epoch: time.Now()}
+}
+
+func (r *pollReceiver) start() {
+	go r.read()
+	go r.read()
+}
+
+// run takes a call for the reader that received it, if the reader is
+// allowed one (it runs the handler itself once it has left the token, see
+// reader.runCall), and gives it to a worker otherwise. Only the token
+// holder dispatches, so only it reads inline and job.
+func (r *pollReceiver) run(j serveJob) {
+	if r.inline {
+		r.job = j
+		return
+	}
+	r.s.spawn(j)
+}
+
+// await lets a goroutine waiting on ch receive for itself if nobody else
+// is (taking the token, or claiming it from a reader), and blocks on ch
+// otherwise, or once its polling budget has passed.
+//
+// A caller of a unary call comes here right after it sent its request and
+// found no response yet: the sooner the link is disarmed, the likelier
+// the response arrives without a doorbell (which would cost the peer a
+// system call and wake a reader here for nothing).
+func (r *pollReceiver) await(ch *channel, ctx context.Context) bool {
+	if r.tok.TryLock() || r.claimToken(ch) {
+		r.readerHolds.Store(false)
+		r.p.Disarm()
+		budget := r.callBudget()
+		t0 := time.Now()
+		got, err, fromDispatch := r.pollCall(ch, ctx, budget)
+		if err != nil {
+			r.s.recvFailed(err, fromDispatch)
+			return true // the session is over; ch has its final status
+		}
+		if got {
+			r.observe(time.Since(t0))
+			return true
+		}
+		if ctx.Err() == nil {
+			r.observe(2 * budget)
+		}
+	}
+	// Blocked, and counted among the callers waiting for their channels
+	// (see pollCall).
+	r.waiters.Add(1)
+	ok := true
+	select {
+	case <-ch.wake:
+	case <-ctx.Done():
+		ok = false
+	}
+	r.waiters.Add(-1)
+	return ok
+}
+
+// pollCall receives and dispatches frames with the token held until ch is
+// signalled (got), the budget passes with nothing received, or ctx ends;
+// then it leaves the token. It returns a receive error, or a dispatch
+// error (fromDispatch), which the caller handles once the token is free.
+//
+// Leaving, it arms the transport first, so that the peer rings for its
+// next frame; frames that arrived before that will not ring, so the
+// sleeper is woken for them. It is woken after the token is free, and the
+// ring is checked again then: a sleeper woken by the peer between Arm and
+// Unlock found the token held and went back to sleep. If other callers
+// are blocked waiting for their responses, the sleeper is woken to go on
+// polling for them: under many concurrent calls a reader that polls for
+// everyone (and whose budget each frame renews) beats callers taking
+// turns, each turn ending in a doorbell.
+func (r *pollReceiver) pollCall(ch *channel, ctx context.Context, budget time.Duration) (got bool, err error, fromDispatch bool) {
+	s := r.s
+	// Times are offsets from base: time.Since reads only the monotonic
+	// clock, half the cost of time.Now on a VM's kvm-clock.
+	base := time.Now()
+	var last time.Duration // when the last frame came (or polling began)
+poll:
+	for i := 1; ; i++ {
+		var ok bool
+		if ok, err = r.p.TryRecv(&r.f); err != nil {
+			break
+		}
+		if ok {
+			s.rxFrames.Add(1)
+			call := r.f.Desc.Kind() == wire.KindOpen
+			if st := s.dispatch(&r.f); st != nil {
+				err, fromDispatch = st, true
+				break
+			}
+			i = 0
+			last = time.Since(base)
+			if call {
+				r.arrived(base.Sub(r.epoch) + last)
+			}
+		}
+		select {
+		case <-ch.wake:
+			got = true
+			break poll
+		default:
+		}
+		if i&15 == 0 {
+			if time.Since(base)-last >= budget || ctx.Err() != nil {
+				break
+			}
+			// Let goroutines this P made runnable (callers woken by a
+			// dispatch, say) run while we poll.
+			runtime.Gosched()
+		}
+	}
+	pending := r.p.Arm()
+	r.tok.Unlock()
+	if pending || r.waiters.Load() > 0 || r.p.Pending() {
+		r.wake()
+	}
+	return got, err, fromDispatch
+}
+
+// takeToken takes the token if it is free, for a reader that ran a call,
+// right after it sent the response, so that the link is disarmed before
+// the peer's next call can ring (await does the same for callers).
+// Nothing may be sent while the token is held: with the token held by
+// senders on both sides and both rings full, neither side would read.
+func (r *pollReceiver) takeToken() bool {
+	if !r.tok.TryLock() {
+		return false
+	}
+	r.readerHolds.Store(false)
+	r.p.Disarm()
+	return true
+}
+
+// claimToken asks a reader goroutine that holds the token to leave it to
+// this waiting caller, and waits for it within the spin budget: a reader
+// that receives the response would otherwise have to wake the caller, a
+// hand-off that costs more than the round trip. It reports whether it
+// took the token (the caller disarms the link, as for a token it found
+// free), false if the token did not come or ch was signalled meanwhile
+// (then the caller blocks on ch, which returns at once if it was).
+func (r *pollReceiver) claimToken(ch *channel) bool {
+	if r.waiters.Load() > 0 || !r.readerHolds.Load() {
+		// Other calls wait too, or a caller holds the token: it will
+		// dispatch this response along with its own, and a reader will
+		// take over for the rest (see pollCall).
+		return false
+	}
+	r.want.Add(1)
+	defer r.want.Add(-1)
+	start := time.Now()
+	for i := 1; ; i++ {
+		if len(ch.wake) > 0 {
+			return false
+		}
+		if r.tok.TryLock() {
+			return true
+		}
+		if i&15 == 0 {
+			if time.Since(start) >= r.spin {
+				return false
+			}
+			runtime.Gosched()
+		}
+	}
+}
+
+// leave gives the token up after a reader's round, as pollCall does for a
+// caller (see there), without waking the sleeper for blocked callers: a
+// reader that polled for them has had its budget.
+func (r *pollReceiver) leave() {
+	pending := r.p.Arm()
+	r.tok.Unlock()
+	if pending || r.p.Pending() {
+		r.wake()
+	}
+}
+
+// wake rings this side's own doorbell for the sleeper, marked as this
+// side's (see reader.sleep).
+func (r *pollReceiver) wake() {
+	r.woken.Store(true)
+	r.p.WakeReader()
+}
+
+// reader is one reader goroutine's own state. Readers never block on the
+// token: one that finds it held goes (back) to sleep, which is safe
+// because the holder arms the transport when it leaves, so that the next
+// frame wakes the sleeper.
+type reader struct {
+	r *pollReceiver
+	// held: the token, retaken right after the response of a call this
+	// reader ran (see retakeToken); the next round goes on with it.
+	held bool
+	// idle: the last wake-up was for nothing: look once, do not poll the
+	// budget.
+	idle    bool
+	promote *time.Timer
+	// retake is retakeToken, bound once: the hook finishServer calls
+	// after it sent the response of a call this reader runs.
+	retake func()
+}
+
+// read is one reader goroutine.
+func (r *pollReceiver) read() {
+	rd := &reader{r: r}
+	rd.retake = rd.retakeToken
+	defer func() {
+		if rd.promote != nil {
+			rd.promote.Stop()
+		}
+	}()
+	for !r.s.ended() {
+		if rd.held || r.tok.TryLock() {
+			job, ok := rd.receive()
+			if !ok {
+				return
+			}
+			if job.ch != nil {
+				rd.runCall(job)
+				continue
+			}
+		}
+		if !rd.sleep() {
+			return
+		}
+	}
+}
+
+// receive is a reader's round with the token: it polls, leaves, and
+// returns the call it took to run, if any; false once the session is
+// over.
+func (rd *reader) receive() (serveJob, bool) {
+	r := rd.r
+	r.readerHolds.Store(true)
+	if !rd.held {
+		r.p.Disarm()
+	}
+	rd.held = false
+	r.inline = true
+	budget := r.readBudget()
+	if rd.idle {
+		// Still through the token, Disarm and leave, which keep the
+		// doorbell protocol whole: only the budget shrinks.
+		budget, rd.idle = 0, false
+	}
+	err, fromDispatch := r.pollRead(budget)
+	r.inline = false
+	job := r.job
+	r.job = serveJob{}
+	r.leave()
+	if err != nil {
+		r.s.recvFailed(err, fromDispatch)
+		return serveJob{}, false
+	}
+	return job, true
+}
+
+// pollRead receives and dispatches frames with the token held until the
+// budget passes with nothing received, a caller wants the token, or it
+// took a call to run with nothing behind it. It returns a receive error,
+// or a dispatch error (fromDispatch), which the reader handles after
+// leaving.
+func (r *pollReceiver) pollRead(budget time.Duration) (err error, fromDispatch bool) {
+	s := r.s
+	base := time.Now() // see pollCall
+	var last time.Duration
+	for i := 1; ; i++ {
+		ok, err := r.p.TryRecv(&r.f)
+		if err != nil {
+			return err, false
+		}
+		if ok {
+			if r.job.ch != nil {
+				// A call taken from the previous frame, and more frames
+				// behind it: the link is busy, so the call gets a
+				// goroutine of its own and this reader goes on
+				// receiving. Calls run on the reader only when the link
+				// is otherwise idle, where that saves a hand-off;
+				// under load it would cost a doorbell per call.
+				j := r.job
+				r.job = serveJob{}
+				s.spawn(j)
+			}
+			s.rxFrames.Add(1)
+			call := r.f.Desc.Kind() == wire.KindOpen
+			pushes := s.ctl.pushes.Load()
+			if st := s.dispatch(&r.f); st != nil {
+				return st, true
+			}
+			i = 0
+			if r.job.ch != nil {
+				// A call to run on this reader if nothing waits behind
+				// it: look at once, without reading the clock
+				// (runCall notes its arrival after it has run) and,
+				// unless the dispatch queued a frame for the writer
+				// (a credit grant, which the peer may be waiting for),
+				// without yielding.
+				if s.ctl.pushes.Load() != pushes {
+					runtime.Gosched()
+				}
+				continue
+			}
+			last = time.Since(base)
+			if call {
+				r.arrived(base.Sub(r.epoch) + last)
+			}
+		} else if r.job.ch != nil {
+			return nil, false // nothing behind it: run it on this reader
+		}
+		if r.want.Load() > 0 {
+			return nil, false // a reader yields to a waiting caller
+		}
+		if i&15 == 0 {
+			if time.Since(base)-last >= budget {
+				return nil, false
+			}
+			runtime.Gosched()
+		}
+	}
+}
+
+// runCall runs a call the reader took, on this goroutine.
+func (rd *reader) runCall(job serveJob) {
+	r := rd.r
+	// Another reader must receive while this one runs the handler, but
+	// starting one now would put a goroutine wake-up in front of every
+	// call. Most handlers return long before promoteAfter; one that
+	// blocks gets a reader started behind it then. With a sleeper on the
+	// doorbell, frames that arrive meanwhile wake it (the link is armed):
+	// no timer needed, which keeps timer operations (and the system call
+	// that can come with them) off the hot path.
+	r.mu.Lock()
+	covered := r.sleeper
+	r.mu.Unlock()
+	if !covered {
+		if rd.promote == nil {
+			rd.promote = time.AfterFunc(time.Hour, r.ensureReader)
+		}
+		rd.promote.Reset(promoteAfter)
+	}
+	job.after = rd.retake
+	if next, more := r.s.serve(job); more {
+		r.s.spawn(next) // this reader goes on receiving
+	}
+	if !covered {
+		rd.promote.Stop()
+	}
+	// The call's arrival, noted once it has been served (see pollRead).
+	r.arrived(time.Since(r.epoch))
+}
+
+// retakeToken takes the token back right after the response of a call the
+// reader ran has gone out (finishServer), before the caller's next call
+// can ring.
+func (rd *reader) retakeToken() { rd.held = rd.r.takeToken() }
+
+// sleep waits for frames: on the doorbell as the sleeper, or on spareWake
+// if another reader sleeps there. It reports false if this reader is to
+// exit (spares enough already, or the session is over).
+func (rd *reader) sleep() bool {
+	r := rd.r
+	r.mu.Lock()
+	if r.sleeper {
+		if r.spares >= maxSpares {
+			r.mu.Unlock()
+			return false
+		}
+		r.spares++
+		r.mu.Unlock()
+		select {
+		case <-r.spareWake:
+			return true
+		case <-r.s.done:
+			return false
+		}
+	}
+	r.sleeper = true
+	r.mu.Unlock()
+	err := r.p.WaitReadable(idleWait)
+	r.mu.Lock()
+	r.sleeper = false
+	r.mu.Unlock()
+	// An honest peer rings only after it has published a frame, and this
+	// side only through wake. A ring with neither (a peer writing to the
+	// doorbell in a loop) must not buy a poll of the spin budget each:
+	// that would turn a microsecond of the peer's into tens of this
+	// side's. (Skipping the look altogether lost a wake-up in about one
+	// call in 10^5; a look costs what a ring does.)
+	rd.idle = err == nil && !r.woken.Swap(false) && !r.p.Pending()
+	if err != nil {
+		// The link is down: the token holder, or this reader's next
+		// round, drains what the peer sent before and ends the session.
+		// Do not spin meanwhile.
+		runtime.Gosched()
+	}
+	return true
+}
+
+// promoteAfter is how long a handler may run on a reader before another
+// reader is started to receive behind it. Go timers this short may fire
+// up to a millisecond late when every processor is idle, which bounds how
+// long a blocking handler delays the calls queued behind it.
+const promoteAfter = 50 * time.Microsecond
+
+// idleWait bounds one sleep of an idle reader (a lost wake-up could stall
+// the link no longer); the link's death and Close end it at once.
+const idleWait = time.Minute
+
+// ensureReader makes sure that a reader other than the caller (which is
+// about to run a handler) will receive.
+func (r *pollReceiver) ensureReader() {
+	r.mu.Lock()
+	if r.sleeper {
+		r.mu.Unlock()
+		return
+	}
+	if r.spares > 0 {
+		r.spares--
+		r.mu.Unlock()
+		r.spareWake <- struct{}{} // buffered for every counted spare
+		return
+	}
+	r.mu.Unlock()
+	go r.read()
+}
+
+// maxCallSpin caps a caller's polling budget (see callBudget).
+const maxCallSpin = 200 * time.Microsecond
+
+// callBudget is how long a caller polls for its response: about twice
+// the time responses have recently taken to arrive, at least the
+// transport's spin budget and at most maxCallSpin, and zero if the
+// transport asks for no spinning. When the peer has parked, its wake-up
+// through the kernel takes tens of microseconds on a virtual machine
+// whose processors halt when idle; a caller that stopped polling before
+// the response came would add a second such wake-up on its own side, and
+// the hand-off from a reader goroutine, to every sporadic call. Polling
+// costs nothing once the response is there, and idle links poll not at
+// all.
+func (r *pollReceiver) callBudget() time.Duration {
+	if r.spin <= 0 {
+		return 0
+	}
+	return min(max(2*time.Duration(r.respTime.Load()), r.spin), maxCallSpin)
+}
+
+// maxReadSpin caps a reader's polling budget (see readBudget).
+const maxReadSpin = 200 * time.Microsecond
+
+// readBudget is how long a reader polls after the last frame before it
+// parks: the transport's spin budget, or twice the recent time between
+// calls when that is longer and still under maxReadSpin. A peer that
+// calls every 50 us (it spends that long filling a 1 MiB lease, say) then
+// finds the reader still polling, rather than paying for a doorbell and
+// a wake-up through the kernel on every call, which on a virtual machine
+// costs more than the gap itself. Only calls count: the frames of a
+// stream (its data, the credit coming back) keep both sides busy already,
+// and a reader spinning beside them takes a core from the stream's own
+// goroutines on a small machine. Links whose calls come further apart, or
+// not at all, park after the transport's budget as before.
+func (r *pollReceiver) readBudget() time.Duration {
+	if r.spin <= 0 {
+		return 0
+	}
+	if g := 2 * time.Duration(r.gap.Load()); g > r.spin && g <= maxReadSpin {
+		return g
+	}
+	return r.spin
+}
+
+// arrived folds the time since the previous call into gap; now is an
+// offset from epoch.
+func (r *pollReceiver) arrived(now time.Duration) {
+	if prev := r.lastRx.Swap(int64(now)); prev != 0 {
+		g := r.gap.Load()
+		r.gap.Store(g + (int64(now)-prev-g)/8)
+	}
+}
+
+// observe folds the time a response took (or, if the caller gave up,
+// twice its budget) into respTime.
+func (r *pollReceiver) observe(d time.Duration) {
+	old := r.respTime.Load()
+	r.respTime.Store(old + (int64(d)-old)/8)
+}
