@@ -362,11 +362,14 @@ type ringingPoller struct {
 	closedCh chan struct{}
 }
 
+// It must stay a transport.Poller: the session finds out by assertion.
+var _ transport.Poller = (*ringingPoller)(nil)
+
 func (p *ringingPoller) TryRecv(f *transport.Frame) (bool, error) { p.polls.Add(1); return false, nil }
 func (p *ringingPoller) Arm() bool                                { return false }
 func (p *ringingPoller) Disarm()                                  {}
 func (p *ringingPoller) Pending() bool                            { return false }
-func (p *ringingPoller) WakeReader()                              { p.ring() }
+func (p *ringingPoller) Wake()                                    { p.ring() }
 func (p *ringingPoller) SpinBudget() time.Duration                { return 20 * time.Microsecond }
 func (p *ringingPoller) ring() {
 	select {
@@ -374,7 +377,7 @@ func (p *ringingPoller) ring() {
 	default:
 	}
 }
-func (p *ringingPoller) WaitReadable(d time.Duration) error {
+func (p *ringingPoller) Wait(d time.Duration) error {
 	select {
 	case <-p.bell:
 		p.wakeups.Add(1)

@@ -21,7 +21,7 @@ import (
 //
 // The token (tok) is the right to receive. Its holder polls with TryRecv,
 // dispatches, and on leaving arms the transport, so that the peer's next
-// frame rings the doorbell of the one reader sleeping in WaitReadable (the
+// frame rings the doorbell of the one reader sleeping in Wait (the
 // sleeper). The other idle readers wait on spareWake.
 //
 // A reader that receives a call when nothing else is waiting runs the
@@ -62,7 +62,7 @@ type pollReceiver struct {
 	woken atomic.Bool
 
 	mu        sync.Mutex
-	sleeper   bool // a reader is in (or committed to) WaitReadable
+	sleeper   bool // a reader is in (or committed to) Wait
 	spares    int  // readers waiting on spareWake
 	spareWake chan struct{}
 }
@@ -255,7 +255,7 @@ func (r *pollReceiver) leave() {
 // side's (see reader.sleep).
 func (r *pollReceiver) wake() {
 	r.woken.Store(true)
-	r.p.WakeReader()
+	r.p.Wake()
 }
 
 // reader is one reader goroutine's own state. Readers never block on the
@@ -452,7 +452,7 @@ func (rd *reader) sleep() bool {
 	}
 	r.sleeper = true
 	r.mu.Unlock()
-	err := r.p.WaitReadable(idleWait)
+	err := r.p.Wait(idleWait)
 	r.mu.Lock()
 	r.sleeper = false
 	r.mu.Unlock()

@@ -24,7 +24,7 @@ import (
 // test publishes frames with push, as the peer would, and reads what the
 // session sent from out. The doorbell follows the shared-memory protocol:
 // a frame published while the receiver is armed rings it; a ring nobody
-// waits for is kept (one) for the next WaitReadable.
+// waits for is kept (one) for the next Wait.
 type fakePoller struct {
 	spin time.Duration
 
@@ -55,6 +55,9 @@ type fakePoller struct {
 
 	tryRecvs, arms, disarms, rings, wakes, waits atomic.Int64
 }
+
+// It must stay a transport.Poller: the session finds out by assertion.
+var _ transport.Poller = (*fakePoller)(nil)
 
 func newFakePoller(spin time.Duration) *fakePoller {
 	return &fakePoller{
@@ -101,7 +104,7 @@ func (p *fakePoller) Recv(f *transport.Frame) error {
 		if ok, err := p.TryRecv(f); ok || err != nil {
 			return err
 		}
-		if err := p.WaitReadable(time.Millisecond); err != nil {
+		if err := p.Wait(time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -164,7 +167,7 @@ func (p *fakePoller) Pending() bool {
 	return len(p.in) > 0
 }
 
-func (p *fakePoller) WaitReadable(timeout time.Duration) error {
+func (p *fakePoller) Wait(timeout time.Duration) error {
 	p.waits.Add(1)
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -178,7 +181,7 @@ func (p *fakePoller) WaitReadable(timeout time.Duration) error {
 	}
 }
 
-func (p *fakePoller) WakeReader() {
+func (p *fakePoller) Wake() {
 	p.wakes.Add(1)
 	p.ring()
 }

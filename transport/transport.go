@@ -62,24 +62,24 @@ type Transport interface {
 // The session guarantees that TryRecv (and Recv), Arm and Disarm are
 // called by one goroutine at a time: the one allowed to receive, which
 // calls Disarm when it starts polling and Arm before it stops.
-// WaitReadable and WakeReader may be called from any goroutine at any
+// Wait and Wake may be called from any goroutine at any
 // time.
 type Poller interface {
 	// TryRecv is Recv without waiting: ok is false if no frame is ready.
 	TryRecv(f *Frame) (ok bool, err error)
 	// Arm announces that nobody polls, so that the peer's next frame wakes
-	// a goroutine in WaitReadable. It reports whether frames are already
+	// a goroutine in Wait. It reports whether frames are already
 	// waiting; the caller must then receive them rather than sleep.
 	Arm() (pending bool)
 	// Disarm withdraws Arm: a goroutine polls again.
 	Disarm()
-	// WaitReadable blocks until the peer signals a frame after Arm, the
+	// Wait blocks until the peer signals a frame after Arm, the
 	// timeout passes, or the link goes down. It returns nil on a signal
 	// (which may be spurious) or on timeout, and the link's error once it
 	// is down; it consumes nothing.
-	WaitReadable(timeout time.Duration) error
-	// WakeReader makes a goroutine in WaitReadable return.
-	WakeReader()
+	Wait(timeout time.Duration) error
+	// Wake makes a goroutine in Wait return.
+	Wake()
 	// Pending reports whether the peer has published frames that nobody
 	// has taken from the link yet; unlike Arm it may be called by any
 	// goroutine.

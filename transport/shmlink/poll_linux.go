@@ -10,7 +10,7 @@ import (
 // The transport.Poller side of the Transport: the session lets whichever of
 // its goroutines waits for a frame poll the ring itself (one at a time,
 // like Recv), while at most one other sleeps on the doorbell in
-// WaitReadable for when nobody polls.
+// Wait for when nobody polls.
 
 var _ transport.Poller = (*Transport)(nil)
 
@@ -57,8 +57,8 @@ func (t *Transport) Disarm() {
 	}
 }
 
-// WaitReadable sleeps on the data doorbell; see transport.Poller.
-func (t *Transport) WaitReadable(timeout time.Duration) error {
+// Wait sleeps on the data doorbell; see transport.Poller.
+func (t *Transport) Wait(timeout time.Duration) error {
 	if !t.state.acquire() {
 		return errLinkClosed
 	}
@@ -74,8 +74,8 @@ func (t *Transport) WaitReadable(timeout time.Duration) error {
 	}
 }
 
-// WakeReader rings this side's own doorbell.
-func (t *Transport) WakeReader() { _ = t.ep.Wake() }
+// Wake rings this side's own doorbell.
+func (t *Transport) Wake() { _ = t.ep.Wake() }
 
 // SpinBudget is the segment's polling budget (shm.Config.Spin).
 func (t *Transport) SpinBudget() time.Duration { return t.ep.Spin() }
