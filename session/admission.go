@@ -37,10 +37,10 @@ type waitingCall struct {
 // admit counts j as running if there is room, and otherwise queues it
 // with its OPEN's cost withheld (dispatching goroutine). It reports
 // whether the caller may run j now.
-func (s *Session) admit(j serveJob, cost int64) bool {
-	c := &s.calls
+func (sv *server) admit(j serveJob, cost int64) bool {
+	c := &sv.calls
 	if c.waiting.Load() == 0 {
-		if c.running.Add(1) <= int32(s.cfg.MaxPeerCalls) {
+		if c.running.Add(1) <= int32(sv.s.cfg.MaxPeerCalls) {
 			return true
 		}
 		c.running.Add(-1)
@@ -49,7 +49,7 @@ func (s *Session) admit(j serveJob, cost int64) bool {
 	c.backlog = append(c.backlog, waitingCall{job: j, debt: cost})
 	c.waiting.Add(1)
 	c.mu.Unlock()
-	s.drain() // a handler may have ended since running was read
+	sv.drain() // a handler may have ended since running was read
 	return false
 }
 
@@ -59,20 +59,20 @@ func (s *Session) admit(j serveJob, cost int64) bool {
 // the old one winds down would let the goroutines of the peer's calls
 // outnumber MaxPeerCalls for as long as that takes, by as many handlers
 // as end at once (all of them, when the peer cancels its calls).
-func (s *Session) handlerDone() (serveJob, bool) {
-	c := &s.calls
+func (sv *server) handlerDone() (serveJob, bool) {
+	c := &sv.calls
 	if c.waiting.Load() > 0 {
 		c.mu.Lock()
 		if w, last, ok := c.pop(); ok {
 			c.mu.Unlock()
-			s.repay(w.debt, last)
+			sv.repay(w.debt, last)
 			return w.job, true
 		}
 		c.mu.Unlock()
 	}
 	c.running.Add(-1)
 	if c.waiting.Load() > 0 {
-		s.drain()
+		sv.drain()
 	}
 	return serveJob{}, false
 }
@@ -95,18 +95,18 @@ func (c *admission) pop() (w waitingCall, last, ok bool) {
 
 // drain starts waiting calls while there is room, each on a worker, and
 // gives back the credit they held.
-func (s *Session) drain() {
-	c := &s.calls
+func (sv *server) drain() {
+	c := &sv.calls
 	c.mu.Lock()
 	for len(c.backlog) > 0 {
-		if c.running.Add(1) > int32(s.cfg.MaxPeerCalls) {
+		if c.running.Add(1) > int32(sv.s.cfg.MaxPeerCalls) {
 			c.running.Add(-1)
 			break
 		}
 		w, last, _ := c.pop()
 		c.mu.Unlock()
-		s.repay(w.debt, last)
-		s.spawn(w.job)
+		sv.repay(w.debt, last)
+		sv.spawn(w.job)
 		c.mu.Lock()
 	}
 	c.mu.Unlock()
@@ -116,15 +116,16 @@ func (s *Session) drain() {
 // queued notification once it has been served. Grants are batched like the
 // dispatcher's, at an eighth of the window, but flush is set when nothing
 // waits any more: the peer may be waiting for exactly that credit.
-func (s *Session) repay(debt int64, flush bool) {
-	owed := s.owed.Add(debt)
+func (sv *server) repay(debt int64, flush bool) {
+	s := sv.s
+	owed := sv.owed.Add(debt)
 	if owed < int64(s.cfg.LinkWindow)/8 && !flush {
 		return
 	}
-	if owed = s.owed.Swap(0); owed > 0 {
+	if owed = sv.owed.Swap(0); owed > 0 {
 		// Counted before the grant leaves, so the peer can never use
 		// credit the dispatcher does not know of (see regranted).
-		s.regranted.Add(owed)
-		s.queueCredit(0, owed)
+		s.disp.regranted.Add(owed)
+		s.ctl.queueCredit(0, owed)
 	}
 }

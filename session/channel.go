@@ -66,20 +66,36 @@ type channel struct {
 // number of calls it had in flight at once, at most this).
 const maxFreeChans = 1024
 
-// newChannel takes a channel from the session's pool (see recycle), or
-// makes one, and starts a call on it. A recycled channel is cleared here,
-// when it is taken, rather than when it is put back: the work is the same,
-// but the call that finishes enters no function for it. (A new channel,
-// rare once the pool is warm, is cleared all the same.)
-func (s *Session) newChannel(id, method uint64, local bool) *channel {
+// chanPool keeps finished channels for the next calls, so that a unary
+// call allocates nothing in steady state. Not a sync.Pool: the garbage
+// collector empties those, and the next calls would allocate again.
+type chanPool struct {
+	s *Session // the session its channels belong to
+
+	mu   sync.Mutex
+	free []*channel
+	// Finished serving-side channels waiting to be recycled (see retire),
+	// and how many there are, read without mu by dispatch.
+	retired  []*channel
+	retiredN atomic.Int32
+	dying    atomic.Bool // set by die before it collects the channels to fail
+}
+
+// newChannel takes a channel from the pool (see recycle), or makes one,
+// and starts a call on it. A recycled channel is cleared here, when it is
+// taken, rather than when it is put back: the work is the same, but the
+// call that finishes enters no function for it. (A new channel, rare once
+// the pool is warm, is cleared all the same.)
+func (p *chanPool) newChannel(id, method uint64, local bool) *channel {
 	var ch *channel
-	s.freeMu.Lock()
-	if n := len(s.freeChans); n > 0 {
-		ch = s.freeChans[n-1]
-		s.freeChans[n-1] = nil
-		s.freeChans = s.freeChans[:n-1]
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		ch = p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
 	}
-	s.freeMu.Unlock()
+	p.mu.Unlock()
+	s := p.s
 	if ch == nil {
 		ch = &channel{s: s, wake: make(chan struct{}, 1)}
 	}
@@ -103,18 +119,18 @@ func (s *Session) newChannel(id, method uint64, local bool) *channel {
 	return ch
 }
 
-// recycle returns a finished caller-side channel to the session's pool, so
-// that a unary call allocates nothing in steady state. Only a channel that
-// nothing else can reach may be recycled: the caller has consumed the final
-// status, the reader removed the channel from the map before publishing
-// that status (onFrame) and touches only s and wake afterwards, which are
-// never cleared, and no Retainer or context watcher holds it.
-func (s *Session) recycle(ch *channel) {
-	s.freeMu.Lock()
-	if len(s.freeChans) < maxFreeChans {
-		s.freeChans = append(s.freeChans, ch)
+// recycle returns a finished caller-side channel to the pool. Only a
+// channel that nothing else can reach may be recycled: the caller has
+// consumed the final status, the reader removed the channel from the map
+// before publishing that status (onFrame) and touches only s and wake
+// afterwards, which are never cleared, and no Retainer or context watcher
+// holds it.
+func (p *chanPool) recycle(ch *channel) {
+	p.mu.Lock()
+	if len(p.free) < maxFreeChans {
+		p.free = append(p.free, ch)
 	}
-	s.freeMu.Unlock()
+	p.mu.Unlock()
 }
 
 // retire queues a finished serving-side unary channel for recycling. It
@@ -127,13 +143,13 @@ func (s *Session) recycle(ch *channel) {
 // of the next one, is the first point where nothing but the pool holds
 // the channel. The handler's context still points at it (callKey), which
 // is why SetTrailer refuses once that context is cancelled.
-func (s *Session) retire(ch *channel) {
-	s.freeMu.Lock()
-	if len(s.retired)+len(s.freeChans) < maxFreeChans {
-		s.retired = append(s.retired, ch)
-		s.retiredN.Store(int32(len(s.retired)))
+func (p *chanPool) retire(ch *channel) {
+	p.mu.Lock()
+	if len(p.retired)+len(p.free) < maxFreeChans {
+		p.retired = append(p.retired, ch)
+		p.retiredN.Store(int32(len(p.retired)))
 	}
-	s.freeMu.Unlock()
+	p.mu.Unlock()
 }
 
 // reclaim recycles the retired channels (see retire). It runs on the
@@ -142,20 +158,20 @@ func (s *Session) retire(ch *channel) {
 // found may have been retired since, so none may be taken for a new call
 // (which would clear it under die's feet, see newChannel).
 //
-// One look at dying, under freeMu, is enough: a channel retired before
-// die took the map had been removed from it (finishServer), so die did
-// not find it; one retired after that was retired after die set dying,
-// which this look then sees.
-func (s *Session) reclaim() {
-	s.freeMu.Lock()
-	r := s.retired
-	if !s.dying.Load() {
-		s.freeChans = append(s.freeChans, r[:max(0, min(len(r), maxFreeChans-len(s.freeChans)))]...)
+// One look at dying, under mu, is enough: a channel retired before die
+// took the map had been removed from it (finishServer), so die did not
+// find it; one retired after that was retired after die set dying, which
+// this look then sees.
+func (p *chanPool) reclaim() {
+	p.mu.Lock()
+	r := p.retired
+	if !p.dying.Load() {
+		p.free = append(p.free, r[:max(0, min(len(r), maxFreeChans-len(p.free)))]...)
 	}
 	clear(r)
-	s.retired = r[:0]
-	s.retiredN.Store(0)
-	s.freeMu.Unlock()
+	p.retired = r[:0]
+	p.retiredN.Store(0)
+	p.mu.Unlock()
 }
 
 func (ch *channel) signal() {
@@ -195,7 +211,7 @@ func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
 		// Removing it before the final status is published means that
 		// once the caller sees that status, the reader no longer needs
 		// the channel (see recycle).
-		s.removeChannel(ch)
+		s.disp.removeChannel(ch)
 	}
 	ch.mu.Lock()
 	cur := ch.state()
@@ -280,7 +296,7 @@ var statusOK = &plexus.Status{Code: plexus.OK}
 
 // onReset aborts the channel from the peer's side (reader goroutine).
 func (ch *channel) onReset(st *plexus.Status) {
-	ch.s.removeChannel(ch)
+	ch.s.disp.removeChannel(ch)
 	ch.fail(st, evRecvReset)
 }
 
@@ -380,7 +396,7 @@ func (ch *channel) doneFrame(f *transport.Frame) {
 	if grant > 0 {
 		// The reader adds the grant to its view of the peer's credit
 		// when it queues the frame, keeping enforcement in step.
-		ch.s.grantChannel(ch, grant)
+		ch.grant(grant)
 	}
 }
 
@@ -400,13 +416,13 @@ func (ch *channel) drop() {
 	ch.closeCursor()
 }
 
-// grantChannel sends a CREDIT for ch. The grant is added to the
-// enforcement counter before the frame leaves, so the peer can never use
-// credit the reader does not know about.
-func (s *Session) grantChannel(ch *channel, n int64) {
+// grant sends a CREDIT for ch. The grant is added to the enforcement
+// counter before the frame leaves, so the peer can never use credit the
+// reader does not know about.
+func (ch *channel) grant(n int64) {
 	ch.remaining.Add(n)
 	var d wire.Desc
 	newDesc(&d, wire.KindCredit, ch.id, 0)
 	d.SetCredit(uint32(n))
-	_ = s.sendFrame(context.Background(), nil, &d, nil, false) // rare: half a window per grant
+	_ = ch.s.sendFrame(context.Background(), nil, &d, nil, false) // rare: half a window per grant
 }

@@ -29,10 +29,10 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	// is encoded into it (see encode), and the OPEN descriptor lives in
 	// it too (a local one would escape through the transport interface
 	// and cost an allocation per call).
-	ch := s.newChannel(0, method, true)
+	ch := s.pool.newChannel(0, method, true)
 	payload, fromAlloc, flags, err := s.encode(ctx, plexus.OutgoingMetadata(ctx), first, nil, ch.scratch[:0])
 	if err != nil {
-		s.recycle(ch)
+		s.pool.recycle(ch)
 		return nil, s.encodeFailed(err)
 	}
 	if end {
@@ -41,7 +41,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	cost := wire.FrameCost(len(payload))
 	if err := s.link.take(ctx, s.done, cost); err != nil {
 		s.freeIf(payload, fromAlloc)
-		s.recycle(ch)
+		s.pool.recycle(ch)
 		return nil, err
 	}
 	d := &ch.desc
@@ -90,7 +90,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	err = s.send(ctx, d, payload)
 	s.openMu.unlock()
 	if err != nil {
-		s.removeChannel(ch)
+		s.disp.removeChannel(ch)
 		return nil, s.sendFailed(err)
 	}
 	return ch, nil
@@ -115,7 +115,7 @@ func (s *Session) unopen(ch *channel, first plexus.Marshaler, payload []byte, fr
 	if l, ok := first.(*Lease); !ok || !l.unspend(payload) {
 		s.freeIf(payload, fromAlloc)
 	}
-	s.recycle(ch)
+	s.pool.recycle(ch)
 	return err
 }
 
@@ -179,7 +179,7 @@ func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshale
 		ch.deliverTrailer(dst)
 	}
 	if _, retained := resp.(plexus.Retainer); !retained {
-		s.recycle(ch)
+		s.pool.recycle(ch)
 	}
 	return nil
 }
@@ -198,10 +198,10 @@ func (ch *channel) abandon(st *plexus.Status) {
 	}
 	ch.step(evFinish) // under the same lock: see onFrame and next
 	ch.mu.Unlock()
-	ch.s.removeChannel(ch)
+	ch.s.disp.removeChannel(ch)
 	ch.send.close(st)
 	if !peerDone {
-		ch.s.queueReset(ch.id, st.Code, st.Message)
+		ch.s.ctl.queueReset(ch.id, st.Code, st.Message)
 	}
 	ch.drop()
 	ch.signal()

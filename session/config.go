@@ -15,6 +15,11 @@ const (
 	Acceptor  Role = 2
 )
 
+// owns reports whether channel id is one that side r opens.
+func (r Role) owns(id uint64) bool {
+	return (id&1 == 1) == (r == Initiator)
+}
+
 // Windows that both sides assume before any CREDIT frame: a side that wants
 // larger windows grants the difference, so no negotiation is needed.
 const (

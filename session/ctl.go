@@ -28,7 +28,12 @@ type ctlFrame struct {
 // without reading our answers.
 const maxCtlQueue = 1 << 16
 
-type ctlQueue struct {
+// ctlWriter is the control writer: it queues the frames the receiving
+// side generates (credit, PONG, RESET, GOAWAY) and sends them from a
+// goroutine of its own (writeLoop), so that nothing that receives ever
+// waits for the transport's send side.
+type ctlWriter struct {
+	s      *Session
 	pushes atomic.Uint64 // frames pushed so far (see pollReceiver.pollRead)
 	mu     sync.Mutex
 	frames []ctlFrame
@@ -37,48 +42,54 @@ type ctlQueue struct {
 	over   bool
 }
 
-func (q *ctlQueue) init() { q.signal = make(chan struct{}, 1) }
+func (w *ctlWriter) init(s *Session) {
+	w.s = s
+	w.signal = make(chan struct{}, 1)
+}
 
-func (q *ctlQueue) push(f ctlFrame) {
-	q.pushes.Add(1)
-	q.mu.Lock()
-	if len(q.frames) >= maxCtlQueue {
-		q.over = true
+func (w *ctlWriter) push(f ctlFrame) {
+	w.pushes.Add(1)
+	w.mu.Lock()
+	if len(w.frames) >= maxCtlQueue {
+		w.over = true
 	} else {
-		q.frames = append(q.frames, f)
+		w.frames = append(w.frames, f)
 	}
-	q.mu.Unlock()
+	w.mu.Unlock()
 	select {
-	case q.signal <- struct{}{}:
+	case w.signal <- struct{}{}:
 	default:
 	}
 }
 
 // overflowed reports whether frames were dropped for the queue's bound.
-func (q *ctlQueue) overflowed() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.over
+func (w *ctlWriter) overflowed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.over
 }
 
-func (q *ctlQueue) take() ([]ctlFrame, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	fs := q.frames
-	q.frames = q.spare[:0]
-	q.spare = fs
-	return fs, q.over
+func (w *ctlWriter) take() ([]ctlFrame, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fs := w.frames
+	w.frames = w.spare[:0]
+	w.spare = fs
+	return fs, w.over
 }
 
-func (s *Session) writeLoop() {
+// writeLoop is the writer's goroutine: it sends what is queued, in order,
+// until the session ends.
+func (w *ctlWriter) writeLoop() {
+	s := w.s
 	var d wire.Desc
 	for {
 		select {
 		case <-s.done:
 			return
-		case <-s.ctl.signal:
+		case <-w.signal:
 		}
-		fs, over := s.ctl.take()
+		fs, over := w.take()
 		if over {
 			s.die(violation("peer does not read its control frames"))
 			return
@@ -93,7 +104,7 @@ func (s *Session) writeLoop() {
 			newDesc(&d, f.kind, f.channel, f.flags)
 			d.SetAux(f.aux)
 			d.SetCredit(f.credit)
-			if !s.sendCtl(&d, f.payload) {
+			if !w.send(&d, f.payload) {
 				return
 			}
 			*f = ctlFrame{}
@@ -101,7 +112,7 @@ func (s *Session) writeLoop() {
 	}
 }
 
-// sendCtl sends one control frame for the writer, and reports false once
+// send sends one control frame for writeLoop, and reports false once
 // the session has ended. A frame the transport refused for now (its ring
 // stayed full for the transport's wait bound: a peer that paused, or
 // stopped reading) is sent again until it goes or the session ends: the
@@ -109,7 +120,8 @@ func (s *Session) writeLoop() {
 // pong or reset ever sent again. A peer that never reads again is ended
 // by keepalive (it answers no ping) or, if it floods frames that queue
 // answers, by the queue's bound.
-func (s *Session) sendCtl(d *wire.Desc, payload []byte) bool {
+func (w *ctlWriter) send(d *wire.Desc, payload []byte) bool {
+	s := w.s
 	for {
 		err := s.t.Send(d, payload)
 		if err == nil {
@@ -120,7 +132,7 @@ func (s *Session) sendCtl(d *wire.Desc, payload []byte) bool {
 			s.sendFailed(err)
 			return false
 		}
-		if s.ctl.overflowed() {
+		if w.overflowed() {
 			s.die(violation("peer does not read its control frames"))
 			return false
 		}
@@ -131,9 +143,9 @@ func (s *Session) sendCtl(d *wire.Desc, payload []byte) bool {
 
 // flush waits until the writer has sent everything queued before it, the
 // session ends, or ctx is done.
-func (q *ctlQueue) flush(ctx context.Context, done <-chan struct{}) error {
+func (w *ctlWriter) flush(ctx context.Context, done <-chan struct{}) error {
 	m := make(chan struct{})
-	q.push(ctlFrame{flushed: m})
+	w.push(ctlFrame{flushed: m})
 	select {
 	case <-m:
 		return nil
@@ -144,14 +156,17 @@ func (q *ctlQueue) flush(ctx context.Context, done <-chan struct{}) error {
 	}
 }
 
-func (s *Session) queueCredit(channel uint64, n int64) {
+// queueCredit queues a grant of n to the peer's window on channel (0: the
+// link), in as many CREDIT frames as its 32-bit field needs.
+func (w *ctlWriter) queueCredit(channel uint64, n int64) {
 	for n > 0 {
 		c := min(n, 1<<31)
-		s.ctl.push(ctlFrame{kind: wire.KindCredit, channel: channel, credit: uint32(c)})
+		w.push(ctlFrame{kind: wire.KindCredit, channel: channel, credit: uint32(c)})
 		n -= c
 	}
 }
 
-func (s *Session) queueReset(channel uint64, code plexus.Code, reason string) {
-	s.ctl.push(ctlFrame{kind: wire.KindReset, channel: channel, aux: uint64(code), payload: []byte(reason)})
+// queueReset queues a RESET of channel with code and reason.
+func (w *ctlWriter) queueReset(channel uint64, code plexus.Code, reason string) {
+	w.push(ctlFrame{kind: wire.KindReset, channel: channel, aux: uint64(code), payload: []byte(reason)})
 }

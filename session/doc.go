@@ -15,10 +15,20 @@
 // may have one goroutine sending and one receiving at the same time. A Mux
 // must be fully registered before the session that serves it starts.
 //
+// Parts: a Session's methods are its API and what its parts share; each
+// part is a type of its own, which the session holds as a value: the
+// dispatcher (dispatch.go) checks every received frame and routes it to
+// its channel or to the server; the server (server.go, with admission.go,
+// workers.go and notify.go) runs the peer's calls and notifications; the
+// control writer (ctlWriter, ctl.go, with keepalive.go) sends the frames
+// the receiving side generates; the channel pool (chanPool, channel.go)
+// keeps finished channels for the next calls; and the receiver
+// (receiver.go) takes frames off the transport.
+//
 // Receiving: who takes frames off the transport, and how a goroutine
 // waiting for its channel gets what it waits for, is decided by one
 // receiver per session (receiver.go), chosen by the transport; the
-// protocol code (dispatch, channels, calls) asks it only to wait for a
+// protocol code (the dispatcher, channels, calls) asks it only to wait for a
 // channel's next frame (await) and to run a call of the peer's (run).
 //
 // Goroutines: on a socket or in-process transport (loopReceiver,
@@ -36,11 +46,12 @@
 // the doorbell; a reader that receives a call with nothing behind it runs
 // the handler itself after making sure another reader remains, and hands
 // it to a worker otherwise. In both cases there is one writer for frames
-// the receiving side generates, one keepalive timer, and one goroutine
-// that runs notification handlers one at a time, in arrival order, while
-// any are pending (so a notification handler that blocks delays the
-// notifications after it; beyond Config.MaxQueuedNotifications queued,
-// their credit waits for the handler, which slows the peer).
+// the receiving side generates (the control writer), one keepalive
+// timer, and one goroutine that runs notification handlers one at a
+// time, in arrival order, while any are pending (so a notification
+// handler that blocks delays the notifications after it; beyond
+// Config.MaxQueuedNotifications queued, their credit waits for the
+// handler, which slows the peer).
 //
 // The caller's side of a unary call (Invoke) is kept short, as a path of
 // functions entered (go run ./internal/tools/callpath measures it): small

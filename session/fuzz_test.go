@@ -128,7 +128,7 @@ func FuzzSessionFrames(f *testing.F) {
 			t.Fatal("session did not end after its peer closed")
 		}
 		<-drained
-		s.handlers.Wait()
+		s.srv.handlers.Wait()
 		deadline := time.Now().Add(5 * time.Second)
 		for runtime.NumGoroutine() > base {
 			if time.Now().After(deadline) {

@@ -26,7 +26,8 @@ func (s *Session) GoAway(reason string) {
 
 // onGoAway: calls this side opened above the peer's limit were never
 // started by the peer; fail them now with UNAVAILABLE.
-func (s *Session) onGoAway(limit uint64, reason string) {
+func (d *dispatcher) onGoAway(limit uint64, reason string) {
+	s := d.s
 	s.mu.Lock()
 	s.goAwayRecv = true
 	s.peerLimit = limit
@@ -41,7 +42,7 @@ func (s *Session) onGoAway(limit uint64, reason string) {
 	// never sent.
 	st := plexus.WithCause(plexus.Unavailable, ErrNotSent, "peer is going away ("+reason+"); call not started")
 	for _, ch := range refused {
-		s.removeChannel(ch)
+		d.removeChannel(ch)
 		ch.fail(st, evRecvReset) // a refusal, as by RESET
 	}
 	s.log.Debug("peer sent GOAWAY", "reason", reason, "last channel", limit)
@@ -84,7 +85,7 @@ func (s *Session) Drain(ctx context.Context) error {
 	// not beyond ctx: a handler that ignores cancellation must not hang
 	// the caller of Drain.
 	finished := make(chan struct{})
-	go func() { s.handlers.Wait(); close(finished) }()
+	go func() { s.srv.handlers.Wait(); close(finished) }()
 	select {
 	case <-finished:
 	case <-ctx.Done():

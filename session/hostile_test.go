@@ -186,9 +186,9 @@ func TestNotificationBackpressure(t *testing.T) {
 	longest := 0 // the longest queue a handler saw behind it
 	mux := NewMux()
 	id, err := mux.HandleNotify("test.Hostile", "Slow", func(context.Context, []byte) {
-		receiver.notes.mu.Lock()
-		longest = max(longest, len(receiver.notes.queue))
-		receiver.notes.mu.Unlock()
+		receiver.srv.notes.mu.Lock()
+		longest = max(longest, len(receiver.srv.notes.queue))
+		receiver.srv.notes.mu.Unlock()
 		if handled.Add(1)%50 == 0 {
 			time.Sleep(time.Millisecond)
 		}
@@ -307,9 +307,9 @@ func TestPeerCallFloodBreaksProtocol(t *testing.T) {
 	}
 	require.Equal(t, plexus.ProtocolViolation, plexus.CodeOf(s.Err()), "%v", s.Err())
 	require.ErrorContains(t, s.Err(), "link flow-control window exceeded")
-	s.calls.mu.Lock()
-	waiting := len(s.calls.backlog)
-	s.calls.mu.Unlock()
+	s.srv.calls.mu.Lock()
+	waiting := len(s.srv.calls.backlog)
+	s.srv.calls.mu.Unlock()
 	require.LessOrEqual(t, waiting, DefaultLinkWindow/wire.DescSize+1, "calls waiting when the link ended")
 	require.Greater(t, waiting, DefaultLinkWindow/wire.DescSize/2, "the window was not what stopped the flood")
 }

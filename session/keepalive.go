@@ -10,8 +10,10 @@ import (
 // keepalive pings only when the link has been silent for KeepaliveIdle:
 // a busy link proves the peer alive with its own traffic, and an idle one
 // costs one timer wake-up per period, not a poll. Any frame received
-// within KeepaliveTimeout of the PING counts as an answer.
-func (s *Session) keepalive() {
+// within KeepaliveTimeout of the PING counts as an answer. It is the
+// control writer's: its PINGs go out through the writer's queue.
+func (w *ctlWriter) keepalive() {
+	s := w.s
 	idle, timeout := s.cfg.KeepaliveIdle, s.cfg.KeepaliveTimeout
 	t := time.NewTimer(idle)
 	defer t.Stop()
@@ -29,7 +31,7 @@ func (s *Session) keepalive() {
 			continue
 		}
 		nonce++
-		s.ctl.push(ctlFrame{kind: wire.KindPing, aux: nonce})
+		w.push(ctlFrame{kind: wire.KindPing, aux: nonce})
 		t.Reset(timeout)
 		select {
 		case <-s.done:

@@ -26,8 +26,8 @@ func (r *loopReceiver) loop() {
 			return
 		}
 		s.rxFrames.Add(1)
-		if err := s.dispatch(&f); err != nil {
-			s.dispatchFailed(err)
+		if err := s.disp.dispatch(&f); err != nil {
+			s.disp.dispatchFailed(err)
 			return
 		}
 	}
@@ -43,4 +43,4 @@ func (r *loopReceiver) await(ch *channel, ctx context.Context) bool {
 	}
 }
 
-func (r *loopReceiver) run(j serveJob) { r.s.spawn(j) }
+func (r *loopReceiver) run(j serveJob) { r.s.srv.spawn(j) }

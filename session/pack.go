@@ -109,7 +109,7 @@ func (ch *channel) fromCursor(pk *packRef) ([]byte, *packRef) {
 // status had already arrived: its remaining messages are not trusted.
 func (ch *channel) badRecord() {
 	st := violation("packed record on channel %d changed after it was validated", ch.id)
-	ch.s.dispatchFailed(st)
+	ch.s.disp.dispatchFailed(st)
 	ch.mu.Lock()
 	ch.step(evBadRecord)
 	ch.final = st

@@ -88,7 +88,7 @@ func (r *pollReceiver) run(j serveJob) {
 		r.job = j
 		return
 	}
-	r.s.spawn(j)
+	r.s.srv.spawn(j)
 }
 
 // await lets a goroutine waiting on ch receive for itself if nobody else
@@ -107,7 +107,7 @@ func (r *pollReceiver) await(ch *channel, ctx context.Context) bool {
 		t0 := time.Now()
 		got, err, fromDispatch := r.pollCall(ch, ctx, budget)
 		if err != nil {
-			r.s.recvFailed(err, fromDispatch)
+			r.s.disp.recvFailed(err, fromDispatch)
 			return true // the session is over; ch has its final status
 		}
 		if got {
@@ -160,7 +160,7 @@ poll:
 		if ok {
 			s.rxFrames.Add(1)
 			call := r.f.Desc.Kind() == wire.KindOpen
-			if st := s.dispatch(&r.f); st != nil {
+			if st := s.disp.dispatch(&r.f); st != nil {
 				err, fromDispatch = st, true
 				break
 			}
@@ -325,7 +325,7 @@ func (rd *reader) receive() (serveJob, bool) {
 	r.job = serveJob{}
 	r.leave()
 	if err != nil {
-		r.s.recvFailed(err, fromDispatch)
+		r.s.disp.recvFailed(err, fromDispatch)
 		return serveJob{}, false
 	}
 	return job, true
@@ -355,12 +355,12 @@ func (r *pollReceiver) pollRead(budget time.Duration) (err error, fromDispatch b
 				// under load it would cost a doorbell per call.
 				j := r.job
 				r.job = serveJob{}
-				s.spawn(j)
+				s.srv.spawn(j)
 			}
 			s.rxFrames.Add(1)
 			call := r.f.Desc.Kind() == wire.KindOpen
 			pushes := s.ctl.pushes.Load()
-			if st := s.dispatch(&r.f); st != nil {
+			if st := s.disp.dispatch(&r.f); st != nil {
 				return st, true
 			}
 			i = 0
@@ -415,8 +415,8 @@ func (rd *reader) runCall(job serveJob) {
 		rd.promote.Reset(promoteAfter)
 	}
 	job.after = rd.retake
-	if next, more := r.s.serve(job); more {
-		r.s.spawn(next) // this reader goes on receiving
+	if next, more := r.s.srv.serve(job); more {
+		r.s.srv.spawn(next) // this reader goes on receiving
 	}
 	if !covered {
 		rd.promote.Stop()

@@ -525,7 +525,7 @@ func TestAwaitClaimsTokenFromReader(t *testing.T) {
 func TestClaimToken(t *testing.T) {
 	fp := newFakePoller(2 * time.Millisecond)
 	s, r := newPolledSession(t, fp, Config{Role: Initiator})
-	ch := s.newChannel(1, 7, true)
+	ch := s.pool.newChannel(1, 7, true)
 	r.tok.Lock()
 	defer r.tok.Unlock()
 

@@ -6,12 +6,30 @@ import (
 	"io"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/wire"
 )
+
+// server is the serving side of a session: it starts the calls the peer
+// opens (onOpen), admits them (admission.go), runs their handlers where
+// the receiver says, itself or on workers (workers.go), and sends their
+// statuses; and it queues the peer's notifications for their handlers
+// (notify.go). The dispatcher hands it the frames that start either.
+type server struct {
+	s *Session
+
+	calls    admission    // handlers running for the peer's calls, and calls waiting for one
+	owed     atomic.Int64 // withheld link credit to give back (see repay)
+	notes    noteQueue
+	handlers sync.WaitGroup // calls and notifications not yet handled, waiting ones too (Drain waits)
+
+	jobs        chan serveJob // to idle workers (see workers.go)
+	idleWorkers atomic.Int32
+}
 
 type callKey struct{}
 
@@ -39,16 +57,17 @@ func SetTrailer(ctx context.Context, md plexus.Metadata) error {
 // onOpen accepts a call from the peer (reader goroutine). cost is the
 // OPEN's flow-control cost: given back to the link's window now, unless
 // the call must wait for a handler slot (see admit).
-func (s *Session) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
+func (sv *server) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
+	s := sv.s
 	waits := false
 	defer func() {
 		if !waits {
-			s.consumeLink(cost)
+			s.disp.consumeLink(cost)
 		}
 	}()
 	d := &f.Desc
 	id := d.Channel()
-	if s.ownsID(id) {
+	if s.cfg.Role.owns(id) {
 		s.t.Release(f)
 		return violation("peer opened channel %d, which has this side's parity", id)
 	}
@@ -66,19 +85,19 @@ func (s *Session) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
 	switch {
 	case refused:
 		s.t.Release(f)
-		s.queueReset(id, plexus.Unavailable, "link is going away; call not started")
+		s.ctl.queueReset(id, plexus.Unavailable, "link is going away; call not started")
 		return nil
 	case h == nil:
 		s.t.Release(f)
-		s.queueReset(id, plexus.Unimplemented, why)
+		s.ctl.queueReset(id, plexus.Unimplemented, why)
 		return nil
 	case h.kind == kindNotifyHandler:
 		s.t.Release(f)
-		s.queueReset(id, plexus.Unimplemented, h.name+" is a notification, not a call")
+		s.ctl.queueReset(id, plexus.Unimplemented, h.name+" is a notification, not a call")
 		return nil
 	}
 
-	ch := s.newChannel(id, d.Method(), false)
+	ch := s.pool.newChannel(id, d.Method(), false)
 	ch.send.add(int64(d.Credit()))
 	// Not derived from s.ctx: the end of the session reaches the handler
 	// through ch.fail (die fails every channel), and a context without a
@@ -112,19 +131,19 @@ func (s *Session) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
 		return nil
 	}
 	s.chans[id] = ch
-	s.handlers.Add(1)
+	sv.handlers.Add(1)
 	s.mu.Unlock()
 	if err := ch.onFrame(f); err != nil {
-		s.handlers.Done()
+		sv.handlers.Done()
 		cancel(err)
 		stop()
 		return err
 	}
 	if extra := s.cfg.ChannelWindow - DefaultChannelWindow; extra > 0 {
-		s.queueCredit(id, int64(extra))
+		s.ctl.queueCredit(id, int64(extra))
 	}
 	job := serveJob{ctx: ctx, stop: stop, ch: ch, h: h}
-	if !s.admit(job, cost) {
+	if !sv.admit(job, cost) {
 		waits = true
 		return nil
 	}
@@ -151,39 +170,40 @@ type serveJob struct {
 // j.ch may be recycled once serve returns, so its caller must not look at
 // it. It returns the waiting call, if any, that takes the finished
 // handler's place, for its caller to run (see handlerDone).
-func (s *Session) serve(j serveJob) (next serveJob, more bool) {
+func (sv *server) serve(j serveJob) (next serveJob, more bool) {
+	s := sv.s
 	ctx, ch, h := j.ctx, j.ch, j.h
-	defer s.handlers.Done()
-	defer func() { next, more = s.handlerDone() }()
+	defer sv.handlers.Done()
+	defer func() { next, more = sv.handlerDone() }()
 	defer j.stop()
-	s.hold()
+	sv.hold()
 	var resp plexus.Marshaler
 	var req item
 	var got bool
-	err := s.runHandler(ctx, ch, h, &resp, &req, &got)
+	err := sv.runHandler(ctx, ch, h, &resp, &req, &got)
 	if err == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = plexus.Errorf(plexus.DeadlineExceeded, "deadline exceeded while the handler ran")
 	}
 	if got {
-		s.finishServer(ch, resp, err, &req, j.after)
+		sv.finishServer(ch, resp, err, &req, j.after)
 	} else {
-		s.finishServer(ch, resp, err, nil, j.after)
+		sv.finishServer(ch, resp, err, nil, j.after)
 	}
 	if h.kind != kindStreamHandler {
 		// A stream handler's Stream points at ch and may outlive the
 		// call in the application's hands; a unary handler has nothing
 		// but its context, which SetTrailer checks.
-		s.retire(ch)
+		s.pool.retire(ch)
 	}
 	return serveJob{}, false
 }
 
 // runHandler runs h; a unary request it received is left in *req (and
 // *got set) for the caller to release once the response is encoded.
-func (s *Session) runHandler(ctx context.Context, ch *channel, h *handler, resp *plexus.Marshaler, req *item, got *bool) (err error) {
+func (sv *server) runHandler(ctx context.Context, ch *channel, h *handler, resp *plexus.Marshaler, req *item, got *bool) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("handler panicked", "method", h.name, "panic", r, "stack", string(debug.Stack()))
+			sv.s.log.Error("handler panicked", "method", h.name, "panic", r, "stack", string(debug.Stack()))
 			err = plexus.Errorf(plexus.Internal, "handler %s panicked: %v", h.name, r)
 		}
 	}()
@@ -216,9 +236,10 @@ func (s *Session) runHandler(ctx context.Context, ch *channel, h *handler, resp 
 // response is sent, so that the caller never sees the response while its
 // request's memory is still held. after, if not nil, runs right after the
 // send (see serveJob).
-func (s *Session) finishServer(ch *channel, resp plexus.Marshaler, herr error, req *item, after func()) {
+func (sv *server) finishServer(ch *channel, resp plexus.Marshaler, herr error, req *item, after func()) {
+	s := sv.s
 	defer func() {
-		s.removeChannel(ch)
+		s.disp.removeChannel(ch)
 		ch.drop()
 		ch.cancel(context.Canceled)
 	}()
@@ -287,117 +308,9 @@ func (ch *channel) standsAlone(payload []byte, fromAlloc bool) bool {
 	return fromAlloc || len(payload) == 0 || &payload[0] == &ch.scratch[0]
 }
 
-// onNotify queues a notification for its handler (reader goroutine hands
-// off to runNotes). cost is its flow-control cost, which it gives back to
-// the link's window now, or, while Config.MaxQueuedNotifications are
-// queued already, once the handler has run (see noteDone).
-func (s *Session) onNotify(f *transport.Frame, cost int64) *plexus.Status {
-	d := &f.Desc
-	h, why := s.mux.lookup(d.Method())
-	if h == nil || h.kind != kindNotifyHandler {
-		if h != nil {
-			why = h.name + " is a call, not a notification"
-		}
-		s.log.Warn("dropping notification", "reason", why)
-		s.t.Release(f)
-		s.consumeLink(cost)
-		return nil
-	}
-	ctx := s.ctx
-	msg := f.Payload
-	if d.Flags()&wire.FlagMD != 0 {
-		md, rest, err := wire.ParseMetadata(msg)
-		if err != nil {
-			s.t.Release(f)
-			return err.(*plexus.Status)
-		}
-		ctx = plexus.WithIncomingMetadata(ctx, md)
-		msg = rest
-	}
-	s.handlers.Add(1)
-	s.notes.mu.Lock()
-	var debt int64
-	if len(s.notes.queue) >= s.cfg.MaxQueuedNotifications {
-		debt = cost
-	}
-	s.notes.queue = append(s.notes.queue, pendingNote{h: h, ctx: ctx, msg: msg, f: *f, debt: debt})
-	start := !s.notes.running
-	s.notes.running = true
-	s.notes.mu.Unlock()
-	if start {
-		go s.runNotes()
-	}
-	if debt == 0 {
-		s.consumeLink(cost)
-	}
-	return nil
-}
-
-// noteQueue holds received notifications until their handlers run. One
-// goroutine at a time runs them, in arrival order, so that notifications
-// from one sender are handled in the order they were sent; it exists only
-// while the queue is not empty.
-type noteQueue struct {
-	mu      sync.Mutex
-	queue   []pendingNote
-	running bool // a runNotes goroutine owns the queue
-}
-
-type pendingNote struct {
-	h   *handler
-	ctx context.Context
-	msg []byte
-	f   transport.Frame
-	// debt is the link credit withheld for this notification (see
-	// onNotify), given back once its handler has run.
-	debt int64
-}
-
-func (s *Session) runNotes() {
-	for {
-		s.notes.mu.Lock()
-		if len(s.notes.queue) == 0 {
-			s.notes.queue = nil
-			s.notes.running = false
-			s.notes.mu.Unlock()
-			return
-		}
-		n := s.notes.queue[0]
-		s.notes.queue[0] = pendingNote{}
-		s.notes.queue = s.notes.queue[1:]
-		s.notes.mu.Unlock()
-		s.runNote(&n)
-	}
-}
-
-func (s *Session) runNote(n *pendingNote) {
-	defer s.handlers.Done()
-	defer s.noteDone(n.debt)
-	defer s.t.Release(&n.f)
-	s.hold()
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("notification handler panicked", "method", n.h.name, "panic", r, "stack", string(debug.Stack()))
-		}
-	}()
-	n.h.notify(n.ctx, n.msg)
-}
-
-// noteDone gives back the link credit withheld for a notification whose
-// handler has run; the last queued notification flushes what is owed (see
-// repay).
-func (s *Session) noteDone(debt int64) {
-	if debt == 0 {
-		return
-	}
-	s.notes.mu.Lock()
-	last := len(s.notes.queue) == 0
-	s.notes.mu.Unlock()
-	s.repay(debt, last)
-}
-
 // hold waits for Config.Hold to be closed (or the session to end).
-func (s *Session) hold() {
+func (sv *server) hold() {
+	s := sv.s
 	if s.cfg.Hold == nil {
 		return
 	}

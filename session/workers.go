@@ -13,29 +13,29 @@ package session
 const maxIdleWorkers = 32
 
 // spawn runs j on an idle worker if one is waiting, else on a new one.
-func (s *Session) spawn(j serveJob) {
+func (sv *server) spawn(j serveJob) {
 	select {
-	case s.jobs <- j:
+	case sv.jobs <- j:
 	default:
-		go s.worker(j)
+		go sv.worker(j)
 	}
 }
 
-func (s *Session) worker(j serveJob) {
+func (sv *server) worker(j serveJob) {
 	for {
-		if next, more := s.serve(j); more {
+		if next, more := sv.serve(j); more {
 			j = next // a waiting call took the finished one's place
 			continue
 		}
-		if s.idleWorkers.Add(1) > maxIdleWorkers {
-			s.idleWorkers.Add(-1)
+		if sv.idleWorkers.Add(1) > maxIdleWorkers {
+			sv.idleWorkers.Add(-1)
 			return
 		}
 		select {
-		case j = <-s.jobs:
-			s.idleWorkers.Add(-1)
-		case <-s.done:
-			s.idleWorkers.Add(-1)
+		case j = <-sv.jobs:
+			sv.idleWorkers.Add(-1)
+		case <-sv.s.done:
+			sv.idleWorkers.Add(-1)
 			return
 		}
 	}
