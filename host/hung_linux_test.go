@@ -1,8 +1,11 @@
 package host_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +29,9 @@ func TestHungPluginRestarted(t *testing.T) {
 	pid := c.Pid()
 	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	// kill(2) returns before every thread has stopped: a thread polling
+	// the ring on the other core answers a call first (seen: 2 runs in 50).
+	require.True(t, waitStopped(pid, 5*time.Second), "the plugin did not stop")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -61,4 +67,34 @@ func TestKeepaliveKeepsHealthyPlugin(t *testing.T) {
 	require.Equal(t, "alive", got)
 	require.Equal(t, pid, c.Pid())
 	require.Equal(t, 0, c.Restarts())
+}
+
+// waitStopped waits until every thread of pid is in the stopped state.
+func waitStopped(pid int, d time.Duration) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if allStopped(pid) {
+			return true
+		}
+	}
+	return false
+}
+
+func allStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// The state follows the command name, which is in parentheses
+		// and may itself hold spaces or parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
 }
