@@ -107,7 +107,15 @@ func leaseEchoChild() int {
 	sess.Store(s)
 	close(ready)
 	<-s.Done()
-	if u, err := readUsage(); err != nil || u != (usage{}) {
+	// The segment is unmapped when its last reference goes (see
+	// linkState), which can come just after Done: a reader goroutine may
+	// still be inside TryRecv. What must not happen is that it never goes.
+	u, err := readUsage()
+	for deadline := time.Now().Add(5 * time.Second); err == nil && u != (usage{}) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		u, err = readUsage()
+	}
+	if err != nil || u != (usage{}) {
 		fmt.Fprintf(os.Stderr, "lease child: after the session: memfd usage %+v (%v), want none\n", u, err)
 		return 1
 	}
