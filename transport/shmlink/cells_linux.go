@@ -2,6 +2,7 @@ package shmlink
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -24,6 +25,11 @@ const (
 )
 
 type cellArena struct {
+	// out counts the cells out (written under mu): while it is zero, no
+	// slice is a cell that is out, which isOut tells without the lock.
+	// The session encodes inline-sized payloads in buffers of its own, so
+	// Send asks about a payload that is not a cell on nearly every call.
+	out   atomic.Int64
 	mu    sync.Mutex
 	slabs [][]byte // slabCells*cellSize bytes each; never freed while the arena lives
 	free  []uint32 // free cell numbers; its capacity is the number of cells, so put never allocates
@@ -41,6 +47,7 @@ func (a *cellArena) get(n, c int) []byte {
 	i := a.free[len(a.free)-1]
 	a.free = a.free[:len(a.free)-1]
 	a.live[i] = true
+	a.out.Add(1)
 	s := a.slabs[i/slabCells]
 	a.mu.Unlock()
 	off := int(i%slabCells) * cellSize
@@ -77,6 +84,7 @@ func (a *cellArena) put(p []byte) bool {
 			return false
 		}
 		a.live[i] = false
+		a.out.Add(-1)
 		a.free = append(a.free, i)
 		return true
 	}
@@ -85,6 +93,11 @@ func (a *cellArena) put(p []byte) bool {
 
 // isOut reports whether p is a cell that is out (it is not taken back).
 func (a *cellArena) isOut(p []byte) bool {
+	return a.out.Load() != 0 && a.lookOut(p)
+}
+
+// lookOut is isOut's search, under the lock.
+func (a *cellArena) lookOut(p []byte) bool {
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
 	a.mu.Lock()
 	defer a.mu.Unlock()
