@@ -1,0 +1,201 @@
+package driver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plexus-ipc/plexus/bench/peers"
+)
+
+// TestMain lets the test binary be a load helper, as the driver's command
+// is (only the loaded conditions start helpers).
+func TestMain(m *testing.M) {
+	MaybeHelper()
+	os.Exit(m.Run())
+}
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// plausible bounds each unit's values: above zero and below what no peer
+// on any machine reaches.
+var plausible = map[string]float64{"us": 1e6, "calls/s": 1e8, "GB/s": 1000, "ms": 60000}
+
+// TestQuickIdle runs the driver as `go run ./cmd/peers -quick -conditions
+// idle` does and checks that every peer produced every figure, with sane
+// values, and that the three outputs are well formed.
+func TestQuickIdle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the four plugins")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Config{Rounds: 1, Quick: true, Conditions: []string{CondIdle}, Progress: logWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range rep.Errors {
+		t.Errorf("measurement failed: %s", e)
+	}
+	if len(rep.Peers) != len(AllPeers) {
+		t.Fatalf("%d peers in the report, want %d", len(rep.Peers), len(AllPeers))
+	}
+	for _, p := range rep.Peers {
+		for _, f := range Figures {
+			c, ok := rep.Cell(CondIdle, p.Name, f.Key)
+			if !ok {
+				t.Errorf("%s: no %s", p.Name, f.Key)
+				continue
+			}
+			v := c.Median
+			if len(c.Values) != 1 || !(v > 0) || math.IsInf(v, 0) || v >= plausible[f.Unit] {
+				t.Errorf("%s %s = %v (values %v): not in (0, %g)", p.Name, f.Key, v, c.Values, plausible[f.Unit])
+			}
+		}
+		get := func(k string) float64 { c, _ := rep.Cell(CondIdle, p.Name, k); return c.Median }
+		if p50, p90, p99 := get("echo_p50_us"), get("echo_p90_us"), get("echo_p99_us"); !(p50 <= p90 && p90 <= p99) {
+			t.Errorf("%s: echo percentiles out of order: %v %v %v", p.Name, p50, p90, p99)
+		}
+	}
+
+	dir := t.TempDir()
+	if err := rep.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "peers.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range rep.Peers {
+		if !bytes.Contains(md, []byte(p.Label)) {
+			t.Errorf("the table has no column for %s", p.Label)
+		}
+	}
+	for _, f := range Figures {
+		if !bytes.Contains(md, []byte("| "+f.Label+" (")) {
+			t.Errorf("the table has no row for %s", f.Label)
+		}
+	}
+	var back Report
+	js, err := os.ReadFile(filepath.Join(dir, "peers.json"))
+	if err == nil {
+		err = json.Unmarshal(js, &back)
+	}
+	if err != nil || len(back.Cells) != len(rep.Cells) {
+		t.Errorf("peers.json: %v, %d cells, want %d", err, len(back.Cells), len(rep.Cells))
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "peers.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	rects := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("peers.svg is not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
+			rects++
+		}
+	}
+	// A bar per peer in each charted panel, the legend's swatches and the
+	// backgrounds come on top.
+	charted := 0
+	for _, f := range Figures {
+		if f.Chart {
+			charted++
+		}
+	}
+	if want := charted * len(rep.Peers); rects < want {
+		t.Errorf("peers.svg has %d rects, want at least %d bars", rects, want)
+	}
+}
+
+// fakeConn is an in-process Conn whose answers can be made wrong.
+type fakeConn struct {
+	impl  peers.Impl
+	wrong string // "echo", "put", "blob" or ""
+}
+
+func (c *fakeConn) Echo(_ context.Context, b []byte) ([]byte, error) {
+	out := bytes.Clone(c.impl.Echo(b))
+	if c.wrong == "echo" && len(out) > 0 {
+		out[len(out)-1] ^= 1
+	}
+	return out, nil
+}
+
+func (c *fakeConn) Put(_ context.Context, b []byte) (int, error) {
+	n, err := c.impl.Put(b)
+	if c.wrong == "put" {
+		n--
+	}
+	return n, err
+}
+
+func (c *fakeConn) Blob(_ context.Context, n int) ([]byte, error) {
+	b, err := c.impl.Blob(n)
+	b = bytes.Clone(b)
+	if c.wrong == "blob" && n > 100 {
+		b[100] ^= 1
+	}
+	return b, err
+}
+
+func (c *fakeConn) Block(ctx context.Context) error { return c.impl.Block(ctx, nil) }
+func (c *fakeConn) Pid() int                        { return 0 }
+func (c *fakeConn) Close() error                    { return nil }
+
+// TestDetectsWrongAnswers: a peer that answers wrongly fails its
+// measurement, in the phase that saw it.
+func TestDetectsWrongAnswers(t *testing.T) {
+	sz := Sizes{EchoWarm: 2, EchoN: 10, Callers: 4, CallerCalls: 3,
+		BlobSizes: []int{64 << 10}, BlobCalls: []int{2}, Starts: 1, Kills: 0, PhaseTimeout: 10 * time.Second}
+	for _, wrong := range []string{"", "echo", "put", "blob"} {
+		p := peers.Peer{Name: "fake", Start: func(context.Context, string) (peers.Conn, error) {
+			return &fakeConn{wrong: wrong}, nil
+		}}
+		got, err := measurePeer(context.Background(), p, "", sz)
+		if wrong == "" {
+			if err != nil {
+				t.Fatalf("a right peer failed: %v", err)
+			}
+			for _, k := range []string{"echo_p50_us", "c64_calls_per_s", "put_0mib_gbps", "blob_0mib_gbps", "start_ms"} {
+				if !(got[k] > 0) {
+					t.Errorf("right peer: %s = %v", k, got[k])
+				}
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), wrong) {
+			t.Errorf("a peer with a wrong %s: error %v", wrong, err)
+		}
+	}
+}
+
+// TestKillOfABlockedCaller: killBlocked refuses a Conn without a process
+// (and releases its blocked caller).
+func TestKillOfABlockedCaller(t *testing.T) {
+	c := &fakeConn{}
+	_, err := killBlocked(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "pid") {
+		t.Fatalf("no pid: %v", err)
+	}
+}
