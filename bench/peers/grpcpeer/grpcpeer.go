@@ -5,10 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"syscall"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -17,6 +13,7 @@ import (
 	"google.golang.org/grpc/mem"
 
 	"github.com/plexus-ipc/plexus/bench/peers"
+	"github.com/plexus-ipc/plexus/bench/peers/goplugin"
 )
 
 // Handshake is go-plugin's handshake of this peer.
@@ -153,62 +150,30 @@ var Peer = peers.Peer{
 	Start:  start,
 }
 
-// startTimeout bounds go-plugin's start when ctx has no deadline.
-const startTimeout = 30 * time.Second
-
 func start(ctx context.Context, path string) (peers.Conn, error) {
-	// The plugin's socket goes into a directory of this Conn's, removed
-	// by Close: a plugin killed with SIGKILL cannot remove it itself.
-	sockDir, err := os.MkdirTemp("", "peers-goplugin-")
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(path)
-	cmd.Env = []string{plugin.EnvUnixSocketDir + "=" + sockDir} // go-plugin adds the host's environment
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	timeout := startTimeout
-	if d, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(d))
-	}
-	c := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  Handshake,
-		Plugins:          plugin.PluginSet{"bench": &Plugin{}},
-		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		Logger:           hclog.NewNullLogger(),
-		StartTimeout:     timeout,
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+	p, raw, err := goplugin.Start(ctx, path, goplugin.Config{
+		Handshake: Handshake,
+		Plugin:    &Plugin{},
+		Protocol:  plugin.ProtocolGRPC,
+		Dial: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg))},
 	})
-	fail := func(err error) (peers.Conn, error) {
-		c.Kill()
-		_ = os.RemoveAll(sockDir)
+	if err != nil {
 		return nil, err
 	}
-	proto, err := c.Client()
+	cn, err := goplugin.As[*conn](p, raw)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	raw, err := proto.Dispense("bench")
-	if err != nil {
-		return fail(err)
-	}
-	cn, ok := raw.(*conn)
-	if !ok {
-		return fail(fmt.Errorf("dispensed %T", raw))
-	}
-	cn.client, cn.sockDir = c, sockDir
-	cn.pid = c.ReattachConfig().Pid
+	cn.Process = p
 	return cn, nil
 }
 
 // conn is the host's Conn: the gRPC connection go-plugin dialled and the
-// go-plugin client that owns the process.
+// process it started.
 type conn struct {
-	cc      *grpc.ClientConn
-	client  *plugin.Client
-	pid     int
-	sockDir string // the plugin's socket's directory
+	cc                *grpc.ClientConn
+	*goplugin.Process // Pid and Close
 }
 
 var subtype = grpc.CallContentSubtype(codecName)
@@ -244,11 +209,4 @@ func (c *conn) Block(ctx context.Context) error {
 		return errors.New("block: returned without an error")
 	}
 	return err
-}
-
-func (c *conn) Pid() int { return c.pid }
-
-func (c *conn) Close() error {
-	c.client.Kill()
-	return os.RemoveAll(c.sockDir)
 }

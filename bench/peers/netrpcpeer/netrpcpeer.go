@@ -3,17 +3,13 @@ package netrpcpeer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/rpc"
-	"os"
-	"os/exec"
-	"syscall"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/plexus-ipc/plexus/bench/peers"
+	"github.com/plexus-ipc/plexus/bench/peers/goplugin"
 )
 
 // Handshake is go-plugin's handshake of this peer.
@@ -84,60 +80,28 @@ var Peer = peers.Peer{
 	Start:  start,
 }
 
-// startTimeout bounds go-plugin's start when ctx has no deadline.
-const startTimeout = 30 * time.Second
-
 func start(ctx context.Context, path string) (peers.Conn, error) {
-	// The plugin's socket goes into a directory of this Conn's, removed
-	// by Close: a plugin killed with SIGKILL cannot remove it itself.
-	sockDir, err := os.MkdirTemp("", "peers-goplugin-")
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(path)
-	cmd.Env = []string{plugin.EnvUnixSocketDir + "=" + sockDir} // go-plugin adds the host's environment
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	timeout := startTimeout
-	if d, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(d))
-	}
-	c := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  Handshake,
-		Plugins:          plugin.PluginSet{"bench": &Plugin{}},
-		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolNetRPC},
-		Logger:           hclog.NewNullLogger(),
-		StartTimeout:     timeout,
+	p, raw, err := goplugin.Start(ctx, path, goplugin.Config{
+		Handshake: Handshake,
+		Plugin:    &Plugin{},
+		Protocol:  plugin.ProtocolNetRPC,
 	})
-	fail := func(err error) (peers.Conn, error) {
-		c.Kill()
-		_ = os.RemoveAll(sockDir)
+	if err != nil {
 		return nil, err
 	}
-	proto, err := c.Client()
+	cn, err := goplugin.As[*conn](p, raw)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	raw, err := proto.Dispense("bench")
-	if err != nil {
-		return fail(err)
-	}
-	cn, ok := raw.(*conn)
-	if !ok {
-		return fail(fmt.Errorf("dispensed %T", raw))
-	}
-	cn.client, cn.sockDir = c, sockDir
-	cn.pid = c.ReattachConfig().Pid
+	cn.Process = p
 	return cn, nil
 }
 
-// conn is the host's Conn: go-plugin's rpc.Client and the go-plugin client
-// that owns the process.
+// conn is the host's Conn: go-plugin's rpc.Client and the process it
+// started.
 type conn struct {
-	rc      *rpc.Client
-	client  *plugin.Client
-	pid     int
-	sockDir string // the plugin's socket's directory
+	rc                *rpc.Client
+	*goplugin.Process // Pid and Close
 }
 
 // call runs one net/rpc call, giving up (on the host's side) when ctx ends.
@@ -175,11 +139,4 @@ func (c *conn) Block(ctx context.Context) error {
 		return err
 	}
 	return errors.New("block: returned without an error")
-}
-
-func (c *conn) Pid() int { return c.pid }
-
-func (c *conn) Close() error {
-	c.client.Kill()
-	return os.RemoveAll(c.sockDir)
 }
