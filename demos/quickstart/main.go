@@ -1,10 +1,5 @@
 //go:build linux
 
-// Command quickstart is the README's example, whole: a service
-// interface (package greeter), its plugin and its host. The same binary
-// is both: started by the host, it serves.
-//
-//	go run ./demos/quickstart
 package main
 
 import (

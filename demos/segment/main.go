@@ -1,11 +1,5 @@
 //go:build linux
 
-// Command segment is the foundation demo: a host process creates a
-// shared-memory segment, starts a second process (this same binary) with
-// the segment's descriptors inherited, and the two exchange messages and
-// blobs through the rings and slot pools, with no socket on the data path.
-//
-//	go run ./demos/segment
 package main
 
 import (

@@ -1,7 +1,3 @@
-// Package calc declares the calculator demo's service: the interface the
-// plugin implements and the host calls. calc_plexus.go is generated from
-// it (the typed client, RegisterCalculator and CalculatorServiceDesc);
-// errors_gen.go by msgp from errors.go.
 package calc
 
 import "context"

@@ -1,7 +1,3 @@
-// Package render declares the callbacks demo's two services: Renderer,
-// which the plugin serves, and Values, which the host serves to the
-// plugin on the same link. render_plexus.go is generated from them by
-// `plexus gen`.
 package render
 
 import "context"

@@ -1,5 +1,3 @@
-// Package fragile declares the crash demo's service; fragile_plexus.go is
-// generated from it by `plexus gen`.
 package fragile
 
 import (

@@ -1,13 +1,3 @@
-// Package imgproc is the image demo's service: the Processor interface
-// (imgproc_plexus.go is generated from it by `plexus gen`), the layout of
-// its messages, and the image operations the plugin runs.
-//
-// A message is one image buffer with a small header in front, so that it
-// can be a *session.Lease on its own: a lease crosses without a copy only
-// as a whole message, never beside other arguments.
-//
-// Everything here but the generated client is pure and safe for
-// concurrent use.
 package imgproc
 
 import (

@@ -1,5 +1,3 @@
-// Package greeter is the README's example service; greeter_plexus.go is
-// generated from it by `plexus gen`.
 package greeter
 
 import "context"

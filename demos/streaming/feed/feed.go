@@ -1,5 +1,3 @@
-// Package feed declares the streaming demo's service; feed_plexus.go is
-// generated from it by `plexus gen`.
 package feed
 
 import "context"

@@ -1,6 +1,3 @@
-// Package kvtest is a service for the generator's tests: store_plexus.go
-// is generated from it (and compared with the generator's output by the
-// golden test), and store_test.go calls it through a real session.
 package kvtest
 
 import (

@@ -1,9 +1,3 @@
-// Package leasetest is the generator's golden package for leases
-// (*session.Lease) as whole arguments, results, notifications and stream
-// messages. blobs_plexus.go is generated from it and compared with the
-// generator's output; the tests send leases of up to 8 MiB both ways over
-// the in-process, socket and shared-memory transports, and on shared
-// memory check where the received bytes lie.
 package leasetest
 
 import (

@@ -1,9 +1,3 @@
-// Package shapetest is the generator's golden package for every method
-// shape (unary, server, client and bidirectional streaming, notification)
-// and every argument and result type it supports. shapes_plexus.go is
-// generated from it and compared with the generator's output; the tests
-// run every method over the in-process, socket and shared-memory
-// transports.
 package shapetest
 
 import (
