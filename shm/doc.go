@@ -29,4 +29,13 @@
 // gone, or closes the link). The doorbells are shared with the peer, which
 // can fill their counters or make them blocking: a Bell never blocks on one
 // (see Bell), and treats such tampering as a protocol violation.
+//
+// Death: each side has a life word in the header. HoldLife (the plugin's
+// side) registers it as a robust futex of a thread that lives until Close,
+// so that the kernel marks it when the process ends, however it ends;
+// WatchPeerLife (the host's side) blocks one goroutine, in the futex wait,
+// until the mark or Interrupt. It is an early warning only: the word is
+// the peer's to write, so a mark it wrote itself is believed (only a dying
+// or misbehaving peer earns that) and a word rewritten in a loop is looked
+// at no more than about once per 10 ms (life_linux.go).
 package shm

@@ -33,6 +33,7 @@ type Endpoint struct {
 	downOnce  sync.Once
 	spin      time.Duration
 	wait      time.Duration
+	life      lifeWatch // see WatchPeerLife
 }
 
 // Endpoint returns this process's side of the link. It may be called once.
@@ -323,13 +324,14 @@ func (e *Endpoint) Release(d *wire.Desc) error {
 // Alloc (waiting for a slot) wakes at once with ErrClosed, and so does
 // every later wait; waits that find their condition already true still
 // succeed, so descriptors already in the ring can be drained with TryRecv.
-// The bells the peer waits on are untouched: ringing them stays harmless.
+// A WatchPeerLife returns false. The bells the peer waits on are untouched: ringing them stays harmless.
 //
 // It exists because nothing else can end a park that is bounded only by a
 // long timeout: whoever learns that the peer is gone, or closes the link,
 // calls it.
 func (e *Endpoint) Interrupt() {
 	e.downOnce.Do(func() { close(e.down) })
+	e.life.stop()
 	_ = e.dataIn.Close()
 	_ = e.spaceIn.Close()
 	// A ring of the peer's bells stuck in its write (a peer that made

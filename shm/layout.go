@@ -21,10 +21,11 @@ const (
 	hdrRings      = 32 // 2 x {u64 offset, u32 capacity, u32 reserved}
 	hdrPools      = 64 // 2 x {u64 offset, u64 size}
 	hdrSides      = 128
-	sideStride    = 64 // per side: u32 pid, u32 state, u64 heartbeat
+	sideStride    = 64 // per side: u32 pid, u32 state, u64 heartbeat, u32 life
 	sidePid       = 0
 	sideState     = 4
 	sideHeartbeat = 8
+	sideLife      = 16 // see life_linux.go
 )
 
 // Direction indexes rings and pools: the host sends on direction HostToPlugin

@@ -31,6 +31,7 @@ type Segment struct {
 	bells [2][2]*Bell
 	cfg   Config
 	side  Side
+	life  *lifeHold // this side's life word, once held (see HoldLife)
 }
 
 // Create makes a new segment (host side): a sealed, pre-faulted memfd laid
@@ -237,6 +238,10 @@ func (s *Segment) Close() error {
 				_ = b.Close()
 			}
 		}
+	}
+	if s.life != nil {
+		s.life.release()
+		s.life = nil
 	}
 	if s.m != nil {
 		_ = unix.Munmap(s.m.mem)

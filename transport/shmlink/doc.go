@@ -39,7 +39,12 @@
 // or not the link is still open.
 //
 // Death: a goroutine per Transport reads the control socket. End of file or
-// an error there means the peer is gone; the Transport then wakes every
+// an error there means the peer is gone. The host learns it sooner: the
+// plugin's side holds its life word in the segment (shm.Endpoint.HoldLife),
+// which the kernel marks as soon as it starts to end the plugin's process,
+// before it unmaps that process's memory and closes its descriptors, and a
+// second goroutine of the host's Transport waits on it (watchPeerLife;
+// Close waits for it to return). Either way the Transport then wakes every
 // waiting Recv, Send and Alloc at once (they report ErrPeerDied), and Recv
 // first returns the frames the peer sent before it went. A violation of the
 // protocol by the peer (a bad descriptor, slot reference, blob or control
@@ -76,7 +81,8 @@ package shmlink
 //
 //   - transport_linux.go: the Transport; frames through the segment
 //     (inline payloads, slots, the rings), one receive path for Recv and
-//     TryRecv, and the one mapping from segment errors to statuses (segErr).
+//     TryRecv, the one mapping from segment errors to statuses (segErr),
+//     and the watch of the plugin's life word.
 //   - poll_linux.go: the transport.Poller methods.
 //   - state_linux.go: linkState, the lifetime: references that keep the
 //     segment mapped, Close, the fault that broke the link.

@@ -70,6 +70,9 @@ type Transport struct {
 
 	blob blobs   // payloads above the largest slot class, both ways
 	ctl  control // the control socket and its monitor goroutine
+	// lifeDone is closed when watchPeerLife has returned (host side;
+	// nil on the plugin's, which holds its word instead).
+	lifeDone chan struct{}
 
 	// Receive state, owned by the goroutine in Recv or TryRecv.
 	batch    [recvBatch]wire.Desc
@@ -126,7 +129,31 @@ func New(seg *shm.Segment, ctl *net.UnixConn, cfg Config) (*Transport, error) {
 	t.blob.init(t, cfg)
 	t.ctl.init(t, ctl, rc, cfg)
 	go t.ctl.watch()
+	switch ep.Side() {
+	case shm.Plugin:
+		// Best effort: if the kernel refuses, the host learns of this
+		// process's death from the control socket, only later.
+		_ = ep.HoldLife()
+	case shm.Host:
+		t.state.refs.Add(1) // the watcher's: the word is in the segment
+		t.lifeDone = make(chan struct{})
+		go t.watchPeerLife()
+	}
 	return t, nil
+}
+
+// watchPeerLife turns the peer's life word into its death (see
+// shm.Endpoint.WatchPeerLife). The kernel marks the word as it starts to
+// end a killed process, before it unmaps the process's memory and closes
+// its descriptors, the control socket among them; for a plugin with a
+// large segment that is milliseconds earlier. Frames the peer sent before
+// are still delivered, as after the socket's end of file.
+func (t *Transport) watchPeerLife() {
+	defer close(t.lifeDone)
+	defer t.state.unref()
+	if t.ep.WatchPeerLife() {
+		_ = t.fail(plexus.Errorf(plexus.PeerDied, "shm: the peer's process is exiting"))
+	}
 }
 
 // MaxPayload is the largest payload of one frame, in either direction.
@@ -176,6 +203,11 @@ func (t *Transport) Close() error {
 	t.ep.Interrupt()
 	err := t.ctl.conn.Close()
 	<-t.ctl.done
+	if t.lifeDone != nil {
+		// Promptly: Interrupt woke it. Its reference is gone then, so a
+		// link with nothing out unmaps its segment before Close returns.
+		<-t.lifeDone
+	}
 	// Blob buffers: those out with the caller or held by a frame go when
 	// they come back.
 	t.blob.close()
