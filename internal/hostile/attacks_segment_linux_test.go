@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/wire"
@@ -30,7 +34,50 @@ func segmentAttacks() []*pluginAttackDef {
 			Host: hostPlan{Calls: &callPlan{N: 20, Concurrency: 4, Size: 16, Deadline: time.Second}}},
 		{Name: "Header_Scribbled", Plugin: headerScribbled, End: endSurvive, Check: okCalls("header")},
 		{Name: "Doorbell_SpuriousRings", Plugin: spuriousRings, End: endSurvive, Check: okCalls("spurious")},
+		{Name: "Life_WordRewritten", Plugin: lifeRewritten, Host: hostPlan{CPU: true}, End: endSurvive,
+			Check: both(checkP6, okCalls("life"))},
+		{Name: "Life_DeathClaimed", Plugin: lifeDeathClaimed, Codes: []plexus.Code{plexus.PeerDied},
+			MsgAny: []string{"exiting"}},
 	}
+}
+
+// both runs two checks.
+func both(a, b func(r *hostReport) []string) func(r *hostReport) []string {
+	return func(r *hostReport) []string { return append(a(r), b(r)...) }
+}
+
+// pluginLife is the plugin's life word (SPEC.md "Segment": offset 16 of
+// the plugin's line at 192), which the host waits on.
+const pluginLife = 192 + 16
+
+// lifeRewritten rewrites the plugin's life word in a loop, never with the
+// death bit, waking the host's watcher each time: the host must neither
+// spin (its CPU is measured meanwhile) nor take it for a death.
+func lifeRewritten(p *peer) error {
+	word := p.word32(pluginLife)
+	p.phase("armed")
+	for end, v := time.Now().Add(1500*time.Millisecond), uint32(1); time.Now().Before(end); v++ {
+		word.Store(v & 0x3fffffff)
+		futexWake(word)
+	}
+	p.callsAfter("life", 3)
+	return nil
+}
+
+// lifeDeathClaimed marks the plugin's own life word dead while the
+// process lives on: the host believes it (SPEC.md), ending the link with
+// PeerDied, and kills the plugin as it would a dead one.
+func lifeDeathClaimed(p *peer) error {
+	word := p.word32(pluginLife)
+	word.Store(0xc0000000) // waiters, owner died
+	futexWake(word)
+	time.Sleep(1500 * time.Millisecond)
+	return nil
+}
+
+func futexWake(word *atomic.Uint32) {
+	const wake = 1 // FUTEX_WAKE, shared
+	_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(word)), wake, 1<<31-1, 0, 0, 0)
 }
 
 // okCalls checks that the plugin's calls after the attack (result key)
@@ -191,6 +238,9 @@ func waitingFlags(p *peer) error {
 // opened the segment: nobody may read its layout again.
 func headerScribbled(p *peer) error {
 	for i := range 4096 {
+		if i >= pluginLife && i < pluginLife+4 {
+			continue // its own attacks (Life_*): a death bit there is believed
+		}
 		p.mem[i] = 0xff
 	}
 	p.callsAfter("header", 3)
