@@ -1,5 +1,6 @@
 // Package shm owns the shared-memory segment of one host <-> plugin link:
-// a sealed memfd mapped MAP_SHARED and pre-faulted, holding a header, two
+// a sealed memfd mapped MAP_SHARED and pre-faulted (the large slots just
+// after the link is up: prefault_linux.go), holding a header, two
 // descriptor rings (host->plugin, plugin->host) and one slot pool per
 // sending side, plus four eventfd doorbells (data ready and space freed, per
 // direction).
@@ -7,7 +8,9 @@
 // Lifetime: the host Creates a Segment and passes Files() to the plugin
 // process, which Opens it from the inherited descriptors. Each side then
 // takes its Endpoint and uses it until Close. Closing unmaps the segment and
-// closes the descriptors of this process only; the peer's mapping stays
+// closes the descriptors of this process only (it first stops the goroutine
+// that pre-faults the large slots, within one 256 KiB chunk, and undoes
+// HoldLife); the peer's mapping stays
 // valid until it closes too. Views returned by Resolve and slots returned by
 // Alloc are valid only until the Segment is closed.
 //

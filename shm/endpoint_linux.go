@@ -51,6 +51,7 @@ func (s *Segment) Endpoint() (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.startFill()
 	return &Endpoint{
 		seg: s, side: s.side, tx: p, rx: c,
 		own: s.m.pools[tx], peer: s.m.pools[rx],

@@ -53,10 +53,9 @@ type Class struct {
 // none: many small slots for the common small message, a few big ones so
 // that a 1 MiB payload still travels without copying (3.6 MiB in all;
 // larger payloads travel in recycled blob buffers). The size is a
-// trade-off: every page is pre-faulted when the link is made, which
-// counts in a plugin's start time (about 0.6 ms per MiB here), and the
-// kernel unmaps a dying plugin's pages before it closes its descriptors,
-// which counts in how soon its death is seen (DESIGN.md "Segment").
+// trade-off: every page is pre-faulted (the larger slots just after the
+// link is up, see prefault_linux.go), about 0.6 ms per MiB here, and is
+// memory that the link holds for its whole life (DESIGN.md "Segment").
 func DefaultClasses() []Class {
 	return []Class{
 		{Size: 256, Count: 512},

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,6 +34,11 @@ type Segment struct {
 	cfg   Config
 	side  Side
 	life  *lifeHold // this side's life word, once held (see HoldLife)
+	// filled is closed when the goroutine pre-faulting the large slots
+	// has returned (nil if there is none); stopFill ends it early.
+	filled    chan struct{}
+	fillTimer *time.Timer
+	stopFill  atomic.Bool
 }
 
 // Create makes a new segment (host side): a sealed, pre-faulted memfd laid
@@ -86,13 +93,9 @@ func CreateDeferred(cfg Config) (_ *Segment, finish func() error, err error) {
 		}
 	}
 	finish = func() error {
-		// Allocate every page now: a fresh shmem page costs
-		// microseconds on first touch, which must never happen on the
-		// call path. (Within the sealed size, fallocate does not grow
-		// the file.)
-		if err := unix.Fallocate(fd, 0, 0, int64(l.TotalSize)); err != nil {
-			return fmt.Errorf("shm: fallocate: %w", err)
-		}
+		// The pages are allocated as prefault touches them (a
+		// fallocate first would cost a third more: 1.4 ms of 5.5 for
+		// the default segment here).
 		mem, err := mapShared(fd, l.TotalSize)
 		if err != nil {
 			return err
@@ -110,6 +113,7 @@ func CreateDeferred(cfg Config) (_ *Segment, finish func() error, err error) {
 		}
 		m.sideWord32(Host, sidePid).Store(uint32(os.Getpid()))
 		s.m = m
+		s.prefault()
 		return nil
 	}
 	return s, finish, nil
@@ -159,6 +163,7 @@ func Open(fds Fds, cfg Config) (_ *Segment, err error) {
 		}
 	}
 	s.m.sideWord32(Plugin, sidePid).Store(uint32(os.Getpid()))
+	s.prefault()
 	return s, nil
 }
 
@@ -177,10 +182,10 @@ func closeUnadopted(fds Fds, s *Segment) {
 	}
 }
 
+// mapShared maps the segment; prefault builds its page tables once it is
+// validated.
 func mapShared(fd, size int) ([]byte, error) {
-	// MAP_POPULATE builds the page tables now, so the first access on the
-	// call path does not fault.
-	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("shm: mmap %d bytes: %w", size, err)
 	}
@@ -238,6 +243,14 @@ func (s *Segment) Close() error {
 				_ = b.Close()
 			}
 		}
+	}
+	if s.filled != nil {
+		s.stopFill.Store(true)
+		if s.fillTimer.Stop() {
+			close(s.filled) // it never started
+		}
+		<-s.filled
+		s.filled = nil
 	}
 	if s.life != nil {
 		s.life.release()
