@@ -53,7 +53,11 @@ func (d *Decoder) Bytes() ([]byte, error) {
 	}
 	d.off = start + n
 	if d.copyBytes {
-		return append(make([]byte, 0, n), d.b[start:d.off]...), nil
+		// make then copy, which the compiler fuses into one allocation
+		// that is not zeroed first (runtime.makeslicecopy).
+		b := make([]byte, n)
+		copy(b, d.b[start:d.off])
+		return b, nil
 	}
 	return d.b[start:d.off:d.off], nil
 }

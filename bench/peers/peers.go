@@ -41,6 +41,15 @@ type Conn interface {
 	Close() error
 }
 
+// Viewer is a Conn whose transport can hand a result over as a view of
+// the received bytes instead of a copy (plexus: in shared memory, the
+// plugin's slot or blob). The driver measures Blob through BlobView where
+// a Conn has it; release gives the memory back and must be called once the
+// bytes have been read.
+type Viewer interface {
+	BlobView(ctx context.Context, n int) (b []byte, release func(), err error)
+}
+
 // Peer describes one way of linking a host to a plugin.
 type Peer struct {
 	// Name is the short name the driver's -peers flag takes.

@@ -108,7 +108,12 @@
 // the request payload, which the session keeps until the response has been
 // encoded (so a result may alias an argument); those of notifications are
 // valid until the handler returns. Stream messages and everything on the
-// calling side are copies, except leases (see "Leases").
+// calling side are copies, except leases (see "Leases") and the []byte
+// values in a unary call's results when the call's context comes from
+// plexus.WithViews: those are views of the received bytes (in shared
+// memory, the peer's slot or blob), valid until the scope's release, which
+// the caller must call once it is done with them; they save a copy and an
+// allocation of every []byte result.
 //
 // # Signature hash
 //

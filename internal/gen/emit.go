@@ -219,6 +219,9 @@ func (c *coder) tuples(w *bytes.Buffer, s *service) {
 		if (m.kind == kUnary || m.kind == kClientStream) && !m.leaseResults {
 			c.tuple(w, n.base+"_results", "r", m.results, "the results of "+n.full)
 		}
+		if m.viewResults() {
+			c.viewTuple(w, n)
+		}
 		if m.up != nil && !isLease(m.up) {
 			c.tuple(w, n.base+"_up", "v", []types.Type{m.up}, "one message the caller of "+n.full+" streams to the handler")
 		}
@@ -252,10 +255,26 @@ func (c *coder) errorsDoc(w *bytes.Buffer, m *method) {
 	fmt.Fprintf(w, "//\n// Its declared application errors: %s.\n", strings.Join(es, ", "))
 }
 
+// viewTuple declares the results tuple of a unary call made with
+// plexus.WithViews: its []byte values are views of the received payload,
+// which the scope releases.
+func (c *coder) viewTuple(w *bytes.Buffer, n names) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("\n// %s_view receives the results of %s as views of the\n", n.base, n.full)
+	p("// received bytes, kept until views is released (plexus.WithViews).\n")
+	p("type %s_view struct {\n\t%s_results\n\tviews *plexus.Views\n}\n", n.base, n.base)
+	p("\n// UnmarshalMsg decodes without copying []byte values.\n")
+	p("func (m *%s_view) UnmarshalMsg(b []byte) ([]byte, error) {\n", n.base)
+	p("\tvar d codec.Decoder\n\td.Reset(b, codec.Limits{})\n")
+	p("\tif err := m.DecodePlexus(&d); err != nil {\n\t\treturn b, err\n\t}\n\treturn d.Rest(), nil\n}\n")
+	p("\n// Retain hands the received payload to the scope (plexus.Retainer).\n")
+	p("func (m *%s_view) Retain(release func()) { m.views.Keep(release) }\n", n.base)
+}
+
 // pooledCall declares the pooled argument and result tuples of a unary
 // call or a notification: the conversion of &args to an interface puts
 // them on the heap, so a pool keeps steady-state calls from allocating.
-func (c *coder) pooledCall(w *bytes.Buffer, n names, args, results bool) {
+func (c *coder) pooledCall(w *bytes.Buffer, n names, args, results, view bool) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("\ntype %s_call struct {\n", n.base)
 	if args {
@@ -263,6 +282,9 @@ func (c *coder) pooledCall(w *bytes.Buffer, n names, args, results bool) {
 	}
 	if results {
 		p("\tresults %s_results\n", n.base)
+	}
+	if view {
+		p("\tview    %s_view\n", n.base)
 	}
 	p("}\n")
 	p("\nvar %s_pool = sync.Pool{New: func() any { return new(%s_call) }}\n", n.base, n.base)
@@ -275,14 +297,20 @@ func (c *coder) clientUnary(w *bytes.Buffer, s *service, m *method) {
 	n := namesOf(s, m)
 	pooled := !m.leaseArgs || !m.leaseResults
 	if pooled {
-		c.pooledCall(w, n, !m.leaseArgs, !m.leaseResults)
+		c.pooledCall(w, n, !m.leaseArgs, !m.leaseResults, m.viewResults())
 	}
 	c.clientUnarySig(w, s, m, n)
 	req := c.clientUnaryArgs(w, m, n, pooled)
 	resp := "r0"
-	if m.leaseResults {
+	switch {
+	case m.leaseResults:
 		p("\tr0 = new(session.Lease)\n")
-	} else {
+	case m.viewResults():
+		p("\tvar resp plexus.Unmarshaler = &call.results\n\tres := &call.results\n")
+		p("\tif v := plexus.ViewsFrom(ctx); v != nil {\n")
+		p("\t\tcall.view.views = v\n\t\tresp, res = &call.view, &call.view.%s_results\n\t}\n", n.base)
+		resp = "resp"
+	default:
 		resp = "&call.results"
 	}
 	p("\terr = c.conn.Invoke(ctx, %s_id, %s, %s)\n", n.base, req, resp)
@@ -310,6 +338,10 @@ func (c *coder) clientUnarySig(w *bytes.Buffer, s *service, m *method, n names) 
 	}
 	if m.leaseResults {
 		p("//\n// r0 is a view of the response: the caller must Release it.\n")
+	}
+	if m.viewResults() {
+		p("//\n// Its []byte results are copies, or, with a ctx from plexus.WithViews,\n")
+		p("// views of the received bytes, valid until the scope is released.\n")
 	}
 	c.errorsDoc(w, m)
 	p("func (c *%sClient) %s(ctx context.Context", s.name, m.name)
@@ -360,11 +392,15 @@ func (c *coder) clientUnaryResults(w *bytes.Buffer, m *method) {
 		p("r%d", i)
 	}
 	p(" = ")
+	from := "call.results"
+	if m.viewResults() {
+		from = "res"
+	}
 	for i := range m.results {
 		if i > 0 {
 			p(", ")
 		}
-		p("call.results.r%d", i)
+		p("%s.r%d", from, i)
 	}
 	p("\n\t}\n")
 }
@@ -373,7 +409,7 @@ func (c *coder) clientNotify(w *bytes.Buffer, s *service, m *method) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	n := namesOf(s, m)
 	if !m.leaseArgs {
-		c.pooledCall(w, n, true, false)
+		c.pooledCall(w, n, true, false, false)
 	}
 	p("\n// %s sends the notification %s. A nil error means it was sent,\n", m.name, n.full)
 	p("// not that it was handled: a notification has no answer.\n")

@@ -41,6 +41,21 @@ type method struct {
 	leaseArgs, leaseResults bool
 }
 
+// viewResults reports whether m's client can receive its results as
+// views (plexus.WithViews): a unary method whose results hold []byte
+// values, decoded through the tuple (a lease is a view already).
+func (m *method) viewResults() bool {
+	if m.kind != kUnary || m.leaseResults {
+		return false
+	}
+	for _, t := range m.results {
+		if holdsBytes(t) {
+			return true
+		}
+	}
+	return false
+}
+
 // errType is an application error type declared with //plexus:errors.
 type errType struct {
 	obj   *types.TypeName

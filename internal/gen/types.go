@@ -67,6 +67,24 @@ func shapeOf(t types.Type) (shape, error) {
 	return sh, nil
 }
 
+// holdsBytes reports whether values of t contain []byte values that the
+// tuple's decoder reads with Bytes (directly, or in slices, maps and
+// pointers of them): those a view can alias. A msgp type decodes itself.
+func holdsBytes(t types.Type) bool {
+	switch sh, _ := shapeOf(t); sh {
+	case shBytes:
+		return true
+	case shSlice:
+		return holdsBytes(t.Underlying().(*types.Slice).Elem())
+	case shMap:
+		m := t.Underlying().(*types.Map)
+		return holdsBytes(m.Key()) || holdsBytes(m.Elem())
+	case shPtr:
+		return holdsBytes(t.Underlying().(*types.Pointer).Elem())
+	}
+	return false
+}
+
 // notSupported is why a type fails when there is nothing more to say.
 const notSupported = "is not supported by the codec"
 

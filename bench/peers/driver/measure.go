@@ -261,13 +261,22 @@ func put(ctx context.Context, c peers.Conn, size, n int) (float64, error) {
 
 // blob asks for n blobs of size bytes, after one untimed call whose answer
 // is compared in full with the pattern; the timed answers are checked by
-// sampling (peers.CheckSampled). It returns GB/s.
+// sampling (peers.CheckSampled). A peers.Viewer's answers are views,
+// released after their check. It returns GB/s.
 func blob(ctx context.Context, c peers.Conn, size, n int) (float64, error) {
-	check := func(i int, full bool) error {
+	get := func() ([]byte, func(), error) {
 		b, err := c.Blob(ctx, size)
+		return b, func() {}, err
+	}
+	if v, ok := c.(peers.Viewer); ok {
+		get = func() ([]byte, func(), error) { return v.BlobView(ctx, size) }
+	}
+	check := func(i int, full bool) error {
+		b, release, err := get()
 		if err != nil {
 			return fmt.Errorf("call %d: %w", i, err)
 		}
+		defer release()
 		if len(b) != size {
 			return fmt.Errorf("call %d: %d bytes, asked for %d", i, len(b), size)
 		}

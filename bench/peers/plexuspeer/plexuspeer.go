@@ -11,6 +11,7 @@ import (
 	"github.com/plexus-ipc/plexus/bench/peers"
 	"github.com/plexus-ipc/plexus/host"
 	"github.com/plexus-ipc/plexus/plugin"
+	"github.com/plexus-ipc/plexus/session"
 )
 
 // Service is the service's name; Cookie the handshake cookie of host and
@@ -122,6 +123,18 @@ func (c conn) Blob(ctx context.Context, n int) ([]byte, error) {
 	var resp plexus.Raw
 	err := c.c.Invoke(ctx, blobID, u64(uint64(n)), &resp)
 	return resp, err
+}
+
+// BlobView is Blob with the answer as a view of the plugin's slot or blob
+// (peers.Viewer): a lease, as a generated client's []byte results are
+// under plexus.WithViews.
+func (c conn) BlobView(ctx context.Context, n int) ([]byte, func(), error) {
+	l := new(session.Lease)
+	if err := c.c.Invoke(ctx, blobID, u64(uint64(n)), l); err != nil {
+		l.Release()
+		return nil, nil, err
+	}
+	return l.Bytes(), l.Release, nil
 }
 
 func (c conn) Block(ctx context.Context) error {

@@ -77,17 +77,27 @@ func (c *ProcessorClient) Pipeline(ctx context.Context, a0 *session.Lease) (r0 *
 type processor_PipelineCopy_call struct {
 	args    processor_PipelineCopy_args
 	results processor_PipelineCopy_results
+	view    processor_PipelineCopy_view
 }
 
 var processor_PipelineCopy_pool = sync.Pool{New: func() any { return new(processor_PipelineCopy_call) }}
 
 // PipelineCopy calls Processor.PipelineCopy.
+//
+// Its []byte results are copies, or, with a ctx from plexus.WithViews,
+// views of the received bytes, valid until the scope is released.
 func (c *ProcessorClient) PipelineCopy(ctx context.Context, a0 []byte) (r0 []byte, err error) {
 	call := processor_PipelineCopy_pool.Get().(*processor_PipelineCopy_call)
 	call.args = processor_PipelineCopy_args{a0: a0}
-	err = c.conn.Invoke(ctx, processor_PipelineCopy_id, &call.args, &call.results)
+	var resp plexus.Unmarshaler = &call.results
+	res := &call.results
+	if v := plexus.ViewsFrom(ctx); v != nil {
+		call.view.views = v
+		resp, res = &call.view, &call.view.processor_PipelineCopy_results
+	}
+	err = c.conn.Invoke(ctx, processor_PipelineCopy_id, &call.args, resp)
 	if err == nil {
-		r0 = call.results.r0
+		r0 = res.r0
 	}
 	*call = processor_PipelineCopy_call{}
 	processor_PipelineCopy_pool.Put(call)
@@ -228,3 +238,23 @@ func (m *processor_PipelineCopy_results) DecodePlexus(d *codec.Decoder) (err err
 	}
 	return nil
 }
+
+// processor_PipelineCopy_view receives the results of Processor.PipelineCopy as views of the
+// received bytes, kept until views is released (plexus.WithViews).
+type processor_PipelineCopy_view struct {
+	processor_PipelineCopy_results
+	views *plexus.Views
+}
+
+// UnmarshalMsg decodes without copying []byte values.
+func (m *processor_PipelineCopy_view) UnmarshalMsg(b []byte) ([]byte, error) {
+	var d codec.Decoder
+	d.Reset(b, codec.Limits{})
+	if err := m.DecodePlexus(&d); err != nil {
+		return b, err
+	}
+	return d.Rest(), nil
+}
+
+// Retain hands the received payload to the scope (plexus.Retainer).
+func (m *processor_PipelineCopy_view) Retain(release func()) { m.views.Keep(release) }

@@ -61,19 +61,29 @@ func NewStoreClient(conn session.Conn) *StoreClient {
 type store_Get_call struct {
 	args    store_Get_args
 	results store_Get_results
+	view    store_Get_view
 }
 
 var store_Get_pool = sync.Pool{New: func() any { return new(store_Get_call) }}
 
 // Get calls Store.Get.
 //
+// Its []byte results are copies, or, with a ctx from plexus.WithViews,
+// views of the received bytes, valid until the scope is released.
+//
 // Its declared application errors: *NotFoundError.
 func (c *StoreClient) Get(ctx context.Context, a0 string) (r0 []byte, err error) {
 	call := store_Get_pool.Get().(*store_Get_call)
 	call.args = store_Get_args{a0: a0}
-	err = c.conn.Invoke(ctx, store_Get_id, &call.args, &call.results)
+	var resp plexus.Unmarshaler = &call.results
+	res := &call.results
+	if v := plexus.ViewsFrom(ctx); v != nil {
+		call.view.views = v
+		resp, res = &call.view, &call.view.store_Get_results
+	}
+	err = c.conn.Invoke(ctx, store_Get_id, &call.args, resp)
 	if err == nil {
-		r0 = call.results.r0
+		r0 = res.r0
 	}
 	*call = store_Get_call{}
 	store_Get_pool.Put(call)
@@ -362,6 +372,26 @@ func (m *store_Get_results) DecodePlexus(d *codec.Decoder) (err error) {
 	}
 	return nil
 }
+
+// store_Get_view receives the results of Store.Get as views of the
+// received bytes, kept until views is released (plexus.WithViews).
+type store_Get_view struct {
+	store_Get_results
+	views *plexus.Views
+}
+
+// UnmarshalMsg decodes without copying []byte values.
+func (m *store_Get_view) UnmarshalMsg(b []byte) ([]byte, error) {
+	var d codec.Decoder
+	d.Reset(b, codec.Limits{})
+	if err := m.DecodePlexus(&d); err != nil {
+		return b, err
+	}
+	return d.Rest(), nil
+}
+
+// Retain hands the received payload to the scope (plexus.Retainer).
+func (m *store_Get_view) Retain(release func()) { m.views.Keep(release) }
 
 // store_Lookup_args carries the arguments of Store.Lookup.
 type store_Lookup_args struct {

@@ -126,19 +126,29 @@ func (c *ShapesClient) Basics(ctx context.Context, a0 bool, a1 int, a2 int8, a3 
 type shapes_Composite_call struct {
 	args    shapes_Composite_args
 	results shapes_Composite_results
+	view    shapes_Composite_view
 }
 
 var shapes_Composite_pool = sync.Pool{New: func() any { return new(shapes_Composite_call) }}
 
 // Composite calls Shapes.Composite.
 //
+// Its []byte results are copies, or, with a ctx from plexus.WithViews,
+// views of the received bytes, valid until the scope is released.
+//
 // Its declared application errors: *kvtest.NotFoundError.
 func (c *ShapesClient) Composite(ctx context.Context, a0 []byte, a1 Blob, a2 Level, a3 []int32, a4 Names, a5 map[string][]string, a6 Index, a7 *float64, a8 **string, a9 time.Time, a10 time.Duration, a11 kvtest.Entry, a12 *Point, a13 []Point, a14 [][]byte) (r0 []byte, r1 Blob, r2 Level, r3 []int32, r4 Names, r5 map[string][]string, r6 Index, r7 *float64, r8 **string, r9 time.Time, r10 time.Duration, r11 kvtest.Entry, r12 *Point, r13 []Point, r14 [][]byte, err error) {
 	call := shapes_Composite_pool.Get().(*shapes_Composite_call)
 	call.args = shapes_Composite_args{a0: a0, a1: a1, a2: a2, a3: a3, a4: a4, a5: a5, a6: a6, a7: a7, a8: a8, a9: a9, a10: a10, a11: a11, a12: a12, a13: a13, a14: a14}
-	err = c.conn.Invoke(ctx, shapes_Composite_id, &call.args, &call.results)
+	var resp plexus.Unmarshaler = &call.results
+	res := &call.results
+	if v := plexus.ViewsFrom(ctx); v != nil {
+		call.view.views = v
+		resp, res = &call.view, &call.view.shapes_Composite_results
+	}
+	err = c.conn.Invoke(ctx, shapes_Composite_id, &call.args, resp)
 	if err == nil {
-		r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14 = call.results.r0, call.results.r1, call.results.r2, call.results.r3, call.results.r4, call.results.r5, call.results.r6, call.results.r7, call.results.r8, call.results.r9, call.results.r10, call.results.r11, call.results.r12, call.results.r13, call.results.r14
+		r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14 = res.r0, res.r1, res.r2, res.r3, res.r4, res.r5, res.r6, res.r7, res.r8, res.r9, res.r10, res.r11, res.r12, res.r13, res.r14
 	}
 	*call = shapes_Composite_call{}
 	shapes_Composite_pool.Put(call)
@@ -1263,6 +1273,26 @@ func (m *shapes_Composite_results) DecodePlexus(d *codec.Decoder) (err error) {
 	}
 	return nil
 }
+
+// shapes_Composite_view receives the results of Shapes.Composite as views of the
+// received bytes, kept until views is released (plexus.WithViews).
+type shapes_Composite_view struct {
+	shapes_Composite_results
+	views *plexus.Views
+}
+
+// UnmarshalMsg decodes without copying []byte values.
+func (m *shapes_Composite_view) UnmarshalMsg(b []byte) ([]byte, error) {
+	var d codec.Decoder
+	d.Reset(b, codec.Limits{})
+	if err := m.DecodePlexus(&d); err != nil {
+		return b, err
+	}
+	return d.Rest(), nil
+}
+
+// Retain hands the received payload to the scope (plexus.Retainer).
+func (m *shapes_Composite_view) Retain(release func()) { m.views.Keep(release) }
 
 // shapes_Count_args carries the arguments of Shapes.Count.
 type shapes_Count_args struct {
