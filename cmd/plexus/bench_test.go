@@ -7,12 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plexus-ipc/plexus/internal/loadgen"
 	"github.com/plexus-ipc/plexus/internal/udsbench"
 )
 
 // TestMain lets the test binary be the bench's plugin and its UDS peer:
 // the bench re-executes os.Executable(), which is this binary.
 func TestMain(m *testing.M) {
+	loadgen.MaybeHelper()
 	udsbench.MaybeServePeer()
 	if os.Getenv(pluginEnv) != "" || (len(os.Args) > 1 && os.Args[1] == "bench-plugin") {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

@@ -4,7 +4,10 @@
 // stream message rate, blob bandwidth, allocations per call, idle CPU,
 // start-up and crash-detection time) against real plugin processes, plus
 // a raw Unix-socket ping-pong baseline and the stream transport for
-// comparison.
+// comparison; then the hot unary call, 64 concurrent callers and the
+// socket baseline again beside two busy-loop processes ("busy_" keys) and
+// beside two allocating Go programs ("alloc_" keys), the loads of
+// internal/loadgen that bench/peers uses too.
 //
 // # Processes and lifetime
 //
@@ -17,7 +20,9 @@
 // host closes the link or dies. Every plugin is started with
 // Pdeathsig=SIGKILL and is also killed and reaped explicitly when the bench
 // ends, so none outlives the host. The same binary also serves as the
-// internal/udsbench echo peer (udsbench.MaybeServePeer runs first in main).
+// internal/udsbench echo peer and as the load helpers (udsbench.MaybeServePeer
+// and loadgen.MaybeHelper run first in main); the helpers of a loaded phase
+// are stopped when it ends.
 //
 // # Concurrency and bounded waits
 //

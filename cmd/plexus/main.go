@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/plexus-ipc/plexus/internal/loadgen"
 	"github.com/plexus-ipc/plexus/internal/udsbench"
 )
 
@@ -22,6 +23,7 @@ commands:
 const pluginEnv = "PLEXUS_BENCH_PLUGIN"
 
 func main() {
+	loadgen.MaybeHelper()
 	udsbench.MaybeServePeer()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

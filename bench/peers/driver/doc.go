@@ -9,9 +9,9 @@
 // Markdown table, as JSON, and as an SVG bar chart drawn by hand.
 //
 // The helper processes of the loaded conditions are the running binary
-// itself, re-executed with an environment marker (and a -busyloop or -alloc
-// argument for whoever reads ps): every binary that calls Run must call
-// MaybeHelper first thing in main (or TestMain).
+// itself, re-executed with an environment marker by the main module's
+// internal/loadgen (plexus bench's loads too): every binary that calls Run
+// must call MaybeHelper first thing in main (or TestMain).
 //
 // Lifetime: Run builds the plugins into a temporary directory (unless
 // Config.BinDir names prebuilt ones), and returns once every measurement

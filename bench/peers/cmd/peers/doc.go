@@ -13,7 +13,7 @@
 // It exits 1 if a measurement failed (the report lists it).
 //
 // The command is also its own load helper: the driver re-executes it with
-// -busyloop or -alloc (and an environment marker) for the loaded conditions.
+// an environment marker (internal/loadgen) for the loaded conditions.
 //
 // Lifetime and concurrency: one run per process; it loads the whole
 // machine while it runs, so nothing else should.

@@ -39,16 +39,8 @@ func run(args []string) int {
 	bin := fs.String("bin", "", "directory of prebuilt plugin binaries (default: build them)")
 	timeout := fs.Duration("timeout", 2*time.Hour, "bound of the whole run")
 	from := fs.String("from", "", "render a saved JSON report (peers.json) instead of measuring")
-	busy := fs.Bool("busyloop", false, "be a busy-loop load helper (the driver starts these)")
-	alloc := fs.Bool("alloc", false, "be an allocating load helper (the driver starts these)")
 	if err := fs.Parse(args); err != nil {
 		return 2
-	}
-	switch {
-	case *busy:
-		driver.RunHelper(driver.ModeBusyLoop)
-	case *alloc:
-		driver.RunHelper(driver.ModeAlloc)
 	}
 	roundsSet := false
 	fs.Visit(func(f *flag.Flag) { roundsSet = roundsSet || f.Name == "rounds" })
