@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 type Client struct {
 	cfg Config
 	log hclog.Logger
+	std *stdio
 
 	cur atomic.Pointer[instance] // the live instance, nil while none
 
@@ -31,9 +33,15 @@ type Client struct {
 	final    error         // why there will be no instance any more
 	restarts int
 
-	closing chan struct{} // closed by Close: stops the supervisor
-	sup     sync.WaitGroup
-	done    chan struct{} // closed when Close has finished
+	lastExit error // how the last instance ended (exitErr), or why its restart failed
+
+	closing chan struct{}  // closed by Close: stops the supervisor and a Start in progress
+	sup     sync.WaitGroup // the supervisor, and Start while it runs
+	done    chan struct{}  // closed when Close has finished
+
+	exitOnce sync.Once
+	exited   chan struct{} // see Exited
+	exitErr  error         // see ExitErr; set before exited is closed
 }
 
 var _ session.Conn = (*Client)(nil)
@@ -44,14 +52,21 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, log: cfg.Logger.Named(cfg.Name), changed: make(chan struct{}),
-		closing: make(chan struct{}), done: make(chan struct{})}, nil
+	log := cfg.Logger.Named(cfg.Name)
+	return &Client{cfg: cfg, log: log, std: newStdio(&cfg, log), changed: make(chan struct{}),
+		closing: make(chan struct{}), done: make(chan struct{}), exited: make(chan struct{})}, nil
 }
 
 // Start starts the plugin and returns once the handshake has succeeded,
-// or with the reason it did not (a *plexus.Status for handshake refusals:
-// VersionMismatch, Unauthenticated for a wrong cookie, ...). A failed
-// first start is not retried. Start may be called once.
+// or with the reason it did not: a *plexus.Status for handshake refusals
+// (VersionMismatch, Unauthenticated for a wrong cookie, ...), wrapped in
+// an error that says how the plugin ended and quotes its last lines on
+// stderr; DeadlineExceeded naming Config.StartTimeout for a plugin that
+// did not answer in time; a hint when the program does not look like a
+// plexus plugin at all. A failed first start is not retried (Exited is
+// closed, and ExitErr returns the error). Close during Start ends the
+// start at once; Start then fails with LinkClosed. Start may be called
+// once.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.started || c.closed {
@@ -59,24 +74,83 @@ func (c *Client) Start(ctx context.Context) error {
 		return errors.New("host: Start called twice or after Close")
 	}
 	c.started = true
+	c.sup.Add(1) // Close waits for this start, which it cancels
 	c.mu.Unlock()
-	in, err := startInstance(ctx, &c.cfg)
+	in, err := c.startCancelable(ctx)
 	if err != nil {
+		select {
+		case <-c.closing:
+			// Close reports the client's end (ExitErr nil: nothing
+			// failed, the user stopped it) once this has returned.
+			err = plexus.Errorf(plexus.LinkClosed, "host: %s: client closed during Start", c.cfg.Name)
+		default:
+			c.ended(err)
+		}
 		c.setFinal(err)
+		c.sup.Done()
 		return err
 	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		in.kill()
-		return plexus.Errorf(plexus.LinkClosed, "host: client closed during Start")
+		c.sup.Done()
+		return plexus.Errorf(plexus.LinkClosed, "host: %s: client closed during Start", c.cfg.Name)
 	}
 	register(c)
 	c.setCurrentLocked(in)
-	c.sup.Add(1)
 	c.mu.Unlock()
-	go c.supervise(in)
+	go c.supervise(in) // takes over Start's count in c.sup
 	return nil
+}
+
+// startCancelable starts an instance within ctx, and stops when Close is
+// called.
+func (c *Client) startCancelable(ctx context.Context) (*instance, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return startInstance(ctx, &c.cfg, c.std)
+}
+
+// Exited is closed once the client has no running plugin and will not
+// start one any more: after Close or Kill (once the plugin is gone), after
+// a failed Start, or when the plugin died and its restart policy allows
+// no further restart. The plugin's output has been forwarded (and written
+// to Config.Stdout and Stderr) by then. A restart in progress does not
+// close it. ExitErr says why the client ended.
+func (c *Client) Exited() <-chan struct{} { return c.exited }
+
+// ExitErr says how the client's plugin ended, once Exited is closed (nil
+// before). It is nil if the plugin exited with status 0 after Close asked
+// it to (or Close came before any plugin ran). Otherwise it names the
+// exit status or signal of the host's child (the wrapper's, if one forked
+// the plugin), in os/exec's words ("exit status 3", "signal: killed"),
+// and wraps the *exec.ExitError (errors.As gives the code), with why the
+// link ended if the plugin died unasked; after a failed Start, or a
+// failed last restart, it is that start's error.
+func (c *Client) ExitErr() error {
+	select {
+	case <-c.exited:
+		return c.exitErr
+	default:
+		return nil
+	}
+}
+
+// ended records why the client has ended and closes Exited; the first
+// call wins.
+func (c *Client) ended(err error) {
+	c.exitOnce.Do(func() {
+		c.exitErr = err
+		close(c.exited)
+	})
 }
 
 // setCurrentLocked makes in (nil: none) the live instance and wakes the
@@ -181,7 +255,9 @@ func (c *Client) Session() *session.Session {
 }
 
 // Pid returns the current plugin process's ID (also its process group),
-// or 0 while none runs.
+// or 0 while none runs. It is the host's child: with a wrapper that
+// executes the plugin (sh -c 'exec ./plugin') the plugin's own, with one
+// that forks it the wrapper's.
 func (c *Client) Pid() int {
 	if in := c.cur.Load(); in != nil {
 		return in.pid
@@ -224,7 +300,14 @@ func (c *Client) supervise(in *instance) {
 		c.mu.Unlock()
 		in.kill()
 		cause := in.sess.Err()
-		c.log.Error("plugin died", "pid", in.pid, "link", cause, "process", in.exitError())
+		fields := []any{"pid", in.pid, "link", cause, "process", in.exitText()}
+		if tail := in.tail.text(""); tail != "" {
+			// Plain stderr lines are Debug entries: the last ones may
+			// be the only account of the death at this level.
+			fields = append(fields, "stderr", strings.TrimPrefix(strings.ReplaceAll(tail, "\n\t", "\n"), "\n"))
+		}
+		c.log.Error("plugin died", fields...)
+		c.setLastExit(in.exitErr(false, cause))
 		if time.Since(in.started) >= p.StableAfter {
 			failures = 0
 		}
@@ -232,7 +315,11 @@ func (c *Client) supervise(in *instance) {
 			if failures >= p.MaxRestarts {
 				c.setFinal(plexus.WithCause(plexus.Unavailable, cause, fmt.Sprintf(
 					"host: plugin %s died (%v; %v) and its restart policy allows no further restart",
-					c.cfg.Name, cause, in.exitError())))
+					c.cfg.Name, cause, in.exitText())))
+				c.mu.Lock()
+				last := c.lastExit
+				c.mu.Unlock()
+				c.ended(last)
 				return
 			}
 			wait := p.backoff(failures)
@@ -250,10 +337,16 @@ func (c *Client) supervise(in *instance) {
 				case <-ctx.Done():
 				}
 			}()
-			next, err := startInstance(ctx, &c.cfg)
+			next, err := startInstance(ctx, &c.cfg, c.std)
 			cancel()
 			if err != nil {
+				select {
+				case <-c.closing:
+					return // not a failure: Close stopped it
+				default:
+				}
 				c.log.Error("plugin restart failed", "attempt", failures, "error", err)
+				c.setLastExit(err)
 				continue
 			}
 			c.mu.Lock()
@@ -286,11 +379,18 @@ func (c *Client) Close() error {
 // restart. Calls in flight fail with PeerDied.
 func (c *Client) Kill() { c.shut((*instance).kill) }
 
+// setLastExit records how the last instance ended, for ExitErr.
+func (c *Client) setLastExit(err error) {
+	c.mu.Lock()
+	c.lastExit = err
+	c.mu.Unlock()
+}
+
 // shut is Close and Kill, which differ only in how they end the live
 // instance (end). The first call marks the client closed, waits for the
-// supervisor to stop (so that no restart can follow), ends the instance
-// and unregisters the client; any later call waits for the first to
-// finish.
+// supervisor and a Start in progress to stop (so that no restart can
+// follow), ends the instance, unregisters the client and closes Exited;
+// any later call waits for the first to finish.
 func (c *Client) shut(end func(*instance)) {
 	c.mu.Lock()
 	if c.closed {
@@ -305,6 +405,12 @@ func (c *Client) shut(end func(*instance)) {
 	c.sup.Wait()
 	if in := c.cur.Swap(nil); in != nil {
 		end(in)
+		c.ended(in.exitErr(true, nil))
+	} else {
+		c.mu.Lock()
+		last := c.lastExit
+		c.mu.Unlock()
+		c.ended(last) // nil if no plugin ever ran
 	}
 	unregister(c)
 	close(c.done)

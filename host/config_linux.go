@@ -3,6 +3,7 @@ package host
 import (
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -25,10 +26,40 @@ type MethodDesc = plexus.MethodDesc
 // Config describes one plugin executable and how to run it.
 type Config struct {
 	// Path is the plugin executable; Args its arguments (without the
-	// program name); Env is added to the host's environment.
+	// program name); Env is added to the host's environment. Path may
+	// be a wrapper that executes the plugin (Path "/bin/sh", Args "-c",
+	// "exec ./plugin"): the plugin then has the host's child's pid. A
+	// wrapper that forks the plugin instead works too, as long as it
+	// waits for it (Pid is then the wrapper's); one that runs the plugin
+	// in the background is refused by the plugin, which could not die
+	// with the host (DESIGN.md, "Plugin lifecycle").
 	Path string
 	Args []string
 	Env  []string
+	// Dir is the plugin's working directory; empty: the host's. As with
+	// os/exec, a relative Path containing a slash ("./plugin") is
+	// resolved against Dir, the Checksum's file included.
+	Dir string
+	// Stdin is the plugin's standard input; nil: none (/dev/null). An
+	// *os.File is passed to the plugin as it is (each instance of a
+	// restarted plugin reads the same file). Any other reader is copied
+	// into a pipe by a goroutine of the host, read by one instance at
+	// a time: after a restart the new instance goes on from where the
+	// reader stands (what the dead instance took into its pipe without
+	// reading it is lost), and after the reader's end every instance
+	// reads end of file. A Read blocked when the plugin ends holds that
+	// goroutine until it returns.
+	Stdin io.Reader
+	// Stdout and Stderr, if set, receive the plugin's raw output, byte
+	// for byte, in addition to its forwarding into Logger. They are
+	// written one write at a time (never concurrently, even when they
+	// are the same writer), from the goroutines reading the plugin's
+	// pipes: a slow writer slows the plugin once a pipe is full. A
+	// writer whose Write fails is no longer written to (that is logged
+	// as a warning). Everything the plugin wrote has been written by
+	// the time its end is reported (Close returns, Exited is closed),
+	// except what descendants that left its process group write.
+	Stdout, Stderr io.Writer
 	// Name names the plugin in logs; default the base name of Path.
 	Name string
 	// Cookie must equal the plugin's ServeConfig.Cookie.
@@ -42,7 +73,9 @@ type Config struct {
 	// hashed through an open descriptor and that same descriptor is
 	// executed, so the file cannot be swapped between check and start.
 	Checksum []byte
-	// StartTimeout bounds a start: spawning plus handshake. Default 10 s.
+	// StartTimeout bounds a start: spawning plus handshake; a plugin that
+	// has not answered the handshake by then is killed and the start
+	// fails with DeadlineExceeded naming this field. Default 10 s.
 	StartTimeout time.Duration
 	// GracePeriod bounds each step of Close: draining the link and
 	// waiting for the plugin to exit, then again after SIGTERM, before
@@ -101,7 +134,10 @@ func (p RestartPolicy) backoff(n int) time.Duration {
 
 // Limits are resource limits (setrlimit) applied to the plugin process
 // right after it starts and before the handshake, so before it serves
-// anything. Zero means "inherit the host's".
+// anything. With a wrapper that forks the plugin, they are applied to the
+// wrapper at once and, before the handshake, to every process then in the
+// plugin's process group, so that a plugin forked before the wrapper got
+// them has them too. Zero means "inherit the host's".
 type Limits struct {
 	AddressSpace uint64 // RLIMIT_AS, bytes
 	OpenFiles    uint64 // RLIMIT_NOFILE

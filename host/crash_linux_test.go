@@ -133,9 +133,17 @@ func TestStubbornPlugin(t *testing.T) {
 
 // TestHostKilled: when the host dies by SIGKILL, its plugin and the
 // plugin's children exit within a second.
-func TestHostKilled(t *testing.T) {
+func TestHostKilled(t *testing.T) { hostKilled(t, "") }
+
+// TestHostKilledThroughForkingWrapper: the same when a shell that forked
+// the plugin (and waits for it) stands between host and plugin: the
+// plugin's parent-death signal is not armed then (it would speak of the
+// shell), and the end of its control socket tells it instead.
+func TestHostKilledThroughForkingWrapper(t *testing.T) { hostKilled(t, "fork") }
+
+func hostKilled(t *testing.T, wrap string) {
 	cmd := exec.Command(exe(t))
-	cmd.Env = append(os.Environ(), modeEnv+"=host")
+	cmd.Env = append(os.Environ(), modeEnv+"=host", "HOSTTEST_WRAP="+wrap)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -175,12 +183,17 @@ func TestHostKilled(t *testing.T) {
 }
 
 // hostMain is the intermediate host of TestHostKilled: it starts the echo
-// plugin, has it start a child, prints both pids and waits to be killed.
-func hostMain() int {
+// plugin (through a shell that forks it, if wrap is "fork"), has it start
+// a child, prints both pids and waits to be killed.
+func hostMain(wrap string) int {
 	exe, _ := os.Executable()
-	c, err := host.New(host.Config{Path: exe, Name: "echo", Cookie: cookie, Env: []string{modeEnv + "=echo"},
+	cfg := host.Config{Path: exe, Name: "echo", Cookie: cookie, Env: []string{modeEnv + "=echo"},
 		Versions: map[uint32][]host.ServiceDesc{1: desc()},
-		Logger:   hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn})})
+		Logger:   hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn})}
+	if wrap == "fork" {
+		cfg.Path, cfg.Args = "/bin/sh", []string{"-c", forkScript(exe)}
+	}
+	c, err := host.New(cfg)
 	if err == nil {
 		err = c.Start(context.Background())
 	}
@@ -188,12 +201,20 @@ func hostMain() int {
 		fmt.Fprintln(os.Stderr, "host:", err)
 		return 1
 	}
-	var resp plexus.Raw
+	var resp, pid plexus.Raw
 	if err := c.Invoke(context.Background(), spawnID, plexus.Raw("x"), &resp); err != nil {
 		fmt.Fprintln(os.Stderr, "host:", err)
 		return 1
 	}
-	fmt.Printf("pids %d %d\n", c.Pid(), le64(resp))
+	if err := c.Invoke(context.Background(), pidID, plexus.Raw("x"), &pid); err != nil {
+		fmt.Fprintln(os.Stderr, "host:", err)
+		return 1
+	}
+	if wrap == "fork" && int(le64(pid)) == c.Pid() {
+		fmt.Fprintln(os.Stderr, "host: the shell did not fork the plugin")
+		return 1
+	}
+	fmt.Printf("pids %d %d\n", le64(pid), le64(resp))
 	time.Sleep(time.Minute)
 	return 0
 }

@@ -12,21 +12,44 @@
 // descriptors as fds 3..8 and one environment variable (PLEXUS_PLUGIN),
 // applies resource limits, runs the handshake (protocol and application
 // versions, cookie, every expected method's ID and signature hash,
-// limits) and starts the session. From then on the client supervises the
-// plugin: when its control socket closes (it exited or crashed) or it
-// stops answering keepalive pings, every call in flight fails with
-// PeerDied, the plugin's process group is killed and reaped, the segment
-// released, and, if Config.Restart allows, a new instance is started after
-// an exponential backoff. Close drains and stops the plugin (GoAway,
+// limits) and starts the session. A failed start says why in its error:
+// how the plugin ended ("exit status 3", in os/exec's words, the one form
+// of a plugin's exit in logs and errors), its last lines on stderr
+// (bounded: 20 lines, 4 KiB), a hint when the program exited without
+// answering the handshake (it does not look like a plexus plugin: a
+// plugin's main calls plugin.Serve), and the setting that bounded the
+// wait (Config.StartTimeout) when it did not answer in time.
+//
+// After a successful start the client supervises the plugin: when its
+// control socket closes or its life word says it is exiting (it exited or
+// crashed) or it stops answering keepalive pings, every call in flight
+// fails with PeerDied, the plugin's process group is killed and reaped,
+// the segment released, and, if Config.Restart allows, a new instance is
+// started after an exponential backoff. Close drains and stops the plugin (GoAway,
 // drain, exit; SIGTERM after the grace period; SIGKILL of the process
 // group after another), Kill stops it at once, and CleanupClients closes
-// every client of the process. A Client is not reusable after Close.
+// every client of the process. Exited is closed once the client has no
+// plugin and will start none (after Close or Kill, a failed Start, or a
+// death its restart policy does not cover), and ExitErr then says why. A
+// Client is not reusable after Close.
 //
-// The plugin's stdout and stderr are forwarded into Config.Logger named
-// after the plugin: hclog JSON lines keep their level and fields, plain
-// lines are logged at Info (stdout) or Debug (stderr), lines of any length
-// are forwarded (in 1 MiB pieces beyond that), and a Go panic or fatal
-// error is logged as one Error entry with its stack.
+// The plugin runs in Config.Dir with Config.Stdin as its standard input
+// (none by default). Its stdout and stderr are forwarded into
+// Config.Logger named after the plugin: hclog JSON lines keep their level
+// and fields, plain lines are logged at Info (stdout) or Debug (stderr),
+// lines of any length are forwarded (in 1 MiB pieces beyond that), and a
+// Go panic or fatal error is logged as one Error entry with its stack.
+// Config.Stdout and Config.Stderr, if set, receive the raw bytes as well.
+// A normal Close logs no failure (nothing at Warn or Error, no PEER_DIED),
+// on either side.
+//
+// Wrappers: Path may be a program that starts the plugin (Path "/bin/sh",
+// Args "-c", "exec ./plugin"). One that executes the plugin leaves it the
+// host's child; one that forks it and waits for it (sh -c "./plugin;
+// ...") works too, the plugin being in the process group the host made
+// (Pid is then the wrapper's). The plugin refuses a wrapper that detaches
+// it (runs it in the background), which would leave it outside its
+// host's reach, and Start fails with its reason.
 //
 // Concurrency: a Client is safe for concurrent use. It implements
 // session.Conn: Invoke, NewStream and Notify go to the current instance;

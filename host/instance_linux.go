@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,8 +22,9 @@ import (
 
 // instance is one running plugin process and the host's session to it.
 type instance struct {
+	name    string // Config.Name
 	cmd     *exec.Cmd
-	pid     int // also its process group
+	pid     int // the host's child (a wrapper, if one forked the plugin); also its process group
 	sess    *session.Session
 	version uint32
 	started time.Time
@@ -32,14 +34,22 @@ type instance struct {
 	waitErr error         // valid once exited is closed
 	logs    sync.WaitGroup
 	outs    []*os.File // read ends of stdout and stderr
+	tail    tailBuf    // the last lines of its stderr
 
 	stopOnce sync.Once
 }
 
+// exitWait is how long a failed start waits for the plugin to exit by
+// itself (it has refused the link or closed it, and is on its way out)
+// before killing it: its exit status and last words are part of the
+// error.
+const exitWait = 500 * time.Millisecond
+
 // startInstance spawns the plugin, runs the handshake and starts the
 // session. On failure nothing is left behind: the process group is
 // killed and reaped, and every descriptor closed.
-func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
+func startInstance(ctx context.Context, cfg *Config, std *stdio) (_ *instance, err error) {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
 	log := cfg.Logger.Named(cfg.Name)
@@ -55,7 +65,7 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 
 	path := cfg.Path
 	if cfg.Checksum != nil {
-		f, p, err := verified(cfg.Path, cfg.Checksum)
+		f, p, err := verified(checksumPath(cfg), cfg.Checksum)
 		if err != nil {
 			return nil, err
 		}
@@ -69,6 +79,7 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 
 	cmd := exec.Command(path, cfg.Args...)
 	cmd.Args[0] = cfg.Path
+	cmd.Dir = cfg.Dir
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, handshake.EnvName+"=") {
 			cmd.Env = append(cmd.Env, kv)
@@ -81,32 +92,54 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 	// group itself.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 
-	in := &instance{cmd: cmd, log: log, exited: make(chan struct{})}
-	// The plugin writes into pipes that this process reads: passing
-	// *os.File values keeps exec from adding copying goroutines that
-	// Wait would have to wait for.
-	var writers []*os.File
+	in := &instance{name: cfg.Name, cmd: cmd, log: log, exited: make(chan struct{})}
+	// The plugin reads and writes pipes that this process serves itself:
+	// passing *os.File values keeps exec from adding copying goroutines
+	// that Wait would have to wait for (a Stdin reader that never
+	// returns would hold Wait, and with it Close, for ever).
+	var childEnds []*os.File // closed here once the child has them
+	closeChildEnds := func() {
+		for _, f := range childEnds {
+			f.Close()
+		}
+	}
+	var stdinW *os.File
+	if f, ok := cfg.Stdin.(*os.File); ok && f != nil {
+		cmd.Stdin = f
+	} else if std.stdin != nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("host: %s: stdin pipe: %w", cfg.Name, err)
+		}
+		cmd.Stdin, stdinW = r, w
+		childEnds = append(childEnds, r)
+	}
 	for range 2 {
 		r, w, err := os.Pipe()
 		if err != nil {
 			in.closeOutputs()
-			for _, w := range writers {
-				w.Close()
+			closeChildEnds()
+			if stdinW != nil {
+				stdinW.Close()
 			}
-			return nil, err
+			return nil, fmt.Errorf("host: %s: output pipe: %w", cfg.Name, err)
 		}
 		in.outs = append(in.outs, r)
-		writers = append(writers, w)
+		childEnds = append(childEnds, w)
 	}
-	cmd.Stdout, cmd.Stderr = writers[0], writers[1]
+	cmd.Stdout, cmd.Stderr = childEnds[len(childEnds)-2], childEnds[len(childEnds)-1]
 	err = spawn(cmd)
-	for _, w := range writers {
-		w.Close()
-	}
+	closeChildEnds()
 	link.ClosePluginFiles()
 	if err != nil {
 		in.closeOutputs()
+		if stdinW != nil {
+			stdinW.Close()
+		}
 		return nil, fmt.Errorf("host: %s: start: %w", cfg.Name, err)
+	}
+	if stdinW != nil {
+		go std.stdin.copyTo(stdinW)
 	}
 	in.pid = cmd.Process.Pid
 	in.started = time.Now()
@@ -115,8 +148,8 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 		close(in.exited)
 	}()
 	in.logs.Add(2)
-	go func() { defer in.logs.Done(); forward(in.outs[0], log, "stdout", hclog.Info) }()
-	go func() { defer in.logs.Done(); forward(in.outs[1], log, "stderr", hclog.Debug) }()
+	go func() { defer in.logs.Done(); forward(in.outs[0], log, "stdout", hclog.Info, std.stdout, nil) }()
+	go func() { defer in.logs.Done(); forward(in.outs[1], log, "stderr", hclog.Debug, std.stderr, &in.tail) }()
 	defer func() {
 		if err != nil {
 			in.kill()
@@ -132,22 +165,25 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 	if err := link.Ready(); err != nil {
 		return nil, fmt.Errorf("host: %s: create link: %w", cfg.Name, err)
 	}
+	if cfg.Limits.any() {
+		// A wrapper may have forked the plugin before it got its limits.
+		if err := limitGroup(in.pid, cfg.Limits, map[int]bool{in.pid: true}); err != nil {
+			return nil, err
+		}
+	}
 	ctl := link.Control()
 	stop := context.AfterFunc(ctx, func() { _ = ctl.SetDeadline(time.Unix(1, 0)) })
 	deadline, _ := ctx.Deadline()
+	answered := false // the plugin sent a REPLY
 	reply, err := handshake.Host(ctl, deadline, hello, func(r *handshake.Reply) error {
+		answered = true
 		return handshake.CheckServices(r.Version, handshake.Wire(cfg.Versions[r.Version]), r.Services)
 	})
-	stopped := stop()
-	if err != nil {
-		return nil, in.startError(cfg.Name, err)
-	}
-	if !stopped {
-		// The context ended as the handshake finished: the socket's
-		// deadline may be in the past now, which would break the
-		// transport. Give this start up.
-		return nil, plexus.WithCause(plexus.CodeOf(ctx.Err()), ctx.Err(),
-			fmt.Sprintf("host: %s: start: %v", cfg.Name, ctx.Err()))
+	// stopped false: the context ended as the handshake finished, and
+	// the socket's deadline may be in the past now, which would break
+	// the transport. Give this start up.
+	if stopped := stop(); err != nil || !stopped {
+		return nil, in.startFailed(parent, cfg, err, answered)
 	}
 	tr, err := link.Transport(shmlink.Config{MaxPayload: cfg.MaxPayload,
 		MaxPendingBlobs: cfg.MaxPendingBlobs, MaxBlobMemory: cfg.MaxBlobMemory})
@@ -165,21 +201,74 @@ func startInstance(ctx context.Context, cfg *Config) (_ *instance, err error) {
 	return in, nil
 }
 
-// startError explains a failed handshake, with the plugin's exit status
-// when it exited (give it a moment: the socket closes as it exits).
-func (in *instance) startError(name string, err error) error {
-	select {
-	case <-in.exited:
-	case <-time.After(200 * time.Millisecond):
+// checksumPath is the file that Config.Checksum is checked against: the
+// one exec would run, a relative Path with a slash being relative to Dir.
+func checksumPath(cfg *Config) string {
+	if cfg.Dir != "" && !filepath.IsAbs(cfg.Path) && strings.ContainsRune(cfg.Path, '/') {
+		return filepath.Join(cfg.Dir, cfg.Path)
 	}
-	select {
-	case <-in.exited:
-		if in.waitErr != nil {
-			return fmt.Errorf("host: %s: handshake: %w (plugin %v)", name, err, in.waitErr)
+	return cfg.Path
+}
+
+// startFailed ends an instance whose handshake failed (err; nil when the
+// context ended just as it succeeded) and explains the failure in words
+// for whoever runs the host: how the process ended, why that probably
+// happened, and its last lines on stderr, which the log may not show
+// (plain stderr lines are Debug entries). The instance is killed and
+// reaped, and its output drained, before the error is made, so that the
+// exit status and the stderr lines are complete.
+func (in *instance) startFailed(parent context.Context, cfg *Config, err error, answered bool) error {
+	noAnswer := err == nil || plexus.CodeOf(err) == plexus.DeadlineExceeded
+	byItself := false
+	if !noAnswer {
+		byItself = in.waitExit(exitWait)
+	}
+	in.kill()
+	// A plugin that refused the link logged its reason too, and Serve
+	// printed it: the error says it once.
+	omit := ""
+	if st := (*plexus.Status)(nil); errors.As(err, &st) {
+		omit = strings.TrimPrefix(st.Message, "plugin refused the link: ")
+	}
+	tail := in.tail.text(omit)
+	withTail := func(msg string) string {
+		if tail == "" {
+			return msg
 		}
-		return fmt.Errorf("host: %s: handshake: %w (plugin exited)", name, err)
+		return msg + "; its last lines on stderr:" + tail
+	}
+	prefix := "host: " + cfg.Name + ": start"
+	switch {
+	case noAnswer && parent.Err() != nil:
+		cause := parent.Err()
+		st := plexus.WithCause(plexus.CodeOf(cause), cause, "handshake: "+cause.Error())
+		return fmt.Errorf("%s: %w; Start's context ended before the plugin answered the handshake%s",
+			prefix, st, withTail(""))
+	case noAnswer:
+		if err == nil {
+			err = plexus.Errorf(plexus.DeadlineExceeded, "handshake: the peer did not answer in time")
+		}
+		return fmt.Errorf("%s: %w; %s", prefix, err, withTail(fmt.Sprintf(
+			"the plugin did not answer the handshake within Config.StartTimeout (%v) and was killed: "+
+				"either %s is not a plexus plugin (a plugin's main must call plugin.Serve, which answers at once) "+
+				"or it needs longer to start (raise StartTimeout)", cfg.StartTimeout, cfg.Path)))
+	case errors.Is(err, plexus.ErrPeerDied) && !answered:
+		what := fmt.Sprintf("%s closed its end of the link without answering the handshake (and was killed: %s)", cfg.Path, in.exitText())
+		if byItself {
+			what = fmt.Sprintf("%s exited (%s) without answering the handshake", cfg.Path, in.exitText())
+		}
+		const notPlugin = "it does not look like a plexus plugin (a plugin's main must call plugin.Serve, which answers the handshake at once)"
+		switch {
+		case in.tail.hasLine("plugin: "): // plugin.Serve's last word: it said why
+			what += "; its last lines on stderr say why:" + tail
+		case tail == "":
+			what += ": " + notPlugin
+		default:
+			what += ": " + notPlugin + ", or it failed before calling plugin.Serve; its last lines on stderr:" + tail
+		}
+		return fmt.Errorf("%s: %w; %s", prefix, err, what)
 	default:
-		return fmt.Errorf("host: %s: handshake: %w", name, err)
+		return fmt.Errorf("%s: %w (plugin pid %d: %s)%s", prefix, err, in.pid, in.exitText(), withTail(""))
 	}
 }
 
@@ -247,7 +336,7 @@ func (in *instance) stop(grace time.Duration) {
 // waits, within a bound, for the output forwarders.
 func (in *instance) finish() {
 	<-in.exited
-	in.log.Debug("plugin exited", "pid", in.pid, "status", in.exitError().Error())
+	in.log.Debug("plugin exited", "pid", in.pid, "status", in.exitText())
 	if in.sess != nil {
 		// The socket closed with the process: let the session see that
 		// (calls in flight fail with PeerDied) before closing it here.
@@ -270,15 +359,39 @@ func (in *instance) finish() {
 	in.closeOutputs()
 }
 
-// exitError describes how the process ended, once it has.
-func (in *instance) exitError() error {
+// exitText says how the process ended, in os.ProcessState's words ("exit
+// status 3", "signal: killed"): the one form of the plugin's exit in
+// logs and errors.
+func (in *instance) exitText() string {
 	select {
 	case <-in.exited:
-		if in.waitErr == nil {
-			return errors.New("exited with status 0")
+		if in.cmd.ProcessState != nil {
+			return in.cmd.ProcessState.String()
 		}
-		return in.waitErr
+		return in.waitErr.Error()
 	default:
-		return errors.New("still running")
+		return "still running"
+	}
+}
+
+// exitErr is Client.ExitErr for this instance, once reaped: nil if it
+// exited with status 0 after the host asked it to (asked: Close), else an
+// error naming its exit status or signal that wraps the *exec.ExitError;
+// cause, if set, is why the link ended (a death the host did not ask
+// for).
+func (in *instance) exitErr(asked bool, cause error) error {
+	<-in.exited
+	ps := in.cmd.ProcessState
+	link := ""
+	if cause != nil {
+		link = "; link: " + cause.Error()
+	}
+	switch {
+	case in.waitErr == nil && asked:
+		return nil
+	case in.waitErr == nil:
+		return fmt.Errorf("host: plugin %s (pid %d) ended without being asked to: %s%s", in.name, in.pid, ps, link)
+	default:
+		return fmt.Errorf("host: plugin %s (pid %d) ended: %w%s", in.name, in.pid, in.waitErr, link)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -45,12 +46,14 @@ var (
 	limitID    = plexus.MethodID(svcName, "Limit")
 	spawnID    = plexus.MethodID(svcName, "Spawn")
 	pendingID  = plexus.MethodID(svcName, "Pending")
+	getwdID    = plexus.MethodID(svcName, "Getwd")
+	stdinID    = plexus.MethodID(svcName, "ReadStdin")
 	cbGreetID  = plexus.MethodID(cbName, "Greet")
 )
 
 func desc() []host.ServiceDesc {
 	d := host.ServiceDesc{Name: svcName}
-	for _, m := range []string{"Echo", "Pid", "Block", "Crash", "Log", "CallHost", "Limit", "Spawn", "Pending"} {
+	for _, m := range []string{"Echo", "Pid", "Block", "Crash", "Log", "CallHost", "Limit", "Spawn", "Pending", "Getwd", "ReadStdin"} {
 		sig := uint64(0x2222)
 		if m == "Echo" {
 			sig = echoSig
@@ -77,8 +80,16 @@ func TestMain(m *testing.M) {
 		time.Sleep(time.Hour) // stuck after its link ended
 	case "sleeper":
 		time.Sleep(time.Minute)
+	case "failstart":
+		// A plugin that fails before it serves: its reasons are on stderr.
+		for i := range 30 {
+			fmt.Fprintf(os.Stderr, "failstart line %02d %s\n", i, strings.Repeat("x", 300))
+		}
+		os.Exit(3)
+	case "exit0":
+		os.Exit(0) // not a plugin at all
 	case "host":
-		os.Exit(hostMain())
+		os.Exit(hostMain(os.Getenv("HOSTTEST_WRAP")))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown", modeEnv)
 		os.Exit(97)
@@ -141,6 +152,14 @@ func serveConfig() plugin.ServeConfig {
 		}),
 		unary("Pending", 0x2222, func(context.Context, []byte) (plexus.Marshaler, error) {
 			return u64(uint64(blocked.Load())), nil
+		}),
+		unary("Getwd", 0x2222, func(context.Context, []byte) (plexus.Marshaler, error) {
+			wd, err := os.Getwd()
+			return plexus.Raw(wd), err
+		}),
+		unary("ReadStdin", 0x2222, func(context.Context, []byte) (plexus.Marshaler, error) {
+			b, err := io.ReadAll(os.Stdin)
+			return plexus.Raw(b), err
 		}),
 		unary("Spawn", 0x2222, func(context.Context, []byte) (plexus.Marshaler, error) {
 			exe, _ := os.Executable()

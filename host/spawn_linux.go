@@ -3,12 +3,14 @@ package host
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -76,7 +78,7 @@ func verified(path string, want []byte) (*os.File, string, error) {
 func applyLimits(pid int, l Limits) error {
 	set := func(res int, v uint64, name string) error {
 		if err := unix.Prlimit(pid, res, &unix.Rlimit{Cur: v, Max: v}, nil); err != nil {
-			return fmt.Errorf("host: set %s of plugin %d to %d: %w", name, pid, v, err)
+			return fmt.Errorf("host: set %s of process %d to %d: %w", name, pid, v, err)
 		}
 		return nil
 	}
@@ -99,6 +101,65 @@ func applyLimits(pid int, l Limits) error {
 		}
 	}
 	return nil
+}
+
+// any reports whether l sets any limit.
+func (l Limits) any() bool {
+	return l.AddressSpace > 0 || l.OpenFiles > 0 || l.Processes > 0 || l.CPUSeconds > 0 || l.Core || l.CoreSize > 0
+}
+
+// limitGroup applies l to the processes of process group pgid that done
+// does not list (and adds them to it): a wrapper may have forked the
+// plugin before the wrapper itself got its limits. Processes forked
+// after a member got its limits inherit them; a few rounds catch those
+// forked meanwhile. A process that exits meanwhile is skipped.
+func limitGroup(pgid int, l Limits, done map[int]bool) error {
+	for range 4 {
+		fresh := 0
+		for _, pid := range groupMembers(pgid) {
+			if done[pid] {
+				continue
+			}
+			done[pid] = true
+			fresh++
+			if err := applyLimits(pid, l); err != nil && !errors.Is(err, unix.ESRCH) {
+				return err
+			}
+		}
+		if fresh == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// groupMembers lists the processes of process group pgid, from /proc.
+func groupMembers(pgid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name is in parentheses and may hold anything;
+		// after it: state, parent, process group.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		if f := strings.Fields(string(b[i+1:])); len(f) > 2 && f[2] == strconv.Itoa(pgid) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // killGroup signals the plugin's process group (the plugin and every

@@ -1,21 +1,91 @@
 package plugin
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
+
+	"github.com/plexus-ipc/plexus"
 )
 
-// watchParent asks the kernel for SIGTERM when the host dies and reports
-// whether the host is still our parent. Linux ties the parent-death signal
-// to the thread that set it, and forgets it when that thread exits, so it
-// is set from a goroutine that keeps its locked OS thread for the life of
-// the process. Checking the parent afterwards closes the race with a host
-// that died before the signal was armed.
-func watchParent(hostPID int) bool {
+// maxAncestors bounds the walk from the plugin's parent up to its host:
+// each step is one wrapper that forked the plugin instead of executing it
+// (a shell running it as one command of several, timeout(1), ...). Real
+// chains are one or two deep; the bound keeps a corrupt or cyclic view of
+// /proc from looping.
+const maxAncestors = 16
+
+// errHostExited is why a plugin whose host is already gone does not start.
+var errHostExited = errors.New("the host exited before the plugin started")
+
+// lineage is where the plugin stands relative to its host.
+type lineage struct {
+	// direct: the host is the plugin's parent (it started the plugin, or
+	// started a wrapper that executed it: the pid stays the host's
+	// child). Only then is the parent-death signal armed: it fires when
+	// the parent dies, and a wrapper's death is not the host's.
+	direct bool
+	// ownGroup: the plugin's process group is the one the host made for
+	// it, led by the host's child on the plugin's line of ancestors (the
+	// plugin itself, or the wrapper that forked it). Only then may the
+	// plugin kill its group when the host dies.
+	ownGroup bool
+}
+
+// checkHost makes sure the plugin runs under the host named by the
+// handshake variable, before it does anything else. When the host is the
+// parent it arms the parent-death signal and checks the parent again
+// afterwards, which closes the race with a host that died before the
+// signal was armed. Otherwise it walks up the plugin's ancestors
+// (/proc/<pid>/stat, at most maxAncestors steps): a wrapper that forked
+// the plugin and waits for it is accepted, and the host's death then
+// shows as the end of the control socket, whose host end only the host
+// holds. It fails with errHostExited when the host is gone, and with a
+// FailedPrecondition status, in words for the plugin's author, when the
+// host is alive but not an ancestor (the plugin was detached from it: run
+// in the background, double-forked), since such a plugin would neither
+// die with its host nor be in the process group the host kills.
+func checkHost(hostPID int) (lineage, error) {
+	if os.Getppid() == hostPID {
+		armParentDeath()
+		lin := lineage{direct: true, ownGroup: unix.Getpgrp() == os.Getpid()}
+		if os.Getppid() != hostPID {
+			return lin, errHostExited
+		}
+		return lin, nil
+	}
+	if child, ok := hostChild(hostPID, os.Getppid(), parentOf); ok {
+		return lineage{ownGroup: unix.Getpgrp() == child}, nil
+	}
+	if !running(hostPID) {
+		return lineage{}, errHostExited
+	}
+	return lineage{}, notUnderHost(hostPID, os.Getppid())
+}
+
+// notUnderHost is the refusal of a plugin whose host is alive but not
+// among its ancestors.
+func notUnderHost(hostPID, ppid int) error {
+	return plexus.Errorf(plexus.FailedPrecondition,
+		"this plugin does not run under its host (pid %d): its parent is pid %d%s and the host is not among its ancestors. "+
+			"A plugin must be started by its host directly, or by a wrapper that executes it "+
+			"(for example sh -c 'exec ./plugin') or waits for it; a wrapper that runs it in the background "+
+			"or detaches it is not supported, since the plugin would then outlive its host",
+		hostPID, ppid, commOf(ppid))
+}
+
+// armParentDeath asks the kernel for SIGTERM when the parent dies. Linux
+// ties the parent-death signal to the thread that set it, and forgets it
+// when that thread exits, so it is set from a goroutine that keeps its
+// locked OS thread for the life of the process.
+func armParentDeath() {
 	armed := make(chan struct{})
 	go func() {
 		runtime.LockOSThread()
@@ -24,17 +94,83 @@ func watchParent(hostPID int) bool {
 		select {} // keep the thread, and with it the signal, alive
 	}()
 	<-armed
-	return os.Getppid() == hostPID
 }
 
-// hostGone ends the plugin after its host died. Leading its own process
-// group (a plexus host starts it so), it kills the whole group, children
+// hostChild walks up from pid (the plugin's parent) to hostPID, and
+// returns the ancestor whose parent is the host. parent reads a
+// process's parent.
+func hostChild(hostPID, pid int, parent func(int) (int, error)) (int, bool) {
+	for range maxAncestors {
+		pp, err := parent(pid)
+		if err != nil {
+			return 0, false // the process is gone: the chain broke
+		}
+		if pp == hostPID {
+			return pid, true
+		}
+		if pp <= 1 {
+			return 0, false // init (or the top of a pid namespace)
+		}
+		pid = pp
+	}
+	return 0, false
+}
+
+// parentOf reads a process's parent from /proc/<pid>/stat.
+func parentOf(pid int) (int, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(f[1])
+}
+
+// running reports whether pid is a live process (not a zombie).
+func running(pid int) bool {
+	if f, err := statFields(pid); err == nil {
+		return f[0] != "Z" && f[0] != "X"
+	}
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}
+
+// statFields returns the fields of /proc/<pid>/stat after the command
+// name (which is in parentheses and may itself hold spaces or
+// parentheses): the state first, then the parent's pid.
+func statFields(pid int) ([]string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return nil, fmt.Errorf("/proc/%d/stat: too short", pid)
+	}
+	return f, nil
+}
+
+// commOf names a process for a message: " (sh)", or "" when unknown.
+func commOf(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil {
+		return ""
+	}
+	return " (" + strings.TrimSpace(string(b)) + ")"
+}
+
+// hostGone ends the plugin after its host died. In the process group the
+// host made for it, it kills the whole group, children (and a wrapper)
 // included, without a word: stderr is a pipe to the dead host, and a
 // write to it would end the plugin by SIGPIPE before its children. It
 // does not return then. Otherwise it logs and returns, and the caller
 // exits.
-func hostGone(log hclog.Logger, why string) {
-	if unix.Getpgrp() == os.Getpid() {
+func hostGone(log hclog.Logger, lin lineage, why string) {
+	if lin.ownGroup {
 		_ = unix.Kill(0, unix.SIGKILL)
 		select {}
 	}

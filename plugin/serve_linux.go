@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -23,7 +24,7 @@ import (
 // Exit codes of Serve.
 const (
 	ExitOK        = 0 // the host closed the link
-	ExitFailed    = 1 // the handshake or the link failed
+	ExitFailed    = 1 // the handshake or the link failed, or the plugin refused to start
 	ExitNotPlugin = 2 // not started by a host
 )
 
@@ -84,7 +85,13 @@ func Serve(cfg ServeConfig) {
 		fmt.Fprint(os.Stderr, NotPluginMessage)
 		os.Exit(ExitNotPlugin)
 	default:
-		fmt.Fprintf(os.Stderr, "plugin: %v\n", err)
+		// The host recognises a line starting "plugin: " as this one
+		// (and the errors of Run mostly start so already).
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "plugin: ") {
+			msg = "plugin: " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(ExitFailed)
 	}
 }
@@ -132,9 +139,18 @@ func Run(cfg ServeConfig) error {
 	// with EPIPE instead. (Notified, not ignored: an ignored SIGPIPE
 	// would be inherited by the plugin's children across exec.)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	if alive := watchParent(env.HostPID); !alive {
-		hostGone(cfg.Logger, "the host exited before the plugin started")
-		return plexus.Errorf(plexus.PeerDied, "the host exited before the plugin started")
+	lin, err := checkHost(env.HostPID)
+	if errors.Is(err, errHostExited) {
+		hostGone(cfg.Logger, lin, err.Error())
+		return plexus.Errorf(plexus.PeerDied, "%v", err)
+	}
+	if err != nil {
+		// The host is alive but cannot look after this plugin. Say so
+		// in the log and in the handshake, so that the host's Start
+		// fails with these words rather than a broken pipe.
+		cfg.Logger.Error("refusing to start", "reason", err.Error())
+		refuse(env.FirstFD, cfg.HandshakeTimeout, err)
+		return err
 	}
 
 	var version uint32
@@ -206,9 +222,23 @@ func Run(cfg ServeConfig) error {
 	}
 	err = s.Err()
 	if errors.Is(err, plexus.ErrPeerDied) {
-		hostGone(cfg.Logger, err.Error())
+		hostGone(cfg.Logger, lin, err.Error())
 	}
 	return err
+}
+
+// refuse answers the host's HELLO with REJECT carrying why (best effort,
+// within timeout): the host's Start then fails with the plugin's reason.
+func refuse(firstFD int, timeout time.Duration, why error) {
+	_, _ = shmlink.OpenInheritedWith(firstFD, shm.Config{}, func(ctl *net.UnixConn) (shmlink.Config, error) {
+		_, _, err := handshake.Plugin(ctl, time.Now().Add(timeout), func(*handshake.Hello) (*handshake.Reply, error) {
+			return nil, why
+		})
+		if err == nil {
+			err = why
+		}
+		return shmlink.Config{}, err
+	})
 }
 
 // answer decides the plugin's REPLY to the host's HELLO.

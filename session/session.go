@@ -131,6 +131,7 @@ func (s *Session) die(st *plexus.Status) {
 	}
 	s.err = st
 	s.pool.dying.Store(true)
+	goneAway := s.goAwayRecv
 	chans := s.chans
 	s.chans = nil
 	s.mu.Unlock()
@@ -150,6 +151,12 @@ func (s *Session) die(st *plexus.Status) {
 		// Found here or by the transport (a bad descriptor, doorbell,
 		// or control message): either way the peer broke the link.
 		s.log.Warn("protocol violation; closing link", "error", st)
+		return
+	}
+	if goneAway && st.Code == plexus.PeerDied {
+		// The peer said it was going away, then closed: the end of a
+		// graceful close (a host's Close, for a plugin), not a death.
+		s.log.Debug("session ended: the peer closed the link after its GOAWAY")
 		return
 	}
 	s.log.Debug("session ended", "status", st)
