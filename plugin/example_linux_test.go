@@ -22,9 +22,7 @@ func ExampleServe() {
 	plugin.Serve(plugin.ServeConfig{
 		Cookie: "quickstart", // must equal the host's
 		Versions: map[uint32][]plugin.Service{
-			1: {plugin.Generated(greeter.GreeterServiceDesc, func(m *session.Mux) error {
-				return greeter.RegisterGreeter(m, greeterImpl{})
-			})},
+			1: {greeter.NewGreeterService(greeterImpl{})},
 		},
 		// Optional: the session to the host, to call the services the
 		// host serves (host.Config.HostServices) from the plugin.

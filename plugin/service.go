@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/genrt"
 	"github.com/plexus-ipc/plexus/internal/handshake"
 	"github.com/plexus-ipc/plexus/session"
 )
@@ -20,33 +21,25 @@ type (
 
 // Method is one implemented method: its description and exactly one
 // handler.
-type Method struct {
-	Name      string
-	Signature uint64
-	Unary     session.UnaryHandler
-	Stream    session.StreamHandler
-	Notify    session.NotifyHandler
-}
+type Method = genrt.Method
 
 // Service is an implemented service: either its Methods, each with a
-// handler, or a generated service (see Generated), whose description the
-// handshake sends as generated and whose Register adds its handlers.
-type Service struct {
-	Name    string
-	Methods []Method
+// handler, or a generated service, whose description the handshake sends
+// as generated and whose Register adds its handlers. Generated code makes
+// one in a single call, NewXService(impl), for the service X:
+//
+//	plugin.ServeConfig{Versions: map[uint32][]plugin.Service{
+//		1: {calc.NewCalculatorService(impl)},
+//	}}
+//
+// It is genrt.Service, declared there so that generated code can return
+// it without importing this package (whose tests import generated
+// packages); its fields and Desc method are documented there.
+type Service = genrt.Service
 
-	// Description, if set, is the service's description as generated
-	// code declares it (the XServiceDesc variable): the handshake sends
-	// its methods and signature hashes, so that a host built from another
-	// version of the interface is refused at link time. Methods must then
-	// be empty and Register set.
-	Description *ServiceDesc
-	// Register adds the service's handlers to the plugin's Mux (generated
-	// code's RegisterX, bound to the implementation).
-	Register func(*session.Mux) error
-}
-
-// Generated returns a Service for a service of generated code:
+// Generated returns a Service for a service of generated code, as
+// NewXService does; it is the form for code written before generated code
+// had NewXService:
 //
 //	plugin.Generated(calc.CalculatorServiceDesc, func(m *session.Mux) error {
 //		return calc.RegisterCalculator(m, impl)
@@ -54,29 +47,20 @@ type Service struct {
 //
 // desc is copied; register is called once, before the link serves calls.
 func Generated(desc ServiceDesc, register func(*session.Mux) error) Service {
-	d := desc
-	d.Methods = append([]MethodDesc(nil), desc.Methods...)
-	return Service{Name: desc.Name, Description: &d, Register: register}
+	return genrt.Generated(desc, register)
 }
 
-// Desc returns the service's description: Description if set, otherwise
-// one derived from Methods.
-func (s Service) Desc() ServiceDesc {
-	if s.Description != nil {
-		return *s.Description
+// NewMux returns a Mux that serves services as Run serves them once the
+// link is up (without the plugin's reserved service), after the same
+// checks: for a session of one's own, such as the in-process pairs of
+// package plexustest. More may be registered on it before its session
+// starts, as on any Mux, and nothing after.
+func NewMux(services ...Service) (*session.Mux, error) {
+	m := session.NewMux()
+	if err := register(m, services); err != nil {
+		return nil, err
 	}
-	d := ServiceDesc{Name: s.Name}
-	for _, m := range s.Methods {
-		kind := plexus.BidiStream // the handler serves every stream shape
-		switch {
-		case m.Unary != nil:
-			kind = plexus.Unary
-		case m.Notify != nil:
-			kind = plexus.Notification
-		}
-		d.Methods = append(d.Methods, MethodDesc{Name: m.Name, ID: plexus.MethodID(s.Name, m.Name), Kind: kind, Signature: m.Signature})
-	}
-	return d
+	return m, nil
 }
 
 // register adds every method of set to m.

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -55,3 +56,62 @@ func TestGeneratedMisuse(t *testing.T) {
 }
 
 var errTwice = plexus.Errorf(plexus.AlreadyExists, "twice over")
+
+// TestNewServiceServesCalls: the one-call form generated code offers,
+// shapetest.NewShapesService(impl), is a Service as it is (no *session.Mux
+// in sight) and serves the implementation's methods, alone or beside
+// another generated service of the same package.
+func TestNewServiceServesCalls(t *testing.T) {
+	mux, err := NewMux(shapetest.NewShapesService(adder{}), shapetest.NewOtherService(uptimer{}))
+	require.NoError(t, err)
+	a, b := inproc.Pipe(inproc.Config{})
+	caller := session.New(a, session.Config{Role: session.Initiator})
+	server := session.New(b, session.Config{Role: session.Acceptor, Mux: mux})
+	defer server.Close()
+	defer caller.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sum, err := shapetest.NewShapesClient(caller).Add(ctx, 40, 2)
+	require.NoError(t, err)
+	require.Equal(t, int64(42), sum)
+	up, err := shapetest.NewOtherClient(caller).Uptime(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 90*time.Minute, up)
+}
+
+// TestNewServiceIsGenerated: NewXService describes the service exactly as
+// Generated(XServiceDesc, ...) does (the handshake sends the same
+// methods and signatures), with a copy of the description.
+func TestNewServiceIsGenerated(t *testing.T) {
+	s := shapetest.NewShapesService(adder{})
+	require.Equal(t, shapetest.ShapesService, s.Name)
+	require.Equal(t, generatedShapes().Desc(), s.Desc())
+	require.Equal(t, shapetest.ShapesServiceDesc, s.Desc())
+	require.Empty(t, s.Methods)
+	s.Description.Methods[0].Signature++
+	require.NotEqual(t, shapetest.ShapesServiceDesc.Methods[0].Signature, s.Description.Methods[0].Signature,
+		"the description is a copy: changing it leaves the generated variable alone")
+}
+
+// TestNewServiceNilImpl: a nil implementation fails when the services are
+// registered (when the plugin starts), naming the service, not at the
+// first call.
+func TestNewServiceNilImpl(t *testing.T) {
+	_, err := NewMux(shapetest.NewShapesService(nil))
+	require.ErrorContains(t, err, "plugin: registering "+shapetest.ShapesService)
+	require.ErrorContains(t, err, "shapetest.NewShapesService: the Shapes implementation is nil")
+	require.ErrorIs(t, err, plexus.ErrInvalidArgument)
+}
+
+// TestNewMuxChecks: NewMux applies Run's checks.
+func TestNewMuxChecks(t *testing.T) {
+	_, err := NewMux(shapetest.NewShapesService(adder{}), shapetest.NewShapesService(adder{}))
+	require.Error(t, err, "a service registered twice")
+	_, err = NewMux(Service{Name: "a.B", Methods: []Method{{Name: "C"}}})
+	require.ErrorContains(t, err, "exactly one handler, has 0")
+}
+
+// uptimer implements shapetest.Other.
+type uptimer struct{}
+
+func (uptimer) Uptime(context.Context) (time.Duration, error) { return 90 * time.Minute, nil }

@@ -99,6 +99,9 @@ func (s *Session) encode(ctx context.Context, md plexus.Metadata, m plexus.Marsh
 // message, through leaseCopy, which encode does not take for a lease),
 // and the lease is spent all the same.
 func (s *Session) encodeLease(ctx context.Context, md plexus.Metadata, l *Lease, st *plexus.Status, scratch []byte) (payload []byte, fromAlloc bool, flags uint8, err error) {
+	if bad := l.unusable(); bad != nil {
+		return nil, false, 0, bad // a spent or released lease: the caller's bug, not an encoding failure
+	}
 	if len(md) == 0 && st == nil {
 		if b, ok := l.take(s); ok {
 			return b, true, wire.FlagMsg, nil

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/plexus-ipc/plexus"
@@ -22,14 +23,50 @@ import (
 // segment is always copied once. On the stream and in-process transports
 // a Lease is ordinary memory and is copied as any message is.
 //
+// A Lease is sent at most once, and not after Release: a second send, or
+// one after Release, fails with FAILED_PRECONDITION (ErrLeaseSent,
+// ErrLeaseReleased) rather than sending an empty message, since the bytes
+// it held are the peer's or the pool's by then. A received view is the
+// exception: sending it copies it, and it may be sent until Release.
+//
 // A Lease is not safe for concurrent use.
 type Lease struct {
 	s    *Session
 	buf  []byte // the allocation (sender) or the view (receiver)
-	sent bool   // ownership passed to the transport
+	sent bool   // spent: handed to the transport, or copied into a frame
+	// released: Release gave the memory back before the lease was sent.
+	// Without it a released lease (buf nil) would look like an empty one
+	// and go out as an empty message.
+	released bool
 
 	mu      sync.Mutex
 	release func() // receiver: gives the frame back
+}
+
+// ErrLeaseSent and ErrLeaseReleased are the causes of the status of a send
+// of a lease that was sent before or released: errors.Is(err,
+// session.ErrLeaseSent) tells the program's bug apart from a failure of
+// the link. The lease is not sent, and nothing reaches the peer.
+var (
+	ErrLeaseSent     = errors.New("session: lease already sent")
+	ErrLeaseReleased = errors.New("session: lease released")
+)
+
+// unusable is the status a send of l fails with, or nil if l can be sent.
+// encode reaches it through MarshalMsg (the copying path, which a spent or
+// released lease falls to, since take refuses it).
+func (l *Lease) unusable() *plexus.Status {
+	switch {
+	case l == nil:
+		return nil // encode's own concern (generated code refuses nil first)
+	case l.sent:
+		return plexus.WithCause(plexus.FailedPrecondition, ErrLeaseSent,
+			"lease already sent: a lease is spent by its first send, successful or not; allocate another")
+	case l.released:
+		return plexus.WithCause(plexus.FailedPrecondition, ErrLeaseReleased,
+			"lease released: its memory went back before it was sent; allocate another")
+	}
+	return nil
 }
 
 // Alloc returns a lease of n bytes of link memory. It waits, within the
@@ -61,11 +98,13 @@ func (l *Lease) Len() int { return len(l.buf) }
 
 // Release gives the memory back: a received view to the peer, an unsent
 // lease to this side's pool. It is idempotent, and does nothing after the
-// lease was sent.
+// lease was sent. A lease released before it was sent can no longer be
+// sent (ErrLeaseReleased).
 func (l *Lease) Release() {
 	l.mu.Lock()
 	rel, buf, s, sent := l.release, l.buf, l.s, l.sent
 	l.release, l.buf, l.s = nil, nil, nil
+	l.released = l.released || !sent
 	l.mu.Unlock()
 	switch {
 	case rel != nil:
@@ -80,14 +119,24 @@ func (l *Lease) Release() {
 // take); MarshalMsg is the copy for the cases where it cannot.
 func (l *Lease) Msgsize() int { return len(l.buf) }
 
-// MarshalMsg appends the lease's bytes (the copying path).
-func (l *Lease) MarshalMsg(b []byte) ([]byte, error) { return append(b, l.buf...), nil }
+// MarshalMsg appends the lease's bytes (the copying path). It fails for a
+// lease that was sent or released, which has no bytes left to append:
+// appending nothing would send an empty message in its place.
+func (l *Lease) MarshalMsg(b []byte) ([]byte, error) {
+	if st := l.unusable(); st != nil {
+		return b, st
+	}
+	return append(b, l.buf...), nil
+}
 
-// UnmarshalMsg makes the lease a view of a received message. The session
+// UnmarshalMsg makes the lease a view of a received message, which may be
+// sent (copied) until Release whatever the lease was before: a view
+// belongs to no pool of this side (Release must not Free it). The session
 // then hands it the release of the frame (Retain) instead of releasing the
 // frame itself.
 func (l *Lease) UnmarshalMsg(b []byte) ([]byte, error) {
-	l.buf = b
+	l.s, l.buf = nil, b
+	l.sent, l.released = false, false
 	return nil, nil
 }
 
@@ -118,12 +167,16 @@ var (
 	_ plexus.Retainer    = (*Lease)(nil)
 )
 
-// spend frees an unsent lease of s whose bytes were copied into a frame.
+// spend frees an unsent lease of s whose bytes were copied into a frame
+// (or whose copy failed), and marks it sent, so that sending it again
+// fails as sending a lease taken without a copy does. A received view is
+// left as it is: it is the receiver's to Release, and may be sent again.
 func (l *Lease) spend(s *Session) {
 	// Whichever link it came from: a lease of another session copied into
 	// this one's frame is as spent as one of this session.
-	if !l.sent && l.release == nil {
+	if !l.sent && !l.released && l.release == nil {
 		l.Release()
+		l.sent, l.released = true, false
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/plexus-ipc/plexus/demos/calculator/calc"
 	"github.com/plexus-ipc/plexus/plugin"
-	"github.com/plexus-ipc/plexus/session"
 )
 
 // calculator implements calc.Calculator in the plugin process.
@@ -74,9 +73,7 @@ func pluginConfig() plugin.ServeConfig {
 	return plugin.ServeConfig{
 		Cookie: cookie,
 		Versions: map[uint32][]plugin.Service{
-			1: {plugin.Generated(calc.CalculatorServiceDesc, func(m *session.Mux) error {
-				return calc.RegisterCalculator(m, calculator{})
-			})},
+			1: {calc.NewCalculatorService(calculator{})},
 		},
 	}
 }

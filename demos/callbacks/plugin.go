@@ -56,9 +56,7 @@ func pluginConfig() plugin.ServeConfig {
 	return plugin.ServeConfig{
 		Cookie: cookie,
 		Versions: map[uint32][]plugin.Service{
-			1: {plugin.Generated(render.RendererServiceDesc, func(m *session.Mux) error {
-				return render.RegisterRenderer(m, impl)
-			})},
+			1: {render.NewRendererService(impl)},
 		},
 		// The session to the host, through which the plugin calls the
 		// services the host registered in host.Config.HostServices.

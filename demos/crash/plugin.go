@@ -10,7 +10,6 @@ import (
 
 	"github.com/plexus-ipc/plexus/demos/crash/fragile"
 	"github.com/plexus-ipc/plexus/plugin"
-	"github.com/plexus-ipc/plexus/session"
 )
 
 // server implements fragile.Fragile in the plugin process.
@@ -41,9 +40,7 @@ func pluginConfig() plugin.ServeConfig {
 	return plugin.ServeConfig{
 		Cookie: cookie,
 		Versions: map[uint32][]plugin.Service{
-			1: {plugin.Generated(fragile.FragileServiceDesc, func(m *session.Mux) error {
-				return fragile.RegisterFragile(m, impl)
-			})},
+			1: {fragile.NewFragileService(impl)},
 		},
 	}
 }

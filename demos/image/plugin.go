@@ -55,9 +55,7 @@ func pluginConfig() plugin.ServeConfig {
 	return plugin.ServeConfig{
 		Cookie: cookie,
 		Versions: map[uint32][]plugin.Service{
-			1: {plugin.Generated(imgproc.ProcessorServiceDesc, func(m *session.Mux) error {
-				return imgproc.RegisterProcessor(m, processor{})
-			})},
+			1: {imgproc.NewProcessorService(processor{})},
 		},
 	}
 }

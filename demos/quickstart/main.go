@@ -11,7 +11,6 @@ import (
 	"github.com/plexus-ipc/plexus/demos/quickstart/greeter"
 	"github.com/plexus-ipc/plexus/host"
 	"github.com/plexus-ipc/plexus/plugin"
-	"github.com/plexus-ipc/plexus/session"
 )
 
 type impl struct{}
@@ -21,9 +20,7 @@ func (impl) Greet(_ context.Context, name string) (string, error) { return "Hell
 func main() {
 	if os.Getenv("PLEXUS_PLUGIN") != "" { // started by a host: be the plugin
 		plugin.Serve(plugin.ServeConfig{Cookie: "quickstart", Versions: map[uint32][]plugin.Service{
-			1: {plugin.Generated(greeter.GreeterServiceDesc, func(m *session.Mux) error {
-				return greeter.RegisterGreeter(m, impl{})
-			})},
+			1: {greeter.NewGreeterService(impl{})},
 		}})
 	}
 	if err := runHost(context.Background(), os.Stdout); err != nil {

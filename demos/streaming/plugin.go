@@ -10,7 +10,6 @@ import (
 
 	"github.com/plexus-ipc/plexus/demos/streaming/feed"
 	"github.com/plexus-ipc/plexus/plugin"
-	"github.com/plexus-ipc/plexus/session"
 )
 
 // server implements feed.Feed in the plugin process.
@@ -78,9 +77,7 @@ func pluginConfig() plugin.ServeConfig {
 	return plugin.ServeConfig{
 		Cookie: cookie,
 		Versions: map[uint32][]plugin.Service{
-			1: {plugin.Generated(feed.FeedServiceDesc, func(m *session.Mux) error {
-				return feed.RegisterFeed(m, impl)
-			})},
+			1: {feed.NewFeedService(impl)},
 		},
 	}
 }

@@ -1,11 +1,12 @@
 // Package gen is the code generator behind `plexus gen`: it reads a Go
 // package with go/types, finds the interfaces marked as services, and
 // writes the typed client, the server registration, the service
-// description and the argument and result codecs of their methods. What
-// is the same in every generated file (receiving and pumping stream
-// messages) is not written into it: generated code calls package genrt,
-// its small runtime, and each generated message type implements
-// genrt.Message (DecodePlexus).
+// description, the one-call service value a plugin serves (NewXService)
+// and the argument and result codecs of their methods. What is the same
+// in every generated file (receiving and pumping stream messages, the
+// service value's type) is not written into it: generated code calls
+// package genrt, its small runtime, and each generated message type
+// implements genrt.Message (DecodePlexus).
 //
 // # Services and methods
 //
@@ -134,12 +135,32 @@
 // count. A *session.Lease is written "lease". The generated ServiceDesc
 // shows each text in a comment.
 //
+// # Serving
+//
+// NewSService(impl) is the one call that makes an implementation of S
+// something to serve: a genrt.Service, which is plugin.Service, so that a
+// plugin lists it as it is,
+//
+//	plugin.ServeConfig{Versions: map[uint32][]plugin.Service{1: {greeter.NewGreeterService(impl{})}}}
+//
+// and a test serves it with plexustest.Pair. It carries SServiceDesc (the
+// handshake compares it with the host's) and registers impl with RegisterS
+// when the services are registered; a nil impl fails there, as the plugin
+// starts. The value is genrt's type rather than package plugin's because
+// plugin's own tests import generated packages: generated code importing
+// plugin would make an import cycle. RegisterS(m, impl) remains for a Mux
+// of one's own (the host's HostServices, a hand-built session).
+//
 // # Generated identifiers
 //
 // For a service S the generated file declares SService (its name),
-// SServiceDesc (a plexus.ServiceDesc), SClient with NewSClient, RegisterS,
-// S_<Method>Client for streaming methods, and unexported identifiers
-// starting with the service's name in lower case or with "plexus".
+// SServiceDesc (a plexus.ServiceDesc), SClient with NewSClient,
+// NewSService, RegisterS, S_<Method>Client for streaming methods, and
+// unexported identifiers starting with the service's name in lower case or
+// with "plexus". A package that declares one of the exported ones itself,
+// or two services whose generated identifiers coincide (S and NewS both
+// want NewSService), is rejected, naming the declaration, rather than
+// generating a file that does not compile.
 //
 // Lifetime and concurrency: Generate may be called from several
 // goroutines (loads are serialised: they share one source importer). The

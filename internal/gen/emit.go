@@ -28,6 +28,7 @@ func GenerateFile(dir string) (name string, src []byte, err error) {
 		"context":                              "context",
 		"github.com/plexus-ipc/plexus":         "plexus",
 		"github.com/plexus-ipc/plexus/codec":   "codec",
+		"github.com/plexus-ipc/plexus/genrt":   "genrt", // genrt.Service, which NewXService returns
 		"github.com/plexus-ipc/plexus/session": "session",
 	}}
 	var body bytes.Buffer
@@ -41,9 +42,8 @@ func GenerateFile(dir string) (name string, src []byte, err error) {
 		}
 	}
 	if streams {
-		// The stream helpers live in genrt, the generated code's runtime.
+		// The stream helpers (in genrt, imported above) return io.EOF.
 		c.imports["io"] = "io"
-		c.imports["github.com/plexus-ipc/plexus/genrt"] = "genrt"
 	}
 	if len(errs) > 0 {
 		c.errorsInit(&body, errs)
@@ -111,13 +111,36 @@ func namesOf(s *service, m *method) names {
 }
 
 // service writes everything generated for s: its description, its
-// client, its Register function (followed by the declarations the
-// handlers need) and the tuples its methods' messages travel in.
+// client, its NewService and Register functions (followed by the
+// declarations the handlers need) and the tuples its methods' messages
+// travel in.
 func (c *coder) service(w *bytes.Buffer, s *service) {
 	c.serviceDesc(w, s)
 	c.client(w, s)
+	c.newService(w, s)
 	c.register(w, s)
 	c.tuples(w, s)
+}
+
+// newService writes New<S>Service, the one call that makes an
+// implementation something a plugin serves: a genrt.Service, which is
+// plugin.Service, so that it goes straight into ServeConfig.Versions
+// without the plugin naming *session.Mux. (Generated code cannot return
+// plugin.Service by that name: package plugin's tests import generated
+// packages, and an import of plugin here would close the cycle.)
+func (c *coder) newService(w *bytes.Buffer, s *service) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("\n// New%sService returns impl as a service to serve: list it in\n", s.name)
+	p("// plugin.ServeConfig.Versions (plugin.Service is genrt.Service), or serve\n")
+	p("// it in a test with plexustest.Pair. It is described by %sServiceDesc,\n", s.name)
+	p("// which the link handshake compares with the host's, and registers impl\n")
+	p("// with Register%s, once, before the link serves calls; a nil impl fails\n", s.name)
+	p("// there, when the plugin starts, rather than at the first call.\n")
+	p("func New%sService(impl %s) genrt.Service {\n", s.name, s.name)
+	p("\treturn genrt.Generated(%sServiceDesc, func(m *session.Mux) error {\n", s.name)
+	p("\t\tif impl == nil {\n")
+	p("\t\t\treturn plexus.Errorf(plexus.InvalidArgument, %q)\n", c.pkg.Name()+".New"+s.name+"Service: the "+s.name+" implementation is nil")
+	p("\t\t}\n\t\treturn Register%s(m, impl)\n\t})\n}\n", s.name)
 }
 
 // serviceDesc writes the name s is served under, its method IDs and the

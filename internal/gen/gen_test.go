@@ -71,6 +71,8 @@ func TestRejects(t *testing.T) {
 		"svccollide":        `services "svc.S579599" and "svc.S762382" have the same 32-bit service hash 0x16675382; rename one`,
 		"methodcollide":     "methods svc.S.M1020800 and svc.S.M983717 have the same method ID 0x69c6759ed0de7e44; rename one",
 		"samename":          `two services are served as "x.Y"`,
+		"newcollide":        "svc.go:12:6: func NewSService collides with the generated NewSService of service S; rename it (or the service)",
+		"namecollide":       "services A and NewA would both declare NewAService; rename one",
 	} {
 		t.Run(dir, func(t *testing.T) {
 			_, err := Generate(filepath.Join("testdata", dir))

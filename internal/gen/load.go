@@ -129,6 +129,9 @@ func load(dir string) (*types.Package, []*service, error) {
 	if err := checkIDs(svcs); err != nil {
 		return nil, nil, err
 	}
+	if err := l.checkNames(svcs); err != nil {
+		return nil, nil, err
+	}
 	return pkg, svcs, nil
 }
 

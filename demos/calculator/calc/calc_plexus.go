@@ -337,6 +337,21 @@ func (c *CalculatorClient) Sum(ctx context.Context, a0 func() (float64, error)) 
 	return st.CloseAndRecv()
 }
 
+// NewCalculatorService returns impl as a service to serve: list it in
+// plugin.ServeConfig.Versions (plugin.Service is genrt.Service), or serve
+// it in a test with plexustest.Pair. It is described by CalculatorServiceDesc,
+// which the link handshake compares with the host's, and registers impl
+// with RegisterCalculator, once, before the link serves calls; a nil impl fails
+// there, when the plugin starts, rather than at the first call.
+func NewCalculatorService(impl Calculator) genrt.Service {
+	return genrt.Generated(CalculatorServiceDesc, func(m *session.Mux) error {
+		if impl == nil {
+			return plexus.Errorf(plexus.InvalidArgument, "calc.NewCalculatorService: the Calculator implementation is nil")
+		}
+		return RegisterCalculator(m, impl)
+	})
+}
+
 // RegisterCalculator serves impl's methods on m. []byte arguments of unary
 // methods and notifications are views into the request, valid until the
 // method returns: copy what must be kept. Register before the session

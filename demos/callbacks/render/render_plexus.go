@@ -8,6 +8,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/codec"
+	"github.com/plexus-ipc/plexus/genrt"
 	"github.com/plexus-ipc/plexus/session"
 )
 
@@ -66,6 +67,21 @@ func (c *RendererClient) Render(ctx context.Context, a0 string, a1 string) (r0 s
 		err = codec.DecodeError(err)
 	}
 	return
+}
+
+// NewRendererService returns impl as a service to serve: list it in
+// plugin.ServeConfig.Versions (plugin.Service is genrt.Service), or serve
+// it in a test with plexustest.Pair. It is described by RendererServiceDesc,
+// which the link handshake compares with the host's, and registers impl
+// with RegisterRenderer, once, before the link serves calls; a nil impl fails
+// there, when the plugin starts, rather than at the first call.
+func NewRendererService(impl Renderer) genrt.Service {
+	return genrt.Generated(RendererServiceDesc, func(m *session.Mux) error {
+		if impl == nil {
+			return plexus.Errorf(plexus.InvalidArgument, "render.NewRendererService: the Renderer implementation is nil")
+		}
+		return RegisterRenderer(m, impl)
+	})
 }
 
 // RegisterRenderer serves impl's methods on m. []byte arguments of unary
@@ -260,6 +276,21 @@ func (c *ValuesClient) Value(ctx context.Context, a0 string) (r0 string, err err
 		err = codec.DecodeError(err)
 	}
 	return
+}
+
+// NewValuesService returns impl as a service to serve: list it in
+// plugin.ServeConfig.Versions (plugin.Service is genrt.Service), or serve
+// it in a test with plexustest.Pair. It is described by ValuesServiceDesc,
+// which the link handshake compares with the host's, and registers impl
+// with RegisterValues, once, before the link serves calls; a nil impl fails
+// there, when the plugin starts, rather than at the first call.
+func NewValuesService(impl Values) genrt.Service {
+	return genrt.Generated(ValuesServiceDesc, func(m *session.Mux) error {
+		if impl == nil {
+			return plexus.Errorf(plexus.InvalidArgument, "render.NewValuesService: the Values implementation is nil")
+		}
+		return RegisterValues(m, impl)
+	})
 }
 
 // RegisterValues serves impl's methods on m. []byte arguments of unary

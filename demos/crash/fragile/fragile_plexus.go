@@ -9,6 +9,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/codec"
+	"github.com/plexus-ipc/plexus/genrt"
 	"github.com/plexus-ipc/plexus/session"
 )
 
@@ -113,6 +114,21 @@ func (c *FragileClient) Work(ctx context.Context, a0 time.Duration) (r0 int, err
 		err = codec.DecodeError(err)
 	}
 	return
+}
+
+// NewFragileService returns impl as a service to serve: list it in
+// plugin.ServeConfig.Versions (plugin.Service is genrt.Service), or serve
+// it in a test with plexustest.Pair. It is described by FragileServiceDesc,
+// which the link handshake compares with the host's, and registers impl
+// with RegisterFragile, once, before the link serves calls; a nil impl fails
+// there, when the plugin starts, rather than at the first call.
+func NewFragileService(impl Fragile) genrt.Service {
+	return genrt.Generated(FragileServiceDesc, func(m *session.Mux) error {
+		if impl == nil {
+			return plexus.Errorf(plexus.InvalidArgument, "fragile.NewFragileService: the Fragile implementation is nil")
+		}
+		return RegisterFragile(m, impl)
+	})
 }
 
 // RegisterFragile serves impl's methods on m. []byte arguments of unary

@@ -8,6 +8,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/codec"
+	"github.com/plexus-ipc/plexus/genrt"
 	"github.com/plexus-ipc/plexus/session"
 )
 
@@ -105,6 +106,21 @@ func (c *ProcessorClient) PipelineCopy(ctx context.Context, a0 []byte) (r0 []byt
 		err = codec.DecodeError(err)
 	}
 	return
+}
+
+// NewProcessorService returns impl as a service to serve: list it in
+// plugin.ServeConfig.Versions (plugin.Service is genrt.Service), or serve
+// it in a test with plexustest.Pair. It is described by ProcessorServiceDesc,
+// which the link handshake compares with the host's, and registers impl
+// with RegisterProcessor, once, before the link serves calls; a nil impl fails
+// there, when the plugin starts, rather than at the first call.
+func NewProcessorService(impl Processor) genrt.Service {
+	return genrt.Generated(ProcessorServiceDesc, func(m *session.Mux) error {
+		if impl == nil {
+			return plexus.Errorf(plexus.InvalidArgument, "imgproc.NewProcessorService: the Processor implementation is nil")
+		}
+		return RegisterProcessor(m, impl)
+	})
 }
 
 // RegisterProcessor serves impl's methods on m. []byte arguments of unary

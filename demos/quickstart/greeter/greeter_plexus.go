@@ -8,6 +8,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/codec"
+	"github.com/plexus-ipc/plexus/genrt"
 	"github.com/plexus-ipc/plexus/session"
 )
 
@@ -66,6 +67,21 @@ func (c *GreeterClient) Greet(ctx context.Context, a0 string) (r0 string, err er
 		err = codec.DecodeError(err)
 	}
 	return
+}
+
+// NewGreeterService returns impl as a service to serve: list it in
+// plugin.ServeConfig.Versions (plugin.Service is genrt.Service), or serve
+// it in a test with plexustest.Pair. It is described by GreeterServiceDesc,
+// which the link handshake compares with the host's, and registers impl
+// with RegisterGreeter, once, before the link serves calls; a nil impl fails
+// there, when the plugin starts, rather than at the first call.
+func NewGreeterService(impl Greeter) genrt.Service {
+	return genrt.Generated(GreeterServiceDesc, func(m *session.Mux) error {
+		if impl == nil {
+			return plexus.Errorf(plexus.InvalidArgument, "greeter.NewGreeterService: the Greeter implementation is nil")
+		}
+		return RegisterGreeter(m, impl)
+	})
 }
 
 // RegisterGreeter serves impl's methods on m. []byte arguments of unary

@@ -309,6 +309,21 @@ func (c *FeedClient) Sent(ctx context.Context, a0 string) (r0 int, err error) {
 	return
 }
 
+// NewFeedService returns impl as a service to serve: list it in
+// plugin.ServeConfig.Versions (plugin.Service is genrt.Service), or serve
+// it in a test with plexustest.Pair. It is described by FeedServiceDesc,
+// which the link handshake compares with the host's, and registers impl
+// with RegisterFeed, once, before the link serves calls; a nil impl fails
+// there, when the plugin starts, rather than at the first call.
+func NewFeedService(impl Feed) genrt.Service {
+	return genrt.Generated(FeedServiceDesc, func(m *session.Mux) error {
+		if impl == nil {
+			return plexus.Errorf(plexus.InvalidArgument, "feed.NewFeedService: the Feed implementation is nil")
+		}
+		return RegisterFeed(m, impl)
+	})
+}
+
 // RegisterFeed serves impl's methods on m. []byte arguments of unary
 // methods and notifications are views into the request, valid until the
 // method returns: copy what must be kept. Register before the session

@@ -9,6 +9,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/codec"
+	"github.com/plexus-ipc/plexus/genrt"
 	"github.com/plexus-ipc/plexus/session"
 )
 
@@ -185,6 +186,21 @@ func (c *StoreClient) Stamp(ctx context.Context, a0 time.Time, a1 *int32, a2 Pri
 		err = codec.DecodeError(err)
 	}
 	return
+}
+
+// NewStoreService returns impl as a service to serve: list it in
+// plugin.ServeConfig.Versions (plugin.Service is genrt.Service), or serve
+// it in a test with plexustest.Pair. It is described by StoreServiceDesc,
+// which the link handshake compares with the host's, and registers impl
+// with RegisterStore, once, before the link serves calls; a nil impl fails
+// there, when the plugin starts, rather than at the first call.
+func NewStoreService(impl Store) genrt.Service {
+	return genrt.Generated(StoreServiceDesc, func(m *session.Mux) error {
+		if impl == nil {
+			return plexus.Errorf(plexus.InvalidArgument, "kvtest.NewStoreService: the Store implementation is nil")
+		}
+		return RegisterStore(m, impl)
+	})
 }
 
 // RegisterStore serves impl's methods on m. []byte arguments of unary

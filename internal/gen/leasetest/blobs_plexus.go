@@ -431,6 +431,21 @@ func (c *BlobsClient) Sum(ctx context.Context, a0 *session.Lease) (r0 int, r1 ui
 	return
 }
 
+// NewBlobsService returns impl as a service to serve: list it in
+// plugin.ServeConfig.Versions (plugin.Service is genrt.Service), or serve
+// it in a test with plexustest.Pair. It is described by BlobsServiceDesc,
+// which the link handshake compares with the host's, and registers impl
+// with RegisterBlobs, once, before the link serves calls; a nil impl fails
+// there, when the plugin starts, rather than at the first call.
+func NewBlobsService(impl Blobs) genrt.Service {
+	return genrt.Generated(BlobsServiceDesc, func(m *session.Mux) error {
+		if impl == nil {
+			return plexus.Errorf(plexus.InvalidArgument, "leasetest.NewBlobsService: the Blobs implementation is nil")
+		}
+		return RegisterBlobs(m, impl)
+	})
+}
+
 // RegisterBlobs serves impl's methods on m. []byte arguments of unary
 // methods and notifications are views into the request, valid until the
 // method returns: copy what must be kept. Register before the session

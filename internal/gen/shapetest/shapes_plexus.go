@@ -522,6 +522,21 @@ func (c *ShapesClient) Sum(ctx context.Context, a0 int64, a1 func() (int64, erro
 	return st.CloseAndRecv()
 }
 
+// NewShapesService returns impl as a service to serve: list it in
+// plugin.ServeConfig.Versions (plugin.Service is genrt.Service), or serve
+// it in a test with plexustest.Pair. It is described by ShapesServiceDesc,
+// which the link handshake compares with the host's, and registers impl
+// with RegisterShapes, once, before the link serves calls; a nil impl fails
+// there, when the plugin starts, rather than at the first call.
+func NewShapesService(impl Shapes) genrt.Service {
+	return genrt.Generated(ShapesServiceDesc, func(m *session.Mux) error {
+		if impl == nil {
+			return plexus.Errorf(plexus.InvalidArgument, "shapetest.NewShapesService: the Shapes implementation is nil")
+		}
+		return RegisterShapes(m, impl)
+	})
+}
+
 // RegisterShapes serves impl's methods on m. []byte arguments of unary
 // methods and notifications are views into the request, valid until the
 // method returns: copy what must be kept. Register before the session
@@ -1895,6 +1910,21 @@ func (c *OtherClient) Uptime(ctx context.Context) (r0 time.Duration, err error) 
 		err = codec.DecodeError(err)
 	}
 	return
+}
+
+// NewOtherService returns impl as a service to serve: list it in
+// plugin.ServeConfig.Versions (plugin.Service is genrt.Service), or serve
+// it in a test with plexustest.Pair. It is described by OtherServiceDesc,
+// which the link handshake compares with the host's, and registers impl
+// with RegisterOther, once, before the link serves calls; a nil impl fails
+// there, when the plugin starts, rather than at the first call.
+func NewOtherService(impl Other) genrt.Service {
+	return genrt.Generated(OtherServiceDesc, func(m *session.Mux) error {
+		if impl == nil {
+			return plexus.Errorf(plexus.InvalidArgument, "shapetest.NewOtherService: the Other implementation is nil")
+		}
+		return RegisterOther(m, impl)
+	})
 }
 
 // RegisterOther serves impl's methods on m. []byte arguments of unary

@@ -6,7 +6,6 @@ import (
 
 	"example.com/app/greeter"
 	"github.com/plexus-ipc/plexus/plugin"
-	"github.com/plexus-ipc/plexus/session"
 )
 
 type impl struct{}
@@ -15,8 +14,6 @@ func (impl) Greet(_ context.Context, name string) (string, error) { return "Hell
 
 func main() {
 	plugin.Serve(plugin.ServeConfig{Cookie: "greeter-v1", Versions: map[uint32][]plugin.Service{
-		1: {plugin.Generated(greeter.GreeterServiceDesc, func(m *session.Mux) error {
-			return greeter.RegisterGreeter(m, impl{})
-		})},
+		1: {greeter.NewGreeterService(impl{})},
 	}})
 }
