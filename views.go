@@ -3,6 +3,7 @@ package plexus
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Views is a scope in which the []byte results of generated clients'
@@ -28,9 +29,15 @@ type Views struct {
 
 type viewsKey struct{}
 
+// viewsMade is set by the first WithViews: until then no context can
+// carry a scope, and ViewsFrom does not walk the context's chain of
+// values, which every call of a method with []byte results would pay for.
+var viewsMade atomic.Bool
+
 // WithViews returns a context carrying a new scope of views, and the
 // function that releases every result received in it (see Views).
 func WithViews(ctx context.Context) (context.Context, func()) {
+	viewsMade.Store(true)
 	v := new(Views)
 	return context.WithValue(ctx, viewsKey{}, v), v.release
 }
@@ -39,6 +46,14 @@ func WithViews(ctx context.Context) (context.Context, func()) {
 // else nil. Generated clients ask it before a call that has []byte
 // results.
 func ViewsFrom(ctx context.Context) *Views {
+	if !viewsMade.Load() {
+		return nil
+	}
+	return viewsOf(ctx)
+}
+
+// viewsOf is ViewsFrom's look into ctx.
+func viewsOf(ctx context.Context) *Views {
 	v, _ := ctx.Value(viewsKey{}).(*Views)
 	if v == nil {
 		return nil
