@@ -89,7 +89,13 @@ type Config struct {
 	// Limits are resource limits applied to the plugin process.
 	Limits Limits
 	// HostServices serves the plugin's calls to the host (callbacks on
-	// the same link). Register everything before Start.
+	// the same link). Register everything before Start. A plugin that
+	// declares the host services it calls (plugin.ServeConfig.HostServices)
+	// is checked against it at Start, like the host's check of the
+	// plugin's services: the service and its methods must be served, and
+	// the methods' signature hashes must agree where the Mux knows them
+	// (session.Mux.Describe records a generated XServiceDesc; a Mux built
+	// by plugin.NewMux from generated services has them already).
 	HostServices *session.Mux
 	// KeepaliveIdle and KeepaliveTimeout detect a plugin that is alive
 	// but not answering: after KeepaliveIdle of silence the host pings,

@@ -177,7 +177,16 @@ func startInstance(ctx context.Context, cfg *Config, std *stdio) (_ *instance, e
 	answered := false // the plugin sent a REPLY
 	reply, err := handshake.Host(ctl, deadline, hello, func(r *handshake.Reply) error {
 		answered = true
-		return handshake.CheckServices(r.Version, handshake.Wire(cfg.Versions[r.Version]), r.Services)
+		if err := handshake.CheckServices(r.Version, handshake.Wire(cfg.Versions[r.Version]), r.Services); err != nil {
+			return err
+		}
+		// The host services the plugin calls (protocol 3 on; an older
+		// plugin lists none) against what HostServices serves, as
+		// described (session.Mux.Describe).
+		if len(r.HostServices) == 0 {
+			return nil
+		}
+		return handshake.CheckHostServices(r.Version, r.HostServices, handshake.Wire(cfg.HostServices.Services()))
 	})
 	// stopped false: the context ended as the handshake finished, and
 	// the socket's deadline may be in the past now, which would break

@@ -3,7 +3,13 @@
 // passed it (the PLEXUS_PLUGIN environment variable and inherited
 // descriptors), runs the handshake on the control socket, and serves the
 // host's calls until the host closes the link. Host and plugin compare
-// their service descriptions (plexus.ServiceDesc) at link time.
+// their service descriptions (plexus.ServiceDesc) at link time: the
+// plugin's services against what the host expects, and the host services
+// the plugin declares it calls (ServeConfig.HostServices) against what
+// the host serves; either difference fails the host's Start, naming the
+// service and the method, and both signature hashes when they differ. A
+// plugin that declares host services refuses to link with a host too old
+// to check them (one that speaks link protocol 2 only), saying so.
 //
 // A program started by hand rather than by a host gets ErrNotPlugin from
 // Run; Serve prints a message saying so and exits with ExitNotPlugin.

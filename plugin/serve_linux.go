@@ -55,6 +55,20 @@ type ServeConfig struct {
 	// before any handler runs: through it the plugin calls the services
 	// the host registered (host.Config.HostServices).
 	OnLink func(host session.Conn, version uint32)
+	// HostServices maps application versions to the host services the
+	// plugin calls in that version (generated code's XServiceDesc
+	// values, which the host's own build describes its services with:
+	// session.Mux.Describe); a version without an entry declares none.
+	// The handshake sends them and the host refuses the link, naming
+	// the service, the method and both signature hashes, unless it
+	// serves every one of their methods with an equal signature (a
+	// method the host registered without a description is checked for
+	// presence only). Every key must be a key of Versions. A host whose
+	// plexus predates this check (link protocol 2) cannot make it: this
+	// plugin then refuses the link with VersionMismatch, saying so,
+	// rather than link unchecked; leave the version's entry out to link
+	// with such hosts.
+	HostServices map[uint32][]ServiceDesc
 	// KeepaliveIdle and KeepaliveTimeout configure pings from the plugin
 	// (the host pings by default; a negative idle, the default here,
 	// disables the plugin's).
@@ -118,6 +132,11 @@ func Run(cfg ServeConfig) error {
 	}
 	if len(cfg.Versions) == 0 {
 		return errors.New("plugin: ServeConfig.Versions is empty")
+	}
+	for v := range cfg.HostServices {
+		if _, ok := cfg.Versions[v]; !ok {
+			return fmt.Errorf("plugin: ServeConfig.HostServices lists version %d, which Versions does not", v)
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = Logger("plugin")
@@ -259,5 +278,25 @@ func answer(cfg *ServeConfig, h *handshake.Hello) (*handshake.Reply, error) {
 	for _, s := range cfg.Versions[v] {
 		descs = append(descs, s.Desc())
 	}
-	return &handshake.Reply{Protocol: proto, Version: v, Limits: h.Limits, Services: handshake.Wire(descs)}, nil
+	needs := cfg.HostServices[v]
+	if len(needs) > 0 && proto < handshake.HostServicesProtocol {
+		// Linking unchecked would bring back the failures at call time
+		// that declaring the host services is meant to prevent.
+		return nil, plexus.Errorf(plexus.VersionMismatch,
+			"plugin version %d calls host services (%s) that the host must check at link time, but the host speaks link protocol %d..%d, "+
+				"which cannot carry them (protocol %d can): the host's plexus is older than this plugin's; "+
+				"rebuild the host with a newer plexus, or leave version %d out of the plugin's ServeConfig.HostServices",
+			v, descNames(needs), h.MinProtocol, h.MaxProtocol, handshake.HostServicesProtocol, v)
+	}
+	return &handshake.Reply{Protocol: proto, Version: v, Limits: h.Limits, Services: handshake.Wire(descs),
+		HostServices: handshake.Wire(needs)}, nil
+}
+
+// descNames lists the names of ds for a message.
+func descNames(ds []ServiceDesc) string {
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = d.Name
+	}
+	return strings.Join(names, ", ")
 }

@@ -117,5 +117,11 @@ func registerGenerated(m *session.Mux, s Service) error {
 	if err := s.Register(m); err != nil {
 		return fmt.Errorf("plugin: registering %s: %w", s.Name, err)
 	}
+	// Recorded, so that the Mux can say what it serves with signatures
+	// (a host's HostServices built by NewMux is checked against what its
+	// plugins declare).
+	if err := m.Describe(*s.Description); err != nil {
+		return fmt.Errorf("plugin: describing %s: %w", s.Name, err)
+	}
 	return nil
 }

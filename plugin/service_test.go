@@ -79,6 +79,26 @@ func TestNewServiceServesCalls(t *testing.T) {
 	require.Equal(t, 90*time.Minute, up)
 }
 
+// TestNewMuxDescribes: a Mux built from generated services says what it
+// serves with the generated signatures, so that it can be a host's
+// HostServices checked at link time against what a plugin declares.
+func TestNewMuxDescribes(t *testing.T) {
+	mux, err := NewMux(shapetest.NewShapesService(adder{}))
+	require.NoError(t, err)
+	got := mux.Services()
+	require.Len(t, got, 1)
+	require.Equal(t, shapetest.ShapesServiceDesc.Name, got[0].Name)
+	want := map[string]uint64{}
+	for _, m := range shapetest.ShapesServiceDesc.Methods {
+		want[m.Name] = m.Signature
+	}
+	require.Len(t, got[0].Methods, len(want))
+	for _, m := range got[0].Methods {
+		require.NotZero(t, m.Signature, m.Name)
+		require.Equal(t, want[m.Name], m.Signature, m.Name)
+	}
+}
+
 // TestNewServiceIsGenerated: NewXService describes the service exactly as
 // Generated(XServiceDesc, ...) does (the handshake sends the same
 // methods and signatures), with a copy of the description.

@@ -76,6 +76,12 @@ func run(ctx context.Context, out io.Writer, _ []string) error {
 	if err := render.RegisterValues(hostMux, values); err != nil {
 		return err
 	}
+	// Its description (signature hashes) lets the handshake check the
+	// plugin's declared needs (plugin.ServeConfig.HostServices) against
+	// what this host serves.
+	if err := hostMux.Describe(render.ValuesServiceDesc); err != nil {
+		return err
+	}
 	client, err := demoutil.Start(ctx, host.Config{
 		Name:         "render-plugin",
 		Cookie:       cookie,

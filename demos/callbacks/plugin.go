@@ -58,6 +58,13 @@ func pluginConfig() plugin.ServeConfig {
 		Versions: map[uint32][]plugin.Service{
 			1: {render.NewRendererService(impl)},
 		},
+		// The host services the plugin calls: the host checks at link
+		// time that it serves them with the same signatures, so a plugin
+		// built against another version of Values fails at Start, naming
+		// the method, rather than at its first callback.
+		HostServices: map[uint32][]plugin.ServiceDesc{
+			1: {render.ValuesServiceDesc},
+		},
 		// The session to the host, through which the plugin calls the
 		// services the host registered in host.Config.HostServices.
 		OnLink: func(host session.Conn, _ uint32) {

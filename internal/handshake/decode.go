@@ -136,21 +136,38 @@ func decodeHello(r *reader, m *Message) (verr, err error) {
 	return h.validate(), nil
 }
 
+// decodeReply reads a REPLY. Its protocol field, which comes first,
+// says whether the host services follow the services (protocol 3 on).
 func decodeReply(r *reader, m *Message) (verr, err error) {
 	p := &Reply{Protocol: r.u16(), Version: r.u32(), Limits: r.limits()}
+	if p.Services, err = decodeServices(r, ""); err != nil {
+		return nil, err
+	}
+	if p.Protocol >= HostServicesProtocol {
+		if p.HostServices, err = decodeServices(r, "host "); err != nil {
+			return nil, err
+		}
+	}
+	m.Reply = p
+	return p.validate(), nil
+}
+
+// decodeServices reads a count and that many services; what qualifies
+// "services" in its errors.
+func decodeServices(r *reader, what string) ([]Service, error) {
 	ns := int(r.u16())
 	if ns > MaxServices {
-		return nil, fmt.Errorf("handshake: REPLY lists %d services, at most %d allowed", ns, MaxServices)
+		return nil, fmt.Errorf("handshake: REPLY lists %d %sservices, at most %d allowed", ns, what, MaxServices)
 	}
+	var out []Service
 	for i := 0; i < ns && r.err == nil; i++ {
 		s, err := decodeService(r)
 		if err != nil {
 			return nil, err
 		}
-		p.Services = append(p.Services, s)
+		out = append(out, s)
 	}
-	m.Reply = p
-	return p.validate(), nil
+	return out, nil
 }
 
 // decodeService reads one service of a REPLY: its name and its methods.

@@ -6,10 +6,12 @@
 // The conversation is three messages, one per SOCK_SEQPACKET datagram:
 // the host sends HELLO (link protocol range, cookie, application versions
 // it can use, limits); the plugin answers REPLY (chosen protocol and
-// version, its limits, its services with method IDs and signature hashes)
-// or REJECT; the host answers ACCEPT, or REJECT if the plugin's services
-// do not match what it expects. Then both sides hand the socket to the
-// transport.
+// version, its limits, its services with method IDs and signature hashes,
+// and from protocol 3 on the host services it calls, described alike) or
+// REJECT; the host answers ACCEPT, or REJECT if the plugin's services do
+// not match what it expects (CheckServices) or the plugin calls host
+// services the host does not serve alike (CheckHostServices). Then both
+// sides hand the socket to the transport.
 //
 // Every value that comes from the peer is validated by Decode (bounds on
 // every count and length, method IDs recomputed from the names); a

@@ -9,7 +9,7 @@ import (
 
 // EnvName is the one environment variable a host sets for its plugin:
 //
-//	PLEXUS_PLUGIN=fds=3-8;proto=2-2;versions=1,2;host=4242
+//	PLEXUS_PLUGIN=fds=3-8;proto=2-3;versions=1,2;host=4242
 //
 // fds is the inclusive range of inherited link descriptors, proto the
 // host's link protocol range, versions the application versions it can

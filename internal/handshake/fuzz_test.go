@@ -11,8 +11,10 @@ import (
 func FuzzDecode(f *testing.F) {
 	h, _ := sampleHello().Marshal()
 	r, _ := sampleReply().Marshal()
+	r3, _ := sampleReplyV3().Marshal()
 	f.Add(h)
 	f.Add(r)
+	f.Add(r3)
 	f.Add(MarshalAccept())
 	f.Add((&Reject{Code: 66, Message: "versions"}).Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {

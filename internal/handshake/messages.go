@@ -20,9 +20,21 @@ const Magic = "PXHS"
 // blob or buffer memfd has every page allocated (the receiver refuses
 // holes, which it would pay for). A version 1 peer's doorbells and
 // buffers break these rules, so version 1 is not spoken any more.
+//
+// Version 3: REPLY also lists the host services the plugin calls
+// (Reply.HostServices), which the host checks against the services it
+// serves. Nothing else differs from version 2, which is still spoken: a
+// handshake message has no optional fields (trailing bytes are refused),
+// so a field is added by a protocol version, and HELLO, sent before the
+// version is chosen, cannot carry one without breaking every older
+// plugin; REPLY, sent after, can.
 const (
 	MinProtocol uint16 = 2
-	MaxProtocol uint16 = 2
+	MaxProtocol uint16 = 3
+
+	// HostServicesProtocol is the first version whose REPLY carries
+	// HostServices.
+	HostServicesProtocol uint16 = 3
 )
 
 // Bounds on what a peer may send.
@@ -88,6 +100,11 @@ type Reply struct {
 	Version  uint32
 	Limits   Limits
 	Services []Service
+	// HostServices are the host's services and methods the plugin calls
+	// in Version, for the host to check against what it serves
+	// (CheckHostServices). They travel from protocol HostServicesProtocol
+	// on; a reply of an earlier protocol has none.
+	HostServices []Service
 }
 
 // Reject ends a handshake: Code is a plexus status code.
@@ -149,15 +166,24 @@ func (r *Reply) Marshal() ([]byte, error) {
 	b := header(TypeReply)
 	b = putU32(putU16(b, r.Protocol), r.Version)
 	b = putLimits(b, r.Limits)
-	b = putU16(b, uint16(len(r.Services)))
-	for _, s := range r.Services {
+	b = putServices(b, r.Services)
+	if r.Protocol >= HostServicesProtocol {
+		b = putServices(b, r.HostServices)
+	}
+	return checkSize(b)
+}
+
+// putServices encodes a list of services as REPLY carries them.
+func putServices(b []byte, ss []Service) []byte {
+	b = putU16(b, uint16(len(ss)))
+	for _, s := range ss {
 		b = putStr8(b, s.Name)
 		b = putU16(b, uint16(len(s.Methods)))
 		for _, m := range s.Methods {
 			b = putU64(putU64(putStr8(b, m.Name), m.ID), m.Signature)
 		}
 	}
-	return checkSize(b)
+	return b
 }
 
 // Marshal encodes r; an over-long message is cut to MaxReasonLen bytes
@@ -235,20 +261,33 @@ func (r *Reply) validate() error {
 	if err := r.Limits.validate(); err != nil {
 		return err
 	}
-	if len(r.Services) > MaxServices {
-		return fmt.Errorf("%d services, at most %d allowed", len(r.Services), MaxServices)
+	if err := checkServices(r.Services, ""); err != nil {
+		return err
 	}
-	seen := make(map[string]bool, len(r.Services))
-	for _, s := range r.Services {
+	if r.Protocol < HostServicesProtocol && len(r.HostServices) > 0 {
+		return fmt.Errorf("host services travel from link protocol %d on, the reply's is %d", HostServicesProtocol, r.Protocol)
+	}
+	return checkServices(r.HostServices, "host ")
+}
+
+// checkServices checks a list of services as REPLY carries it: bounded
+// counts, valid and unique names, and method IDs that match the names.
+// what qualifies "service" in its errors.
+func checkServices(ss []Service, what string) error {
+	if len(ss) > MaxServices {
+		return fmt.Errorf("%d %sservices, at most %d allowed", len(ss), what, MaxServices)
+	}
+	seen := make(map[string]bool, len(ss))
+	for _, s := range ss {
 		if err := checkName(s.Name); err != nil {
-			return fmt.Errorf("service name %q: %w", s.Name, err)
+			return fmt.Errorf("%sservice name %q: %w", what, s.Name, err)
 		}
 		if seen[s.Name] {
-			return fmt.Errorf("service %q listed twice", s.Name)
+			return fmt.Errorf("%sservice %q listed twice", what, s.Name)
 		}
 		seen[s.Name] = true
 		if len(s.Methods) > MaxMethods {
-			return fmt.Errorf("service %s: %d methods, at most %d allowed", s.Name, len(s.Methods), MaxMethods)
+			return fmt.Errorf("%sservice %s: %d methods, at most %d allowed", what, s.Name, len(s.Methods), MaxMethods)
 		}
 		mseen := make(map[string]bool, len(s.Methods))
 		for _, m := range s.Methods {

@@ -14,3 +14,15 @@ func sampleReply() *Reply {
 			{Name: "Sum", ID: plexus.MethodID("test.Echo", "Sum"), Signature: 7},
 		}}, {Name: "empty.Svc"}}}
 }
+
+// sampleReplyV3 is a REPLY of the first protocol that lists the host
+// services the plugin calls.
+func sampleReplyV3() *Reply {
+	r := sampleReply()
+	r.Protocol = HostServicesProtocol
+	r.HostServices = []Service{{Name: "test.Host", Methods: []Method{
+		{Name: "Greet", ID: plexus.MethodID("test.Host", "Greet"), Signature: 0xabcd},
+		{Name: "Raw", ID: plexus.MethodID("test.Host", "Raw")}, // not described: signature 0
+	}}}
+	return r
+}
