@@ -77,20 +77,7 @@ func startInstance(ctx context.Context, cfg *Config, std *stdio) (_ *instance, e
 		MinProtocol: handshake.MinProtocol, MaxProtocol: handshake.MaxProtocol,
 		Versions: versions, HostPID: os.Getpid()}
 
-	cmd := exec.Command(path, cfg.Args...)
-	cmd.Args[0] = cfg.Path
-	cmd.Dir = cfg.Dir
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, handshake.EnvName+"=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(append(cmd.Env, cfg.Env...), handshake.EnvName+"="+env.String())
-	cmd.ExtraFiles = link.PluginFiles()
-	// Its own process group, so that its children die with it; SIGTERM
-	// (not SIGKILL) on the host's death, so that the plugin can kill that
-	// group itself.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	cmd := pluginCommand(cfg, path, env, link.PluginFiles())
 
 	in := &instance{name: cfg.Name, cmd: cmd, log: log, exited: make(chan struct{})}
 	// The plugin reads and writes pipes that this process serves itself:
@@ -177,16 +164,7 @@ func startInstance(ctx context.Context, cfg *Config, std *stdio) (_ *instance, e
 	answered := false // the plugin sent a REPLY
 	reply, err := handshake.Host(ctl, deadline, hello, func(r *handshake.Reply) error {
 		answered = true
-		if err := handshake.CheckServices(r.Version, handshake.Wire(cfg.Versions[r.Version]), r.Services); err != nil {
-			return err
-		}
-		// The host services the plugin calls (protocol 3 on; an older
-		// plugin lists none) against what HostServices serves, as
-		// described (session.Mux.Describe).
-		if len(r.HostServices) == 0 {
-			return nil
-		}
-		return handshake.CheckHostServices(r.Version, r.HostServices, handshake.Wire(cfg.HostServices.Services()))
+		return checkReply(cfg, r)
 	})
 	// stopped false: the context ended as the handshake finished, and
 	// the socket's deadline may be in the past now, which would break
@@ -403,4 +381,40 @@ func (in *instance) exitErr(asked bool, cause error) error {
 	default:
 		return fmt.Errorf("host: plugin %s (pid %d) ended: %w%s", in.name, in.pid, in.waitErr, link)
 	}
+}
+
+// pluginCommand is the plugin's command: its path (the checked copy when
+// a checksum is configured) under the name cfg.Path, the host's
+// environment without a stale handshake variable, then cfg.Env and the
+// handshake's, and the link's files as fds 3 and up.
+func pluginCommand(cfg *Config, path string, env handshake.Env, files []*os.File) *exec.Cmd {
+	cmd := exec.Command(path, cfg.Args...)
+	cmd.Args[0] = cfg.Path
+	cmd.Dir = cfg.Dir
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, handshake.EnvName+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(append(cmd.Env, cfg.Env...), handshake.EnvName+"="+env.String())
+	cmd.ExtraFiles = files
+	// Its own process group, so that its children die with it; SIGTERM
+	// (not SIGKILL) on the host's death, so that the plugin can kill that
+	// group itself.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	return cmd
+}
+
+// checkReply checks the plugin's REPLY: the services it serves against
+// those the host expects of its version, and the host services it calls
+// (protocol 3 on; an older plugin lists none) against what HostServices
+// serves, as described (session.Mux.Describe).
+func checkReply(cfg *Config, r *handshake.Reply) error {
+	if err := handshake.CheckServices(r.Version, handshake.Wire(cfg.Versions[r.Version]), r.Services); err != nil {
+		return err
+	}
+	if len(r.HostServices) == 0 {
+		return nil
+	}
+	return handshake.CheckHostServices(r.Version, r.HostServices, handshake.Wire(cfg.HostServices.Services()))
 }

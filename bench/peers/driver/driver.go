@@ -169,7 +169,7 @@ func moduleDir() string {
 func buildPlugins(ctx context.Context, dir string, ps []peers.Peer) error {
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return fmt.Errorf("building the plugins needs the go command on PATH: %w", err)
 	}
 	args := []string{"build", "-o", dir + string(filepath.Separator)}
 	for _, p := range ps {

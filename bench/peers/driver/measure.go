@@ -357,7 +357,7 @@ func killBlocked(ctx context.Context, c peers.Conn) (time.Duration, error) {
 	time.Sleep(blockSettle)
 	select {
 	case err := <-errc:
-		return 0, fmt.Errorf("Block returned before the kill: %v", err)
+		return 0, fmt.Errorf("the blocking call returned before the kill: %v", err)
 	default:
 	}
 	pid := c.Pid()
