@@ -1,5 +1,13 @@
-// Command plexus is the plexus command-line tool. Its one public
-// subcommand, "plexus bench [-quick] [-json]", measures the figures the
+// Command plexus is the plexus command-line tool. It has two public
+// subcommands.
+//
+// "plexus gen" writes the code of the //plexus:service interfaces of the
+// package in the current directory (see internal/gen for what it writes).
+// In a module of one's own it runs as a tool: `go get -tool
+// github.com/plexus-ipc/plexus/cmd/plexus@latest`, then
+// `//go:generate go tool plexus gen` in the service's package.
+//
+// "plexus bench [-quick] [-json]" measures the figures the
 // design targets (unary latency hot and sporadic, concurrent call rate,
 // stream message rate, blob bandwidth, allocations per call, idle CPU,
 // start-up and crash-detection time) against real plugin processes, plus
