@@ -49,6 +49,13 @@ func forward(r io.Reader, log hclog.Logger, stream string, plain hclog.Level, ra
 		if !full && len(line) < maxEntry && errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
+		if !full && endsNext(br) {
+			// The piece is the line's last: its end of line comes next
+			// (a line of a multiple of maxEntry bytes). Without this look
+			// the piece would be marked partial and the end of line
+			// forwarded as an empty entry of its own.
+			full, err = true, nil
+		}
 		if len(line) > 0 {
 			partial := !full
 			text := strings.TrimRight(string(line), "\r\n")
@@ -209,4 +216,24 @@ func tailText(text string) string {
 		fmt.Fprintf(&b, " %v=%q", f[i], fmt.Sprint(f[i+1]))
 	}
 	return b.String()
+}
+
+// endsNext consumes an end of line ("\n" or "\r\n") that comes next in
+// br, and reports whether it did. It may wait for the plugin's next
+// write: a piece cut at maxEntry is held until then, or until the stream
+// ends, so that it is marked partial only if the line goes on.
+func endsNext(br *bufio.Reader) bool {
+	b, _ := br.Peek(1)
+	if len(b) == 1 && b[0] == '\r' {
+		b, _ = br.Peek(2)
+	}
+	switch {
+	case len(b) >= 1 && b[0] == '\n':
+		_, _ = br.Discard(1)
+		return true
+	case len(b) == 2 && b[0] == '\r' && b[1] == '\n':
+		_, _ = br.Discard(2)
+		return true
+	}
+	return false
 }
