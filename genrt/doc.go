@@ -1,7 +1,8 @@
 // Package genrt is the runtime of the code that plexus gen writes: the
 // stream helpers every generated file with streaming methods would
-// otherwise carry a copy of, and Service, the value a generated
-// NewXService returns. Generated code calls it; applications meet only
+// otherwise carry a copy of, Service, the value a generated NewXService
+// returns, and CallError, which names the method in a failed unary call's
+// UNIMPLEMENTED status. Generated code calls it; applications meet only
 // Service and Method, as plugin.Service and plugin.Method (the same
 // types), and need not import it.
 //

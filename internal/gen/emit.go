@@ -348,7 +348,7 @@ func (c *coder) clientUnary(w *bytes.Buffer, s *service, m *method) {
 	if m.leaseResults {
 		p("\t\tr0.Release() // a response that came with a failure, if any\n\t\tr0 = nil\n")
 	}
-	p("\t\terr = codec.DecodeError(err)\n\t}\n\treturn\n}\n")
+	p("\t\terr = genrt.CallError(err, %sService+%q)\n\t}\n\treturn\n}\n", n.svc, "."+m.name)
 }
 
 // clientUnarySig writes the doc comment and the signature of the

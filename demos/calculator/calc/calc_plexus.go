@@ -77,7 +77,7 @@ func (c *CalculatorClient) Add(ctx context.Context, a0 float64, a1 float64) (r0 
 	*call = calculator_Add_call{}
 	calculator_Add_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, CalculatorService+".Add")
 	}
 	return
 }
@@ -102,7 +102,7 @@ func (c *CalculatorClient) Div(ctx context.Context, a0 float64, a1 float64) (r0 
 	*call = calculator_Div_call{}
 	calculator_Div_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, CalculatorService+".Div")
 	}
 	return
 }

@@ -64,7 +64,7 @@ func (c *RendererClient) Render(ctx context.Context, a0 string, a1 string) (r0 s
 	*call = renderer_Render_call{}
 	renderer_Render_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, RendererService+".Render")
 	}
 	return
 }
@@ -250,7 +250,7 @@ func (c *ValuesClient) List(ctx context.Context, a0 string) (r0 []string, err er
 	*call = values_List_call{}
 	values_List_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, ValuesService+".List")
 	}
 	return
 }
@@ -273,7 +273,7 @@ func (c *ValuesClient) Value(ctx context.Context, a0 string) (r0 string, err err
 	*call = values_Value_call{}
 	values_Value_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, ValuesService+".Value")
 	}
 	return
 }

@@ -88,7 +88,7 @@ func (c *FragileClient) InFlight(ctx context.Context) (r0 int, err error) {
 	*call = fragile_InFlight_call{}
 	fragile_InFlight_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, FragileService+".InFlight")
 	}
 	return
 }
@@ -111,7 +111,7 @@ func (c *FragileClient) Work(ctx context.Context, a0 time.Duration) (r0 int, err
 	*call = fragile_Work_call{}
 	fragile_Work_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, FragileService+".Work")
 	}
 	return
 }

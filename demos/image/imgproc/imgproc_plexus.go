@@ -70,7 +70,7 @@ func (c *ProcessorClient) Pipeline(ctx context.Context, a0 *session.Lease) (r0 *
 	if err != nil {
 		r0.Release() // a response that came with a failure, if any
 		r0 = nil
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, ProcessorService+".Pipeline")
 	}
 	return
 }
@@ -103,7 +103,7 @@ func (c *ProcessorClient) PipelineCopy(ctx context.Context, a0 []byte) (r0 []byt
 	*call = processor_PipelineCopy_call{}
 	processor_PipelineCopy_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, ProcessorService+".PipelineCopy")
 	}
 	return
 }

@@ -64,7 +64,7 @@ func (c *GreeterClient) Greet(ctx context.Context, a0 string) (r0 string, err er
 	*call = greeter_Greet_call{}
 	greeter_Greet_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, GreeterService+".Greet")
 	}
 	return
 }

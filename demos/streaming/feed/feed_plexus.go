@@ -304,7 +304,7 @@ func (c *FeedClient) Sent(ctx context.Context, a0 string) (r0 int, err error) {
 	*call = feed_Sent_call{}
 	feed_Sent_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, FeedService+".Sent")
 	}
 	return
 }

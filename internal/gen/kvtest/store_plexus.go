@@ -89,7 +89,7 @@ func (c *StoreClient) Get(ctx context.Context, a0 string) (r0 []byte, err error)
 	*call = store_Get_call{}
 	store_Get_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, StoreService+".Get")
 	}
 	return
 }
@@ -114,7 +114,7 @@ func (c *StoreClient) Lookup(ctx context.Context, a0 []string, a1 map[string]int
 	*call = store_Lookup_call{}
 	store_Lookup_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, StoreService+".Lookup")
 	}
 	return
 }
@@ -136,7 +136,7 @@ func (c *StoreClient) Ping(ctx context.Context) (err error) {
 	*call = store_Ping_call{}
 	store_Ping_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, StoreService+".Ping")
 	}
 	return
 }
@@ -158,7 +158,7 @@ func (c *StoreClient) Put(ctx context.Context, a0 string, a1 []byte, a2 time.Dur
 	*call = store_Put_call{}
 	store_Put_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, StoreService+".Put")
 	}
 	return
 }
@@ -183,7 +183,7 @@ func (c *StoreClient) Stamp(ctx context.Context, a0 time.Time, a1 *int32, a2 Pri
 	*call = store_Stamp_call{}
 	store_Stamp_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, StoreService+".Stamp")
 	}
 	return
 }

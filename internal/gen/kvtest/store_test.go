@@ -164,3 +164,18 @@ func TestArgumentViews(t *testing.T) {
 	require.Equal(t, []byte("value"), copied.a1)
 	require.NotSame(t, &b[bytes.Index(b, []byte("value"))], &copied.a1[0], "UnmarshalMsg copies")
 }
+
+// TestUnknownServiceNamed: calling a service the other side does not
+// serve fails with UNIMPLEMENTED naming the method called, not only the
+// service's hex ID, which is all the serving side knows.
+func TestUnknownServiceNamed(t *testing.T) {
+	a, b := inproc.Pipe(inproc.Config{})
+	host := session.New(a, session.Config{Role: session.Initiator})
+	plugin := session.New(b, session.Config{Role: session.Acceptor, Mux: session.NewMux()})
+	t.Cleanup(func() { host.Close(); plugin.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := NewStoreClient(host).Get(ctx, "k")
+	require.Equal(t, plexus.Unimplemented, plexus.CodeOf(err))
+	require.ErrorContains(t, err, "calling kvtest.Store.Get: unknown service")
+}

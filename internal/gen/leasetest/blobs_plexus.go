@@ -106,7 +106,7 @@ func (c *BlobsClient) Fill(ctx context.Context, a0 int, a1 uint64) (r0 *session.
 	if err != nil {
 		r0.Release() // a response that came with a failure, if any
 		r0 = nil
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, BlobsService+".Fill")
 	}
 	return
 }
@@ -126,7 +126,7 @@ func (c *BlobsClient) Flip(ctx context.Context, a0 *session.Lease) (r0 *session.
 	if err != nil {
 		r0.Release() // a response that came with a failure, if any
 		r0 = nil
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, BlobsService+".Flip")
 	}
 	return
 }
@@ -399,7 +399,7 @@ func (c *BlobsClient) Size(ctx context.Context, a0 *session.Lease) (r0 int, err 
 	*call = blobs_Size_call{}
 	blobs_Size_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, BlobsService+".Size")
 	}
 	return
 }
@@ -426,7 +426,7 @@ func (c *BlobsClient) Sum(ctx context.Context, a0 *session.Lease) (r0 int, r1 ui
 	*call = blobs_Sum_call{}
 	blobs_Sum_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, BlobsService+".Sum")
 	}
 	return
 }

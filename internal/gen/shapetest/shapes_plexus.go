@@ -93,7 +93,7 @@ func (c *ShapesClient) Add(ctx context.Context, a0 int64, a1 int64) (r0 int64, e
 	*call = shapes_Add_call{}
 	shapes_Add_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, ShapesService+".Add")
 	}
 	return
 }
@@ -118,7 +118,7 @@ func (c *ShapesClient) Basics(ctx context.Context, a0 bool, a1 int, a2 int8, a3 
 	*call = shapes_Basics_call{}
 	shapes_Basics_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, ShapesService+".Basics")
 	}
 	return
 }
@@ -153,7 +153,7 @@ func (c *ShapesClient) Composite(ctx context.Context, a0 []byte, a1 Blob, a2 Lev
 	*call = shapes_Composite_call{}
 	shapes_Composite_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, ShapesService+".Composite")
 	}
 	return
 }
@@ -411,7 +411,7 @@ func (c *ShapesClient) Fail(ctx context.Context, a0 string) (err error) {
 	*call = shapes_Fail_call{}
 	shapes_Fail_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, ShapesService+".Fail")
 	}
 	return
 }
@@ -1907,7 +1907,7 @@ func (c *OtherClient) Uptime(ctx context.Context) (r0 time.Duration, err error) 
 	*call = other_Uptime_call{}
 	other_Uptime_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, OtherService+".Uptime")
 	}
 	return
 }

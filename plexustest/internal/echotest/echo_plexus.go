@@ -67,7 +67,7 @@ func (c *EchoClient) Echo(ctx context.Context, a0 string) (r0 string, err error)
 	*call = echo_Echo_call{}
 	echo_Echo_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, EchoService+".Echo")
 	}
 	return
 }
@@ -90,7 +90,7 @@ func (c *EchoClient) Shout(ctx context.Context, a0 string) (r0 string, err error
 	*call = echo_Shout_call{}
 	echo_Shout_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, EchoService+".Shout")
 	}
 	return
 }
@@ -366,7 +366,7 @@ func (c *CaseClient) Upper(ctx context.Context, a0 string) (r0 string, err error
 	*call = case_Upper_call{}
 	case_Upper_pool.Put(call)
 	if err != nil {
-		err = codec.DecodeError(err)
+		err = genrt.CallError(err, CaseService+".Upper")
 	}
 	return
 }
