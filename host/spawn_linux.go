@@ -10,10 +10,11 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/plexus-ipc/plexus/internal/procstat"
 )
 
 // The parent-death signal fires when the thread that forked the child
@@ -145,17 +146,11 @@ func groupMembers(pgid int) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		f, err := procstat.Fields(pid)
 		if err != nil {
 			continue
 		}
-		// The command name is in parentheses and may hold anything;
-		// after it: state, parent, process group.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		if f := strings.Fields(string(b[i+1:])); len(f) > 2 && f[2] == strconv.Itoa(pgid) {
+		if g, err := procstat.Int(f, procstat.Pgrp); err == nil && g == int64(pgid) {
 			out = append(out, pid)
 		}
 	}

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/procstat"
 )
 
 // maxAncestors bounds the walk from the plugin's parent up to its host:
@@ -118,40 +118,21 @@ func hostChild(hostPID, pid int, parent func(int) (int, error)) (int, bool) {
 
 // parentOf reads a process's parent from /proc/<pid>/stat.
 func parentOf(pid int) (int, error) {
-	f, err := statFields(pid)
+	f, err := procstat.Fields(pid)
 	if err != nil {
 		return 0, err
 	}
-	return strconv.Atoi(f[1])
+	pp, err := procstat.Int(f, procstat.Ppid)
+	return int(pp), err
 }
 
 // running reports whether pid is a live process (not a zombie).
 func running(pid int) bool {
-	if f, err := statFields(pid); err == nil {
-		return f[0] != "Z" && f[0] != "X"
+	if f, err := procstat.Fields(pid); err == nil {
+		return f[procstat.State] != "Z" && f[procstat.State] != "X"
 	}
 	err := unix.Kill(pid, 0)
 	return err == nil || errors.Is(err, unix.EPERM)
-}
-
-// statFields returns the fields of /proc/<pid>/stat after the command
-// name (which is in parentheses and may itself hold spaces or
-// parentheses): the state first, then the parent's pid.
-func statFields(pid int) ([]string, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return nil, fmt.Errorf("/proc/%d/stat: too short", pid)
-	}
-	return f, nil
 }
 
 // commOf names a process for a message: " (sh)", or "" when unknown.

@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,6 +25,7 @@ import (
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/host"
 	"github.com/plexus-ipc/plexus/internal/loadgen"
+	"github.com/plexus-ipc/plexus/internal/procstat"
 	"github.com/plexus-ipc/plexus/internal/udsbench"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/transport/stream"
@@ -384,22 +384,12 @@ func allocsPerCall(ctx context.Context, s *session.Session, n int) (float64, err
 
 // procTicks reads utime+stime of pid in clock ticks.
 func procTicks(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	f, err := procstat.Fields(pid)
 	if err != nil {
 		return 0, err
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("bad /proc stat")
-	}
-	f := strings.Fields(s[i+1:])
-	// After the command: state is field 3, utime 14, stime 15.
-	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	u, err1 := procstat.Int(f, procstat.Utime)
+	st, err2 := procstat.Int(f, procstat.Stime)
 	if err := errors.Join(err1, err2); err != nil {
 		return 0, err
 	}
