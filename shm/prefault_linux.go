@@ -107,29 +107,37 @@ func (s *Segment) fill(mem []byte, lazy []span) {
 	}
 }
 
-// populateWrite is MADV_POPULATE_WRITE where the kernel has it (5.14 on):
-// it faults the range in writable without writing to it. Cleared the
-// first time the kernel refuses it.
-var populateWrite atomic.Bool
+// noPopulateWrite is set the first time the kernel refuses
+// MADV_POPULATE_WRITE (before 5.14), which faults a range in writable
+// without writing to it.
+var noPopulateWrite atomic.Bool
 
-func init() { populateWrite.Store(true) }
+// populate faults b in for the segment: a page that cannot be had now is
+// left to fault in on first touch.
+func populate(b []byte) { _ = Prefault(b) }
 
-// populate faults b in, writable. Without MADV_POPULATE_WRITE it touches
-// every page with an atomic add of zero, a write that changes nothing (the
-// peer may be writing the same words).
-func populate(b []byte) {
+// Prefault faults b (a shared mapping, starting on a page) in, writable,
+// so that no page of it is first touched later: with MADV_POPULATE_WRITE,
+// or, where the kernel lacks it, an atomic add of zero to every page, a
+// write that changes nothing (the peer may be writing the same words). It
+// returns the kernel's error for a page it could not provide, which a
+// store would have turned into SIGBUS. Blob buffers use it too.
+func Prefault(b []byte) error {
 	if len(b) == 0 {
-		return
+		return nil
 	}
-	if populateWrite.Load() {
-		if err := unix.Madvise(b, unix.MADV_POPULATE_WRITE); err == nil {
-			return
-		} else if err != unix.EINVAL {
-			return // the pages fault in on first touch instead
+	if !noPopulateWrite.Load() {
+		switch err := unix.Madvise(b, unix.MADV_POPULATE_WRITE); err {
+		case nil:
+			return nil
+		case unix.EINVAL:
+			noPopulateWrite.Store(true)
+		default:
+			return err
 		}
-		populateWrite.Store(false)
 	}
-	for i := 0; i < len(b); i += pageSize { // b starts on a page
+	for i := 0; i < len(b); i += pageSize {
 		(*atomic.Uint32)(unsafe.Pointer(&b[i])).Add(0)
 	}
+	return nil
 }

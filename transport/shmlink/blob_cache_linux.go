@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/shm"
 	"github.com/plexus-ipc/plexus/wire"
 )
 
@@ -233,16 +234,8 @@ func newBuf(c *blobCache, size int) (*blobBuf, error) {
 		return nil, blobErr(size, "mmap", err)
 	}
 	// Write faults, so that the first payload's writes find every page
-	// present and writable. Kernels before 5.14 lack the advice (EINVAL):
-	// a store per page does the same. Any other error is a page that could
-	// not be had, which a store would turn into SIGBUS.
-	switch err := unix.Madvise(mem, unix.MADV_POPULATE_WRITE); err {
-	case nil:
-	case unix.EINVAL:
-		for i := 0; i < size; i += pageSize {
-			mem[i] = 0
-		}
-	default:
+	// present and writable.
+	if err := shm.Prefault(mem); err != nil {
 		_ = unix.Munmap(mem)
 		_ = unix.Close(fd)
 		return nil, blobErr(size, "pre-fault", err)
