@@ -64,9 +64,25 @@ func exe(t testing.TB) string {
 	return p
 }
 
+// testLink is the link the tests start their plugins over: the default
+// (shared memory), or, with PLEXUS_TEST_LINK=socket, the socket link, and
+// with PLEXUS_TEST_LINK=dialback the socket link that connects back to the
+// host as on Windows (test.sh runs the package with each).
+var testLink = func() host.Link {
+	switch os.Getenv("PLEXUS_TEST_LINK") {
+	case "socket":
+		return host.LinkSocket
+	case "dialback":
+		host.SetDialBack(true)
+		return host.LinkSocket
+	}
+	return host.LinkDefault
+}()
+
 // config is a client of the test plugin in mode echo, logging into buf.
 func config(t testing.TB, buf *logBuf, env ...string) host.Config {
 	return host.Config{
+		Link: testLink,
 		Path: exe(t), Name: "echo", Cookie: cookie,
 		// A race-enabled plugin sleeps 1 s at exit unless told not to.
 		Env:      append([]string{modeEnv + "=echo", "GORACE=atexit_sleep_ms=0"}, env...),

@@ -90,10 +90,10 @@ func TestOlderHostConversation(t *testing.T) {
 		dl := time.Now().Add(5 * time.Second)
 		done := make(chan error, 1)
 		go func() {
-			_, _, err := handshake.Plugin(p, dl, func(h *handshake.Hello) (*handshake.Reply, error) { return answer(cfg, h) })
+			_, _, err := handshake.Plugin(handshake.Datagrams(p), dl, func(h *handshake.Hello) (*handshake.Reply, error) { return answer(cfg, h) })
 			done <- err
 		}()
-		_, hostErr = handshake.Host(h, dl, hostsvcHello(2, 2), nil)
+		_, hostErr = handshake.Host(handshake.Datagrams(h), dl, hostsvcHello(2, 2), nil)
 		return hostErr, <-done
 	}
 	hErr, pErr := converse(hostsvcConfig())

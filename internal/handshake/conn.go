@@ -3,66 +3,10 @@ package handshake
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus"
 )
-
-// send writes one datagram.
-func send(c *net.UnixConn, b []byte) error {
-	if _, err := c.Write(b); err != nil {
-		return plexus.WithCause(plexus.PeerDied, err, "handshake: send: "+err.Error())
-	}
-	return nil
-}
-
-// recv reads one datagram and decodes it. A datagram that carries
-// descriptors or was cut short is refused (and its descriptors closed).
-func recv(c *net.UnixConn) (Message, error) {
-	buf := make([]byte, MaxMessage+1)
-	oob := make([]byte, unix.CmsgSpace(4*4))
-	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
-	if oobn > 0 {
-		closeRights(oob[:oobn])
-	}
-	if err != nil || n == 0 {
-		if err == nil || errors.Is(err, io.EOF) {
-			return Message{}, plexus.Errorf(plexus.PeerDied, "handshake: the peer closed the control socket (it exited or refused the link)")
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return Message{}, plexus.WithCause(plexus.DeadlineExceeded, err, "handshake: the peer did not answer in time")
-		}
-		return Message{}, plexus.WithCause(plexus.PeerDied, err, "handshake: receive: "+err.Error())
-	}
-	if flags&(syscall.MSG_TRUNC|syscall.MSG_CTRUNC) != 0 || oobn > 0 {
-		return Message{}, plexus.Errorf(plexus.ProtocolViolation, "handshake: datagram truncated or carrying descriptors")
-	}
-	m, err := Decode(buf[:n])
-	if err != nil {
-		return Message{}, plexus.WithCause(plexus.ProtocolViolation, err, err.Error())
-	}
-	return m, nil
-}
-
-func closeRights(oob []byte) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return
-	}
-	for _, m := range msgs {
-		if fds, err := unix.ParseUnixRights(&m); err == nil {
-			for _, fd := range fds {
-				_ = unix.Close(fd)
-			}
-		}
-	}
-}
 
 func rejected(side string, r *Reject) error {
 	return plexus.Errorf(r.Code, "%s refused the link: %s", side, r.Message)
@@ -70,12 +14,12 @@ func rejected(side string, r *Reject) error {
 
 // reject sends REJECT carrying err's status (best effort: the link is
 // being abandoned anyway) and returns err.
-func reject(c *net.UnixConn, err error) error {
+func reject(c MsgConn, err error) error {
 	var st *plexus.Status
 	if !errors.As(err, &st) {
 		st = plexus.Errorf(plexus.FailedPrecondition, "%v", err)
 	}
-	_ = send(c, (&Reject{Code: st.Code, Message: st.Message}).Marshal())
+	_ = c.Send((&Reject{Code: st.Code, Message: st.Message}).Marshal())
 	return err
 }
 
@@ -86,7 +30,7 @@ func unexpected(m Message, want string) error {
 // Host runs the host's side: HELLO, then the plugin's REPLY, which check
 // accepts (ACCEPT is sent) or refuses (REJECT carrying its error is sent).
 // It returns the accepted reply. Every error is a *plexus.Status.
-func Host(c *net.UnixConn, deadline time.Time, hello *Hello, check func(*Reply) error) (*Reply, error) {
+func Host(c MsgConn, deadline time.Time, hello *Hello, check func(*Reply) error) (*Reply, error) {
 	b, err := hello.Marshal()
 	if err != nil {
 		return nil, plexus.WithCause(plexus.InvalidArgument, err, "handshake: "+err.Error())
@@ -95,10 +39,10 @@ func Host(c *net.UnixConn, deadline time.Time, hello *Hello, check func(*Reply) 
 		return nil, plexus.WithCause(plexus.Internal, err, "handshake: "+err.Error())
 	}
 	defer c.SetDeadline(time.Time{})
-	if err := send(c, b); err != nil {
+	if err := c.Send(b); err != nil {
 		return nil, err
 	}
-	m, err := recv(c)
+	m, err := c.Recv()
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +71,7 @@ func Host(c *net.UnixConn, deadline time.Time, hello *Hello, check func(*Reply) 
 			return nil, reject(c, err)
 		}
 	}
-	if err := send(c, MarshalAccept()); err != nil {
+	if err := c.Send(MarshalAccept()); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -136,12 +80,12 @@ func Host(c *net.UnixConn, deadline time.Time, hello *Hello, check func(*Reply) 
 // Plugin runs the plugin's side: it reads HELLO, asks answer for a REPLY
 // (an error is sent as REJECT and returned), and waits for the host's
 // verdict. Every error is a *plexus.Status.
-func Plugin(c *net.UnixConn, deadline time.Time, answer func(*Hello) (*Reply, error)) (*Hello, *Reply, error) {
+func Plugin(c MsgConn, deadline time.Time, answer func(*Hello) (*Reply, error)) (*Hello, *Reply, error) {
 	if err := c.SetDeadline(deadline); err != nil {
 		return nil, nil, plexus.WithCause(plexus.Internal, err, "handshake: "+err.Error())
 	}
 	defer c.SetDeadline(time.Time{})
-	m, err := recv(c)
+	m, err := c.Recv()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -156,10 +100,10 @@ func Plugin(c *net.UnixConn, deadline time.Time, answer func(*Hello) (*Reply, er
 	if err != nil {
 		return m.Hello, nil, reject(c, plexus.Errorf(plexus.Internal, "plugin cannot describe its services: %v", err))
 	}
-	if err := send(c, b); err != nil {
+	if err := c.Send(b); err != nil {
 		return m.Hello, nil, err
 	}
-	v, err := recv(c)
+	v, err := c.Recv()
 	if err != nil {
 		return m.Hello, nil, err
 	}

@@ -15,7 +15,20 @@ import (
 // host's link protocol range, versions the application versions it can
 // use (strictly increasing) and host its process ID, which the plugin
 // compares with its parent's to close the parent-death race.
+//
+// A socket link (instead of shared memory) adds link=socket: fds is then
+// the one inherited stream socket,
+//
+//	PLEXUS_PLUGIN=fds=3-3;proto=2-3;versions=1;host=4242;link=socket
+//
+// or, where a socket cannot be inherited (Windows), dial and nonce
+// replace fds: the plugin connects to the host's listening socket at
+// dial ("unix:" and a path) and writes the nonce (32 hex digits) first,
+// by which the host knows its own child among whoever else connects.
 const EnvName = "PLEXUS_PLUGIN"
+
+// LinkSocket is the Link of an Env for a socket link.
+const LinkSocket = "socket"
 
 // Env is the decoded variable.
 type Env struct {
@@ -23,6 +36,11 @@ type Env struct {
 	MinProtocol, MaxProtocol uint16
 	Versions                 []uint32
 	HostPID                  int
+	// Link is "" for shared memory, LinkSocket for a socket link.
+	Link string
+	// Dial and Nonce, for a socket link the plugin connects back on
+	// (FirstFD and LastFD are zero then).
+	Dial, Nonce string
 }
 
 func (e Env) String() string {
@@ -30,8 +48,16 @@ func (e Env) String() string {
 	for i, v := range e.Versions {
 		vs[i] = strconv.FormatUint(uint64(v), 10)
 	}
-	return fmt.Sprintf("fds=%d-%d;proto=%d-%d;versions=%s;host=%d",
-		e.FirstFD, e.LastFD, e.MinProtocol, e.MaxProtocol, strings.Join(vs, ","), e.HostPID)
+	where := fmt.Sprintf("fds=%d-%d", e.FirstFD, e.LastFD)
+	if e.Dial != "" {
+		where = "dial=" + e.Dial + ";nonce=" + e.Nonce
+	}
+	s := fmt.Sprintf("%s;proto=%d-%d;versions=%s;host=%d",
+		where, e.MinProtocol, e.MaxProtocol, strings.Join(vs, ","), e.HostPID)
+	if e.Link != "" {
+		s += ";link=" + e.Link
+	}
+	return s
 }
 
 const maxEnvLen = 4096
@@ -50,9 +76,17 @@ func ParseEnv(s string) (Env, error) {
 		}
 	}
 	for _, f := range envFields {
-		if !seen[f.key] {
+		if f.required && !seen[f.key] && !(f.key == "fds" && seen["dial"]) {
 			return e, fmt.Errorf("%s: field %q missing", EnvName, f.key)
 		}
+	}
+	switch {
+	case seen["dial"] && seen["fds"]:
+		return e, fmt.Errorf("%s: fields \"dial\" and \"fds\" both given: the link is one or the other", EnvName)
+	case seen["dial"] != seen["nonce"]:
+		return e, fmt.Errorf("%s: field \"dial\" needs \"nonce\", and \"nonce\" needs \"dial\"", EnvName)
+	case seen["dial"] && e.Link != LinkSocket:
+		return e, fmt.Errorf("%s: field \"dial\" without link=%s", EnvName, LinkSocket)
 	}
 	return e, nil
 }
@@ -60,16 +94,20 @@ func ParseEnv(s string) (Env, error) {
 // envField is one key of the variable and the parser of its value, which
 // sets e's fields even when it fails (ParseEnv returns e as it got).
 type envField struct {
-	key   string
-	parse func(e *Env, v string) error
+	key      string
+	parse    func(e *Env, v string) error
+	required bool // fds: unless dial is given
 }
 
 // envFields are the keys, in the order a missing one is reported.
 var envFields = [...]envField{
-	{"fds", (*Env).parseFDs},
-	{"proto", (*Env).parseProto},
-	{"versions", (*Env).parseVersions},
-	{"host", (*Env).parseHost},
+	{"fds", (*Env).parseFDs, true},
+	{"proto", (*Env).parseProto, true},
+	{"versions", (*Env).parseVersions, true},
+	{"host", (*Env).parseHost, true},
+	{"link", (*Env).parseLink, false},
+	{"dial", (*Env).parseDial, false},
+	{"nonce", (*Env).parseNonce, false},
 }
 
 // parseField parses one key=value field into e, recording its key in
@@ -139,6 +177,35 @@ func (e *Env) parseHost(v string) error {
 		err = fmt.Errorf("host pid %d", n)
 	}
 	return err
+}
+
+// parseLink parses link=socket; shared memory is the absence of the field.
+func (e *Env) parseLink(v string) error {
+	if v != LinkSocket {
+		return fmt.Errorf("unknown link %q (this plugin knows shared memory and %q)", v, LinkSocket)
+	}
+	e.Link = v
+	return nil
+}
+
+// parseDial parses dial=unix:path or dial=tcp:host:port. The value may
+// not hold ';', which separates fields.
+func (e *Env) parseDial(v string) error {
+	network, addr, ok := strings.Cut(v, ":")
+	if !ok || addr == "" || (network != "unix" && network != "tcp") {
+		return fmt.Errorf("not unix:path or tcp:host:port")
+	}
+	e.Dial = v
+	return nil
+}
+
+// parseNonce parses nonce=32 hex digits.
+func (e *Env) parseNonce(v string) error {
+	if len(v) != 32 || strings.Trim(v, "0123456789abcdef") != "" {
+		return fmt.Errorf("not 32 lower-case hex digits")
+	}
+	e.Nonce = v
+	return nil
 }
 
 func parseRange(v string, limit uint64) (uint64, uint64, error) {

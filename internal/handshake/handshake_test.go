@@ -142,8 +142,8 @@ func converse(t *testing.T, hello *Hello, check func(*Reply) error, answer func(
 	h, p := seqpacket(t)
 	dl := time.Now().Add(5 * time.Second)
 	done := make(chan error, 1)
-	go func() { _, _, err := Plugin(p, dl, answer); done <- err }()
-	_, hostErr = Host(h, dl, hello, check)
+	go func() { _, _, err := Plugin(Datagrams(p), dl, answer); done <- err }()
+	_, hostErr = Host(Datagrams(h), dl, hello, check)
 	return hostErr, <-done
 }
 
@@ -189,10 +189,10 @@ func TestConversation(t *testing.T) {
 func TestPeerGone(t *testing.T) {
 	h, p := seqpacket(t)
 	p.Close()
-	_, err := Host(h, time.Now().Add(time.Second), sampleHello(), nil)
+	_, err := Host(Datagrams(h), time.Now().Add(time.Second), sampleHello(), nil)
 	require.True(t, errors.Is(err, plexus.ErrPeerDied), "%v", err)
 
 	h, _ = seqpacket(t)
-	_, err = Host(h, time.Now().Add(50*time.Millisecond), sampleHello(), nil)
+	_, err = Host(Datagrams(h), time.Now().Add(50*time.Millisecond), sampleHello(), nil)
 	require.True(t, errors.Is(err, plexus.ErrDeadlineExceeded), "%v", err)
 }

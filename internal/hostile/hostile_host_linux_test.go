@@ -344,7 +344,7 @@ func startVictim() (*peer, *victim, error) {
 	}
 	hello := &handshake.Hello{MinProtocol: handshake.MinProtocol, MaxProtocol: handshake.MaxProtocol, Cookie: cookie,
 		Versions: []uint32{1}, Limits: handshake.Limits{MaxPayload: shmlink.DefaultMaxPayload, ChannelWindow: chanWindow, LinkWindow: linkWindow}}
-	if _, err := handshake.Host(conn, time.Now().Add(20*time.Second), hello, nil); err != nil {
+	if _, err := handshake.Host(handshake.Datagrams(conn), time.Now().Add(20*time.Second), hello, nil); err != nil {
 		return fail(err)
 	}
 	var st unix.Stat_t

@@ -100,7 +100,7 @@ func openPluginPeer() (*peer, error) {
 	if !ok {
 		return nil, errors.New("control descriptor is not a Unix socket")
 	}
-	_, _, err = handshake.Plugin(conn, time.Now().Add(10*time.Second), func(h *handshake.Hello) (*handshake.Reply, error) {
+	_, _, err = handshake.Plugin(handshake.Datagrams(conn), time.Now().Add(10*time.Second), func(h *handshake.Hello) (*handshake.Reply, error) {
 		proto, err := handshake.NegotiateProtocol(h.MinProtocol, h.MaxProtocol, handshake.MinProtocol, handshake.MaxProtocol)
 		if err != nil {
 			return nil, err

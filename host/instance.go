@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -17,14 +16,17 @@ import (
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/internal/handshake"
 	"github.com/plexus-ipc/plexus/session"
-	"github.com/plexus-ipc/plexus/transport/shmlink"
 )
 
-// instance is one running plugin process and the host's session to it.
+// instance is one running plugin process and the host's session to it,
+// or, attached (Config.Attach), the link to a plugin the host did not
+// start: cmd is nil then, pid 0, and exited is closed when the link has
+// ended.
 type instance struct {
 	name    string // Config.Name
 	cmd     *exec.Cmd
-	pid     int // the host's child (a wrapper, if one forked the plugin); also its process group
+	pid     int    // the host's child (a wrapper, if one forked the plugin); also its process group
+	addr    string // attached: the plugin's address
 	sess    *session.Session
 	version uint32
 	started time.Time
@@ -39,154 +41,14 @@ type instance struct {
 	stopOnce sync.Once
 }
 
-// exitWait is how long a failed start waits for the plugin to exit by
-// itself (it has refused the link or closed it, and is on its way out)
-// before killing it: its exit status and last words are part of the
-// error.
-const exitWait = 500 * time.Millisecond
+// stopSignal is how instance.signal ends a plugin: SIGTERM or SIGKILL to
+// its process group on Unix; on Windows only the kill, of the process.
+type stopSignal int
 
-// startInstance spawns the plugin, runs the handshake and starts the
-// session. On failure nothing is left behind: the process group is
-// killed and reaped, and every descriptor closed.
-func startInstance(ctx context.Context, cfg *Config, std *stdio) (_ *instance, err error) {
-	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
-	defer cancel()
-	log := cfg.Logger.Named(cfg.Name)
-
-	// The segment's pages are allocated and pre-faulted while the plugin
-	// starts; the handshake below waits for them (link.Ready) before it
-	// tells the plugin to map the segment.
-	link, err := shmlink.NewLinkDeferred(cfg.Segment)
-	if err != nil {
-		return nil, fmt.Errorf("host: %s: create link: %w", cfg.Name, err)
-	}
-	defer link.Close() // whatever the link still owns
-
-	path := cfg.Path
-	if cfg.Checksum != nil {
-		f, p, err := verified(checksumPath(cfg), cfg.Checksum)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		path = p
-	}
-	versions := handshake.Versions(cfg.Versions)
-	env := handshake.Env{FirstFD: 3, LastFD: 3 + shmlink.FileCount - 1,
-		MinProtocol: handshake.MinProtocol, MaxProtocol: handshake.MaxProtocol,
-		Versions: versions, HostPID: os.Getpid()}
-
-	cmd := pluginCommand(cfg, path, env, link.PluginFiles())
-
-	in := &instance{name: cfg.Name, cmd: cmd, log: log, exited: make(chan struct{})}
-	// The plugin reads and writes pipes that this process serves itself:
-	// passing *os.File values keeps exec from adding copying goroutines
-	// that Wait would have to wait for (a Stdin reader that never
-	// returns would hold Wait, and with it Close, for ever).
-	var childEnds []*os.File // closed here once the child has them
-	closeChildEnds := func() {
-		for _, f := range childEnds {
-			f.Close()
-		}
-	}
-	var stdinW *os.File
-	if f, ok := cfg.Stdin.(*os.File); ok && f != nil {
-		cmd.Stdin = f
-	} else if std.stdin != nil {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return nil, fmt.Errorf("host: %s: stdin pipe: %w", cfg.Name, err)
-		}
-		cmd.Stdin, stdinW = r, w
-		childEnds = append(childEnds, r)
-	}
-	for range 2 {
-		r, w, err := os.Pipe()
-		if err != nil {
-			in.closeOutputs()
-			closeChildEnds()
-			if stdinW != nil {
-				stdinW.Close()
-			}
-			return nil, fmt.Errorf("host: %s: output pipe: %w", cfg.Name, err)
-		}
-		in.outs = append(in.outs, r)
-		childEnds = append(childEnds, w)
-	}
-	cmd.Stdout, cmd.Stderr = childEnds[len(childEnds)-2], childEnds[len(childEnds)-1]
-	err = spawn(cmd)
-	closeChildEnds()
-	link.ClosePluginFiles()
-	if err != nil {
-		in.closeOutputs()
-		if stdinW != nil {
-			stdinW.Close()
-		}
-		return nil, fmt.Errorf("host: %s: start: %w", cfg.Name, err)
-	}
-	if stdinW != nil {
-		go std.stdin.copyTo(stdinW)
-	}
-	in.pid = cmd.Process.Pid
-	in.started = time.Now()
-	go func() {
-		in.waitErr = cmd.Wait()
-		close(in.exited)
-	}()
-	in.logs.Add(2)
-	go func() { defer in.logs.Done(); forward(in.outs[0], log, "stdout", hclog.Info, std.stdout, nil) }()
-	go func() { defer in.logs.Done(); forward(in.outs[1], log, "stderr", hclog.Debug, std.stderr, &in.tail) }()
-	defer func() {
-		if err != nil {
-			in.kill()
-		}
-	}()
-
-	if err := applyLimits(in.pid, cfg.Limits); err != nil {
-		return nil, err
-	}
-	hello := &handshake.Hello{MinProtocol: handshake.MinProtocol, MaxProtocol: handshake.MaxProtocol,
-		Cookie: cfg.Cookie, Versions: versions,
-		Limits: handshake.Limits{MaxPayload: uint32(cfg.MaxPayload), ChannelWindow: uint32(cfg.ChannelWindow), LinkWindow: uint32(cfg.LinkWindow)}}
-	if err := link.Ready(); err != nil {
-		return nil, fmt.Errorf("host: %s: create link: %w", cfg.Name, err)
-	}
-	if cfg.Limits.any() {
-		// A wrapper may have forked the plugin before it got its limits.
-		if err := limitGroup(in.pid, cfg.Limits, map[int]bool{in.pid: true}); err != nil {
-			return nil, err
-		}
-	}
-	ctl := link.Control()
-	stop := context.AfterFunc(ctx, func() { _ = ctl.SetDeadline(time.Unix(1, 0)) })
-	deadline, _ := ctx.Deadline()
-	answered := false // the plugin sent a REPLY
-	reply, err := handshake.Host(ctl, deadline, hello, func(r *handshake.Reply) error {
-		answered = true
-		return checkReply(cfg, r)
-	})
-	// stopped false: the context ended as the handshake finished, and
-	// the socket's deadline may be in the past now, which would break
-	// the transport. Give this start up.
-	if stopped := stop(); err != nil || !stopped {
-		return nil, in.startFailed(parent, cfg, err, answered)
-	}
-	tr, err := link.Transport(shmlink.Config{MaxPayload: cfg.MaxPayload,
-		MaxPendingBlobs: cfg.MaxPendingBlobs, MaxBlobMemory: cfg.MaxBlobMemory})
-	if err != nil {
-		return nil, fmt.Errorf("host: %s: transport: %w", cfg.Name, err)
-	}
-	in.version = reply.Version
-	in.sess = session.New(tr, session.Config{
-		Role: session.Initiator, Mux: cfg.HostServices, Logger: log,
-		ChannelWindow: cfg.ChannelWindow, LinkWindow: cfg.LinkWindow,
-		KeepaliveIdle: cfg.KeepaliveIdle, KeepaliveTimeout: cfg.KeepaliveTimeout,
-		MaxPeerCalls: cfg.MaxPeerCalls, MaxQueuedNotifications: cfg.MaxQueuedNotifications,
-	})
-	log.Debug("plugin started", "pid", in.pid, "version", reply.Version, "startup", time.Since(in.started))
-	return in, nil
-}
+const (
+	sigTerm stopSignal = iota
+	sigKill
+)
 
 // checksumPath is the file that Config.Checksum is checked against: the
 // one exec would run, a relative Path with a slash being relative to Dir.
@@ -289,7 +151,10 @@ func (in *instance) waitExit(d time.Duration) bool {
 // collect the last output. Safe to call more than once.
 func (in *instance) kill() {
 	in.stopOnce.Do(func() {
-		killGroup(in.pid, syscall.SIGKILL)
+		if in.cmd == nil {
+			_ = in.sess.Close() // attached: the link ends, not the plugin
+		}
+		in.signal(sigKill)
 		in.finish()
 	})
 }
@@ -307,14 +172,19 @@ func (in *instance) stop(grace time.Duration) {
 		}
 		_ = in.sess.Drain(ctx)
 		cancel()
+		if in.cmd == nil {
+			_ = in.sess.Close() // attached: the plugin runs on
+			in.finish()
+			return
+		}
 		if !in.waitExit(grace) {
 			in.log.Warn("plugin did not exit after its link closed; sending SIGTERM", "pid", in.pid, "grace", grace)
-			killGroup(in.pid, syscall.SIGTERM)
+			in.signal(sigTerm)
 			if !in.waitExit(grace) {
 				in.log.Warn("plugin ignored SIGTERM; killing its process group", "pid", in.pid)
 			}
 		}
-		killGroup(in.pid, syscall.SIGKILL) // children left behind, if nothing else
+		in.signal(sigKill) // children left behind, if nothing else
 		in.finish()
 	})
 }
@@ -323,6 +193,10 @@ func (in *instance) stop(grace time.Duration) {
 // waits, within a bound, for the output forwarders.
 func (in *instance) finish() {
 	<-in.exited
+	if in.cmd == nil {
+		in.log.Debug("link to attached plugin ended", "address", in.addr)
+		return
+	}
 	in.log.Debug("plugin exited", "pid", in.pid, "status", in.exitText())
 	if in.sess != nil {
 		// The socket closed with the process: let the session see that
@@ -350,6 +224,9 @@ func (in *instance) finish() {
 // status 3", "signal: killed"): the one form of the plugin's exit in
 // logs and errors.
 func (in *instance) exitText() string {
+	if in.cmd == nil {
+		return "attached at " + in.addr + ", not the host's to stop"
+	}
 	select {
 	case <-in.exited:
 		if in.cmd.ProcessState != nil {
@@ -368,11 +245,17 @@ func (in *instance) exitText() string {
 // for).
 func (in *instance) exitErr(asked bool, cause error) error {
 	<-in.exited
-	ps := in.cmd.ProcessState
 	link := ""
 	if cause != nil {
 		link = "; link: " + cause.Error()
 	}
+	if in.cmd == nil {
+		if asked {
+			return nil
+		}
+		return fmt.Errorf("host: plugin %s at %s: the link ended without being asked to%s", in.name, in.addr, link)
+	}
+	ps := in.cmd.ProcessState
 	switch {
 	case in.waitErr == nil && asked:
 		return nil
@@ -381,28 +264,6 @@ func (in *instance) exitErr(asked bool, cause error) error {
 	default:
 		return fmt.Errorf("host: plugin %s (pid %d) ended: %w%s", in.name, in.pid, in.waitErr, link)
 	}
-}
-
-// pluginCommand is the plugin's command: its path (the checked copy when
-// a checksum is configured) under the name cfg.Path, the host's
-// environment without a stale handshake variable, then cfg.Env and the
-// handshake's, and the link's files as fds 3 and up.
-func pluginCommand(cfg *Config, path string, env handshake.Env, files []*os.File) *exec.Cmd {
-	cmd := exec.Command(path, cfg.Args...)
-	cmd.Args[0] = cfg.Path
-	cmd.Dir = cfg.Dir
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, handshake.EnvName+"=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(append(cmd.Env, cfg.Env...), handshake.EnvName+"="+env.String())
-	cmd.ExtraFiles = files
-	// Its own process group, so that its children die with it; SIGTERM
-	// (not SIGKILL) on the host's death, so that the plugin can kill that
-	// group itself.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	return cmd
 }
 
 // checkReply checks the plugin's REPLY: the services it serves against

@@ -1,16 +1,14 @@
 package host
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -53,18 +51,9 @@ func spawn(cmd *exec.Cmd) error {
 // descriptors 0..8 are overwritten (stdio and the link) before the exec
 // reads the path.
 func verified(path string, want []byte) (*os.File, string, error) {
-	f, err := os.Open(path)
+	f, err := checkSum(path, want)
 	if err != nil {
 		return nil, "", err
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		f.Close()
-		return nil, "", fmt.Errorf("host: hash %s: %w", path, err)
-	}
-	if got := h.Sum(nil); !bytes.Equal(got, want) {
-		f.Close()
-		return nil, "", fmt.Errorf("host: checksum mismatch for %s: SHA-256 is %x, expected %x", path, got, want)
 	}
 	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 10)
 	f.Close()
@@ -102,11 +91,6 @@ func applyLimits(pid int, l Limits) error {
 		}
 	}
 	return nil
-}
-
-// any reports whether l sets any limit.
-func (l Limits) any() bool {
-	return l.AddressSpace > 0 || l.OpenFiles > 0 || l.Processes > 0 || l.CPUSeconds > 0 || l.Core || l.CoreSize > 0
 }
 
 // limitGroup applies l to the processes of process group pgid that done
@@ -157,10 +141,9 @@ func groupMembers(pgid int) []int {
 	return out
 }
 
-// killGroup signals the plugin's process group (the plugin and every
-// child it did not move to another group).
-func killGroup(pgid int, sig unix.Signal) {
-	if pgid > 1 {
-		_ = unix.Kill(-pgid, sig)
-	}
+// sysProcAttr puts the plugin in its own process group, so that its
+// children die with it, and asks for SIGTERM (not SIGKILL) on the host's
+// death, so that the plugin can kill that group itself.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 }

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,8 +18,8 @@ import (
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/internal/handshake"
 	"github.com/plexus-ipc/plexus/session"
-	"github.com/plexus-ipc/plexus/shm"
-	"github.com/plexus-ipc/plexus/transport/shmlink"
+	"github.com/plexus-ipc/plexus/transport"
+	"github.com/plexus-ipc/plexus/transport/stream"
 )
 
 // Exit codes of Serve.
@@ -77,6 +78,22 @@ type ServeConfig struct {
 	// of each), as host.Config's fields of the same names.
 	MaxPeerCalls, MaxQueuedNotifications int
 	MaxPendingBlobs, MaxBlobMemory       int
+	// Listen, if set, is where the plugin serves hosts that attach to it
+	// (host.Config.Attach) when a host did not start it: "unix:" and a
+	// socket path, or "tcp:" and host:port (port 0 picks one; see
+	// OnListen). Run then serves every host that connects, each on a
+	// link of its own with its own session and OnLink, until SIGTERM or
+	// SIGINT, and returns nil after draining them. A host's death or
+	// Close ends its link only. The same binary still serves a host that
+	// starts it: the handshake variable wins.
+	Listen string
+	// TLS is required with a "tcp:" Listen: Certificates identify the
+	// plugin to hosts, and ClientAuth with ClientCAs, if set, make hosts
+	// prove who they are.
+	TLS *tls.Config
+	// OnListen, if set, is called with the address Listen is bound to,
+	// before any host is accepted.
+	OnListen func(net.Addr)
 }
 
 // Logger returns an hclog logger that writes JSON lines to stderr at
@@ -115,10 +132,15 @@ func Serve(cfg ServeConfig) {
 const termGrace = 500 * time.Millisecond
 
 // Run serves the host until it closes the link. See the package comment
-// for what happens when the host dies.
+// for what happens when the host dies. A program not started by a host
+// serves hosts that attach to it if ServeConfig.Listen is set (see
+// there), and returns ErrNotPlugin otherwise.
 func Run(cfg ServeConfig) error {
 	val, ok := os.LookupEnv(handshake.EnvName)
 	if !ok {
+		if cfg.Listen != "" {
+			return runListening(cfg)
+		}
 		return ErrNotPlugin
 	}
 	// The plugin's own children must not mistake themselves for plugins.
@@ -127,25 +149,11 @@ func Run(cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	if n := env.LastFD - env.FirstFD + 1; n != shmlink.FileCount {
-		return fmt.Errorf("plugin: host passed %d link descriptors, this plugin expects %d (mismatched plexus versions?)", n, shmlink.FileCount)
+	if err := checkLinkEnv(env); err != nil {
+		return err
 	}
-	if len(cfg.Versions) == 0 {
-		return errors.New("plugin: ServeConfig.Versions is empty")
-	}
-	for v := range cfg.HostServices {
-		if _, ok := cfg.Versions[v]; !ok {
-			return fmt.Errorf("plugin: ServeConfig.HostServices lists version %d, which Versions does not", v)
-		}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = Logger("plugin")
-	}
-	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = 10 * time.Second
-	}
-	if cfg.KeepaliveIdle == 0 {
-		cfg.KeepaliveIdle = -1
+	if err := cfg.withDefaults(); err != nil {
+		return err
 	}
 
 	// Watch for the host's death before anything can block.
@@ -168,55 +176,17 @@ func Run(cfg ServeConfig) error {
 		// in the log and in the handshake, so that the host's Start
 		// fails with these words rather than a broken pipe.
 		cfg.Logger.Error("refusing to start", "reason", err.Error())
-		refuse(env.FirstFD, cfg.HandshakeTimeout, err)
+		refuse(env, cfg.HandshakeTimeout, err)
 		return err
 	}
-
-	var version uint32
-	var hello *handshake.Hello
-	tr, err := shmlink.OpenInheritedWith(env.FirstFD, shm.Config{}, func(ctl *net.UnixConn) (shmlink.Config, error) {
-		var r *handshake.Reply
-		var err error
-		hello, r, err = handshake.Plugin(ctl, time.Now().Add(cfg.HandshakeTimeout), func(h *handshake.Hello) (*handshake.Reply, error) {
-			return answer(&cfg, h)
-		})
-		if err != nil {
-			return shmlink.Config{}, err
-		}
-		version = r.Version
-		return shmlink.Config{MaxPayload: int(hello.Limits.MaxPayload),
-			MaxPendingBlobs: cfg.MaxPendingBlobs, MaxBlobMemory: cfg.MaxBlobMemory}, nil
-	})
+	l, err := openLink(env, &cfg)
 	if err != nil {
 		return fmt.Errorf("plugin: link: %w", err)
 	}
-	mux := session.NewMux()
-	if err := register(mux, cfg.Versions[version]); err != nil {
-		_ = tr.Close()
+	s, closing, err := serveLink(&cfg, l)
+	if err != nil {
 		return err
 	}
-	var closing atomic.Bool
-	if _, err := mux.HandleUnary(handshake.ReservedService, "Shutdown", func(context.Context, []byte) (plexus.Marshaler, error) {
-		closing.Store(true)
-		return plexus.Raw{}, nil
-	}); err != nil {
-		_ = tr.Close()
-		return err
-	}
-	// Handlers wait until OnLink has returned, so that what it sets up
-	// (the host connection, typically) is there for the first call.
-	linked := make(chan struct{})
-	s := session.New(tr, session.Config{
-		Role: session.Acceptor, Mux: mux, Logger: cfg.Logger,
-		ChannelWindow: int(hello.Limits.ChannelWindow), LinkWindow: int(hello.Limits.LinkWindow),
-		KeepaliveIdle: cfg.KeepaliveIdle, KeepaliveTimeout: cfg.KeepaliveTimeout,
-		MaxPeerCalls: cfg.MaxPeerCalls, MaxQueuedNotifications: cfg.MaxQueuedNotifications,
-		Hold: linked,
-	})
-	if cfg.OnLink != nil {
-		cfg.OnLink(s, version)
-	}
-	close(linked)
 	select {
 	case <-s.Done():
 	case <-term:
@@ -230,9 +200,7 @@ func Run(cfg ServeConfig) error {
 		case <-s.Done():
 		case <-time.After(termGrace):
 			cfg.Logger.Info("SIGTERM; draining the link")
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = s.Drain(ctx)
-			cancel()
+			drain(s)
 			return nil
 		}
 	}
@@ -246,18 +214,132 @@ func Run(cfg ServeConfig) error {
 	return err
 }
 
+// withDefaults checks cfg and fills in its defaults.
+func (cfg *ServeConfig) withDefaults() error {
+	if len(cfg.Versions) == 0 {
+		return errors.New("plugin: ServeConfig.Versions is empty")
+	}
+	for v := range cfg.HostServices {
+		if _, ok := cfg.Versions[v]; !ok {
+			return fmt.Errorf("plugin: ServeConfig.HostServices lists version %d, which Versions does not", v)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = Logger("plugin")
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	if cfg.KeepaliveIdle == 0 {
+		cfg.KeepaliveIdle = -1
+	}
+	return nil
+}
+
+// checkLinkEnv checks the descriptors the handshake variable names before
+// anything touches them: a count this build does not expect means host
+// and plugin disagree on the link, and those descriptors may be anything.
+func checkLinkEnv(env handshake.Env) error {
+	n := env.LastFD - env.FirstFD + 1
+	switch {
+	case env.Link != handshake.LinkSocket && n != shmFileCount:
+		return fmt.Errorf("plugin: host passed %d link descriptors, this plugin expects %d (mismatched plexus versions?)", n, shmFileCount)
+	case env.Link == handshake.LinkSocket && env.Dial == "" && n != 1:
+		return fmt.Errorf("plugin: host passed %d descriptors for a socket link, which has one (mismatched plexus versions?)", n)
+	}
+	return nil
+}
+
+// link is a linked transport: the handshake has succeeded on it.
+type link struct {
+	tr      transport.Transport
+	hello   *handshake.Hello
+	version uint32
+}
+
+// openLink opens the link the handshake variable describes and runs the
+// plugin's side of the handshake on it.
+func openLink(env handshake.Env, cfg *ServeConfig) (link, error) {
+	if env.Link == handshake.LinkSocket {
+		conn, err := socketConn(env)
+		if err != nil {
+			return link{}, err
+		}
+		return handshakeStream(conn, cfg)
+	}
+	return openShm(env, cfg)
+}
+
+// handshakeStream runs the plugin's side of the handshake on a byte
+// stream (a socket link, or a host that attached) and makes the stream
+// transport that takes it over. conn is closed on failure.
+func handshakeStream(conn net.Conn, cfg *ServeConfig) (link, error) {
+	hello, r, err := handshake.Plugin(handshake.Frames(conn), time.Now().Add(cfg.HandshakeTimeout), func(h *handshake.Hello) (*handshake.Reply, error) {
+		return answer(cfg, h)
+	})
+	if err != nil {
+		_ = conn.Close()
+		return link{}, err
+	}
+	tr := stream.New(conn, stream.Config{MaxPayload: int(hello.Limits.MaxPayload)})
+	return link{tr: tr, hello: hello, version: r.Version}, nil
+}
+
 // refuse answers the host's HELLO with REJECT carrying why (best effort,
 // within timeout): the host's Start then fails with the plugin's reason.
-func refuse(firstFD int, timeout time.Duration, why error) {
-	_, _ = shmlink.OpenInheritedWith(firstFD, shm.Config{}, func(ctl *net.UnixConn) (shmlink.Config, error) {
-		_, _, err := handshake.Plugin(ctl, time.Now().Add(timeout), func(*handshake.Hello) (*handshake.Reply, error) {
-			return nil, why
-		})
-		if err == nil {
-			err = why
-		}
-		return shmlink.Config{}, err
+func refuse(env handshake.Env, timeout time.Duration, why error) {
+	no := func(*handshake.Hello) (*handshake.Reply, error) { return nil, why }
+	if env.Link != handshake.LinkSocket {
+		refuseShm(env, timeout, no)
+		return
+	}
+	if conn, err := socketConn(env); err == nil {
+		_, _, _ = handshake.Plugin(handshake.Frames(conn), time.Now().Add(timeout), no)
+		_ = conn.Close()
+	}
+}
+
+// serveLink starts the session over a linked transport and serves the
+// host's calls on it: the services of the negotiated version, and the
+// reserved Shutdown, which sets closing (the end of the link that follows
+// is the host's close, not its death).
+func serveLink(cfg *ServeConfig, l link) (*session.Session, *atomic.Bool, error) {
+	mux := session.NewMux()
+	if err := register(mux, cfg.Versions[l.version]); err != nil {
+		_ = l.tr.Close()
+		return nil, nil, err
+	}
+	closing := new(atomic.Bool)
+	if _, err := mux.HandleUnary(handshake.ReservedService, "Shutdown", func(context.Context, []byte) (plexus.Marshaler, error) {
+		closing.Store(true)
+		return plexus.Raw{}, nil
+	}); err != nil {
+		_ = l.tr.Close()
+		return nil, nil, err
+	}
+	// Handlers wait until OnLink has returned, so that what it sets up
+	// (the host connection, typically) is there for the first call.
+	linked := make(chan struct{})
+	s := session.New(l.tr, session.Config{
+		Role: session.Acceptor, Mux: mux, Logger: cfg.Logger,
+		ChannelWindow: int(l.hello.Limits.ChannelWindow), LinkWindow: int(l.hello.Limits.LinkWindow),
+		KeepaliveIdle: cfg.KeepaliveIdle, KeepaliveTimeout: cfg.KeepaliveTimeout,
+		MaxPeerCalls: cfg.MaxPeerCalls, MaxQueuedNotifications: cfg.MaxQueuedNotifications,
+		Hold: linked,
 	})
+	if cfg.OnLink != nil {
+		cfg.OnLink(s, l.version)
+	}
+	close(linked)
+	return s, closing, nil
+}
+
+// drain ends a link gracefully: GoAway, and the calls in flight finish,
+// within a second.
+func drain(s *session.Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = s.Drain(ctx)
+	cancel()
 }
 
 // answer decides the plugin's REPLY to the host's HELLO.

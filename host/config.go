@@ -1,10 +1,13 @@
 package host
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -12,7 +15,7 @@ import (
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/shm"
-	"github.com/plexus-ipc/plexus/transport/shmlink"
+	"github.com/plexus-ipc/plexus/transport/stream"
 )
 
 // ServiceDesc describes a service the plugin must serve (plexus.ServiceDesc,
@@ -23,7 +26,50 @@ type ServiceDesc = plexus.ServiceDesc
 // MethodDesc describes one method (plexus.MethodDesc).
 type MethodDesc = plexus.MethodDesc
 
-// Config describes one plugin executable and how to run it.
+// Link is how the host and a plugin it starts are linked.
+type Link int
+
+const (
+	// LinkDefault is shared memory on Linux and a socket elsewhere.
+	LinkDefault Link = iota
+	// LinkSharedMemory links through a shared segment (Linux only): the
+	// fastest link, and the only one that carries blobs without copies.
+	LinkSharedMemory
+	// LinkSocket links through an AF_UNIX stream socket the plugin
+	// inherits (on Windows: connects back to), running the same session
+	// protocol on the stream transport: every call shape, keepalive and
+	// death detection, with payloads copied through the socket. It is
+	// the link on macOS, FreeBSD and Windows, and may be chosen on Linux.
+	LinkSocket
+)
+
+func (l Link) String() string {
+	switch l {
+	case LinkSharedMemory:
+		return "shared memory"
+	case LinkSocket:
+		return "socket"
+	}
+	return "default"
+}
+
+// Attach is where a running plugin serves (plugin.ServeConfig.Listen):
+// the host links to it there instead of starting a process.
+type Attach struct {
+	// Network is "unix" or "tcp" ("tcp4", "tcp6"); Address the socket's
+	// path or host:port.
+	Network, Address string
+	// TLS is required over TCP: the link carries calls and their data,
+	// and the host must know it reached its plugin. Its ServerName (or
+	// an IP address in Address) and RootCAs identify the plugin; a
+	// Certificates entry authenticates the host to a plugin that asks
+	// (tls.Config.ClientAuth on the plugin's side). Optional over a Unix
+	// socket, whose file permissions guard it.
+	TLS *tls.Config
+}
+
+// Config describes one plugin executable and how to run it, or, with
+// Attach, where to reach a plugin that runs already.
 type Config struct {
 	// Path is the plugin executable; Args its arguments (without the
 	// program name); Env is added to the host's environment. Path may
@@ -60,7 +106,21 @@ type Config struct {
 	// the time its end is reported (Close returns, Exited is closed),
 	// except what descendants that left its process group write.
 	Stdout, Stderr io.Writer
-	// Name names the plugin in logs; default the base name of Path.
+	// Link chooses the link to a plugin the host starts; LinkDefault:
+	// shared memory on Linux, a socket elsewhere.
+	Link Link
+	// Attach, if set, links to a plugin that is already running, started
+	// by someone else (a service manager, a container, another machine),
+	// instead of starting one: Path, Args, Env, Dir, Stdin, Stdout,
+	// Stderr, Checksum, Limits, Link and Segment must then be left zero.
+	// The handshake, the service checks, calls, keepalive and death
+	// detection are those of a started plugin; the host does not own the
+	// process, so Close and Kill end the link and not the plugin, and a
+	// link that ends unasked is linked again as Restart says (the plugin
+	// was restarted by whoever runs it, say).
+	Attach *Attach
+	// Name names the plugin in logs; default the base name of Path (or
+	// the attached address).
 	Name string
 	// Cookie must equal the plugin's ServeConfig.Cookie.
 	Cookie string
@@ -120,6 +180,51 @@ type Config struct {
 	MaxPendingBlobs, MaxBlobMemory       int
 }
 
+// checkTarget checks what the Config starts or attaches to, and resolves
+// LinkDefault.
+func (c *Config) checkTarget() error {
+	if a := c.Attach; a != nil {
+		switch {
+		case c.Path != "" || len(c.Args) > 0 || len(c.Env) > 0 || c.Dir != "" || c.Checksum != nil:
+			return errors.New("host: Config.Attach links to a running plugin: Path, Args, Env, Dir and Checksum are for plugins the host starts")
+		case c.Stdin != nil || c.Stdout != nil || c.Stderr != nil || c.Limits.any() || c.Link != LinkDefault || !segmentZero(c.Segment):
+			return errors.New("host: Config.Attach links to a running plugin: Stdin, Stdout, Stderr, Limits, Link and Segment are for plugins the host starts")
+		case a.Address == "":
+			return errors.New("host: Config.Attach.Address is empty")
+		}
+		switch a.Network {
+		case "unix":
+		case "tcp", "tcp4", "tcp6":
+			if a.TLS == nil {
+				return fmt.Errorf("host: Config.Attach to %s over TCP needs TLS: set Attach.TLS", a.Address)
+			}
+		default:
+			return fmt.Errorf("host: Config.Attach.Network %q is not unix or tcp", a.Network)
+		}
+		c.Link = LinkSocket
+		return nil
+	}
+	if c.Path == "" {
+		return errors.New("host: Config.Path is empty")
+	}
+	switch {
+	case c.Link == LinkDefault && sharedMemory:
+		c.Link = LinkSharedMemory
+	case c.Link == LinkDefault:
+		c.Link = LinkSocket
+	case c.Link == LinkSharedMemory && !sharedMemory:
+		return fmt.Errorf("host: Config.Link is LinkSharedMemory, which needs Linux; on %s use LinkSocket (or LinkDefault)", runtime.GOOS)
+	case c.Link != LinkSharedMemory && c.Link != LinkSocket:
+		return fmt.Errorf("host: Config.Link %d is not a Link", int(c.Link))
+	}
+	if c.Limits.any() && !sharedMemory {
+		return fmt.Errorf("host: Config.Limits needs Linux (prlimit), not %s", runtime.GOOS)
+	}
+	return nil
+}
+
+func segmentZero(s shm.Config) bool { return reflect.ValueOf(s).IsZero() }
+
 // RestartPolicy says how a dead plugin is restarted: after
 // min(MinBackoff*2^n, MaxBackoff) for the n-th consecutive restart, at
 // most MaxRestarts times in a row; an instance that ran for StableAfter
@@ -154,8 +259,8 @@ type Limits struct {
 }
 
 func (c Config) withDefaults() (Config, error) {
-	if c.Path == "" {
-		return c, errors.New("host: Config.Path is empty")
+	if err := c.checkTarget(); err != nil {
+		return c, err
 	}
 	if len(c.Versions) == 0 {
 		return c, errors.New("host: Config.Versions is empty: the host must say which services it expects")
@@ -170,6 +275,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Name == "" {
 		c.Name = filepath.Base(c.Path)
+		if c.Attach != nil {
+			c.Name = c.Attach.Address
+		}
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = 10 * time.Second
@@ -195,7 +303,12 @@ func (c Config) withDefaults() (Config, error) {
 	c.ChannelWindow = min(c.ChannelWindow, 1<<30)
 	c.LinkWindow = min(c.LinkWindow, 1<<30)
 	if c.MaxPayload <= 0 {
-		c.MaxPayload = shmlink.DefaultMaxPayload
+		c.MaxPayload = defaultMaxPayload
+		if c.Link == LinkSocket {
+			// Each frame is read into memory of its size: a large bound
+			// would let the peer make this side allocate that much.
+			c.MaxPayload = stream.DefaultMaxPayload
+		}
 	}
 	c.MaxPayload = min(c.MaxPayload, 1<<32-1)
 	p := &c.Restart
@@ -209,4 +322,9 @@ func (c Config) withDefaults() (Config, error) {
 		p.StableAfter = time.Minute
 	}
 	return c, nil
+}
+
+// any reports whether l sets any limit.
+func (l Limits) any() bool {
+	return l.AddressSpace > 0 || l.OpenFiles > 0 || l.Processes > 0 || l.CPUSeconds > 0 || l.Core || l.CoreSize > 0
 }
