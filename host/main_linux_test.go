@@ -90,6 +90,8 @@ func TestMain(m *testing.M) {
 		os.Exit(0) // not a plugin at all
 	case "host":
 		os.Exit(hostMain(os.Getenv("HOSTTEST_WRAP")))
+	case "listen":
+		plugin.Serve(listenConfig())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown", modeEnv)
 		os.Exit(97)
