@@ -16,6 +16,18 @@ go vet ./...
 echo "== go test -race (all packages)"
 go test -race -count=1 -timeout 20m ./...
 
+echo "== host lifecycle tests over the socket link: inherited, then connecting back as on Windows"
+PLEXUS_TEST_LINK=socket go test -race -count=1 ./host
+PLEXUS_TEST_LINK=dialback go test -race -count=1 ./host
+
+echo "== every package vetted (so built, tests included) for macOS, Windows and FreeBSD"
+for goos in darwin windows freebsd; do
+	for goarch in amd64 arm64; do
+		echo "   $goos/$goarch"
+		GOOS=$goos GOARCH=$goarch go vet ./...
+	done
+done
+
 echo "== go test (full-size cross-process and conformance runs, allocation counts, no race detector)"
 # Most packages have no such test: their "[no tests to run]" lines are left out.
 go test -count=1 -timeout 20m -run 'CrossProcess|Conformance|Allocs' ./... | { grep -v '\[no tests to run\]' || true; }

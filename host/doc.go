@@ -51,6 +51,22 @@
 // it (runs it in the background), which would leave it outside its
 // host's reach, and Start fails with its reason.
 //
+// Links and platforms: on Linux the link is shared memory by default;
+// Config.Link = LinkSocket links over an AF_UNIX stream socket the plugin
+// inherits as fd 3 (the stream transport, the handshake first as
+// length-prefixed messages), which is the link on macOS, FreeBSD and
+// Windows (where the plugin connects back to a socket the host listens on
+// in a private directory, proving itself with a nonce). There the
+// parent-death signal, the ancestor walk and Config.Limits are missing
+// (DESIGN.md "Platforms, the socket link and attaching"); on Windows the
+// host kills only the process it started.
+//
+// Attach: with Config.Attach the client links to a plugin that runs
+// already (plugin.ServeConfig.Listen), at a Unix socket or over TCP with
+// TLS, instead of starting one. Start dials and runs the handshake; a
+// link that ends unasked is dialled again as Config.Restart says; Close
+// and Kill end the link and leave the plugin running; Pid is 0.
+//
 // Concurrency: a Client is safe for concurrent use. It implements
 // session.Conn: Invoke, NewStream and Notify go to the current instance;
 // while a restart is pending they wait for it within their context, and
