@@ -187,7 +187,7 @@ func hostKilled(t *testing.T, wrap string) {
 // a child, prints both pids and waits to be killed.
 func hostMain(wrap string) int {
 	exe, _ := os.Executable()
-	cfg := host.Config{Path: exe, Name: "echo", Cookie: cookie, Env: []string{modeEnv + "=echo"},
+	cfg := host.Config{Path: exe, Name: "echo", Cookie: cookie, Link: testLink, Env: []string{modeEnv + "=echo"},
 		Versions: map[uint32][]host.ServiceDesc{1: desc()},
 		Logger:   hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn})}
 	if wrap == "fork" {
