@@ -39,7 +39,8 @@ func attachInstance(ctx context.Context, cfg *Config) (*instance, error) {
 	log := cfg.Logger.Named(cfg.Name)
 	in := &instance{name: cfg.Name, addr: addr, log: log, exited: make(chan struct{}),
 		started: time.Now(), version: reply.Version}
-	in.sess = newSession(cfg, stream.New(conn, stream.Config{MaxPayload: cfg.MaxPayload}), log)
+	in.tr = stream.New(conn, stream.Config{MaxPayload: cfg.MaxPayload})
+	in.sess = newSession(cfg, in.tr, log)
 	go func() {
 		<-in.sess.Done()
 		close(in.exited)

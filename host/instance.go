@@ -16,6 +16,7 @@ import (
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/internal/handshake"
 	"github.com/plexus-ipc/plexus/session"
+	"github.com/plexus-ipc/plexus/transport"
 )
 
 // instance is one running plugin process and the host's session to it,
@@ -28,6 +29,7 @@ type instance struct {
 	pid     int    // the host's child (a wrapper, if one forked the plugin); also its process group
 	addr    string // attached: the plugin's address
 	sess    *session.Session
+	tr      transport.Transport // the session's, for statistics (see Client.Stats)
 	version uint32
 	started time.Time
 	log     hclog.Logger

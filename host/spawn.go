@@ -102,7 +102,7 @@ func spawnInstance(ctx context.Context, cfg *Config, std *stdio) (_ *instance, e
 	if terr != nil {
 		return nil, fmt.Errorf("host: %s: transport: %w", cfg.Name, terr)
 	}
-	in.version = reply.Version
+	in.version, in.tr = reply.Version, tr
 	in.sess = newSession(cfg, tr, log)
 	log.Debug("plugin started", "pid", in.pid, "version", reply.Version, "startup", time.Since(in.started))
 	return in, nil
