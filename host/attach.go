@@ -40,7 +40,7 @@ func attachInstance(ctx context.Context, cfg *Config) (*instance, error) {
 	in := &instance{name: cfg.Name, addr: addr, log: log, exited: make(chan struct{}),
 		started: time.Now(), version: reply.Version}
 	in.tr = stream.New(conn, stream.Config{MaxPayload: cfg.MaxPayload})
-	in.sess = newSession(cfg, in.tr, log)
+	in.sess = newSession(cfg, in.tr, reply.Version, log)
 	go func() {
 		<-in.sess.Done()
 		close(in.exited)

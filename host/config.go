@@ -178,6 +178,12 @@ type Config struct {
 	// is slowed by flow control; see each field.
 	MaxPeerCalls, MaxQueuedNotifications int
 	MaxPendingBlobs, MaxBlobMemory       int
+	// Interceptors observe and shape every call on the plugin's link:
+	// the host's calls to the plugin and the plugin's calls to
+	// HostServices, of every shape (session.Interceptor), in this order.
+	// The calls the host makes are named after the negotiated version's
+	// services in Versions.
+	Interceptors []session.Interceptor
 }
 
 // checkTarget checks what the Config starts or attaches to, and resolves

@@ -103,7 +103,7 @@ func spawnInstance(ctx context.Context, cfg *Config, std *stdio) (_ *instance, e
 		return nil, fmt.Errorf("host: %s: transport: %w", cfg.Name, terr)
 	}
 	in.version, in.tr = reply.Version, tr
-	in.sess = newSession(cfg, tr, log)
+	in.sess = newSession(cfg, tr, reply.Version, log)
 	log.Debug("plugin started", "pid", in.pid, "version", reply.Version, "startup", time.Since(in.started))
 	return in, nil
 }
@@ -199,13 +199,15 @@ func hostHandshake(ctx context.Context, cfg *Config, ctl handshake.MsgConn) (*ha
 	return reply, nil
 }
 
-// newSession starts the host's session over a linked transport.
-func newSession(cfg *Config, tr transport.Transport, log hclog.Logger) *session.Session {
+// newSession starts the host's session over a linked transport, for the
+// negotiated application version.
+func newSession(cfg *Config, tr transport.Transport, version uint32, log hclog.Logger) *session.Session {
 	return session.New(tr, session.Config{
 		Role: session.Initiator, Mux: cfg.HostServices, Logger: log,
 		ChannelWindow: cfg.ChannelWindow, LinkWindow: cfg.LinkWindow,
 		KeepaliveIdle: cfg.KeepaliveIdle, KeepaliveTimeout: cfg.KeepaliveTimeout,
 		MaxPeerCalls: cfg.MaxPeerCalls, MaxQueuedNotifications: cfg.MaxQueuedNotifications,
+		Interceptors: cfg.Interceptors, Peer: cfg.Versions[version],
 	})
 }
 

@@ -94,6 +94,11 @@ type ServeConfig struct {
 	// OnListen, if set, is called with the address Listen is bound to,
 	// before any host is accepted.
 	OnListen func(net.Addr)
+	// Interceptors observe and shape every call on the link: the host's
+	// calls to this plugin and this plugin's calls to the host, of every
+	// shape (session.Interceptor), in this order. The calls to the host
+	// are named after the version's HostServices.
+	Interceptors []session.Interceptor
 }
 
 // Logger returns an hclog logger that writes JSON lines to stderr at
@@ -325,7 +330,7 @@ func serveLink(cfg *ServeConfig, l link) (*session.Session, *atomic.Bool, error)
 		ChannelWindow: int(l.hello.Limits.ChannelWindow), LinkWindow: int(l.hello.Limits.LinkWindow),
 		KeepaliveIdle: cfg.KeepaliveIdle, KeepaliveTimeout: cfg.KeepaliveTimeout,
 		MaxPeerCalls: cfg.MaxPeerCalls, MaxQueuedNotifications: cfg.MaxQueuedNotifications,
-		Hold: linked,
+		Hold: linked, Interceptors: cfg.Interceptors, Peer: cfg.HostServices[l.version],
 	})
 	if cfg.OnLink != nil {
 		cfg.OnLink(s, l.version)

@@ -60,6 +60,11 @@ type channel struct {
 	rxRest []byte
 
 	cancel context.CancelCauseFunc // server side: cancels the handler
+
+	// obs is the call's interceptors (interceptor.go), nil without any.
+	// Set before the call's first frame (open, onOpen) and cleared by
+	// newChannel.
+	obs *callObs
 }
 
 // maxFreeChans bounds the recycled channels a session keeps (about the
@@ -108,7 +113,7 @@ func (p *chanPool) newChannel(id, method uint64, local bool) *channel {
 	ch.st.Store(0) // the call starts open
 	ch.rxPk.Store(nil)
 	ch.rxRest = nil
-	ch.consumed, ch.cancel = 0, nil
+	ch.consumed, ch.cancel, ch.obs = 0, nil, nil
 	ch.mu.Unlock()
 	ch.id, ch.method, ch.local = id, method, local
 	// The send window without its lock: the previous call's senders are
@@ -201,6 +206,7 @@ func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
 		return violation("channel %d flow-control window exceeded", ch.id)
 	}
 	ch.remaining.Add(-wire.FrameCost(len(f.Payload)))
+	ch.obs.countRecv(len(f.Payload))
 	var in inFrame
 	if err := ch.parseFrame(f, &in); err != nil {
 		s.t.Release(f)

@@ -13,7 +13,7 @@ import (
 // open starts a call: it allocates the channel ID and sends the OPEN with
 // the first message (if any), under openMu so that IDs reach the peer in
 // increasing order as the protocol requires.
-func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshaler, end bool) (*channel, error) {
+func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshaler, end bool, obs *callObs) (*channel, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ctxStatus(ctx)
 	}
@@ -30,6 +30,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	// it too (a local one would escape through the transport interface
 	// and cost an allocation per call).
 	ch := s.pool.newChannel(0, method, true)
+	ch.obs = obs
 	payload, fromAlloc, flags, err := s.encode(ctx, plexus.OutgoingMetadata(ctx), first, nil, ch.scratch[:0])
 	if err != nil {
 		s.pool.recycle(ch)
@@ -87,6 +88,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	s.chans[id] = ch
 	s.mu.Unlock()
 	d.SetChannel(id)
+	obs.countSent(len(payload))
 	err = s.send(ctx, d, payload)
 	s.openMu.unlock()
 	if err != nil {
@@ -151,8 +153,16 @@ func (s *Session) refuseOpenLocked() *plexus.Status {
 // Invoke makes a unary call: one request, one response. resp may be nil to
 // discard the response.
 func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshaler, resp plexus.Unmarshaler) error {
-	ch, err := s.open(ctx, method, req, true)
+	var obs *callObs
+	if len(s.cfg.Interceptors) != 0 {
+		var err error
+		if ctx, obs, err = s.startCall(ctx, method, plexus.Unary); err != nil {
+			return err
+		}
+	}
+	ch, err := s.open(ctx, method, req, true, obs)
 	if err != nil {
+		obs.end(err)
 		return err
 	}
 	it, err := ch.next(ctx)
@@ -178,6 +188,7 @@ func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshale
 	if dst := plexus.ResponseMetadataDest(ctx); dst != nil {
 		ch.deliverTrailer(dst)
 	}
+	obs.end(nil)
 	if _, retained := resp.(plexus.Retainer); !retained {
 		s.pool.recycle(ch)
 	}
@@ -191,6 +202,7 @@ func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshale
 // would hold it for the transport's whole wait bound); the frames it sent
 // itself are in the ring already, so the RESET cannot overtake them.
 func (ch *channel) abandon(st *plexus.Status) {
+	ch.obs.end(st) // first: the call's status is st, whatever a late frame says
 	ch.mu.Lock()
 	peerDone := ch.step(evSendReset) != vAllow
 	if !peerDone {
@@ -222,12 +234,24 @@ func (s *Session) Notify(ctx context.Context, method uint64, m plexus.Marshaler)
 	if err := s.notSent(); err != nil {
 		return err
 	}
+	var obs *callObs
+	if len(s.cfg.Interceptors) != 0 {
+		var err error
+		if ctx, obs, err = s.startCall(ctx, method, plexus.Notification); err != nil {
+			return err
+		}
+	}
 	payload, fromAlloc, flags, err := s.encode(ctx, plexus.OutgoingMetadata(ctx), m, nil, nil)
 	if err != nil {
-		return s.encodeFailed(err)
+		err = s.encodeFailed(err)
+		obs.end(err)
+		return err
 	}
 	var d wire.Desc
 	newDesc(&d, wire.KindNotify, 0, flags)
 	d.SetMethod(method)
-	return s.sendFrame(ctx, nil, &d, payload, fromAlloc)
+	obs.countSent(len(payload))
+	err = s.sendFrame(ctx, nil, &d, payload, fromAlloc)
+	obs.end(err)
+	return err
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/plexus-ipc/plexus"
 )
 
 // Role decides which channel IDs this side opens: the initiator (the host)
@@ -64,6 +66,16 @@ type Config struct {
 	// share the link's window), and one that sends without credit breaks
 	// the protocol. Default DefaultMaxQueuedNotifications.
 	MaxQueuedNotifications int
+	// Interceptors observe and shape every call of this session, those
+	// it makes and those it serves, of every shape (see Interceptor), in
+	// this order. None: the call path is as without them (one
+	// comparison), and a call allocates nothing for them.
+	Interceptors []Interceptor
+	// Peer describes the peer's services that this side calls (the
+	// generated XServiceDesc values), for the names and shapes that
+	// interceptors see (CallInfo) of the calls this side makes;
+	// optional.
+	Peer []plexus.ServiceDesc
 }
 
 // Defaults of the bounds on what a peer can make this side hold.

@@ -68,6 +68,14 @@
 // has closed is ignored; one after the peer ended its side is a protocol
 // violation, which ends the link.
 //
+// Interceptors (Config.Interceptors, interceptor.go): a Start when each
+// call begins, on the calling side before anything is sent (metadata it
+// adds travels with the call) and on the serving side before the
+// handler; an End once it has ended, with its status and the payload
+// bytes each way. They run on the call's own goroutines and must be safe
+// for concurrent use. A session without interceptors pays one comparison
+// per call for them and allocates nothing.
+//
 // Leases: Session.Alloc returns link memory (a *Lease) that is sent
 // without a copy when passed as a whole message; a *Lease given as the
 // response of Invoke or Stream.Recv is a view of the received bytes until

@@ -103,12 +103,25 @@ func (sv *server) runNote(n *pendingNote) {
 	defer sv.noteDone(n.debt)
 	defer s.t.Release(&n.f)
 	sv.hold()
+	ctx := n.ctx
+	var obs *callObs
+	if len(s.cfg.Interceptors) != 0 {
+		obs = s.serveObs(n.f.Desc.Method(), n.h)
+		obs.countRecv(len(n.f.Payload))
+		var err error
+		if ctx, err = obs.start(ctx); err != nil {
+			return // refused: the handler does not run
+		}
+	}
+	var failed error
+	defer func() { obs.end(failed) }()
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("notification handler panicked", "method", n.h.name, "panic", r, "stack", string(debug.Stack()))
+			failed = plexus.Errorf(plexus.Internal, "notification handler %s panicked: %v", n.h.name, r)
 		}
 	}()
-	n.h.notify(n.ctx, n.msg)
+	n.h.notify(ctx, n.msg)
 }
 
 // noteDone gives back the link credit withheld for a notification whose

@@ -98,6 +98,9 @@ func (sv *server) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
 	}
 
 	ch := s.pool.newChannel(id, d.Method(), false)
+	if len(s.cfg.Interceptors) != 0 {
+		ch.obs = s.serveObs(d.Method(), h) // before onFrame, which counts the OPEN's bytes
+	}
 	ch.send.add(int64(d.Credit()))
 	// Not derived from s.ctx: the end of the session reaches the handler
 	// through ch.fail (die fails every channel), and a context without a
@@ -180,7 +183,11 @@ func (sv *server) serve(j serveJob) (next serveJob, more bool) {
 	var resp plexus.Marshaler
 	var req item
 	var got bool
-	err := sv.runHandler(ctx, ch, h, &resp, &req, &got)
+	obs := ch.obs
+	ctx, err := obs.start(ctx)
+	if err == nil {
+		err = sv.runHandler(ctx, ch, h, &resp, &req, &got)
+	}
 	if err == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = plexus.Errorf(plexus.DeadlineExceeded, "deadline exceeded while the handler ran")
 	}
@@ -189,6 +196,7 @@ func (sv *server) serve(j serveJob) (next serveJob, more bool) {
 	} else {
 		sv.finishServer(ch, resp, err, nil, j.after)
 	}
+	obs.end(err)
 	if h.kind != kindStreamHandler {
 		// A stream handler's Stream points at ch and may outlive the
 		// call in the application's hands; a unary handler has nothing

@@ -53,6 +53,8 @@ type Session struct {
 
 	rx       receiver      // who receives, and how (see receiver)
 	rxFrames atomic.Uint64 // frames received, for idle detection
+
+	peer map[uint64]peerMethod // Config.Peer by method ID, for interceptors
 }
 
 // New starts a session over t. The session owns t from now on.
@@ -71,6 +73,7 @@ func newSession(t transport.Transport, cfg Config) *Session {
 		done:  make(chan struct{}),
 		chans: make(map[uint64]*channel),
 		link:  newCredit(DefaultLinkWindow),
+		peer:  peerMethods(cfg),
 	}
 	s.pool.s, s.disp.s, s.srv.s = s, s, s
 	s.srv.jobs = make(chan serveJob)
@@ -199,6 +202,9 @@ func (s *Session) sendFrame(ctx context.Context, ch *channel, d *wire.Desc, payl
 			s.freeIf(payload, fromAlloc)
 			return err
 		}
+	}
+	if ch != nil {
+		ch.obs.countSent(len(payload))
 	}
 	if err := s.send(ctx, d, payload); err != nil {
 		return s.sendFailed(err)

@@ -55,8 +55,20 @@ func (st *Stream) Flush() error {
 // The call ends when Recv returns an error (io.EOF for success), or when
 // ctx is done or Close is called, which cancels it on the peer.
 func (s *Session) NewStream(ctx context.Context, method uint64, first plexus.Marshaler, closeSend bool) (*Stream, error) {
-	ch, err := s.open(ctx, method, first, closeSend)
+	var obs *callObs
+	if len(s.cfg.Interceptors) != 0 {
+		kind := plexus.BidiStream
+		if closeSend {
+			kind = plexus.ServerStream
+		}
+		var err error
+		if ctx, obs, err = s.startCall(ctx, method, kind); err != nil {
+			return nil, err
+		}
+	}
+	ch, err := s.open(ctx, method, first, closeSend, obs)
 	if err != nil {
+		obs.end(err)
 		return nil, err
 	}
 	st := &Stream{ch: ch, ctx: ctx}
@@ -176,6 +188,7 @@ func (st *Stream) finish(err error) {
 		if dst := plexus.ResponseMetadataDest(st.ctx); dst != nil {
 			st.ch.deliverTrailer(dst)
 		}
+		st.ch.obs.end(nil)
 		return
 	}
 	if s, ok := err.(*plexus.Status); ok {
