@@ -155,9 +155,11 @@ func (o *callObs) start(ctx context.Context) (context.Context, error) {
 // comparison.
 func (o *callObs) end(err error) {
 	if o != nil {
-		o.once.Do(func() { o.finish(err) })
+		o.endOnce(err)
 	}
 }
+
+func (o *callObs) endOnce(err error) { o.once.Do(func() { o.finish(err) }) }
 
 func (o *callObs) finish(err error) {
 	e := CallEnd{Sent: o.sent.Load(), Received: o.recv.Load()}
