@@ -23,7 +23,7 @@ func (d datagrams) SetDeadline(t time.Time) error { return d.c.SetDeadline(t) }
 // Send writes one datagram.
 func (d datagrams) Send(b []byte) error {
 	if _, err := d.c.Write(b); err != nil {
-		return plexus.WithCause(plexus.PeerDied, err, "handshake: send: "+err.Error())
+		return sendErr(err)
 	}
 	return nil
 }

@@ -121,6 +121,50 @@ func TestEnv(t *testing.T) {
 		_, err := ParseEnv(bad)
 		require.Error(t, err, bad)
 	}
+
+	// A socket link on an inherited descriptor.
+	sock := Env{FirstFD: 3, LastFD: 3, MinProtocol: 2, MaxProtocol: 3, Versions: []uint32{1}, HostPID: 4242, Link: LinkSocket}
+	require.Equal(t, "fds=3-3;proto=2-3;versions=1;host=4242;link=socket", sock.String())
+	got, err = ParseEnv(sock.String())
+	require.NoError(t, err)
+	require.Equal(t, sock, got)
+
+	// A socket link the plugin dials back on: no descriptors.
+	const nonce = "0123456789abcdef0123456789abcdef"
+	dial := Env{MinProtocol: 2, MaxProtocol: 3, Versions: []uint32{1}, HostPID: 4242, Link: LinkSocket,
+		Dial: "unix:/tmp/x/s", Nonce: nonce}
+	require.Equal(t, "dial=unix:/tmp/x/s;nonce="+nonce+";proto=2-3;versions=1;host=4242;link=socket", dial.String())
+	got, err = ParseEnv(dial.String())
+	require.NoError(t, err)
+	require.Equal(t, dial, got)
+	require.Zero(t, got.FirstFD)
+	require.Zero(t, got.LastFD)
+	// The order of the fields does not matter.
+	got, err = ParseEnv("link=socket;host=4242;versions=1;proto=2-3;nonce=" + nonce + ";dial=unix:/tmp/x/s")
+	require.NoError(t, err)
+	require.Equal(t, dial, got)
+
+	const rest = ";proto=2-3;versions=1;host=4242"
+	for _, tc := range []struct{ env, why string }{
+		{"dial=unix:/tmp/x/s" + rest + ";link=socket", `"dial" needs "nonce"`},
+		{"fds=3-3;nonce=" + nonce + rest + ";link=socket", `"dial" needs "nonce"`},
+		{"nonce=" + nonce + rest + ";link=socket", `field "fds" missing`},
+		{"fds=3-3;dial=unix:/tmp/x/s;nonce=" + nonce + rest + ";link=socket", `both given`},
+		{"dial=unix:/tmp/x/s;nonce=" + nonce + rest, `without link=socket`},
+		{"fds=3-3" + rest + ";link=other", `unknown link "other"`},
+		{"fds=3-3" + rest + ";link=", `unknown link ""`},
+		{"fds=3-3" + rest + ";link=socket;link=socket", `given twice`},
+		{"dial=unix:/tmp/x/s;nonce=" + nonce[:31] + rest + ";link=socket", `32 lower-case hex digits`},
+		{"dial=unix:/tmp/x/s;nonce=" + nonce + "0" + rest + ";link=socket", `32 lower-case hex digits`},
+		{"dial=unix:/tmp/x/s;nonce=" + strings.ToUpper(nonce) + rest + ";link=socket", `32 lower-case hex digits`},
+		{"dial=unix:/tmp/x/s;nonce=" + nonce[:31] + "g" + rest + ";link=socket", `32 lower-case hex digits`},
+		{"dial=ftp:x;nonce=" + nonce + rest + ";link=socket", `not unix:path or tcp:host:port`},
+		{"dial=unix:;nonce=" + nonce + rest + ";link=socket", `not unix:path or tcp:host:port`},
+		{"dial=/tmp/x/s;nonce=" + nonce + rest + ";link=socket", `not unix:path or tcp:host:port`},
+	} {
+		_, err := ParseEnv(tc.env)
+		require.ErrorContains(t, err, tc.why, tc.env)
+	}
 }
 
 func seqpacket(t *testing.T) (*net.UnixConn, *net.UnixConn) {

@@ -40,9 +40,19 @@ func (f frames) Send(b []byte) error {
 	binary.BigEndian.PutUint32(buf, uint32(len(b)))
 	copy(buf[4:], b)
 	if _, err := f.c.Write(buf); err != nil {
-		return plexus.WithCause(plexus.PeerDied, err, "handshake: send: "+err.Error())
+		return sendErr(err)
 	}
 	return nil
+}
+
+// sendErr is the status of a failed write of a handshake message: the
+// peer did not drain the socket before the deadline (a message larger
+// than the socket's buffer), or it is gone.
+func sendErr(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return plexus.WithCause(plexus.DeadlineExceeded, err, "handshake: the peer did not take the message in time")
+	}
+	return plexus.WithCause(plexus.PeerDied, err, "handshake: send: "+err.Error())
 }
 
 func (f frames) Recv() (Message, error) {
