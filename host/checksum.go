@@ -3,7 +3,6 @@ package host
 import (
 	"bytes"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,7 +26,3 @@ func checkSum(path string, want []byte) (*os.File, error) {
 	}
 	return f, nil
 }
-
-// errNoLimits: prlimit(2), which sets another process's limits, is
-// Linux's; Config refuses Limits elsewhere.
-var errNoLimits = errors.New("host: Config.Limits needs Linux")

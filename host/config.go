@@ -189,23 +189,9 @@ type Config struct {
 // checkTarget checks what the Config starts or attaches to, and resolves
 // LinkDefault.
 func (c *Config) checkTarget() error {
-	if a := c.Attach; a != nil {
-		switch {
-		case c.Path != "" || len(c.Args) > 0 || len(c.Env) > 0 || c.Dir != "" || c.Checksum != nil:
-			return errors.New("host: Config.Attach links to a running plugin: Path, Args, Env, Dir and Checksum are for plugins the host starts")
-		case c.Stdin != nil || c.Stdout != nil || c.Stderr != nil || c.Limits.any() || c.Link != LinkDefault || !segmentZero(c.Segment):
-			return errors.New("host: Config.Attach links to a running plugin: Stdin, Stdout, Stderr, Limits, Link and Segment are for plugins the host starts")
-		case a.Address == "":
-			return errors.New("host: Config.Attach.Address is empty")
-		}
-		switch a.Network {
-		case "unix":
-		case "tcp", "tcp4", "tcp6":
-			if a.TLS == nil {
-				return fmt.Errorf("host: Config.Attach to %s over TCP needs TLS: set Attach.TLS", a.Address)
-			}
-		default:
-			return fmt.Errorf("host: Config.Attach.Network %q is not unix or tcp", a.Network)
+	if c.Attach != nil {
+		if err := c.checkAttach(); err != nil {
+			return err
 		}
 		c.Link = LinkSocket
 		return nil
@@ -227,6 +213,30 @@ func (c *Config) checkTarget() error {
 		return fmt.Errorf("host: Config.Limits needs Linux (prlimit), not %s", runtime.GOOS)
 	}
 	return nil
+}
+
+// checkAttach checks a Config that attaches: none of the settings of a
+// started plugin, an address, and TLS over TCP.
+func (c *Config) checkAttach() error {
+	a := c.Attach
+	switch {
+	case c.Path != "" || len(c.Args) > 0 || len(c.Env) > 0 || c.Dir != "" || c.Checksum != nil:
+		return errors.New("host: Config.Attach links to a running plugin: Path, Args, Env, Dir and Checksum are for plugins the host starts")
+	case c.Stdin != nil || c.Stdout != nil || c.Stderr != nil || c.Limits.any() || c.Link != LinkDefault || !segmentZero(c.Segment):
+		return errors.New("host: Config.Attach links to a running plugin: Stdin, Stdout, Stderr, Limits, Link and Segment are for plugins the host starts")
+	case a.Address == "":
+		return errors.New("host: Config.Attach.Address is empty")
+	}
+	switch a.Network {
+	case "unix":
+		return nil
+	case "tcp", "tcp4", "tcp6":
+		if a.TLS == nil {
+			return fmt.Errorf("host: Config.Attach to %s over TCP needs TLS: set Attach.TLS", a.Address)
+		}
+		return nil
+	}
+	return fmt.Errorf("host: Config.Attach.Network %q is not unix or tcp", a.Network)
 }
 
 func segmentZero(s shm.Config) bool { return reflect.ValueOf(s).IsZero() }

@@ -65,7 +65,7 @@ type pluginResult struct {
 }
 
 // converseFrames runs both sides over Frames on a real stream socketpair.
-func converseFrames(t *testing.T, hello *Hello, check func(*Reply) error, answer func(*Hello) (*Reply, error)) (*Reply, error, pluginResult) {
+func converseFrames(t *testing.T, hello *Hello, check func(*Reply) error, answer func(*Hello) (*Reply, error)) (*Reply, pluginResult, error) {
 	t.Helper()
 	h, p := streamPair(t)
 	dl := time.Now().Add(5 * time.Second)
@@ -77,10 +77,10 @@ func converseFrames(t *testing.T, hello *Hello, check func(*Reply) error, answer
 	reply, hostErr := Host(Frames(h), dl, hello, check)
 	select {
 	case pr := <-done:
-		return reply, hostErr, pr
+		return reply, pr, hostErr
 	case <-time.After(10 * time.Second):
 		t.Fatal("the plugin side did not finish")
-		return nil, nil, pluginResult{}
+		return nil, pluginResult{}, nil
 	}
 }
 
@@ -99,7 +99,7 @@ func TestFramesConversation(t *testing.T) {
 	}
 
 	t.Run("accepted", func(t *testing.T) {
-		reply, hErr, p := converseFrames(t, sampleHello(), nil, answer)
+		reply, p, hErr := converseFrames(t, sampleHello(), nil, answer)
 		require.NoError(t, hErr)
 		require.NoError(t, p.err)
 		require.Equal(t, sampleReply(), reply) // version 2: the highest in both lists
@@ -110,7 +110,7 @@ func TestFramesConversation(t *testing.T) {
 	t.Run("wrong cookie", func(t *testing.T) {
 		bad := sampleHello()
 		bad.Cookie = "nope"
-		reply, hErr, p := converseFrames(t, bad, nil, answer)
+		reply, p, hErr := converseFrames(t, bad, nil, answer)
 		require.Nil(t, reply)
 		require.True(t, errors.Is(hErr, &plexus.Status{Code: plexus.Unauthenticated}), "%v", hErr)
 		require.ErrorContains(t, hErr, "plugin refused the link: wrong cookie")
@@ -122,14 +122,14 @@ func TestFramesConversation(t *testing.T) {
 	t.Run("no common version", func(t *testing.T) {
 		mism := sampleHello()
 		mism.Versions = []uint32{7}
-		_, hErr, p := converseFrames(t, mism, nil, answer)
+		_, p, hErr := converseFrames(t, mism, nil, answer)
 		require.True(t, errors.Is(hErr, plexus.ErrVersionMismatch), "%v", hErr)
 		require.ErrorContains(t, hErr, "host supports [7], plugin supports [2 3]")
 		require.True(t, errors.Is(p.err, plexus.ErrVersionMismatch), "%v", p.err)
 	})
 
 	t.Run("host refuses the reply", func(t *testing.T) {
-		reply, hErr, p := converseFrames(t, sampleHello(), func(*Reply) error {
+		reply, p, hErr := converseFrames(t, sampleHello(), func(*Reply) error {
 			return plexus.Errorf(plexus.VersionMismatch, "method x differs")
 		}, answer)
 		require.Nil(t, reply)
@@ -140,7 +140,7 @@ func TestFramesConversation(t *testing.T) {
 	})
 
 	t.Run("plugin states another max payload", func(t *testing.T) {
-		_, hErr, p := converseFrames(t, sampleHello(), nil, func(h *Hello) (*Reply, error) {
+		_, p, hErr := converseFrames(t, sampleHello(), nil, func(h *Hello) (*Reply, error) {
 			r := sampleReply()
 			r.Limits.MaxPayload = h.Limits.MaxPayload / 2
 			return r, nil
