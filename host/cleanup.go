@@ -1,8 +1,13 @@
 package host
 
-import "sync"
+import (
+	"cmp"
+	"slices"
+	"sync"
+)
 
-// The process-wide set of started clients, for CleanupClients.
+// The process-wide set of started clients, for CleanupClients and the
+// introspection endpoint (ServeInspect).
 var live struct {
 	mu      sync.Mutex
 	clients map[*Client]struct{}
@@ -40,4 +45,27 @@ func CleanupClients() {
 		go func() { defer wg.Done(); _ = c.Close() }()
 	}
 	wg.Wait()
+}
+
+// liveStats returns the Stats of every client of this process that has
+// started and is not closed, ordered by name and then plugin PID, so that
+// a view refreshed every second keeps its rows in place. The clients are
+// looked at after the registry's lock is released, so that a Start or a
+// Close elsewhere does not wait for the look (a client closed meanwhile
+// shows as "closed").
+func liveStats() []ClientStats {
+	live.mu.Lock()
+	cs := make([]*Client, 0, len(live.clients))
+	for c := range live.clients {
+		cs = append(cs, c)
+	}
+	live.mu.Unlock()
+	out := make([]ClientStats, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.Stats())
+	}
+	slices.SortFunc(out, func(a, b ClientStats) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Pid, b.Pid))
+	})
+	return out
 }

@@ -32,6 +32,8 @@ type Client struct {
 	changed  chan struct{} // closed and replaced whenever cur, final or closed change
 	final    error         // why there will be no instance any more
 	restarts int
+	starts   int // instances started (the first and every restart), for Stats
+	deaths   int // instances that ended without Close or Kill, for Stats
 
 	lastExit error // how the last instance ended (exitErr), or why its restart failed
 
@@ -98,6 +100,7 @@ func (c *Client) Start(ctx context.Context) error {
 		return plexus.Errorf(plexus.LinkClosed, "host: %s: client closed during Start", c.cfg.Name)
 	}
 	register(c)
+	c.starts++
 	c.setCurrentLocked(in)
 	c.mu.Unlock()
 	go c.supervise(in) // takes over Start's count in c.sup
@@ -296,6 +299,7 @@ func (c *Client) supervise(in *instance) {
 			return
 		}
 		c.mu.Lock()
+		c.deaths++
 		c.setCurrentLocked(nil)
 		c.mu.Unlock()
 		in.kill()
@@ -356,6 +360,7 @@ func (c *Client) supervise(in *instance) {
 				return
 			}
 			c.restarts++
+			c.starts++
 			c.setCurrentLocked(next)
 			c.mu.Unlock()
 			c.log.Info("plugin restarted", "pid", next.pid, "attempt", failures)

@@ -315,3 +315,13 @@ func baseName(path string) string {
 	}
 	return path
 }
+
+// Stats returns each member's Client.Stats, in member order (see
+// Members).
+func (p *Pool) Stats() []ClientStats {
+	out := make([]ClientStats, len(p.members))
+	for i, m := range p.members {
+		out[i] = m.c.Stats()
+	}
+	return out
+}

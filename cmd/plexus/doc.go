@@ -1,4 +1,4 @@
-// Command plexus is the plexus command-line tool. It has two public
+// Command plexus is the plexus command-line tool. It has three public
 // subcommands.
 //
 // "plexus gen" writes the code of the //plexus:service interfaces of the
@@ -16,6 +16,18 @@
 // socket baseline again beside two busy-loop processes ("busy_" keys) and
 // beside two allocating Go programs ("alloc_" keys), the loads of
 // internal/loadgen that bench/peers uses too.
+//
+// "plexus inspect [-json] [-watch] [-interval 1s] [-count N] PID" shows
+// the live plugin links of a host process that called host.ServeInspect:
+// per client its plugin's PID and uptime, restarts and deaths, calls in
+// flight each way, channels, ring fill each way, slot use per size class
+// of both pools, blob buffers and the last error. It connects to the
+// host's Unix socket (host.InspectPath), reads one JSON document
+// (host.InspectDoc) and closes; the host answers from its own counters
+// and shared memory without asking any plugin, so inspecting neither
+// stops nor slows the links. -json prints the document as it came,
+// indented; -watch redraws every -interval, at most -count times. The
+// client side is internal/inspect.
 //
 // # Processes and lifetime
 //

@@ -16,6 +16,9 @@ const usage = `usage: plexus <command> [flags]
 commands:
   gen [-check] [dir...]    write the client and server code of the services in a package
   bench [-quick] [-json]   measure plexus against its performance targets
+  inspect [-json] [-watch] [-interval 1s] [-count N] PID
+                           show the live plugin links of a host process that
+                           called host.ServeInspect
 `
 
 // pluginEnv marks a re-executed binary as a bench plugin even if its
@@ -44,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return benchMain(args[1:], stdout, stderr)
 	case "gen":
 		return genMain(args[1:], stdout, stderr)
+	case "inspect":
+		return inspectMain(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
