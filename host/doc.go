@@ -67,6 +67,15 @@
 // link that ends unasked is dialled again as Config.Restart says; Close
 // and Kill end the link and leave the plugin running; Pid is 0.
 //
+// Observing: Client.Stats (and Pool.Stats) reads a client's figures
+// without asking the plugin anything: its process, uptime, starts,
+// restarts and deaths, the last error, calls in flight and channels, and
+// on shared memory the rings' fill, slot use per size class, leases and
+// blobs. ServeInspect exposes them, for every live client of the process,
+// to plexus inspect (DESIGN.md "Inspecting a live host");
+// Config.Interceptors observe each call (see package otelplexus for
+// OpenTelemetry).
+//
 // Concurrency: a Client is safe for concurrent use. It implements
 // session.Conn: Invoke, NewStream and Notify go to the current instance;
 // while a restart is pending they wait for it within their context, and
