@@ -28,6 +28,9 @@ for goos in darwin windows freebsd; do
 	done
 done
 
+echo "== otelplexus (a module of its own): vet and tests under the race detector"
+(cd otelplexus && go vet ./... && go test -race -count=1 ./...)
+
 echo "== go test (full-size cross-process and conformance runs, allocation counts, no race detector)"
 # Most packages have no such test: their "[no tests to run]" lines are left out.
 go test -count=1 -timeout 20m -run 'CrossProcess|Conformance|Allocs' ./... | { grep -v '\[no tests to run\]' || true; }
