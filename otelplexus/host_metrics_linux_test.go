@@ -64,7 +64,7 @@ func TestHostMetrics(t *testing.T) {
 	var log syncBuffer
 	c, err := host.New(host.Config{
 		HostServices: mux,
-		Path: exe, Name: "metered", Cookie: testCookie,
+		Path:         exe, Name: "metered", Cookie: testCookie,
 		Env:      []string{modeEnv + "=plugin", "GORACE=atexit_sleep_ms=0"},
 		Versions: map[uint32][]host.ServiceDesc{1: {pluginDesc()}},
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "host", Output: &log, JSONFormat: true,
