@@ -63,12 +63,12 @@ func runHost(ctx context.Context, out io.Writer, o options) error {
 	}
 	defer func() { _ = reg.Unregister() }()
 
-	if err := greetAll(ctx, say, con.source(), metrics); err != nil {
+	if err := greetAll(ctx, say, con.source(), metrics, o.serve); err != nil {
 		return err
 	}
 	// After the plugin's close: by then every call the host served has
 	// ended and been counted.
-	lines, err := metrics.scrape(ctx, "plexus_")
+	lines, err := metrics.scrape(context.WithoutCancel(ctx), "plexus_")
 	if err != nil {
 		return err
 	}
@@ -76,16 +76,12 @@ func runHost(ctx context.Context, out io.Writer, o options) error {
 	for _, l := range lines {
 		fmt.Fprintf(say, "  %s\n", l)
 	}
-	if o.serve {
-		fmt.Fprintf(say, "serving %s until interrupted\n", metrics.url())
-		<-ctx.Done()
-	}
 	return nil
 }
 
 // greetAll starts the plugin, greets three names through it and closes it.
 // The plugin's stdout (its spans) goes to pluginOut.
-func greetAll(ctx context.Context, say, pluginOut io.Writer, metrics *metricsServer) error {
+func greetAll(ctx context.Context, say, pluginOut io.Writer, metrics *metricsServer, serve bool) error {
 	exe, err := os.Executable() // the plugin is this same program
 	if err != nil {
 		return err
@@ -140,6 +136,16 @@ func greetAll(ctx context.Context, say, pluginOut io.Writer, metrics *metricsSer
 	fmt.Fprintf(say, "plugin metrics while it runs:\n")
 	for _, l := range lines {
 		fmt.Fprintf(say, "  %s\n", l)
+	}
+	if serve {
+		// For a person: the plugin stays up, its link open to look at.
+		path, err := host.ServeInspect()
+		if err != nil {
+			_ = client.Close()
+			return err
+		}
+		fmt.Fprintf(say, "serving until interrupted: plexus inspect %d (socket %s), metrics at %s\n", os.Getpid(), path, metrics.url())
+		<-ctx.Done()
 	}
 	if err := client.Close(); err != nil {
 		return err

@@ -15,7 +15,7 @@ func main() {
 	}
 	var o options
 	flag.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:0", "address of the Prometheus endpoint (host:port; port 0 picks one)")
-	flag.BoolVar(&o.serve, "serve", false, "keep serving the metrics after the calls, until interrupted")
+	flag.BoolVar(&o.serve, "serve", false, "keep the plugin running and serve the metrics and plexus inspect after the calls, until interrupted")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
