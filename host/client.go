@@ -101,6 +101,12 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	register(c)
 	c.starts++
+	if c.cfg.Inspect {
+		if _, err := ServeInspect(); err != nil {
+			// The plugin runs; only the look at it is missing.
+			c.log.Warn("cannot open the introspection endpoint", "error", err)
+		}
+	}
 	c.setCurrentLocked(in)
 	c.mu.Unlock()
 	go c.supervise(in) // takes over Start's count in c.sup

@@ -184,6 +184,12 @@ type Config struct {
 	// The calls the host makes are named after the negotiated version's
 	// services in Versions.
 	Interceptors []session.Interceptor
+	// Inspect opens this process's introspection endpoint
+	// (ServeInspect) when the client starts, so that plexus inspect can
+	// show its plugins' links; it stays open for the process's other
+	// clients until StopInspect. Only this user (and root) can read it
+	// (DESIGN.md "Inspecting a live host").
+	Inspect bool
 }
 
 // checkTarget checks what the Config starts or attaches to, and resolves
