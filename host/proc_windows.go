@@ -1,7 +1,6 @@
 package host
 
 import (
-	"os"
 	"os/exec"
 	"syscall"
 )
@@ -21,17 +20,3 @@ func (in *instance) signal(s stopSignal) {
 		_ = in.cmd.Process.Kill()
 	}
 }
-
-// verified checks the file's SHA-256 and returns its path (see
-// proc_bsd.go: the same check-then-start gap).
-func verified(path string, want []byte) (*os.File, string, error) {
-	f, err := checkSum(path, want)
-	if err != nil {
-		return nil, "", err
-	}
-	return f, path, nil
-}
-
-func applyLimits(int, Limits) error { return errNoLimits }
-
-func limitGroup(int, Limits, map[int]bool) error { return errNoLimits }

@@ -9,9 +9,10 @@ import (
 	"io"
 	"net"
 	"os"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plexus-ipc/plexus/transport/stream"
 
 	"github.com/stretchr/testify/require"
 
@@ -24,23 +25,13 @@ import (
 // waits for the reader, which hides what a real socket does).
 func streamPair(t *testing.T) (net.Conn, net.Conn) {
 	t.Helper()
-	syscall.ForkLock.RLock()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err == nil {
-		syscall.CloseOnExec(fds[0])
-		syscall.CloseOnExec(fds[1])
-	}
-	syscall.ForkLock.RUnlock()
+	a, f, err := stream.ChildPair()
 	require.NoError(t, err)
-	conn := func(fd int) net.Conn {
-		f := os.NewFile(uintptr(fd), "hs-stream")
-		defer f.Close()
-		c, err := net.FileConn(f)
-		require.NoError(t, err)
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	return conn(fds[0]), conn(fds[1])
+	b, err := net.FileConn(f)
+	f.Close()
+	require.NoError(t, err)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
 }
 
 // frame is b with its 4-byte big-endian length in front.

@@ -8,10 +8,41 @@ import (
 	"syscall"
 )
 
+// ChildPair returns the two ends of an AF_UNIX stream socketpair, both
+// close-on-exec: this process's as a net.Conn on the runtime poller, and
+// the other as a file to hand to a child process (exec.Cmd.ExtraFiles,
+// which clears close-on-exec on the child's copy), which it then opens
+// with net.FileConn. The caller closes the file once the child has it.
+func ChildPair() (net.Conn, *os.File, error) {
+	a, b, err := socketFiles()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := fileConn(a)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	return c, b, nil
+}
+
 func socketPair() (net.Conn, net.Conn, error) {
-	// ForkLock keeps a concurrent fork+exec from inheriting the descriptors
-	// before they are close-on-exec; SOCK_CLOEXEC would avoid the lock but
-	// is not portable to every Unix.
+	ca, fb, err := ChildPair()
+	if err != nil {
+		return nil, nil, err
+	}
+	cb, err := fileConn(fb)
+	if err != nil {
+		_ = ca.Close()
+		return nil, nil, err
+	}
+	return ca, cb, nil
+}
+
+// socketFiles makes the socketpair. ForkLock keeps a concurrent fork+exec
+// from inheriting the descriptors before they are close-on-exec;
+// SOCK_CLOEXEC would avoid the lock but is not portable to every Unix.
+func socketFiles() (*os.File, *os.File, error) {
 	syscall.ForkLock.RLock()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 	if err == nil {
@@ -22,23 +53,12 @@ func socketPair() (net.Conn, net.Conn, error) {
 	if err != nil {
 		return nil, nil, os.NewSyscallError("socketpair", err)
 	}
-	ca, err := fileConn(fds[0], "plexus-pair-a")
-	if err != nil {
-		_ = syscall.Close(fds[1])
-		return nil, nil, err
-	}
-	cb, err := fileConn(fds[1], "plexus-pair-b")
-	if err != nil {
-		_ = ca.Close()
-		return nil, nil, err
-	}
-	return ca, cb, nil
+	return os.NewFile(uintptr(fds[0]), "plexus-pair-a"), os.NewFile(uintptr(fds[1]), "plexus-pair-b"), nil
 }
 
-// fileConn turns fd into a net.Conn on the runtime poller. net.FileConn
-// duplicates the descriptor, so the original is closed either way.
-func fileConn(fd int, name string) (net.Conn, error) {
-	f := os.NewFile(uintptr(fd), name)
+// fileConn turns f into a net.Conn on the runtime poller. net.FileConn
+// duplicates the descriptor, so f is closed either way.
+func fileConn(f *os.File) (net.Conn, error) {
 	defer f.Close()
 	return net.FileConn(f)
 }

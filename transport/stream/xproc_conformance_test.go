@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -82,24 +81,8 @@ func (p *childPeer) Wait(timeout time.Duration) error {
 // no longer close-on-exec).
 func streamSocketPair(t *testing.T) (net.Conn, *os.File) {
 	t.Helper()
-	// ForkLock keeps a concurrent fork+exec (another test's child) from
-	// inheriting the descriptors before they are close-on-exec.
-	syscall.ForkLock.RLock()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err == nil {
-		syscall.CloseOnExec(fds[0])
-		syscall.CloseOnExec(fds[1])
-	}
-	syscall.ForkLock.RUnlock()
+	conn, theirs, err := stream.ChildPair()
 	if err != nil {
-		t.Fatalf("socketpair: %v", err)
-	}
-	mine := os.NewFile(uintptr(fds[0]), "stream-xproc-caller")
-	conn, err := net.FileConn(mine)
-	_ = mine.Close() // FileConn holds a duplicate
-	theirs := os.NewFile(uintptr(fds[1]), "stream-xproc-callee")
-	if err != nil {
-		_ = theirs.Close()
 		t.Fatalf("socketpair: %v", err)
 	}
 	return conn, theirs
