@@ -129,4 +129,13 @@ type MethodDesc struct {
 	// types as the generator saw them; equal hashes mean the two sides
 	// encode and decode the same messages.
 	Signature uint64
+	// Idempotent: running the method twice with the same arguments has
+	// the effect of running it once (//plexus:idempotent on a unary
+	// method). A retry policy may then call it again after a failure
+	// that may have come after it ran, with the same idempotency key, by
+	// which the serving side's cache answers a repeat with the first
+	// result (see package retry and session.IdempotencyCache). It does
+	// not travel in the handshake: the serving side's own description
+	// says whether it caches.
+	Idempotent bool
 }

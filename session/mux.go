@@ -250,3 +250,19 @@ func shown(names []string) string {
 	}
 	return out
 }
+
+// Notification returns the handler registered for the notification id,
+// its name ("service.method"), and whether there is one: for a layer
+// that delivers notifications itself (package delivery's acknowledged
+// ones run the handler the application registered, then acknowledge).
+// Like lookups, it must not race with registration.
+func (m *Mux) Notification(id uint64) (NotifyHandler, string, bool) {
+	if m == nil {
+		return nil, "", false
+	}
+	h := m.methods[id]
+	if h == nil || h.kind != kindNotifyHandler {
+		return nil, "", false
+	}
+	return h.notify, h.name, true
+}

@@ -14,6 +14,7 @@ type directives struct {
 	service bool
 	name    string // name= of //plexus:service
 	notify  bool   // //plexus:notify
+	idem    bool   // //plexus:idempotent
 	errors  []*errType
 }
 
@@ -51,8 +52,10 @@ func (l *loader) directive(ds *directives, file *token.File, verb, args string, 
 		return ds.notifyDirective(args, onType)
 	case "errors":
 		return l.errorsDirective(ds, file, args)
+	case "idempotent":
+		return ds.idempotentDirective(args, onType)
 	}
-	return fmt.Errorf("unknown directive (known: service, notify, errors)")
+	return fmt.Errorf("unknown directive (known: service, notify, idempotent, errors)")
 }
 
 // serviceDirective applies //plexus:service [name=X]. Its only option
@@ -81,6 +84,21 @@ func (ds *directives) notifyDirective(args string, onType bool) error {
 		return fmt.Errorf("takes no arguments")
 	}
 	ds.notify = true
+	return nil
+}
+
+// idempotentDirective applies //plexus:idempotent, which has no
+// arguments: running the method twice with the same arguments has the
+// effect of running it once, so a retry policy may call it again after a
+// failure that may have come after it ran (MethodDesc.Idempotent).
+func (ds *directives) idempotentDirective(args string, onType bool) error {
+	if onType {
+		return fmt.Errorf("marks a method of a service, not a type")
+	}
+	if strings.TrimSpace(args) != "" {
+		return fmt.Errorf("takes no arguments")
+	}
+	ds.idem = true
 	return nil
 }
 

@@ -36,6 +36,13 @@
 // small typed stream interface (Send, Recv, CloseSend, CloseAndRecv,
 // Close as the shape needs) over a *session.Stream.
 //
+// A unary method whose doc comment has the line "//plexus:idempotent" is
+// described as such (plexus.MethodDesc.Idempotent): running it twice with
+// the same arguments does what running it once does, so a retry policy
+// may call it again after a failure that may have come after it ran, and
+// the serving side's idempotency cache answers a repeat with the first
+// result.
+//
 // Arguments, results and stream messages may be of the types the codec
 // supports (package codec): bool, integers, floats, strings, []byte,
 // slices, maps, pointers, time.Time, time.Duration, and named types whose

@@ -161,7 +161,11 @@ func (c *coder) serviceDesc(w *bytes.Buffer, s *service) {
 	p("var %sServiceDesc = plexus.ServiceDesc{\n\tName: %sService,\n\tMethods: []plexus.MethodDesc{\n", s.name, s.name)
 	for _, m := range s.methods {
 		p("\t\t// %s\n", signature(m))
-		p("\t\t{Name: %q, ID: %s_id, Kind: plexus.%s, Signature: %#016x},\n", m.name, namesOf(s, m).base, kindNames[m.kind], signatureHash(m))
+		idem := ""
+		if m.idempotent {
+			idem = ", Idempotent: true"
+		}
+		p("\t\t{Name: %q, ID: %s_id, Kind: plexus.%s, Signature: %#016x%s},\n", m.name, namesOf(s, m).base, kindNames[m.kind], signatureHash(m), idem)
 	}
 	p("\t},\n}\n")
 }

@@ -39,6 +39,8 @@ type method struct {
 	// request itself; leaseResults: the only result is one, received as
 	// the response itself (no tuple around either).
 	leaseArgs, leaseResults bool
+	// idempotent: marked //plexus:idempotent (a unary method only).
+	idempotent bool
 }
 
 // viewResults reports whether m's client can receive its results as
@@ -270,6 +272,10 @@ func (l *loader) newService(f *ast.File, ts *ast.TypeSpec, wire string, ds direc
 		if m.kind != kUnary && m.kind != kNotification && taken["Open"+m.name] {
 			return nil, fmt.Errorf("%s: the client's Open%s, which opens this stream, would collide with the method of that name", where, m.name)
 		}
+		if mds.idem && m.kind != kUnary {
+			return nil, fmt.Errorf("%s: //plexus:idempotent marks a unary method: a stream or a notification is not retried", where)
+		}
+		m.idempotent = mds.idem
 		m.errors = mergeErrors(ds.errors, mds.errors)
 		svc.methods = append(svc.methods, m)
 	}

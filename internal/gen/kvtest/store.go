@@ -17,6 +17,9 @@ type Blob []byte
 //plexus:service
 //plexus:errors NotFoundError
 type Store interface {
+	// Get is idempotent: the generated description says so.
+	//
+	//plexus:idempotent
 	Get(ctx context.Context, key string) ([]byte, error)
 	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	Lookup(ctx context.Context, keys []string, opts map[string]int64) (entries []Entry, found map[string]bool, err error)

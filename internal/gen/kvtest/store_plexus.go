@@ -31,7 +31,7 @@ var StoreServiceDesc = plexus.ServiceDesc{
 	Name: StoreService,
 	Methods: []plexus.MethodDesc{
 		// plexus.sig.v1 Unary args(string) results([]byte)
-		{Name: "Get", ID: store_Get_id, Kind: plexus.Unary, Signature: 0xaf6ce969e8e876d9},
+		{Name: "Get", ID: store_Get_id, Kind: plexus.Unary, Signature: 0xaf6ce969e8e876d9, Idempotent: true},
 		// plexus.sig.v1 Unary args([]string,map[string]int64) results([]github.com/plexus-ipc/plexus/internal/gen/kvtest.Entry=struct{Key string "msg:\"key\""; Value []byte "msg:\"value\""; Tags []string "msg:\"tags\""},map[string]bool)
 		{Name: "Lookup", ID: store_Lookup_id, Kind: plexus.Unary, Signature: 0xfa15bcbcde85bcf9},
 		// plexus.sig.v1 Unary args() results()
