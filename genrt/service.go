@@ -35,6 +35,10 @@ type Service struct {
 type Method struct {
 	Name      string
 	Signature uint64
+	// Idempotent: a unary method that may be run again for a retry
+	// (plexus.MethodDesc.Idempotent); its repeats are answered from the
+	// serving side's session.IdempotencyCache.
+	Idempotent bool
 	Unary     session.UnaryHandler
 	Stream    session.StreamHandler
 	Notify    session.NotifyHandler
@@ -66,7 +70,8 @@ func (s Service) Desc() plexus.ServiceDesc {
 		case m.Notify != nil:
 			kind = plexus.Notification
 		}
-		d.Methods = append(d.Methods, plexus.MethodDesc{Name: m.Name, ID: plexus.MethodID(s.Name, m.Name), Kind: kind, Signature: m.Signature})
+		d.Methods = append(d.Methods, plexus.MethodDesc{Name: m.Name, ID: plexus.MethodID(s.Name, m.Name), Kind: kind,
+			Signature: m.Signature, Idempotent: m.Idempotent && kind == plexus.Unary})
 	}
 	return d
 }

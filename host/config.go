@@ -190,6 +190,10 @@ type Config struct {
 	// clients until StopInspect. Only this user (and root) can read it
 	// (DESIGN.md "Inspecting a live host").
 	Inspect bool
+	// Idempotency, if set, answers the plugin's repeated calls of the
+	// idempotent HostServices methods from its cache
+	// (session.IdempotencyCache); one cache serves every instance.
+	Idempotency *session.IdempotencyCache
 }
 
 // checkTarget checks what the Config starts or attaches to, and resolves

@@ -207,7 +207,7 @@ func newSession(cfg *Config, tr transport.Transport, version uint32, log hclog.L
 		ChannelWindow: cfg.ChannelWindow, LinkWindow: cfg.LinkWindow,
 		KeepaliveIdle: cfg.KeepaliveIdle, KeepaliveTimeout: cfg.KeepaliveTimeout,
 		MaxPeerCalls: cfg.MaxPeerCalls, MaxQueuedNotifications: cfg.MaxQueuedNotifications,
-		Interceptors: cfg.Interceptors, Peer: cfg.Versions[version],
+		Interceptors: cfg.Interceptors, Peer: cfg.Versions[version], Idempotency: cfg.Idempotency,
 	})
 }
 

@@ -99,6 +99,14 @@ type ServeConfig struct {
 	// shape (session.Interceptor), in this order. The calls to the host
 	// are named after the version's HostServices.
 	Interceptors []session.Interceptor
+	// Idempotency answers the host's repeated calls of this plugin's
+	// idempotent methods (generated //plexus:idempotent) that carry an
+	// idempotency key (package retry sets one) with the first call's
+	// result instead of running the handler again
+	// (session.IdempotencyCache). nil: a cache with the default limits,
+	// shared by every link of this process (a listening plugin's hosts
+	// included); the plugin's death takes it along.
+	Idempotency *session.IdempotencyCache
 }
 
 // Logger returns an hclog logger that writes JSON lines to stderr at
@@ -238,6 +246,9 @@ func (cfg *ServeConfig) withDefaults() error {
 	if cfg.KeepaliveIdle == 0 {
 		cfg.KeepaliveIdle = -1
 	}
+	if cfg.Idempotency == nil {
+		cfg.Idempotency = session.NewIdempotencyCache(session.IdempotencyLimits{})
+	}
 	return nil
 }
 
@@ -331,6 +342,7 @@ func serveLink(cfg *ServeConfig, l link) (*session.Session, *atomic.Bool, error)
 		KeepaliveIdle: cfg.KeepaliveIdle, KeepaliveTimeout: cfg.KeepaliveTimeout,
 		MaxPeerCalls: cfg.MaxPeerCalls, MaxQueuedNotifications: cfg.MaxQueuedNotifications,
 		Hold: linked, Interceptors: cfg.Interceptors, Peer: cfg.HostServices[l.version],
+		Idempotency: cfg.Idempotency,
 	})
 	if cfg.OnLink != nil {
 		cfg.OnLink(s, l.version)

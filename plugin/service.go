@@ -97,6 +97,11 @@ func register(m *session.Mux, set []Service) error {
 				return err
 			}
 		}
+		// Described, as a generated service is, so that the Mux knows
+		// the signatures and which methods are idempotent.
+		if err := m.Describe(s.Desc()); err != nil {
+			return fmt.Errorf("plugin: describing %s: %w", s.Name, err)
+		}
 	}
 	return nil
 }

@@ -76,6 +76,11 @@ type Config struct {
 	// interceptors see (CallInfo) of the calls this side makes;
 	// optional.
 	Peer []plexus.ServiceDesc
+	// Idempotency, if set, answers repeated calls of idempotent methods
+	// (described so on Mux: generated code's //plexus:idempotent) that
+	// carry an idempotency key with the first call's result (see
+	// IdempotencyCache). One cache may serve many sessions.
+	Idempotency *IdempotencyCache
 }
 
 // Defaults of the bounds on what a peer can make this side hold.

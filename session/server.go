@@ -232,6 +232,12 @@ func (sv *server) runHandler(ctx context.Context, ch *channel, h *handler, resp 
 		return err
 	}
 	*req, *got = it, true
+	if sv.s.cfg.Idempotency != nil {
+		if key := sv.s.idempotencyKey(ctx, h); key != "" {
+			*resp, err = sv.s.cfg.Idempotency.cachedUnary(ctx, ch.method, key, h.unary, it.msg)
+			return err
+		}
+	}
 	*resp, err = h.unary(ctx, it.msg)
 	return err
 }
