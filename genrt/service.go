@@ -39,9 +39,9 @@ type Method struct {
 	// (plexus.MethodDesc.Idempotent); its repeats are answered from the
 	// serving side's session.IdempotencyCache.
 	Idempotent bool
-	Unary     session.UnaryHandler
-	Stream    session.StreamHandler
-	Notify    session.NotifyHandler
+	Unary      session.UnaryHandler
+	Stream     session.StreamHandler
+	Notify     session.NotifyHandler
 }
 
 // Generated returns a Service for a service of generated code, described
