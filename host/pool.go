@@ -21,6 +21,15 @@ const (
 	// LeastLoaded takes the live, healthy member with the fewest calls in
 	// flight through the pool (the first such member on a tie).
 	LeastLoaded
+	// StickyLeader sends every call to one member, the leader, while it
+	// is live and healthy; when it is not (its plugin died, is
+	// restarting, or failed its health check), the next live, healthy
+	// member in order becomes the leader, and stays so after the old one
+	// recovers. For plugins that keep state (a cache, a connection) that
+	// calls should find warm, with failover. Calls in flight when the
+	// leader died fail with PeerDied; with a retry policy
+	// (package retry) idempotent ones are retried, on the new leader.
+	StickyLeader
 )
 
 // PoolConfig sizes a Pool.
@@ -56,6 +65,7 @@ type Pool struct {
 	pc      PoolConfig
 	members []*member
 	next    atomic.Uint64
+	leader  atomic.Int32 // StickyLeader: the leader's index
 	stop    chan struct{}
 	health  sync.WaitGroup
 	once    sync.Once
@@ -157,8 +167,11 @@ func (p *Pool) pick(tried uint64) *member {
 		m := p.members[i]
 		return tried&(1<<uint(i)) == 0 && !m.sick.Load() && alive(m.c.cur.Load())
 	}
-	if p.pc.Dispatch == LeastLoaded {
+	switch p.pc.Dispatch {
+	case LeastLoaded:
 		return p.leastLoaded(usable)
+	case StickyLeader:
+		return p.sticky(usable)
 	}
 	start := int(p.next.Add(1)-1) % n
 	for k := range n {
@@ -195,6 +208,44 @@ func (p *Pool) leastLoaded(usable func(int) bool) *member {
 			return best
 		}
 	}
+}
+
+// sticky counts a call on the leader if it is usable, and otherwise
+// elects the first usable member after it, in order, as the new leader.
+// Callers that find the leader gone at the same moment elect the same
+// member, or one of them wins the swap and the others follow it.
+func (p *Pool) sticky(usable func(int) bool) *member {
+	n := len(p.members)
+	for range 4 {
+		cur := int(p.leader.Load())
+		if usable(cur) {
+			p.members[cur].inflight.Add(1)
+			return p.members[cur]
+		}
+		next := -1
+		for k := 1; k <= n; k++ {
+			if i := (cur + k) % n; usable(i) {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			return nil
+		}
+		if p.leader.CompareAndSwap(int32(cur), int32(next)) {
+			p.members[next].c.log.Warn("pool leader changed", "from", p.members[cur].c.cfg.Name, "to", p.members[next].c.cfg.Name)
+		}
+	}
+	return nil
+}
+
+// Leader returns the pool's leader under StickyLeader (the member that
+// gets the calls), or nil under another Dispatch.
+func (p *Pool) Leader() *Client {
+	if p.pc.Dispatch != StickyLeader {
+		return nil
+	}
+	return p.members[p.leader.Load()].c
 }
 
 // fallback returns a member not in tried even if dead or sick, so that a

@@ -124,3 +124,29 @@ func TestPoolHealthCheck(t *testing.T) {
 	require.Eventually(t, func() bool { return allTo(ms[0].Pid()) }, 5*time.Second, 10*time.Millisecond,
 		"the recovered member serves again, the newly sick one does not")
 }
+
+// TestPoolStickyLeader: every call goes to the leader; when it dies the
+// next member leads, and stays the leader after the old one is back.
+func TestPoolStickyLeader(t *testing.T) {
+	var buf logBuf
+	cfg := config(t, &buf)
+	cfg.Restart = host.RestartPolicy{MaxRestarts: 5, MinBackoff: 10 * time.Millisecond}
+	p := startPool(t, cfg, host.PoolConfig{Size: 3, Dispatch: host.StickyLeader})
+	ms := p.Members()
+	require.Equal(t, ms[0], p.Leader())
+	for range 20 {
+		require.Equal(t, ms[0].Pid(), poolPid(t, p), "every call goes to the leader")
+	}
+	old := ms[0].Pid()
+	require.NoError(t, syscall.Kill(old, syscall.SIGKILL))
+	require.Eventually(t, func() bool {
+		// A call may still reach the dying leader and fail: probe only.
+		var resp plexus.Raw
+		return p.Invoke(context.Background(), pidID, plexus.Raw("x"), &resp) == nil && int(le64(resp)) == ms[1].Pid()
+	}, 10*time.Second, time.Millisecond, "the next member leads once the leader is dead")
+	require.Equal(t, ms[1], p.Leader())
+	require.Eventually(t, func() bool { return ms[0].Restarts() == 1 && ms[0].Pid() != 0 }, 10*time.Second, 5*time.Millisecond)
+	for range 20 {
+		require.Equal(t, ms[1].Pid(), poolPid(t, p), "the new leader stays the leader")
+	}
+}
