@@ -3,6 +3,7 @@ module github.com/plexus-ipc/plexus
 go 1.26.0
 
 require (
+	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/stretchr/testify v1.12.1
 	github.com/tinylib/msgp v1.6.5
