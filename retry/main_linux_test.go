@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ var (
 	blockPutID = plexus.MethodID(pluginSvc, "BlockPut")
 	pendingID  = plexus.MethodID(pluginSvc, "Pending")
 	echoID     = plexus.MethodID(pluginSvc, "Echo")
+	effectID   = plexus.MethodID(pluginSvc, "Effect")
 )
 
 // pluginDesc is the host's description of the service: BlockGet is
@@ -42,6 +44,7 @@ var pluginDesc = host.ServiceDesc{Name: pluginSvc, Methods: []host.MethodDesc{
 	{Name: "BlockPut", Kind: plexus.Unary, Signature: 0x52},
 	{Name: "Pending", Kind: plexus.Unary, Signature: 0x53},
 	{Name: "Echo", Kind: plexus.Unary, Signature: 0x54},
+	{Name: "Effect", Kind: plexus.Unary, Signature: 0x55, Idempotent: true},
 }}
 
 func TestMain(m *testing.M) {
@@ -50,6 +53,10 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "plugin":
 		plugin.Serve(plugin.ServeConfig{Cookie: cookie, Versions: map[uint32][]plugin.Service{1: {pluginService(os.Getenv(dirEnv))}}})
+	case "listen":
+		// Run by the test as a service manager would: hosts attach.
+		plugin.Serve(plugin.ServeConfig{Cookie: cookie, Versions: map[uint32][]plugin.Service{1: {pluginService(os.Getenv(dirEnv))}},
+			Listen: "unix:" + filepath.Join(os.Getenv(dirEnv), "plugin.sock")})
 	default:
 		fmt.Fprintln(os.Stderr, "unknown", modeEnv)
 		os.Exit(97)
@@ -96,5 +103,41 @@ func pluginService(dir string) plugin.Service {
 		{Name: "Echo", Signature: 0x54, Unary: func(_ context.Context, req []byte) (plexus.Marshaler, error) {
 			return plexus.Raw(req), nil
 		}},
+		{Name: "Effect", Signature: 0x55, Idempotent: true, Unary: func(ctx context.Context, req []byte) (plexus.Marshaler, error) {
+			return effect(ctx, dir, req)
+		}},
 	}}
+}
+
+// effect is the idempotent method with a side effect: it appends the
+// call's idempotency key to dir/effects (one line per run of the
+// handler), answers "done:<request>", and then, on its first run only
+// (dir/<after> exists), does what after names before the answer can
+// leave: "die" kills this process (the answer never leaves), "stall"
+// creates dir/ran and waits 300 ms (the test cuts the link meanwhile).
+func effect(ctx context.Context, dir string, req []byte) (plexus.Marshaler, error) {
+	key := plexus.IncomingMetadata(ctx)[session.IdempotencyKey]
+	f, err := os.OpenFile(filepath.Join(dir, "effects"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	_, err = f.WriteString(key + "\n")
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	for _, after := range []string{"die", "stall"} {
+		if os.Remove(filepath.Join(dir, after)) != nil {
+			continue // not asked, or done already
+		}
+		switch after {
+		case "die":
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		case "stall":
+			_ = os.WriteFile(filepath.Join(dir, "ran"), nil, 0o600)
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	return plexus.Raw("done:" + string(req)), nil
 }
