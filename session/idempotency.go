@@ -210,12 +210,10 @@ func (c *IdempotencyCache) run(ctx context.Context, e *idemEntry, h UnaryHandler
 	return plexus.Raw(b), nil
 }
 
-// idempotencyKey returns the call's idempotency key if h's method is
-// described idempotent and the session has a cache; "" otherwise.
-func (s *Session) idempotencyKey(ctx context.Context, h *handler) string {
-	if s.cfg.Idempotency == nil || h.desc == nil || !h.desc.Idempotent {
-		return ""
-	}
+// idempotencyKeyOf returns the call's idempotency key, "" if it has none
+// or one too long to keep. It is asked only for a method described
+// idempotent on a session with a cache: other calls pay two loads.
+func idempotencyKeyOf(ctx context.Context) string {
 	key := plexus.IncomingMetadata(ctx)[IdempotencyKey]
 	if len(key) > maxIdempotencyKey {
 		return "" // not one of ours: served, not cached

@@ -232,8 +232,8 @@ func (sv *server) runHandler(ctx context.Context, ch *channel, h *handler, resp 
 		return err
 	}
 	*req, *got = it, true
-	if sv.s.cfg.Idempotency != nil {
-		if key := sv.s.idempotencyKey(ctx, h); key != "" {
+	if h.desc != nil && h.desc.Idempotent && sv.s.cfg.Idempotency != nil {
+		if key := idempotencyKeyOf(ctx); key != "" {
 			*resp, err = sv.s.cfg.Idempotency.cachedUnary(ctx, ch.method, key, h.unary, it.msg)
 			return err
 		}
