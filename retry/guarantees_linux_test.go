@@ -239,3 +239,33 @@ func (px *proxy) cut() {
 	}
 	px.conns = nil
 }
+
+// TestIdempotentRetryOnAnotherMember: in a pool, the member that ran an
+// idempotent call dies before answering; the retry runs on another
+// member, whose cache never saw the key, so the handler runs there too
+// (two effects, one key) and the caller gets the same result: the
+// documented behaviour of a pool (DESIGN.md "Delivery guarantees").
+func TestIdempotentRetryOnAnotherMember(t *testing.T) {
+	var log syncBuf
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "die"), nil, 0o600))
+	cfg := guaranteeConfig(t, dir, &log)
+	cfg.Restart.MinBackoff = time.Second // the retry cannot wait for the dead member's restart
+	p, err := host.NewPool(cfg, host.PoolConfig{Size: 2, Dispatch: host.StickyLeader})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	require.NoError(t, p.Start(ctx))
+	ms := p.Members()
+	other := ms[1].Pid()
+
+	var resp plexus.Raw
+	require.NoError(t, retrying(t, p).Invoke(ctx, effectID, plexus.Raw("z"), &resp), "log:\n%s", log.String())
+	require.Equal(t, "done:z", string(resp))
+	require.Equal(t, ms[1], p.Leader(), "the other member leads now")
+	require.Equal(t, other, ms[1].Pid(), "and it never restarted: it answered the retry")
+	runs := effects(t, dir)
+	require.Len(t, runs, 2, "the retry ran on another member, whose cache never saw the key")
+	require.Equal(t, runs[0], runs[1])
+}
