@@ -93,7 +93,23 @@ func (b *Bell) Wake() error {
 	// use (the process could reuse it for another file meanwhile).
 	b.ringing++
 	b.mu.Unlock()
-	err := ringFd(b.fd)
+	// One written to the eventfd, unless the peer made it blocking (the
+	// write could then stall this side: see Bell).
+	fl, err := unix.FcntlInt(uintptr(b.fd), unix.F_GETFL, 0)
+	switch {
+	case err != nil:
+	case fl&unix.O_NONBLOCK == 0:
+		err = ErrBellBlocking
+	default:
+		for {
+			if _, err = unix.Write(b.fd, one[:]); err != unix.EINTR {
+				break
+			}
+		}
+		if err == unix.EAGAIN {
+			err = ErrBellSaturated
+		}
+	}
 	b.mu.Lock()
 	b.ringing--
 	if b.closed && b.ringing == 0 && !b.leading {
@@ -101,26 +117,6 @@ func (b *Bell) Wake() error {
 	}
 	b.mu.Unlock()
 	return err
-}
-
-func ringFd(fd int) error {
-	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-	if err != nil {
-		return err
-	}
-	if fl&unix.O_NONBLOCK == 0 {
-		return ErrBellBlocking
-	}
-	for {
-		_, err := unix.Write(fd, one[:])
-		switch err {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return ErrBellSaturated
-		}
-		return err
-	}
 }
 
 // Wait blocks until the bell is rung or timeout passes (ErrTimeout) or the

@@ -239,6 +239,15 @@ func (p *Pool) Resolve(index, gen, off, length uint32) ([]byte, error) {
 	return p.region[base:end:end], nil
 }
 
+// Contains reports whether b starts within the pool's slots: SlotAt's
+// first test, small enough to inline, so that memory that is not the
+// pool's (a payload in a descriptor, a heap buffer) costs its callers no
+// call. It reads only b's and the region's addresses.
+func (p *Pool) Contains(b []byte) bool {
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(p.region)))
+	return cap(b) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(b)))-base < uintptr(len(p.region))
+}
+
 // SlotAt locates the slot that holds the first byte of b (for a zero-length
 // b with spare capacity, the byte b would start at). It returns the slot's
 // global index, b's offset inside the slot, and how many bytes of the slot
@@ -252,6 +261,9 @@ func (p *Pool) Resolve(index, gen, off, length uint32) ([]byte, error) {
 // private geometry and reads nothing from shared memory, so it costs a few
 // comparisons.
 func (p *Pool) SlotAt(b []byte) (index uint32, off, room int, ok bool) {
+	if !p.Contains(b) {
+		return 0, 0, 0, false
+	}
 	if cap(b) == 0 || len(p.region) == 0 {
 		return 0, 0, 0, false
 	}

@@ -38,10 +38,18 @@ type linkState struct {
 // last release.
 func (s *linkState) acquire() bool {
 	if s.refs.Add(1)&closedBit != 0 {
-		s.unref()
-		return false
+		return s.refused()
 	}
 	return true
+}
+
+// refused undoes a failed acquire's increment. It is kept out of line so
+// that acquire, on every call's path, inlines.
+//
+//go:noinline
+func (s *linkState) refused() bool {
+	s.unref()
+	return false
 }
 
 func (s *linkState) unref() {

@@ -374,7 +374,9 @@ func (t *Transport) Send(d *wire.Desc, payload []byte) error {
 func (t *Transport) SendContext(ctx context.Context, d *wire.Desc, payload []byte) error {
 	var o owned
 	if cap(payload) > 0 {
-		o.idx, o.gen, o.off, o.room, o.slot = t.takeOwn(payload)
+		if t.own.Contains(payload) {
+			o.idx, o.gen, o.off, o.room, o.slot = t.takeOwn(payload)
+		}
 		if !o.slot && cap(payload) <= wire.InlineMax && t.small.isOut(payload) {
 			// A small buffer from Alloc: the payload is copied into the
 			// descriptor, so it goes back to its arena after the send.
@@ -641,7 +643,8 @@ func (t *Transport) Release(f *transport.Frame) {
 	}
 	// Once torn down no slot frame is outstanding (each holds a
 	// reference), and the segment's addresses may since have been reused.
-	if !t.torn.Load() {
+	// Anything else (an inline copy, a blob) is not in the peer's pool.
+	if !t.torn.Load() && t.peer.Contains(p) {
 		if idx, _, _, ok := t.peer.SlotAt(p); ok {
 			gen := t.peerHeld[idx].Swap(0)
 			if gen == 0 {
