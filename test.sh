@@ -31,6 +31,10 @@ done
 echo "== otelplexus (a module of its own): vet and tests under the race detector"
 (cd otelplexus && go vet ./... && go test -race -count=1 ./...)
 
+echo "== browser tests (a module of its own): headless Chromium, installed if missing"
+./scripts/install-browser.sh
+(cd browser && go vet ./... && go test -count=1 ./...)
+
 echo "== go test (full-size cross-process and conformance runs, allocation counts, no race detector)"
 # Most packages have no such test: their "[no tests to run]" lines are left out.
 go test -count=1 -timeout 20m -run 'CrossProcess|Conformance|Allocs' ./... | { grep -v '\[no tests to run\]' || true; }
