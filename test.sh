@@ -10,6 +10,9 @@ echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
 
+echo "== what the Python plugin tests need (Debian's python3-msgpack), installed if missing"
+./python/install-deps.sh
+
 echo "== go vet"
 go vet ./...
 

@@ -1,0 +1,98 @@
+"""SPSC descriptor rings (SPEC.md "Ring" and "Parking").
+
+Each side keeps its own index privately and only stores it to the region;
+the peer's index is accepted only if tail - head <= capacity.
+"""
+
+from .desc import SIZE as DESC
+from .errors import ProtocolViolation
+
+TAIL, HEAD, PARKED, WAITING, SLOTS = 0, 64, 128, 192, 256
+U64 = (1 << 64) - 1
+
+
+class Consumer:
+    """The consumer of one ring (the plugin's: host->plugin)."""
+
+    def __init__(self, mm, at, off, cap, name="ring"):
+        self.mm, self.at, self.off, self.cap, self.name = mm, at, off, cap, name
+        self.head = 0  # private: never taken back from the region
+
+    def available(self):
+        tail = self.at.load64(self.off + TAIL)
+        n = (tail - self.head) & U64
+        if n > self.cap:
+            raise ProtocolViolation("%s tail %d is %d ahead of head %d (capacity %d)" % (self.name, tail, n, self.head, self.cap))
+        return n
+
+    def take(self, n):
+        """Copies n descriptors out (private bytes), then stores the head.
+        Returns (copies, ring_space): ring_space is True if the producer
+        waited for space and this side cleared its flag (ring its
+        space-freed doorbell)."""
+        mm, base, mask = self.mm, self.off + SLOTS, self.cap - 1
+        out = []
+        h = self.head
+        for i in range(n):
+            p = base + ((h + i) & mask) * DESC
+            out.append(mm[p:p + DESC])  # a bytes copy; never read again
+        self.head = (h + n) & U64
+        self.at.store64(self.off + HEAD, self.head)
+        w = self.off + WAITING
+        return out, self.at.load32(w) == 1 and self.at.cas32(w, 1, 0)
+
+    def park(self):
+        """Step 1 of parking: parked = 1, then look at the tail. Returns True
+        if parked (nothing waiting); False if descriptors arrived meanwhile
+        (the flag was withdrawn)."""
+        self.at.store32(self.off + PARKED, 1)
+        if self.available():
+            self.unpark()
+            return False
+        return True
+
+    def unpark(self):
+        """Withdraws with a CAS 1 -> 0; a failure means the producer cleared
+        the flag and rang: one spurious wake-up follows."""
+        self.at.cas32(self.off + PARKED, 1, 0)
+
+
+class Producer:
+    """The producer of one ring (the plugin's: plugin->host)."""
+
+    def __init__(self, mm, at, off, cap, name="ring"):
+        self.mm, self.at, self.off, self.cap, self.name = mm, at, off, cap, name
+        self.tail = 0      # private: written descriptors, published or not
+        self.published = 0
+
+    def space(self):
+        """Free positions, from a head accepted only if tail - head <= cap."""
+        head = self.at.load64(self.off + HEAD)
+        used = (self.published - head) & U64
+        if used > self.cap:
+            raise ProtocolViolation("%s head %d is %d behind tail %d (capacity %d)" % (self.name, head, used, self.published, self.cap))
+        return self.cap - used - ((self.tail - self.published) & U64)
+
+    def write(self, raw):
+        """Writes one 64-byte descriptor at the private tail; the caller has
+        checked space(). Not visible until publish()."""
+        p = self.off + SLOTS + (self.tail & (self.cap - 1)) * DESC
+        self.mm[p:p + DESC] = raw
+        self.tail = (self.tail + 1) & U64
+
+    def publish(self):
+        """Stores the tail once for everything written (batch publish), then
+        loads parked. Returns True if the consumer was parked and this
+        side cleared its flag (ring the data-ready doorbell)."""
+        if self.tail == self.published:
+            return False
+        self.at.store64(self.off + TAIL, self.tail)
+        self.published = self.tail
+        p = self.off + PARKED
+        return self.at.load32(p) == 1 and self.at.cas32(p, 1, 0)
+
+    def set_waiting(self):
+        self.at.store32(self.off + WAITING, 1)
+
+    def withdraw_waiting(self):
+        self.at.cas32(self.off + WAITING, 1, 0)
