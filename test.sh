@@ -17,7 +17,10 @@ echo "== go vet"
 go vet ./...
 
 echo "== go test -race (all packages)"
-go test -race -count=1 -timeout 20m ./...
+# The conformance suite across processes runs in the last stage, full size and
+# without the race detector; here the same scenarios run in-process under it,
+# which keeps this stage within the suite's time budget on two cores.
+go test -race -count=1 -timeout 20m -skip 'TestCrossProcessConformance' ./...
 
 echo "== host lifecycle tests over the socket link: inherited, then connecting back as on Windows"
 PLEXUS_TEST_LINK=socket go test -race -count=1 ./host
