@@ -248,8 +248,11 @@ func TestPythonPluginSigterm(t *testing.T) {
 	require.NoError(t, syscall.Kill(pid, syscall.SIGTERM))
 	require.True(t, waitGone(pid, 5*time.Second), "the plugin left after SIGTERM")
 	require.Eventually(t, func() bool { return buf.find("plugin exited") != nil }, 5*time.Second, 10*time.Millisecond)
-	require.Equal(t, "exit status 0", buf.find("plugin exited")["status"])
-	require.NotNil(t, buf.find("SIGTERM; draining the link"))
+	// The plugin drains and exits 0; the host, seeing the link end, kills
+	// the process group of a plugin that has not exited yet, which may
+	// come first on a loaded machine: either ending is the host's.
+	require.Contains(t, []string{"exit status 0", "signal: killed"}, buf.find("plugin exited")["status"])
+	require.NotNil(t, buf.find("SIGTERM; draining the link"), "the plugin drained the link")
 }
 
 // TestPythonPluginRefusals: the handshake's refusals, each with its code.
