@@ -97,9 +97,11 @@ func (c *Consumer) Ready() (bool, error) {
 func (c *Consumer) Arm() { c.s.parked.Store(1) }
 
 // Disarm withdraws Arm. A false result means the producer
-// already cleared the flag and rang the doorbell, so one spurious wake-up
-// may follow.
-func (c *Consumer) Disarm() bool { return c.s.parked.CompareAndSwap(1, 0) }
+// already cleared the flag and rang the doorbell (or nothing armed), so
+// one spurious wake-up may follow. It only reads the flag when it is
+// clear: a poller disarms before every look at the ring, and a
+// compare-and-swap would take the cache line from the producer each time.
+func (c *Consumer) Disarm() bool { return c.s.parked.Load() != 0 && c.s.parked.CompareAndSwap(1, 0) }
 
 // Pending reports whether the producer has published cells this
 // consumer has not popped. Unlike Ready it does not touch the owner's

@@ -197,8 +197,9 @@ type inFrame struct {
 
 // onFrame queues the message of an OPEN, DATA or STATUS frame (reader
 // goroutine), taking it through ch's state machine. The state moves only
-// once the frame is known to be good: a bad packed payload ends the link
-// with the channel as it was.
+// once the frame is known to be good: a bad frame ends the link with the
+// channel as it was. A plain frame (no metadata, not packed, a STATUS
+// that is OK) needs nothing but its flags; parseFrame reads the others.
 func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
 	s := ch.s
 	if ch.remaining.Load() <= 0 {
@@ -207,10 +208,14 @@ func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
 	}
 	ch.remaining.Add(-wire.FrameCost(len(f.Payload)))
 	ch.obs.countRecv(len(f.Payload))
-	var in inFrame
-	if err := ch.parseFrame(f, &in); err != nil {
-		s.t.Release(f)
-		return err
+	d := &f.Desc
+	in := inFrame{ev: frameEvent(d), flags: d.Flags(), payload: f.Payload}
+	in.final = plainFinal(in.ev)
+	if !plainFrame(d) {
+		if err := ch.parseFrame(f, &in); err != nil {
+			s.t.Release(f)
+			return err
+		}
 	}
 	if in.final != nil {
 		// The peer is done with this channel: late frames are ignored.
@@ -235,16 +240,10 @@ func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
 		// nobody releases it or take it for a frame after the peer's end.
 		return nil
 	}
-	if in.flags&wire.FlagPacked != 0 {
-		// Validated whole here; the receiver splits it (fromCursor).
-		if _, err := countPacked(in.payload); err != nil {
-			ch.mu.Unlock()
-			s.t.Release(f)
-			return err
-		}
-		ch.queue = append(ch.queue, item{f: *f, msg: in.payload, packed: true})
-	} else if in.flags&wire.FlagMsg != 0 {
-		ch.queue = append(ch.queue, item{f: *f, msg: in.payload})
+	if in.flags&wire.FlagMsg != 0 {
+		// A packed frame (validated whole by parseFrame) is split by the
+		// receiver (fromCursor).
+		ch.queue = append(ch.queue, item{f: *f, msg: in.payload, packed: in.flags&wire.FlagPacked != 0})
 	}
 	if in.final != nil {
 		ch.final, ch.trailer = in.final, in.md
@@ -262,38 +261,63 @@ func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
 	return nil
 }
 
-// parseFrame reads a frame's metadata, status and event into in. A status
-// means the frame breaks the protocol whatever the channel's state. A
-// STATUS that is not OK carries the status body, not a message.
+// frameEvent is the state machine's event for an OPEN, DATA or STATUS
+// frame. (A DATA frame with neither a message nor END is a violation,
+// which parseFrame reports.)
+func frameEvent(d *wire.Desc) chanEvent {
+	switch {
+	case d.Kind() == wire.KindStatus:
+		return evRecvStatus
+	case d.Flags()&wire.FlagEnd != 0:
+		return evRecvEnd
+	}
+	return evRecvData
+}
+
+// plainFinal is the final status a plain frame carries: OK for a STATUS.
+func plainFinal(ev chanEvent) *plexus.Status {
+	if ev == evRecvStatus {
+		return statusOK
+	}
+	return nil
+}
+
+// plainFrame reports a frame whose flags say all there is to know: no
+// metadata, not packed, a STATUS that is OK, a DATA frame that carries a
+// message or END.
+func plainFrame(d *wire.Desc) bool {
+	f := d.Flags()
+	return f&(wire.FlagMD|wire.FlagPacked) == 0 &&
+		(d.Kind() != wire.KindStatus || d.Aux() == uint64(plexus.OK)) &&
+		(d.Kind() != wire.KindData || f&(wire.FlagMsg|wire.FlagEnd) != 0)
+}
+
+// parseFrame reads what plainFrame does not cover into in: the metadata,
+// a STATUS that is not OK (whose payload is the status body, not a
+// message), a packed payload (validated whole). A status means the frame
+// breaks the protocol whatever the channel's state.
 func (ch *channel) parseFrame(f *transport.Frame, in *inFrame) *plexus.Status {
 	d := &f.Desc
-	in.flags, in.payload = d.Flags(), f.Payload
 	if in.flags&wire.FlagMD != 0 {
 		var err error
 		if in.md, in.payload, err = wire.ParseMetadata(in.payload); err != nil {
 			return err.(*plexus.Status)
 		}
 	}
-	switch {
-	case d.Kind() == wire.KindStatus:
-		in.ev = evRecvStatus
-		code := plexus.Code(d.Aux())
-		if code == plexus.OK {
-			in.final = statusOK
-			return nil
-		}
+	switch code := plexus.Code(d.Aux()); {
+	case d.Kind() == wire.KindStatus && code != plexus.OK:
 		st, err := wire.ParseStatusBody(code, in.payload)
 		if err != nil {
 			return err.(*plexus.Status)
 		}
 		in.final, in.payload = st, nil
 		in.flags &^= wire.FlagMsg
-	case in.flags&wire.FlagEnd != 0:
-		in.ev = evRecvEnd
-	case d.Kind() == wire.KindData && in.flags&wire.FlagMsg == 0:
+	case d.Kind() == wire.KindData && in.flags&(wire.FlagMsg|wire.FlagEnd) == 0:
 		return violation("DATA on channel %d without a message or END", ch.id)
-	default:
-		in.ev = evRecvData
+	case in.flags&wire.FlagPacked != 0:
+		if _, err := countPacked(in.payload); err != nil {
+			return err
+		}
 	}
 	return nil
 }

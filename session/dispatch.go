@@ -19,7 +19,7 @@ type dispatcher struct {
 	// The credit the peer still has on the link, and the bytes
 	// dispatched since the last link grant. Credit given back from
 	// elsewhere (for a waiting call or a queued notification, see
-	// server.repay) arrives through regranted, which admitFrame folds in
+	// server.repay) arrives through regranted, which dispatch folds in
 	// before it checks a frame: the peer can use that credit only after
 	// the CREDIT frame that follows.
 	linkRemaining int64
@@ -55,86 +55,156 @@ func violation(format string, args ...any) *plexus.Status {
 	return plexus.Errorf(plexus.ProtocolViolation, format, args...)
 }
 
+// kindRule is what dispatch knows of a frame kind before it looks at the
+// frame: which channel IDs the kind may use (SPEC.md "Session frames":
+// link frames channel 0, call frames a real channel, CREDIT and RESET
+// either), whether its cost is charged to the link's window, and the
+// handler of a kind that is not queued on a channel (nil: DATA and
+// STATUS, which go to their channel's state machine).
+type kindRule struct {
+	chans   uint8 // onLink and/or onChannel
+	charge  bool  // the frame's cost comes from the peer's link credit
+	consume bool  // and counts towards the next link grant at dispatch
+	handle  func(*dispatcher, *transport.Frame) *plexus.Status
+}
+
+const (
+	onLink    = 1 << iota // channel 0
+	onChannel             // any other channel
+)
+
+// chanClass is the class of channel id, for kindRule.chans.
+func chanClass(id uint64) uint8 {
+	if id == 0 {
+		return onLink
+	}
+	return onChannel
+}
+
+// kindRules is indexed by the frame's kind byte; an undefined kind has
+// no channel it may use, so admission refuses it.
+var kindRules [256]kindRule
+
+func init() {
+	chans := map[wire.Kind]uint8{
+		wire.KindOpen: onChannel, wire.KindData: onChannel, wire.KindStatus: onChannel,
+		wire.KindNotify: onLink, wire.KindPing: onLink, wire.KindPong: onLink, wire.KindGoAway: onLink,
+		wire.KindCredit: onLink | onChannel, wire.KindReset: onLink | onChannel,
+	}
+	handlers := map[wire.Kind]func(*dispatcher, *transport.Frame) *plexus.Status{
+		wire.KindOpen:   (*dispatcher).onOpen,
+		wire.KindNotify: (*dispatcher).onNotify,
+		wire.KindCredit: (*dispatcher).onCredit,
+		wire.KindReset:  (*dispatcher).onResetFrame,
+		wire.KindPing:   (*dispatcher).onLinkFrame,
+		wire.KindPong:   (*dispatcher).onLinkFrame,
+		wire.KindGoAway: (*dispatcher).onLinkFrame,
+	}
+	for k, c := range chans {
+		charge := k.CarriesMessage()
+		kindRules[k] = kindRule{
+			chans:   c,
+			charge:  charge,
+			consume: charge && handlers[k] == nil, // DATA and STATUS
+			handle:  handlers[k],
+		}
+	}
+}
+
 // dispatch handles one received frame. It returns a status only when the
 // link must end: a protocol violation, or the peer resetting the whole
-// link. It never blocks on application code. It takes
-// ownership of f's payload: the frame is either queued on a channel or
-// released before dispatch returns.
+// link. It never blocks on application code. It takes ownership of f's
+// payload: the frame is either queued on a channel or released before
+// dispatch returns.
+//
+// Every frame is admitted first: its kind is defined and may use its
+// channel, PACKED is only on a DATA frame with a message and without
+// metadata, and a message-bearing frame's cost comes from the peer's link
+// credit, which must be positive when it arrives.
 func (d *dispatcher) dispatch(f *transport.Frame) *plexus.Status {
 	s := d.s
 	if s.pool.retiredN.Load() > 0 {
 		s.pool.reclaim()
 	}
-	if st := d.admitFrame(f); st != nil {
-		s.t.Release(f)
-		return st
-	}
 	desc := &f.Desc
-	switch desc.Kind() {
-	case wire.KindOpen:
-		return s.srv.onOpen(f, wire.FrameCost(len(f.Payload)))
-	case wire.KindNotify:
-		return s.srv.onNotify(f, wire.FrameCost(len(f.Payload)))
-	case wire.KindPing, wire.KindPong, wire.KindGoAway:
-		d.onLinkFrame(f)
-		return nil
-	case wire.KindCredit:
-		return d.onCredit(f)
-	case wire.KindReset:
-		return d.onResetFrame(f)
+	kind, id := desc.Kind(), desc.Channel()
+	rule := &kindRules[kind]
+	if rule.chans&chanClass(id) == 0 || badPacked(kind, desc.Flags()) {
+		return d.refuse(f)
 	}
-	// DATA and STATUS, for their channel.
-	ch, err := d.lookup(desc.Channel())
-	if ch == nil {
-		s.t.Release(f)
-		return err
-	}
-	if desc.Kind() == wire.KindStatus && !ch.local {
-		s.t.Release(f)
-		return violation("STATUS on channel %d that the peer opened", desc.Channel())
-	}
-	return ch.onFrame(f)
-}
-
-// admitFrame checks what every frame must satisfy before it is routed
-// (its kind, the PACKED flag, its channel, the peer's link credit) and
-// takes a message-bearing frame's cost from that credit. A status means
-// the frame breaks the protocol; the caller releases it.
-func (d *dispatcher) admitFrame(f *transport.Frame) *plexus.Status {
-	desc := &f.Desc
-	kind, flags, id := desc.Kind(), desc.Flags(), desc.Channel()
-	if kind == 0 || kind > wire.KindMax {
-		return violation("frame kind %d flags %#x", kind, flags)
-	}
-	if flags&wire.FlagPacked != 0 && (kind != wire.KindData || flags&(wire.FlagMsg|wire.FlagMD) != wire.FlagMsg) {
-		return violation("PACKED on a frame of kind %d with flags %#x", kind, flags)
-	}
-	if kind.CarriesMessage() {
-		// The frame's cost comes from the peer's link credit, which must
-		// be positive when the frame arrives. A call's or notification's
-		// cost is given back by onOpen or onNotify, which know whether it
-		// must wait for a handler; any other frame's counts towards the
-		// next grant at once.
+	if rule.charge {
+		// A call's or notification's cost is given back by onOpen or
+		// onNotify, which know whether it must wait for a handler; any
+		// other frame's counts towards the next grant at once. Credit
+		// given back from elsewhere (see regranted) is folded in first.
 		if d.regranted.Load() != 0 {
 			d.linkRemaining += d.regranted.Swap(0)
 		}
 		if d.linkRemaining <= 0 {
+			s.t.Release(f)
 			return violation("link flow-control window exceeded")
 		}
 		cost := wire.FrameCost(len(f.Payload))
 		d.linkRemaining -= cost
-		if kind != wire.KindNotify && kind != wire.KindOpen {
+		if rule.consume {
 			d.consumeLink(cost)
 		}
 	}
-	if !channelAllowed(kind, id) {
-		return violation("frame kind %d on channel %d", kind, id)
+	if rule.handle != nil {
+		return rule.handle(d, f)
 	}
-	return nil
+	// DATA and STATUS, for their channel.
+	s.mu.Lock()
+	ch := s.chans[id]
+	s.mu.Unlock()
+	if ch == nil || (kind == wire.KindStatus && !ch.local) {
+		return d.unrouted(f, ch)
+	}
+	return ch.onFrame(f)
+}
+
+// badPacked reports a PACKED flag where it may not be: only a DATA frame
+// whose payload is a message, without metadata, is packed.
+func badPacked(kind wire.Kind, flags uint8) bool {
+	return flags&wire.FlagPacked != 0 && (kind != wire.KindData || flags&(wire.FlagMsg|wire.FlagMD) != wire.FlagMsg)
+}
+
+// refuse releases a frame that admission refused and says why.
+func (d *dispatcher) refuse(f *transport.Frame) *plexus.Status {
+	kind, flags, id := f.Desc.Kind(), f.Desc.Flags(), f.Desc.Channel()
+	d.s.t.Release(f)
+	switch {
+	case !kind.Valid():
+		return violation("frame kind %d flags %#x", kind, flags)
+	case badPacked(kind, flags):
+		return violation("PACKED on a frame of kind %d with flags %#x", kind, flags)
+	}
+	return violation("frame kind %d on channel %d", kind, id)
+}
+
+// unrouted releases a DATA or STATUS frame that found no channel to go
+// to (ch nil: see unknownChannel), or a STATUS on a channel the peer
+// opened (ch): only the serving side ends a call with a status.
+func (d *dispatcher) unrouted(f *transport.Frame, ch *channel) *plexus.Status {
+	id := f.Desc.Channel()
+	d.s.t.Release(f)
+	if ch != nil {
+		return violation("STATUS on channel %d that the peer opened", id)
+	}
+	return d.unknownChannel(id)
+}
+
+// onOpen and onNotify hand a call or a notification to the serving side.
+func (d *dispatcher) onOpen(f *transport.Frame) *plexus.Status {
+	return d.s.srv.onOpen(f, wire.FrameCost(len(f.Payload)))
+}
+
+func (d *dispatcher) onNotify(f *transport.Frame) *plexus.Status {
+	return d.s.srv.onNotify(f, wire.FrameCost(len(f.Payload)))
 }
 
 // onLinkFrame handles PING, PONG and GOAWAY (channel 0).
-func (d *dispatcher) onLinkFrame(f *transport.Frame) {
+func (d *dispatcher) onLinkFrame(f *transport.Frame) *plexus.Status {
 	desc := &f.Desc
 	switch desc.Kind() {
 	case wire.KindPing:
@@ -143,6 +213,7 @@ func (d *dispatcher) onLinkFrame(f *transport.Frame) {
 		d.onGoAway(desc.Aux(), string(f.Payload))
 	}
 	d.s.t.Release(f)
+	return nil
 }
 
 // onCredit adds a CREDIT's grant to the link's or a channel's window.
@@ -195,38 +266,36 @@ func (d *dispatcher) grantLink() {
 	d.linkConsumed = 0
 }
 
-// channelAllowed: link frames use channel 0, call frames a real channel,
-// CREDIT and RESET either (on 0 they concern the whole link).
-func channelAllowed(kind wire.Kind, id uint64) bool {
-	switch kind {
-	case wire.KindNotify, wire.KindPing, wire.KindPong, wire.KindGoAway:
-		return id == 0
-	case wire.KindOpen, wire.KindData, wire.KindStatus:
-		return id != 0
-	}
-	return true
-}
-
-// lookup finds an open channel. A frame for a channel that existed and has
-// finished is ignored (nil, nil): it may have crossed our RESET. A channel
-// that never existed is a violation.
+// lookup finds an open channel, or says what a frame for a channel that
+// is not open means (see unknownChannel).
 func (d *dispatcher) lookup(id uint64) (*channel, *plexus.Status) {
 	s := d.s
 	s.mu.Lock()
 	ch := s.chans[id]
-	next, peerMax := s.nextID, s.peerMaxID
 	s.mu.Unlock()
 	if ch != nil {
 		return ch, nil
 	}
+	return nil, d.unknownChannel(id)
+}
+
+// unknownChannel is the verdict on a frame for a channel that is not
+// open. A channel that existed and has finished is ignored (nil): the
+// frame may have crossed our RESET. A channel that never existed is a
+// violation.
+func (d *dispatcher) unknownChannel(id uint64) *plexus.Status {
+	s := d.s
+	s.mu.Lock()
+	next, peerMax := s.nextID, s.peerMaxID
+	s.mu.Unlock()
 	if s.cfg.Role.owns(id) {
 		if id >= next {
-			return nil, violation("frame for channel %d that this side never opened", id)
+			return violation("frame for channel %d that this side never opened", id)
 		}
 	} else if id > peerMax {
-		return nil, violation("frame for channel %d before its OPEN", id)
+		return violation("frame for channel %d before its OPEN", id)
 	}
-	return nil, nil
+	return nil
 }
 
 // removeChannel takes ch out of the routing table: frames for it are

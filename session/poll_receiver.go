@@ -101,8 +101,7 @@ func (r *pollReceiver) run(j serveJob) {
 // system call and wake a reader here for nothing).
 func (r *pollReceiver) await(ch *channel, ctx context.Context) bool {
 	if r.tok.TryLock() || r.claimToken(ch) {
-		r.readerHolds.Store(false)
-		r.p.Disarm()
+		r.readerHolds.Store(false) // (the first TryRecv disarms the link)
 		budget := r.callBudget()
 		t0 := time.Now()
 		got, err, fromDispatch := r.pollCall(ch, ctx, budget)
@@ -211,8 +210,8 @@ func (r *pollReceiver) takeToken() bool {
 // this waiting caller, and waits for it within the spin budget: a reader
 // that receives the response would otherwise have to wake the caller, a
 // hand-off that costs more than the round trip. It reports whether it
-// took the token (the caller disarms the link, as for a token it found
-// free), false if the token did not come or ch was signalled meanwhile
+// took the token (the caller's first TryRecv disarms the link, as for a
+// token it found free), false if the token did not come or ch was signalled meanwhile
 // (then the caller blocks on ch, which returns at once if it was).
 func (r *pollReceiver) claimToken(ch *channel) bool {
 	if r.waiters.Load() > 0 || !r.readerHolds.Load() {
@@ -307,10 +306,7 @@ func (r *pollReceiver) read() {
 // over.
 func (rd *reader) receive() (serveJob, bool) {
 	r := rd.r
-	r.readerHolds.Store(true)
-	if !rd.held {
-		r.p.Disarm()
-	}
+	r.readerHolds.Store(true) // (the first TryRecv disarms the link)
 	rd.held = false
 	r.inline = true
 	budget := r.readBudget()

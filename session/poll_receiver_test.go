@@ -61,10 +61,11 @@ var _ transport.Poller = (*fakePoller)(nil)
 
 func newFakePoller(spin time.Duration) *fakePoller {
 	return &fakePoller{
-		spin: spin,
-		out:  make(chan transport.Frame, 1<<12),
-		bell: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		armed: true, // an idle link: the last poller armed it as it left
+		spin:  spin,
+		out:   make(chan transport.Frame, 1<<12),
+		bell:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
 	}
 }
 
@@ -119,6 +120,7 @@ func (p *fakePoller) shake(n int64) {
 func (p *fakePoller) TryRecv(f *transport.Frame) (bool, error) {
 	n := p.tryRecvs.Add(1)
 	p.shake(n)
+	p.Disarm() // TryRecv withdraws Arm first (transport.Poller)
 	if p.onTryRecv != nil {
 		p.onTryRecv(n)
 	}
@@ -155,10 +157,18 @@ func (p *fakePoller) Arm() bool {
 }
 
 func (p *fakePoller) Disarm() {
-	p.disarms.Add(1)
 	p.mu.Lock()
-	p.armed = false
+	p.disarmLocked()
 	p.mu.Unlock()
+}
+
+// disarmLocked withdraws Arm, counting the withdrawals that changed
+// something.
+func (p *fakePoller) disarmLocked() {
+	if p.armed {
+		p.armed = false
+		p.disarms.Add(1)
+	}
 }
 
 func (p *fakePoller) Pending() bool {

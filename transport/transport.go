@@ -61,11 +61,14 @@ type Transport interface {
 //
 // The session guarantees that TryRecv (and Recv), Arm and Disarm are
 // called by one goroutine at a time: the one allowed to receive, which
-// calls Disarm when it starts polling and Arm before it stops.
+// polls with TryRecv (which withdraws Arm: whoever calls it polls) and
+// calls Arm before it stops. Disarm withdraws Arm without a look at the
+// link, for a goroutine that will poll soon.
 // Wait and Wake may be called from any goroutine at any
 // time.
 type Poller interface {
 	// TryRecv is Recv without waiting: ok is false if no frame is ready.
+	// It withdraws Arm, as Disarm does.
 	TryRecv(f *Frame) (ok bool, err error)
 	// Arm announces that nobody polls, so that the peer's next frame wakes
 	// a goroutine in Wait. It reports whether frames are already

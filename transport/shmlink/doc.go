@@ -79,11 +79,14 @@ package shmlink
 // (linkState, control, blobs) are values in it, not pointers, so that the
 // hot paths pay no indirection for the split:
 //
-//   - transport_linux.go: the Transport; frames through the segment
-//     (inline payloads, slots, the rings), one receive path for Recv and
-//     TryRecv, the one mapping from segment errors to statuses (segErr),
-//     and the watch of the plugin's life word.
-//   - poll_linux.go: the transport.Poller methods.
+//   - transport_linux.go: the Transport, Alloc and Free, Close, the one
+//     mapping from segment errors to statuses (segErr), and the watch of
+//     the plugin's life word.
+//   - send_linux.go: Send: a payload inline, by slot reference or in a
+//     blob, and the descriptor into the ring.
+//   - recv_linux.go: TryRecv, the one receive path (Recv is TryRecv and a
+//     wait on the doorbell), Release, and the other transport.Poller
+//     methods.
 //   - state_linux.go: linkState, the lifetime: references that keep the
 //     segment mapped, Close, the fault that broke the link.
 //   - control_linux.go: control, the control socket: its messages, the
