@@ -129,9 +129,15 @@ func TestPythonPluginStatuses(t *testing.T) {
 	c := start(t, pyConfig(t, &buf))
 	ctx := context.Background()
 
-	_, err := pyInvoke(ctx, c, callHostID, []byte("x"))
+	_, err := pyInvoke(ctx, c, plexus.MethodID("pytest.Streams", "Later"), []byte("x"))
 	require.Equal(t, plexus.Unimplemented, plexus.CodeOf(err), "%v", err)
-	require.Contains(t, err.Error(), "hosttest.Echo.CallHost")
+	require.Contains(t, err.Error(), "pytest.Streams.Later")
+
+	// CallHost calls the host, which serves no services here: the host's
+	// UNIMPLEMENTED comes back through the plugin.
+	_, err = pyInvoke(ctx, c, callHostID, []byte("x"))
+	require.Equal(t, plexus.Unimplemented, plexus.CodeOf(err), "%v", err)
+	require.Contains(t, err.Error(), "unknown service")
 
 	_, err = pyInvoke(ctx, c, plexus.MethodID(svcName, "NoSuchMethod"), []byte("x"))
 	require.Equal(t, plexus.Unimplemented, plexus.CodeOf(err), "%v", err)

@@ -10,16 +10,19 @@ the shared-memory link, written from SPEC.md.
         plexus.Service("demo.Echo", [plexus.Method("Echo", 0x1111, echo)]),
     ]})
 
-Unary calls only in this version; see python/README.md.
+Unary and streaming calls, notifications both ways, calls to the host
+(plexus.host()) and blobs; see python/README.md.
 """
 
 from .log import Logger
 from .serve import EXIT_FAILED, EXIT_NOT_PLUGIN, EXIT_OK, run, serve
-from .service import Method, Service, method_id, signature_hash
-from .session import Call, current_call
+from .service import (BIDI_STREAM, CLIENT_STREAM, NOTIFICATION, SERVER_STREAM, UNARY, Method, Service,
+                      method_id, signature_hash)
+from .session import Call, HostConn, HostStream, Notification, current_call, host
 from .status import ApplicationError, Status
 from . import status as codes
 
 __all__ = ["serve", "run", "Service", "Method", "method_id", "signature_hash", "Status",
-           "ApplicationError", "codes", "Call", "current_call", "Logger",
+           "ApplicationError", "codes", "Call", "current_call", "Logger", "host", "HostConn", "HostStream",
+           "Notification", "UNARY", "SERVER_STREAM", "CLIENT_STREAM", "BIDI_STREAM", "NOTIFICATION",
            "EXIT_OK", "EXIT_FAILED", "EXIT_NOT_PLUGIN"]

@@ -3,8 +3,9 @@ plugin's side: it receives frames from ring host->plugin with payloads in
 the host's pool, sends on ring plugin->host with payloads in the plugin's
 pool, rings and waits on the doorbells, and watches the control socket.
 
-Blobs (payloads above the largest slot) come in a later milestone: a BLOB
-descriptor or a blob control message ends the link with a LinkError.
+Blobs (payloads above the largest slot) are in blob.py: received blobs of
+both kinds are read in place, payloads above the largest slot are sent
+as one-shot blobs.
 """
 
 import errno
@@ -15,6 +16,7 @@ import struct
 
 from . import desc as D
 from .atomic import Atomics
+from .blob import Blobs
 from .bell import Bell
 from .errors import LinkError, PeerGone, ProtocolViolation
 from .pool import Pool
@@ -34,20 +36,24 @@ class TooLarge(LinkError):
 
 class Frame:
     """A received frame: its private descriptor, its payload (bytes, or a
-    read-only memoryview of the host's slot) and whether it holds a slot
-    (release() frees it)."""
+    read-only memoryview of the host's slot or blob) and whether it holds a
+    slot or a blob (release() gives it back)."""
 
-    __slots__ = ("desc", "payload", "_link", "_slot", "_gen")
+    __slots__ = ("desc", "payload", "_link", "_slot", "_gen", "_blob")
 
-    def __init__(self, d, payload, link=None, slot=-1, gen=0):
+    def __init__(self, d, payload, link=None, slot=-1, gen=0, blob=None):
         self.desc, self.payload, self._link, self._slot, self._gen = d, payload, link, slot, gen
+        self._blob = blob
 
     def release(self):
-        """Frees the slot the payload lies in (once). Called by the session
-        loop's thread only."""
+        """Frees the slot or blob the payload lies in (once). Called by the
+        session loop's thread only."""
         if self._slot >= 0:
             slot, self._slot = self._slot, -1
             self._link._free_peer_slot(slot, self._gen)
+        elif self._blob is not None:
+            blob, self._blob = self._blob, None
+            self._link.blobs.release(blob)
 
 
 class ShmLink:
@@ -80,6 +86,7 @@ class ShmLink:
         self.held = set()  # the host's slots held by frames not yet released
         self._poll = select.poll()
         self._ctl_fd = ctl.fileno()
+        self.blobs = Blobs(ctl, max_payload)
 
     # -- receiving -----------------------------------------------------------
 
@@ -110,8 +117,8 @@ class ShmLink:
                 return Frame(d, b"")
             self.held.add(d.slot)
             return Frame(d, self.view[off:off + d.length].toreadonly(), self, d.slot, d.gen)
-        raise LinkError("the host sent a payload of %d bytes in a blob; blobs are not implemented "
-                        "by this Python plugin yet" % d.length)
+        view, token = self.blobs.resolve(d, self._read_control)
+        return Frame(d, view, self, blob=token)
 
     def _free_peer_slot(self, slot, gen, held=True):
         if held:
@@ -139,8 +146,12 @@ class ShmLink:
             D.set_inline(d, payload)
         else:
             if n > self.largest_slot:
-                raise TooLarge("payload of %d bytes above the largest slot (%d); blobs are not implemented "
-                               "by this Python plugin yet" % (n, self.largest_slot))
+                ident = self.blobs.send_one_shot(payload)
+                d.flags |= D.BLOB
+                d.slot, d.gen, d.offset, d.length = ident & 0xFFFFFFFF, ident >> 32, 0, n
+                d.inline = _EMPTY16
+                self.tx.write(d.pack())
+                return SENT
             got = self.own_pool.alloc(n)
             if got is None:
                 self._blocked_size = n
@@ -218,7 +229,7 @@ class ShmLink:
     def _read_control(self):
         """Reads the control socket without blocking: end of file marks the
         peer gone; a control message is checked (SPEC.md "Receiver checks
-        for blobs") and, blobs being a later milestone, ends the link."""
+        for blobs") and handed to the blob state."""
         while True:
             try:
                 data, anc, flags, _ = self.ctl.recvmsg(CTL_SIZE + 1, socket.CMSG_SPACE(4 * 4),
@@ -231,30 +242,33 @@ class ShmLink:
                     return
                 raise PeerGone("control socket: %s" % e) from None
             fds = _rights(anc)
-            for fd in fds:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-            if not data and not anc:
-                if self._hung_up():
-                    self.gone = True
-                    return
-                raise ProtocolViolation("empty control message")
-            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or len(data) != CTL_SIZE:
-                raise ProtocolViolation("control message of %d bytes (flags %#x), not %d" % (len(data), flags, CTL_SIZE))
-            typ, res, ident = struct.unpack("<IIQ", data)
-            if typ not in (1, 2, 3, 4) or res != 0 or ident == 0:
-                raise ProtocolViolation("control message type %d reserved %d ID %d" % (typ, res, ident))
-            if len(fds) != (1 if typ in (1, 2) else 0):
-                raise ProtocolViolation("control message type %d with %d descriptors" % (typ, len(fds)))
-            if typ == 3:
-                # A free of one of this side's buffers: it has none.
-                raise ProtocolViolation("free of buffer %d, which this side never sent" % ident)
-            if typ == 4:
-                raise ProtocolViolation("forget of buffer %d, which is not known" % ident)
-            raise LinkError("the host sent a blob (control message type %d); blobs are not implemented "
-                            "by this Python plugin yet" % typ)
+            try:
+                self._control(data, anc, flags, fds)
+            finally:
+                for fd in fds:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            if self.gone:
+                return
+
+    def _control(self, data, anc, flags, fds):
+        """Checks one control message; the blob state takes the descriptors
+        it keeps out of fds."""
+        if not data and not anc:
+            if self._hung_up():
+                self.gone = True
+                return
+            raise ProtocolViolation("empty control message")
+        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or len(data) != CTL_SIZE:
+            raise ProtocolViolation("control message of %d bytes (flags %#x), not %d" % (len(data), flags, CTL_SIZE))
+        typ, res, ident = struct.unpack("<IIQ", data)
+        if typ not in (1, 2, 3, 4) or res != 0 or ident == 0:
+            raise ProtocolViolation("control message type %d reserved %d ID %d" % (typ, res, ident))
+        if len(fds) != (1 if typ in (1, 2) else 0):
+            raise ProtocolViolation("control message type %d with %d descriptors" % (typ, len(fds)))
+        self.blobs.on_control(typ, ident, fds)
 
     def _hung_up(self):
         p = select.poll()

@@ -41,12 +41,17 @@ class _Refuse(Exception):
         self.code = code
 
 
-def serve(cookie, versions, logger=None, handshake_timeout=10.0, max_workers=64):
+def serve(cookie, versions, logger=None, handshake_timeout=10.0, max_workers=64, host_services=None):
     """Serves the host that started this process, then exits: status 0 when
     the host closed the link, 1 when the link failed, 2 when not started by
     a host. When the host dies the plugin's process group is killed (it
-    leads its own group, as the host starts it)."""
-    code = run(cookie, versions, logger, handshake_timeout, max_workers)
+    leads its own group, as the host starts it).
+
+    host_services: {version: [plexus.Service, ...]}, the host's services
+    this plugin calls in each version (plexus.host()), listed in REPLY
+    under protocol 3 for the host to check (a signature hash of 0: the
+    types are not stated). Calls to methods not listed work too."""
+    code = run(cookie, versions, logger, handshake_timeout, max_workers, host_services)
     _flush()
     os._exit(code)  # handler threads that still run must not hold the exit
 
@@ -70,11 +75,11 @@ def _fail(msg):
     return EXIT_FAILED
 
 
-def run(cookie, versions, logger=None, handshake_timeout=10.0, max_workers=64):
+def run(cookie, versions, logger=None, handshake_timeout=10.0, max_workers=64, host_services=None):
     """serve without the exit: returns the exit status."""
     log = logger or Logger("plugin")
     try:
-        return _run(cookie, versions, log, handshake_timeout, max_workers)
+        return _run(cookie, versions, log, handshake_timeout, max_workers, host_services)
     except Exception as err:  # a bug of this package: end the link cleanly, say why
         import traceback
 
@@ -82,7 +87,7 @@ def run(cookie, versions, logger=None, handshake_timeout=10.0, max_workers=64):
         return _fail("internal error: %s: %s" % (type(err).__name__, err))
 
 
-def _run(cookie, versions, log, handshake_timeout, max_workers):
+def _run(cookie, versions, log, handshake_timeout, max_workers, host_services):
     val = os.environ.get(E.NAME)
     if val is None:
         sys.stderr.write(NOT_PLUGIN_MESSAGE)
@@ -91,6 +96,9 @@ def _run(cookie, versions, log, handshake_timeout, max_workers):
     del os.environ[E.NAME]
     try:
         table = _versions(versions)
+        host_table = {}
+        if host_services:
+            host_table = _versions(host_services)
         e = E.parse(val)
     except (ValueError, TypeError) as err:
         return _fail(str(err))
@@ -140,7 +148,8 @@ def _run(cookie, versions, log, handshake_timeout, max_workers):
         proto = H.negotiate_protocol(hello.min_proto, hello.max_proto)
         v = H.negotiate_version(hello.versions, table.keys())
         services = [s.wire() for s in table[v]]
-        return H.Reply(proto, v, hello.limits, services, [])
+        calls = [s.wire() for s in host_table.get(v, [])] if proto >= 3 else []
+        return H.Reply(proto, v, hello.limits, services, calls)
 
     deadline = time.monotonic() + handshake_timeout
     try:
@@ -170,6 +179,7 @@ def _run(cookie, versions, log, handshake_timeout, max_workers):
     sess = Session(link, methods, hello.limits, log, max_workers)
     session_box.append(sess)
     end = sess.run()
+    link.blobs.close()
     if end.kind in ("closed", "drained"):
         log.debug("link ended", reason=end.message)
         return EXIT_OK

@@ -46,18 +46,35 @@ def valid_name(name):
 
 
 UNARY = "Unary"
+SERVER_STREAM = "ServerStream"
+CLIENT_STREAM = "ClientStream"
+BIDI_STREAM = "BidiStream"
+NOTIFICATION = "Notification"
+KINDS = (UNARY, SERVER_STREAM, CLIENT_STREAM, BIDI_STREAM, NOTIFICATION)
+STREAMS = (SERVER_STREAM, CLIENT_STREAM, BIDI_STREAM)
 
 
 class Method:
     """A method a plugin serves.
 
-    handler(request) -> bytes-like (or None for an empty response); the
-    request is a bytes-like object: a read-only memoryview into the link's
-    shared memory when the payload lies in a slot, valid only until the
-    handler returns (copy what you keep). A handler raises plexus.Status
-    (or ApplicationError) to answer with that status; any other exception
-    becomes UNKNOWN with its text. handler None serves the method as
-    UNIMPLEMENTED (it is still described in the handshake).
+    kind is one of UNARY, SERVER_STREAM, CLIENT_STREAM, BIDI_STREAM and
+    NOTIFICATION (SPEC.md "Calls of generated services"):
+
+    - unary: handler(request) -> bytes-like (or None for an empty response);
+    - streams: handler(request, stream) -> None, or bytes-like: a final
+      message sent before the status (the results of a client stream);
+      request is the OPEN's message (None if it had none), stream the
+      plexus.Call, with send(msg), recv() (None at the caller's end) and
+      iteration;
+    - notification: handler(message) -> ignored.
+
+    A request or received message is a bytes-like object: a read-only
+    memoryview into the link's shared memory (a slot or a blob) when the
+    payload is not inline, valid only until the handler returns (a stream
+    message: until the next recv()); copy what you keep. A handler raises
+    plexus.Status (or ApplicationError) to answer with that status; any
+    other exception becomes UNKNOWN with its text. handler None serves the
+    method as UNIMPLEMENTED (it is still described in the handshake).
     """
 
     def __init__(self, name, signature, handler=None, kind=UNARY):
@@ -65,8 +82,8 @@ class Method:
             raise ValueError("method name %r is not 1..255 printable ASCII bytes without spaces" % (name,))
         if not isinstance(signature, int) or not 0 <= signature < 1 << 64:
             raise ValueError("signature hash of %s is not a u64" % name)
-        if kind != UNARY:
-            raise ValueError("method %s: only unary methods are implemented in this version" % name)
+        if kind not in KINDS:
+            raise ValueError("method %s: kind %r is not one of %s" % (name, kind, ", ".join(KINDS)))
         self.name = name
         self.signature = signature
         self.handler = handler

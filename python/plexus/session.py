@@ -1,14 +1,13 @@
 """The session layer, acceptor side (SPEC.md "Session frames" and "Session
-semantics"): channels, unary calls, flow control, deadlines, keepalive,
-GoAway, and the reserved plexus.Link.Shutdown.
+semantics"): channels, unary and streaming calls, notifications both
+ways, calls to the host, flow control, deadlines, keepalive, GoAway, and
+the reserved plexus.Link.Shutdown.
 
 One thread, the session loop, owns the transport: it receives and checks
-frames, keeps every window, and sends. Handlers run on worker threads and
-hand their results back through a queue and a private eventfd.
-
-Streams, notifications and calls to the host come in later milestones;
-the channel bookkeeping below already tells the two parities apart
-(own_calls is where this side's calls will live).
+frames, keeps every window, and sends. Handlers (and whoever calls the
+host) run on other threads and hand what they do to the loop as
+operations in a queue, waking it through a private eventfd; the loop
+hands received messages to them through per-channel queues.
 """
 
 import heapq
@@ -20,57 +19,71 @@ from collections import deque
 
 from . import desc as D
 from . import frames, status
+from .blob import BlobLimit, BlobSendError
 from .errors import LinkError, PeerGone, ProtocolViolation
 from .link import NO_RING, SENT, TooLarge
-from .service import SHUTDOWN_ID
+from .service import NOTIFICATION, SHUTDOWN_ID, STREAMS, UNARY
 from .workers import Workers
 
 CHANNEL_WINDOW0 = 65536   # initial window per channel and direction
 LINK_WINDOW0 = 1 << 20    # initial window per link and direction
 MAX_GRANT = 1 << 31       # largest grant in one CREDIT (the spec allows 2^32 - 1)
 MAX_CONTROL_QUEUE = 65536
+MAX_QUEUED_NOTIFICATIONS = 1024
 SEND_WAIT = 5.0           # seconds a frame waits for ring space or a slot
 MAX_DEADLINE_NS = 1 << 62
 TERM_GRACE = 0.5          # SIGTERM: wait this long for the link to end ...
 DRAIN_TIME = 1.0          # ... then drain for at most this long
 MAX_REASON = 1024
 
-# channel states (this side's view of a channel the peer opened)
+# channel states
 OPEN, HALF, CLOSING, CLOSED = "open", "half-closed", "closing", "closed"
+PENDING = "pending"       # an own call whose OPEN is not sent yet
 
 _local = threading.local()
 
 
 def current_call():
-    """The Call a handler runs for (None outside a handler)."""
+    """The Call (or Notification) a handler runs for (None outside a
+    handler)."""
     return getattr(_local, "call", None)
 
 
-class Call:
-    """One call the host made, as its handler sees it.
+class _Rx:
+    """A received frame whose messages a reader consumes: released, and
+    its cost given back as channel credit, once its last message is."""
 
-    service, method: names; channel: the channel ID; deadline: a
-    time.monotonic() value, or None; metadata: the caller's metadata (str
-    keys, bytes values). cancelled says whether the call was cancelled
-    (RESET, deadline, link end); code is the status it was cancelled with.
-    """
+    __slots__ = ("frame", "cost", "left")
 
-    def __init__(self, channel, method_id, service, method, deadline, metadata):
+    def __init__(self, frame, cost, left):
+        self.frame, self.cost, self.left = frame, cost, left
+
+
+class _Chan:
+    """What a call and a stream share, on either side: the received
+    messages (queued by the loop, taken by a reader thread), the bytes
+    queued to send, cancellation, and the loop's windows."""
+
+    # Cost of frames a sender may queue before send() waits for the loop.
+    def __init__(self, session, channel):
+        self._session = session
         self.channel = channel
-        self.method_id = method_id
-        self.service = service
-        self.method = method
-        self.deadline = deadline
-        self.metadata = metadata
         self.code = 0
+        self.message = ""
+        self.details = b""
         self._cancel = threading.Event()
-        # session-private
+        self._cv = threading.Condition(threading.Lock())
+        self._inq = deque()       # (view, _Rx)
+        self._eof = False         # no more messages will be queued
+        self._cur = None          # _Rx of the message last returned, released at the next recv
+        self._queued = 0          # cost of frames handed to the loop, not yet sent
+        self._sent_end = False
+        # loop-private
         self._state = OPEN
         self._peer_ended = False
         self._send_window = CHANNEL_WINDOW0
         self._recv_view = CHANNEL_WINDOW0
         self._recv_pending = 0
-        self._frame = None
 
     @property
     def cancelled(self):
@@ -81,21 +94,317 @@ class Call:
         whether it was cancelled."""
         return self._cancel.wait(timeout)
 
+    def _cancel_with(self, code, message=""):
+        if not self._cancel.is_set():
+            self.code = code
+            self.message = message
+            self._cancel.set()
+        with self._cv:
+            self._cv.notify_all()
+
+    def _wake(self):
+        with self._cv:
+            self._cv.notify_all()
+
+    def _release_cur(self):
+        """(cv held) Hands the frame of the message last returned back to
+        the loop."""
+        if self._cur is not None:
+            rx, self._cur = self._cur, None
+            self._session._post(("consumed", self, rx))
+
+    def _take(self):
+        """(cv held) The next queued message, or None."""
+        if not self._inq:
+            return None
+        view, rx = self._inq.popleft()
+        if rx is not None:
+            rx.left -= 1
+            if rx.left == 0:
+                self._cur = rx
+        return view
+
+    def _send_msg(self, msg, end=False):
+        s = self._session
+        if msg is None:
+            payload = b""
+        elif isinstance(msg, bytes):
+            payload = msg
+        else:
+            # Copied: a view (of a received message, say) may change or be
+            # released before the loop sends it.
+            payload = bytes(memoryview(msg).cast("B"))
+        cost = len(payload) + 64
+        limit = 2 * s.channel_window
+        with self._cv:
+            while True:
+                self._check_send()
+                if self._queued < limit:
+                    break
+                self._cv.wait(1.0)
+            self._queued += cost
+        s._post(("data", self, payload, msg is not None, end))
+
+    def __iter__(self):
+        while True:
+            m = self.recv()
+            if m is None:
+                return
+            yield m
+
+
+class Call(_Chan):
+    """One call the host made, as its handler sees it; for a streaming
+    method it is also the handler's stream.
+
+    service, method: names; channel: the channel ID; deadline: a
+    time.monotonic() value, or None; metadata: the caller's metadata (str
+    keys, bytes values). cancelled says whether the call was cancelled
+    (RESET, deadline, link end); code is the status it was cancelled with.
+    """
+
+    def __init__(self, channel, method_id, service, method, deadline, metadata, session=None, kind=UNARY):
+        super().__init__(session, channel)
+        self.method_id = method_id
+        self.service = service
+        self.method = method
+        self.deadline = deadline
+        self.metadata = metadata
+        self.kind = kind
+        self._frame = None
+        self._done = False        # the handler returned
+        self._children = []       # own calls made from this handler
+
     def remaining(self):
         """Seconds left before the deadline (None without one)."""
         return None if self.deadline is None else self.deadline - time.monotonic()
 
-    def _cancel_with(self, code):
-        if not self._cancel.is_set():
-            self.code = code
+    def _cancel_with(self, code, message=""):
+        super()._cancel_with(code, message)
+        s = self._session
+        for oc in list(self._children):
+            if s is not None:
+                s._post(("cancel", oc, status.CANCELED, "the handler that made the call was cancelled"))
+
+    def _check_send(self):
+        if self._cancel.is_set():
+            raise status.Status(self.code or status.CANCELED, self.message or "call cancelled")
+        if self._done:
+            raise status.Status(status.FAILED_PRECONDITION, "send after the handler returned")
+
+    def send(self, msg):
+        """Sends one message (bytes-like) to the caller. Blocks while the
+        loop holds two channel windows of this call's messages (the host's
+        window is respected by the loop). Raises plexus.Status once the
+        call is cancelled."""
+        if self.kind not in STREAMS:
+            raise status.Status(status.FAILED_PRECONDITION, "send on a %s call" % self.kind)
+        self._send_msg(msg)
+
+    def recv(self, timeout=None):
+        """The caller's next message: a read-only bytes-like view, valid
+        until the next recv() or the handler's return; None once the caller
+        has ended its side. Raises plexus.Status when the call is cancelled,
+        TimeoutError after timeout seconds."""
+        end = None if timeout is None else time.monotonic() + timeout
+        with self._cv:
+            self._release_cur()
+            while True:
+                if self._cancel.is_set():
+                    raise status.Status(self.code or status.CANCELED, self.message or "call cancelled")
+                m = self._take()
+                if m is not None:
+                    return m
+                if self._eof:
+                    return None
+                w = None if end is None else end - time.monotonic()
+                if w is not None and w <= 0:
+                    raise TimeoutError("no message within %.3f s" % timeout)
+                self._cv.wait(w)
+
+
+class Notification:
+    """A notification from the host, as its handler sees it
+    (current_call() inside the handler)."""
+
+    cancelled = False
+    code = 0
+    deadline = None
+
+    def __init__(self, method_id, service, method, metadata):
+        self.method_id, self.service, self.method, self.metadata = method_id, service, method, metadata
+
+    def wait_cancelled(self, timeout=None):
+        return False
+
+    def remaining(self):
+        return None
+
+
+class HostStream(_Chan):
+    """A call this plugin makes to the host (HostConn.stream, invoke).
+
+    send(msg), close_send(), recv() -> view or None at the end (raises
+    plexus.Status for a failed call), close() to abandon it. After the end
+    code, message, details and trailer say how it ended.
+    """
+
+    def __init__(self, session, method_id, deadline, metadata, parent=None):
+        super().__init__(session, 0)
+        self.method_id = method_id
+        self.deadline = deadline
+        self.metadata = metadata or {}
+        self.trailer = {}
+        self.response = None      # a unary STATUS's message (bytes)
+        self._final = False       # the call ended (STATUS, RESET, deadline, link end)
+        self._state = PENDING
+        self._parent = parent
+
+    def _check_send(self):
+        if self._final:
+            if self.code == status.OK:
+                raise status.Status(status.FAILED_PRECONDITION, "send after the call ended")
+            raise status.Status(self.code, self.message, self.details)
+        if self._sent_end:
+            raise status.Status(status.FAILED_PRECONDITION, "send after close_send")
+
+    def send(self, msg):
+        """Sends one message (bytes-like) to the host's handler."""
+        self._send_msg(msg)
+
+    def close_send(self):
+        """Ends this side of the stream: DATA with END."""
+        with self._cv:
+            if self._sent_end or self._final:
+                return
+            self._sent_end = True
+            self._queued += 64
+        self._session._post(("data", self, b"", False, True))
+
+    def recv(self, timeout=None):
+        """The host's next message (a read-only view valid until the next
+        recv() or close()), None when the call ended with OK; raises
+        plexus.Status when it failed."""
+        end = None if timeout is None else time.monotonic() + timeout
+        with self._cv:
+            self._release_cur()
+            while True:
+                m = self._take()
+                if m is not None:
+                    return m
+                if self._final:
+                    if self.code == status.OK:
+                        return None
+                    raise status.Status(self.code, self.message, self.details)
+                w = None if end is None else end - time.monotonic()
+                if w is not None and w <= 0:
+                    raise TimeoutError("no message within %.3f s" % timeout)
+                self._cv.wait(w)
+
+    def wait(self):
+        """Waits for the end of the call; returns its code."""
+        with self._cv:
+            while not self._final:
+                self._cv.wait()
+        return self.code
+
+    def close(self):
+        """Abandons the call (RESET CANCELED to the host, unless it ended)
+        and releases the messages not read."""
+        with self._cv:
+            self._release_cur()
+            final = self._final
+        if not final:
+            self._session._post(("cancel", self, status.CANCELED, "stream closed by the caller"))
+        self._session._post(("drain", self))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _finish(self, code, message="", details=b""):
+        """(loop) The call ended."""
+        with self._cv:
+            if self._final:
+                return
+            self._final = True
+            self.code, self.message, self.details = code, message, details
+            self._state = CLOSED
+            self._eof = True
+            self._cv.notify_all()
+        if code != status.OK:
             self._cancel.set()
+        p = self._parent
+        if p is not None:
+            try:
+                p._children.remove(self)
+            except ValueError:
+                pass
 
 
-class _Out:
-    __slots__ = ("call", "desc", "payload", "on_sent")
+class HostConn:
+    """This plugin's calls and notifications to its host (plexus.host()).
+    Thread-safe; not for the session loop's own thread."""
 
-    def __init__(self, call, d, payload, on_sent=None):
-        self.call, self.desc, self.payload, self.on_sent = call, d, payload, on_sent
+    def __init__(self, session):
+        self._s = session
+
+    def _deadline(self, timeout):
+        call = current_call()
+        d = None if timeout is None else time.monotonic() + timeout
+        if isinstance(call, Call) and call.deadline is not None:
+            d = call.deadline if d is None else min(d, call.deadline)
+        return d, (call if isinstance(call, Call) else None)
+
+    def stream(self, method_id, first=None, close_send=False, timeout=None, metadata=None):
+        """Opens a streaming call of the host's method method_id with first
+        (bytes-like or None) in the OPEN; close_send ends this side at once
+        (a server stream). Inside a handler the call inherits its deadline
+        and is cancelled with it."""
+        deadline, parent = self._deadline(timeout)
+        oc = HostStream(self._s, method_id, deadline, metadata, parent)
+        if parent is not None:
+            parent._children.append(oc)
+        payload = None if first is None else bytes(memoryview(first).cast("B"))
+        oc._sent_end = close_send
+        self._s._post(("open", oc, payload, close_send))
+        return oc
+
+    def invoke(self, method_id, request=b"", timeout=None, metadata=None):
+        """Calls the host's unary method: returns the response (bytes) or
+        raises plexus.Status."""
+        oc = self.stream(method_id, request, True, timeout, metadata)
+        oc.wait()
+        with oc._cv:
+            msgs = [bytes(m) for m, _ in oc._inq]
+            for _, rx in oc._inq:
+                if rx is not None:
+                    rx.left = 0
+        self._s._post(("drain", oc))
+        if oc.code != status.OK:
+            raise status.Status(oc.code, oc.message, oc.details)
+        if oc.response is not None and not msgs:
+            return oc.response
+        if oc.response is None and len(msgs) == 1:
+            return msgs[0]
+        raise status.Status(status.INTERNAL, "unary call %#018x ended with %d response messages"
+                            % (method_id, len(msgs) + (oc.response is not None)))
+
+    def notify(self, method_id, message=b"", metadata=None):
+        """Sends a notification (NOTIFY) to the host's method method_id."""
+        payload = bytes(memoryview(message).cast("B"))
+        md = frames.encode_metadata(metadata) if metadata else None
+        self._s._post(("notify", method_id, payload, md))
+
+
+_host = None
+
+
+def host():
+    """The HostConn of the running link (None before it is up)."""
+    return _host
 
 
 class End(Exception):
@@ -110,11 +419,20 @@ class End(Exception):
         self.code = code
 
 
+class _Out:
+    __slots__ = ("call", "desc", "payload", "on_sent", "cost_queued")
+
+    def __init__(self, call, d, payload, on_sent=None, cost_queued=0):
+        self.call, self.desc, self.payload, self.on_sent = call, d, payload, on_sent
+        self.cost_queued = cost_queued  # what the sender counted in call._queued
+
+
 class Session:
     def __init__(self, link, methods, limits, log, max_workers=64):
         """methods: {method ID: (service name, plexus.Method)} of the
         negotiated version; limits: the HELLO's (the plugin uses the
         host's windows)."""
+        global _host
         self.link = link
         self.methods = methods
         self.log = log
@@ -124,17 +442,20 @@ class Session:
         self.link_send = LINK_WINDOW0   # our send window of the link
         self.link_recv = LINK_WINDOW0   # our view of the host's
         self.link_pending = 0           # consumed, not yet given back
+        self.link_withheld = 0          # link credit withheld for queued notifications
         self.highest_peer = 0           # highest channel the host opened
         self.next_own = 2               # the next channel this side would open
         self.calls = {}                 # channels the host opened, not closed
-        self.own_calls = {}             # channels this side opened (later milestones)
+        self.own_calls = {}             # channels this side opened, not closed
         self.ctl_out = deque()          # cost-free frames: PONG, CREDIT, RESET, GOAWAY
         self.out = []                   # costed frames, in order
-        self.completions = deque()
+        self.ops = deque()              # from other threads: what to do on the loop
         self.deadlines = []
         self._seq = itertools.count()
         self.wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self.workers = Workers(max_workers)
+        self.note_worker = Workers(1, "plexus-notify")  # notifications run one at a time, in order
+        self.notes_queued = 0
         self.closing = False            # the host's Shutdown notice arrived
         self.goaway_sent = None
         self.peer_goaway = None
@@ -143,6 +464,9 @@ class Session:
         self.drain_until = None
         self.blocked = 0
         self.blocked_since = None
+        self.ended = None
+        self.host = HostConn(self)
+        _host = self.host
 
     # -- the loop ------------------------------------------------------------
 
@@ -166,27 +490,61 @@ class Session:
             end = End("violation", str(e), status.PROTOCOL_VIOLATION)
         except PeerGone as e:
             end = End("peer_died", str(e), status.PEER_DIED)
+        except BlobLimit as e:
+            self.link.shutdown()
+            end = End("failed", str(e), status.RESOURCE_EXHAUSTED)
         except LinkError as e:
             self.link.shutdown()
             end = End("failed", str(e), status.INTERNAL)
+        self.ended = end
+        code = end.code or status.LINK_CLOSED
         for call in list(self.calls.values()):
-            call._cancel_with(end.code or status.LINK_CLOSED)
+            call._cancel_with(code, end.message)
+        for oc in list(self.own_calls.values()):
+            oc._finish(code, end.message)
+        for o in self.out:
+            if isinstance(o.call, HostStream):
+                o.call._finish(code, end.message)
+        # Calls opened after the end find ended set (_post).
+        while self.ops:
+            self._fail_op(self.ops.popleft(), code, end.message)
         return end
 
     def on_sigterm(self):
         """Called from a signal handler: remembers the time, wakes the loop."""
         if self.sigterm_at is None:
             self.sigterm_at = time.monotonic()
+        self._wakeup()
+
+    def _wakeup(self):
         try:
             os.eventfd_write(self.wake_fd, 1)
         except OSError:
             pass
 
+    def _post(self, op):
+        """From any thread: hands op to the loop."""
+        if self.ended is not None:
+            self._fail_op(op, self.ended.code or status.LINK_CLOSED, self.ended.message)
+            return
+        self.ops.append(op)
+        self._wakeup()
+        if self.ended is not None:
+            # The loop ended while op was added: whoever sees it fails it.
+            try:
+                self.ops.remove(op)
+            except ValueError:
+                return
+            self._fail_op(op, self.ended.code or status.LINK_CLOSED, self.ended.message)
+
+    def _fail_op(self, op, code, message):
+        if op[0] in ("open", "data", "cancel") and isinstance(op[1], HostStream):
+            op[1]._finish(code, message)
+
     def _step(self):
         busy = False
-        while self.completions:
-            call, outcome = self.completions.popleft()
-            self._complete(call, outcome)
+        while self.ops:
+            self._op(self.ops.popleft())
             busy = True
         frames_in = self.link.receive()
         for f in frames_in:
@@ -242,6 +600,65 @@ class Session:
         self.goaway_sent = self.highest_peer
         self._queue_ctl(D.Desc(kind=D.GOAWAY, aux=self.highest_peer), b"draining")
 
+    # -- operations from other threads ------------------------------------------
+
+    def _op(self, op):
+        kind = op[0]
+        if kind == "done":
+            self._complete(op[1], op[2])
+        elif kind == "consumed":
+            chan, rx = op[1], op[2]
+            rx.frame.release()
+            self._consumed_channel(chan, rx.cost)
+        elif kind == "data":
+            _, chan, payload, msg, end = op
+            self._queue_data(chan, payload, msg, end)
+        elif kind == "open":
+            _, oc, payload, end = op
+            self._queue_open(oc, payload, end)
+        elif kind == "cancel":
+            _, oc, code, reason = op
+            self._cancel_own(oc, code, reason)
+        elif kind == "drain":
+            self._drain(op[1])
+        elif kind == "notify":
+            _, mid, payload, md = op
+            d = D.Desc(kind=D.NOTIFY, method=mid, flags=D.MSG)
+            if md is not None:
+                d.flags |= D.MD
+                payload = md + payload
+            self.out.append(_Out(None, d, payload))
+        elif kind == "note_done":
+            _, frame, debt = op
+            frame.release()
+            self.notes_queued -= 1
+            if debt:
+                self.link_withheld -= debt
+                self._give_link(debt)
+
+    def _drain(self, chan):
+        """Releases the messages a reader will not take."""
+        with chan._cv:
+            items = list(chan._inq)
+            chan._inq.clear()
+            cur, chan._cur = chan._cur, None
+        seen = set()
+        for _, rx in items + ([(None, cur)] if cur is not None else []):
+            if rx is not None and id(rx) not in seen:
+                seen.add(id(rx))
+                rx.frame.release()
+
+    def _queue_data(self, chan, payload, msg, end):
+        cost = len(payload) + 64
+        ok = chan._state in (OPEN, HALF) if isinstance(chan, Call) else chan._state in (PENDING, OPEN)
+        if not ok:
+            with chan._cv:
+                chan._queued -= cost
+                chan._cv.notify_all()
+            return
+        d = D.Desc(channel=chan.channel, kind=D.DATA, flags=(D.MSG if msg else 0) | (D.END if end else 0))
+        self.out.append(_Out(chan, d, payload, cost_queued=cost))
+
     # -- receiving -------------------------------------------------------------
 
     def _handle(self, f):
@@ -261,20 +678,19 @@ class Session:
         if k == D.OPEN:
             return self._open(f)
         if k == D.DATA:
-            self._data(f)
-        elif k == D.STATUS:
+            return self._data(f)
+        if k == D.STATUS:
             self._status(f)
         elif k == D.RESET:
             self._reset(f)
         elif k == D.CREDIT:
             self._credit(f)
         elif k == D.NOTIFY:
-            self._notify(f)
+            return self._notify(f)
         elif k == D.PING:
             self._queue_ctl(D.Desc(kind=D.PONG, aux=d.aux), b"")
         elif k == D.GOAWAY:
-            self.peer_goaway = d.aux
-            self.log.debug("host sent GOAWAY", limit=d.aux, reason=bytes(f.payload).decode("utf-8", "replace"))
+            self._goaway(f)
         # PONG: any frame shows the host alive; this side sends no PINGs.
         return False
 
@@ -295,13 +711,17 @@ class Session:
             return None
         raise ProtocolViolation("frame for channel %d, above the highest the host opened (%d)" % (ch, self.highest_peer))
 
-    def _charge_link(self, cost):
+    def _charge_link(self, cost, give=True):
         if self.link_recv <= 0:
             raise ProtocolViolation("costed frame while the host's link window is %d" % self.link_recv)
         self.link_recv -= cost
         # The link window is given back when the frame is dispatched.
+        if give:
+            self._give_link(cost)
+
+    def _give_link(self, cost):
         self.link_pending += cost
-        if self.link_pending >= self.link_window // 2:
+        if self.link_pending >= self.link_window // 2 or (self.link_withheld and self.notes_queued == 0):
             self._grant(0, self.link_pending)
             self.link_pending = 0
 
@@ -312,8 +732,10 @@ class Session:
 
     def _consumed_channel(self, call, cost):
         """Gives channel credit back for what the application consumed; none
-        once the host has ended its side."""
-        if call._peer_ended or call._state in (CLOSING, CLOSED):
+        once the host has ended its side or the channel is over."""
+        if call._peer_ended or call._state in (CLOSING, CLOSED) or cost <= 0:
+            return
+        if isinstance(call, Call) and call._done:
             return
         call._recv_pending += cost
         if call._recv_pending >= self.channel_window // 2:
@@ -349,10 +771,11 @@ class Session:
             deadline = time.monotonic() + min(d.aux, MAX_DEADLINE_NS) / 1e9
         entry = self.methods.get(d.method)
         svc, m = (entry[0], entry[1]) if entry else ("", None)
-        call = Call(ch, d.method, svc, m.name if m else "", deadline, md)
+        call = Call(ch, d.method, svc, m.name if m else "", deadline, md, self, m.kind if m else UNARY)
         call._send_window = CHANNEL_WINDOW0 + d.credit
         call._recv_view = CHANNEL_WINDOW0 - cost
         call._peer_ended = bool(d.flags & D.END)
+        call._eof = call._peer_ended
         call._state = HALF if call._peer_ended else OPEN
         if self.goaway_sent is not None and ch > self.goaway_sent:
             self._reset_call(call, status.UNAVAILABLE, "the plugin is going away")
@@ -370,7 +793,11 @@ class Session:
         if m is None:
             self._reset_call(call, status.UNIMPLEMENTED, self._unknown(d.method))
             return False
-        if not d.flags & D.MSG:
+        if m.kind == NOTIFICATION:
+            self._reset_call(call, status.UNIMPLEMENTED, "%s.%s is a notification, not a call" % (svc, m.name))
+            return False
+        stream = m.kind in STREAMS
+        if not d.flags & D.MSG and not stream:
             self._queue_status(call, status.INVALID_ARGUMENT, "%s.%s: call without a message" % (svc, m.name))
             return False
         if m.handler is None:
@@ -387,7 +814,8 @@ class Session:
         if deadline is not None:
             heapq.heappush(self.deadlines, (deadline, next(self._seq), call))
         self.running += 1
-        self.workers.submit(self._run_handler, call, m.handler, body)
+        request = body if d.flags & D.MSG else None
+        self.workers.submit(self._run_handler, call, m.handler, request)
         return True
 
     def _unknown(self, mid):
@@ -410,18 +838,45 @@ class Session:
         if d.flags & D.MD:
             _, n = frames.parse_metadata(body)  # parsed, then discarded
             body = body[n:]
-        if d.flags & D.PACKED:
-            frames.check_packed(body)
+        recs = frames.check_packed(body) if d.flags & D.PACKED else None
         if call is None or call._state in (CLOSING, CLOSED):
-            return
+            return False
         self._charge_channel(call, cost)
-        if d.flags & D.END:
+        end = bool(d.flags & D.END)
+        if end:
             call._peer_ended = True
-            if call._state == OPEN:
+            if call._state == OPEN and isinstance(call, Call):
                 call._state = HALF
-        # Unary handlers take the OPEN's message only; streams will queue
-        # these messages. Consumed now: credit goes back.
-        self._consumed_channel(call, cost)
+        kept = False
+        if isinstance(call, Call) and (call.kind not in STREAMS or call._done):
+            # A unary handler takes the OPEN's message only (the opener's
+            # later DATA is never read): consumed now.
+            self._consumed_channel(call, cost)
+        elif d.flags & D.MSG:
+            if recs is None:
+                views = [body]
+            else:
+                views = [body[o:o + n] for o, n in recs]
+            rx = _Rx(f, cost, len(views))
+            with call._cv:
+                for v in views:
+                    call._inq.append((v, rx))
+                if end:
+                    call._eof = True
+                call._cv.notify_all()
+            kept = True
+        else:
+            self._consumed_channel(call, cost)
+        if end and not kept:
+            with call._cv:
+                call._eof = True
+                call._cv.notify_all()
+        if end and isinstance(call, HostStream):
+            # The host's side ended on DATA (a Go acceptor never does this):
+            # the call is over once its messages are read.
+            self.own_calls.pop(call.channel, None)
+            call._finish(status.OK)
+        return kept
 
     def _status(self, f):
         d = f.desc
@@ -429,14 +884,27 @@ class Session:
         call = self._peer_channel(ch)
         if call is not None and ch & 1:
             raise ProtocolViolation("STATUS on channel %d, which the host opened and which is still open" % ch)
-        self._charge_link(d.length + 64)
+        if call is not None and call._peer_ended:
+            raise ProtocolViolation("STATUS on channel %d after its end" % ch)
+        cost = d.length + 64
+        self._charge_link(cost)
         body = f.payload
+        md = {}
         if d.flags & D.MD:
-            _, n = frames.parse_metadata(body)
+            md, n = frames.parse_metadata(body)
             body = body[n:]
-        if d.aux & 0xFFFFFFFF:
-            frames.parse_status_body(body)
-        # STATUS for this side's own calls: a later milestone (own_calls is empty).
+        code = d.aux & 0xFFFFFFFF
+        msg, details = "", b""
+        if code:
+            msg, details = frames.parse_status_body(body)
+        if call is None:
+            return
+        self._charge_channel(call, cost)
+        call.trailer = md
+        if code == 0 and d.flags & D.MSG:
+            call.response = bytes(body)
+        self.own_calls.pop(ch, None)
+        call._finish(code, msg, details)
 
     def _reset(self, f):
         d = f.desc
@@ -447,10 +915,30 @@ class Session:
         call = self._peer_channel(d.channel)
         if call is None:
             return
-        call._cancel_with(code)
-        if call._state != CLOSING:
-            call._state = CLOSED
-            self.calls.pop(d.channel, None)
+        if isinstance(call, HostStream):
+            self.own_calls.pop(d.channel, None)
+            self._purge(call)
+            call._finish(code, reason)
+            return
+        call._cancel_with(code, reason)
+        call._state = CLOSED
+        self.calls.pop(d.channel, None)
+        self._purge(call)
+
+    def _purge(self, call):
+        """Drops the frames queued for a channel that is over."""
+        if any(o.call is call for o in self.out):
+            keep = []
+            for o in self.out:
+                if o.call is call:
+                    if o.on_sent is not None:
+                        o.on_sent()
+                    continue
+                keep.append(o)
+            self.out = keep
+        with call._cv:
+            call._queued = 0
+            call._cv.notify_all()
 
     def _credit(self, f):
         d = f.desc
@@ -461,14 +949,52 @@ class Session:
         if call is not None:
             call._send_window += d.credit
 
+    def _goaway(self, f):
+        d = f.desc
+        self.peer_goaway = d.aux if self.peer_goaway is None else min(self.peer_goaway, d.aux)
+        self.log.debug("host sent GOAWAY", limit=d.aux, reason=bytes(f.payload).decode("utf-8", "replace"))
+        for ch, oc in list(self.own_calls.items()):
+            if ch > self.peer_goaway:
+                self.own_calls.pop(ch, None)
+                self._purge(oc)
+                oc._finish(status.UNAVAILABLE, "the host is going away: the call was not started")
+
     def _notify(self, f):
         d = f.desc
-        self._charge_link(d.length + 64)
+        cost = d.length + 64
+        withhold = self.notes_queued >= MAX_QUEUED_NOTIFICATIONS
+        self._charge_link(cost, give=not withhold)
+        body = f.payload
+        md = {}
         if d.flags & D.MD:
-            frames.parse_metadata(f.payload)
-        # This milestone serves no notifications: a NOTIFY for a method not
-        # served as one is dropped; its cost came back with the link credit.
-        self.log.debug("notification dropped: this plugin serves no notifications", method="%#018x" % d.method)
+            md, n = frames.parse_metadata(body)
+            body = body[n:]
+        entry = self.methods.get(d.method)
+        if entry is None or entry[1].kind != NOTIFICATION or entry[1].handler is None:
+            why = self._unknown(d.method) if entry is None else "%s.%s is %s" % (
+                entry[0], entry[1].name, "not implemented" if entry[1].kind == NOTIFICATION else "a call, not a notification")
+            self.log.debug("dropping notification", reason=why)
+            if withhold:
+                self._give_link(cost)
+            return False
+        svc, m = entry
+        debt = cost if withhold else 0
+        self.link_withheld += debt
+        self.notes_queued += 1
+        note = Notification(d.method, svc, m.name, md)
+        self.note_worker.submit(self._run_note, note, m.handler, body if d.flags & D.MSG else b"", f, debt)
+        return True
+
+    def _run_note(self, note, handler, message, frame, debt):
+        _local.call = note
+        try:
+            handler(message)
+        except BaseException as e:  # a notification has no answer: log it
+            self.log.warn("notification handler failed", method="%s.%s" % (note.service, note.method),
+                          error="%s: %s" % (type(e).__name__, e))
+        finally:
+            _local.call = None
+        self._post(("note_done", frame, debt))
 
     # -- handlers --------------------------------------------------------------
 
@@ -479,7 +1005,13 @@ class Session:
         else:
             _local.call = call
             try:
-                outcome = (status.OK, handler(request))
+                if call.kind in STREAMS:
+                    result = handler(request, call)
+                    if result is not None:
+                        result = bytes(memoryview(result).cast("B"))
+                    outcome = (status.OK, result)
+                else:
+                    outcome = (status.OK, handler(request))
             except status.Status as st:
                 outcome = (st.code, st.message, st.details)
             except Exception as e:  # an error of the handler: UNKNOWN with its text
@@ -488,15 +1020,17 @@ class Session:
                 outcome = (status.INTERNAL, "handler raised %s" % type(e).__name__, b"")
             finally:
                 _local.call = None
-        self.completions.append((call, outcome))
-        try:
-            os.eventfd_write(self.wake_fd, 1)
-        except OSError:
-            pass
+        with call._cv:
+            call._done = True
+            call._release_cur()
+            call._cv.notify_all()
+        self._post(("done", call, outcome))
 
     def _complete(self, call, outcome):
         self.running -= 1
         frame, call._frame = call._frame, None
+        if call.kind in STREAMS:
+            self._drain(call)
         if call._state not in (OPEN, HALF):
             # Reset or timed out meanwhile: the answer goes nowhere.
             if frame is not None:
@@ -505,6 +1039,14 @@ class Session:
         release = frame.release if frame is not None else None
         if outcome[0] == status.OK:
             result = outcome[1]
+            if call.kind in STREAMS:
+                if result is not None:
+                    d = D.Desc(channel=call.channel, kind=D.DATA, flags=D.MSG)
+                    self.out.append(_Out(call, d, result))
+                self._queue_status(call, status.OK, response=None)
+                if release:
+                    release()
+                return
             try:
                 payload = b"" if result is None else memoryview(result).cast("B")
             except TypeError:
@@ -525,9 +1067,79 @@ class Session:
     def _expire(self, now):
         while self.deadlines and self.deadlines[0][0] <= now:
             _, _, call = heapq.heappop(self.deadlines)
+            if isinstance(call, HostStream):
+                if call._state == OPEN:
+                    self._cancel_own(call, status.DEADLINE_EXCEEDED, "deadline exceeded")
+                continue
             if call._state in (OPEN, HALF):
-                call._cancel_with(status.DEADLINE_EXCEEDED)
+                call._cancel_with(status.DEADLINE_EXCEEDED, "deadline exceeded")
+                self._purge(call)
                 self._queue_status(call, status.DEADLINE_EXCEEDED, "deadline exceeded")
+
+    # -- this side's calls -------------------------------------------------------
+
+    def _queue_open(self, oc, payload, end):
+        if oc._final:
+            return
+        if self.peer_goaway is not None or self.goaway_sent is not None:
+            oc._finish(status.UNAVAILABLE, "the link is going away: the call was not sent")
+            return
+        d = D.Desc(kind=D.OPEN, method=oc.method_id)
+        if payload is not None:
+            d.flags |= D.MSG
+        if end:
+            d.flags |= D.END
+        body = payload if payload is not None else b""
+        if len(body) > self.max_payload - 16384:
+            oc._finish(status.RESOURCE_EXHAUSTED, "request of %d bytes above the link's maximum payload" % len(body))
+            return
+        if oc.metadata:
+            try:
+                md = frames.encode_metadata(oc.metadata)
+            except ValueError as e:
+                oc._finish(status.INVALID_ARGUMENT, str(e))
+                return
+            d.flags |= D.MD
+            body = md + body
+        extra = self.channel_window - CHANNEL_WINDOW0
+        d.credit = extra
+        oc._recv_view = CHANNEL_WINDOW0 + extra
+        self.out.append(_Out(oc, d, body))
+
+    def _prepare_open(self, o, now):
+        """Just before an OPEN is sent: its channel ID and its remaining
+        time. False if the call is over (its deadline passed)."""
+        oc = o.call
+        if oc._final:
+            return False
+        if oc.deadline is not None:
+            left = oc.deadline - now
+            if left <= 0:
+                oc._finish(status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent")
+                self._purge(oc)
+                return False
+            o.desc.aux = max(1, int(left * 1e9))
+        ch = self.next_own
+        self.next_own += 2
+        oc.channel = ch
+        o.desc.channel = ch
+        for later in self.out:
+            if later.call is oc:
+                later.desc.channel = ch
+        oc._state = OPEN
+        self.own_calls[ch] = oc
+        if oc.deadline is not None:
+            heapq.heappush(self.deadlines, (oc.deadline, next(self._seq), oc))
+        return True
+
+    def _cancel_own(self, oc, code, reason):
+        if oc._final:
+            return
+        if oc._state == OPEN:
+            self._queue_ctl(D.Desc(channel=oc.channel, kind=D.RESET, aux=code), _reason(reason))
+            self.own_calls.pop(oc.channel, None)
+        self._purge(oc)
+        oc._finish(code, reason)
 
     # -- sending ---------------------------------------------------------------
 
@@ -538,16 +1150,20 @@ class Session:
         self.ctl_out.append((d, payload))
 
     def _reset_call(self, call, code, reason):
-        call._cancel_with(code)
+        call._cancel_with(code, reason)
         call._state = CLOSED
         self.calls.pop(call.channel, None)
+        self._purge(call)
         self._queue_ctl(D.Desc(channel=call.channel, kind=D.RESET, aux=code), _reason(reason))
 
     def _queue_status(self, call, code, message="", details=b"", response=None, on_sent=None):
         d = D.Desc(channel=call.channel, kind=D.STATUS, flags=D.END, aux=code)
         if code == status.OK:
-            d.flags |= D.MSG
-            payload = response
+            if response is not None:
+                d.flags |= D.MSG
+                payload = response
+            else:
+                payload = b""
         else:
             payload = frames.encode_status_body(message, details)
         call._state = CLOSING
@@ -555,9 +1171,15 @@ class Session:
 
     def _sent(self, o):
         call = o.call
-        if o.desc.kind == D.STATUS:
-            call._state = CLOSED
-            self.calls.pop(call.channel, None)
+        if call is not None:
+            k = o.desc.kind
+            if k == D.STATUS:
+                call._state = CLOSED
+                self.calls.pop(call.channel, None)
+            if o.cost_queued:
+                with call._cv:
+                    call._queued -= o.cost_queued
+                    call._cv.notify_all()
         if o.on_sent is not None:
             o.on_sent()
 
@@ -573,26 +1195,32 @@ class Session:
             self.ctl_out.popleft()
         if not blocked and self.out:
             keep = []
-            held = set()  # channels with an earlier frame still waiting
-            for i, o in enumerate(self.out):
-                ch = o.call.channel
-                if blocked or self.link_send <= 0 or ch in held or o.call._send_window <= 0:
+            held = set()  # calls with an earlier frame still waiting
+            now = time.monotonic()
+            for o in self.out:
+                c = o.call
+                key = id(c)
+                if blocked or self.link_send <= 0 or key in held or (c is not None and c._send_window <= 0):
                     keep.append(o)
-                    held.add(ch)
+                    held.add(key)
+                    continue
+                if o.desc.kind == D.OPEN and not self._prepare_open(o, now):
                     continue
                 try:
                     r = link.try_send(o.desc, o.payload)
-                except TooLarge as e:
-                    self._too_large(o, str(e))
+                except (TooLarge, BlobSendError) as e:
+                    if not self._too_large(o, str(e)):
+                        continue
                     r = link.try_send(o.desc, o.payload)
                 if r != SENT:
                     blocked = r
                     keep.append(o)
-                    held.add(ch)
+                    held.add(key)
                     continue
                 cost = o.desc.length + 64
                 self.link_send -= cost
-                o.call._send_window -= cost
+                if c is not None:
+                    c._send_window -= cost
                 self._sent(o)
             self.out = keep
         link.publish()
@@ -613,12 +1241,36 @@ class Session:
             self.blocked_since = now
 
     def _too_large(self, o, why):
-        """Turns a response that cannot be placed into RESOURCE_EXHAUSTED."""
-        if o.desc.kind != D.STATUS:
-            raise LinkError(why)
-        self.log.warn("response fails", channel=o.call.channel, reason=why)
-        o.desc = D.Desc(channel=o.call.channel, kind=D.STATUS, flags=D.END, aux=status.RESOURCE_EXHAUSTED)
-        o.payload = frames.encode_status_body("%s.%s: %s" % (o.call.service, o.call.method, why)[:MAX_REASON])
+        """A frame that cannot be placed: a response becomes
+        RESOURCE_EXHAUSTED (True: send the replacement); a stream message
+        fails its call, a notification is dropped (False)."""
+        c = o.call
+        k = o.desc.kind
+        if k == D.STATUS:
+            self.log.warn("response fails", channel=c.channel, reason=why)
+            o.desc = D.Desc(channel=c.channel, kind=D.STATUS, flags=D.END, aux=status.RESOURCE_EXHAUSTED)
+            o.payload = frames.encode_status_body("%s.%s: %s" % (c.service, c.method, why)[:MAX_REASON])
+            return True
+        self.log.warn("frame not sent", kind=D.KIND_NAMES.get(k), reason=why)
+        if c is None:
+            return False
+        if isinstance(c, HostStream):
+            if k == D.OPEN:
+                # Not sent: its ID, the last one taken, is given back.
+                self.own_calls.pop(c.channel, None)
+                self.next_own -= 2
+                c._state = CLOSED
+                self._purge(c)
+                c._finish(status.RESOURCE_EXHAUSTED, why)
+                return False
+            self._cancel_own(c, status.RESOURCE_EXHAUSTED, why)
+            return False
+        if o.cost_queued:
+            with c._cv:
+                c._queued -= o.cost_queued
+                c._cv.notify_all()
+        self._reset_call(c, status.RESOURCE_EXHAUSTED, "%s.%s: %s" % (c.service, c.method, why))
+        return False
 
     def _violation(self, reason):
         """Ends the link for a violation of the host's: RESET on channel 0

@@ -1,8 +1,10 @@
+import fcntl
 import io
 import os
 import socket
 import struct
 import unittest
+import zlib
 
 import segbuild
 from plexus import desc as D
@@ -136,10 +138,10 @@ class TestReceive(Case):
         with self.assertRaises(ProtocolViolation):
             f.link.receive()
 
-    def test_blob_is_not_supported_yet(self):
+    def test_blob_never_announced_refused(self):
         f = self.fixture()
         f.send(D.Desc(channel=1, kind=D.OPEN, flags=D.BLOB | D.MSG, slot=1, length=5 << 20))
-        with self.assertRaises((LinkError, ProtocolViolation)):
+        with self.assertRaises(ProtocolViolation):
             f.link.receive()
 
 
@@ -244,6 +246,161 @@ class TestControlSocket(Case):
         with self.assertRaises(BrokenPipeError):
             os.write(w, b"x")
         os.close(w)
+
+
+SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL
+FUTURE_WRITE = 0x10
+
+
+def memfd(data=b"", size=None, seals=SEALS, write=True):
+    fd = os.memfd_create("plexus-blob", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    if write and data:
+        os.write(fd, data)
+    if size is not None:
+        os.ftruncate(fd, size)
+    if seals:
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+    return fd
+
+
+class TestBlobs(Case):
+    """SPEC.md "Blobs" .. "Receiver checks for blobs": what the host may
+    send, and what must end the link (a ProtocolViolation, never a crash)."""
+
+    def announce(self, f, typ, ident, fd=-1):
+        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", fd))] if fd >= 0 else []
+        f.host_ctl.sendmsg([struct.pack("<IIQ", typ, 0, ident)], anc)
+        if fd >= 0:
+            os.close(fd)
+
+    def blob_desc(self, ident, length, offset=0):
+        return D.Desc(channel=1, kind=D.OPEN, flags=D.BLOB | D.MSG | D.END, slot=ident & 0xFFFFFFFF,
+                      gen=ident >> 32, offset=offset, length=length)
+
+    def test_one_shot_read_in_place(self):
+        f = self.fixture()
+        data = bytes(range(256)) * 2048 + b"tail"
+        self.announce(f, 1, 1, memfd(data))
+        f.send(self.blob_desc(1, len(data) - 100, offset=100))
+        [fr] = f.link.receive()
+        self.assertIsInstance(fr.payload, memoryview)
+        self.assertTrue(fr.payload.readonly)
+        self.assertEqual(zlib.crc32(fr.payload), zlib.crc32(data[100:]))
+        self.assertGreater(f.link.blobs.mapped_bytes, 0)
+        fr.release()
+        self.assertEqual(f.link.blobs.mapped_bytes, 0)
+
+    def test_buffer_read_in_place_and_freed(self):
+        f = self.fixture()
+        data = b"b" * 8192
+        self.announce(f, 2, 5, memfd(data, seals=fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | FUTURE_WRITE))
+        for _ in range(3):
+            f.send(self.blob_desc(5, 5000, offset=10))
+            [fr] = f.link.receive()
+            self.assertEqual(bytes(fr.payload), data[10:5010])
+            fr.release()
+            msg = f.host_ctl.recv(64)
+            self.assertEqual(struct.unpack("<IIQ", msg), (3, 0, 5), "the buffer goes back to the host")
+        self.announce(f, 4, 5)
+        f.link._read_control()
+        self.assertEqual(f.link.blobs.buffers, {})
+
+    def refused(self, f, *descs):
+        with self.assertRaises(ProtocolViolation):
+            f.link._read_control()
+            for d in descs:
+                f.send(d)
+            f.link.receive()
+
+    def test_hostile_blobs(self):
+        page = os.sysconf("SC_PAGE_SIZE")
+        r, w = os.pipe()
+        os.close(w)
+        cases = {
+            "one-shot not sealed": (1, memfd(b"x" * 5000, seals=0), [self.blob_desc(1, 5000)]),
+            "one-shot sealed without F_SEAL_WRITE": (1, memfd(b"x" * 5000, seals=fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW),
+                                                      [self.blob_desc(1, 5000)]),
+            "one-shot too small": (1, memfd(b"x" * 5000), [self.blob_desc(1, 5000, offset=1)]),
+            "one-shot with holes": (1, memfd(size=1 << 20), [self.blob_desc(1, 1 << 20)]),
+            "one-shot not a memfd": (1, r, [self.blob_desc(1, 10)]),
+            "buffer not a memfd": (2, os.dup(r), []),
+            "buffer not sealed": (2, memfd(b"x" * page, seals=0), []),
+            "buffer not whole pages": (2, memfd(b"x" * 5000), []),
+            "buffer with holes": (2, memfd(size=4 * page, seals=fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | FUTURE_WRITE), []),
+            "buffer too short for the descriptor": (2, memfd(b"x" * page), [self.blob_desc(1, page, offset=1)]),
+            "BLOB length 0": (1, memfd(b"x" * 10), [self.blob_desc(1, 0)]),
+            "BLOB ID 0": (1, memfd(b"x" * 10), [self.blob_desc(0, 10)]),
+            "BLOB bytes 48..63": (1, memfd(b"x" * 10), [self._inline(self.blob_desc(1, 10))]),
+            "BLOB with SLOT": (1, memfd(b"x" * 10), [self._flags(self.blob_desc(1, 10), D.SLOT)]),
+            "BLOB of another ID": (1, memfd(b"x" * 10), [self.blob_desc(2, 10)]),
+            "BLOB above the maximum payload": (1, memfd(b"x" * 10), [self.blob_desc(1, MAXP + 1)]),
+        }
+        for name, (typ, fd, descs) in cases.items():
+            with self.subTest(name):
+                f = self.fixture()
+                self.announce(f, typ, 1, fd)
+                self.refused(f, *descs)
+
+    @staticmethod
+    def _inline(d):
+        d.inline = b"\x01" + bytes(15)
+        return d
+
+    @staticmethod
+    def _flags(d, fl):
+        d.flags |= fl
+        return d
+
+    def test_buffer_rules(self):
+        page = os.sysconf("SC_PAGE_SIZE")
+        bseals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | FUTURE_WRITE
+        f = self.fixture()
+        self.announce(f, 2, 3, memfd(b"x" * page, seals=bseals))
+        f.send(self.blob_desc(3, 10))
+        [fr] = f.link.receive()
+        # Named again while held, forgotten while held, an ID not above the last.
+        for msgs, d in (([], self.blob_desc(3, 10)), ([(4, 3, -1)], None), ([(2, 3, memfd(b"y" * page, seals=bseals))], None),
+                        ([(1, 3, memfd(b"z"))], None), ([(3, 1, -1)], None)):
+            with self.subTest(msgs=msgs, d=d):
+                for typ, ident, fd in msgs:
+                    self.announce(f, typ, ident, fd)
+                with self.assertRaises(ProtocolViolation):
+                    f.link._read_control()
+                    if d is not None:
+                        f.send(d)
+                        f.link.receive()
+        fr.release()
+
+    def test_too_many_pending(self):
+        f = self.fixture()
+        for i in range(64):
+            self.announce(f, 1, i + 1, memfd(b"x"))
+        f.link._read_control()
+        self.announce(f, 1, 65, memfd(b"x"))
+        with self.assertRaises(ProtocolViolation):
+            f.link._read_control()
+
+    def test_send_one_shot(self):
+        f = self.fixture()
+        payload = bytes(range(256)) * 1024 + b"!"  # above the largest slot (64 KiB here)
+        d = D.Desc(channel=2, kind=D.STATUS, flags=D.MSG | D.END)
+        self.assertEqual(f.link.try_send(d, payload), SENT)
+        f.link.publish()
+        msg, anc, _, _ = f.host_ctl.recvmsg(64, socket.CMSG_SPACE(4))
+        typ, _, ident = struct.unpack("<IIQ", msg)
+        fd = struct.unpack("i", anc[0][2][:4])[0]
+        self.assertEqual((typ, ident), (1, 1))
+        seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+        self.assertEqual(seals & SEALS, SEALS)
+        self.assertEqual(os.pread(fd, len(payload) + 10, 0), payload)
+        os.close(fd)
+        raws, _ = f.rx.take(1)
+        got = D.Desc.unpack(raws[0])
+        self.assertEqual(D.check_shm_placement(got, MAXP), D.BLOB)
+        self.assertEqual((got.slot | got.gen << 32, got.offset, got.length), (1, 0, len(payload)))
+        d2 = D.Desc(channel=2, kind=D.STATUS, flags=D.MSG | D.END)
+        f.link.try_send(d2, payload)
+        self.assertEqual(d2.slot, 2, "IDs go up")
 
 
 if __name__ == "__main__":
