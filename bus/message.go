@@ -1,0 +1,117 @@
+package bus
+
+import (
+	"sync/atomic"
+
+	"github.com/plexus-ipc/plexus"
+)
+
+// Payload owns the memory behind a Message's Data: a shared-memory slot,
+// a pooled buffer. The bus calls Release exactly once, after the last
+// use of the message: when every delivery of it was Done or dropped and
+// no history keeps it. Release is called with no lock of the bus held.
+type Payload interface {
+	Release()
+}
+
+// Message is what a publisher hands to Publish. Publish takes ownership
+// of it: the bus shares it, unchanged, among its deliveries and its
+// history, so the publisher must not modify it (nor Data, nor Header)
+// afterwards.
+type Message struct {
+	// Subject is concrete: tokens separated by '.', no wildcards.
+	Subject string
+	// Header is optional metadata; the bus does not read it.
+	Header plexus.Metadata
+	// Data is the body; the bus does not read it.
+	Data []byte
+	// Payload, if not nil, owns Data and is released exactly once (also
+	// when Publish fails).
+	Payload Payload
+}
+
+// Delivery is one message as one subscription receives it. Its fields
+// share the published message's memory: read them, do not modify them,
+// and do not keep Data past Done, which may release it. A queue member's
+// delivery stops being its consumer's when the subscription ends (the
+// message goes to another member, or is dropped and may be released):
+// a consumer that ends its own member stops reading its deliveries.
+type Delivery struct {
+	Subject string
+	Header  plexus.Metadata
+	Data    []byte
+	// Seq is the message's publish sequence number on its bus: one
+	// number per Publish, increasing in the order the bus accepted them.
+	Seq uint64
+	// Redelivered: the message had been handed to another member of the
+	// queue group, which ended before it was Done.
+	Redelivered bool
+	// Replayed: the message comes from the subject's history, retained
+	// before the subscription began.
+	Replayed bool
+
+	env   *envelope
+	sub   *Subscription
+	order uint64      // when a queue member took it, to redeliver in that order
+	done  atomic.Bool // fan-out deliveries; a queue member's are in its inflight set
+}
+
+// Done says the consumer is finished with the delivery; the bus may then
+// release the message's payload. For a queue member it is the
+// acknowledgement: until Done, the message is in flight, and is handed
+// to another member if this one ends. Done succeeds once; it fails with
+// FAILED_PRECONDITION when called again, or when the member ended first.
+func (d *Delivery) Done() error {
+	if d.sub.group != nil {
+		if !d.sub.ack(d) {
+			return plexus.Errorf(plexus.FailedPrecondition, "bus: delivery %d on %q already done, or its queue subscription ended first (the message went to another member, or was dropped)", d.Seq, d.Subject)
+		}
+	} else if !d.done.CompareAndSwap(false, true) {
+		return plexus.Errorf(plexus.FailedPrecondition, "bus: delivery %d on %q already done", d.Seq, d.Subject)
+	}
+	d.env.release()
+	return nil
+}
+
+// envelope is one published message, shared by its deliveries, its
+// history entry and the publisher during Publish. Each holds one
+// reference; the last one out releases the payload.
+type envelope struct {
+	subject string
+	tokens  []string
+	header  plexus.Metadata
+	data    []byte
+	payload Payload
+	seq     uint64
+	refs    atomic.Int64
+}
+
+func newEnvelope(m *Message, tokens []string) *envelope {
+	e := &envelope{subject: m.Subject, tokens: tokens, header: m.Header, data: m.Data, payload: m.Payload}
+	e.refs.Store(1) // the publisher's, until Publish returns
+	return e
+}
+
+func (e *envelope) retain() { e.refs.Add(1) }
+
+func (e *envelope) release() {
+	switch n := e.refs.Add(-1); {
+	case n == 0 && e.payload != nil:
+		e.payload.Release()
+	case n < 0:
+		panic("bus: message released more often than retained")
+	}
+}
+
+// releases collects the references dropped while a lock is held, so
+// that Payload.Release (foreign code) runs after the lock is let go.
+type releases []*envelope
+
+func (r *releases) add(e *envelope) { *r = append(*r, e) }
+
+func (r *releases) run() {
+	for _, e := range *r {
+		e.release()
+	}
+	*r = nil
+}

@@ -1,0 +1,255 @@
+package bus
+
+import (
+	"context"
+	"slices"
+
+	"github.com/plexus-ipc/plexus"
+)
+
+// PublishResult says what one Publish reached. Delivered + Dropped is
+// at most the matching fan-out subscriptions plus the matching groups: a
+// subscription that ended meanwhile counts in neither.
+type PublishResult struct {
+	// Delivered: subscriptions whose buffers took the message: each
+	// matching fan-out subscription, and at most one member per queue
+	// group.
+	Delivered int
+	// Dropped: matching subscriptions and groups that did not take it:
+	// refused by their overflow policy (DropNewest, End), or Block ones
+	// still full when the publisher's context ended.
+	Dropped int
+}
+
+// pending is a Block subscription (or a queue group, by name) that was
+// full when the message was routed.
+type pending struct {
+	s     *Subscription
+	queue string
+}
+
+// Publish sends msg to every matching subscription without a queue group
+// and to one member of each matching queue group. It takes ownership of
+// msg, also when it fails: the payload is released exactly once.
+//
+// It routes under the bus's mutex: every subscription the message can
+// enter without waiting gets it there, in the same order for all of them.
+// Then, outside the mutex, it waits within ctx for room in each Block
+// subscription that was full, one after the other; when ctx ends the
+// ones still full lose the message and Publish returns ctx's code
+// (DEADLINE_EXCEEDED or CANCELED) with the result so far. A slow Block
+// subscriber thus delays its publishers, never the other subscribers.
+func (b *Bus) Publish(ctx context.Context, msg *Message) (PublishResult, error) {
+	if msg == nil {
+		return PublishResult{}, plexus.Errorf(plexus.InvalidArgument, "bus: nil message")
+	}
+	tokens, err := parse(msg.Subject, false)
+	e := newEnvelope(msg, tokens)
+	defer e.release() // the publisher's reference, last
+	if err != nil {
+		return PublishResult{}, err
+	}
+	if ctx.Err() != nil {
+		return PublishResult{}, ctxStatus(ctx, "bus: publish")
+	}
+	var res PublishResult
+	var rel releases
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return res, errClosed()
+	}
+	b.seq++
+	b.published++
+	e.seq = b.seq
+	b.hist.record(e, &rel)
+	waits := b.route(e, &res, &rel)
+	b.mu.Unlock()
+	rel.run()
+	return res, b.wait(ctx, e, waits, &res)
+}
+
+// route offers e to the matching subscriptions, fan-out ones in
+// subscription order, then one member of each group. It returns the
+// Block ones that were full, each holding a reference for the wait.
+func (b *Bus) route(e *envelope, res *PublishResult, rel *releases) []pending {
+	matched := b.subs.match(e.tokens, b.scratch[:0])
+	slices.SortFunc(matched, byID)
+	var waits []pending
+	var groups []*group
+	for _, s := range matched {
+		switch {
+		case s.group == nil:
+			e.retain()
+			s.mu.Lock()
+			out := s.offer(item{env: e}, rel)
+			s.mu.Unlock()
+			if b.settle(s, out, e, res, rel) {
+				waits = append(waits, pending{s: s})
+			}
+		case !slices.Contains(groups, s.group):
+			groups = append(groups, s.group)
+		}
+	}
+	for _, g := range groups {
+		cands := slices.DeleteFunc(slices.Clone(matched), func(s *Subscription) bool { return s.group != g })
+		if m := b.offerGroup(g, cands, e, res, rel); m != nil {
+			waits = append(waits, pending{s: m, queue: g.name})
+		}
+	}
+	clear(matched)
+	b.scratch = matched[:0]
+	return waits
+}
+
+// offerGroup gives e to a member with room if there is one, else to the
+// member the policy picks, whose overflow policy applies. It returns that
+// member if it is a full Block one.
+func (b *Bus) offerGroup(g *group, cands []*Subscription, e *envelope, res *PublishResult, rel *releases) *Subscription {
+	m := g.pick(cands, hasRoom)
+	if m == nil {
+		m = g.pick(cands, anyMember)
+	}
+	if m == nil { // every candidate ended during this routing
+		b.orphaned++
+		res.Dropped++
+		return nil
+	}
+	e.retain()
+	m.mu.Lock()
+	out := m.offer(item{env: e}, rel)
+	m.mu.Unlock()
+	if b.settle(m, out, e, res, rel) {
+		return m
+	}
+	return nil
+}
+
+// settle counts an offer's outcome and ends a subscription its End
+// policy ended. It reports whether the publisher should wait for room.
+func (b *Bus) settle(s *Subscription, out outcome, e *envelope, res *PublishResult, rel *releases) bool {
+	switch out {
+	case accepted:
+		res.Delivered++
+	case dropped:
+		res.Dropped++
+	case overflowEnd:
+		res.Dropped++
+		b.endLocked(s, plexus.Errorf(plexus.ResourceExhausted,
+			"bus: subscription to %q ended: its buffer of %d was full (Overflow End)", s.pattern, s.limit), rel)
+	case gone:
+		rel.add(e)
+	case full:
+		return true
+	}
+	return false
+}
+
+// wait delivers e to the Block subscriptions that were full, waiting for
+// room in each within ctx. It returns the first context error.
+func (b *Bus) wait(ctx context.Context, e *envelope, waits []pending, res *PublishResult) error {
+	var first error
+	for _, w := range waits {
+		var err error
+		if w.queue == "" {
+			err = b.waitFanout(ctx, w.s, e, res)
+		} else {
+			err = b.waitGroup(ctx, w.queue, e, res)
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (b *Bus) waitFanout(ctx context.Context, s *Subscription, e *envelope, res *PublishResult) error {
+	s.mu.Lock()
+	s.stats.Waiting++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.stats.Waiting--
+		s.mu.Unlock()
+	}()
+	for {
+		var rel releases
+		s.mu.Lock()
+		out := s.offer(item{env: e}, &rel)
+		var room <-chan struct{}
+		if out == full {
+			room = s.room.wait()
+		}
+		s.mu.Unlock()
+		rel.run()
+		switch out {
+		case accepted:
+			res.Delivered++
+			return nil
+		case gone:
+			e.release()
+			return nil
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.stats.Dropped++
+			s.mu.Unlock()
+			e.release()
+			res.Dropped++
+			return ctxStatus(ctx, "bus: publish to "+e.subject+": waiting for room in a Block subscription")
+		}
+	}
+}
+
+// waitGroup retries the group under bus.mu, since its members may have
+// changed while the publisher waited, and waits on the member it picked.
+func (b *Bus) waitGroup(ctx context.Context, queue string, e *envelope, res *PublishResult) error {
+	for {
+		var rel releases
+		b.mu.Lock()
+		room, done := b.retryGroup(queue, e, res, &rel)
+		b.mu.Unlock()
+		rel.run()
+		if done {
+			return nil
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			e.release()
+			res.Dropped++
+			return ctxStatus(ctx, "bus: publish to "+e.subject+": waiting for room in queue group "+queue)
+		}
+	}
+}
+
+func (b *Bus) retryGroup(queue string, e *envelope, res *PublishResult, rel *releases) (<-chan struct{}, bool) {
+	var cands []*Subscription
+	g := b.groups[queue]
+	if g != nil && !b.closed {
+		cands = g.matching(e.tokens)
+	}
+	if len(cands) == 0 {
+		b.orphaned++
+		rel.add(e)
+		res.Dropped++
+		return nil, true
+	}
+	m := g.pick(cands, hasRoom)
+	if m == nil {
+		m = g.pick(cands, anyMember)
+	}
+	m.mu.Lock()
+	out := m.offer(item{env: e}, rel)
+	var room <-chan struct{}
+	if out == full {
+		room = m.room.wait()
+	}
+	m.mu.Unlock()
+	if b.settle(m, out, e, res, rel) {
+		return room, false
+	}
+	return nil, true
+}
