@@ -127,7 +127,7 @@ func (p *chanPool) newChannel(id, method uint64, local bool) *channel {
 // recycle returns a finished caller-side channel to the pool. Only a
 // channel that nothing else can reach may be recycled: the caller has
 // consumed the final status, the reader removed the channel from the map
-// before publishing that status (onFrame) and touches only s and wake
+// before publishing that status (dispatch) and touches only s and wake
 // afterwards, which are never cleared, and no Retainer or context watcher
 // holds it.
 func (p *chanPool) recycle(ch *channel) {
@@ -217,13 +217,7 @@ func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
 			return err
 		}
 	}
-	if in.final != nil {
-		// The peer is done with this channel: late frames are ignored.
-		// Removing it before the final status is published means that
-		// once the caller sees that status, the reader no longer needs
-		// the channel (see recycle).
-		s.disp.removeChannel(ch)
-	}
+	// (A STATUS has taken ch out of the session's table: see dispatch.)
 	ch.mu.Lock()
 	cur := ch.state()
 	next, v := transition(cur, in.ev)

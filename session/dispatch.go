@@ -156,10 +156,19 @@ func (d *dispatcher) dispatch(f *transport.Frame) *plexus.Status {
 	// DATA and STATUS, for their channel.
 	s.mu.Lock()
 	ch := s.chans[id]
-	s.mu.Unlock()
 	if ch == nil || (kind == wire.KindStatus && !ch.local) {
+		s.mu.Unlock()
 		return d.unrouted(f, ch)
 	}
+	if kind == wire.KindStatus {
+		// The peer is done with the channel: late frames are ignored
+		// (see unknownChannel). It leaves the table before its final
+		// status is published, so that once the caller sees that
+		// status the receiving side no longer needs the channel (see
+		// recycle); and here, under the lookup's lock, at no cost.
+		d.removeLocked(ch)
+	}
+	s.mu.Unlock()
 	return ch.onFrame(f)
 }
 
@@ -305,11 +314,18 @@ func (d *dispatcher) removeChannel(ch *channel) {
 	s := d.s
 	s.mu.Lock()
 	if s.chans[ch.id] == ch {
-		delete(s.chans, ch.id)
+		d.removeLocked(ch)
 	}
+	s.mu.Unlock()
+}
+
+// removeLocked is removeChannel for ch, which is in the table, with
+// Session.mu held.
+func (d *dispatcher) removeLocked(ch *channel) {
+	s := d.s
+	delete(s.chans, ch.id)
 	if s.draining && len(s.chans) == 0 && s.drained != nil {
 		close(s.drained)
 		s.drained = nil
 	}
-	s.mu.Unlock()
 }
