@@ -75,11 +75,15 @@ def _fail(msg):
     return EXIT_FAILED
 
 
-def run(cookie, versions, logger=None, handshake_timeout=10.0, max_workers=64, host_services=None):
-    """serve without the exit: returns the exit status."""
+def run(cookie, versions, logger=None, handshake_timeout=10.0, max_workers=64, host_services=None, raw=None):
+    """serve without the exit: returns the exit status.
+
+    raw, for tests of the host's side only: a function raw(link) -> exit
+    status that gets the linked plexus.link.ShmLink instead of a session
+    (a peer that breaks the protocol on purpose, say)."""
     log = logger or Logger("plugin")
     try:
-        return _run(cookie, versions, log, handshake_timeout, max_workers, host_services)
+        return _run(cookie, versions, log, handshake_timeout, max_workers, host_services, raw)
     except Exception as err:  # a bug of this package: end the link cleanly, say why
         import traceback
 
@@ -87,7 +91,7 @@ def run(cookie, versions, logger=None, handshake_timeout=10.0, max_workers=64, h
         return _fail("internal error: %s: %s" % (type(err).__name__, err))
 
 
-def _run(cookie, versions, log, handshake_timeout, max_workers, host_services):
+def _run(cookie, versions, log, handshake_timeout, max_workers, host_services, raw=None):
     val = os.environ.get(E.NAME)
     if val is None:
         sys.stderr.write(NOT_PLUGIN_MESSAGE)
@@ -172,6 +176,11 @@ def _run(cookie, versions, log, handshake_timeout, max_workers, host_services):
         log.error("refusing the host's segment", error=str(err))
         return _fail("link: %s" % err)
 
+    if raw is not None:
+        try:
+            return raw(link)
+        finally:
+            link.blobs.close()
     methods = {}
     for s in table[reply.version]:
         for m in s.methods:

@@ -78,6 +78,7 @@ class _Chan:
         self._cur = None          # _Rx of the message last returned, released at the next recv
         self._queued = 0          # cost of frames handed to the loop, not yet sent
         self._sent_end = False
+        self._cancel_fns = []     # on_cancel callbacks not run yet
         # loop-private
         self._state = OPEN
         self._peer_ended = False
@@ -94,13 +95,29 @@ class _Chan:
         whether it was cancelled."""
         return self._cancel.wait(timeout)
 
+    def on_cancel(self, fn):
+        """Runs fn() once when the call is cancelled, at once if it is
+        already. fn runs on the thread that cancels the call (the session
+        loop): it must be quick and must not block (set an Event, say)."""
+        with self._cv:
+            if not self._cancel.is_set():
+                self._cancel_fns.append(fn)
+                return
+        fn()
+
     def _cancel_with(self, code, message=""):
         if not self._cancel.is_set():
             self.code = code
             self.message = message
             self._cancel.set()
         with self._cv:
+            fns, self._cancel_fns = self._cancel_fns, []
             self._cv.notify_all()
+        for fn in fns:
+            try:
+                fn()
+            except Exception:  # a callback's failure is its own
+                pass
 
     def _wake(self):
         with self._cv:
@@ -135,11 +152,14 @@ class _Chan:
             # released before the loop sends it.
             payload = bytes(memoryview(msg).cast("B"))
         cost = len(payload) + 64
-        limit = 2 * s.channel_window
         with self._cv:
+            # As a Go Send: a message is taken while the peer's window for
+            # the channel, less what is queued ahead of it, is positive,
+            # so that a sender is held by the window it was granted and
+            # not by a local buffer (SPEC.md "Flow control").
             while True:
                 self._check_send()
-                if self._queued < limit:
+                if self._send_window - self._queued > 0:
                     break
                 self._cv.wait(1.0)
             self._queued += cost
@@ -172,12 +192,21 @@ class Call(_Chan):
         self.metadata = metadata
         self.kind = kind
         self._frame = None
+        self._trailer = None      # metadata sent with the final STATUS
         self._done = False        # the handler returned
         self._children = []       # own calls made from this handler
 
     def remaining(self):
         """Seconds left before the deadline (None without one)."""
         return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def set_trailer(self, metadata):
+        """Sets the trailer: metadata (str keys, bytes or str values) sent
+        with the call's final STATUS, whatever its code (SPEC.md "Session
+        frames"). Call it before the handler returns; a later call replaces
+        it. Raises ValueError for metadata that cannot be encoded."""
+        md = {k: (v.encode() if isinstance(v, str) else bytes(v)) for k, v in metadata.items()}
+        self._trailer = frames.encode_metadata(md) if md else None
 
     def _cancel_with(self, code, message=""):
         super()._cancel_with(code, message)
@@ -391,6 +420,13 @@ class HostConn:
             return msgs[0]
         raise status.Status(status.INTERNAL, "unary call %#018x ended with %d response messages"
                             % (method_id, len(msgs) + (oc.response is not None)))
+
+    def close(self):
+        """Ends the link from this side at once, as a Go session's Close:
+        nothing more is sent (no final STATUS for the calls in flight,
+        which the host fails with PEER_DIED), the handlers still running
+        are cancelled, and serve returns (exit status 0)."""
+        self._s._post(("close",))
 
     def notify(self, method_id, message=b"", metadata=None):
         """Sends a notification (NOTIFY) to the host's method method_id."""
@@ -628,6 +664,13 @@ class Session:
                 d.flags |= D.MD
                 payload = md + payload
             self.out.append(_Out(None, d, payload))
+        elif kind == "close":
+            # Down first, and nothing is flushed after: a handler woken by
+            # the cancellation that follows must not get a final status out
+            # (as Go's session.Close). run() fails this side's calls,
+            # those still waiting in self.out included.
+            self.link.shutdown()
+            raise End("closed", "the plugin closed the link", status.LINK_CLOSED)
         elif kind == "note_done":
             _, frame, debt = op
             frame.release()
@@ -819,11 +862,23 @@ class Session:
         return True
 
     def _unknown(self, mid):
+        """The reason of an UNIMPLEMENTED for a method this side does not
+        serve, in the Go session's words (SPEC.md "Calls"): "unknown
+        service ..." or "unknown method ... of service ...", with what it
+        serves instead."""
         half = mid >> 32
-        for known in self.methods:
+        svc = None
+        names = set()
+        for known, (s, m) in self.methods.items():
             if known >> 32 == half:
-                return "service %s has no method with ID %#018x" % (self.methods[known][0], mid)
-        return "no service serves method ID %#018x" % mid
+                svc = s
+                names.add(m.name)
+        if svc is not None:
+            return "unknown method %#x of service %s (it has %s)" % (mid, svc, _shown(sorted(names)))
+        services = sorted({s for s, _ in self.methods.values()})
+        if not services:
+            return "unknown service %#08x: this side serves no services" % half
+        return "unknown service %#08x: this side serves %s" % (half, _shown(services))
 
     def _data(self, f):
         d = f.desc
@@ -947,7 +1002,9 @@ class Session:
             return
         call = self._peer_channel(d.channel)
         if call is not None:
-            call._send_window += d.credit
+            with call._cv:
+                call._send_window += d.credit
+                call._cv.notify_all()
 
     def _goaway(self, f):
         d = f.desc
@@ -1166,6 +1223,10 @@ class Session:
                 payload = b""
         else:
             payload = frames.encode_status_body(message, details)
+        trailer = getattr(call, "_trailer", None)
+        if trailer:
+            d.flags |= D.MD
+            payload = trailer + bytes(payload)
         call._state = CLOSING
         self.out.append(_Out(call, d, payload, on_sent))
 
@@ -1286,6 +1347,13 @@ class Session:
         except Exception:
             pass
         self.link.shutdown()
+
+
+def _shown(names, most=8):
+    out = ", ".join(names[:most])
+    if len(names) > most:
+        out += " and %d more" % (len(names) - most)
+    return out
 
 
 def _reason(text):
