@@ -24,6 +24,7 @@ var _ transport.Poller = (*Transport)(nil)
 // payload is a view into the peer's pool and an inline one is copied into
 // transport memory; both stay valid until Release, even after Close.
 func (t *Transport) Recv(f *transport.Frame) error {
+	defer t.stopPolling()
 	for {
 		if ok, err := t.TryRecv(f); ok || err != nil {
 			return err
@@ -68,18 +69,25 @@ func (t *Transport) awaitData() error {
 // death still lets the ring be drained; then it reports the death.
 func (t *Transport) TryRecv(f *transport.Frame) (ok bool, err error) {
 	f.Payload = nil
-	if !t.state.acquire() {
-		return false, errLinkClosed
+	if !t.polling {
+		// Polling starts: nobody arms the link until it stops (Arm is
+		// the poller's), so one Disarm is enough.
+		if !t.state.acquire() {
+			return false, errLinkClosed
+		}
+		t.polling = true
+		t.ep.Disarm()
 	}
-	defer t.state.unref()
-	t.ep.Disarm()
-	for t.bpos >= t.bn {
+	for {
 		if t.state.closed.Load() {
 			return false, errLinkClosed
 		}
 		fault := t.state.fault.Load()
 		if fault != nil && fault.Code != plexus.PeerDied {
 			return false, fault
+		}
+		if t.bpos < t.bn {
+			break
 		}
 		n, err := t.ep.TryRecv(t.batch[:])
 		if err != nil {
@@ -179,7 +187,7 @@ func (t *Transport) payloadOf(d *wire.Desc) ([]byte, error) {
 	if !t.peerHeld[d.Slot()].CompareAndSwap(0, d.Gen()) {
 		return nil, t.violate(violation("slot %d sent again while this side holds it", d.Slot()))
 	}
-	t.state.refs.Add(1) // the frame's; TryRecv holds one, so the segment is mapped
+	t.state.refs.Add(1) // the frame's; the poller holds one, so the segment is mapped
 	return p, nil
 }
 
@@ -235,8 +243,18 @@ func (t *Transport) releaseSlot(p []byte) {
 // still held, the sign that such a hand-off happened.
 func yield() { runtime.Gosched() }
 
-// Arm announces that nobody polls; see transport.Poller.
+// stopPolling drops the reference TryRecv took for polling, if held.
+func (t *Transport) stopPolling() {
+	if t.polling {
+		t.polling = false
+		t.state.unref()
+	}
+}
+
+// Arm announces that nobody polls; see transport.Poller. The poller's
+// reference (see polling) goes with it.
 func (t *Transport) Arm() bool {
+	defer t.stopPolling()
 	if t.bpos < t.bn {
 		return true
 	}
