@@ -52,6 +52,9 @@ func (s *Session) encode(ctx context.Context, md plexus.Metadata, m plexus.Marsh
 	if l, ok := m.(*Lease); ok {
 		return s.encodeLease(ctx, md, l, st, scratch)
 	}
+	if r, ok := m.(plexus.Raw); ok && s.passes(md, st, r, scratch) {
+		return r, false, wire.FlagMsg, nil
+	}
 	size := 0
 	if len(md) > 0 {
 		n, err := wire.MetadataSize(md)
@@ -106,9 +109,23 @@ func (s *Session) encodeLease(ctx context.Context, md plexus.Metadata, l *Lease,
 		if b, ok := l.take(s); ok {
 			return b, true, wire.FlagMsg, nil
 		}
+		if v := l.view(); s.passes(md, st, v, scratch) {
+			return v, false, wire.FlagMsg, nil
+		}
 	}
 	defer l.spend(s)
 	return s.encode(ctx, md, leaseCopy{l}, st, scratch)
+}
+
+// passes reports whether a message of bytes b that exist already (a Raw
+// message, a received view) goes to the transport as it is, rather than
+// being copied into transport memory first: alone (no metadata, no
+// status), too large for scratch, within the frame limit. The transport
+// copies it once as any payload it did not allocate, or, on shared
+// memory, sends bytes that lie in sealed memory (a large message received
+// from a peer, or one sealed for fan-out) by reference, without a copy.
+func (s *Session) passes(md plexus.Metadata, st *plexus.Status, b []byte, scratch []byte) bool {
+	return len(md) == 0 && st == nil && len(b) > cap(scratch) && len(b) <= s.t.MaxPayload()
 }
 
 // leaseCopy is a Lease as an ordinary message, which encode copies.

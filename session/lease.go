@@ -148,6 +148,17 @@ func (l *Lease) Retain(release func()) {
 	l.mu.Unlock()
 }
 
+// view returns the bytes of a received view (see UnmarshalMsg), nil for
+// any other lease.
+func (l *Lease) view() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.s != nil || l.release == nil {
+		return nil
+	}
+	return l.buf
+}
+
 // take hands an unsent lease's memory to the session for sending without a
 // copy, if the lease belongs to s; the lease is spent either way once the
 // frame is handed to the transport.

@@ -102,3 +102,14 @@ type ContextSender interface {
 	SendContext(ctx context.Context, d *wire.Desc, payload []byte) error
 	AllocContext(ctx context.Context, n int) ([]byte, error)
 }
+
+// Sealer is implemented by transports that can place bytes in sealed
+// memory (shared memory: a memfd sealed against writes), which this link
+// and every other such link of the process then sends by reference,
+// without a copy: a large message written once can reach many receivers
+// on the machine (publish/subscribe fan-out). Seal copies p once; the
+// sealed bytes are read-only and valid until release, and frames already
+// sent keep their own references.
+type Sealer interface {
+	Seal(p []byte) (sealed []byte, release func(), err error)
+}

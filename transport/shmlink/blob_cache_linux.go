@@ -349,8 +349,12 @@ func (bs *blobs) sendLeased(ctx context.Context, w []wire.Desc, l *lease, off, n
 
 // send copies p, too large for a slot, into a recycled buffer (or a fresh
 // memfd when the cache has none to give) and sends it as the BLOB
-// descriptor w[0].
+// descriptor w[0]; p in sealed memory (sealed_linux.go) is sent by
+// reference instead.
 func (bs *blobs) send(ctx context.Context, w []wire.Desc, p []byte) error {
+	if fd, off, ok := sealedAt(p); ok {
+		return bs.sendSealed(ctx, w, fd, off, len(p))
+	}
 	b, err := bs.getBuf(len(p))
 	if err != nil {
 		return err
@@ -364,6 +368,7 @@ func (bs *blobs) send(ctx context.Context, w []wire.Desc, p []byte) error {
 		return bs.t.push(ctx, w)
 	}
 	copy(b.mem, p)
+	bs.stats.copied.Add(int64(len(p)))
 	return bs.sendBuf(ctx, w, b, 0, len(p))
 }
 

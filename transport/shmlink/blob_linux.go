@@ -68,6 +68,8 @@ type blobStats struct {
 	evicted   atomic.Int64 // buffers dropped to stay under the bound
 	announced atomic.Int64 // ctlBuffer messages sent
 	oneShot   atomic.Int64 // blobs sent in a fresh memfd (cache off or full)
+	shared    atomic.Int64 // blobs sent by reference to sealed memory (sealed_linux.go)
+	copied    atomic.Int64 // payload bytes Send copied into slots and blobs
 	mapped    atomic.Int64 // peer buffers mapped
 	freed     atomic.Int64 // ctlFree messages sent
 	forgotten atomic.Int64 // peer buffers unmapped on ctlForget
@@ -237,16 +239,10 @@ func (bs *blobs) sendCopy(ctx context.Context, p []byte) (uint64, error) {
 		return 0, err
 	}
 	defer unix.Close(fd)
-	for off := 0; off < len(p); {
-		k, err := unix.Pwrite(fd, p[off:], int64(off))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, blobErr(len(p), "write", err)
-		}
-		off += k
+	if err := pwriteAll(fd, p); err != nil {
+		return 0, err
 	}
+	bs.stats.copied.Add(int64(len(p)))
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, blobSeals); err != nil {
 		return 0, blobErr(len(p), "seal", err)
 	}
@@ -277,8 +273,11 @@ func (bs *blobs) recv(d *wire.Desc) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(fd)
-	return bs.mapOneShot(fd, id, off, n)
+	p, err := bs.mapOneShot(fd, id, off, n)
+	if err != nil {
+		_ = unix.Close(fd)
+	}
+	return p, err
 }
 
 // blobRef validates the form of a BLOB descriptor (no other transport flag,
@@ -309,7 +308,10 @@ func blobRef(d *wire.Desc, limit int) (id uint64, off, n uint32, st *plexus.Stat
 // mapOneShot maps n bytes at off of the peer's one-shot blob fd (BLOB id)
 // read-only. It checks the seals before the size, so that the size cannot
 // change after it was checked, and every page before it maps any, and it
-// counts the bytes against Config.MaxBlobMemory until Release.
+// counts the bytes against Config.MaxBlobMemory until Release. Mapped, the
+// blob is registered as sealed memory with fd (sealed_linux.go), which
+// this process may then forward to other peers without a copy; fd is
+// closed when the frame is released. On an error the caller closes fd.
 func (bs *blobs) mapOneShot(fd int, id uint64, off, n uint32) ([]byte, error) {
 	t := bs.t
 	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
@@ -354,6 +356,7 @@ func (bs *blobs) mapOneShot(fd int, id uint64, off, n uint32) ([]byte, error) {
 		return nil, t.violate(violation("blob %d: mmap: %v", id, err))
 	}
 	p := mem[delta : delta+int(n) : delta+int(n)]
+	registerSealed(mem, fd, start)
 	bs.mapMu.Lock()
 	bs.mapped[uintptr(unsafe.Pointer(unsafe.SliceData(p)))] = mem
 	bs.mapMu.Unlock()
@@ -393,6 +396,7 @@ func (bs *blobs) release(p []byte) bool {
 	bs.mapMu.Unlock()
 	if ok {
 		bs.nout.Add(-1)
+		unregisterSealed(mem)
 		_ = unix.Munmap(mem)
 		return true
 	}

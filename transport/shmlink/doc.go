@@ -95,5 +95,7 @@ package shmlink
 //     (leases out with the caller, one-shot blobs both ways);
 //     blob_cache_linux.go its recycled buffers (sending side),
 //     blob_peer_linux.go the peer's buffers mapped here (receiving side).
+//   - sealed_linux.go: the process-wide registry of sealed memory (Seal,
+//     and received one-shot blobs) that any link sends by reference.
 //   - cells_linux.go: the arenas of inline payloads; config_linux.go and
 //     link_linux.go: Config, and setting a link up.

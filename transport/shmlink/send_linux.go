@@ -100,19 +100,7 @@ func (t *Transport) send(ctx context.Context, d *wire.Desc, p []byte, o *owned) 
 		o.lease = nil
 		return t.blob.sendLeased(ctx, w[:], l, off, n)
 	case n <= t.ownMax:
-		s, err := t.ep.AllocContext(ctx, n)
-		if err != nil {
-			return t.allocErr(err, n)
-		}
-		copy(s.Buf, p)
-		w[0].SetSlotRef(s.Index, s.Gen, 0, uint32(n))
-		if err := t.push(ctx, w[:]); err != nil {
-			if ferr := t.ep.FreeOwn(s.Index, s.Gen); ferr != nil {
-				_ = t.segErr(ferr, "free")
-			}
-			return err
-		}
-		return nil
+		return t.sendInSlot(ctx, w[:], p)
 	default:
 		return t.blob.send(ctx, w[:], p)
 	}
@@ -120,6 +108,26 @@ func (t *Transport) send(ctx context.Context, d *wire.Desc, p []byte, o *owned) 
 	// most common send enters one function fewer.
 	if sent, err := t.ep.SendContext(ctx, w[:]); sent != 1 || err != nil {
 		return t.pushed(sent == 1, err)
+	}
+	return nil
+}
+
+// sendInSlot copies p into a slot of this side's pool and publishes it as
+// w[0], waiting (within ctx and the segment's bound) for a slot.
+func (t *Transport) sendInSlot(ctx context.Context, w []wire.Desc, p []byte) error {
+	n := len(p)
+	s, err := t.ep.AllocContext(ctx, n)
+	if err != nil {
+		return t.allocErr(err, n)
+	}
+	copy(s.Buf, p)
+	t.blob.stats.copied.Add(int64(n))
+	w[0].SetSlotRef(s.Index, s.Gen, 0, uint32(n))
+	if err := t.push(ctx, w); err != nil {
+		if ferr := t.ep.FreeOwn(s.Index, s.Gen); ferr != nil {
+			_ = t.segErr(ferr, "free")
+		}
+		return err
 	}
 	return nil
 }

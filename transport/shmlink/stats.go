@@ -71,4 +71,10 @@ type BlobStats struct {
 	Reused  int64 `json:"reused"`
 	Evicted int64 `json:"evicted"`
 	OneShot int64 `json:"one_shot"`
+	// Shared counts blobs sent by reference to sealed memory (a blob
+	// this process sealed, or one a peer sent it): no byte copied.
+	// Copied counts the payload bytes Send copied into slots and blobs
+	// (inline payloads, which travel in the descriptor, left out).
+	Shared int64 `json:"shared"`
+	Copied int64 `json:"copied_bytes"`
 }

@@ -68,5 +68,7 @@ func (bs *blobs) snapshot() BlobStats {
 	st.Reused = bs.stats.reused.Load()
 	st.Evicted = bs.stats.evicted.Load()
 	st.OneShot = bs.stats.oneShot.Load()
+	st.Shared = bs.stats.shared.Load()
+	st.Copied = bs.stats.copied.Load()
 	return st
 }
