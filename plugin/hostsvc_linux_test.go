@@ -2,17 +2,15 @@ package plugin
 
 import (
 	"errors"
-	"net"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/internal/gen/kvtest"
 	"github.com/plexus-ipc/plexus/internal/handshake"
+	"github.com/plexus-ipc/plexus/internal/handshake/handshaketest"
 )
 
 func hostsvcHello(minProto, maxProto uint16) *handshake.Hello {
@@ -76,17 +74,7 @@ func TestAnswerOlderHost(t *testing.T) {
 // error, and links with a plugin that declares nothing.
 func TestOlderHostConversation(t *testing.T) {
 	converse := func(cfg *ServeConfig) (hostErr, pluginErr error) {
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-		require.NoError(t, err)
-		conn := func(fd int) *net.UnixConn {
-			f := os.NewFile(uintptr(fd), "hs")
-			defer f.Close()
-			c, err := net.FileConn(f)
-			require.NoError(t, err)
-			t.Cleanup(func() { c.Close() })
-			return c.(*net.UnixConn)
-		}
-		h, p := conn(fds[0]), conn(fds[1])
+		h, p := handshaketest.Seqpacket(t)
 		dl := time.Now().Add(5 * time.Second)
 		done := make(chan error, 1)
 		go func() {

@@ -5,15 +5,14 @@ package handshake
 import (
 	"errors"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/handshake/handshaketest"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -167,19 +166,7 @@ func TestEnv(t *testing.T) {
 	}
 }
 
-func seqpacket(t *testing.T) (*net.UnixConn, *net.UnixConn) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	require.NoError(t, err)
-	conn := func(fd int) *net.UnixConn {
-		f := os.NewFile(uintptr(fd), "hs")
-		defer f.Close()
-		c, err := net.FileConn(f)
-		require.NoError(t, err)
-		t.Cleanup(func() { c.Close() })
-		return c.(*net.UnixConn)
-	}
-	return conn(fds[0]), conn(fds[1])
-}
+func seqpacket(t *testing.T) (*net.UnixConn, *net.UnixConn) { return handshaketest.Seqpacket(t) }
 
 // converse runs both sides over a real SEQPACKET pair.
 func converse(t *testing.T, hello *Hello, check func(*Reply) error, answer func(*Hello) (*Reply, error)) (hostErr, pluginErr error) {

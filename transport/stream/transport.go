@@ -80,13 +80,15 @@ func (t *Transport) MaxPayload() int { return t.max }
 // extra copy when it is larger than a few KiB, and then returns it to the
 // pool whatever the outcome) or through Free.
 func (t *Transport) Alloc(n int) ([]byte, error) {
-	if err := bufpool.CheckAlloc("stream", n, t.max); err != nil {
-		return nil, err
-	}
+	return t.allocs.Checked("stream", n, t.max, t.closedErr)
+}
+
+// closedErr is the error of a call once the link is closed, nil before.
+func (t *Transport) closedErr() error {
 	if t.closed.Load() {
-		return nil, errLinkClosed(nil)
+		return errLinkClosed(nil)
 	}
-	return t.allocs.Alloc(n), nil
+	return nil
 }
 
 // Free returns a buffer from Alloc that will not be sent. Other slices are

@@ -127,13 +127,15 @@ func (t *Transport) MaxPayload() int { return t.max }
 // Alloc'd buffer must go back through Send (which returns it to the pool
 // whatever the outcome) or through Free.
 func (t *Transport) Alloc(n int) ([]byte, error) {
-	if err := bufpool.CheckAlloc("ws", n, t.max); err != nil {
-		return nil, err
-	}
+	return t.allocs.Checked("ws", n, t.max, t.closedErr)
+}
+
+// closedErr is the error of a call once the link is closed, nil before.
+func (t *Transport) closedErr() error {
 	if t.closed.Load() {
-		return nil, errLinkClosed(nil)
+		return errLinkClosed(nil)
 	}
-	return t.allocs.Alloc(n), nil
+	return nil
 }
 
 // AllocContext is Alloc: it never waits, so ctx has nothing to bound.

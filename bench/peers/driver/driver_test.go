@@ -53,6 +53,18 @@ func TestQuickIdle(t *testing.T) {
 	if len(rep.Peers) != len(AllPeers) {
 		t.Fatalf("%d peers in the report, want %d", len(rep.Peers), len(AllPeers))
 	}
+	checkFigures(t, rep)
+	dir := t.TempDir()
+	if err := rep.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, rep, dir)
+	checkPlot(t, rep, dir)
+}
+
+// checkFigures: every peer has every figure of the idle condition, each a
+// plausible value, and its echo percentiles in order.
+func checkFigures(t *testing.T, rep *Report) {
 	for _, p := range rep.Peers {
 		for _, f := range Figures {
 			c, ok := rep.Cell(CondIdle, p.Name, f.Key)
@@ -70,11 +82,11 @@ func TestQuickIdle(t *testing.T) {
 			t.Errorf("%s: echo percentiles out of order: %v %v %v", p.Name, p50, p90, p99)
 		}
 	}
+}
 
-	dir := t.TempDir()
-	if err := rep.WriteFiles(dir); err != nil {
-		t.Fatal(err)
-	}
+// checkTable: peers.md has a column per peer and a row per figure, and
+// peers.json reads back with every cell.
+func checkTable(t *testing.T, rep *Report, dir string) {
 	md, err := os.ReadFile(filepath.Join(dir, "peers.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +109,11 @@ func TestQuickIdle(t *testing.T) {
 	if err != nil || len(back.Cells) != len(rep.Cells) {
 		t.Errorf("peers.json: %v, %d cells, want %d", err, len(back.Cells), len(rep.Cells))
 	}
+}
+
+// checkPlot: peers.svg is well-formed XML with a bar per peer in each
+// charted panel (the legend's swatches and the backgrounds come on top).
+func checkPlot(t *testing.T, rep *Report, dir string) {
 	svg, err := os.ReadFile(filepath.Join(dir, "peers.svg"))
 	if err != nil {
 		t.Fatal(err)
@@ -115,8 +132,6 @@ func TestQuickIdle(t *testing.T) {
 			rects++
 		}
 	}
-	// A bar per peer in each charted panel, the legend's swatches and the
-	// backgrounds come on top.
 	charted := 0
 	for _, f := range Figures {
 		if f.Chart {

@@ -61,6 +61,18 @@ func CheckAlloc(name string, n, max int) error {
 	return nil
 }
 
+// Checked is the transports' Alloc: CheckAlloc, then closed (the link's
+// error once it is closed, else nil), then a buffer from Alloc.
+func (s *AllocSet) Checked(name string, n, max int, closed func() error) ([]byte, error) {
+	if err := CheckAlloc(name, n, max); err != nil {
+		return nil, err
+	}
+	if err := closed(); err != nil {
+		return nil, err
+	}
+	return s.Alloc(n), nil
+}
+
 // Alloc returns a buffer of n bytes from the pool, recorded as handed out:
 // the transports' Alloc once their checks passed.
 func (s *AllocSet) Alloc(n int) []byte {
