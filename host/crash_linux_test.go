@@ -141,9 +141,9 @@ func TestHostKilled(t *testing.T) { hostKilled(t, "") }
 // shell), and the end of its control socket tells it instead.
 func TestHostKilledThroughForkingWrapper(t *testing.T) { hostKilled(t, "fork") }
 
-func hostKilled(t *testing.T, wrap string) {
+func hostKilled(t *testing.T, wrap string, env ...string) {
 	cmd := exec.Command(exe(t))
-	cmd.Env = append(os.Environ(), modeEnv+"=host", "HOSTTEST_WRAP="+wrap)
+	cmd.Env = append(append(os.Environ(), modeEnv+"=host", "HOSTTEST_WRAP="+wrap), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -190,8 +190,12 @@ func hostMain(wrap string) int {
 	cfg := host.Config{Path: exe, Name: "echo", Cookie: cookie, Link: testLink, Env: []string{modeEnv + "=echo"},
 		Versions: map[uint32][]host.ServiceDesc{1: desc()},
 		Logger:   hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn})}
-	if wrap == "fork" {
+	switch wrap {
+	case "fork":
 		cfg.Path, cfg.Args = "/bin/sh", []string{"-c", forkScript(exe)}
+	case "python":
+		// The Python plugin (python_linux_test.go), over shared memory.
+		cfg.Path, cfg.Args, cfg.Link = pythonExe, []string{os.Getenv("HOSTTEST_PYPLUGIN")}, host.LinkSharedMemory
 	}
 	c, err := host.New(cfg)
 	if err == nil {

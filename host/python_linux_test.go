@@ -242,6 +242,48 @@ func TestPythonPluginKilled(t *testing.T) {
 	require.True(t, waitGone(pid, 5*time.Second))
 }
 
+// TestPythonPluginRestarted: the Python plugin killed with SIGKILL during
+// calls fails them with PEER_DIED, and the host restarts it: the next call
+// through the same client is served by a new process.
+func TestPythonPluginRestarted(t *testing.T) {
+	var buf logBuf
+	cfg := pyConfig(t, &buf)
+	cfg.Restart = host.RestartPolicy{MaxRestarts: 3, MinBackoff: 10 * time.Millisecond}
+	c := start(t, cfg)
+	pid := c.Pid()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 50
+	errs := make(chan error, n)
+	for range n {
+		go func() { _, err := pyInvoke(ctx, c, blockID, []byte("b")); errs <- err }()
+	}
+	require.Eventually(t, func() bool { return callU64(t, c, pendingID) == n }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	for i := range n {
+		select {
+		case err := <-errs:
+			require.True(t, errors.Is(err, plexus.ErrPeerDied), "call %d: %v", i, err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d of %d calls returned after the kill", i, n)
+		}
+	}
+	require.Eventually(t, func() bool {
+		got, err := pyInvoke(ctx, c, echoID, []byte("again"))
+		return err == nil && string(got) == "again"
+	}, 20*time.Second, 20*time.Millisecond, "the restarted plugin serves calls")
+	require.NotEqual(t, pid, c.Pid(), "a new process")
+	require.True(t, waitGone(pid, 5*time.Second))
+}
+
+// TestPythonPluginHostKilled: when the host dies by SIGKILL, the Python
+// plugin and its child exit within a second (parent-death signal and the
+// control socket's end, as for a Go plugin).
+func TestPythonPluginHostKilled(t *testing.T) {
+	needPython(t)
+	hostKilled(t, "python", "HOSTTEST_PYPLUGIN="+filepath.Join(pythonDir(t), "testdata", "echo_plugin.py"))
+}
+
 // TestPythonPluginSigterm: SIGTERM that is not the host's death (the link
 // stays up) makes the plugin drain the link and exit with status 0.
 func TestPythonPluginSigterm(t *testing.T) {
