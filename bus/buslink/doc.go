@@ -1,0 +1,95 @@
+// Package buslink makes a bus.Bus reachable across a plexus link, over
+// every transport: the host holds the bus and serves it (Register on
+// host.Config.HostServices, which every plugin of the host reaches), and
+// plugins publish and subscribe through a Client over the session.Conn
+// they are given (plugin.ServeConfig.OnLink). Plugins never link to each
+// other: a message a plugin publishes reaches the subscribers in the host
+// (which uses the bus directly) and in the other plugins through the
+// host's bus.
+//
+// # Wire form
+//
+// The reserved service ServiceName ("plexus.Bus"), described by
+// ServiceDesc (signature hashes that change with the wire form; a plugin
+// declares it in plugin.ServeConfig.HostServices and is refused at link
+// time by a host serving another form). Messages are MessagePack arrays
+// (package codec), every one read from the peer checked: lengths and
+// counts before allocation, subjects and patterns (bus.ValidateSubject,
+// bus.ValidatePattern), headers against the metadata limits, enums,
+// tags against those sent.
+//
+//   - Publish, unary: [subject, header, data] -> [delivered, dropped].
+//   - PublishAsync, notification: [subject, header, data].
+//   - Subscribe, bidirectional stream: the OPEN carries [pattern, queue,
+//     policy, buffer, overflow, history] (bus.SubOptions; Buffer at most
+//     the host's Config.MaxBuffer); the host answers [subscription ID]
+//     once the bus subscription exists, then sends each delivery as
+//     [tag, seq, subject, header, data, flags], tags numbering the
+//     stream's deliveries from 1; a queue member sends back acks
+//     [upTo, tags]: every tag up to upTo, and each of tags. Closing its
+//     side (CloseSend) unsubscribes; the host then ends the stream OK.
+//
+// # Delivery semantics
+//
+// The host's pump takes a message from the bus subscription (Next) only
+// when the previous one is in the stream, and the stream sends only
+// within its flow-control window, which the subscriber gives back as its
+// consumer takes messages (Next). So a slow remote subscriber fills its
+// bus buffer exactly as a local one would, and the bus's overflow policy
+// applies to it: Block holds the publishers, DropOldest and DropNewest
+// drop on the host, End ends it (Next then returns RESOURCE_EXHAUSTED).
+// What the stream holds beyond the bus buffer is bounded by the window
+// (64 KiB by default) and one message in the client.
+//
+//   - Fan-out: a delivery is Done on the bus once it has been sent (its
+//     bytes are copied into the stream), so the payload is released then;
+//     at most once, as on the bus: what is in the stream when the link
+//     dies is lost.
+//   - Queue groups: a delivery stays in flight on the bus until the
+//     subscriber acknowledges it (Delivery.Done, batched). When the
+//     subscription ends otherwise than cleanly (the plugin's death, which
+//     ends the link and cancels the handler's context; ctx's end; an
+//     overflow End), the bus hands every unacknowledged message to the
+//     remaining members (Redelivered). So while members live each message
+//     is processed and acknowledged by exactly one member; when one dies,
+//     nothing is lost, and a message it had processed but whose ack had
+//     not reached the host is processed again by another member: processing
+//     is at least once across a death, acknowledgement exactly once (the
+//     bus accepts one Done per message; a stale one fails).
+//   - Unsubscribe sends the acks of what was Done before it, then ends the
+//     stream; what was not Done goes to the rest of the group.
+//   - Order: as the bus's, per subscription, since one stream carries it.
+//
+// # Lifetime
+//
+// Register's service lives as long as the Mux that serves it; each
+// Subscribe stream holds one bus subscription, made with the handler's
+// context, and ends with it: Unsubscribe (OK on the host, CANCELED on
+// the client), the caller's ctx or Close, the link's death (the handler's
+// context is cancelled and the subscription ends with CANCELED, its
+// queue messages redelivered), the bus's Close (UNAVAILABLE) and
+// overflow End (RESOURCE_EXHAUSTED), which the client's Next then
+// returns. The handler's goroutine pumps and one more reads the acks,
+// until the call ends. On the client side a Subscription holds one
+// goroutine (two for a queue member) until it ends: call Unsubscribe, or
+// end Subscribe's context.
+//
+// A Subscription belongs to one link and does not outlive it: over a
+// host.Client, whose plugin may be restarted, or in a plugin, whose host
+// link is new after each restart, subscribe again once linked (a plugin
+// does so from plugin.ServeConfig.OnLink, in a goroutine: OnLink must not
+// wait for a call of the host). Messages published while no subscription
+// existed are not replayed unless the bus keeps history and the new
+// subscription asks for it.
+//
+// # Concurrency
+//
+// Client, Subscription and Delivery are safe for concurrent use: several
+// goroutines may call Next, and Done may be called from any goroutine.
+// A PublishAsync whose bus Publish waits (a full Block subscriber)
+// delays the link's later notifications, which one goroutine handles in
+// order; a slow Block subscriber slows its publishers, remote ones too,
+// within their contexts: a remote Publish whose deadline passes while it
+// waits returns DEADLINE_EXCEEDED and no result (the bus counted the
+// subscriptions it could not reach as Dropped).
+package buslink

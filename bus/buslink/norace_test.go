@@ -1,0 +1,5 @@
+//go:build !race
+
+package buslink_test
+
+const raceEnabled = false

@@ -1,0 +1,273 @@
+package buslink
+
+import (
+	"context"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/bus"
+	"github.com/plexus-ipc/plexus/session"
+)
+
+// DefaultMaxBuffer is Config.MaxBuffer's default.
+const DefaultMaxBuffer = 1 << 16
+
+// Config configures the serving side.
+type Config struct {
+	// MaxBuffer bounds the SubOptions.Buffer a peer may ask for: a
+	// subscription holds up to Buffer messages of the host's memory.
+	// A larger request is refused with INVALID_ARGUMENT.
+	// DefaultMaxBuffer if zero.
+	MaxBuffer int
+	// OnAsyncError, if set, is called with the error of each
+	// PublishAsync that failed (malformed, refused by the bus, its wait
+	// given up): a notification has no one to answer. It runs on the
+	// session's notification goroutine; it must not block.
+	OnAsyncError func(error)
+}
+
+// Register serves b on mux under ServiceName, with the default Config,
+// and describes the service there (ServiceDesc), so that a plugin that
+// declares it in plugin.ServeConfig.HostServices is checked at link time.
+// Like all registration, it comes before the session that serves mux
+// starts (host.Config.HostServices is served to every plugin of a host;
+// one Register serves them all).
+func Register(mux *session.Mux, b *bus.Bus) error {
+	return RegisterConfig(mux, b, Config{})
+}
+
+// RegisterConfig is Register with a Config.
+func RegisterConfig(mux *session.Mux, b *bus.Bus, cfg Config) error {
+	if cfg.MaxBuffer <= 0 {
+		cfg.MaxBuffer = DefaultMaxBuffer
+	}
+	s := &server{bus: b, cfg: cfg}
+	if _, err := mux.HandleUnary(ServiceName, "Publish", s.publish); err != nil {
+		return err
+	}
+	if _, err := mux.HandleNotify(ServiceName, "PublishAsync", s.publishAsync); err != nil {
+		return err
+	}
+	if _, err := mux.HandleStream(ServiceName, "Subscribe", s.subscribe); err != nil {
+		return err
+	}
+	return mux.Describe(ServiceDesc)
+}
+
+type server struct {
+	bus *bus.Bus
+	cfg Config
+}
+
+// publish serves Publish: the bus keeps the message past the handler,
+// so its data is copied out of the request.
+func (s *server) publish(ctx context.Context, req []byte) (plexus.Marshaler, error) {
+	var m publishRequest
+	if err := m.decode(req, true); err != nil {
+		return nil, err
+	}
+	res, err := s.bus.Publish(ctx, &bus.Message{Subject: m.subject, Header: m.header, Data: m.data})
+	if err != nil {
+		return nil, err
+	}
+	return &publishResult{res: res}, nil
+}
+
+func (s *server) publishAsync(ctx context.Context, msg []byte) {
+	var m publishRequest
+	err := m.decode(msg, true)
+	if err == nil {
+		_, err = s.bus.Publish(ctx, &bus.Message{Subject: m.subject, Header: m.header, Data: m.data})
+	}
+	if err != nil && s.cfg.OnAsyncError != nil {
+		s.cfg.OnAsyncError(err)
+	}
+}
+
+// subscribe serves one Subscribe stream: a bus subscription made with
+// the handler's context, so that the caller's cancellation, its Close
+// and the link's death end it (a queue member's unacknowledged messages
+// then go to the rest of its group). The handler's goroutine pumps
+// deliveries; another reads the acknowledgements.
+func (s *server) subscribe(ctx context.Context, st *session.Stream) error {
+	var req subscribeRequest
+	if err := recvInto(st, &req); err != nil {
+		if err == io.EOF {
+			return plexus.Errorf(plexus.InvalidArgument, "buslink: Subscribe without a request")
+		}
+		return err
+	}
+	if req.opts.Buffer > s.cfg.MaxBuffer {
+		return plexus.Errorf(plexus.InvalidArgument, "buslink: Buffer %d exceeds the host's MaxBuffer %d", req.opts.Buffer, s.cfg.MaxBuffer)
+	}
+	sub, err := s.bus.Subscribe(ctx, req.pattern, req.opts)
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	p := &pump{sub: sub, st: st, queue: req.opts.Queue != "", inflight: map[uint64]*bus.Delivery{}, low: 1}
+	if err := st.Send(&subscribed{id: sub.ID()}); err != nil {
+		return err
+	}
+	// Before the reader starts: Recv reads the mode without a lock.
+	if err := st.Buffer(true); err != nil {
+		return err
+	}
+	go p.readAcks()
+	return p.run(ctx)
+}
+
+// pump feeds one bus subscription into its stream.
+type pump struct {
+	sub   *bus.Subscription
+	st    *session.Stream
+	queue bool
+	// unsubscribed: the subscriber ended its side (CloseSend), the clean
+	// end of the subscription.
+	unsubscribed atomic.Bool
+
+	mu       sync.Mutex
+	sent     uint64                   // tags sent: 1..sent
+	low      uint64                   // every tag below it is acknowledged
+	inflight map[uint64]*bus.Delivery // queue members: sent, not acknowledged
+}
+
+// run sends deliveries as fast as flow control lets it, packing those
+// that are ready into shared frames and flushing whenever the
+// subscription's buffer runs dry. It returns nil after the subscriber's
+// unsubscribe, else the status the subscription ended with.
+func (p *pump) run(ctx context.Context) error {
+	for {
+		d, err := p.sub.TryNext()
+		if d == nil && err == nil {
+			if err = p.st.Flush(); err != nil {
+				return err
+			}
+			d, err = p.sub.Next(ctx)
+		}
+		if err != nil {
+			if p.unsubscribed.Load() {
+				return nil
+			}
+			return err
+		}
+		if err := p.send(d); err != nil {
+			return err
+		}
+	}
+}
+
+// send sends one delivery. A fan-out delivery is Done once its bytes are
+// in the stream (the send copies them); a queue member's stays in flight
+// until the subscriber acknowledges its tag.
+func (p *pump) send(d *bus.Delivery) error {
+	p.mu.Lock()
+	p.sent++
+	tag := p.sent
+	if p.queue {
+		p.inflight[tag] = d
+	}
+	p.mu.Unlock()
+	m := delivery{tag: tag, seq: d.Seq, subject: d.Subject, header: d.Header, data: d.Data}
+	if d.Redelivered {
+		m.flags |= flagRedelivered
+	}
+	if d.Replayed {
+		m.flags |= flagReplayed
+	}
+	err := p.st.Send(&m)
+	if !p.queue {
+		_ = d.Done()
+	}
+	return err
+}
+
+// readAcks reads the subscriber's messages until its side ends: acks, and
+// CloseSend (io.EOF), which unsubscribes. A malformed or impossible ack
+// kills the subscription with INVALID_ARGUMENT, which the pump returns.
+// It returns when the call ends, at the latest once the handler has
+// returned (its context is then cancelled).
+func (p *pump) readAcks() {
+	var a ack
+	for {
+		in := inbox{u: &a}
+		if err := p.st.Recv(&in); err != nil {
+			if err == io.EOF {
+				p.unsubscribed.Store(true)
+				p.sub.Unsubscribe()
+			}
+			return
+		}
+		err := in.err
+		if err == nil {
+			err = p.ack(&a)
+		}
+		if err != nil {
+			p.sub.Kill(err)
+			return
+		}
+	}
+}
+
+// ack marks the acknowledged deliveries Done. A tag acknowledged twice is
+// ignored; one never sent is a protocol error. Done fails for the
+// deliveries of a member that ended meanwhile: they went to another
+// member.
+func (p *pump) ack(a *ack) error {
+	if !p.queue {
+		return plexus.Errorf(plexus.InvalidArgument, "buslink: ack on a subscription without a queue group")
+	}
+	var done []*bus.Delivery
+	p.mu.Lock()
+	if a.upTo > p.sent {
+		p.mu.Unlock()
+		return plexus.Errorf(plexus.InvalidArgument, "buslink: ack up to tag %d, only %d sent", a.upTo, p.sent)
+	}
+	for ; p.low <= a.upTo; p.low++ {
+		done = p.take(p.low, done)
+	}
+	for _, t := range a.tags {
+		if t == 0 || t > p.sent {
+			p.mu.Unlock()
+			return plexus.Errorf(plexus.InvalidArgument, "buslink: ack of tag %d, only %d sent", t, p.sent)
+		}
+		done = p.take(t, done)
+	}
+	p.mu.Unlock()
+	for _, d := range done {
+		_ = d.Done()
+	}
+	return nil
+}
+
+func (p *pump) take(tag uint64, done []*bus.Delivery) []*bus.Delivery {
+	if d, ok := p.inflight[tag]; ok {
+		delete(p.inflight, tag)
+		done = append(done, d)
+	}
+	return done
+}
+
+// inbox receives a message into u, keeping a decoding error apart from
+// the stream's own (which the session would report as INTERNAL).
+type inbox struct {
+	u   plexus.Unmarshaler
+	err error
+}
+
+func (in *inbox) UnmarshalMsg(b []byte) ([]byte, error) {
+	_, in.err = in.u.UnmarshalMsg(b)
+	return nil, nil
+}
+
+// recvInto receives one message into u: the stream's error, or the
+// message's decoding error.
+func recvInto(st *session.Stream, u plexus.Unmarshaler) error {
+	in := inbox{u: u}
+	if err := st.Recv(&in); err != nil {
+		return err
+	}
+	return in.err
+}

@@ -1,0 +1,431 @@
+package buslink
+
+import (
+	"hash/fnv"
+	"math"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/bus"
+	"github.com/plexus-ipc/plexus/codec"
+	"github.com/plexus-ipc/plexus/wire"
+)
+
+// ServiceName is the reserved service through which a peer reaches the
+// bus; its methods are Publish, PublishAsync and Subscribe.
+const ServiceName = "plexus.Bus"
+
+// Method IDs of the service.
+var (
+	// PublishMethod is the unary publish: a publishRequest, answered
+	// with a publishResult.
+	PublishMethod = plexus.MethodID(ServiceName, "Publish")
+	// PublishAsyncMethod is the notification form: a publishRequest, no
+	// answer.
+	PublishAsyncMethod = plexus.MethodID(ServiceName, "PublishAsync")
+	// SubscribeMethod is the bidirectional stream of a subscription: the
+	// OPEN carries a subscribeRequest, the host sends deliveries, the
+	// subscriber sends acks.
+	SubscribeMethod = plexus.MethodID(ServiceName, "Subscribe")
+)
+
+// Wire limits, checked on both sides.
+const (
+	// MaxAckTags bounds the explicit tags of one ack message.
+	MaxAckTags = 4096
+	// MaxQueueLen bounds a queue group's name.
+	MaxQueueLen = bus.MaxSubjectLen
+)
+
+// Flags of a delivery.
+const (
+	flagRedelivered = 1 << iota
+	flagReplayed
+	flagsKnown = flagRedelivered | flagReplayed
+)
+
+// signature hashes: the text names the wire form and its version, to be
+// changed with it, so that a host and a plugin built against different
+// forms fail at link time (the plugin declares ServiceDesc in
+// plugin.ServeConfig.HostServices).
+func signature(text string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(text))
+	return h.Sum64()
+}
+
+const (
+	sigPublishText = "plexus.Bus.Publish/1: request [subject str, header map|nil, data bin|nil]; response [delivered uint, dropped uint]"
+	sigAsyncText   = "plexus.Bus.PublishAsync/1: message [subject str, header map|nil, data bin|nil]"
+	sigSubText     = "plexus.Bus.Subscribe/1: open [pattern str, queue str, policy uint, buffer uint, overflow uint, history uint]; " +
+		"down first [subscription uint], then [tag uint, seq uint, subject str, header map|nil, data bin|nil, flags uint(1 redelivered, 2 replayed)]; " +
+		"up [upTo uint, tags [uint]]"
+)
+
+// ServiceDesc describes the service for the link handshake: a plugin
+// lists it in plugin.ServeConfig.HostServices, and a host whose Mux was
+// given it by Register refuses the link at start when the signatures
+// differ.
+var ServiceDesc = plexus.ServiceDesc{Name: ServiceName, Methods: []plexus.MethodDesc{
+	{Name: "Publish", ID: PublishMethod, Kind: plexus.Unary, Signature: signature(sigPublishText)},
+	{Name: "PublishAsync", ID: PublishAsyncMethod, Kind: plexus.Notification, Signature: signature(sigAsyncText)},
+	{Name: "Subscribe", ID: SubscribeMethod, Kind: plexus.BidiStream, Signature: signature(sigSubText)},
+}}
+
+// decodeLimits bound what a peer's message may make the decoder accept
+// before the checks below look at it: no nesting beyond a map in an
+// array, strings no longer than a metadata block.
+var decodeLimits = codec.Limits{MaxDepth: 3, MaxStringLen: wire.MaxMetadataBytes, MaxElements: MaxAckTags + 2*wire.MaxMetadataEntries + 16}
+
+// publishRequest is a message to publish: [subject, header, data].
+type publishRequest struct {
+	subject string
+	header  plexus.Metadata
+	data    []byte
+}
+
+func (m *publishRequest) Msgsize() int {
+	n := codec.SizeArrayHeader + codec.SizeString(m.subject) + codec.SizeBytes(m.data)
+	return n + codec.SizeMap(m.header, codec.SizeString, codec.SizeString)
+}
+
+func (m *publishRequest) MarshalMsg(b []byte) ([]byte, error) {
+	b = codec.AppendArrayHeader(b, 3)
+	b = codec.AppendString(b, m.subject)
+	b = appendHeader(b, m.header)
+	return codec.AppendBytes(b, m.data), nil
+}
+
+// decode reads and checks a request from the peer. data is a view of b
+// unless copyData.
+func (m *publishRequest) decode(b []byte, copyData bool) error {
+	var d codec.Decoder
+	d.Reset(b, decodeLimits)
+	err := d.Tuple(3)
+	if err == nil {
+		m.subject, err = d.String()
+	}
+	if err == nil {
+		m.header, err = readHeader(&d)
+	}
+	if err == nil {
+		m.data, err = readData(&d, copyData)
+	}
+	if err == nil {
+		err = d.Finish()
+	}
+	if err != nil {
+		return malformed("publish request", err)
+	}
+	return bus.ValidateSubject(m.subject)
+}
+
+// publishResult answers Publish: [delivered, dropped].
+type publishResult struct {
+	res bus.PublishResult
+}
+
+func (m *publishResult) Msgsize() int { return codec.SizeArrayHeader + 2*codec.SizeInt }
+
+func (m *publishResult) MarshalMsg(b []byte) ([]byte, error) {
+	b = codec.AppendArrayHeader(b, 2)
+	b = codec.AppendUint64(b, uint64(m.res.Delivered))
+	return codec.AppendUint64(b, uint64(m.res.Dropped)), nil
+}
+
+func (m *publishResult) UnmarshalMsg(b []byte) ([]byte, error) {
+	var d codec.Decoder
+	d.Reset(b, decodeLimits)
+	err := d.Tuple(2)
+	var del, drop uint64
+	if err == nil {
+		del, err = d.Uint64()
+	}
+	if err == nil {
+		drop, err = d.Uint64()
+	}
+	if err == nil {
+		err = d.Finish()
+	}
+	if err != nil {
+		return nil, malformed("publish result", err)
+	}
+	// Counts of subscriptions: far below MaxInt32 on any real bus.
+	if del > math.MaxInt32 || drop > math.MaxInt32 {
+		return nil, plexus.Errorf(plexus.InvalidArgument, "buslink: publish result counts %d, %d out of range", del, drop)
+	}
+	m.res = bus.PublishResult{Delivered: int(del), Dropped: int(drop)}
+	return nil, nil
+}
+
+// subscribeRequest opens a subscription: [pattern, queue, policy,
+// buffer, overflow, history]. History saturates at bus.AllHistory.
+type subscribeRequest struct {
+	pattern string
+	opts    bus.SubOptions
+}
+
+func (m *subscribeRequest) Msgsize() int {
+	return codec.SizeArrayHeader + codec.SizeString(m.pattern) + codec.SizeString(m.opts.Queue) + 4*codec.SizeInt
+}
+
+func (m *subscribeRequest) MarshalMsg(b []byte) ([]byte, error) {
+	o := m.opts
+	if o.Buffer < 0 || o.History < 0 {
+		return nil, plexus.Errorf(plexus.InvalidArgument, "buslink: negative Buffer or History in SubOptions")
+	}
+	b = codec.AppendArrayHeader(b, 6)
+	b = codec.AppendString(b, m.pattern)
+	b = codec.AppendString(b, o.Queue)
+	b = codec.AppendUint8(b, uint8(o.QueuePolicy))
+	b = codec.AppendUint64(b, uint64(o.Buffer))
+	b = codec.AppendUint8(b, uint8(o.Overflow))
+	return codec.AppendUint64(b, uint64(o.History)), nil
+}
+
+func (m *subscribeRequest) UnmarshalMsg(b []byte) ([]byte, error) {
+	var d codec.Decoder
+	d.Reset(b, decodeLimits)
+	var policy, overflow uint8
+	var buffer, history uint64
+	err := d.Tuple(6)
+	if err == nil {
+		m.pattern, err = d.String()
+	}
+	if err == nil {
+		m.opts.Queue, err = d.String()
+	}
+	if err == nil {
+		policy, err = d.Uint8()
+	}
+	if err == nil {
+		buffer, err = d.Uint64()
+	}
+	if err == nil {
+		overflow, err = d.Uint8()
+	}
+	if err == nil {
+		history, err = d.Uint64()
+	}
+	if err == nil {
+		err = d.Finish()
+	}
+	if err != nil {
+		return nil, malformed("subscribe request", err)
+	}
+	m.opts.QueuePolicy, m.opts.Overflow = bus.QueuePolicy(policy), bus.Overflow(overflow)
+	m.opts.Buffer = int(min(buffer, math.MaxInt32))
+	m.opts.History = int(min(history, uint64(bus.AllHistory)))
+	return nil, m.check()
+}
+
+// check refuses what the bus would refuse, and what it would accept but
+// should not from a peer.
+func (m *subscribeRequest) check() error {
+	if err := bus.ValidatePattern(m.pattern); err != nil {
+		return err
+	}
+	switch o := m.opts; {
+	case len(o.Queue) > MaxQueueLen:
+		return plexus.Errorf(plexus.InvalidArgument, "buslink: queue name of %d bytes exceeds %d", len(o.Queue), MaxQueueLen)
+	case o.QueuePolicy > bus.LeastLoaded:
+		return plexus.Errorf(plexus.InvalidArgument, "buslink: unknown %v", o.QueuePolicy)
+	case o.Overflow > bus.End:
+		return plexus.Errorf(plexus.InvalidArgument, "buslink: unknown %v", o.Overflow)
+	}
+	return nil
+}
+
+// subscribed is the host's first message on a Subscribe stream, sent
+// once the bus subscription exists: [subscription ID].
+type subscribed struct {
+	id uint64
+}
+
+func (m *subscribed) Msgsize() int { return codec.SizeArrayHeader + codec.SizeInt }
+
+func (m *subscribed) MarshalMsg(b []byte) ([]byte, error) {
+	return codec.AppendUint64(codec.AppendArrayHeader(b, 1), m.id), nil
+}
+
+func (m *subscribed) UnmarshalMsg(b []byte) ([]byte, error) {
+	var d codec.Decoder
+	d.Reset(b, decodeLimits)
+	err := d.Tuple(1)
+	if err == nil {
+		m.id, err = d.Uint64()
+	}
+	if err == nil {
+		err = d.Finish()
+	}
+	if err != nil {
+		return nil, malformed("subscribe confirmation", err)
+	}
+	if m.id == 0 {
+		return nil, plexus.Errorf(plexus.InvalidArgument, "buslink: subscription ID 0")
+	}
+	return nil, nil
+}
+
+// delivery is one message of a subscription, host to subscriber: [tag,
+// seq, subject, header, data, flags]. tag numbers the stream's
+// deliveries from 1, in the order sent; acks name tags.
+type delivery struct {
+	tag, seq uint64
+	subject  string
+	header   plexus.Metadata
+	data     []byte
+	flags    uint8
+}
+
+func (m *delivery) Msgsize() int {
+	n := codec.SizeArrayHeader + 3*codec.SizeInt + codec.SizeString(m.subject) + codec.SizeBytes(m.data)
+	return n + codec.SizeMap(m.header, codec.SizeString, codec.SizeString)
+}
+
+func (m *delivery) MarshalMsg(b []byte) ([]byte, error) {
+	b = codec.AppendArrayHeader(b, 6)
+	b = codec.AppendUint64(b, m.tag)
+	b = codec.AppendUint64(b, m.seq)
+	b = codec.AppendString(b, m.subject)
+	b = appendHeader(b, m.header)
+	b = codec.AppendBytes(b, m.data)
+	return codec.AppendUint8(b, m.flags), nil
+}
+
+// UnmarshalMsg decodes a delivery into copies: the stream's payload is
+// released when Recv returns.
+func (m *delivery) UnmarshalMsg(b []byte) ([]byte, error) {
+	var d codec.Decoder
+	d.Reset(b, decodeLimits)
+	err := d.Tuple(6)
+	if err == nil {
+		m.tag, err = d.Uint64()
+	}
+	if err == nil {
+		m.seq, err = d.Uint64()
+	}
+	if err == nil {
+		m.subject, err = d.String()
+	}
+	if err == nil {
+		m.header, err = readHeader(&d)
+	}
+	if err == nil {
+		m.data, err = readData(&d, true)
+	}
+	if err == nil {
+		m.flags, err = d.Uint8()
+	}
+	if err == nil {
+		err = d.Finish()
+	}
+	if err != nil {
+		return nil, malformed("delivery", err)
+	}
+	switch {
+	case m.tag == 0:
+		return nil, plexus.Errorf(plexus.InvalidArgument, "buslink: delivery with tag 0")
+	case m.flags&^flagsKnown != 0:
+		return nil, plexus.Errorf(plexus.InvalidArgument, "buslink: delivery %d has unknown flags %#x", m.tag, m.flags)
+	}
+	return nil, bus.ValidateSubject(m.subject)
+}
+
+// ack acknowledges a queue member's deliveries, subscriber to host:
+// [upTo, tags]: every tag up to upTo (0: none), and each of tags.
+type ack struct {
+	upTo uint64
+	tags []uint64
+}
+
+func (m *ack) Msgsize() int {
+	return codec.SizeArrayHeader + codec.SizeInt + codec.SizeArrayHeader + len(m.tags)*codec.SizeInt
+}
+
+func (m *ack) MarshalMsg(b []byte) ([]byte, error) {
+	b = codec.AppendArrayHeader(b, 2)
+	b = codec.AppendUint64(b, m.upTo)
+	b = codec.AppendArrayHeader(b, len(m.tags))
+	for _, t := range m.tags {
+		b = codec.AppendUint64(b, t)
+	}
+	return b, nil
+}
+
+func (m *ack) UnmarshalMsg(b []byte) ([]byte, error) {
+	var d codec.Decoder
+	d.Reset(b, decodeLimits)
+	err := d.Tuple(2)
+	if err == nil {
+		m.upTo, err = d.Uint64()
+	}
+	n := 0
+	if err == nil {
+		n, err = d.ArrayHeader()
+	}
+	if err == nil && n > MaxAckTags {
+		return nil, plexus.Errorf(plexus.InvalidArgument, "buslink: ack of %d tags exceeds %d", n, MaxAckTags)
+	}
+	m.tags = m.tags[:0]
+	for i := 0; err == nil && i < n; i++ {
+		var t uint64
+		if t, err = d.Uint64(); err == nil {
+			m.tags = append(m.tags, t)
+		}
+	}
+	if err == nil {
+		err = d.Finish()
+	}
+	if err != nil {
+		return nil, malformed("ack", err)
+	}
+	return nil, nil
+}
+
+func appendHeader(b []byte, h plexus.Metadata) []byte {
+	if len(h) == 0 {
+		return codec.AppendNil(b)
+	}
+	return codec.AppendMap(b, h, codec.AppendString, codec.AppendString)
+}
+
+// readHeader reads a header and holds it to the metadata limits.
+func readHeader(d *codec.Decoder) (plexus.Metadata, error) {
+	if d.IsNil() {
+		return nil, d.Nil()
+	}
+	m, err := codec.ReadMap(d, (*codec.Decoder).String, (*codec.Decoder).String)
+	if err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	if _, err := wire.MetadataSize(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func readData(d *codec.Decoder, copyData bool) ([]byte, error) {
+	if copyData {
+		return d.BytesCopy(nil)
+	}
+	return d.Bytes()
+}
+
+// checkHeader holds a header to be sent to the metadata limits.
+func checkHeader(h plexus.Metadata) error {
+	if len(h) == 0 {
+		return nil
+	}
+	_, err := wire.MetadataSize(h)
+	return err
+}
+
+func malformed(what string, err error) error {
+	if _, ok := err.(*plexus.Status); ok {
+		return err
+	}
+	return plexus.WithCause(plexus.InvalidArgument, err, "buslink: malformed "+what+": "+err.Error())
+}
