@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/wire"
@@ -19,9 +20,12 @@ type Stream struct {
 	stop   func() bool // caller side: stops the context watcher
 
 	// Buffered mode (see Buffer and pack.go). packMu is taken by Send
-	// and by Recv, which flushes before it waits.
+	// and by Recv, which flushes before it waits. buffered is set under
+	// packMu, and read without it by Send and Recv (which take packMu
+	// only in buffered mode): Buffer may be called while another
+	// goroutine sends or receives.
 	packMu   sync.Mutex
-	buffered bool
+	buffered atomic.Bool
 	pack     []byte // transport memory of the packed frame being filled
 }
 
@@ -36,7 +40,7 @@ type Stream struct {
 func (st *Stream) Buffer(on bool) error {
 	st.packMu.Lock()
 	defer st.packMu.Unlock()
-	st.buffered = on
+	st.buffered.Store(on)
 	if !on {
 		return st.flushLocked()
 	}
@@ -102,7 +106,7 @@ func (st *Stream) Send(m plexus.Marshaler) error {
 		}
 		return final
 	}
-	if st.buffered {
+	if st.buffered.Load() {
 		st.packMu.Lock()
 		defer st.packMu.Unlock()
 		if size := m.Msgsize(); size <= packLimit {
@@ -155,7 +159,7 @@ func (st *Stream) CloseSend() error {
 // Recv receives the next message into m. It returns io.EOF when the peer
 // has ended its side successfully, or the call's status.
 func (st *Stream) Recv(m plexus.Unmarshaler) error {
-	if st.buffered {
+	if st.buffered.Load() {
 		// The peer may be waiting for what is buffered before it answers.
 		st.tryFlush()
 	}
