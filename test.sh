@@ -37,6 +37,9 @@ done
 echo "== otelplexus (a module of its own): vet and tests under the race detector"
 (cd otelplexus && go vet ./... && go test -race -count=1 ./...)
 
+echo "== natsbridge (a module of its own): vet and tests under the race detector, NATS in-process"
+(cd natsbridge && go vet ./... && go test -race -count=1 ./...)
+
 echo "== browser tests (a module of its own): headless Chromium, installed if missing"
 ./scripts/install-browser.sh
 (cd browser && go vet ./... && go test -count=1 ./...)
