@@ -150,3 +150,30 @@ func TestPoolStickyLeader(t *testing.T) {
 		require.Equal(t, ms[1].Pid(), poolPid(t, p), "the new leader stays the leader")
 	}
 }
+
+// TestPoolBroadcast: a broadcast reaches every member once, with a result
+// per member in order; a member that died gives its error while the
+// others answer.
+func TestPoolBroadcast(t *testing.T) {
+	var buf logBuf
+	p := startPool(t, config(t, &buf), host.PoolConfig{Size: 3})
+	ms := p.Members()
+	pids := make([]plexus.Raw, len(ms))
+	res := p.Broadcast(context.Background(), pidID, plexus.Raw("x"), func(i int) plexus.Unmarshaler { return &pids[i] })
+	require.Len(t, res, 3)
+	for i, r := range res {
+		require.NoError(t, r.Err)
+		require.Equal(t, i, r.Member)
+		require.Same(t, ms[i], r.Client)
+		require.Equal(t, ms[i].Pid(), int(le64(pids[i])), "member %d answered for itself", i)
+	}
+
+	require.NoError(t, syscall.Kill(ms[1].Pid(), syscall.SIGKILL))
+	require.Eventually(t, func() bool {
+		return ms[1].Invoke(context.Background(), pidID, plexus.Raw("x"), nil) != nil
+	}, 10*time.Second, 5*time.Millisecond)
+	res = p.Broadcast(context.Background(), pidID, plexus.Raw("x"), nil)
+	require.NoError(t, res[0].Err)
+	require.Error(t, res[1].Err, "the dead member's result is its error")
+	require.NoError(t, res[2].Err)
+}
