@@ -171,7 +171,7 @@ poll:
 		default:
 		}
 		if i&15 == 0 {
-			if clk.idle(r) >= budget || ctx.Err() != nil {
+			if clk.due(i, budget) && (clk.idle(r) >= budget || ctx.Err() != nil) {
 				break
 			}
 			// Let goroutines this P made runnable (callers woken by a
@@ -375,7 +375,7 @@ func (r *pollReceiver) pollRead(budget time.Duration) (err error, fromDispatch b
 			return nil, false // a reader yields to a waiting caller
 		}
 		if i&15 == 0 {
-			if clk.idle(r) >= budget {
+			if clk.due(i, budget) && clk.idle(r) >= budget {
 				return nil, false
 			}
 			runtime.Gosched()
@@ -385,10 +385,10 @@ func (r *pollReceiver) pollRead(budget time.Duration) (err error, fromDispatch b
 
 // pollClock is a polling loop's sense of time: how long it has gone
 // without a frame. The clock is read only when the loop looks at its
-// budget (every 16 empty polls), not on every frame: under load, frames
+// budget (see due), not on every frame: under load, frames
 // come faster than a clock read costs (about a tenth of the CPU of 64
 // concurrent callers went to reading it). A frame seen since the last
-// look counts as having come at that look, so a budget runs at most 16
+// look counts as having come at that look, so a budget runs at most 64
 // polls longer than measured from the frame itself.
 type pollClock struct {
 	// Times are offsets from base: time.Since reads only the monotonic
@@ -400,6 +400,12 @@ type pollClock struct {
 }
 
 func (c *pollClock) start() { c.base = time.Now() }
+
+// due says whether a loop that has polled i times without a frame (a
+// multiple of 16: it yields then) looks at its budget now: every 64
+// polls, since a clock read costs several empty polls on a virtual
+// machine; every 16 for a budget of zero, one pass of the loop.
+func (c *pollClock) due(i int, budget time.Duration) bool { return i&63 == 0 || budget == 0 }
 
 // frame notes a frame; call: an OPEN.
 func (c *pollClock) frame(call bool) {

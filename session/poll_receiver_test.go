@@ -612,7 +612,7 @@ func TestPollCallEnds(t *testing.T) {
 	got, err, _ := r.pollCall(ch, context.Background(), 0)
 	require.False(t, got)
 	require.NoError(t, err)
-	require.EqualValues(t, 16, fp.tryRecvs.Load(), "the budget is read every 16 polls")
+	require.EqualValues(t, 16, fp.tryRecvs.Load(), "a zero budget is read every 16 polls")
 	require.True(t, fp.isArmed())
 	require.True(t, r.tokenFree())
 
@@ -622,7 +622,7 @@ func TestPollCallEnds(t *testing.T) {
 	got, err, _ = r.pollCall(ch, ctx, time.Hour)
 	require.False(t, got)
 	require.NoError(t, err)
-	require.EqualValues(t, 32, fp.tryRecvs.Load(), "a context that ended stops the poll at its next look at the clock")
+	require.EqualValues(t, 16+64, fp.tryRecvs.Load(), "a context that ended stops the poll at its next look at the clock, every 64 polls")
 	require.True(t, r.tokenFree())
 
 	fp.spin = time.Millisecond
