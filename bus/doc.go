@@ -22,7 +22,10 @@
 // buffered or in flight); its first member's SubOptions.QueuePolicy sets
 // it, else Config.QueuePolicy, and a later member asking another policy
 // is refused. A member with room is preferred to a full one; when all
-// are full, the picked member's overflow policy applies.
+// are full, the picked member's overflow policy applies. A publisher
+// that Block makes wait for a group waits for room in any of its
+// matching members (or a new one), then picks again: a member that
+// stalls full holds it only while every other member is full too.
 //
 // Each subscription holds at most SubOptions.Buffer messages, drained by
 // its consumer with Next (or Consume); for a queue member, messages

@@ -1,15 +1,43 @@
 package bus
 
+import "sync"
+
 // group is a queue group: the members sharing a queue name, each message
-// to one of those whose pattern matches its subject. Guarded by bus.mu.
+// to one of those whose pattern matches its subject. Guarded by bus.mu,
+// but for the room signal.
 type group struct {
 	name    string
 	policy  QueuePolicy
 	members []*Subscription // in subscription order (by ID)
 	cursor  uint64          // ID of the member picked last
+	waiting int             // publishers in waitGroup
+
+	// room is raised whenever a member's load goes down, a member ends
+	// or one joins: a publisher that found every member full waits on it
+	// and picks again, so that room in any member lets it go on, not
+	// only room in the member it picked. roomMu is taken under a
+	// member's mu (or bus.mu) and takes nothing.
+	roomMu sync.Mutex
+	room   signal
 }
 
-func (g *group) join(s *Subscription) { g.members = append(g.members, s) }
+func (g *group) join(s *Subscription) {
+	g.members = append(g.members, s)
+	g.notifyRoom()
+}
+
+// roomWait returns the channel the next notifyRoom closes.
+func (g *group) roomWait() <-chan struct{} {
+	g.roomMu.Lock()
+	defer g.roomMu.Unlock()
+	return g.room.wait()
+}
+
+func (g *group) notifyRoom() {
+	g.roomMu.Lock()
+	g.room.notify()
+	g.roomMu.Unlock()
+}
 
 func (g *group) leave(s *Subscription) {
 	for i, m := range g.members {

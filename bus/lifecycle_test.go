@@ -86,8 +86,9 @@ func TestNextWaits(t *testing.T) {
 	go func() {
 		defer close(got)
 		if d, err := s.Next(testCtx(t, 10*time.Second)); err == nil {
-			got <- idOf(d)
-			_ = d.Done()
+			id := idOf(d)
+			_ = d.Done() // before the test looks at the release
+			got <- id
 		}
 	}()
 	publish(t, b, tr.msg("t", 0))

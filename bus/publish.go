@@ -204,12 +204,29 @@ func (b *Bus) waitFanout(ctx context.Context, s *Subscription, e *envelope, res 
 }
 
 // waitGroup retries the group under bus.mu, since its members may have
-// changed while the publisher waited, and waits on the member it picked.
+// changed while the publisher waited, and waits for room in any member
+// (the group's signal), then picks again: a member that stalls full does
+// not hold the publisher while another has room.
 func (b *Bus) waitGroup(ctx context.Context, queue string, e *envelope, res *PublishResult) error {
+	var g *group // the group counted waiting
+	defer func() {
+		if g != nil {
+			b.mu.Lock()
+			g.waiting--
+			b.mu.Unlock()
+		}
+	}()
 	for {
 		var rel releases
 		b.mu.Lock()
-		room, done := b.retryGroup(queue, e, res, &rel)
+		room, cur, done := b.retryGroup(queue, e, res, &rel)
+		if cur != g && !done {
+			if g != nil {
+				g.waiting--
+			}
+			g = cur
+			g.waiting++
+		}
 		b.mu.Unlock()
 		rel.run()
 		if done {
@@ -225,7 +242,10 @@ func (b *Bus) waitGroup(ctx context.Context, queue string, e *envelope, res *Pub
 	}
 }
 
-func (b *Bus) retryGroup(queue string, e *envelope, res *PublishResult, rel *releases) (<-chan struct{}, bool) {
+// retryGroup offers e to the group again. It returns the group's room
+// signal, taken before the members' loads are looked at so that room
+// made after the look wakes the publisher, and the group, unless done.
+func (b *Bus) retryGroup(queue string, e *envelope, res *PublishResult, rel *releases) (<-chan struct{}, *group, bool) {
 	var cands []*Subscription
 	g := b.groups[queue]
 	if g != nil && !b.closed {
@@ -235,21 +255,18 @@ func (b *Bus) retryGroup(queue string, e *envelope, res *PublishResult, rel *rel
 		b.orphaned++
 		rel.add(e)
 		res.Dropped++
-		return nil, true
+		return nil, nil, true
 	}
+	room := g.roomWait()
 	m := g.pick(cands, hasRoom)
 	if m == nil {
 		m = g.pick(cands, anyMember)
 	}
 	m.mu.Lock()
 	out := m.offer(item{env: e}, rel)
-	var room <-chan struct{}
-	if out == full {
-		room = m.room.wait()
-	}
 	m.mu.Unlock()
 	if b.settle(m, out, e, res, rel) {
-		return room, false
+		return room, g, false
 	}
-	return nil, true
+	return nil, nil, true
 }

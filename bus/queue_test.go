@@ -284,3 +284,47 @@ func TestQueueOverflowEnd(t *testing.T) {
 	require.Equal(t, []int{1}, drain(t, m2))
 	tr.requireReleased(t, 3)
 }
+
+// TestGroupWaitAnyMember: when every member of a group is full, a Block
+// publisher waits for room in any member, not only in the one it
+// picked: the member it picks stalls full (alive, not consuming), the
+// other drains, and the publisher goes on through the other.
+func TestGroupWaitAnyMember(t *testing.T) {
+	requireNoLeak(t)
+	b := newBus(t, Config{})
+	tr := newTracker(3)
+	drains := subscribe(t, b, "t", SubOptions{Queue: "q", Buffer: 1})
+	stalls := subscribe(t, b, "t", SubOptions{Queue: "q", Buffer: 1})
+	publish(t, b, tr.msg("t", 0)) // drains
+	publish(t, b, tr.msg("t", 1)) // stalls
+	ctx := testCtx(t, 10*time.Second)
+	published := make(chan error, 1)
+	go func() {
+		res, err := b.Publish(ctx, tr.msg("t", 2))
+		if err == nil && res != (PublishResult{Delivered: 1}) {
+			err = fmt.Errorf("result %+v", res)
+		}
+		published <- err
+	}()
+	// Round-robin: routing picks drains (full), the wait's retry picks
+	// stalls (full), and the publisher waits.
+	eventually(t, "the publisher to wait on the group", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.groups["q"].waiting == 1
+	})
+	d, err := drains.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 0, idOf(d))
+	require.NoError(t, d.Done(), "room in drains")
+	require.NoError(t, <-published, "the publisher went on through drains while stalls stays full")
+	d, err = drains.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, idOf(d))
+	require.NoError(t, d.Done())
+	require.Equal(t, []int{1}, drain(t, stalls))
+	b.mu.Lock()
+	require.Zero(t, b.groups["q"].waiting)
+	b.mu.Unlock()
+	tr.requireReleased(t, 3)
+}

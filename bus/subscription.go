@@ -225,6 +225,9 @@ func (s *Subscription) ack(d *Delivery) bool {
 func (s *Subscription) heldDown() {
 	s.load.Store(int64(s.held()))
 	s.room.notify()
+	if s.group != nil {
+		s.group.notifyRoom()
+	}
 }
 
 func (s *Subscription) pushLocked(it item) {
@@ -315,6 +318,9 @@ func (s *Subscription) endLocked(err error, keep bool, rel *releases) []item {
 	items = append(items, s.buf.drain()...)
 	s.inflight = nil
 	s.load.Store(0)
+	if s.group != nil {
+		s.group.notifyRoom() // a publisher waiting on the group looks again
+	}
 	if keep {
 		s.stats.Redistributed += uint64(len(items))
 		return items

@@ -32,10 +32,20 @@ func NewClient(conn session.Conn) *Client { return &Client{conn: conn} }
 // is released once the message has been sent (or failed to be), exactly
 // once. It waits, within ctx, for room in the remote Block subscriptions
 // that were full.
+//
+// Data longer than LargeData is sealed first, when the conn can seal
+// (a *session.Session: Session.Seal, on shared memory a sealed memfd):
+// that is its one copy, and the host and every subscriber on the machine
+// then read those pages in place (PublishLarge).
 func (c *Client) Publish(ctx context.Context, msg *bus.Message) (bus.PublishResult, error) {
 	req, err := request(msg)
 	if err != nil {
 		return bus.PublishResult{}, err
+	}
+	if len(msg.Data) > LargeData {
+		res, err := c.publishLarge(ctx, req)
+		release(msg)
+		return res, err
 	}
 	var res publishResult
 	err = c.conn.Invoke(ctx, PublishMethod, req, &res)
@@ -48,7 +58,8 @@ func (c *Client) Publish(ctx context.Context, msg *bus.Message) (bus.PublishResu
 
 // PublishAsync publishes msg as a notification: no result, no error from
 // the remote bus (the host's Config.OnAsyncError sees them), and in the
-// order sent with the other notifications of the link. It returns once
+// order sent with the other notifications of the link. Large Data is
+// copied into the notification as any (Publish sends it sealed). It returns once
 // the message is sent; a full link makes it wait, within ctx. It takes
 // ownership of msg as Publish does.
 func (c *Client) PublishAsync(ctx context.Context, msg *bus.Message) error {
@@ -59,6 +70,53 @@ func (c *Client) PublishAsync(ctx context.Context, msg *bus.Message) error {
 	err = c.conn.Notify(ctx, PublishAsyncMethod, req)
 	release(msg)
 	return err
+}
+
+// sealer is a conn that can place bytes in memory its transport sends by
+// reference (*session.Session).
+type sealer interface {
+	Seal(p []byte) (sealed []byte, release func(), err error)
+}
+
+// publishLarge sends req's data sealed (if the conn can seal) as the
+// second message of a PublishLarge stream, alone, so that it crosses by
+// reference; the seal is released once it is sent.
+func (c *Client) publishLarge(ctx context.Context, req *publishRequest) (bus.PublishResult, error) {
+	data, done := req.data, func() {}
+	if sl, ok := c.conn.(sealer); ok {
+		sealed, rel, err := sl.Seal(data)
+		if err != nil {
+			return bus.PublishResult{}, err
+		}
+		data, done = sealed, rel
+	}
+	defer done()
+	st, err := c.conn.NewStream(ctx, PublishLargeMethod, &largeRequest{subject: req.subject, header: req.header, size: uint64(len(data))}, false)
+	if err != nil {
+		return bus.PublishResult{}, err
+	}
+	defer st.Close() // a no-op once the call has ended
+	// io.EOF: the handler returned already; Recv says how. No CloseSend:
+	// its frame would wait for the window the data spent, which the host
+	// gives back only once its bus has released the data, long after the
+	// call. The handler reads two messages and ends the call.
+	if err := st.Send(plexus.Raw(data)); err != nil && err != io.EOF {
+		return bus.PublishResult{}, err
+	}
+	var res publishResult
+	if err := recvInto(st, &res); err != nil {
+		if err == io.EOF {
+			err = plexus.Errorf(plexus.Internal, "buslink: PublishLarge returned no result")
+		}
+		return bus.PublishResult{}, err
+	}
+	if err := st.Recv(nil); err != io.EOF {
+		if err == nil {
+			err = plexus.Errorf(plexus.InvalidArgument, "buslink: PublishLarge returned more than a result")
+		}
+		return bus.PublishResult{}, err
+	}
+	return res.res, nil
 }
 
 func request(msg *bus.Message) (*publishRequest, error) {
@@ -224,20 +282,47 @@ func (s *Subscription) Unsubscribe() {
 // while the consumer is slow; it discards them after Unsubscribe.
 func (s *Subscription) read() {
 	for {
-		var m delivery
-		err := recvInto(s.st, &m)
+		d, err := s.recv()
 		if err != nil {
 			s.finish(err)
 			return
 		}
-		d := &Delivery{Subject: m.subject, Header: m.header, Data: m.data, Seq: m.seq,
-			Redelivered: m.flags&flagRedelivered != 0, Replayed: m.flags&flagReplayed != 0, tag: m.tag, sub: s}
 		select {
 		case s.deliveries <- d:
+			continue
 		case <-s.closing:
 		case <-s.st.Context().Done(): // Recv reports the end next
 		}
+		d.release()
 	}
+}
+
+// recv receives one delivery: its record and, for large data, the data
+// that follows it, as a view of its frame (a *session.Lease) that Done
+// releases.
+func (s *Subscription) recv() (*Delivery, error) {
+	var m delivery
+	if err := recvInto(s.st, &m); err != nil {
+		return nil, err
+	}
+	d := &Delivery{Subject: m.subject, Header: m.header, Data: m.data, Seq: m.seq,
+		Redelivered: m.flags&flagRedelivered != 0, Replayed: m.flags&flagReplayed != 0, tag: m.tag, sub: s}
+	if m.flags&flagLarge == 0 {
+		return d, nil
+	}
+	l := new(session.Lease)
+	if err := s.st.Recv(l); err != nil {
+		if err == io.EOF {
+			err = plexus.Errorf(plexus.InvalidArgument, "buslink: the host ended the stream before the data of delivery %d", m.tag)
+		}
+		return nil, err
+	}
+	if uint64(l.Len()) != m.size {
+		l.Release()
+		return nil, plexus.Errorf(plexus.InvalidArgument, "buslink: delivery %d announced %d bytes, the host sent %d", m.tag, m.size, l.Len())
+	}
+	d.Data, d.lease = l.Bytes(), l
+	return d, nil
 }
 
 // finish records why the stream ended. A malformed message from the host
@@ -266,7 +351,12 @@ func errUnsubscribed(pattern string) error {
 }
 
 // Delivery is one message as a remote subscription receives it. Its
-// fields are the subscriber's own copies.
+// fields are the subscriber's own copies, but for Data longer than
+// LargeData: a read-only view of the frame it arrived in (on shared
+// memory, the publisher's sealed memory when it was sealed), valid until
+// Done, which releases it. Until then the frame holds the stream's
+// flow-control window: with the default window (64 KiB) the next
+// delivery waits for the Done of a large one.
 type Delivery struct {
 	Subject string
 	Header  plexus.Metadata
@@ -279,12 +369,20 @@ type Delivery struct {
 	// Replayed: it comes from the subject's history.
 	Replayed bool
 
-	tag  uint64
-	sub  *Subscription
-	done atomic.Bool
+	tag   uint64
+	sub   *Subscription
+	lease *session.Lease // large Data's frame, until Done
+	done  atomic.Bool
 }
 
-// Done says the consumer is finished with the delivery. For a queue
+func (d *Delivery) release() {
+	if d.lease != nil {
+		d.lease.Release()
+	}
+}
+
+// Done says the consumer is finished with the delivery, and releases
+// large Data (see Delivery), also when it fails. For a queue
 // member it is the acknowledgement, sent to the host in a batch with
 // others; until the host has it, the message is in flight there and goes
 // to another member if this one ends. Done succeeds once; it fails with
@@ -295,6 +393,7 @@ func (d *Delivery) Done() error {
 	if !d.done.CompareAndSwap(false, true) {
 		return plexus.Errorf(plexus.FailedPrecondition, "buslink: delivery %d on %q already done", d.Seq, d.Subject)
 	}
+	d.release()
 	if d.sub.acks == nil {
 		return nil
 	}

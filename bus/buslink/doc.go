@@ -20,14 +20,52 @@
 //
 //   - Publish, unary: [subject, header, data] -> [delivered, dropped].
 //   - PublishAsync, notification: [subject, header, data].
-//   - Subscribe, bidirectional stream: the OPEN carries [pattern, queue,
-//     policy, buffer, overflow, history] (bus.SubOptions; Buffer at most
-//     the host's Config.MaxBuffer); the host answers [subscription ID]
-//     once the bus subscription exists, then sends each delivery as
-//     [tag, seq, subject, header, data, flags], tags numbering the
-//     stream's deliveries from 1; a queue member sends back acks
+//   - PublishLarge (/1), client stream: the OPEN carries [subject,
+//     header, size], the next message is the data alone (size bytes,
+//     more than zero), and the host answers [delivered, dropped] and
+//     ends the call; the caller does not CloseSend (its window is spent
+//     by the data until the host's bus releases it).
+//   - Subscribe (/2), bidirectional stream: the OPEN carries [pattern,
+//     queue, policy, buffer, overflow, history] (bus.SubOptions; Buffer
+//     at most the host's Config.MaxBuffer); the host answers
+//     [subscription ID] once the bus subscription exists, then sends
+//     each delivery as [tag, seq, subject, header, data, flags, size],
+//     tags numbering the stream's deliveries from 1; flags 1 is
+//     redelivered, 2 replayed, 4 large: data is empty and the data, of
+//     size bytes (more than zero; size is 0 without the flag), is the
+//     stream's next message, alone. A queue member sends back acks
 //     [upTo, tags]: every tag up to upTo, and each of tags. Closing its
 //     side (CloseSend) unsubscribes; the host then ends the stream OK.
+//
+// # Large messages
+//
+// Data longer than LargeData travels as a message of its own, alone in
+// its frame (plexus.Raw), so that it reaches the transport as it is: on
+// shared memory, bytes in sealed memory (transport/shmlink) are sent by
+// reference, naming the same memfd, and the receiver reads them in
+// place (DESIGN.md "Sealed memory and fan-out without copies"). A
+// message fanned out from the host to N plugins is then copied once in
+// all, by whoever sealed it:
+//
+//   - the host: buslink.Sealed(data) seals it (shmlink.Seal; the
+//     message's Payload releases it after the last delivery), its
+//     subscribers read it in place, and each pump sends the same pages;
+//   - a plugin: Client.Publish seals it (the conn's Seal, which a
+//     *session.Session has) and sends it by PublishLarge; the host's
+//     handler receives it as a view (a *session.Lease of a one-shot
+//     blob, which the host's transport may send again by reference) and
+//     publishes that view, released after the last delivery.
+//
+// A subscriber receives large data as a view of its frame
+// (Delivery.Data, valid until Done, which releases it). The frame holds
+// the stream's flow-control window until then: with the default window
+// (64 KiB), the next delivery of that subscription waits for the Done of
+// a large one, and the host's bus buffer takes the rest, as for a slow
+// consumer. A subscriber killed while holding large messages gives them
+// back with its memory: the kernel frees a memfd with its last mapping
+// and descriptor. PublishAsync sends large data in its notification, as
+// before (copied): a stream would not keep its order with the link's
+// other notifications.
 //
 // # Delivery semantics
 //
@@ -42,7 +80,8 @@
 // (64 KiB by default) and one message in the client.
 //
 //   - Fan-out: a delivery is Done on the bus once it has been sent (its
-//     bytes are copied into the stream), so the payload is released then;
+//     bytes are copied into the stream, or, sealed, referenced by the
+//     frame), so the payload is released then;
 //     at most once, as on the bus: what is in the stream when the link
 //     dies is lost.
 //   - Queue groups: a delivery stays in flight on the bus until the

@@ -120,10 +120,27 @@ func FuzzDecodeDelivery(f *testing.F) {
 		if m.tag == 0 || m.flags&^flagsKnown != 0 || bus.ValidateSubject(m.subject) != nil || checkHeader(m.header) != nil {
 			t.Fatalf("accepted an invalid delivery %#v", m)
 		}
+		if large := m.flags&flagLarge != 0; large != (m.size > 0) || (large && len(m.data) > 0) || m.size > maxLargeSize {
+			t.Fatalf("accepted a large flag %v with size %d and %d bytes of data", large, m.size, len(m.data))
+		}
 		if len(b) > 0 && len(m.data) > 0 && &m.data[0] == &b[len(b)-1] {
 			t.Fatal("the data is a view of the payload, which is released after Recv")
 		}
 		roundTrip(t, &m, &delivery{})
+	})
+}
+
+func FuzzDecodeLargeRequest(f *testing.F) {
+	addSeeds(f, "FuzzDecodeLargeRequest")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m largeRequest
+		if _, err := m.UnmarshalMsg(b); err != nil {
+			return
+		}
+		if bus.ValidateSubject(m.subject) != nil || checkHeader(m.header) != nil || m.size == 0 || m.size > maxLargeSize {
+			t.Fatalf("accepted an invalid request %#v", m)
+		}
+		roundTrip(t, &m, &largeRequest{})
 	})
 }
 
@@ -164,6 +181,11 @@ func seeds() map[string][]wireMsg {
 		"FuzzDecodeDelivery": {
 			&delivery{tag: 1, seq: 42, subject: "a.b", data: []byte("x")},
 			&delivery{tag: 9, seq: 3, subject: "a", header: h, flags: flagRedelivered | flagReplayed},
+			&delivery{tag: 2, seq: 5, subject: "big.0", header: h, data: []byte{}, flags: flagLarge | flagRedelivered, size: 16 << 20},
+		},
+		"FuzzDecodeLargeRequest": {
+			&largeRequest{subject: "big.0", size: 16 << 20},
+			&largeRequest{subject: "a", header: h, size: LargeData + 1},
 		},
 		"FuzzDecodeAck": {&ack{upTo: 5}, &ack{upTo: 0, tags: []uint64{7, 9, 12}}, &ack{upTo: 3, tags: []uint64{5}}},
 	}

@@ -43,8 +43,9 @@ const (
 )
 
 var (
-	readyID   = plexus.MethodID(ctlName, "Ready")
-	publishID = plexus.MethodID(ctlName, "Publish")
+	readyID      = plexus.MethodID(ctlName, "Ready")
+	publishID    = plexus.MethodID(ctlName, "Publish")
+	publishBigID = plexus.MethodID(ctlName, "PublishBig")
 )
 
 func TestMain(m *testing.M) {
@@ -72,6 +73,8 @@ func TestMain(m *testing.M) {
 		servePlugin(queueWorker)
 	case "fan":
 		servePlugin(fanEcho)
+	case "big":
+		servePlugin(bigReader)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown", modeEnv)
 		os.Exit(97)
@@ -105,6 +108,13 @@ func servePlugin(work func(c *buslink.Client) error) {
 			}
 			delivered, err := publishN(ctx, client, "fan."+name, int(binary.BigEndian.Uint64(req)))
 			return plexus.Raw(binary.BigEndian.AppendUint64(nil, uint64(delivered))), err
+		}},
+		{Name: "PublishBig", Signature: ctlSig, Unary: func(ctx context.Context, req []byte) (plexus.Marshaler, error) {
+			if len(req) != 8 {
+				return nil, plexus.Errorf(plexus.InvalidArgument, "PublishBig takes a size")
+			}
+			res, err := client.Publish(ctx, &bus.Message{Subject: "big." + name, Data: bigData(int(binary.BigEndian.Uint64(req)))})
+			return plexus.Raw(binary.BigEndian.AppendUint64(nil, uint64(res.Delivered))), err
 		}},
 	}}
 	plugin.Serve(plugin.ServeConfig{Cookie: cookie, Logger: plugin.Logger(name),
@@ -241,7 +251,7 @@ func startPlugin(t *testing.T, mux *session.Mux, mode, name string, restart bool
 		Path: exe, Name: name, Cookie: cookie, Link: host.LinkDefault,
 		// A race-enabled plugin sleeps 1 s at exit unless told not to.
 		Env:          append([]string{modeEnv + "=" + mode, nameEnv + "=" + name, "GORACE=atexit_sleep_ms=0"}, env...),
-		Versions:     map[uint32][]host.ServiceDesc{1: {{Name: ctlName, Methods: []host.MethodDesc{{Name: "Ready", Signature: ctlSig}, {Name: "Publish", Signature: ctlSig}}}}},
+		Versions:     map[uint32][]host.ServiceDesc{1: {{Name: ctlName, Methods: []host.MethodDesc{{Name: "Ready", Signature: ctlSig}, {Name: "Publish", Signature: ctlSig}, {Name: "PublishBig", Signature: ctlSig}}}}},
 		HostServices: mux,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "host", Output: &buf, JSONFormat: true, Level: hclog.Info,
 			Mutex: &sync.Mutex{}}),

@@ -50,6 +50,9 @@ func RegisterConfig(mux *session.Mux, b *bus.Bus, cfg Config) error {
 	if _, err := mux.HandleNotify(ServiceName, "PublishAsync", s.publishAsync); err != nil {
 		return err
 	}
+	if _, err := mux.HandleStream(ServiceName, "PublishLarge", s.publishLarge); err != nil {
+		return err
+	}
 	if _, err := mux.HandleStream(ServiceName, "Subscribe", s.subscribe); err != nil {
 		return err
 	}
@@ -84,6 +87,38 @@ func (s *server) publishAsync(ctx context.Context, msg []byte) {
 	if err != nil && s.cfg.OnAsyncError != nil {
 		s.cfg.OnAsyncError(err)
 	}
+}
+
+// publishLarge serves PublishLarge: the record, then the data, received
+// as a view (a *session.Lease holds its frame) that the bus shares with
+// its deliveries and releases after the last one. Data in sealed memory
+// (a one-shot blob on shared memory, which a Client's seal arrives as)
+// thus reaches the host's subscribers in place, and the other plugins by
+// reference: the pumps send the same bytes.
+func (s *server) publishLarge(ctx context.Context, st *session.Stream) error {
+	var req largeRequest
+	if err := recvInto(st, &req); err != nil {
+		if err == io.EOF {
+			return plexus.Errorf(plexus.InvalidArgument, "buslink: PublishLarge without a request")
+		}
+		return err
+	}
+	data := new(session.Lease)
+	if err := st.Recv(data); err != nil {
+		if err == io.EOF {
+			return plexus.Errorf(plexus.InvalidArgument, "buslink: PublishLarge of %q without its data", req.subject)
+		}
+		return err
+	}
+	if uint64(data.Len()) != req.size {
+		data.Release()
+		return plexus.Errorf(plexus.InvalidArgument, "buslink: PublishLarge of %q announced %d bytes, sent %d", req.subject, req.size, data.Len())
+	}
+	res, err := s.bus.Publish(ctx, &bus.Message{Subject: req.subject, Header: req.header, Data: data.Bytes(), Payload: data})
+	if err != nil {
+		return err
+	}
+	return st.Send(&publishResult{res: res})
 }
 
 // subscribe serves one Subscribe stream: a bus subscription made with
@@ -160,8 +195,11 @@ func (p *pump) run(ctx context.Context) error {
 }
 
 // send sends one delivery. A fan-out delivery is Done once its bytes are
-// in the stream (the send copies them); a queue member's stays in flight
-// until the subscriber acknowledges its tag.
+// in the stream (the send copies them, or, for large data in sealed
+// memory, hands the transport a reference that outlives the bus's); a
+// queue member's stays in flight until the subscriber acknowledges its
+// tag. Large data follows its record as a message of its own (Raw alone
+// reaches the transport as it is).
 func (p *pump) send(d *bus.Delivery) error {
 	p.mu.Lock()
 	p.sent++
@@ -177,7 +215,15 @@ func (p *pump) send(d *bus.Delivery) error {
 	if d.Replayed {
 		m.flags |= flagReplayed
 	}
+	large := len(d.Data) > LargeData
+	if large {
+		m.data, m.size = nil, uint64(len(d.Data))
+		m.flags |= flagLarge
+	}
 	err := p.st.Send(&m)
+	if err == nil && large {
+		err = p.st.Send(plexus.Raw(d.Data))
+	}
 	if !p.queue {
 		_ = d.Done()
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // ServiceName is the reserved service through which a peer reaches the
-// bus; its methods are Publish, PublishAsync and Subscribe.
+// bus; its methods are Publish, PublishAsync, PublishLarge and Subscribe.
 const ServiceName = "plexus.Bus"
 
 // Method IDs of the service.
@@ -22,6 +22,10 @@ var (
 	// PublishAsyncMethod is the notification form: a publishRequest, no
 	// answer.
 	PublishAsyncMethod = plexus.MethodID(ServiceName, "PublishAsync")
+	// PublishLargeMethod is the publish of large data, a client stream:
+	// the OPEN carries a largeRequest, the next message is the data
+	// alone; the answer is a publishResult.
+	PublishLargeMethod = plexus.MethodID(ServiceName, "PublishLarge")
 	// SubscribeMethod is the bidirectional stream of a subscription: the
 	// OPEN carries a subscribeRequest, the host sends deliveries, the
 	// subscriber sends acks.
@@ -34,13 +38,24 @@ const (
 	MaxAckTags = 4096
 	// MaxQueueLen bounds a queue group's name.
 	MaxQueueLen = bus.MaxSubjectLen
+	// LargeData: a message whose Data is longer travels as a message of
+	// its own after its record (a delivery, a Publish from a Client), so
+	// that shared memory sends it by reference when it lies in sealed
+	// memory, and the receiver reads it in place.
+	LargeData = 64 << 10
+	// maxLargeSize bounds the size a large record announces: a frame's
+	// length is 32 bits.
+	maxLargeSize = math.MaxUint32
 )
 
 // Flags of a delivery.
 const (
 	flagRedelivered = 1 << iota
 	flagReplayed
-	flagsKnown = flagRedelivered | flagReplayed
+	// flagLarge: the data is not in the record but follows it, alone, as
+	// the stream's next message, of the record's size.
+	flagLarge
+	flagsKnown = flagRedelivered | flagReplayed | flagLarge
 )
 
 // signature hashes: the text names the wire form and its version, to be
@@ -56,8 +71,11 @@ func signature(text string) uint64 {
 const (
 	sigPublishText = "plexus.Bus.Publish/1: request [subject str, header map|nil, data bin|nil]; response [delivered uint, dropped uint]"
 	sigAsyncText   = "plexus.Bus.PublishAsync/1: message [subject str, header map|nil, data bin|nil]"
-	sigSubText     = "plexus.Bus.Subscribe/1: open [pattern str, queue str, policy uint, buffer uint, overflow uint, history uint]; " +
-		"down first [subscription uint], then [tag uint, seq uint, subject str, header map|nil, data bin|nil, flags uint(1 redelivered, 2 replayed)]; " +
+	sigLargeText   = "plexus.Bus.PublishLarge/1: client stream: open [subject str, header map|nil, size uint]; then data alone (size bytes); " +
+		"response [delivered uint, dropped uint]"
+	sigSubText = "plexus.Bus.Subscribe/2: open [pattern str, queue str, policy uint, buffer uint, overflow uint, history uint]; " +
+		"down first [subscription uint], then [tag uint, seq uint, subject str, header map|nil, data bin|nil, flags uint(1 redelivered, 2 replayed, 4 large), size uint], " +
+		"a large one followed by its data alone (size bytes); " +
 		"up [upTo uint, tags [uint]]"
 )
 
@@ -68,6 +86,7 @@ const (
 var ServiceDesc = plexus.ServiceDesc{Name: ServiceName, Methods: []plexus.MethodDesc{
 	{Name: "Publish", ID: PublishMethod, Kind: plexus.Unary, Signature: signature(sigPublishText)},
 	{Name: "PublishAsync", ID: PublishAsyncMethod, Kind: plexus.Notification, Signature: signature(sigAsyncText)},
+	{Name: "PublishLarge", ID: PublishLargeMethod, Kind: plexus.ClientStream, Signature: signature(sigLargeText)},
 	{Name: "Subscribe", ID: SubscribeMethod, Kind: plexus.BidiStream, Signature: signature(sigSubText)},
 }}
 
@@ -117,6 +136,51 @@ func (m *publishRequest) decode(b []byte, copyData bool) error {
 		return malformed("publish request", err)
 	}
 	return bus.ValidateSubject(m.subject)
+}
+
+// largeRequest opens PublishLarge: [subject, header, size]; the data, of
+// size bytes, is the stream's next message, alone.
+type largeRequest struct {
+	subject string
+	header  plexus.Metadata
+	size    uint64
+}
+
+func (m *largeRequest) Msgsize() int {
+	n := codec.SizeArrayHeader + codec.SizeString(m.subject) + codec.SizeInt
+	return n + codec.SizeMap(m.header, codec.SizeString, codec.SizeString)
+}
+
+func (m *largeRequest) MarshalMsg(b []byte) ([]byte, error) {
+	b = codec.AppendArrayHeader(b, 3)
+	b = codec.AppendString(b, m.subject)
+	b = appendHeader(b, m.header)
+	return codec.AppendUint64(b, m.size), nil
+}
+
+func (m *largeRequest) UnmarshalMsg(b []byte) ([]byte, error) {
+	var d codec.Decoder
+	d.Reset(b, decodeLimits)
+	err := d.Tuple(3)
+	if err == nil {
+		m.subject, err = d.String()
+	}
+	if err == nil {
+		m.header, err = readHeader(&d)
+	}
+	if err == nil {
+		m.size, err = d.Uint64()
+	}
+	if err == nil {
+		err = d.Finish()
+	}
+	if err != nil {
+		return nil, malformed("large publish request", err)
+	}
+	if m.size == 0 || m.size > maxLargeSize {
+		return nil, plexus.Errorf(plexus.InvalidArgument, "buslink: large publish of %d bytes", m.size)
+	}
+	return nil, bus.ValidateSubject(m.subject)
 }
 
 // publishResult answers Publish: [delivered, dropped].
@@ -267,29 +331,33 @@ func (m *subscribed) UnmarshalMsg(b []byte) ([]byte, error) {
 }
 
 // delivery is one message of a subscription, host to subscriber: [tag,
-// seq, subject, header, data, flags]. tag numbers the stream's
-// deliveries from 1, in the order sent; acks name tags.
+// seq, subject, header, data, flags, size]. tag numbers the stream's
+// deliveries from 1, in the order sent; acks name tags. With flagLarge,
+// data is empty and the data, of size bytes (more than zero), is the
+// stream's next message, alone; otherwise size is 0.
 type delivery struct {
 	tag, seq uint64
 	subject  string
 	header   plexus.Metadata
 	data     []byte
 	flags    uint8
+	size     uint64
 }
 
 func (m *delivery) Msgsize() int {
-	n := codec.SizeArrayHeader + 3*codec.SizeInt + codec.SizeString(m.subject) + codec.SizeBytes(m.data)
+	n := codec.SizeArrayHeader + 4*codec.SizeInt + codec.SizeString(m.subject) + codec.SizeBytes(m.data)
 	return n + codec.SizeMap(m.header, codec.SizeString, codec.SizeString)
 }
 
 func (m *delivery) MarshalMsg(b []byte) ([]byte, error) {
-	b = codec.AppendArrayHeader(b, 6)
+	b = codec.AppendArrayHeader(b, 7)
 	b = codec.AppendUint64(b, m.tag)
 	b = codec.AppendUint64(b, m.seq)
 	b = codec.AppendString(b, m.subject)
 	b = appendHeader(b, m.header)
 	b = codec.AppendBytes(b, m.data)
-	return codec.AppendUint8(b, m.flags), nil
+	b = codec.AppendUint8(b, m.flags)
+	return codec.AppendUint64(b, m.size), nil
 }
 
 // UnmarshalMsg decodes a delivery into copies: the stream's payload is
@@ -297,7 +365,7 @@ func (m *delivery) MarshalMsg(b []byte) ([]byte, error) {
 func (m *delivery) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, decodeLimits)
-	err := d.Tuple(6)
+	err := d.Tuple(7)
 	if err == nil {
 		m.tag, err = d.Uint64()
 	}
@@ -317,18 +385,35 @@ func (m *delivery) UnmarshalMsg(b []byte) ([]byte, error) {
 		m.flags, err = d.Uint8()
 	}
 	if err == nil {
+		m.size, err = d.Uint64()
+	}
+	if err == nil {
 		err = d.Finish()
 	}
 	if err != nil {
 		return nil, malformed("delivery", err)
 	}
-	switch {
-	case m.tag == 0:
-		return nil, plexus.Errorf(plexus.InvalidArgument, "buslink: delivery with tag 0")
-	case m.flags&^flagsKnown != 0:
-		return nil, plexus.Errorf(plexus.InvalidArgument, "buslink: delivery %d has unknown flags %#x", m.tag, m.flags)
+	if err := m.check(); err != nil {
+		return nil, err
 	}
 	return nil, bus.ValidateSubject(m.subject)
+}
+
+// check refuses a tag 0, unknown flags, and a size that does not go with
+// flagLarge (an empty record, of a size within a frame's).
+func (m *delivery) check() error {
+	large := m.flags&flagLarge != 0
+	switch {
+	case m.tag == 0:
+		return plexus.Errorf(plexus.InvalidArgument, "buslink: delivery with tag 0")
+	case m.flags&^flagsKnown != 0:
+		return plexus.Errorf(plexus.InvalidArgument, "buslink: delivery %d has unknown flags %#x", m.tag, m.flags)
+	case large && (len(m.data) > 0 || m.size == 0 || m.size > maxLargeSize):
+		return plexus.Errorf(plexus.InvalidArgument, "buslink: large delivery %d with %d bytes of data and size %d", m.tag, len(m.data), m.size)
+	case !large && m.size != 0:
+		return plexus.Errorf(plexus.InvalidArgument, "buslink: delivery %d of size %d without the large flag", m.tag, m.size)
+	}
+	return nil
 }
 
 // ack acknowledges a queue member's deliveries, subscriber to host:

@@ -62,8 +62,9 @@ func TestQueueGroupAcrossProcesses(t *testing.T) {
 	}()
 
 	// Reports: who processed each message. The victim is killed once it
-	// has reported its stalled buffer. (Meanwhile the publisher may wait
-	// for room in the stalled victim: see the report on bus waitGroup.)
+	// has reported its stalled buffer. (A publisher that finds every
+	// member full waits for room in any of them, not in the stalled
+	// victim only.)
 	rl := &reportLog{by: make([][]int, n), byPid: map[int]int{}}
 	for {
 		d, err := nextOrReleased(ctx, reports, tr)
