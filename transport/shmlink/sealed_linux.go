@@ -72,6 +72,22 @@ func unregisterSealed(mem []byte) bool {
 	return ok
 }
 
+// inSealed reports whether p lies in a registered mapping.
+func inSealed(p []byte) bool {
+	if sealedReg.n.Load() == 0 || len(p) == 0 {
+		return false
+	}
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+	sealedReg.mu.Lock()
+	defer sealedReg.mu.Unlock()
+	for base, sm := range sealedReg.m {
+		if addr >= base && addr-base+uintptr(len(p)) <= uintptr(len(sm.mem)) {
+			return true
+		}
+	}
+	return false
+}
+
 // sealedAt finds the registered mapping p lies in, and returns a
 // duplicate of its descriptor (the caller closes it; the mapping may be
 // released meanwhile) and p's offset in the file.
@@ -182,9 +198,11 @@ var _ transport.Sealer = (*Transport)(nil)
 // Seal is the package's Seal (transport.Sealer): the sealed bytes may be
 // sent on any shared-memory link of the process. A payload that fits in a
 // slot is returned as it is: copying it into a slot costs less than a
-// sealed memfd and its mapping.
+// sealed memfd and its mapping; so is one in sealed memory already (a
+// large message received from a peer, being passed on), which is sent by
+// reference as it is.
 func (t *Transport) Seal(p []byte) ([]byte, func(), error) {
-	if len(p) <= t.ownMax {
+	if len(p) <= t.ownMax || inSealed(p) {
 		return p, func() {}, nil
 	}
 	sb, err := Seal(p)

@@ -173,3 +173,29 @@ func TestSealedNotForBuffers(t *testing.T) {
 	_, err := Seal(nil)
 	require.Error(t, err)
 }
+
+// TestSealAlreadySealed: Seal of bytes in sealed memory (a received
+// one-shot blob being passed on) returns them as they are, no copy.
+func TestSealAlreadySealed(t *testing.T) {
+	aHost, aPlugin := pair(t, shm.Config{}, Config{BlobCache: -1, MaxPayload: 32 << 20})
+	want := pattern16(16 << 20) // above the largest slot
+	sendRaw(t, aPlugin, want)
+	var in transport.Frame
+	require.NoError(t, aHost.Recv(&in))
+	defer aHost.Release(&in)
+	require.True(t, inSealed(in.Payload), "a one-shot blob received is sealed memory")
+	got, release, err := aHost.Seal(in.Payload)
+	require.NoError(t, err)
+	defer release()
+	require.Equal(t, addrOf(in.Payload), addrOf(got), "the same bytes, not a sealed copy")
+
+	fresh, release2, err := aHost.Seal(want)
+	require.NoError(t, err)
+	defer release2()
+	require.NotEqual(t, addrOf(want), addrOf(fresh), "heap bytes are sealed into a copy")
+	require.True(t, inSealed(fresh))
+}
+
+// addrOf is the address of p's first byte (testify compares pointers by
+// what they point to).
+func addrOf(p []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(p))) }
