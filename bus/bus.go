@@ -20,6 +20,7 @@ type Bus struct {
 	live      map[*Subscription]struct{}
 	groups    map[string]*group
 	hist      history
+	types     subjectTypes
 	nextID    uint64
 	seq       uint64
 	published uint64
@@ -49,7 +50,8 @@ func New(c Config) (*Bus, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Bus{cfg: c, live: make(map[*Subscription]struct{}), groups: make(map[string]*group), hist: newHistory(c)}, nil
+	return &Bus{cfg: c, live: make(map[*Subscription]struct{}), groups: make(map[string]*group), hist: newHistory(c),
+		types: subjectTypes{max: c.HistorySubjects}}, nil
 }
 
 // Subscribe creates a subscription to the subjects pattern matches. It
@@ -95,6 +97,11 @@ func (b *Bus) attach(s *Subscription, opts SubOptions) error {
 	defer b.mu.Unlock()
 	if b.closed {
 		return errClosed()
+	}
+	if opts.Type != 0 {
+		if err := b.types.conflict(s.pattern, opts.Type); err != nil {
+			return err
+		}
 	}
 	b.nextID++
 	s.id = b.nextID

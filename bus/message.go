@@ -28,6 +28,10 @@ type Message struct {
 	// Payload, if not nil, owns Data and is released exactly once (also
 	// when Publish fails).
 	Payload Payload
+	// Type, if not 0, is the message's type (a typed topic's, see
+	// types.go): a typed message whose subject carries another type is
+	// refused with VERSION_MISMATCH.
+	Type uint64
 }
 
 // Delivery is one message as one subscription receives it. Its fields
@@ -40,6 +44,8 @@ type Delivery struct {
 	Subject string
 	Header  plexus.Metadata
 	Data    []byte
+	// Type is the message's type (Message.Type, 0 if untyped).
+	Type uint64
 	// Seq is the message's publish sequence number on its bus: one
 	// number per Publish, increasing in the order the bus accepted them.
 	Seq uint64
@@ -82,12 +88,13 @@ type envelope struct {
 	header  plexus.Metadata
 	data    []byte
 	payload Payload
+	typ     uint64 // Message.Type
 	seq     uint64
 	refs    atomic.Int64
 }
 
 func newEnvelope(m *Message, tokens []string) *envelope {
-	e := &envelope{subject: m.Subject, tokens: tokens, header: m.Header, data: m.Data, payload: m.Payload}
+	e := &envelope{subject: m.Subject, tokens: tokens, header: m.Header, data: m.Data, payload: m.Payload, typ: m.Type}
 	e.refs.Store(1) // the publisher's, until Publish returns
 	return e
 }

@@ -114,6 +114,11 @@ type SubOptions struct {
 	// subject the pattern matches (AllHistory: all of them) before the
 	// live ones. Not for queue members.
 	History int
+	// Type, if not 0, is the type of message the subscriber expects (a
+	// typed topic's, see types.go): it joins only if the subjects its
+	// pattern matches carry that type, and is ended with
+	// VERSION_MISMATCH if one turns out to carry another.
+	Type uint64
 }
 
 func (c Config) normalize() (Config, error) {

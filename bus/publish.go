@@ -59,6 +59,12 @@ func (b *Bus) Publish(ctx context.Context, msg *Message) (PublishResult, error) 
 		b.mu.Unlock()
 		return res, errClosed()
 	}
+	if e.typ != 0 {
+		if err := b.types.admit(e.subject, e.typ); err != nil {
+			b.mu.Unlock()
+			return res, err
+		}
+	}
 	b.seq++
 	b.published++
 	e.seq = b.seq
@@ -73,7 +79,7 @@ func (b *Bus) Publish(ctx context.Context, msg *Message) (PublishResult, error) 
 // subscription order, then one member of each group. It returns the
 // Block ones that were full, each holding a reference for the wait.
 func (b *Bus) route(e *envelope, res *PublishResult, rel *releases) []pending {
-	matched := b.subs.match(e.tokens, b.scratch[:0])
+	matched := b.dropMistyped(b.subs.match(e.tokens, b.scratch[:0]), e, rel)
 	slices.SortFunc(matched, byID)
 	var waits []pending
 	var groups []*group

@@ -20,6 +20,7 @@ type Subscription struct {
 	group    *group // nil for fan-out; immutable
 	limit    int
 	overflow Overflow
+	typ      uint64 // SubOptions.Type; immutable
 
 	attached bool // in the bus's sublist and group; guarded by bus.mu
 
@@ -73,7 +74,7 @@ const (
 )
 
 func newSubscription(b *Bus, pattern string, tokens []string, opts SubOptions) *Subscription {
-	s := &Subscription{bus: b, pattern: pattern, tokens: tokens, limit: opts.Buffer, overflow: opts.Overflow, ended: make(chan struct{})}
+	s := &Subscription{bus: b, pattern: pattern, tokens: tokens, limit: opts.Buffer, overflow: opts.Overflow, typ: opts.Type, ended: make(chan struct{})}
 	if s.limit == 0 {
 		s.limit = b.cfg.Buffer
 	}
@@ -196,7 +197,7 @@ func (s *Subscription) takeLocked() (*Delivery, error) {
 	}
 	it := s.buf.pop()
 	e := it.env
-	d := &Delivery{Subject: e.subject, Header: e.header, Data: e.data, Seq: e.seq,
+	d := &Delivery{Subject: e.subject, Header: e.header, Data: e.data, Type: e.typ, Seq: e.seq,
 		Redelivered: it.redelivered, Replayed: it.replayed, env: e, sub: s}
 	s.stats.Delivered++
 	if s.group != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -17,8 +18,13 @@ import (
 )
 
 // OriginHeader carries the identity of the bridge that moved a message
-// from one side to the other (see the package comment).
-const OriginHeader = "plexus-bridge-origin"
+// from one side to the other (see the package comment); TypeHeader the
+// type of a typed message (bus.Message.Type, in hexadecimal), so that a
+// typed topic keeps its type across NATS.
+const (
+	OriginHeader = "plexus-bridge-origin"
+	TypeHeader   = "plexus-bus-type"
+)
 
 // Route is one export or import of a Bridge.
 type Route struct {
@@ -155,6 +161,9 @@ func (b *Bridge) export(d *bus.Delivery) error {
 		m.Header.Set(k, v)
 	}
 	m.Header.Set(OriginHeader, b.id)
+	if d.Type != 0 {
+		m.Header.Set(TypeHeader, strconv.FormatUint(d.Type, 16))
+	}
 	if err := b.cfg.Conn.PublishMsg(m); err != nil {
 		b.exportDropped.Add(1)
 		b.cfg.Logger.Warn("natsbridge: message not exported", "subject", d.Subject, "error", err)
@@ -194,12 +203,20 @@ func (b *Bridge) importMsg(r Route, m *nats.Msg) {
 	}
 	md := plexus.Metadata{}
 	for k := range m.Header {
-		md[k] = m.Header.Get(k)
+		if k != TypeHeader {
+			md[k] = m.Header.Get(k)
+		}
+	}
+	typ, err := strconv.ParseUint(m.Header.Get(TypeHeader), 16, 64)
+	if err != nil && m.Header.Get(TypeHeader) != "" {
+		b.importDropped.Add(1)
+		b.cfg.Logger.Warn("natsbridge: message with a malformed type not imported", "subject", m.Subject)
+		return
 	}
 	if origin == "" {
 		md[OriginHeader] = b.id // published on NATS by someone else: marked as imported
 	}
-	_, err := b.cfg.Bus.Publish(b.ctx, &bus.Message{Subject: subject, Header: md, Data: m.Data})
+	_, err = b.cfg.Bus.Publish(b.ctx, &bus.Message{Subject: subject, Header: md, Data: m.Data, Type: typ})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		b.importDropped.Add(1)
 		b.cfg.Logger.Warn("natsbridge: message not imported", "subject", subject, "error", err)

@@ -283,3 +283,27 @@ func TestRoutesRefused(t *testing.T) {
 		require.Error(t, err, "%+v", cfg)
 	}
 }
+
+// TestTypedAcrossHosts: a typed message keeps its type across NATS: the
+// other host's typed subscriber of that type gets it, and the subject then
+// carries the type there too, so a subscriber of another type is refused.
+func TestTypedAcrossHosts(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b := newHostSide(t, ns.ClientURL()), newHostSide(t, ns.ClientURL())
+	ctx := context.Background()
+	const typ = 0xfeedface
+	onB, err := b.bus.Subscribe(ctx, "doc.>", bus.SubOptions{Type: typ})
+	require.NoError(t, err)
+	defer onB.Unsubscribe()
+	_, err = a.bus.Publish(ctx, &bus.Message{Subject: "doc.7.saved", Data: []byte("v"), Type: typ})
+	require.NoError(t, err)
+	nctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d, err := onB.Next(nctx)
+	require.NoError(t, err)
+	require.EqualValues(t, typ, d.Type)
+	require.Empty(t, d.Header[TypeHeader], "the type travels as the message's type, not a header")
+	require.NoError(t, d.Done())
+	_, err = b.bus.Subscribe(ctx, "doc.7.*", bus.SubOptions{Type: typ + 1})
+	require.Error(t, err, "the subject carries the type on this host too")
+}

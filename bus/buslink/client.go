@@ -91,7 +91,7 @@ func (c *Client) publishLarge(ctx context.Context, req *publishRequest) (bus.Pub
 		data, done = sealed, rel
 	}
 	defer done()
-	st, err := c.conn.NewStream(ctx, PublishLargeMethod, &largeRequest{subject: req.subject, header: req.header, size: uint64(len(data))}, false)
+	st, err := c.conn.NewStream(ctx, PublishLargeMethod, &largeRequest{subject: req.subject, header: req.header, size: uint64(len(data)), typ: req.typ}, false)
 	if err != nil {
 		return bus.PublishResult{}, err
 	}
@@ -131,7 +131,7 @@ func request(msg *bus.Message) (*publishRequest, error) {
 		release(msg)
 		return nil, err
 	}
-	return &publishRequest{subject: msg.Subject, header: msg.Header, data: msg.Data}, nil
+	return &publishRequest{subject: msg.Subject, header: msg.Header, data: msg.Data, typ: msg.Type}, nil
 }
 
 func release(msg *bus.Message) {

@@ -18,16 +18,19 @@
 // bus.ValidatePattern), headers against the metadata limits, enums,
 // tags against those sent.
 //
-//   - Publish, unary: [subject, header, data] -> [delivered, dropped].
-//   - PublishAsync, notification: [subject, header, data].
-//   - PublishLarge (/1), client stream: the OPEN carries [subject,
-//     header, size], the next message is the data alone (size bytes,
+//   - Publish (/2), unary: [subject, header, data, type] -> [delivered,
+//     dropped]; type is bus.Message.Type (0: untyped; see bus's typed
+//     topics: VERSION_MISMATCH when a subject carries another type).
+//   - PublishAsync (/2), notification: [subject, header, data, type].
+//   - PublishLarge (/2), client stream: the OPEN carries [subject,
+//     header, size, type], the next message is the data alone (size bytes,
 //     more than zero), and the host answers [delivered, dropped] and
 //     ends the call; the caller does not CloseSend (its window is spent
 //     by the data until the host's bus releases it).
-//   - Subscribe (/2), bidirectional stream: the OPEN carries [pattern,
-//     queue, policy, buffer, overflow, history] (bus.SubOptions; Buffer
-//     at most the host's Config.MaxBuffer); the host answers
+//   - Subscribe (/3), bidirectional stream: the OPEN carries [pattern,
+//     queue, policy, buffer, overflow, history, type] (bus.SubOptions;
+//     Buffer at most the host's Config.MaxBuffer; a typed subscription
+//     is refused with VERSION_MISMATCH as on the bus); the host answers
 //     [subscription ID] once the bus subscription exists, then sends
 //     each delivery as [tag, seq, subject, header, data, flags, size],
 //     tags numbering the stream's deliveries from 1; flags 1 is

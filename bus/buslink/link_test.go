@@ -629,15 +629,15 @@ func TestHostSideValidation(t *testing.T) {
 	err = p.conn.Invoke(ctx, buslink.PublishMethod, plexus.Raw{0x93, 0xa1, 'a', 0xc0}, nil)
 	requireCode(t, err, plexus.InvalidArgument)
 
-	// A Subscribe OPEN by hand: [pattern, queue, policy, buffer, overflow, history].
-	open := plexus.Raw{0x96, 0xa1, 'a', 0xa1, 'g', 0, 0, 0, 0}
+	// A Subscribe OPEN by hand: [pattern, queue, policy, buffer, overflow, history, type].
+	open := plexus.Raw{0x97, 0xa1, 'a', 0xa1, 'g', 0, 0, 0, 0, 0}
 	st, err = p.conn.NewStream(ctx, buslink.SubscribeMethod, open, false)
 	require.NoError(t, err)
 	require.NoError(t, st.Recv(nil)) // the confirmation
 	require.NoError(t, st.Send(plexus.Raw{0x92, 0x05, 0x90}))
 	requireCode(t, st.Recv(nil), plexus.InvalidArgument)
 
-	open = plexus.Raw{0x96, 0xa1, 'a', 0xa0, 0, 0, 0, 0}
+	open = plexus.Raw{0x97, 0xa1, 'a', 0xa0, 0, 0, 0, 0, 0}
 	st, err = p.conn.NewStream(ctx, buslink.SubscribeMethod, open, false)
 	require.NoError(t, err)
 	require.NoError(t, st.Recv(nil))

@@ -71,7 +71,7 @@ func (s *server) publish(ctx context.Context, req []byte) (plexus.Marshaler, err
 	if err := m.decode(req, true); err != nil {
 		return nil, err
 	}
-	res, err := s.bus.Publish(ctx, &bus.Message{Subject: m.subject, Header: m.header, Data: m.data})
+	res, err := s.bus.Publish(ctx, &bus.Message{Subject: m.subject, Header: m.header, Data: m.data, Type: m.typ})
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (s *server) publishAsync(ctx context.Context, msg []byte) {
 	var m publishRequest
 	err := m.decode(msg, true)
 	if err == nil {
-		_, err = s.bus.Publish(ctx, &bus.Message{Subject: m.subject, Header: m.header, Data: m.data})
+		_, err = s.bus.Publish(ctx, &bus.Message{Subject: m.subject, Header: m.header, Data: m.data, Type: m.typ})
 	}
 	if err != nil && s.cfg.OnAsyncError != nil {
 		s.cfg.OnAsyncError(err)
@@ -114,7 +114,7 @@ func (s *server) publishLarge(ctx context.Context, st *session.Stream) error {
 		data.Release()
 		return plexus.Errorf(plexus.InvalidArgument, "buslink: PublishLarge of %q announced %d bytes, sent %d", req.subject, req.size, data.Len())
 	}
-	res, err := s.bus.Publish(ctx, &bus.Message{Subject: req.subject, Header: req.header, Data: data.Bytes(), Payload: data})
+	res, err := s.bus.Publish(ctx, &bus.Message{Subject: req.subject, Header: req.header, Data: data.Bytes(), Payload: data, Type: req.typ})
 	if err != nil {
 		return err
 	}

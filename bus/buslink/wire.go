@@ -69,11 +69,11 @@ func signature(text string) uint64 {
 }
 
 const (
-	sigPublishText = "plexus.Bus.Publish/1: request [subject str, header map|nil, data bin|nil]; response [delivered uint, dropped uint]"
-	sigAsyncText   = "plexus.Bus.PublishAsync/1: message [subject str, header map|nil, data bin|nil]"
-	sigLargeText   = "plexus.Bus.PublishLarge/1: client stream: open [subject str, header map|nil, size uint]; then data alone (size bytes); " +
+	sigPublishText = "plexus.Bus.Publish/2: request [subject str, header map|nil, data bin|nil, type uint]; response [delivered uint, dropped uint]"
+	sigAsyncText   = "plexus.Bus.PublishAsync/2: message [subject str, header map|nil, data bin|nil, type uint]"
+	sigLargeText   = "plexus.Bus.PublishLarge/2: client stream: open [subject str, header map|nil, size uint, type uint]; then data alone (size bytes); " +
 		"response [delivered uint, dropped uint]"
-	sigSubText = "plexus.Bus.Subscribe/2: open [pattern str, queue str, policy uint, buffer uint, overflow uint, history uint]; " +
+	sigSubText = "plexus.Bus.Subscribe/3: open [pattern str, queue str, policy uint, buffer uint, overflow uint, history uint, type uint]; " +
 		"down first [subscription uint], then [tag uint, seq uint, subject str, header map|nil, data bin|nil, flags uint(1 redelivered, 2 replayed, 4 large), size uint], " +
 		"a large one followed by its data alone (size bytes); " +
 		"up [upTo uint, tags [uint]]"
@@ -95,23 +95,26 @@ var ServiceDesc = plexus.ServiceDesc{Name: ServiceName, Methods: []plexus.Method
 // array, strings no longer than a metadata block.
 var decodeLimits = codec.Limits{MaxDepth: 3, MaxStringLen: wire.MaxMetadataBytes, MaxElements: MaxAckTags + 2*wire.MaxMetadataEntries + 16}
 
-// publishRequest is a message to publish: [subject, header, data].
+// publishRequest is a message to publish: [subject, header, data, type]
+// (type: bus.Message.Type, 0 for an untyped message).
 type publishRequest struct {
 	subject string
 	header  plexus.Metadata
 	data    []byte
+	typ     uint64
 }
 
 func (m *publishRequest) Msgsize() int {
-	n := codec.SizeArrayHeader + codec.SizeString(m.subject) + codec.SizeBytes(m.data)
+	n := codec.SizeArrayHeader + codec.SizeString(m.subject) + codec.SizeBytes(m.data) + codec.SizeInt
 	return n + codec.SizeMap(m.header, codec.SizeString, codec.SizeString)
 }
 
 func (m *publishRequest) MarshalMsg(b []byte) ([]byte, error) {
-	b = codec.AppendArrayHeader(b, 3)
+	b = codec.AppendArrayHeader(b, 4)
 	b = codec.AppendString(b, m.subject)
 	b = appendHeader(b, m.header)
-	return codec.AppendBytes(b, m.data), nil
+	b = codec.AppendBytes(b, m.data)
+	return codec.AppendUint64(b, m.typ), nil
 }
 
 // decode reads and checks a request from the peer. data is a view of b
@@ -119,7 +122,7 @@ func (m *publishRequest) MarshalMsg(b []byte) ([]byte, error) {
 func (m *publishRequest) decode(b []byte, copyData bool) error {
 	var d codec.Decoder
 	d.Reset(b, decodeLimits)
-	err := d.Tuple(3)
+	err := d.Tuple(4)
 	if err == nil {
 		m.subject, err = d.String()
 	}
@@ -130,6 +133,9 @@ func (m *publishRequest) decode(b []byte, copyData bool) error {
 		m.data, err = readData(&d, copyData)
 	}
 	if err == nil {
+		m.typ, err = d.Uint64()
+	}
+	if err == nil {
 		err = d.Finish()
 	}
 	if err != nil {
@@ -138,30 +144,32 @@ func (m *publishRequest) decode(b []byte, copyData bool) error {
 	return bus.ValidateSubject(m.subject)
 }
 
-// largeRequest opens PublishLarge: [subject, header, size]; the data, of
-// size bytes, is the stream's next message, alone.
+// largeRequest opens PublishLarge: [subject, header, size, type]; the
+// data, of size bytes, is the stream's next message, alone.
 type largeRequest struct {
 	subject string
 	header  plexus.Metadata
 	size    uint64
+	typ     uint64
 }
 
 func (m *largeRequest) Msgsize() int {
-	n := codec.SizeArrayHeader + codec.SizeString(m.subject) + codec.SizeInt
+	n := codec.SizeArrayHeader + codec.SizeString(m.subject) + 2*codec.SizeInt
 	return n + codec.SizeMap(m.header, codec.SizeString, codec.SizeString)
 }
 
 func (m *largeRequest) MarshalMsg(b []byte) ([]byte, error) {
-	b = codec.AppendArrayHeader(b, 3)
+	b = codec.AppendArrayHeader(b, 4)
 	b = codec.AppendString(b, m.subject)
 	b = appendHeader(b, m.header)
-	return codec.AppendUint64(b, m.size), nil
+	b = codec.AppendUint64(b, m.size)
+	return codec.AppendUint64(b, m.typ), nil
 }
 
 func (m *largeRequest) UnmarshalMsg(b []byte) ([]byte, error) {
 	var d codec.Decoder
 	d.Reset(b, decodeLimits)
-	err := d.Tuple(3)
+	err := d.Tuple(4)
 	if err == nil {
 		m.subject, err = d.String()
 	}
@@ -170,6 +178,9 @@ func (m *largeRequest) UnmarshalMsg(b []byte) ([]byte, error) {
 	}
 	if err == nil {
 		m.size, err = d.Uint64()
+	}
+	if err == nil {
+		m.typ, err = d.Uint64()
 	}
 	if err == nil {
 		err = d.Finish()
@@ -222,14 +233,14 @@ func (m *publishResult) UnmarshalMsg(b []byte) ([]byte, error) {
 }
 
 // subscribeRequest opens a subscription: [pattern, queue, policy,
-// buffer, overflow, history]. History saturates at bus.AllHistory.
+// buffer, overflow, history, type]. History saturates at bus.AllHistory.
 type subscribeRequest struct {
 	pattern string
 	opts    bus.SubOptions
 }
 
 func (m *subscribeRequest) Msgsize() int {
-	return codec.SizeArrayHeader + codec.SizeString(m.pattern) + codec.SizeString(m.opts.Queue) + 4*codec.SizeInt
+	return codec.SizeArrayHeader + codec.SizeString(m.pattern) + codec.SizeString(m.opts.Queue) + 5*codec.SizeInt
 }
 
 func (m *subscribeRequest) MarshalMsg(b []byte) ([]byte, error) {
@@ -237,13 +248,14 @@ func (m *subscribeRequest) MarshalMsg(b []byte) ([]byte, error) {
 	if o.Buffer < 0 || o.History < 0 {
 		return nil, plexus.Errorf(plexus.InvalidArgument, "buslink: negative Buffer or History in SubOptions")
 	}
-	b = codec.AppendArrayHeader(b, 6)
+	b = codec.AppendArrayHeader(b, 7)
 	b = codec.AppendString(b, m.pattern)
 	b = codec.AppendString(b, o.Queue)
 	b = codec.AppendUint8(b, uint8(o.QueuePolicy))
 	b = codec.AppendUint64(b, uint64(o.Buffer))
 	b = codec.AppendUint8(b, uint8(o.Overflow))
-	return codec.AppendUint64(b, uint64(o.History)), nil
+	b = codec.AppendUint64(b, uint64(o.History))
+	return codec.AppendUint64(b, o.Type), nil
 }
 
 func (m *subscribeRequest) UnmarshalMsg(b []byte) ([]byte, error) {
@@ -251,7 +263,7 @@ func (m *subscribeRequest) UnmarshalMsg(b []byte) ([]byte, error) {
 	d.Reset(b, decodeLimits)
 	var policy, overflow uint8
 	var buffer, history uint64
-	err := d.Tuple(6)
+	err := d.Tuple(7)
 	if err == nil {
 		m.pattern, err = d.String()
 	}
@@ -269,6 +281,9 @@ func (m *subscribeRequest) UnmarshalMsg(b []byte) ([]byte, error) {
 	}
 	if err == nil {
 		history, err = d.Uint64()
+	}
+	if err == nil {
+		m.opts.Type, err = d.Uint64()
 	}
 	if err == nil {
 		err = d.Finish()

@@ -15,6 +15,7 @@ type directives struct {
 	name    string // name= of //plexus:service
 	notify  bool   // //plexus:notify
 	idem    bool   // //plexus:idempotent
+	topic   string // //plexus:topic <pattern> (topic.go)
 	errors  []*errType
 }
 
@@ -54,8 +55,10 @@ func (l *loader) directive(ds *directives, file *token.File, verb, args string, 
 		return l.errorsDirective(ds, file, args)
 	case "idempotent":
 		return ds.idempotentDirective(args, onType)
+	case "topic":
+		return ds.topicDirective(args, onType)
 	}
-	return fmt.Errorf("unknown directive (known: service, notify, idempotent, errors)")
+	return fmt.Errorf("unknown directive (known: service, notify, idempotent, errors, topic)")
 }
 
 // serviceDirective applies //plexus:service [name=X]. Its only option

@@ -104,6 +104,19 @@
 // handler comes back to the caller as *A (errors.As works) while statuses
 // stay *plexus.Status.
 //
+// # Typed topics
+//
+// A message type (a named type whose pointer has msgp's methods) whose
+// doc comment has the line "//plexus:topic <pattern>" gets a typed topic
+// of the bus: var <Type>Topic = genrt.Topic[<Type>, *<Type>]{Pattern,
+// Type}. Its Message encodes a value for a subject the pattern matches,
+// Options makes a subscription typed, Decode decodes a delivery. Type is
+// the 64-bit FNV-1a hash of "plexus.topic.v1 <pattern> <canonical type>"
+// (canonical as for signatures, below), which the bus checks: a typed
+// subscriber whose type differs from a subject's is refused when it
+// joins, and so is a typed message of another type (VERSION_MISMATCH;
+// bus/types.go). A package may hold topics without services.
+//
 // # Wire form
 //
 // A call's arguments are a MessagePack array of the parameters in order

@@ -94,10 +94,30 @@ var shared struct {
 // services. Type errors elsewhere in the package (code that uses the
 // generated identifiers, say) are tolerated; the services' own signatures
 // must check.
+// load reads the services of the package in dir; it fails if there is
+// none.
 func load(dir string) (*types.Package, []*service, error) {
+	pkg, svcs, _, err := loadAll(dir)
+	if err == nil && len(svcs) == 0 {
+		err = fmt.Errorf("gen: no interface in %s is marked //plexus:service", dir)
+	}
+	return pkg, svcs, err
+}
+
+// loadAll reads the services and the typed topics of the package in dir;
+// it fails if there are neither.
+func loadAll(dir string) (*types.Package, []*service, []*topic, error) {
+	pkg, svcs, tps, err := loadPackage(dir)
+	if err == nil && len(svcs) == 0 && len(tps) == 0 {
+		err = fmt.Errorf("gen: no interface in %s is marked //plexus:service, and no type //plexus:topic", dir)
+	}
+	return pkg, svcs, tps, err
+}
+
+func loadPackage(dir string) (*types.Package, []*service, []*topic, error) {
 	bp, err := build.Default.ImportDir(dir, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("gen: reading %s: %w", dir, err)
+		return nil, nil, nil, fmt.Errorf("gen: reading %s: %w", dir, err)
 	}
 	shared.Lock()
 	defer shared.Unlock()
@@ -108,33 +128,34 @@ func load(dir string) (*types.Package, []*service, error) {
 	fset := shared.fset
 	files, err := parseFiles(fset, dir, bp.GoFiles)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	path, err := importPath(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	conf := types.Config{Importer: shared.imp, Error: func(error) {}}
 	info := &types.Info{Defs: map[*ast.Ident]types.Object{}}
 	pkg, _ := conf.Check(path, fset, files, info)
 	if pkg == nil {
-		return nil, nil, fmt.Errorf("gen: type-checking %s failed", dir)
+		return nil, nil, nil, fmt.Errorf("gen: type-checking %s failed", dir)
 	}
 	l := &loader{fset: fset, pkg: pkg}
 	svcs, err := l.services(files)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if len(svcs) == 0 {
-		return nil, nil, fmt.Errorf("gen: no interface in %s is marked //plexus:service", dir)
+	tps, err := l.topics(files)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	if err := checkIDs(svcs); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := l.checkNames(svcs); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return pkg, svcs, nil
+	return pkg, svcs, tps, nil
 }
 
 // parseFiles parses the named Go files of dir, with their comments (the

@@ -768,3 +768,8 @@ func (m *store_Stamp_results) DecodePlexus(d *codec.Decoder) (err error) {
 func init() {
 	codec.EnsureErrorType[NotFoundError](new(NotFoundError).ErrorName())
 }
+
+// EntryTopic is the typed topic "kv.*.changed" of Entry messages: publish with
+// EntryTopic.Message, subscribe with EntryTopic.Options, decode with
+// EntryTopic.Decode (genrt.Topic); the bus checks the type.
+var EntryTopic = genrt.Topic[Entry, *Entry]{Pattern: "kv.*.changed", Type: 0x3395b240a77b9276}
