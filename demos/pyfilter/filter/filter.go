@@ -14,6 +14,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"github.com/plexus-ipc/plexus/session"
 )
 
 //go:generate go run github.com/plexus-ipc/plexus/cmd/plexus gen -python .
@@ -35,6 +37,10 @@ type Filter interface {
 	Stream(ctx context.Context, op string, width int, recv func() ([]byte, error), send func([]byte) error) error
 	// Checksum reads data in place and returns its Checksum.
 	Checksum(ctx context.Context, data []byte) (uint64, error)
+	// Touch reads the first and the last byte of data, a lease (the
+	// request itself, crossing without a copy), and returns its length
+	// plus those two bytes: how soon a large argument is readable.
+	Touch(ctx context.Context, data *session.Lease) (uint64, error)
 	// Add is the smallest call, for round-trip timings.
 	Add(ctx context.Context, a, b int64) (int64, error)
 	// Note is a notification: the plugin logs it.
@@ -186,6 +192,15 @@ func (Impl) Stream(ctx context.Context, op string, width int, recv func() ([]byt
 }
 
 func (Impl) Checksum(ctx context.Context, data []byte) (uint64, error) { return Checksum(data), nil }
+
+func (Impl) Touch(ctx context.Context, data *session.Lease) (uint64, error) {
+	defer data.Release()
+	b := data.Bytes()
+	if len(b) == 0 {
+		return 0, nil
+	}
+	return uint64(len(b)) + uint64(b[0]) + uint64(b[len(b)-1]), nil
+}
 
 func (Impl) Add(ctx context.Context, a, b int64) (int64, error) { return a + b, nil }
 

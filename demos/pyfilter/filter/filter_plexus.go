@@ -24,6 +24,7 @@ var (
 	filter_Progress_id = plexus.MethodID(FilterService, "Progress")
 	filter_Stream_id   = plexus.MethodID(FilterService, "Stream")
 	filter_Tiles_id    = plexus.MethodID(FilterService, "Tiles")
+	filter_Touch_id    = plexus.MethodID(FilterService, "Touch")
 )
 
 // FilterServiceDesc describes Filter for the link handshake, which fails, naming
@@ -46,6 +47,8 @@ var FilterServiceDesc = plexus.ServiceDesc{
 		{Name: "Stream", ID: filter_Stream_id, Kind: plexus.BidiStream, Signature: 0x3764432951f402c6},
 		// plexus.sig.v1 ClientStream args(string,int) results(int,uint64) up([]byte)
 		{Name: "Tiles", ID: filter_Tiles_id, Kind: plexus.ClientStream, Signature: 0xbcd0b9329b274329},
+		// plexus.sig.v1 Unary args(lease) results(uint64)
+		{Name: "Touch", ID: filter_Touch_id, Kind: plexus.Unary, Signature: 0x77f40ba921dd4d9c},
 	},
 }
 
@@ -54,6 +57,12 @@ var FilterServiceDesc = plexus.ServiceDesc{
 // handler returned comes back as its own Go type when it is registered
 // with the codec (//plexus:errors does that); every other failure is a
 // *plexus.Status.
+//
+// A *session.Lease it is given is sent as a whole message: without a
+// copy if it was allocated from the session the call goes through
+// (Session.Alloc), copied once otherwise; the call takes it over and
+// releases it whatever happens. A lease it returns is a view of the
+// received bytes, which the caller must Release.
 type FilterClient struct {
 	conn session.Conn
 }
@@ -391,6 +400,33 @@ func (c *FilterClient) Tiles(ctx context.Context, a0 string, a1 int, a2 func() (
 	return st.CloseAndRecv()
 }
 
+type filter_Touch_call struct {
+	results filter_Touch_results
+}
+
+var filter_Touch_pool = sync.Pool{New: func() any { return new(filter_Touch_call) }}
+
+// Touch calls Filter.Touch.
+//
+// a0 is the request itself (see FilterClient).
+func (c *FilterClient) Touch(ctx context.Context, a0 *session.Lease) (r0 uint64, err error) {
+	if a0 == nil {
+		return r0, plexus.Errorf(plexus.InvalidArgument, "Filter.Touch: nil *session.Lease")
+	}
+	call := filter_Touch_pool.Get().(*filter_Touch_call)
+	err = c.conn.Invoke(ctx, filter_Touch_id, a0, &call.results)
+	a0.Release() // a no-op once sent; frees it if the call failed first
+	if err == nil {
+		r0 = call.results.r0
+	}
+	*call = filter_Touch_call{}
+	filter_Touch_pool.Put(call)
+	if err != nil {
+		err = genrt.CallError(err, FilterService+".Touch")
+	}
+	return
+}
+
 // NewFilterService returns impl as a service to serve: list it in
 // plugin.ServeConfig.Versions (plugin.Service is genrt.Service), or serve
 // it in a test with plexustest.Pair. It is described by FilterServiceDesc,
@@ -410,6 +446,13 @@ func NewFilterService(impl Filter) genrt.Service {
 // methods and notifications are views into the request, valid until the
 // method returns: copy what must be kept. Register before the session
 // that serves m starts.
+//
+// A *session.Lease argument of a unary method or notification is a view
+// of the request, valid until the response is encoded (Release is not
+// needed); a lease received from a stream is the method's to Release.
+// A lease the method returns or sends is taken over and released by the
+// call; it crosses without a copy if it was allocated with
+// session.FromContext(ctx).Alloc, and is copied once otherwise.
 func RegisterFilter(m *session.Mux, impl Filter) error {
 	if _, err := m.HandleUnary(FilterService, "Add", func(ctx context.Context, b []byte) (plexus.Marshaler, error) {
 		var args filter_Add_args
@@ -524,6 +567,19 @@ func RegisterFilter(m *session.Mux, impl Filter) error {
 			return codec.EncodeError(err)
 		}
 		return st.Send(&res)
+	}); err != nil {
+		return err
+	}
+	if _, err := m.HandleUnary(FilterService, "Touch", func(ctx context.Context, b []byte) (plexus.Marshaler, error) {
+		a0 := new(session.Lease)
+		_, _ = a0.UnmarshalMsg(b) // a view of the request; it cannot fail
+		var err error
+		var res filter_Touch_results
+		res.r0, err = impl.Touch(ctx, a0)
+		if err != nil {
+			return nil, codec.EncodeError(err)
+		}
+		return &res, nil
 	}); err != nil {
 		return err
 	}
@@ -1227,6 +1283,45 @@ func (m *filter_Tiles_up) DecodePlexus(d *codec.Decoder) (err error) {
 		return err
 	}
 	if m.v0, err = d.Bytes(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// filter_Touch_results carries the results of Filter.Touch.
+type filter_Touch_results struct {
+	r0 uint64
+}
+
+func (m *filter_Touch_results) Msgsize() int {
+	return codec.SizeArrayHeader + codec.SizeInt
+}
+
+func (m *filter_Touch_results) MarshalMsg(b []byte) ([]byte, error) {
+	var err error
+	b = codec.AppendArrayHeader(b, 1)
+	b = codec.AppendUint64(b, m.r0)
+	return b, err
+}
+
+// UnmarshalMsg decodes with copies of []byte values, since it does not
+// know how long b stays valid.
+func (m *filter_Touch_results) UnmarshalMsg(b []byte) ([]byte, error) {
+	var d codec.Decoder
+	d.Reset(b, codec.Limits{})
+	d.CopyBytes(true)
+	if err := m.DecodePlexus(&d); err != nil {
+		return b, err
+	}
+	return d.Rest(), nil
+}
+
+// DecodePlexus decodes m from d (genrt.Message).
+func (m *filter_Touch_results) DecodePlexus(d *codec.Decoder) (err error) {
+	if err = d.Tuple(1); err != nil {
+		return err
+	}
+	if m.r0, err = d.Uint64(); err != nil {
 		return err
 	}
 	return nil

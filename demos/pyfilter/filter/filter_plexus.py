@@ -40,6 +40,9 @@ _Filter_specs = _rt.bind(FILTER_SERVICE, [
     # plexus.sig.v1 ClientStream args(string,int) results(int,uint64) up([]byte)
     _rt.Spec("Tiles", CLIENT_STREAM, 0xbcd0b9329b274329, id=0x0fb90ab0d0bfaed7,
              args=(_c.STRING, _c.INT,), results=(_c.INT, _c.UINT64,), up=_c.BYTES),
+    # plexus.sig.v1 Unary args(lease) results(uint64)
+    _rt.Spec("Touch", UNARY, 0x77f40ba921dd4d9c, id=0x0fb90ab0a09a633d,
+             args=(_c.LEASE,), results=(_c.UINT64,), lease_args=True),
 ])
 
 
@@ -90,6 +93,11 @@ class FilterBase:
         """ClientStream(op string, width int) -> int, uint64; receives []byte"""
         raise NotImplementedError
 
+    @_rt.unimplemented
+    def Touch(self, data):
+        """Unary(data *session.Lease) -> uint64"""
+        raise NotImplementedError
+
     def plexus_service(self):
         """The plexus.Service that serves this object."""
         return _rt.service(self, FILTER_SERVICE, _Filter_specs.values())
@@ -133,3 +141,7 @@ class FilterClient:
     def Tiles(self, op, width, timeout=None, metadata=None):
         """ClientStream(op string, width int) -> int, uint64; receives []byte"""
         return _rt.ClientStream(self._conn, _errors, _Filter_specs["Tiles"], (op, width), timeout, metadata)
+
+    def Touch(self, data, timeout=None, metadata=None):
+        """Unary(data *session.Lease) -> uint64"""
+        return _rt.invoke(self._conn, _errors, _Filter_specs["Touch"], (data,), timeout, metadata)
