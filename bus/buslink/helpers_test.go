@@ -3,6 +3,7 @@ package buslink_test
 import (
 	"context"
 	"encoding/binary"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,6 +37,29 @@ var transports = []transportKind{
 		require.NoError(t, err)
 		return a, b
 	}},
+	{"tcp", tcpPair},
+}
+
+// tcpPair is a link over a TCP connection on loopback.
+func tcpPair(t *testing.T) (transport.Transport, transport.Transport) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			c = nil
+		}
+		accepted <- c
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	plug, err := stream.Dial(ctx, "tcp", l.Addr().String(), stream.Config{})
+	require.NoError(t, err)
+	c := <-accepted
+	require.NotNil(t, c, "accept on loopback")
+	return stream.New(c, stream.Config{}), plug
 }
 
 // eachTransport runs fn as a subtest per transport.
