@@ -156,8 +156,15 @@ func (s *Subscription) TryNext() (*Delivery, error) {
 // the rest of its group). A push consumer is Consume on a goroutine of
 // its own; a remote one is Consume whose fn sends on a stream.
 func (s *Subscription) Consume(ctx context.Context, fn func(*Delivery) error) error {
+	return ConsumeWith(ctx, s.Next, fn)
+}
+
+// ConsumeWith is Consume for any subscription whose deliveries have Done
+// (bus/buslink's too): next takes the deliveries, fn handles each, and
+// one that fn handled without an error is marked Done.
+func ConsumeWith[D interface{ Done() error }](ctx context.Context, next func(context.Context) (D, error), fn func(D) error) error {
 	for {
-		d, err := s.Next(ctx)
+		d, err := next(ctx)
 		if err != nil {
 			return err
 		}

@@ -178,7 +178,13 @@ func parseFiles(fset *token.FileSet, dir string, names []string) ([]*ast.File, e
 // services returns the services that files declare, in the order of the
 // files and of the declarations in each.
 func (l *loader) services(files []*ast.File) ([]*service, error) {
-	var svcs []*service
+	return eachTypeSpec(files, l.serviceOf)
+}
+
+// eachTypeSpec calls of for every type declaration of files, in order,
+// and returns what it made of them (nil: nothing).
+func eachTypeSpec[T any](files []*ast.File, of func(*ast.File, *ast.GenDecl, *ast.TypeSpec) (*T, error)) ([]*T, error) {
+	var out []*T
 	for _, f := range files {
 		for _, decl := range f.Decls {
 			gd, ok := decl.(*ast.GenDecl)
@@ -186,17 +192,17 @@ func (l *loader) services(files []*ast.File) ([]*service, error) {
 				continue
 			}
 			for _, spec := range gd.Specs {
-				svc, err := l.serviceOf(f, gd, spec.(*ast.TypeSpec))
+				v, err := of(f, gd, spec.(*ast.TypeSpec))
 				if err != nil {
 					return nil, err
 				}
-				if svc != nil {
-					svcs = append(svcs, svc)
+				if v != nil {
+					out = append(out, v)
 				}
 			}
 		}
 	}
-	return svcs, nil
+	return out, nil
 }
 
 // serviceOf returns the service that ts, declared by gd in f, is marked

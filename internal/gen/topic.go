@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"go/ast"
-	"go/token"
 	"go/types"
 	"hash/fnv"
 	"path/filepath"
@@ -48,25 +47,7 @@ func (ds *directives) topicDirective(args string, onType bool) error {
 // topics returns the message types that files mark as topics, in the
 // order of the files and of the declarations in each.
 func (l *loader) topics(files []*ast.File) ([]*topic, error) {
-	var out []*topic
-	for _, f := range files {
-		for _, decl := range f.Decls {
-			gd, ok := decl.(*ast.GenDecl)
-			if !ok || gd.Tok != token.TYPE {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				tp, err := l.topicOf(f, gd, spec.(*ast.TypeSpec))
-				if err != nil {
-					return nil, err
-				}
-				if tp != nil {
-					out = append(out, tp)
-				}
-			}
-		}
-	}
-	return out, nil
+	return eachTypeSpec(files, l.topicOf)
 }
 
 // topicOf returns the topic ts is marked as, or nil.
