@@ -256,7 +256,7 @@ func (bs *blobs) recv(d *wire.Desc) ([]byte, error) {
 	t := bs.t
 	id, off, n, st := blobRef(d, t.max)
 	if st != nil {
-		return nil, t.violate(st)
+		return nil, t.errs.violate(st)
 	}
 	if p, known, err := bs.usePeerBuf(id, off, n); known {
 		return p, err
@@ -266,7 +266,7 @@ func (bs *blobs) recv(d *wire.Desc) ([]byte, error) {
 		// Its ctlBuffer was still on the socket.
 		p, known, err := bs.usePeerBuf(id, off, n)
 		if !known && err == nil {
-			err = t.violate(violation("BLOB %d names no blob received on the control socket", id))
+			err = t.errs.violate(violation("BLOB %d names no blob received on the control socket", id))
 		}
 		return p, err
 	}
@@ -316,18 +316,18 @@ func (bs *blobs) mapOneShot(fd int, id uint64, off, n uint32) ([]byte, error) {
 	t := bs.t
 	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
 	if err != nil || seals&blobRequired != blobRequired {
-		return nil, t.violate(violation("blob %d is not a memfd sealed against writes and resizing (seals %#x, %v)", id, seals, err))
+		return nil, t.errs.violate(violation("blob %d is not a memfd sealed against writes and resizing (seals %#x, %v)", id, seals, err))
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, t.violate(violation("blob %d: fstat: %v", id, err))
+		return nil, t.errs.violate(violation("blob %d: fstat: %v", id, err))
 	}
 	end := int64(off) + int64(n)
 	if st.Size < end {
-		return nil, t.violate(violation("blob %d has %d bytes, the descriptor needs %d", id, st.Size, end))
+		return nil, t.errs.violate(violation("blob %d has %d bytes, the descriptor needs %d", id, st.Size, end))
 	}
 	if err := allocated(&st); err != nil {
-		return nil, t.violate(violation("blob %d %v", id, err))
+		return nil, t.errs.violate(violation("blob %d %v", id, err))
 	}
 	start := int64(off) &^ int64(pageSize-1)
 	delta := int(int64(off) - start)
@@ -339,7 +339,7 @@ func (bs *blobs) mapOneShot(fd int, id uint64, off, n uint32) ([]byte, error) {
 	}
 	bs.mapMu.Unlock()
 	if over {
-		return nil, t.fail(plexus.Errorf(plexus.ResourceExhausted,
+		return nil, t.errs.fail(plexus.Errorf(plexus.ResourceExhausted,
 			"shm: blob %d of %d bytes would take the peer's blobs mapped here over the %d-byte bound (Config.MaxBlobMemory)", id, n, bs.maxBytes))
 	}
 	// Populating costs no memory: every page is the sender's already
@@ -350,10 +350,10 @@ func (bs *blobs) mapOneShot(fd int, id uint64, off, n uint32) ([]byte, error) {
 		bs.mapBytes -= size
 		bs.mapMu.Unlock()
 		if err == unix.ENOMEM {
-			return nil, t.fail(plexus.WithCause(plexus.ResourceExhausted, err,
+			return nil, t.errs.fail(plexus.WithCause(plexus.ResourceExhausted, err,
 				fmt.Sprintf("shm: cannot map blob %d of %d bytes: %v", id, n, err)))
 		}
-		return nil, t.violate(violation("blob %d: mmap: %v", id, err))
+		return nil, t.errs.violate(violation("blob %d: mmap: %v", id, err))
 	}
 	p := mem[delta : delta+int(n) : delta+int(n)]
 	registerSealed(mem, fd, start)

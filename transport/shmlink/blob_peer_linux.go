@@ -126,10 +126,10 @@ func (bs *blobs) usePeerBuf(id uint64, off, n uint32) (p []byte, known bool, err
 		return nil, false, nil
 	case b.out:
 		pb.mu.Unlock()
-		return nil, true, bs.t.violate(violation("blob buffer %d sent again while this side holds it", id))
+		return nil, true, bs.t.errs.violate(violation("blob buffer %d sent again while this side holds it", id))
 	case uint64(off)+uint64(n) > uint64(len(b.mem)):
 		pb.mu.Unlock()
-		return nil, true, bs.t.violate(violation("blob buffer %d has %d bytes, the descriptor needs %d", id, len(b.mem), uint64(off)+uint64(n)))
+		return nil, true, bs.t.errs.violate(violation("blob buffer %d has %d bytes, the descriptor needs %d", id, len(b.mem), uint64(off)+uint64(n)))
 	}
 	b.out = true
 	start, end := int(off), int(off)+int(n)

@@ -129,7 +129,7 @@ func (c *control) send(ctx context.Context, typ uint32, id uint64, fd int) (uint
 		return 0, plexus.WithCause(plexus.ResourceExhausted, err,
 			fmt.Sprintf("shm: control socket full for %v: the peer is not reading", t.wait))
 	}
-	return 0, t.fail(plexus.WithCause(plexus.PeerDied, err, "shm: control socket: "+err.Error()))
+	return 0, t.errs.fail(plexus.WithCause(plexus.PeerDied, err, "shm: control socket: "+err.Error()))
 }
 
 // watch is the monitor goroutine: it waits on the runtime's poller for the
@@ -153,14 +153,14 @@ func (c *control) watch() {
 		derr = err
 	}
 	if st, ok := derr.(*plexus.Status); ok {
-		_ = t.violate(st)
+		_ = t.errs.violate(st)
 		return
 	}
 	msg := "shm: peer closed the control socket"
 	if derr != io.EOF {
 		msg = "shm: control socket: " + derr.Error()
 	}
-	_ = t.fail(plexus.WithCause(plexus.PeerDied, derr, msg))
+	_ = t.errs.fail(plexus.WithCause(plexus.PeerDied, derr, msg))
 }
 
 // poll reads whatever the control socket holds without waiting, as the
@@ -175,7 +175,7 @@ func (c *control) poll() {
 		return
 	}
 	if st, ok := derr.(*plexus.Status); ok {
-		_ = c.t.violate(st)
+		_ = c.t.errs.violate(st)
 	}
 	// End of file or a socket error stays for the monitor, which sees it
 	// too and reports the peer's death.
@@ -224,9 +224,9 @@ func (c *control) claim(id uint64) (int, error) {
 		return -1, errLinkClosed
 	}
 	if st, isStatus := derr.(*plexus.Status); isStatus {
-		return -1, t.violate(st)
+		return -1, t.errs.violate(st)
 	}
-	return -1, t.violate(violation("BLOB %d names no blob received on the control socket", id))
+	return -1, t.errs.violate(violation("BLOB %d names no blob received on the control socket", id))
 }
 
 // closePending closes the blob descriptors the peer sent that no frame

@@ -43,7 +43,7 @@
 // plugin's side holds its life word in the segment (shm.Endpoint.HoldLife),
 // which the kernel marks as soon as it starts to end the plugin's process,
 // before it unmaps that process's memory and closes its descriptors, and a
-// second goroutine of the host's Transport waits on it (watchPeerLife;
+// second goroutine of the host's Transport waits on it (faults.watchPeerLife;
 // Close waits for it to return). Either way the Transport then wakes every
 // waiting Recv, Send and Alloc at once (they report ErrPeerDied), and Recv
 // first returns the frames the peer sent before it went. A violation of the
@@ -79,9 +79,10 @@ package shmlink
 // (linkState, control, blobs) are values in it, not pointers, so that the
 // hot paths pay no indirection for the split:
 //
-//   - transport_linux.go: the Transport, Alloc and Free, Close, the one
-//     mapping from segment errors to statuses (segErr), and the watch of
-//     the plugin's life word.
+//   - transport_linux.go: the Transport, Alloc and Free, Close.
+//   - faults_linux.go: faults, the one mapping from segment errors to
+//     statuses (segErr), breaking the link (fail, violate), and the
+//     watch of the plugin's life word.
 //   - send_linux.go: Send: a payload inline, by slot reference or in a
 //     blob, and the descriptor into the ring.
 //   - recv_linux.go: TryRecv, the one receive path (Recv is TryRecv and a

@@ -59,7 +59,7 @@ func (t *Transport) awaitData() error {
 	if err == nil || err == shm.ErrTimeout || (err == shm.ErrClosed && t.state.err() != nil) {
 		return nil
 	}
-	return t.segErr(err, "receive")
+	return t.errs.segErr(err, "receive")
 }
 
 // TryRecv delivers the next frame if one is there (ok), without waiting.
@@ -91,7 +91,7 @@ func (t *Transport) TryRecv(f *transport.Frame) (ok bool, err error) {
 		}
 		n, err := t.ep.TryRecv(t.batch[:])
 		if err != nil {
-			if n, err = t.ringErr(n, err); err != nil {
+			if n, err = t.errs.ringErr(n, err); err != nil {
 				return false, err
 			}
 		}
@@ -109,22 +109,6 @@ func (t *Transport) TryRecv(f *transport.Frame) (ok bool, err error) {
 		return false, err
 	}
 	return true, nil
-}
-
-// ringErr is what TryRecv makes of a receive from the ring that reported
-// err with n descriptors taken. Descriptors in hand are kept even if
-// ringing the peer's space doorbell then failed, and a doorbell closed
-// by Close or the peer's death after the state was set leaves the state
-// to report: what is in the ring is still to take. A doorbell the peer
-// broke, or a corrupt ring, is a violation and breaks the link at once.
-func (t *Transport) ringErr(n int, err error) (int, error) {
-	switch {
-	case isViolation(err):
-		return 0, t.segErr(err, "receive")
-	case n > 0 || (err == shm.ErrClosed && t.state.err() != nil):
-		return n, nil
-	}
-	return 0, t.segErr(err, "receive")
 }
 
 // deliver validates one received descriptor and fills f. An inline
@@ -168,11 +152,11 @@ func (t *Transport) payloadOf(d *wire.Desc) ([]byte, error) {
 	// combination, the inline length and the slot reference.
 	p, err := t.ep.Resolve(d)
 	if err != nil {
-		return nil, t.segErr(err, "resolve")
+		return nil, t.errs.segErr(err, "resolve")
 	}
 	n := len(p)
 	if n > t.max {
-		return nil, t.violate(violation("frame of %d bytes exceeds the %d-byte limit", n, t.max))
+		return nil, t.errs.violate(violation("frame of %d bytes exceeds the %d-byte limit", n, t.max))
 	}
 	switch {
 	case d.Flags()&wire.FlagSlot == 0:
@@ -180,12 +164,12 @@ func (t *Transport) payloadOf(d *wire.Desc) ([]byte, error) {
 	case n == 0:
 		// Nothing to hold on to: give the slot back now.
 		if err := t.ep.Release(d); err != nil {
-			return nil, t.segErr(err, "release")
+			return nil, t.errs.segErr(err, "release")
 		}
 		return nil, nil
 	}
 	if !t.peerHeld[d.Slot()].CompareAndSwap(0, d.Gen()) {
-		return nil, t.violate(violation("slot %d sent again while this side holds it", d.Slot()))
+		return nil, t.errs.violate(violation("slot %d sent again while this side holds it", d.Slot()))
 	}
 	t.state.refs.Add(1) // the frame's; the poller holds one, so the segment is mapped
 	return p, nil
@@ -227,7 +211,7 @@ func (t *Transport) releaseSlot(p []byte) {
 	var d wire.Desc
 	d.SetSlotRef(idx, gen, 0, 0)
 	if err := t.ep.Release(&d); err != nil {
-		_ = t.segErr(err, "release")
+		_ = t.errs.segErr(err, "release")
 	}
 	t.state.unref()
 }
@@ -297,7 +281,7 @@ func (t *Transport) Wait(timeout time.Duration) error {
 	case nil, shm.ErrTimeout:
 		return nil
 	default:
-		return t.segErr(err, "doorbell")
+		return t.errs.segErr(err, "doorbell")
 	}
 }
 

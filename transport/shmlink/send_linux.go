@@ -3,10 +3,8 @@ package shmlink
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/plexus-ipc/plexus"
-	"github.com/plexus-ipc/plexus/shm"
 	"github.com/plexus-ipc/plexus/wire"
 )
 
@@ -107,7 +105,7 @@ func (t *Transport) send(ctx context.Context, d *wire.Desc, p []byte, o *owned) 
 	// An inline or empty payload: push's work, written out so that the
 	// most common send enters one function fewer.
 	if sent, err := t.ep.SendContext(ctx, w[:]); sent != 1 || err != nil {
-		return t.pushed(sent == 1, err)
+		return t.errs.pushed(sent == 1, err)
 	}
 	return nil
 }
@@ -118,14 +116,14 @@ func (t *Transport) sendInSlot(ctx context.Context, w []wire.Desc, p []byte) err
 	n := len(p)
 	s, err := t.ep.AllocContext(ctx, n)
 	if err != nil {
-		return t.allocErr(err, n)
+		return t.errs.allocErr(err, n)
 	}
 	copy(s.Buf, p)
 	t.blob.stats.copied.Add(int64(n))
 	w[0].SetSlotRef(s.Index, s.Gen, 0, uint32(n))
 	if err := t.push(ctx, w); err != nil {
 		if ferr := t.ep.FreeOwn(s.Index, s.Gen); ferr != nil {
-			_ = t.segErr(ferr, "free")
+			_ = t.errs.segErr(ferr, "free")
 		}
 		return err
 	}
@@ -141,23 +139,7 @@ func (t *Transport) push(ctx context.Context, w []wire.Desc) error {
 	if sent == len(w) && err == nil {
 		return nil
 	}
-	return t.pushed(sent == len(w), err)
-}
-
-// pushed is what a push that did not simply succeed reports: nil if every
-// descriptor reached the ring (all), else why not.
-func (t *Transport) pushed(all bool, err error) error {
-	if all {
-		if isViolation(err) {
-			_ = t.segErr(err, "send")
-		}
-		return nil
-	}
-	if err == shm.ErrTimeout {
-		return plexus.WithCause(plexus.ResourceExhausted, err,
-			fmt.Sprintf("shm: ring full for %v: the peer is not receiving", t.wait))
-	}
-	return t.segErr(err, "send")
+	return t.errs.pushed(sent == len(w), err)
 }
 
 // ctxErr is the status of a wait that ended with its context (see

@@ -3,7 +3,6 @@ package shmlink
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"sync/atomic"
 	"time"
@@ -69,6 +68,7 @@ type Transport struct {
 
 	blob blobs   // payloads above the largest slot class, both ways
 	ctl  control // the control socket and its monitor goroutine
+	errs faults  // what a failure means, and breaking the link (faults_linux.go)
 	// lifeDone is closed when watchPeerLife has returned (host side;
 	// nil on the plugin's, which holds its word instead).
 	lifeDone chan struct{}
@@ -119,6 +119,7 @@ func New(seg *shm.Segment, ctl *net.UnixConn, cfg Config) (*Transport, error) {
 		seg: seg, ep: ep, own: ep.Pool(), peer: ep.PeerPool(),
 		max: cfg.MaxPayload, wait: ep.WaitLimit(),
 	}
+	t.errs.t = t
 	t.ownMax = t.own.MaxSize()
 	t.ownHeld = make([]atomic.Uint32, t.own.NumSlots())
 	t.peerHeld = make([]atomic.Uint32, t.peer.NumSlots())
@@ -143,23 +144,9 @@ func New(seg *shm.Segment, ctl *net.UnixConn, cfg Config) (*Transport, error) {
 	case shm.Host:
 		t.state.refs.Add(1) // the watcher's: the word is in the segment
 		t.lifeDone = make(chan struct{})
-		go t.watchPeerLife()
+		go t.errs.watchPeerLife()
 	}
 	return t, nil
-}
-
-// watchPeerLife turns the peer's life word into its death (see
-// shm.Endpoint.WatchPeerLife). The kernel marks the word as it starts to
-// end a killed process, before it unmaps the process's memory and closes
-// its descriptors, the control socket among them; for a plugin with a
-// large segment that is milliseconds earlier. Frames the peer sent before
-// are still delivered, as after the socket's end of file.
-func (t *Transport) watchPeerLife() {
-	defer close(t.lifeDone)
-	defer t.state.unref()
-	if t.ep.WatchPeerLife() {
-		_ = t.fail(plexus.Errorf(plexus.PeerDied, "shm: the peer's process is exiting"))
-	}
 }
 
 // MaxPayload is the largest payload of one frame, in either direction.
@@ -169,31 +156,6 @@ func (t *Transport) MaxPayload() int { return t.max }
 // counts, free-list checks) by tests and diagnostics. They are only valid
 // until the transport has unmapped the segment (see the package comment).
 func (t *Transport) Pools() (own, peer *shm.Pool) { return t.own, t.peer }
-
-// fail breaks the link with st unless it is already broken or closed, wakes
-// every waiter, and returns the error calls report from now on.
-func (t *Transport) fail(st *plexus.Status) error {
-	t.state.fault.CompareAndSwap(nil, st)
-	t.ep.Interrupt()
-	if err := t.state.err(); err != nil {
-		return err
-	}
-	return st
-}
-
-// violate breaks the link over the peer's protocol violation and shuts the
-// control socket down for writing, so that the peer sees end of file (and
-// reports PeerDied) as a stream peer sees the connection close.
-func (t *Transport) violate(err error) error {
-	st, ok := err.(*plexus.Status)
-	if !ok || st.Code != plexus.ProtocolViolation {
-		// Errors of the segment layer and the ring name their package.
-		st = plexus.WithCause(plexus.ProtocolViolation, err, err.Error())
-	}
-	err = t.fail(st)
-	_ = t.ctl.conn.CloseWrite()
-	return err
-}
 
 func violation(format string, args ...any) *plexus.Status {
 	return plexus.Errorf(plexus.ProtocolViolation, "shm: "+format, args...)
@@ -268,43 +230,10 @@ func (t *Transport) AllocContext(ctx context.Context, n int) ([]byte, error) {
 	s, err := t.ep.AllocContext(ctx, n)
 	if err != nil {
 		t.state.unref()
-		return nil, t.allocErr(err, n)
+		return nil, t.errs.allocErr(err, n)
 	}
 	t.ownHeld[s.Index].Store(s.Gen)
 	return s.Buf[:n], nil // the reference stays with the slot
-}
-
-func (t *Transport) allocErr(err error, n int) error {
-	if err == shm.ErrExhausted {
-		return plexus.WithCause(plexus.ResourceExhausted, err,
-			fmt.Sprintf("shm: no slot of %d bytes was freed within %v", n, t.wait))
-	}
-	return t.segErr(err, "alloc")
-}
-
-// segErr is the one mapping from an error of the segment layer that ended
-// an operation to what the call reports: the status of the call's context
-// if that ended the wait, the link's state if the doorbells were closed
-// (by Close or the peer's death), a protocol violation (the link breaks)
-// for anything the peer caused, and the peer's death for anything else.
-// Each caller deals with its own wait bound first (a timeout means
-// something else to a send, an Alloc and a receive). Calls whose errors
-// can only be the peer's doing (Resolve, Release, FreeOwn) go through it
-// too, so that no other place decides what a segment error means.
-func (t *Transport) segErr(err error, op string) error {
-	if st := ctxErr(err); st != nil {
-		return st
-	}
-	switch {
-	case err == shm.ErrClosed:
-		if s := t.state.err(); s != nil {
-			return s
-		}
-		return errBellClosed
-	case isViolation(err):
-		return t.violate(err)
-	}
-	return t.fail(plexus.WithCause(plexus.PeerDied, err, "shm: "+op+": "+err.Error()))
 }
 
 // isViolation reports an error the peer caused (every such error of the
@@ -349,7 +278,7 @@ func (t *Transport) takeOwn(b []byte) (idx, gen uint32, off, room int, ok bool) 
 // reference it held.
 func (t *Transport) freeOwn(idx, gen uint32) {
 	if err := t.ep.FreeOwn(idx, gen); err != nil {
-		_ = t.segErr(err, "free") // only a peer that rewrote our pool makes this fail: a violation
+		_ = t.errs.segErr(err, "free") // only a peer that rewrote our pool makes this fail: a violation
 	}
 	t.state.unref()
 }
