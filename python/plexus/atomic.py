@@ -64,6 +64,11 @@ class Atomics:
         self._e4p = ctypes.addressof(self._e4)
         self._e8p = ctypes.addressof(self._e8)
 
+    def addr(self, off, n):
+        """The checked address of the n-byte word at off (for callers that
+        access one word often through the raw functions)."""
+        return self._at(off, n)
+
     def _at(self, off, n):
         if off < 0 or off + n > self.size or off & (n - 1):
             raise ValueError("atomic access of %d bytes at %d outside the mapping or misaligned" % (n, off))

@@ -27,6 +27,8 @@ KIND_NAMES = {OPEN: "OPEN", DATA: "DATA", STATUS: "STATUS", RESET: "RESET", CRED
 # channel, kind, flags, reserved, credit, method, aux, length, slot, gen, offset, inline
 _S = struct.Struct("<QBBHIQQIIII16s")
 assert _S.size == SIZE
+_III = struct.Struct("<III")
+_new = object.__new__
 
 
 class Desc:
@@ -55,10 +57,15 @@ class Desc:
         """Parses 64 bytes (bytes, not a view of shared memory)."""
         if len(b) != SIZE:
             raise ValueError("a descriptor is 64 bytes, not %d" % len(b))
-        d = cls.__new__(cls)
+        d = _new(cls)
         (d.channel, d.kind, d.flags, d.reserved, d.credit, d.method, d.aux,
          d.length, d.slot, d.gen, d.offset, d.inline) = _S.unpack(b)
         return d
+
+    def pack_into(self, buf, off):
+        _S.pack_into(buf, off, self.channel, self.kind, self.flags, self.reserved, self.credit,
+                     self.method, self.aux, self.length, self.slot, self.gen,
+                     self.offset, self.inline)
 
     def pack(self):
         return _S.pack(self.channel, self.kind, self.flags, self.reserved, self.credit,
@@ -71,7 +78,7 @@ class Desc:
 
     def inline_payload(self):
         """The payload of an INLINE descriptor (length already checked)."""
-        return (struct.pack("<III", self.slot, self.gen, self.offset) + self.inline)[: self.length]
+        return (_III.pack(self.slot, self.gen, self.offset) + self.inline)[: self.length]
 
     def __repr__(self):
         return ("Desc(ch=%d kind=%s flags=%#x credit=%d method=%#x aux=%d len=%d slot=%d gen=%d off=%d)"
@@ -79,13 +86,16 @@ class Desc:
                    self.method, self.aux, self.length, self.slot, self.gen, self.offset))
 
 
+_ZEROS = [b"\0" * (INLINE_MAX - i) for i in range(INLINE_MAX + 1)]
+
+
 def set_inline(d, payload):
     """Places a payload of at most 28 bytes in bytes 36..63 (rest zero)."""
     n = len(payload)
     if n > INLINE_MAX:
         raise ValueError("inline payload of %d bytes" % n)
-    area = bytes(payload) + b"\0" * (INLINE_MAX - n)
-    d.slot, d.gen, d.offset = struct.unpack_from("<III", area)
+    area = bytes(payload) + _ZEROS[n]
+    d.slot, d.gen, d.offset = _III.unpack_from(area)
     d.inline = area[12:]
     d.flags = (d.flags & ~TRANSPORT_FLAGS) | INLINE
     d.length = n

@@ -100,7 +100,8 @@ class ShmLink:
         raws, ring = self.rx.take(min(n, limit))
         if ring:
             self.space_out.ring()
-        return [self._frame(D.Desc.unpack(raw)) for raw in raws]
+        unpack, frame = D.Desc.unpack, self._frame
+        return [frame(unpack(raw)) for raw in raws]
 
     def _frame(self, d):
         place = D.check_shm_placement(d, self.max_payload)
@@ -160,8 +161,14 @@ class ShmLink:
             self.mm[off:off + n] = payload
             d.flags |= D.SLOT
             d.slot, d.gen, d.offset, d.length, d.inline = slot, gen, 0, n, _EMPTY16
-        self.tx.write(d.pack())
+        tx = self.tx
+        d.pack_into(self.mm, tx.slot_offset())
+        tx.advance()
         return SENT
+
+    def pending(self):
+        """Descriptors waiting in ring host->plugin (a look, for polling)."""
+        return self.rx.available()
 
     def publish(self):
         """Publishes what try_send wrote; rings the host if it parked."""

@@ -5,6 +5,7 @@ the peer's index is accepted only if tail - head <= capacity.
 """
 
 from .desc import SIZE as DESC
+from .atomic import SEQ_CST
 from .errors import ProtocolViolation
 
 TAIL, HEAD, PARKED, WAITING, SLOTS = 0, 64, 128, 192, 256
@@ -17,9 +18,16 @@ class Consumer:
     def __init__(self, mm, at, off, cap, name="ring"):
         self.mm, self.at, self.off, self.cap, self.name = mm, at, off, cap, name
         self.head = 0  # private: never taken back from the region
+        # The hot path's loads go straight to libatomic with addresses
+        # checked once here (Atomics.addr checks bounds and alignment).
+        self._ld8 = at._ld8
+        self._tail_addr = at.addr(off + TAIL, 8)
+        self._st8, self._ld4 = at._st8, at._ld4
+        self._head_addr = at.addr(off + HEAD, 8)
+        self._waiting_addr = at.addr(off + WAITING, 4)
 
     def available(self):
-        tail = self.at.load64(self.off + TAIL)
+        tail = self._ld8(self._tail_addr, SEQ_CST)
         n = (tail - self.head) & U64
         if n > self.cap:
             raise ProtocolViolation("%s tail %d is %d ahead of head %d (capacity %d)" % (self.name, tail, n, self.head, self.cap))
@@ -31,15 +39,18 @@ class Consumer:
         waited for space and this side cleared its flag (ring its
         space-freed doorbell)."""
         mm, base, mask = self.mm, self.off + SLOTS, self.cap - 1
-        out = []
         h = self.head
-        for i in range(n):
-            p = base + ((h + i) & mask) * DESC
-            out.append(mm[p:p + DESC])  # a bytes copy; never read again
+        if n == 1:
+            p = base + (h & mask) * DESC
+            out = [mm[p:p + DESC]]  # a bytes copy; never read again
+        else:
+            out = []
+            for i in range(n):
+                p = base + ((h + i) & mask) * DESC
+                out.append(mm[p:p + DESC])
         self.head = (h + n) & U64
-        self.at.store64(self.off + HEAD, self.head)
-        w = self.off + WAITING
-        return out, self.at.load32(w) == 1 and self.at.cas32(w, 1, 0)
+        self._st8(self._head_addr, self.head, SEQ_CST)
+        return out, self._ld4(self._waiting_addr, SEQ_CST) == 1 and self.at.cas32(self.off + WAITING, 1, 0)
 
     def park(self):
         """Step 1 of parking: parked = 1, then look at the tail. Returns True
@@ -64,10 +75,14 @@ class Producer:
         self.mm, self.at, self.off, self.cap, self.name = mm, at, off, cap, name
         self.tail = 0      # private: written descriptors, published or not
         self.published = 0
+        self._ld8, self._st8, self._ld4 = at._ld8, at._st8, at._ld4
+        self._head_addr = at.addr(off + HEAD, 8)
+        self._tail_addr = at.addr(off + TAIL, 8)
+        self._parked_addr = at.addr(off + PARKED, 4)
 
     def space(self):
         """Free positions, from a head accepted only if tail - head <= cap."""
-        head = self.at.load64(self.off + HEAD)
+        head = self._ld8(self._head_addr, SEQ_CST)
         used = (self.published - head) & U64
         if used > self.cap:
             raise ProtocolViolation("%s head %d is %d behind tail %d (capacity %d)" % (self.name, head, used, self.published, self.cap))
@@ -80,16 +95,23 @@ class Producer:
         self.mm[p:p + DESC] = raw
         self.tail = (self.tail + 1) & U64
 
+    def slot_offset(self):
+        """Where write() would put the next descriptor (for a caller that
+        packs it in place with struct.pack_into, then calls advance())."""
+        return self.off + SLOTS + (self.tail & (self.cap - 1)) * DESC
+
+    def advance(self):
+        self.tail = (self.tail + 1) & U64
+
     def publish(self):
         """Stores the tail once for everything written (batch publish), then
         loads parked. Returns True if the consumer was parked and this
         side cleared its flag (ring the data-ready doorbell)."""
         if self.tail == self.published:
             return False
-        self.at.store64(self.off + TAIL, self.tail)
+        self._st8(self._tail_addr, self.tail, SEQ_CST)
         self.published = self.tail
-        p = self.off + PARKED
-        return self.at.load32(p) == 1 and self.at.cas32(p, 1, 0)
+        return self._ld4(self._parked_addr, SEQ_CST) == 1 and self.at.cas32(self.off + PARKED, 1, 0)
 
     def set_waiting(self):
         self.at.store32(self.off + WAITING, 1)

@@ -13,6 +13,7 @@ hands received messages to them through per-channel queues.
 import heapq
 import itertools
 import os
+import select
 import threading
 import time
 from collections import deque
@@ -35,6 +36,17 @@ MAX_DEADLINE_NS = 1 << 62
 TERM_GRACE = 0.5          # SIGTERM: wait this long for the link to end ...
 DRAIN_TIME = 1.0          # ... then drain for at most this long
 MAX_REASON = 1024
+# Polling (DESIGN.md "Receiving on a polled transport"): after activity the
+# loop looks at the ring and its operation queue for a budget before it
+# parks: twice the recent time between calls, within these bounds.
+SPIN_MIN = 20e-6
+SPIN_MAX = 200e-6
+# A unary handler run on the loop's own thread (nothing else waiting) for
+# longer than this is taken over: the standby thread becomes the loop, and
+# the method's later calls go to the workers.
+TAKEOVER = 0.001
+SLOW_FOR = 1.0            # seconds a method taken over is not run inline
+STANDBY_DORMANT = 0.2     # the standby stops watching after this long without inline calls
 
 # channel states
 OPEN, HALF, CLOSING, CLOSED = "open", "half-closed", "closing", "closed"
@@ -501,6 +513,21 @@ class Session:
         self.blocked = 0
         self.blocked_since = None
         self.ended = None
+        # Polling and inline handlers (run() on a link that has pending()).
+        self._inline_ok = False         # unary handlers may run on the loop's thread
+        self._inline_next = None        # (call, handler, request) to run after the batch
+        self._inline_since = 0.0        # perf_counter when the inline handler started, 0 if none
+        self._takeover = False          # the inline handler waits for the loop: take over now
+        self._slow = {}                 # method -> until when its calls go to workers (taken over)
+        self._spin_budget = 0.0         # seconds of polling after activity (0: park at once)
+        self._active_at = 0.0           # perf_counter of the last activity
+        self._last_open = 0.0
+        self._gap_avg = 0.0
+        self._loop_lock = threading.Lock()  # the right to run the loop (_step)
+        self._standby_ready = False     # a thread waits to take the loop over
+        self._standby_dormant = True    # ... without watching (wake it through _gate_fd)
+        self._gate_fd = -1
+        self._end_evt = threading.Event()
         self.host = HostConn(self)
         _host = self.host
 
@@ -514,11 +541,50 @@ class Session:
         self._flush()
 
     def run(self):
-        """Serves until the link ends; returns the End that says how."""
+        """Serves until the link ends; returns the End that says how.
+
+        On a link that can be polled (it has pending()), the loop polls
+        before it parks and runs unary handlers on its own thread when
+        nothing else waits; two threads then share the loop (one runs it,
+        the other stands by to take it over from a handler that takes
+        long), and the calling thread only waits for the end."""
+        if not hasattr(self.link, "pending"):
+            self._loop_lock.acquire()
+            self._drive(start=True)
+            return self.ended
+        self._inline_ok = True
+        self._spin_budget = SPIN_MIN
+        self._gate_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._loop_lock.acquire()
+        threads = [threading.Thread(target=self._thread, args=(loop,), daemon=True,
+                                    name="plexus-loop" if loop else "plexus-standby") for loop in (True, False)]
+        for t in threads:
+            t.start()
+        while not self._end_evt.wait(1.0):
+            pass
+        return self.ended
+
+    def _thread(self, loop):
+        """A thread of the loop: runs it while it holds the loop lock, stands
+        by when it does not."""
+        start = loop
+        while self.ended is None:
+            if loop:
+                self._drive(start)
+                start = loop = False
+            else:
+                loop = self._standby()
+
+    def _drive(self, start=False):
+        """Runs the loop (the loop lock held) until the link ends or this
+        thread loses the loop while it ran a handler (it returns without
+        the lock)."""
         try:
-            self.start()
+            if start:
+                self.start()
             while True:
-                self._step()
+                if self._step() is False:
+                    return
         except End as e:
             end = e
         except ProtocolViolation as e:
@@ -532,6 +598,13 @@ class Session:
         except LinkError as e:
             self.link.shutdown()
             end = End("failed", str(e), status.INTERNAL)
+        except Exception as e:  # a bug of this side: end the link rather than hang
+            self.log.error("session loop failed", error="%s: %s" % (type(e).__name__, e))
+            self.link.shutdown()
+            end = End("failed", "%s: %s" % (type(e).__name__, e), status.INTERNAL)
+        self._ended(end)
+
+    def _ended(self, end):
         self.ended = end
         code = end.code or status.LINK_CLOSED
         for call in list(self.calls.values()):
@@ -544,7 +617,106 @@ class Session:
         # Calls opened after the end find ended set (_post).
         while self.ops:
             self._fail_op(self.ops.popleft(), code, end.message)
+        self._end_evt.set()
+        self._wake_standby()
         return end
+
+    # -- the standby and inline handlers ---------------------------------------
+
+    def _wake_standby(self):
+        if self._gate_fd >= 0:
+            try:
+                os.eventfd_write(self._gate_fd, 1)
+            except OSError:
+                pass
+
+    def _standby(self):
+        """Stands by while the loop runs: returns True with the loop lock
+        held when it took the loop over (an inline handler ran longer than
+        TAKEOVER, or waits for the loop), False when the link ended.
+
+        It watches (a look every millisecond) while unary handlers run
+        inline, and sleeps on its gate otherwise: the loop opens the gate
+        when it starts an inline handler and finds the standby dormant."""
+        p = select.poll()
+        p.register(self._gate_fd, select.POLLIN)
+        seen = time.perf_counter()
+        self._standby_ready = True
+        while self.ended is None:
+            ev = p.poll(None if self._standby_dormant else 1)
+            if ev:
+                try:
+                    os.eventfd_read(self._gate_fd)
+                except BlockingIOError:
+                    pass
+            if self.ended is not None:
+                break
+            now = time.perf_counter()
+            since = self._inline_since
+            if since or self._takeover:
+                seen = now
+                if (self._takeover or now - since >= TAKEOVER) and self._loop_lock.acquire(False):
+                    self._takeover = False
+                    self._standby_ready = False
+                    if self.ended is not None:
+                        self._loop_lock.release()
+                        return False
+                    return True
+            elif now - seen >= STANDBY_DORMANT and not self._standby_dormant:
+                # Dormant, then a look at _inline_since (the loop sets it, then
+                # looks at _standby_dormant): one of the two sees the other.
+                self._standby_dormant = True
+                if self._inline_since:
+                    self._standby_dormant = False
+        return False
+
+    def _run_inline(self, call, handler, request):
+        """Runs a unary handler on the loop's thread, the loop lock left
+        free for the standby. Returns True if this thread still runs the
+        loop afterwards (the call is completed), False if the standby took
+        the loop over meanwhile (the outcome is posted to it)."""
+        self._inline_since = time.perf_counter()
+        self._loop_lock.release()
+        if self._standby_dormant:
+            self._standby_dormant = False
+            self._wake_standby()
+        _local.inline = True
+        try:
+            outcome = self._call_handler(call, handler, request)
+        finally:
+            _local.inline = False
+        self._inline_since = 0.0
+        if self._loop_lock.acquire(False):
+            self._handler_done(call)
+            self._complete(call, outcome)
+            self._flush()
+            self._active_at = time.perf_counter()
+            return True
+        # Its next calls (for a while: a stall may have been the machine's)
+        # go to the workers.
+        self._slow[call.method_id] = time.perf_counter() + SLOW_FOR
+        self._handler_done(call)
+        self._post(("done", call, outcome))
+        return False
+
+    def _spin(self, timeout):
+        """Polls the ring and the operation queue for what is left of the
+        budget after the last activity; True if something arrived. Only
+        while no handler runs on another thread (which would wait for the
+        interpreter lock while this one spins)."""
+        budget = self._spin_budget
+        if budget <= 0 or self.running:
+            return False
+        pc = time.perf_counter
+        end = self._active_at + budget
+        if timeout is not None:
+            end = min(end, pc() + timeout)
+        pending, ops = self.link.pending, self.ops
+        while True:
+            if ops or pending():
+                return True
+            if pc() >= end:
+                return False
 
     def on_sigterm(self):
         """Called from a signal handler: remembers the time, wakes the loop."""
@@ -565,6 +737,11 @@ class Session:
             return
         self.ops.append(op)
         self._wakeup()
+        if self._inline_since and getattr(_local, "inline", False):
+            # A handler run inline waits for the loop (a call to the host):
+            # the standby takes the loop over now.
+            self._takeover = True
+            self._wake_standby()
         if self.ended is not None:
             # The loop ended while op was added: whoever sees it fails it.
             try:
@@ -578,20 +755,38 @@ class Session:
             op[1]._finish(code, message)
 
     def _step(self):
+        """One pass of the loop. Returns False when this thread ran a
+        handler inline and the standby took the loop over meanwhile (the
+        loop lock is no longer this thread's)."""
         busy = False
-        while self.ops:
-            self._op(self.ops.popleft())
+        ops = self.ops
+        while ops:
+            self._op(ops.popleft())
             busy = True
         frames_in = self.link.receive()
-        for f in frames_in:
-            if not self._handle(f):
-                f.release()
-        busy = busy or bool(frames_in)
+        if frames_in:
+            busy = True
+            for f in frames_in:
+                if self._inline_next is not None:
+                    # A frame waits behind the call: it gets a worker.
+                    self._submit(*self._inline_next)
+                    self._inline_next = None
+                if not self._handle(f):
+                    f.release()
         now = time.monotonic()
         self._expire(now)
+        nxt = self._inline_next
+        if nxt is not None:
+            self._inline_next = None
+            if ops or not self._standby_ready or self.link.pending():
+                self._submit(*nxt)
+                nxt = None
         self._flush()
+        if nxt is not None:
+            return self._run_inline(*nxt)
         if busy:
-            return
+            self._active_at = time.perf_counter()
+            return True
         if self.link.gone:
             # Everything the host published before it went is handled.
             if self.closing:
@@ -599,7 +794,9 @@ class Session:
             raise End("peer_died", "the host closed the control socket without notice (it died?)", status.PEER_DIED)
         timeout = self._timeout(now)
         if timeout is not None and timeout <= 0:
-            return
+            return True
+        if self._spin_budget and self._spin(timeout):
+            return True
         if self.link.wait(timeout, self.blocked, self.wake_fd):
             try:
                 os.eventfd_read(self.wake_fd)
@@ -858,8 +1055,21 @@ class Session:
             heapq.heappush(self.deadlines, (deadline, next(self._seq), call))
         self.running += 1
         request = body if d.flags & D.MSG else None
-        self.workers.submit(self._run_handler, call, m.handler, request)
+        if self._inline_ok:
+            t = time.perf_counter()
+            gap, self._last_open = t - self._last_open, t
+            if gap < SPIN_MAX:
+                # Calls further apart leave the budget as it was.
+                self._gap_avg += (gap - self._gap_avg) / 8
+                self._spin_budget = min(SPIN_MAX, max(SPIN_MIN, 2 * self._gap_avg))
+            if m.kind == UNARY and self._slow.get(d.method, 0.0) <= t:
+                self._inline_next = (call, m.handler, request)
+                return True
+        self._submit(call, m.handler, request)
         return True
+
+    def _submit(self, call, handler, request):
+        self.workers.submit(self._run_handler, call, handler, request)
 
     def _unknown(self, mid):
         """The reason of an UNIMPLEMENTED for a method this side does not
@@ -1057,6 +1267,18 @@ class Session:
 
     def _run_handler(self, call, handler, request):
         """On a worker thread: runs the handler and queues its outcome."""
+        outcome = self._call_handler(call, handler, request)
+        self._handler_done(call)
+        self._post(("done", call, outcome))
+
+    def _handler_done(self, call):
+        with call._cv:
+            call._done = True
+            call._release_cur()
+            call._cv.notify_all()
+
+    def _call_handler(self, call, handler, request):
+        """Runs the handler; returns its outcome."""
         if call.cancelled:
             outcome = (call.code or status.CANCELED, "call cancelled before its handler ran", b"")
         else:
@@ -1077,11 +1299,7 @@ class Session:
                 outcome = (status.INTERNAL, "handler raised %s" % type(e).__name__, b"")
             finally:
                 _local.call = None
-        with call._cv:
-            call._done = True
-            call._release_cur()
-            call._cv.notify_all()
-        self._post(("done", call, outcome))
+        return outcome
 
     def _complete(self, call, outcome):
         self.running -= 1
