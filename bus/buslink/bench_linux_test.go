@@ -48,9 +48,14 @@ func benchFanOut(b *testing.B, subs int, queue bool) {
 	if queue {
 		opts.Queue = "q"
 	}
-	// Fan-out: each consumer takes b.N; a group: b.N in all.
-	var left atomic.Int64
-	left.Store(int64(b.N))
+	target := int64(b.N) * int64(subs)
+	if queue {
+		target = int64(b.N)
+	}
+	var consumed atomic.Int64
+	all := make(chan struct{})
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	var ss []*buslink.Subscription
 	for range subs {
@@ -62,16 +67,15 @@ func benchFanOut(b *testing.B, subs int, queue bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for n := 0; queue || n < b.N; n++ {
-				if queue && left.Add(-1) < 0 {
-					return
-				}
-				d, err := s.Next(ctx)
+			for {
+				d, err := s.Next(cctx)
 				if err != nil {
-					b.Error(err)
 					return
 				}
 				_ = d.Done()
+				if consumed.Add(1) == target {
+					close(all)
+				}
 			}
 		}()
 	}
@@ -83,9 +87,11 @@ func benchFanOut(b *testing.B, subs int, queue bool) {
 			b.Fatal(i, err)
 		}
 	}
-	wg.Wait()
+	<-all
 	b.StopTimer()
-	b.ReportMetric(float64(b.N*len(ss))/b.Elapsed().Seconds()/float64(map[bool]int{false: 1, true: len(ss)}[queue]), "msgs/s")
+	b.ReportMetric(float64(target)/b.Elapsed().Seconds(), "msgs/s")
+	cancel()
+	wg.Wait()
 	for _, s := range ss {
 		s.Unsubscribe()
 	}

@@ -187,6 +187,12 @@ type Subscription struct {
 	unsubOnce  sync.Once
 	ended      chan struct{} // closed when the stream has ended
 	err        error         // set before ended is closed
+
+	// The reading goroutine's own: the record each delivery is decoded
+	// into, and the inbox that carries it through Recv, kept so that
+	// neither is allocated per message.
+	rec delivery
+	in  inbox
 }
 
 // ID is the subscription's ID on the remote bus.
@@ -223,6 +229,13 @@ func (s *Subscription) Next(ctx context.Context) (*Delivery, error) {
 		return nil, errUnsubscribed(s.pattern)
 	default:
 	}
+	// A delivery the reader is offering already, without the full
+	// select's cost.
+	select {
+	case d := <-s.deliveries:
+		return d, nil
+	default:
+	}
 	select {
 	case d := <-s.deliveries:
 		return d, nil
@@ -243,18 +256,7 @@ func (s *Subscription) Next(ctx context.Context) (*Delivery, error) {
 // is then not Done: a queue member's goes to the rest of its group when
 // the subscription ends).
 func (s *Subscription) Consume(ctx context.Context, fn func(*Delivery) error) error {
-	for {
-		d, err := s.Next(ctx)
-		if err != nil {
-			return err
-		}
-		if err := fn(d); err != nil {
-			return err
-		}
-		// An error here means the member ended while fn ran: the
-		// message goes to another member (at least once at that edge).
-		_ = d.Done()
-	}
+	return bus.ConsumeWith(ctx, s.Next, fn)
 }
 
 // Unsubscribe ends the subscription: it sends the acknowledgements of the
@@ -287,6 +289,13 @@ func (s *Subscription) read() {
 			s.finish(err)
 			return
 		}
+		// A consumer waiting in Next already takes it without the full
+		// select's cost.
+		select {
+		case s.deliveries <- d:
+			continue
+		default:
+		}
 		select {
 		case s.deliveries <- d:
 			continue
@@ -301,9 +310,14 @@ func (s *Subscription) read() {
 // that follows it, as a view of its frame (a *session.Lease) that Done
 // releases.
 func (s *Subscription) recv() (*Delivery, error) {
-	var m delivery
-	if err := recvInto(s.st, &m); err != nil {
+	m := &s.rec
+	*m = delivery{}
+	s.in = inbox{u: m}
+	if err := s.st.Recv(&s.in); err != nil {
 		return nil, err
+	}
+	if s.in.err != nil {
+		return nil, s.in.err
 	}
 	d := &Delivery{Subject: m.subject, Header: m.header, Data: m.data, Seq: m.seq,
 		Redelivered: m.flags&flagRedelivered != 0, Replayed: m.flags&flagReplayed != 0, tag: m.tag, sub: s}

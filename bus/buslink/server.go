@@ -163,6 +163,10 @@ type pump struct {
 	// end of the subscription.
 	unsubscribed atomic.Bool
 
+	// rec is the record send encodes each delivery from: the pump's
+	// goroutine's own (Send encodes it before it returns).
+	rec delivery
+
 	mu       sync.Mutex
 	sent     uint64                   // tags sent: 1..sent
 	low      uint64                   // every tag below it is acknowledged
@@ -208,7 +212,8 @@ func (p *pump) send(d *bus.Delivery) error {
 		p.inflight[tag] = d
 	}
 	p.mu.Unlock()
-	m := delivery{tag: tag, seq: d.Seq, subject: d.Subject, header: d.Header, data: d.Data}
+	m := &p.rec
+	*m = delivery{tag: tag, seq: d.Seq, subject: d.Subject, header: d.Header, data: d.Data}
 	if d.Redelivered {
 		m.flags |= flagRedelivered
 	}
@@ -220,7 +225,8 @@ func (p *pump) send(d *bus.Delivery) error {
 		m.data, m.size = nil, uint64(len(d.Data))
 		m.flags |= flagLarge
 	}
-	err := p.st.Send(&m)
+	err := p.st.Send(m)
+	*m = delivery{} // holds nothing of the message past its send
 	if err == nil && large {
 		err = p.st.Send(plexus.Raw(d.Data))
 	}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,7 +36,10 @@ import (
 type benchConfig struct {
 	HotN, SporadicN, AllocN, Blob1N, Blob64N int
 	Blob64Size                               int
-	C64Dur, StreamDur, IdleDur               time.Duration
+	// BigRounds is how many times the 16 MiB bus message is fanned out
+	// (after a warm-up round).
+	BigRounds                  int
+	C64Dur, StreamDur, IdleDur time.Duration
 	// PhaseTimeout bounds every phase (a watchdog cancels its context).
 	PhaseTimeout time.Duration
 }
@@ -44,11 +48,11 @@ func defaultConfig(quick bool) benchConfig {
 	if quick {
 		return benchConfig{HotN: 5000, SporadicN: 300, AllocN: 10000, Blob1N: 500, Blob64N: 2,
 			Blob64Size: 64 << 20, C64Dur: time.Second, StreamDur: time.Second, IdleDur: 2 * time.Second,
-			PhaseTimeout: 30 * time.Second}
+			BigRounds: 5, PhaseTimeout: 30 * time.Second}
 	}
 	return benchConfig{HotN: 20000, SporadicN: 2000, AllocN: 10000, Blob1N: 2000, Blob64N: 5,
 		Blob64Size: 64 << 20, C64Dur: 2 * time.Second, StreamDur: 2 * time.Second, IdleDur: 3 * time.Second,
-		PhaseTimeout: 60 * time.Second}
+		BigRounds: 20, PhaseTimeout: 60 * time.Second}
 }
 
 // Keys are the JSON keys runBench always returns.
@@ -523,10 +527,7 @@ func runBench(cfg benchConfig) (map[string]float64, error) {
 		}
 		return nil
 	}
-	steps := []struct {
-		name string
-		f    func(ctx context.Context) error
-	}{
+	steps := []benchStep{
 		{"warm-up", func(ctx context.Context) error {
 			_, _, err := latencies(ctx, p.s, min(1000, cfg.HotN), 0)
 			return err
@@ -588,6 +589,9 @@ func runBench(cfg benchConfig) (map[string]float64, error) {
 			r["stream_transport_unary_p50_us"], _, err = latencies(ctx, sp.s, cfg.HotN, 0)
 			return err
 		}},
+	}
+	steps = append(steps, busSteps(cfg, r)...)
+	steps = append(steps, []benchStep{
 		{"beside busy loops", func(ctx context.Context) error {
 			return underLoad(ctx, p, loadgen.Busy, cfg, r)
 		}},
@@ -611,18 +615,29 @@ func runBench(cfg benchConfig) (map[string]float64, error) {
 			r["crash_detect_loaded_ms"], err = crashDetect(p, bound)
 			return err
 		}},
-	}
+	}...)
 	for _, st := range steps {
 		if err := phase(st.name, st.f); err != nil {
 			return nil, err
 		}
 	}
+	return r, checkKeys(r)
+}
+
+// checkKeys checks that r has a figure for every key.
+func checkKeys(r map[string]float64) error {
 	for _, k := range Keys {
 		if _, ok := r[k]; !ok {
-			return nil, fmt.Errorf("internal error: no figure for %s", k)
+			return fmt.Errorf("internal error: no figure for %s", k)
 		}
 	}
-	return r, nil
+	return nil
+}
+
+// benchStep is one phase of runBench.
+type benchStep struct {
+	name string
+	f    func(ctx context.Context) error
 }
 
 type target struct {
@@ -658,7 +673,7 @@ var targets = []target{
 func printTable(w io.Writer, r map[string]float64) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FIGURE\tMEASURED\tTARGET\tRESULT\t")
-	for _, t := range append(targets, loadTargets()...) {
+	for _, t := range slices.Concat(targets, busTargets(), loadTargets()) {
 		res := ""
 		if t.pass != nil {
 			res = "MISS"

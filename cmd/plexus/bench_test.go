@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 
 func TestBenchQuickTiny(t *testing.T) {
 	cfg := benchConfig{HotN: 200, SporadicN: 20, AllocN: 200, Blob1N: 2, Blob64N: 1,
-		Blob64Size: 4 << 20, C64Dur: 100 * time.Millisecond, StreamDur: 100 * time.Millisecond,
+		Blob64Size: 4 << 20, BigRounds: 2, C64Dur: 100 * time.Millisecond, StreamDur: 100 * time.Millisecond,
 		IdleDur: 200 * time.Millisecond, PhaseTimeout: 10 * time.Second}
 	res, err := runBench(cfg)
 	if err != nil {

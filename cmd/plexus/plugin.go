@@ -71,8 +71,17 @@ func pluginMain(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench-plugin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	kind := fs.String("transport", "shm", "shm or stream")
+	busMode := fs.String("bus", "", "subscribe to the host's bus: fan, queue or big (shm only)")
+	name := fs.String("name", "", "the plugin's name in its bus reports")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *busMode != "" {
+		if err := busPlugin(*busMode, *name); err != nil {
+			fmt.Fprintf(stderr, "bench-plugin: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	var tr transport.Transport
 	switch *kind {

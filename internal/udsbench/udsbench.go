@@ -107,6 +107,10 @@ func MaybeServePeer() {
 }
 
 func servePeer() error {
+	serve := Serve
+	if os.Getenv(peerEnv) == sinkMode {
+		serve = Sink
+	}
 	f := os.NewFile(3, "udsbench-peer")
 	if f == nil {
 		return errors.New("no fd 3")
@@ -122,7 +126,7 @@ func servePeer() error {
 		return fmt.Errorf("fd 3 is a %T, not a Unix socket", c)
 	}
 	defer uc.Close()
-	return Serve(uc)
+	return serve(uc)
 }
 
 // Peer is a running echo peer process.
@@ -139,7 +143,10 @@ type Peer struct {
 // StartPeer starts the echo peer: this binary, re-executed, serving the
 // other end of a fresh socketpair. The binary must call MaybeServePeer first
 // thing in main or TestMain.
-func StartPeer() (*Peer, error) {
+func StartPeer() (*Peer, error) { return startMode("1") }
+
+// startMode starts the peer in mode: "1" echoes, sinkMode sinks.
+func startMode(mode string) (*Peer, error) {
 	fds, err := socketpair()
 	if err != nil {
 		return nil, fmt.Errorf("udsbench: socketpair: %w", err)
@@ -165,7 +172,7 @@ func StartPeer() (*Peer, error) {
 	// test binary then runs no tests (instead of recursing into these
 	// benchmarks), any other binary most likely rejects the flag.
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), peerEnv+"=1")
+	cmd.Env = append(os.Environ(), peerEnv+"="+mode)
 	cmd.ExtraFiles = []*os.File{theirs}
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr

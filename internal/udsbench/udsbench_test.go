@@ -283,3 +283,21 @@ func BenchmarkUDSPingPong(b *testing.B) {
 	b.ReportMetric(float64(Percentile(lat, 50))/1e3, "p50_us")
 	b.ReportMetric(float64(Percentile(lat, 99))/1e3, "p99_us")
 }
+
+func TestStream(t *testing.T) {
+	p, err := StartSink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rate, err := Stream(p.Conn, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rate <= 0 {
+		t.Fatalf("rate %v", rate)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
