@@ -783,16 +783,79 @@ class AppError(Exception):
 def encode_tuple(types, values):
     """An array of one element per type (arguments, results, a stream
     message): bytes."""
-    out = bytearray()
-    put_array_header(out, len(types))
+    n = len(types)
+    if n <= 15:
+        out = bytearray((0x90 | n,))
+    else:
+        out = bytearray()
+        put_array_header(out, n)
     for t, v in zip(types, values):
         t.enc(out, v)
     return out
 
 
+# The common case through msgpack's C extension: a tuple of integers,
+# bools and strings (each read from every form the Go codec accepts, and
+# checked here for its type and range). Anything msgpack refuses or that
+# fails a check goes through Decoder, which accepts exactly what the Go
+# codec accepts and names the offset of an error; types msgpack cannot
+# tell apart as the Go codec does (float32 from float64) or that are
+# views of the message ([]byte), and nested values, always do.
+_plans = {}
+_MAX_PLANS = 4096
+_FAST_MAX = 1 << 16
+_unpackb = _msgpack.unpackb
+
+
+def _plan(types):
+    checks = []
+    for t in types:
+        if isinstance(t, Int):
+            checks.append((int, t.lo, t.hi))
+        elif t is BOOL:
+            checks.append((bool, 0, 1))
+        elif t is STRING:
+            checks.append((str, 0, 0))
+        else:
+            return None
+    return tuple(checks) if checks else None
+
+
+def _fast_decode(plan, data):
+    # msgpack's defaults: raw=False, use_list=True, every length bounded
+    # by the message's (its lengths and counts are checked against the
+    # bytes left). Messages above _FAST_MAX (and so any str over
+    # MAX_STRING_LEN) go through Decoder.
+    try:
+        if len(data) > _FAST_MAX:
+            return None
+        vals = _unpackb(data, unicode_errors="surrogateescape")
+    except Exception:
+        return None
+    if type(vals) is not list or len(vals) != len(plan):
+        return None
+    for v, (typ, lo, hi) in zip(vals, plan):
+        if type(v) is not typ or (typ is int and not lo <= v <= hi):
+            return None
+    return vals
+
+
 def decode_tuple(types, data, views=False):
     """The list of values of an array of len(types) elements, checked to
     the last byte."""
+    if data is not None:
+        try:
+            plan = _plans[types]
+        except KeyError:
+            plan = _plan(types)
+            if len(_plans) < _MAX_PLANS:
+                _plans[types] = plan
+        except TypeError:
+            plan = None
+        if plan is not None:
+            vals = _fast_decode(plan, data)
+            if vals is not None:
+                return vals
     d = Decoder(b"" if data is None else data, views)
     at = d.off
     n = d.array_header()

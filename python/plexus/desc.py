@@ -2,6 +2,8 @@
 
 import struct
 
+from .errors import ProtocolViolation
+
 SIZE = 64
 
 # Flags: the low nibble is the transport's, the high nibble the session's.
@@ -108,8 +110,6 @@ def check_shm_placement(d, max_payload):
     Returns the placement flag (0, INLINE, SLOT or BLOB). Raises
     ProtocolViolation. The SLOT reference itself is resolved by the pool.
     """
-    from .errors import ProtocolViolation
-
     if d.reserved != 0:
         raise ProtocolViolation("descriptor reserved field is %#x" % d.reserved)
     f = d.flags

@@ -155,7 +155,11 @@ def _handler(spec, fn, stream_views):
     if kind == UNARY:
         def unary(request):
             args = _decode_args(spec, request)
-            return _encode_results(spec, _guard(spec, lambda: fn(*args)))
+            try:
+                ret = fn(*args)
+            except AppError as e:
+                raise app_status(e) from None
+            return _encode_results(spec, ret)
         return unary
     if kind == NOTIFICATION:
         def note(message):

@@ -53,6 +53,10 @@ OPEN, HALF, CLOSING, CLOSED = "open", "half-closed", "closing", "closed"
 PENDING = "pending"       # an own call whose OPEN is not sent yet
 
 _local = threading.local()
+_OPEN, _DATA, _PACKED = D.OPEN, D.DATA, D.PACKED
+_ON_LINK = frozenset((D.NOTIFY, D.PING, D.PONG, D.GOAWAY))
+_ON_CHANNEL = frozenset((D.OPEN, D.DATA, D.STATUS))
+_make_lock = threading.Lock()  # makes a call's Condition or Event once
 
 
 def current_call():
@@ -76,52 +80,83 @@ class _Chan:
     messages (queued by the loop, taken by a reader thread), the bytes
     queued to send, cancellation, and the loop's windows."""
 
-    # Cost of frames a sender may queue before send() waits for the loop.
-    def __init__(self, session, channel):
+    _cvl = None        # the Condition, made on first use (_cv)
+    _evt = None        # the Event of wait_cancelled, made on first use
+    # Immutable initial values, as class attributes (a call sets its own
+    # when they change): a unary call is made for every request.
+    code = 0
+    message = ""
+    details = b""
+    _is_cancelled = False
+    _eof = False          # no more messages will be queued
+    _cur = None           # _Rx of the message last returned, released at the next recv
+    _queued = 0           # cost of frames handed to the loop, not yet sent
+    _sent_end = False
+    _peer_ended = False   # loop-private, as the windows below
+    _recv_pending = 0
+
+    def __init__(self, session, channel, lazy=False):
         self._session = session
         self.channel = channel
-        self.code = 0
-        self.message = ""
-        self.details = b""
-        self._cancel = threading.Event()
-        self._cv = threading.Condition(threading.Lock())
+        # A unary call's handler seldom waits on its call: its Condition and
+        # Event (some microseconds each) are made when first needed.
+        if not lazy:
+            self._cvl = threading.Condition(threading.Lock())
         self._inq = deque()       # (view, _Rx)
-        self._eof = False         # no more messages will be queued
-        self._cur = None          # _Rx of the message last returned, released at the next recv
-        self._queued = 0          # cost of frames handed to the loop, not yet sent
-        self._sent_end = False
         self._cancel_fns = []     # on_cancel callbacks not run yet
         # loop-private
         self._state = OPEN
-        self._peer_ended = False
         self._send_window = CHANNEL_WINDOW0
         self._recv_view = CHANNEL_WINDOW0
-        self._recv_pending = 0
+
+    @property
+    def _cv(self):
+        cv = self._cvl
+        if cv is None:
+            with _make_lock:
+                cv = self._cvl
+                if cv is None:
+                    cv = self._cvl = threading.Condition(threading.Lock())
+        return cv
 
     @property
     def cancelled(self):
-        return self._cancel.is_set()
+        return self._is_cancelled
 
     def wait_cancelled(self, timeout=None):
         """Blocks until the call is cancelled or timeout passes; returns
         whether it was cancelled."""
-        return self._cancel.wait(timeout)
+        evt = self._evt
+        if evt is None:
+            with _make_lock:
+                evt = self._evt
+                if evt is None:
+                    evt = self._evt = threading.Event()
+        # _cancel_with sets the flag, then looks at _evt; this made _evt,
+        # then looks at the flag: one of the two sees the other.
+        if self._is_cancelled:
+            evt.set()
+            return True
+        return evt.wait(timeout)
 
     def on_cancel(self, fn):
         """Runs fn() once when the call is cancelled, at once if it is
         already. fn runs on the thread that cancels the call (the session
         loop): it must be quick and must not block (set an Event, say)."""
         with self._cv:
-            if not self._cancel.is_set():
+            if not self._is_cancelled:
                 self._cancel_fns.append(fn)
                 return
         fn()
 
     def _cancel_with(self, code, message=""):
-        if not self._cancel.is_set():
+        if not self._is_cancelled:
             self.code = code
             self.message = message
-            self._cancel.set()
+            self._is_cancelled = True
+            evt = self._evt
+            if evt is not None:
+                evt.set()
         with self._cv:
             fns, self._cancel_fns = self._cancel_fns, []
             self._cv.notify_all()
@@ -196,17 +231,18 @@ class Call(_Chan):
     """
 
     def __init__(self, channel, method_id, service, method, deadline, metadata, session=None, kind=UNARY):
-        super().__init__(session, channel)
+        super().__init__(session, channel, lazy=kind == UNARY)
         self.method_id = method_id
         self.service = service
         self.method = method
         self.deadline = deadline
         self.metadata = metadata
         self.kind = kind
-        self._frame = None
-        self._trailer = None      # metadata sent with the final STATUS
-        self._done = False        # the handler returned
         self._children = []       # own calls made from this handler
+
+    _frame = None
+    _trailer = None           # metadata sent with the final STATUS
+    _done = False             # the handler returned
 
     def remaining(self):
         """Seconds left before the deadline (None without one)."""
@@ -228,7 +264,7 @@ class Call(_Chan):
                 s._post(("cancel", oc, status.CANCELED, "the handler that made the call was cancelled"))
 
     def _check_send(self):
-        if self._cancel.is_set():
+        if self._is_cancelled:
             raise status.Status(self.code or status.CANCELED, self.message or "call cancelled")
         if self._done:
             raise status.Status(status.FAILED_PRECONDITION, "send after the handler returned")
@@ -251,7 +287,7 @@ class Call(_Chan):
         with self._cv:
             self._release_cur()
             while True:
-                if self._cancel.is_set():
+                if self._is_cancelled:
                     raise status.Status(self.code or status.CANCELED, self.message or "call cancelled")
                 m = self._take()
                 if m is not None:
@@ -376,7 +412,10 @@ class HostStream(_Chan):
             self._eof = True
             self._cv.notify_all()
         if code != status.OK:
-            self._cancel.set()
+            self._is_cancelled = True
+            evt = self._evt
+            if evt is not None:
+                evt.set()
         p = self._parent
         if p is not None:
             try:
@@ -513,6 +552,7 @@ class Session:
         self.blocked = 0
         self.blocked_since = None
         self.ended = None
+        self._parked = True             # the loop may park: _post writes the eventfd
         # Polling and inline handlers (run() on a link that has pending()).
         self._inline_ok = False         # unary handlers may run on the loop's thread
         self._inline_next = None        # (call, handler, request) to run after the batch
@@ -736,7 +776,11 @@ class Session:
             self._fail_op(op, self.ended.code or status.LINK_CLOSED, self.ended.message)
             return
         self.ops.append(op)
-        self._wakeup()
+        if self._parked:
+            # The loop looks at ops after it sets _parked and before it
+            # parks: it sees op, or this sees _parked (the eventfd is
+            # written only for a loop that parks or may park).
+            self._wakeup()
         if self._inline_since and getattr(_local, "inline", False):
             # A handler run inline waits for the loop (a call to the host):
             # the standby takes the loop over now.
@@ -774,7 +818,8 @@ class Session:
                 if not self._handle(f):
                     f.release()
         now = time.monotonic()
-        self._expire(now)
+        if self.deadlines and self.deadlines[0][0] <= now:
+            self._expire(now)
         nxt = self._inline_next
         if nxt is not None:
             self._inline_next = None
@@ -797,7 +842,15 @@ class Session:
             return True
         if self._spin_budget and self._spin(timeout):
             return True
-        if self.link.wait(timeout, self.blocked, self.wake_fd):
+        self._parked = True
+        if self.ops:
+            self._parked = False
+            return True
+        try:
+            woke = self.link.wait(timeout, self.blocked, self.wake_fd)
+        finally:
+            self._parked = False
+        if woke:
             try:
                 os.eventfd_read(self.wake_fd)
             except BlockingIOError:
@@ -908,14 +961,14 @@ class Session:
         k, fl = d.kind, d.flags
         if not 1 <= k <= 9:
             raise ProtocolViolation("frame kind %d" % k)
-        if fl & D.PACKED and not (k == D.DATA and fl & D.MSG and not fl & D.MD):
+        if fl & _PACKED and not (k == _DATA and fl & D.MSG and not fl & D.MD):
             raise ProtocolViolation("PACKED on %s with flags %#x" % (D.KIND_NAMES[k], fl))
-        if k in (D.NOTIFY, D.PING, D.PONG, D.GOAWAY):
+        if k in _ON_LINK:
             if d.channel != 0:
                 raise ProtocolViolation("%s on channel %d, not 0" % (D.KIND_NAMES[k], d.channel))
-        elif k in (D.OPEN, D.DATA, D.STATUS) and d.channel == 0:
+        elif d.channel == 0 and k in _ON_CHANNEL:
             raise ProtocolViolation("%s on channel 0" % D.KIND_NAMES[k])
-        if k == D.OPEN:
+        if k == _OPEN:
             return self._open(f)
         if k == D.DATA:
             return self._data(f)
@@ -1272,6 +1325,11 @@ class Session:
         self._post(("done", call, outcome))
 
     def _handler_done(self, call):
+        if call._cvl is None and call._cur is None:
+            # Nobody made the call's Condition: nobody waits on it.
+            call._done = True
+            if call._cvl is None:
+                return
         with call._cv:
             call._done = True
             call._release_cur()
@@ -1463,6 +1521,11 @@ class Session:
             o.on_sent()
 
     def _flush(self):
+        if not self.ctl_out and not self.out:
+            # Nothing queued (so nothing written and not published: every
+            # try_send is published before _flush returns).
+            self.blocked, self.blocked_since = 0, None
+            return
         link = self.link
         blocked = 0
         while self.ctl_out:
