@@ -342,9 +342,15 @@ func (bs *blobs) mapOneShot(fd int, id uint64, off, n uint32) ([]byte, error) {
 		return nil, t.errs.fail(plexus.Errorf(plexus.ResourceExhausted,
 			"shm: blob %d of %d bytes would take the peer's blobs mapped here over the %d-byte bound (Config.MaxBlobMemory)", id, n, bs.maxBytes))
 	}
-	// Populating costs no memory: every page is the sender's already
-	// (allocated, and sealed against punching holes).
-	mem, err := unix.Mmap(fd, start, int(size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	// Not populated: a one-shot blob is mapped once, for one frame, and
+	// may be large and read in part (a message fanned out to many
+	// receivers, each looking at a few fields of it); populating its page
+	// tables up front cost a 16 MiB fan-out to four plugins 3.7-5.8 ms
+	// against 1.7-2.4 ms without, and a receiver that reads it all pays
+	// about as much in faults as populating would (plexus bench,
+	// bus_16mib_fanout4_ms and blob_*_gbps, three interleaved runs). Its
+	// pages are the sender's already (allocated, sealed against holes).
+	mem, err := unix.Mmap(fd, start, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		bs.mapMu.Lock()
 		bs.mapBytes -= size

@@ -156,7 +156,8 @@ func Seal(p []byte) (*SealedBlob, error) {
 		_ = unix.Close(fd)
 		return nil, blobErr(len(p), "seal", err)
 	}
-	mem, err := unix.Mmap(fd, 0, len(p), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	// Not populated: the sealing process rarely reads its own copy back.
+	mem, err := unix.Mmap(fd, 0, len(p), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		_ = unix.Close(fd)
 		return nil, blobErr(len(p), "mmap", err)
