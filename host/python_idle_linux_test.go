@@ -50,9 +50,9 @@ func TestPythonIdleCPU(t *testing.T) {
 		Versions:     map[uint32][]host.ServiceDesc{1: {filter.FilterServiceDesc}},
 		Logger:       hclog.NewNullLogger(),
 		StartTimeout: 20 * time.Second, GracePeriod: 2 * time.Second,
-		Path:         pythonExe,
-		Args:         []string{filepath.Join(dir, "plugin.py")},
-		Env:          []string{"PYTHONPATH=" + filepath.Join(root, "python") + ":" + filepath.Join(dir, "filter")},
+		Path: pythonExe,
+		Args: []string{filepath.Join(dir, "plugin.py")},
+		Env:  []string{"PYTHONPATH=" + filepath.Join(root, "python") + ":" + filepath.Join(dir, "filter")},
 	})
 	f := filter.NewFilterClient(c)
 	ctx := context.Background()
