@@ -1,7 +1,6 @@
 package delivery_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/plexus-ipc/plexus/plexustest"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
@@ -92,23 +93,8 @@ func serve(note func(context.Context, []byte), cfg delivery.ReceiverConfig) {
 		Versions: map[uint32][]plugin.Service{1: {svc, delivery.Service(cfg)}}})
 }
 
-// logBuf collects the host's log, shown if the test fails.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuf collects the log of a test host or plugin, shown if the test fails.
+type logBuf = plexustest.LogBuffer
 
 // startPlugin starts the test binary as a plugin in mode, with env added
 // to its environment, and restarts it (quickly) when it dies. The host

@@ -1,7 +1,6 @@
 package retry_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,10 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plexus-ipc/plexus/plexustest"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
@@ -22,23 +22,8 @@ import (
 	"github.com/plexus-ipc/plexus/retry"
 )
 
-// syncBuf is the host's log, shown if the test fails.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuf collects the log of a test host or plugin, shown if the test fails.
+type syncBuf = plexustest.LogBuffer
 
 // gone reports whether pid no longer runs (absent, or a zombie).
 func gone(pid int) bool {

@@ -1,7 +1,6 @@
 package buslink_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"flag"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/plexus-ipc/plexus/plexustest"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
@@ -213,23 +214,8 @@ func fanEcho(c *buslink.Client) error {
 	return nil
 }
 
-// logBuf collects the host's log, shown if the test fails.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuf collects the log of a test host or plugin, shown if the test fails.
+type logBuf = plexustest.LogBuffer
 
 // hostMux serves b to plugins.
 func hostMux(t *testing.T, b *bus.Bus) *session.Mux {

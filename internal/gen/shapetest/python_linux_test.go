@@ -1,7 +1,6 @@
 package shapetest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plexus-ipc/plexus/plexustest"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 
@@ -27,23 +28,8 @@ import (
 
 const pythonExe = "/usr/bin/python3"
 
-// lockedBuf collects the plugin's log lines for a failing test.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuf collects the log of a test host or plugin, shown if the test fails.
+type lockedBuf = plexustest.LogBuffer
 
 // startPython starts testdata/python/shapes_plugin.py, which serves Shapes
 // and Other through the generated shapetest_plexus.py, with the host
