@@ -44,8 +44,8 @@ echo "== browser tests (a module of its own): headless Chromium, installed if mi
 ./scripts/install-browser.sh
 (cd browser && go vet ./... && go test -count=1 ./...)
 
-echo "== go test (full-size cross-process and conformance runs, allocation counts, no race detector)"
+echo "== go test (full-size cross-process and conformance runs, allocation counts, plexus bench's own test, no race detector)"
 # Most packages have no such test: their "[no tests to run]" lines are left out.
-go test -count=1 -timeout 20m -run 'CrossProcess|Conformance|Allocs' ./... | { grep -v '\[no tests to run\]' || true; }
+go test -count=1 -timeout 20m -run 'CrossProcess|Conformance|Allocs|BenchQuickTiny' ./... | { grep -v '\[no tests to run\]' || true; }
 
 echo "== all tests passed"

@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 }
 
 func TestBenchQuickTiny(t *testing.T) {
+	if raceEnabled {
+		t.Skip("runs in test.sh's last stage, without the race detector (race_test.go)")
+	}
 	cfg := benchConfig{HotN: 200, SporadicN: 20, AllocN: 200, Blob1N: 2, Blob64N: 1,
 		Blob64Size: 4 << 20, BigRounds: 2, C64Dur: 100 * time.Millisecond, StreamDur: 100 * time.Millisecond,
 		IdleDur: 200 * time.Millisecond, PhaseTimeout: 10 * time.Second}
