@@ -27,17 +27,11 @@ const (
 
 // ValidateSubject reports whether s is a subject a message can be
 // published to: concrete, without wildcards.
-func ValidateSubject(s string) error {
-	_, err := parse(s, false)
-	return err
-}
+func ValidateSubject(s string) error { return check(s, false) }
 
 // ValidatePattern reports whether p is a pattern a subscription can use:
 // a subject whose tokens may also be the wildcards "*" and ">".
-func ValidatePattern(p string) error {
-	_, err := parse(p, true)
-	return err
-}
+func ValidatePattern(p string) error { return check(p, true) }
 
 // Match reports whether the concrete subject matches pattern. Either
 // being invalid is no match.
@@ -69,28 +63,40 @@ func matchTokens(pattern, subject []string) bool {
 
 // parse validates s and splits it into tokens; pattern allows wildcards.
 func parse(s string, pattern bool) ([]string, error) {
+	if err := check(s, pattern); err != nil {
+		return nil, err
+	}
+	return strings.Split(s, "."), nil
+}
+
+// check validates s as parse does, without allocating: it runs on every
+// message a link decodes.
+func check(s string, pattern bool) error {
 	what := "subject"
 	if pattern {
 		what = "pattern"
 	}
 	switch {
 	case s == "":
-		return nil, plexus.Errorf(plexus.InvalidArgument, "bus: empty %s", what)
+		return plexus.Errorf(plexus.InvalidArgument, "bus: empty %s", what)
 	case len(s) > MaxSubjectLen:
-		return nil, plexus.Errorf(plexus.InvalidArgument, "bus: %s of %d bytes, longer than %d", what, len(s), MaxSubjectLen)
+		return plexus.Errorf(plexus.InvalidArgument, "bus: %s of %d bytes, longer than %d", what, len(s), MaxSubjectLen)
 	}
-	// Counting first keeps a hostile subject of 255 dots from allocating
-	// a slice of 256 tokens only to refuse it.
+	// Counting first keeps a hostile subject of 255 dots from costing a
+	// check of 256 tokens only to be refused.
 	if n := strings.Count(s, ".") + 1; n > MaxTokens {
-		return nil, plexus.Errorf(plexus.InvalidArgument, "bus: %s %q has %d tokens, more than %d", what, s, n, MaxTokens)
+		return plexus.Errorf(plexus.InvalidArgument, "bus: %s %q has %d tokens, more than %d", what, s, n, MaxTokens)
 	}
-	tokens := strings.Split(s, ".")
-	for i, t := range tokens {
-		if why := checkToken(t, i == len(tokens)-1, pattern); why != "" {
-			return nil, plexus.Errorf(plexus.InvalidArgument, "bus: %s %q, token %d: %s", what, s, i+1, why)
+	for i, rest := 0, s; ; i++ {
+		t, after, more := strings.Cut(rest, ".")
+		if why := checkToken(t, !more, pattern); why != "" {
+			return plexus.Errorf(plexus.InvalidArgument, "bus: %s %q, token %d: %s", what, s, i+1, why)
 		}
+		if !more {
+			return nil
+		}
+		rest = after
 	}
-	return tokens, nil
 }
 
 // checkToken says what is wrong with one token, or "".
