@@ -75,6 +75,9 @@ class Producer:
         self.mm, self.at, self.off, self.cap, self.name = mm, at, off, cap, name
         self.tail = 0      # private: written descriptors, published or not
         self.published = 0
+        # Free positions known without a load of the head: what space()
+        # found less what was written since (the head only moves on).
+        self.known = 0
         self._ld8, self._st8, self._ld4 = at._ld8, at._st8, at._ld4
         self._head_addr = at.addr(off + HEAD, 8)
         self._tail_addr = at.addr(off + TAIL, 8)
@@ -86,7 +89,9 @@ class Producer:
         used = (self.published - head) & U64
         if used > self.cap:
             raise ProtocolViolation("%s head %d is %d behind tail %d (capacity %d)" % (self.name, head, used, self.published, self.cap))
-        return self.cap - used - ((self.tail - self.published) & U64)
+        free = self.cap - used - ((self.tail - self.published) & U64)
+        self.known = free
+        return free
 
     def write(self, raw):
         """Writes one 64-byte descriptor at the private tail; the caller has
@@ -94,6 +99,7 @@ class Producer:
         p = self.off + SLOTS + (self.tail & (self.cap - 1)) * DESC
         self.mm[p:p + DESC] = raw
         self.tail = (self.tail + 1) & U64
+        self.known -= 1
 
     def slot_offset(self):
         """Where write() would put the next descriptor (for a caller that
@@ -102,6 +108,7 @@ class Producer:
 
     def advance(self):
         self.tail = (self.tail + 1) & U64
+        self.known -= 1
 
     def publish(self):
         """Stores the tail once for everything written (batch publish), then

@@ -14,6 +14,7 @@ import heapq
 import itertools
 import os
 import select
+import struct
 import threading
 import time
 from collections import deque
@@ -22,7 +23,9 @@ from . import desc as D
 from . import frames, status
 from .blob import BlobLimit, BlobSendError
 from .errors import LinkError, PeerGone, ProtocolViolation
-from .link import NO_RING, SENT, TooLarge
+from .atomic import SEQ_CST
+from .link import NO_RING, SENT, Frame, ShmLink, TooLarge
+from .ring import PARKED as _RING_PARKED, SLOTS as _RING_SLOTS, U64 as _U64, WAITING as _RING_WAITING
 from .service import NOTIFICATION, SHUTDOWN_ID, STREAMS, UNARY
 from .workers import Workers
 
@@ -57,6 +60,18 @@ _OPEN, _DATA, _PACKED = D.OPEN, D.DATA, D.PACKED
 _ON_LINK = frozenset((D.NOTIFY, D.PING, D.PONG, D.GOAWAY))
 _ON_CHANNEL = frozenset((D.OPEN, D.DATA, D.STATUS))
 _make_lock = threading.Lock()  # makes a call's Condition or Event once
+
+# The unary fast path (Session._fast): the plain OPEN it takes straight from
+# the ring, and the STATUS it packs straight into the producer's.
+_FL_INLINE = D.END | D.MSG | D.INLINE
+_FL_SLOT = D.END | D.MSG | D.SLOT
+_DESC = struct.Struct("<QBBHIQQIIII16s")          # as desc._S
+_DESC_HEAD = struct.Struct("<QBBHIQQIIII")         # without the 16 inline bytes
+_REPLY_INLINE = struct.Struct("<QBBHIQQI28s")      # 28s pads with zeros
+_ST_OK_INLINE = D.END | D.MSG | D.INLINE
+_ST_OK_EMPTY = D.END | D.MSG
+_ST_OK_SLOT = D.END | D.MSG | D.SLOT
+_ZERO16 = bytes(16)
 
 
 def current_call():
@@ -568,6 +583,8 @@ class Session:
         self._standby_dormant = True    # ... without watching (wake it through _gate_fd)
         self._gate_fd = -1
         self._end_evt = threading.Event()
+        self._fast_ok = False           # the unary fast path may run (_fast)
+        self._fast_methods = {}         # method ID -> (service, Method): unary, implemented
         self.host = HostConn(self)
         _host = self.host
 
@@ -594,6 +611,10 @@ class Session:
             return self.ended
         self._inline_ok = True
         self._spin_budget = SPIN_MIN
+        if isinstance(self.link, ShmLink):
+            self._fast_ok = True
+            self._fast_methods = {mid: e for mid, e in self.methods.items()
+                                  if e[1].kind == UNARY and e[1].handler is not None and mid != SHUTDOWN_ID}
         self._gate_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._loop_lock.acquire()
         threads = [threading.Thread(target=self._thread, args=(loop,), daemon=True,
@@ -739,6 +760,168 @@ class Session:
         self._post(("done", call, outcome))
         return False
 
+    # -- the unary fast path ---------------------------------------------------
+
+    def _fast(self):
+        """The common unary call, without Desc, Frame or _Out objects: one
+        plain OPEN (END and MSG, payload inline or in a slot, no metadata,
+        no deadline) of an implemented unary method, alone in the ring while
+        nothing else waits, is taken straight from the ring memory, its
+        handler run inline, and its OK STATUS packed straight into the
+        producer ring and published. Returns None (nothing taken: the
+        general path looks at the ring) or what _run_inline would.
+
+        The checks are the general path's (_handle, check_shm_placement,
+        the pool's resolve, _open, _charge_link): a descriptor of this shape
+        that fails one fails the link the same way; anything of another
+        shape is left to the general path, which checks it."""
+        if (self.out or self.ctl_out or self.running or self.deadlines or self.blocked
+                or not self._standby_ready or self.goaway_sent is not None
+                or self.sigterm_at is not None or self._inline_next is not None):
+            return None
+        link = self.link
+        rx = link.rx
+        h = rx.head
+        n = (rx._ld8(rx._tail_addr, SEQ_CST) - h) & _U64
+        if n != 1:
+            return None  # none, several (the general path), or a bad tail (it fails the link)
+        mm = link.mm
+        p = rx.off + _RING_SLOTS + (h & (rx.cap - 1)) * 64
+        ch, k, fl, res, credit, mid, aux, ln, slot, gen, off = _DESC_HEAD.unpack_from(mm, p)
+        if k != _OPEN or aux or not ch & 1 or (fl != _FL_INLINE and fl != _FL_SLOT):
+            return None
+        entry = self._fast_methods.get(mid)
+        if entry is None or ch <= self.highest_peer:
+            return None
+        if self._slow and self._slow.get(mid, 0.0) > time.perf_counter():
+            return None
+        if res:
+            raise ProtocolViolation("descriptor reserved field is %#x" % res)
+        if ln > self.max_payload:
+            raise ProtocolViolation("payload of %d bytes above the maximum %d" % (ln, self.max_payload))
+        frame = None
+        if fl == _FL_INLINE:
+            if ln > D.INLINE_MAX:
+                raise ProtocolViolation("inline payload of %d bytes (at most %d)" % (ln, D.INLINE_MAX))
+            request = mm[p + 36:p + 36 + ln]  # a private copy, taken before the head moves
+        else:
+            if ln == 0:
+                return None  # an empty slot payload: the general path frees it at once
+            o = link.peer_pool.resolve(slot, gen, off, ln)
+            if slot in link.held:
+                raise ProtocolViolation("slot %d named again before this side released it" % slot)
+        # Taken: the head moves on (one store), the waiting flag is looked at.
+        h = (h + 1) & _U64
+        rx.head = h
+        rx._st8(rx._head_addr, h, SEQ_CST)
+        if rx._ld4(rx._waiting_addr, SEQ_CST) == 1 and link.at.cas32(rx.off + _RING_WAITING, 1, 0):
+            link.space_out.ring()
+        if fl == _FL_SLOT:
+            link.held.add(slot)
+            request = link.view[o:o + ln].toreadonly()
+            frame = Frame(None, request, link, slot, gen)
+        # _open's state, as the general path leaves it.
+        self.highest_peer = ch
+        cost = ln + 64
+        self._charge_link(cost)
+        svc, m = entry
+        call = Call(ch, mid, svc, m.name, None, {}, self, UNARY)
+        call._send_window = CHANNEL_WINDOW0 + credit
+        call._recv_view = CHANNEL_WINDOW0 - cost
+        call._peer_ended = True
+        call._eof = True
+        call._state = HALF
+        self.calls[ch] = call
+        call._frame = frame
+        self.running += 1
+        t = time.perf_counter()
+        gap, self._last_open = t - self._last_open, t
+        if gap < SPIN_MAX:
+            self._gap_avg += (gap - self._gap_avg) / 8
+            self._spin_budget = min(SPIN_MAX, max(SPIN_MIN, 2 * self._gap_avg))
+        if self.ctl_out:
+            self._flush()  # a CREDIT the charge queued
+        # _run_inline, with the fast reply.
+        handler = m.handler
+        self._inline_since = t
+        self._loop_lock.release()
+        if self._standby_dormant:
+            self._standby_dormant = False
+            self._wake_standby()
+        _local.inline = True
+        try:
+            outcome = self._call_handler(call, handler, request)
+        finally:
+            _local.inline = False
+        self._inline_since = 0.0
+        if not self._loop_lock.acquire(False):
+            self._slow[mid] = time.perf_counter() + SLOW_FOR
+            self._handler_done(call)
+            self._post(("done", call, outcome))
+            return False
+        self._handler_done(call)
+        if not self._fast_reply(call, outcome):
+            self._complete(call, outcome)
+            self._flush()
+        self._active_at = time.perf_counter()
+        return True
+
+    def _fast_reply(self, call, outcome):
+        """Packs an OK STATUS with the response straight into the ring and
+        publishes it, with _complete's, try_send's and _flush's accounting.
+        False (nothing done) for anything else: the general path sends it."""
+        if (outcome[0] != status.OK or call._trailer or call._state != HALF or self.out
+                or self.ctl_out or self.blocked or self.link_send <= 0 or call._send_window <= 0):
+            return False
+        result = outcome[1]
+        if type(result) is not bytes:
+            if result is None:
+                result = b""
+            else:
+                try:
+                    result = bytes(memoryview(result).cast("B"))
+                except TypeError:
+                    return False
+        n = len(result)
+        link = self.link
+        if n > self.max_payload or n > link.max_payload:
+            return False
+        tx = link.tx
+        if tx.known < 1 and tx.space() < 1:
+            return False
+        mm = link.mm
+        if n <= D.INLINE_MAX:
+            _REPLY_INLINE.pack_into(mm, tx.slot_offset(), call.channel, D.STATUS,
+                                    _ST_OK_INLINE if n else _ST_OK_EMPTY, 0, 0, 0, 0, n, result)
+        else:
+            if n > link.largest_slot:
+                return False  # a blob: the general path
+            got = link.own_pool.alloc(n)
+            if got is None:
+                return False  # no slot: the general path waits for one
+            slot, gen, off = got
+            mm[off:off + n] = result
+            _DESC.pack_into(mm, tx.slot_offset(), call.channel, D.STATUS, _ST_OK_SLOT, 0, 0, 0, 0,
+                            n, slot, gen, 0, _ZERO16)
+        tx.advance()
+        cost = n + 64
+        self.link_send -= cost
+        call._send_window -= cost
+        # _complete, then _sent.
+        self.running -= 1
+        frame, call._frame = call._frame, None
+        call._state = CLOSED
+        self.calls.pop(call.channel, None)
+        # Published (one store), the host rung if it parked.
+        tx._st8(tx._tail_addr, tx.tail, SEQ_CST)
+        tx.published = tx.tail
+        if tx._ld4(tx._parked_addr, SEQ_CST) == 1 and tx.at.cas32(tx.off + _RING_PARKED, 1, 0):
+            link.data_out.ring()
+        if frame is not None:
+            frame.release()  # the response was copied out
+        self.blocked, self.blocked_since = 0, None
+        return True
+
     def _spin(self, timeout):
         """Polls the ring and the operation queue for what is left of the
         budget after the last activity; True if something arrived. Only
@@ -802,8 +985,12 @@ class Session:
         """One pass of the loop. Returns False when this thread ran a
         handler inline and the standby took the loop over meanwhile (the
         loop lock is no longer this thread's)."""
-        busy = False
         ops = self.ops
+        if self._fast_ok and not ops:
+            r = self._fast()
+            if r is not None:
+                return r
+        busy = False
         while ops:
             self._op(ops.popleft())
             busy = True
