@@ -18,11 +18,12 @@ from .log import Logger
 from .serve import EXIT_FAILED, EXIT_NOT_PLUGIN, EXIT_OK, run, serve
 from .service import (BIDI_STREAM, CLIENT_STREAM, NOTIFICATION, SERVER_STREAM, UNARY, Method, Service,
                       method_id, signature_hash)
-from .session import Call, HostConn, HostStream, Notification, current_call, host
+from .lease import Lease
+from .session import Call, HostConn, HostStream, Notification, current_call, host, lease
 from .status import ApplicationError, Status
 from . import status as codes
 
 __all__ = ["serve", "run", "Service", "Method", "method_id", "signature_hash", "Status",
-           "ApplicationError", "codes", "Call", "current_call", "Logger", "host", "HostConn", "HostStream",
+           "ApplicationError", "codes", "Call", "current_call", "lease", "Lease", "Logger", "host", "HostConn", "HostStream",
            "Notification", "UNARY", "SERVER_STREAM", "CLIENT_STREAM", "BIDI_STREAM", "NOTIFICATION",
            "EXIT_OK", "EXIT_FAILED", "EXIT_NOT_PLUGIN"]

@@ -272,6 +272,15 @@ class Blobs:
             p.register(self.ctl.fileno(), select.POLLOUT)
             p.poll(int(left * 1000) + 1)
 
+    def send_sealed(self, fd):
+        """Sends a memfd sealed as a one-shot blob requires (type 1) and
+        returns its blob ID; the caller keeps (and closes) fd."""
+        ident = self.next_id
+        self.next_id += 1
+        self.send_control(CTL_BLOB, ident, fd)
+        self.sent += 1
+        return ident
+
     def send_one_shot(self, payload):
         """Writes payload into a fresh sealed memfd and sends it (type 1);
         returns the blob ID for the BLOB descriptor."""

@@ -19,6 +19,7 @@ from .atomic import Atomics
 from .blob import Blobs
 from .bell import Bell
 from .errors import LinkError, PeerGone, ProtocolViolation
+from .lease import BLOB as _LEASE_BLOB, SENT as _LEASE_SENT, Lease
 from .pool import Pool
 from .ring import Consumer, Producer
 from .segment import PLUGIN_LINE, LINE_PID, Segment
@@ -87,6 +88,9 @@ class ShmLink:
         self._poll = select.poll()
         self._ctl_fd = ctl.fileno()
         self.blobs = Blobs(ctl, max_payload)
+        # Leases sent (session.lease): by reference (a slot, a sealed memfd)
+        # and copied (a blob lease a view still mapped).
+        self.lease_slots = self.lease_blobs = self.lease_copied = 0
 
     # -- receiving -----------------------------------------------------------
 
@@ -140,6 +144,8 @@ class ShmLink:
             return NO_RING
         d.flags &= D.SESSION_FLAGS
         d.reserved = 0
+        if type(payload) is Lease:
+            return self._send_lease(d, payload)
         if n == 0:
             d.length = d.slot = d.gen = d.offset = 0
             d.inline = _EMPTY16
@@ -164,6 +170,40 @@ class ShmLink:
         tx = self.tx
         d.pack_into(self.mm, tx.slot_offset())
         tx.advance()
+        return SENT
+
+    def _send_lease(self, d, lease):
+        """try_send of a lease (taken by the session): the descriptor names
+        its slot or its sealed memfd, no byte copied."""
+        n = lease.n
+        if lease.kind == _LEASE_BLOB:
+            if lease._seal():
+                try:
+                    ident = self.blobs.send_sealed(lease.fd)
+                finally:
+                    os.close(lease.fd)
+                    lease.fd = -1
+                self.lease_blobs += 1
+            else:
+                ident = self.blobs.send_one_shot(lease.mm)
+                lease.mm = None
+                os.close(lease.fd)
+                lease.fd = -1
+                self.lease_copied += 1
+            lease.state = _LEASE_SENT
+            d.flags |= D.BLOB
+            d.slot, d.gen, d.offset, d.length = ident & 0xFFFFFFFF, ident >> 32, 0, n
+            d.inline = _EMPTY16
+            self.tx.write(d.pack())
+            return SENT
+        lease.state = _LEASE_SENT
+        lease._release_buf()
+        d.flags |= D.SLOT
+        d.slot, d.gen, d.offset, d.length, d.inline = lease.slot, lease.gen, 0, n, _EMPTY16
+        tx = self.tx
+        d.pack_into(self.mm, tx.slot_offset())
+        tx.advance()
+        self.lease_slots += 1
         return SENT
 
     def pending(self):

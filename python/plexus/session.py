@@ -24,6 +24,7 @@ from . import frames, status
 from .blob import BlobLimit, BlobSendError
 from .errors import LinkError, PeerGone, ProtocolViolation
 from .atomic import SEQ_CST
+from .lease import HEAP as _HEAP, OPEN as _LEASE_OPEN, Lease, alloc as _lease_alloc
 from .link import NO_RING, SENT, Frame, ShmLink, TooLarge
 from .ring import PARKED as _RING_PARKED, SLOTS as _RING_SLOTS, U64 as _U64, WAITING as _RING_WAITING
 from .service import NOTIFICATION, SHUTDOWN_ID, STREAMS, UNARY
@@ -78,6 +79,40 @@ def current_call():
     """The Call (or Notification) a handler runs for (None outside a
     handler)."""
     return getattr(_local, "call", None)
+
+
+def lease(n):
+    """A Lease of n bytes (plexus.lease.Lease): a writable memoryview buf
+    in memory the host reads without a copy (a slot of this side's pool,
+    or a memfd sent as a one-shot blob above the largest slot class), for
+    a handler to fill in place and return (a stream: send). Made inside a
+    call's handler, it is freed when the handler returns unless it was
+    returned or sent; made elsewhere (a notification, another thread), it
+    is the caller's to send or free()."""
+    call = current_call()
+    if isinstance(call, Call) and call._session is not None:
+        s = call._session
+    elif _host is not None:
+        s, call = _host._s, None
+    else:
+        raise RuntimeError("plexus.lease outside a running plugin")
+    got = _lease_alloc(s.link, n, call)
+    if call is not None:
+        if call._leases is None:
+            call._leases = []
+        call._leases.append(got)
+    return got
+
+
+def _lease_payload(result):
+    """A lease returned or sent: taken by the loop (a slot or blob lease),
+    or copied out and freed (a heap lease)."""
+    result._take()
+    if result.kind == _HEAP:
+        b = bytes(result.buf)
+        result._drop()
+        return b
+    return result
 
 
 class _Rx:
@@ -205,10 +240,15 @@ class _Chan:
 
     def _send_msg(self, msg, end=False):
         s = self._session
+        leased = None
         if msg is None:
             payload = b""
         elif isinstance(msg, bytes):
             payload = msg
+        elif type(msg) is Lease:
+            if msg.state != _LEASE_OPEN:
+                raise status.Status(status.FAILED_PRECONDITION, "send of a lease that is %s" % msg.state)
+            payload = leased = msg
         else:
             # Copied: a view (of a received message, say) may change or be
             # released before the loop sends it.
@@ -224,6 +264,8 @@ class _Chan:
                 if self._send_window - self._queued > 0:
                     break
                 self._cv.wait(1.0)
+            if leased is not None:
+                payload = _lease_payload(leased)
             self._queued += cost
         s._post(("data", self, payload, msg is not None, end))
 
@@ -256,6 +298,7 @@ class Call(_Chan):
         self._children = []       # own calls made from this handler
 
     _frame = None
+    _leases = None            # leases made in the handler (plexus.lease)
     _trailer = None           # metadata sent with the final STATUS
     _done = False             # the handler returned
 
@@ -875,6 +918,8 @@ class Session:
             return False
         result = outcome[1]
         if type(result) is not bytes:
+            if type(result) is Lease:
+                return False  # named in place: the general path
             if result is None:
                 result = b""
             else:
@@ -1132,6 +1177,8 @@ class Session:
         cost = len(payload) + 64
         ok = chan._state in (OPEN, HALF) if isinstance(chan, Call) else chan._state in (PENDING, OPEN)
         if not ok:
+            if type(payload) is Lease:
+                payload._drop()
             with chan._cv:
                 chan._queued -= cost
                 chan._cv.notify_all()
@@ -1436,6 +1483,8 @@ class Session:
             keep = []
             for o in self.out:
                 if o.call is call:
+                    if type(o.payload) is Lease:
+                        o.payload._drop()
                     if o.on_sent is not None:
                         o.on_sent()
                     continue
@@ -1531,11 +1580,16 @@ class Session:
             try:
                 if call.kind in STREAMS:
                     result = handler(request, call)
-                    if result is not None:
+                    if type(result) is Lease:
+                        result = _lease_payload(result)
+                    elif result is not None:
                         result = bytes(memoryview(result).cast("B"))
                     outcome = (status.OK, result)
                 else:
-                    outcome = (status.OK, handler(request))
+                    result = handler(request)
+                    if type(result) is Lease:
+                        result = _lease_payload(result)
+                    outcome = (status.OK, result)
             except status.Status as st:
                 outcome = (st.code, st.message, st.details)
             except Exception as e:  # an error of the handler: UNKNOWN with its text
@@ -1544,6 +1598,11 @@ class Session:
                 outcome = (status.INTERNAL, "handler raised %s" % type(e).__name__, b"")
             finally:
                 _local.call = None
+                if call._leases is not None:
+                    # Leases neither returned nor sent go back.
+                    for l in call._leases:
+                        l.free()
+                    call._leases = None
         return outcome
 
     def _complete(self, call, outcome):
@@ -1553,12 +1612,19 @@ class Session:
             self._drain(call)
         if call._state not in (OPEN, HALF):
             # Reset or timed out meanwhile: the answer goes nowhere.
+            if outcome[0] == status.OK and type(outcome[1]) is Lease:
+                outcome[1]._drop()
             if frame is not None:
                 frame.release()
             return
         release = frame.release if frame is not None else None
         if outcome[0] == status.OK:
             result = outcome[1]
+            if type(result) is Lease and call._trailer:
+                # The trailer goes before the message: copied after it.
+                b = bytes(result.buf)
+                result._drop()
+                result = b
             if call.kind in STREAMS:
                 if result is not None:
                     d = D.Desc(channel=call.channel, kind=D.DATA, flags=D.MSG)
@@ -1566,6 +1632,10 @@ class Session:
                 self._queue_status(call, status.OK, response=None)
                 if release:
                     release()
+                return
+            if type(result) is Lease:
+                # Named in place (its slot or its sealed memfd), no copy.
+                self._queue_status(call, status.OK, response=result, on_sent=release)
                 return
             try:
                 payload = b"" if result is None else memoryview(result).cast("B")
@@ -1775,6 +1845,8 @@ class Session:
         fails its call, a notification is dropped (False)."""
         c = o.call
         k = o.desc.kind
+        if type(o.payload) is Lease:
+            o.payload._drop()
         if k == D.STATUS:
             self.log.warn("response fails", channel=c.channel, reason=why)
             o.desc = D.Desc(channel=c.channel, kind=D.STATUS, flags=D.END, aux=status.RESOURCE_EXHAUSTED)

@@ -192,6 +192,23 @@ def big(req):
     return pat(0, n)
 
 
+def lease_fill(req):
+    """A lease of n bytes (the request's u64), filled in place with pat(i,
+    n) (i the request's second u64) and returned: named in place, no copy."""
+    n, i = struct.unpack("<QQ", bytes(req[:16]))
+    le = plexus.lease(n)
+    src = pat(i, n)
+    le.buf[:] = src
+    return le
+
+
+def lease_stats(_req):
+    """What the link sent of leases: in slots, as sealed memfds (both by
+    reference), copied; and the one-shot blobs sent in all."""
+    link = plexus.host()._s.link
+    return struct.pack("<QQQQ", link.lease_slots, link.lease_blobs, link.lease_copied, link.blobs.sent)
+
+
 def fail(req):
     code = struct.unpack("<I", bytes(req[:4]))[0]
     message = bytes(req[4:]).decode()
@@ -229,6 +246,8 @@ streams = plexus.Service("pytest.Streams", [
     M("Crc", 0x3333, crc),
     M("Big", 0x3333, big),
     M("Fail", 0x3333, fail),
+    M("Lease", 0x3333, lease_fill),
+    M("LeaseStats", 0x3333, lease_stats),
     M("Note", 0x3333, note, kind=plexus.NOTIFICATION),
     M("HostCount", 0x3333, host_count),
     M("Later", 0x3333),  # described, answers UNIMPLEMENTED
