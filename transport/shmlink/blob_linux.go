@@ -308,10 +308,14 @@ func blobRef(d *wire.Desc, limit int) (id uint64, off, n uint32, st *plexus.Stat
 // mapOneShot maps n bytes at off of the peer's one-shot blob fd (BLOB id)
 // read-only. It checks the seals before the size, so that the size cannot
 // change after it was checked, and every page before it maps any, and it
-// counts the bytes against Config.MaxBlobMemory until Release. Mapped, the
-// blob is registered as sealed memory with fd (sealed_linux.go), which
-// this process may then forward to other peers without a copy; fd is
-// closed when the frame is released. On an error the caller closes fd.
+// counts the bytes against Config.MaxBlobMemory until Release. Mapped, a
+// blob larger than this side's largest slot is registered as sealed memory
+// with fd (sealed_linux.go), which this process may then forward to other
+// peers without a copy, and fd is closed when the frame is released; a
+// smaller one would be copied into a slot if sent on, so fd is closed at
+// once. (A peer sending tiny one-shot blobs thus cannot make this side
+// keep a descriptor per frame: those it keeps are at most MaxBlobMemory
+// over the largest slot.) On an error the caller closes fd.
 func (bs *blobs) mapOneShot(fd int, id uint64, off, n uint32) ([]byte, error) {
 	t := bs.t
 	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
@@ -362,7 +366,11 @@ func (bs *blobs) mapOneShot(fd int, id uint64, off, n uint32) ([]byte, error) {
 		return nil, t.errs.violate(violation("blob %d: mmap: %v", id, err))
 	}
 	p := mem[delta : delta+int(n) : delta+int(n)]
-	registerSealed(mem, fd, start)
+	if int(n) > t.ownMax {
+		registerSealed(mem, fd, start)
+	} else {
+		_ = unix.Close(fd)
+	}
 	bs.mapMu.Lock()
 	bs.mapped[uintptr(unsafe.Pointer(unsafe.SliceData(p)))] = mem
 	bs.mapMu.Unlock()

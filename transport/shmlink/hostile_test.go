@@ -4,6 +4,8 @@ package shmlink
 
 import (
 	"bytes"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,4 +246,50 @@ func TestBlobMemoryBounded(t *testing.T) {
 		host.Release(&held[i])
 	}
 	require.NoError(t, host.Close())
+}
+
+// blobFds counts this process's open descriptors of memfds.
+func blobFds(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	n := 0
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(l, "/memfd:") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestOneShotBlobDescriptorsBounded: a peer sending one-shot blobs no
+// larger than this side's largest slot, held by the receiver, does not
+// make it keep a descriptor for each (only blobs it could forward by
+// reference, above the largest slot, keep theirs while held).
+func TestOneShotBlobDescriptorsBounded(t *testing.T) {
+	host, p := newRawPeer(t, hostileConfig(), Config{})
+	transporttest.Watchdog(t, 30*time.Second, host)
+	sealed := unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	before := blobFds(t)
+	const small = 40
+	for id := uint64(1); id <= small+1; id++ {
+		size := 200 // below the host's largest slot (256)
+		if id == small+1 {
+			size = 8192
+		}
+		fd := makeBlob(t, bytes.Repeat([]byte{byte(id)}, size), size, sealed)
+		require.NoError(t, p.sendCtl(blobMsg(id), fd))
+		_ = unix.Close(fd)
+		require.NoError(t, p.push(blobDesc(id, 0, uint32(size))))
+	}
+	held := make([]transport.Frame, small+1)
+	for i := range held {
+		require.NoError(t, recvWithin(t, host, &held[i]))
+		require.Equal(t, byte(i+1), held[i].Payload[0])
+	}
+	require.Equal(t, before+1, blobFds(t), "only the blob above the largest slot keeps its descriptor while held")
+	for i := range held {
+		host.Release(&held[i])
+	}
+	require.Equal(t, before, blobFds(t), "and gives it back with the frame")
 }
