@@ -74,41 +74,40 @@ func unregisterSealed(mem []byte) bool {
 
 // inSealed reports whether p lies in a registered mapping.
 func inSealed(p []byte) bool {
-	if sealedReg.n.Load() == 0 || len(p) == 0 {
-		return false
-	}
-	addr := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
-	sealedReg.mu.Lock()
-	defer sealedReg.mu.Unlock()
-	for base, sm := range sealedReg.m {
-		if addr >= base && addr-base+uintptr(len(p)) <= uintptr(len(sm.mem)) {
-			return true
-		}
-	}
-	return false
+	found := false
+	withSealed(p, func(*sealedMap, int64) { found = true })
+	return found
 }
 
 // sealedAt finds the registered mapping p lies in, and returns a
 // duplicate of its descriptor (the caller closes it; the mapping may be
 // released meanwhile) and p's offset in the file.
 func sealedAt(p []byte) (fd int, off int64, ok bool) {
+	fd = -1
+	withSealed(p, func(sm *sealedMap, at int64) {
+		// Out of descriptors: not found, and the caller copies.
+		if dup, err := unix.FcntlInt(uintptr(sm.fd), unix.F_DUPFD_CLOEXEC, 0); err == nil {
+			fd, off, ok = dup, sm.start+at, true
+		}
+	})
+	return fd, off, ok
+}
+
+// withSealed calls fn, with the registry's lock held, with the registered
+// mapping p lies in and p's offset in it, if there is one.
+func withSealed(p []byte, fn func(sm *sealedMap, at int64)) {
 	if sealedReg.n.Load() == 0 || len(p) == 0 {
-		return -1, 0, false
+		return
 	}
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
 	sealedReg.mu.Lock()
 	defer sealedReg.mu.Unlock()
 	for base, sm := range sealedReg.m {
-		if addr < base || addr-base+uintptr(len(p)) > uintptr(len(sm.mem)) {
-			continue
+		if addr >= base && addr-base+uintptr(len(p)) <= uintptr(len(sm.mem)) {
+			fn(sm, int64(addr-base))
+			return
 		}
-		dup, err := unix.FcntlInt(uintptr(sm.fd), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			return -1, 0, false // out of descriptors: the caller copies
-		}
-		return dup, sm.start + int64(addr-base), true
 	}
-	return -1, 0, false
 }
 
 // sendSealed publishes p, which lies in a sealed mapping (fd, at file
