@@ -2,7 +2,8 @@
 // 64-byte cells over a caller-given byte region. A cell holds one of package
 // wire's descriptors, which the ring moves without looking into. The region
 // may be heap memory (tests) or a shared mapping (production, see package
-// shm); the ring makes no syscalls and never allocates.
+// shm); the ring makes no system calls of its own (a doorbell it is given
+// may) and never allocates.
 //
 // Layout (little-endian, see SPEC.md "Ring"): a 256-byte header of four
 // cache lines (tail, head, consumer-parked flag, producer-waiting flag), then
@@ -12,8 +13,11 @@
 // it; afterwards exactly one Producer and one Consumer may be attached, each
 // possibly in a different process. The region must outlive both.
 //
-// Concurrency: a Producer is used by one goroutine at a time, a Consumer by
-// one goroutine at a time; the two may run concurrently with each other.
+// Concurrency: a Producer may be shared by the goroutines of its process
+// (its methods serialise on a mutex: the ring's single producer is the
+// process); a Consumer is used by one goroutine at a time, except Pending,
+// which any goroutine may call. The two ends run concurrently with each
+// other, in one process or two.
 // Neither trusts the other: each keeps its own index privately and only
 // publishes it, and every index read from the peer is bounds-checked, so a
 // peer writing garbage into the region yields ErrCorrupt, never a panic or an
@@ -21,6 +25,9 @@
 //
 // Parking: the consumer sets the parked flag before it blocks on its
 // doorbell; Push reports whether the flag was set (and clears it), so the
-// caller rings the doorbell only when the consumer actually sleeps. The
-// producer-waiting flag is the mirror image for a producer waiting for space.
+// doorbell rings only when the consumer actually sleeps: Push rings it
+// itself when given it (SetDoorbell, a Doorbell interface: the ring makes
+// no system call of its own), and its caller otherwise. The
+// producer-waiting flag is the mirror image for a producer waiting for
+// space, which Pop rings.
 package ring

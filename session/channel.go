@@ -391,38 +391,8 @@ func (ch *channel) next(ctx context.Context) (item, error) {
 	}
 }
 
-// done releases a consumed item and grants its cost back to the peer once
-// enough has accumulated (half the window), so credit frames stay rare.
-func (ch *channel) done(it *item) {
-	if it.pk != nil {
-		ch.unref(it.pk)
-		return
-	}
-	ch.doneFrame(&it.f)
-}
-
-// doneFrame releases a consumed frame and grants its cost back.
-func (ch *channel) doneFrame(f *transport.Frame) {
-	ch.mu.Lock()
-	cost := wire.FrameCost(len(f.Payload))
-	// Released through a field: a pointer to the caller's item would
-	// escape through the Transport interface and cost an allocation per
-	// message.
-	ch.rel = *f
-	ch.s.t.Release(&ch.rel)
-	ch.rel = transport.Frame{}
-	ch.consumed += cost
-	grant := int64(0)
-	if ch.state()&stRecvEnd == 0 && ch.consumed >= int64(ch.s.cfg.ChannelWindow)/2 {
-		grant, ch.consumed = ch.consumed, 0
-	}
-	ch.mu.Unlock()
-	if grant > 0 {
-		// The reader adds the grant to its view of the peer's credit
-		// when it queues the frame, keeping enforcement in step.
-		ch.grant(grant)
-	}
-}
+// done releases a consumed item (see consume).
+func (ch *channel) done(it *item) { _ = ch.consume(it, nil) }
 
 // drop releases every queued frame (the channel is being abandoned).
 func (ch *channel) drop() {

@@ -173,7 +173,7 @@ func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshale
 		ch.abandon(err.(*plexus.Status))
 		return err
 	}
-	if err := ch.decode(&it, resp); err != nil {
+	if err := ch.consume(&it, resp); err != nil {
 		ch.abandon(err.(*plexus.Status))
 		return err
 	}

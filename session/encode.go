@@ -163,32 +163,50 @@ func appendStatusBody(b []byte, st *plexus.Status) []byte {
 	return wire.AppendStatusBody(b, st)
 }
 
-// decode hands a received message to m. If m keeps views into the payload
-// (Retainer), it takes over the release; otherwise the item is released
-// (and its credit granted back) at once.
-func (ch *channel) decode(it *item, m plexus.Unmarshaler) error {
+// consume hands a received message to m, or to nobody if m is nil, and
+// then releases its frame, granting the frame's cost back to the peer
+// once enough has accumulated (half the window), so that credit frames
+// stay rare. If m keeps views into the payload (Retainer), it takes over
+// the release instead.
+func (ch *channel) consume(it *item, m plexus.Unmarshaler) error {
 	if it.pk != nil {
 		return ch.decodePacked(it.msg, it.pk, m)
 	}
-	// Not packed: the frame is released as done would, without its
-	// detour.
-	if m == nil {
-		ch.doneFrame(&it.f)
-		return nil
+	var err error
+	if m != nil {
+		if _, err = m.UnmarshalMsg(it.msg); err == nil {
+			if r, ok := m.(plexus.Retainer); ok {
+				ch.retain(r, *it)
+				return nil
+			}
+		}
 	}
-	_, err := m.UnmarshalMsg(it.msg)
-	if r, ok := m.(plexus.Retainer); ok && err == nil {
-		ch.retain(r, *it)
-		return nil
+	ch.mu.Lock()
+	cost := wire.FrameCost(len(it.f.Payload))
+	// Released through a field: a pointer to the caller's item would
+	// escape through the Transport interface and cost an allocation per
+	// message.
+	ch.rel = it.f
+	ch.s.t.Release(&ch.rel)
+	ch.rel = transport.Frame{}
+	ch.consumed += cost
+	grant := int64(0)
+	if ch.state()&stRecvEnd == 0 && ch.consumed >= int64(ch.s.cfg.ChannelWindow)/2 {
+		grant, ch.consumed = ch.consumed, 0
 	}
-	ch.doneFrame(&it.f)
+	ch.mu.Unlock()
+	if grant > 0 {
+		// The reader adds the grant to its view of the peer's credit
+		// when it queues the frame, keeping enforcement in step.
+		ch.grant(grant)
+	}
 	if err != nil {
 		return plexus.WithCause(plexus.Internal, err, "decoding message: "+err.Error())
 	}
 	return nil
 }
 
-// decodePacked is decode for a message of a packed frame, which holds a
+// decodePacked is consume for a message of a packed frame, which holds a
 // reference to its frame (see fromCursor).
 func (ch *channel) decodePacked(msg []byte, pk *packRef, m plexus.Unmarshaler) error {
 	if m == nil {
@@ -210,5 +228,5 @@ func (ch *channel) decodePacked(msg []byte, pk *packRef, m plexus.Unmarshaler) e
 // retain hands the release of an item to a Retainer. It is a function of
 // its own so that only this path moves the item to the heap.
 func (ch *channel) retain(r plexus.Retainer, held item) {
-	r.Retain(func() { ch.done(&held) })
+	r.Retain(func() { _ = ch.consume(&held, nil) })
 }

@@ -134,7 +134,8 @@ func (ch *channel) closeRef(pk *packRef) {
 // unref drops a reference to a packed frame, releasing it with the last.
 func (ch *channel) unref(pk *packRef) {
 	if pk.refs.Add(-1) == 0 {
-		ch.doneFrame(&pk.f)
+		it := item{f: pk.f}
+		_ = ch.consume(&it, nil)
 	}
 }
 

@@ -60,6 +60,9 @@ type pollReceiver struct {
 	// wake): a wake-up without it, and with nothing in the ring, came
 	// from the peer for nothing.
 	woken atomic.Bool
+	// missed: the doorbell woke the sleeper while the token was held
+	// (see missedToken).
+	missed atomic.Bool
 
 	mu        sync.Mutex
 	sleeper   bool // a reader is in (or committed to) Wait
@@ -137,9 +140,9 @@ func (r *pollReceiver) await(ch *channel, ctx context.Context) bool {
 //
 // Leaving, it arms the transport first, so that the peer rings for its
 // next frame; frames that arrived before that will not ring, so the
-// sleeper is woken for them. It is woken after the token is free, and the
-// ring is checked again then: a sleeper woken by the peer between Arm and
-// Unlock found the token held and went back to sleep. If other callers
+// sleeper is woken for them. It is woken after the token is free, and
+// also when a sleeper that the peer rang between Arm and Unlock found the
+// token held and marked the wake-up missed (see missedToken). If other callers
 // are blocked waiting for their responses, the sleeper is woken to go on
 // polling for them: under many concurrent calls a reader that polls for
 // everyone (and whose budget each frame renews) beats callers taking
@@ -171,8 +174,14 @@ poll:
 		default:
 		}
 		if i&15 == 0 {
-			if clk.due(i, budget) && (clk.idle(r) >= budget || ctx.Err() != nil) {
-				break
+			if clk.due(i, budget) {
+				idle := clk.idle()
+				if clk.calls {
+					clk.noteCalls(r)
+				}
+				if idle >= budget || ctx.Err() != nil {
+					break
+				}
 			}
 			// Let goroutines this P made runnable (callers woken by a
 			// dispatch, say) run while we poll.
@@ -181,7 +190,7 @@ poll:
 	}
 	pending := r.p.Arm()
 	r.tok.Unlock()
-	if pending || r.waiters.Load() > 0 || r.p.Pending() {
+	if pending || r.tookMissed() || r.waiters.Load() > 0 {
 		r.wake()
 	}
 	return got, err, fromDispatch
@@ -240,9 +249,31 @@ func (r *pollReceiver) claimToken(ch *channel) bool {
 func (r *pollReceiver) leave() {
 	pending := r.p.Arm()
 	r.tok.Unlock()
-	if pending || r.p.Pending() {
+	if pending || r.tookMissed() {
 		r.wake()
 	}
+}
+
+// tookMissed reports, and clears, the mark of a sleeper that the doorbell
+// woke while the token was held (see missedToken). The holder looks after
+// it has left the token: the ring may have been for a frame that arrived
+// after its last look, and the sleeper went back to sleep.
+func (r *pollReceiver) tookMissed() bool {
+	return r.missed.Load() && r.missed.Swap(false)
+}
+
+// missedToken is a sleeper's second try for the token after the doorbell
+// woke it and found the token held. It marks the wake-up missed first, so
+// that the holder, which looks at the mark only after it has left the
+// token (see tookMissed), either sees the mark and rings again, or had
+// left before this second try, which then takes the token.
+func (r *pollReceiver) missedToken() bool {
+	r.missed.Store(true)
+	if r.tok.TryLock() {
+		r.missed.Store(false) // this reader looks itself now
+		return true
+	}
+	return false
 }
 
 // wake rings this side's own doorbell for the sleeper, marked as this
@@ -262,9 +293,9 @@ type reader struct {
 	// reader ran (see retakeToken); the next round goes on with it.
 	held bool
 	// idle: the last wake-up was for nothing: look once, do not poll the
-	// budget.
-	idle    bool
-	promote *time.Timer
+	// budget. rung: the doorbell woke it (see missedToken).
+	idle, rung bool
+	promote    *time.Timer
 	// retake is retakeToken, bound once: the hook finishServer calls
 	// after it sent the response of a call this reader runs.
 	retake func()
@@ -280,7 +311,9 @@ func (r *pollReceiver) read() {
 		}
 	}()
 	for !r.s.ended() {
-		if rd.held || r.tok.TryLock() {
+		rung := rd.rung
+		rd.rung = false
+		if rd.held || r.tok.TryLock() || (rung && r.missedToken()) {
 			job, ok := rd.receive()
 			if !ok {
 				return
@@ -375,8 +408,14 @@ func (r *pollReceiver) pollRead(budget time.Duration) (err error, fromDispatch b
 			return nil, false // a reader yields to a waiting caller
 		}
 		if i&15 == 0 {
-			if clk.due(i, budget) && clk.idle(r) >= budget {
-				return nil, false
+			if clk.due(i, budget) {
+				idle := clk.idle()
+				if clk.calls {
+					clk.noteCalls(r)
+				}
+				if idle >= budget {
+					return nil, false
+				}
 			}
 			runtime.Gosched()
 		}
@@ -413,18 +452,24 @@ func (c *pollClock) frame(call bool) {
 	c.calls = c.calls || call
 }
 
-// idle reads the clock and returns the time since the last frame, noting
-// a call's arrival for r's read budget (see arrived).
-func (c *pollClock) idle(r *pollReceiver) time.Duration {
+// idle reads the clock and returns the time since the last frame. It
+// inlines (a clock read is its one call), so that the look costs a
+// polling loop no frame; a call seen since the last look is noted after
+// it (see noteCalls).
+func (c *pollClock) idle() time.Duration {
 	now := time.Since(c.base)
 	if c.seen {
 		c.last, c.seen = now, false
-		if c.calls {
-			c.calls = false
-			r.arrived(c.base.Sub(r.epoch) + now)
-		}
 	}
 	return now - c.last
+}
+
+// noteCalls notes, after a look (idle), that a call (an OPEN) came since
+// the one before, for r's read budget (see arrived): it counts as having
+// come at the look.
+func (c *pollClock) noteCalls(r *pollReceiver) {
+	c.calls = false
+	r.arrived(c.base.Sub(r.epoch) + c.last)
 }
 
 // runCall runs a call the reader took, on this goroutine.
@@ -494,6 +539,7 @@ func (rd *reader) sleep() bool {
 	// that would turn a microsecond of the peer's into tens of this
 	// side's. (Skipping the look altogether lost a wake-up in about one
 	// call in 10^5; a look costs what a ring does.)
+	rd.rung = err == nil
 	rd.idle = err == nil && !r.woken.Swap(false) && !r.p.Pending()
 	if err != nil {
 		// The link is down: the token holder, or this reader's next

@@ -303,7 +303,7 @@ func response(t *testing.T, ch *channel) string {
 	it, err := ch.next(context.Background())
 	require.NoError(t, err)
 	var resp plexus.Raw
-	require.NoError(t, ch.decode(&it, &resp))
+	require.NoError(t, ch.consume(&it, &resp))
 	return string(resp)
 }
 

@@ -180,7 +180,7 @@ func (st *Stream) Recv(m plexus.Unmarshaler) error {
 		}
 		return err
 	}
-	return ch.decode(&it, m)
+	return ch.consume(&it, m)
 }
 
 // finish ends the caller's side once the call is over.

@@ -26,7 +26,6 @@ type Endpoint struct {
 	spaceIn  *Bell // this side's senders park here (ring space or own slots)
 	spaceOut *Bell // wakes the peer's senders
 
-	sendMu    sync.Mutex    // the ring has one producer; pushes are serialised (never held across a wait)
 	spaceGate chan struct{} // one goroutine at a time waits for ring space (see awaitSpace)
 	allocGate chan struct{} // one goroutine at a time waits for a slot (see Alloc)
 	down      chan struct{} // closed by Interrupt: slot waiters give up
@@ -51,6 +50,10 @@ func (s *Segment) Endpoint() (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The rings ring the other side themselves: Push the peer's
+	// receiver when it parked, Pop the peer's senders when they wait.
+	p.SetDoorbell(s.bells[0][tx])
+	c.SetDoorbell(s.bells[1][rx])
 	s.startFill()
 	return &Endpoint{
 		seg: s, side: s.side, tx: p, rx: c,
@@ -101,21 +104,10 @@ func (e *Endpoint) SendContext(ctx context.Context, ds []wire.Desc) (int, error)
 	sent := 0
 	var deadline time.Time
 	for {
-		e.sendMu.Lock()
-		n, wake, err := e.tx.Push(wire.Cells(ds[sent:]))
-		e.sendMu.Unlock()
-		if err != nil {
-			return sent, errRingCorrupt
-		}
+		n, err := e.TrySend(ds[sent:])
 		sent += n
-		if wake {
-			// Whoever cleared the peer's flag rings, once.
-			if err := e.dataOut.Wake(); err != nil {
-				return sent, err
-			}
-		}
-		if sent == len(ds) {
-			return sent, nil
+		if err != nil || sent == len(ds) {
+			return sent, protocolErr(err)
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(e.wait)
@@ -124,6 +116,17 @@ func (e *Endpoint) SendContext(ctx context.Context, ds []wire.Desc) (int, error)
 			return sent, err
 		}
 	}
+}
+
+// TrySend is Send without waiting: it publishes as many of ds as the ring
+// has room for (possibly none), ringing the peer if it parked. Counted
+// descriptors are sent even when err (the doorbell's) is not nil; a
+// corrupt ring is ring.ErrCorrupt, which the waiting methods report as
+// ErrProtocol. It inlines: a transport's send goes from here straight
+// into the ring, and the mapping would not fit.
+func (e *Endpoint) TrySend(ds []wire.Desc) (int, error) {
+	n, _, err := e.tx.Push(wire.Cells(ds))
+	return n, err
 }
 
 // awaitSpace spins, then parks on spaceIn until the tx ring has room. One
@@ -136,9 +139,7 @@ func (e *Endpoint) awaitSpace(ctx context.Context, deadline time.Time) error {
 	defer func() { <-e.spaceGate }()
 	return park(ctx, e.spin, deadline, e.spaceIn, ErrTimeout,
 		func() (bool, error) {
-			e.sendMu.Lock()
 			ok, err := e.tx.HasSpace()
-			e.sendMu.Unlock()
 			if err != nil {
 				err = errRingCorrupt
 			}
@@ -173,9 +174,9 @@ func (e *Endpoint) enterGate(ctx context.Context, gate chan struct{}, deadline t
 // for the first one (spin, then park). It returns ErrTimeout if none came.
 // Recv must not be called concurrently with itself.
 func (e *Endpoint) Recv(dst []wire.Desc, timeout time.Duration) (int, error) {
-	n, err := e.tryRecv(dst)
+	n, err := e.TryRecv(dst)
 	if n > 0 || err != nil {
-		return n, err
+		return n, protocolErr(err)
 	}
 	err = park(context.Background(), e.spin, time.Now().Add(timeout), e.dataIn, ErrTimeout,
 		func() (bool, error) {
@@ -189,25 +190,28 @@ func (e *Endpoint) Recv(dst []wire.Desc, timeout time.Duration) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return e.tryRecv(dst)
+	n, err = e.TryRecv(dst)
+	return n, protocolErr(err)
+}
+
+// protocolErr is err with a corrupt ring (ring.ErrCorrupt, from TrySend
+// and TryRecv) reported as this package's ErrProtocol.
+func protocolErr(err error) error {
+	if err == ring.ErrCorrupt {
+		return errRingCorrupt
+	}
+	return err
 }
 
 // TryRecv is Recv without waiting: it copies out whatever descriptors are
-// in the ring (possibly none). It must not be called concurrently with Recv
-// or itself. After Interrupt it still drains the ring: descriptors the peer
-// published before it went are there to take.
-func (e *Endpoint) TryRecv(dst []wire.Desc) (int, error) { return e.tryRecv(dst) }
-
-func (e *Endpoint) tryRecv(dst []wire.Desc) (int, error) {
-	n, wake, err := e.rx.Pop(wire.Cells(dst))
-	if err != nil {
-		err = errRingCorrupt
-	}
-	if wake {
-		if rerr := e.spaceOut.Wake(); err == nil {
-			err = rerr
-		}
-	}
+// in the ring (possibly none), ringing the peer's senders if they wait
+// for space; counted descriptors are taken even when err (the
+// doorbell's) is not nil. It must not be called concurrently with Recv
+// or itself. After Interrupt it still drains the ring: descriptors the
+// peer published before it went are there to take. Like TrySend it
+// reports a corrupt ring as ring.ErrCorrupt, and inlines.
+func (e *Endpoint) TryRecv(dst []wire.Desc) (int, error) {
+	n, _, err := e.rx.Pop(wire.Cells(dst))
 	return n, err
 }
 

@@ -109,3 +109,59 @@ func (a *cellArena) lookOut(p []byte) bool {
 	}
 	return false
 }
+
+// recvCells holds received inline payloads. Receiving takes a cell on
+// nearly every frame and the session gives it back a little later, mostly
+// in the order taken, so cells are used round a ring: get takes the cell
+// at next when it is back, which it nearly always is, and put marks a cell
+// back, both without a lock and small enough to inline (tryGet, put), so
+// that a unary call's path enters no function for them. A cell still out
+// at next (a frame held for long) is skipped (get); with the whole ring
+// out, the growing arena more serves.
+//
+// Concurrency: get runs on the receiving goroutine only (TryRecv and Recv
+// are called one at a time), so only it turns a cell's state from 0 to 1;
+// put, from any goroutine, turns it from 1 to 0, once.
+type recvCells struct {
+	next  uint32
+	state [ringCells]atomic.Uint32 // 1: out with a frame
+	mem   *[ringCells * cellSize]byte
+	more  cellArena
+}
+
+const ringCells = 256
+
+// tryGet returns the cell at next, of length and capacity n (0 < n <=
+// cellSize: appending to it cannot run into the next cell), or nil if
+// that cell is still out; get is then the way.
+func (c *recvCells) tryGet(n int) []byte {
+	i := c.next % ringCells
+	if c.state[i].Load() != 0 {
+		return nil
+	}
+	c.state[i].Store(1)
+	c.next++
+	return unsafe.Slice(&c.mem[i*cellSize], n)
+}
+
+// get is tryGet past a cell still out: the next cell back round the ring,
+// or one of the arena when none is.
+func (c *recvCells) get(n int) []byte {
+	for range ringCells {
+		if p := c.tryGet(n); p != nil {
+			return p
+		}
+		c.next++
+	}
+	return c.more.get(n, n)
+}
+
+// index reports which ring cell p is, if it is one.
+func (c *recvCells) index(p []byte) (uint32, bool) {
+	off := uintptr(unsafe.Pointer(unsafe.SliceData(p))) - uintptr(unsafe.Pointer(c.mem))
+	return uint32(off / cellSize), off < ringCells*cellSize
+}
+
+// put gives back ring cell i (see index). It reports false if the cell is
+// not out (given back already).
+func (c *recvCells) put(i uint32) bool { return c.state[i%ringCells].CompareAndSwap(1, 0) }

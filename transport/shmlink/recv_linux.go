@@ -4,7 +4,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/shm"
 	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/wire"
@@ -67,6 +66,12 @@ func (t *Transport) awaitData() error {
 // looked at before every descriptor, so that nothing is delivered after
 // Close or a violation (nothing after one is trusted), while the peer's
 // death still lets the ring be drained; then it reports the death.
+//
+// It takes a batch of descriptors off the ring when the last is used up,
+// validates the next, and fills f. An inline payload, the common case, is
+// checked and copied here (the inline bytes live in the batch, which the
+// next batch overwrites, and the frame may outlive it); slots and blobs
+// are resolved by payloadOf.
 func (t *Transport) TryRecv(f *transport.Frame) (ok bool, err error) {
 	f.Payload = nil
 	if !t.polling {
@@ -78,17 +83,7 @@ func (t *Transport) TryRecv(f *transport.Frame) (ok bool, err error) {
 		t.polling = true
 		t.ep.Disarm()
 	}
-	for {
-		if t.state.closed.Load() {
-			return false, errLinkClosed
-		}
-		fault := t.state.fault.Load()
-		if fault != nil && fault.Code != plexus.PeerDied {
-			return false, fault
-		}
-		if t.bpos < t.bn {
-			break
-		}
+	if t.bpos == t.bn {
 		n, err := t.ep.TryRecv(t.batch[:])
 		if err != nil {
 			if n, err = t.errs.ringErr(n, err); err != nil {
@@ -96,39 +91,25 @@ func (t *Transport) TryRecv(f *transport.Frame) (ok bool, err error) {
 			}
 		}
 		if n == 0 {
-			if fault != nil {
-				return false, fault // drained: now the death
-			}
-			return false, nil
+			return false, t.state.err() // drained: the death, if it came
 		}
 		t.bpos, t.bn = 0, n
 	}
-	d := &t.batch[t.bpos]
-	t.bpos++
-	if err := t.deliver(d, f); err != nil {
+	if err := t.state.recvErr(); err != nil {
 		return false, err
 	}
-	return true, nil
-}
-
-// deliver validates one received descriptor and fills f. An inline
-// payload, the common case, is checked and copied here; slots and blobs
-// are resolved by payloadOf.
-func (t *Transport) deliver(d *wire.Desc, f *transport.Frame) error {
+	d := &t.batch[t.bpos]
+	t.bpos++
 	var payload []byte
-	if d.Flags()&(wire.FlagInline|wire.FlagSlot|wire.FlagBlob) == wire.FlagInline && !d.HasReservedBits() && d.Length() <= wire.InlineMax {
+	if plainInline(d) {
 		if n := int(d.Length()); n > 0 {
-			// The inline bytes live in the batch, which the next batch
-			// overwrites; the frame may outlive it.
-			payload = t.cells.get(n, n)
+			if payload = t.cells.tryGet(n); payload == nil {
+				payload = t.cells.get(n)
+			}
 			copy(payload, d.Inline())
 		}
-	} else {
-		p, err := t.payloadOf(d)
-		if err != nil {
-			return err
-		}
-		payload = p
+	} else if payload, err = t.payloadOf(d); err != nil {
+		return false, err
 	}
 	if len(payload) > 0 {
 		t.held.Add(1)
@@ -138,7 +119,14 @@ func (t *Transport) deliver(d *wire.Desc, f *transport.Frame) error {
 	clear(f.Desc[wire.InlineOffset:])
 	f.Desc.SetLength(uint32(len(payload)))
 	f.Payload = payload
-	return nil
+	return true, nil
+}
+
+// plainInline reports whether d is a well-formed inline descriptor: the
+// inline flag alone of the payload flags, no reserved bit, a length that
+// fits.
+func plainInline(d *wire.Desc) bool {
+	return d.Flags()&(wire.FlagInline|wire.FlagSlot|wire.FlagBlob) == wire.FlagInline && !d.HasReservedBits() && d.Length() <= wire.InlineMax
 }
 
 // payloadOf validates and resolves the payload of a descriptor that is
@@ -160,7 +148,7 @@ func (t *Transport) payloadOf(d *wire.Desc) ([]byte, error) {
 	}
 	switch {
 	case d.Flags()&wire.FlagSlot == 0:
-		return nil, nil // no payload (an inline one came through deliver)
+		return nil, nil // no payload (an inline one came through TryRecv)
 	case n == 0:
 		// Nothing to hold on to: give the slot back now.
 		if err := t.ep.Release(d); err != nil {
@@ -192,7 +180,13 @@ func (t *Transport) Release(f *transport.Frame) {
 		t.releaseSlot(p)
 		return
 	}
-	if t.cells.put(p) || (t.blob.nout.Load() > 0 && t.blob.release(p)) {
+	if i, ok := t.cells.index(p); ok {
+		if t.cells.put(i) {
+			t.held.Add(-1)
+		}
+		return
+	}
+	if t.cells.more.put(p) || (t.blob.nout.Load() > 0 && t.blob.release(p)) {
 		t.held.Add(-1)
 	}
 }
@@ -236,16 +230,15 @@ func (t *Transport) stopPolling() {
 }
 
 // Arm announces that nobody polls; see transport.Poller. The poller's
-// reference (see polling) goes with it.
+// reference (see TryRecv) covers the look at the ring and goes with it;
+// an Arm without polling first takes one of its own, and a closed link
+// reports nothing pending (its doorbell is closed: nobody sleeps on it).
 func (t *Transport) Arm() bool {
-	defer t.stopPolling()
-	if t.bpos < t.bn {
-		return true
+	if !t.polling && !t.state.acquire() {
+		return false
 	}
-	if !t.state.acquire() {
-		return false // closed: nothing will ring, and no one must sleep
-	}
-	pending := t.ep.Arm()
+	t.polling = false
+	pending := t.bpos < t.bn || t.ep.Arm()
 	t.state.unref()
 	return pending
 }

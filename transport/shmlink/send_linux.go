@@ -11,7 +11,7 @@ import (
 // The sending side of the Transport: a frame's payload goes inline in its
 // descriptor, by reference to a slot (one the caller filled through Alloc,
 // or one Send copies into), or in a blob (blob_*.go); the descriptor then
-// goes into the ring, ringing the peer's doorbell if it parked.
+// goes into the ring, which rings the peer's doorbell if it parked.
 
 // Send transmits one frame: inline up to 28 bytes, by reference if payload
 // is (part of) a buffer from Alloc, otherwise copied once into a slot or,
@@ -26,37 +26,19 @@ func (t *Transport) Send(d *wire.Desc, payload []byte) error {
 
 // SendContext is Send whose waits for ring space and slots end when ctx is
 // done, with its status and nothing sent (transport.ContextSender).
+//
+// The common send, an inline or empty payload in the caller's memory, is
+// this one function and the ring's Push; a payload that this transport
+// owns (a buffer from Alloc, a blob lease) is claimed first and disposed
+// of afterwards as far as the send did not hand it to the peer, and one
+// too large to travel inline goes on in sendLarge.
 func (t *Transport) SendContext(ctx context.Context, d *wire.Desc, payload []byte) error {
 	var o owned
-	if cap(payload) > 0 {
-		if t.own.Contains(payload) {
-			o.idx, o.gen, o.off, o.room, o.slot = t.takeOwn(payload)
-		}
-		if !o.slot && cap(payload) <= wire.InlineMax && t.small.isOut(payload) {
-			// A small buffer from Alloc: the payload is copied into the
-			// descriptor, so it goes back to its arena after the send.
-			err := t.send(ctx, d, payload, &o)
-			t.small.put(payload)
-			return err
-		}
-		if !o.slot && t.blob.nleases.Load() > 0 {
-			o.lease, o.loff = t.blob.findLease(payload)
-		}
+	if cap(payload) > 0 && t.mayOwn(payload) {
+		t.claim(payload, &o)
+		defer t.dispose(&o)
 	}
-	err := t.send(ctx, d, payload, &o)
-	if o.slot {
-		t.freeOwn(o.idx, o.gen)
-	}
-	if o.lease != nil {
-		o.lease.discard()
-	}
-	return err
-}
-
-// send does the work of Send. Whatever of o it hands to the peer it clears;
-// the caller disposes of the rest.
-func (t *Transport) send(ctx context.Context, d *wire.Desc, p []byte, o *owned) error {
-	n := len(p)
+	n := len(payload)
 	if n > t.max {
 		return plexus.Errorf(plexus.ResourceExhausted, "shm: payload of %d bytes exceeds the %d-byte frame limit", n, t.max)
 	}
@@ -73,19 +55,73 @@ func (t *Transport) send(ctx context.Context, d *wire.Desc, p []byte, o *owned) 
 	d.SetFlags(d.Flags() &^ (wire.FlagInline | wire.FlagSlot))
 	clear(d[wire.InlineOffset:])
 	d.SetLength(uint32(n))
-
 	var w [1]wire.Desc
 	w[0] = *d
+	if n > wire.InlineMax {
+		return t.sendLarge(ctx, w[:], payload, &o)
+	}
+	if n > 0 {
+		w[0].SetInline(payload)
+	}
+	sent, err := t.ep.TrySend(w[:])
+	if sent == 1 && err == nil {
+		return nil
+	}
+	return t.pushRest(ctx, w[:], sent, err)
+}
+
+// mayOwn reports whether p may be memory this transport owns: in its own
+// pool, or while small buffers from Alloc or blob leases are out. It
+// inlines, and is false for the session's own buffers nearly always.
+func (t *Transport) mayOwn(p []byte) bool {
+	return t.own.Contains(p) || t.small.out.Load() != 0 || t.blob.nleases.Load() > 0
+}
+
+// claim finds what of its own the transport is given in p (an own slot
+// out with the caller, a small buffer from Alloc, a blob lease) and notes
+// it in o, taking it back from the caller.
+func (t *Transport) claim(p []byte, o *owned) {
+	if t.own.Contains(p) {
+		o.idx, o.gen, o.off, o.room, o.slot = t.takeOwn(p)
+	}
 	switch {
-	case n == 0:
-	case n <= wire.InlineMax:
-		w[0].SetInline(p)
+	case o.slot:
+	case cap(p) <= wire.InlineMax && t.small.isOut(p):
+		// A small buffer from Alloc: the payload is copied into the
+		// descriptor, so it goes back to its arena after the send.
+		o.cell = p
+	case t.blob.nleases.Load() > 0:
+		o.lease, o.loff = t.blob.findLease(p)
+	}
+}
+
+// dispose gives back what claim found and the send did not hand to the
+// peer (which clears it from o).
+func (t *Transport) dispose(o *owned) {
+	if o.slot {
+		t.freeOwn(o.idx, o.gen)
+	}
+	if o.cell != nil {
+		t.small.put(o.cell)
+	}
+	if o.lease != nil {
+		o.lease.discard()
+	}
+}
+
+// sendLarge sends a payload too large to travel inline, described by
+// w[0]: by reference to the own slot or blob lease it is in (handed to
+// the peer, and cleared from o), or copied into a slot or a blob. The
+// caller holds a reference to the link.
+func (t *Transport) sendLarge(ctx context.Context, w []wire.Desc, p []byte, o *owned) error {
+	n := len(p)
+	switch {
 	case o.slot && o.room >= n:
 		// (A payload running past its slot cannot be cut from an
 		// Alloc'd buffer, whose capacity ends with the slot; it would
-		// be copied below, and the slot freed by Send after the copy.)
+		// be copied below, and the slot freed by dispose after the copy.)
 		w[0].SetSlotRef(o.idx, o.gen, uint32(o.off), uint32(n))
-		if err := t.push(ctx, w[:]); err != nil {
+		if err := t.push(ctx, w); err != nil {
 			return err
 		}
 		// The slot is the peer's now, and with it the reference: the
@@ -96,18 +132,12 @@ func (t *Transport) send(ctx context.Context, d *wire.Desc, p []byte, o *owned) 
 	case o.lease != nil:
 		l, off := o.lease, o.loff
 		o.lease = nil
-		return t.blob.sendLeased(ctx, w[:], l, off, n)
+		return t.blob.sendLeased(ctx, w, l, off, n)
 	case n <= t.ownMax:
-		return t.sendInSlot(ctx, w[:], p)
+		return t.sendInSlot(ctx, w, p)
 	default:
-		return t.blob.send(ctx, w[:], p)
+		return t.blob.send(ctx, w, p)
 	}
-	// An inline or empty payload: push's work, written out so that the
-	// most common send enters one function fewer.
-	if sent, err := t.ep.SendContext(ctx, w[:]); sent != 1 || err != nil {
-		return t.errs.pushed(sent == 1, err)
-	}
-	return nil
 }
 
 // sendInSlot copies p into a slot of this side's pool and publishes it as
@@ -130,14 +160,26 @@ func (t *Transport) sendInSlot(ctx context.Context, w []wire.Desc, p []byte) err
 	return nil
 }
 
-// push publishes one descriptor. A descriptor that reached the ring counts
-// as sent even if ringing the peer's doorbell then failed: the peer finds
-// it on its next look. A doorbell the peer broke (saturated, or made
-// blocking) breaks the link all the same.
+// push publishes w. A descriptor that reached the ring counts as sent
+// even if ringing the peer's doorbell then failed: the peer finds it on
+// its next look. A doorbell the peer broke (saturated, or made blocking)
+// breaks the link all the same.
 func (t *Transport) push(ctx context.Context, w []wire.Desc) error {
-	sent, err := t.ep.SendContext(ctx, w)
+	sent, err := t.ep.TrySend(w)
 	if sent == len(w) && err == nil {
 		return nil
+	}
+	return t.pushRest(ctx, w, sent, err)
+}
+
+// pushRest finishes a push of w of which TrySend published sent with err:
+// it waits for ring space for the rest (within ctx and the segment's
+// bound) if the ring was full, and reports as push does.
+func (t *Transport) pushRest(ctx context.Context, w []wire.Desc, sent int, err error) error {
+	if err == nil {
+		var more int
+		more, err = t.ep.SendContext(ctx, w[sent:])
+		sent += more
 	}
 	return t.errs.pushed(sent == len(w), err)
 }

@@ -58,6 +58,18 @@ func (s *linkState) unref() {
 	}
 }
 
+// recvErr is err for a receiver, which still delivers what the peer sent
+// before it died: the peer's death is not an error yet.
+func (s *linkState) recvErr() error {
+	if s.closed.Load() {
+		return errLinkClosed
+	}
+	if f := s.fault.Load(); f != nil && f.Code != plexus.PeerDied {
+		return f
+	}
+	return nil
+}
+
 // err is the error every call reports once the link is down, nil while
 // it is up: own Close wins over the peer's death and violations.
 func (s *linkState) err() error {

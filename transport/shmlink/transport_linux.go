@@ -57,7 +57,7 @@ type Transport struct {
 	state linkState   // references to the segment, Close, the fault
 	torn  atomic.Bool // the segment is unmapped
 
-	cells cellArena // storage of received inline payloads
+	cells recvCells // storage of received inline payloads
 	small cellArena // buffers from Alloc of up to wire.InlineMax bytes
 
 	// held counts delivered frames with a payload not yet released. A
@@ -119,6 +119,7 @@ func New(seg *shm.Segment, ctl *net.UnixConn, cfg Config) (*Transport, error) {
 		seg: seg, ep: ep, own: ep.Pool(), peer: ep.PeerPool(),
 		max: cfg.MaxPayload, wait: ep.WaitLimit(),
 	}
+	t.cells.mem = new([ringCells * cellSize]byte)
 	t.errs.t = t
 	t.ownMax = t.own.MaxSize()
 	t.ownHeld = make([]atomic.Uint32, t.own.NumSlots())
@@ -291,4 +292,5 @@ type owned struct {
 	off, room int // payload's offset in the slot, and the slot's bytes from there
 	lease     *lease
 	loff      int
+	cell      []byte // a small buffer from Alloc, back to its arena after the send
 }
