@@ -144,17 +144,17 @@ func (d *demo) unary() error {
 	t := time.Now()
 	got, err := d.f.Apply(d.ctx, d.op, d.w, d.h, d.img)
 	if err != nil {
-		return fmt.Errorf("Apply: %w", err)
+		return fmt.Errorf("call Apply: %w", err)
 	}
 	el := time.Since(t)
 	if filter.Checksum(got) != filter.Checksum(want) || len(got) != len(want) {
-		return errors.New("Apply: the plugin's image differs from Go's")
+		return errors.New("call Apply: the plugin's image differs from Go's")
 	}
 	fmt.Fprintf(d.out, "unary Apply: %s filtered in %v, same as Go's (checksum %016x)\n", mib(len(got)), round(el), filter.Checksum(got))
 	t = time.Now()
 	sum, err := d.f.Checksum(d.ctx, d.img)
 	if err != nil || sum != filter.Checksum(d.img) {
-		return fmt.Errorf("Checksum: %x, %v", sum, err)
+		return fmt.Errorf("call Checksum: %x, %v", sum, err)
 	}
 	fmt.Fprintf(d.out, "unary Checksum: %s read in place in %v\n", mib(len(d.img)), round(time.Since(t)))
 	return nil
@@ -166,10 +166,10 @@ func (d *demo) progress() error {
 	var msgs []uint64
 	err := d.f.Progress(d.ctx, d.op, d.w, d.h, d.img, func(p uint64) error { msgs = append(msgs, p); return nil })
 	if err != nil {
-		return fmt.Errorf("Progress: %w", err)
+		return fmt.Errorf("call Progress: %w", err)
 	}
 	if len(msgs) != 11 || msgs[10] != filter.Checksum(want) {
-		return fmt.Errorf("Progress: messages %v", msgs)
+		return fmt.Errorf("call Progress: messages %v", msgs)
 	}
 	fmt.Fprintf(d.out, "server stream Progress: %d%% .. %d%% in %d messages, then the checksum, in %v\n", msgs[0], msgs[9], 10, round(time.Since(t)))
 	return nil
@@ -195,10 +195,10 @@ func (d *demo) tiles() error {
 	t := time.Now()
 	n, sum, err := d.f.Tiles(d.ctx, d.op, d.w, source(ts))
 	if err != nil {
-		return fmt.Errorf("Tiles: %w", err)
+		return fmt.Errorf("call Tiles: %w", err)
 	}
 	if n != wantN || sum != wantSum {
-		return fmt.Errorf("Tiles: %d tiles, sum %x; Go: %d, %x", n, sum, wantN, wantSum)
+		return fmt.Errorf("call Tiles: %d tiles, sum %x; Go: %d, %x", n, sum, wantN, wantSum)
 	}
 	fmt.Fprintf(d.out, "client stream Tiles: %d tiles of %d rows filtered in place in %v, same as Go's\n", n, d.rows, round(time.Since(t)))
 	return nil
@@ -231,10 +231,10 @@ func (d *demo) bidi() error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("Stream: %w", err)
+		return fmt.Errorf("call Stream: %w", err)
 	}
 	if n != len(ts) {
-		return fmt.Errorf("Stream: %d tiles back of %d", n, len(ts))
+		return fmt.Errorf("call Stream: %d tiles back of %d", n, len(ts))
 	}
 	fmt.Fprintf(d.out, "bidi stream Stream: %d tiles sent and %d filtered tiles back in %v, same as Go's\n", len(ts), n, round(time.Since(t)))
 	// Round trips of the smallest call.
@@ -242,7 +242,7 @@ func (d *demo) bidi() error {
 	t = time.Now()
 	for i := range calls {
 		if s, err := d.f.Add(d.ctx, int64(i), 1); err != nil || s != int64(i)+1 {
-			return fmt.Errorf("Add: %d, %v", s, err)
+			return fmt.Errorf("call Add: %d, %v", s, err)
 		}
 	}
 	fmt.Fprintf(d.out, "unary Add: %d calls, %v a call\n", calls, round(time.Since(t)/calls))
@@ -251,7 +251,7 @@ func (d *demo) bidi() error {
 
 func (d *demo) note() error {
 	if err := d.f.Note(d.ctx, "done with "+d.op); err != nil {
-		return fmt.Errorf("Note: %w", err)
+		return fmt.Errorf("call Note: %w", err)
 	}
 	fmt.Fprintln(d.out, "notification Note: sent")
 	return nil

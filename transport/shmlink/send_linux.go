@@ -30,13 +30,14 @@ func (t *Transport) Send(d *wire.Desc, payload []byte) error {
 // The common send, an inline or empty payload in the caller's memory, is
 // this one function and the ring's Push; a payload that this transport
 // owns (a buffer from Alloc, a blob lease) is claimed first and disposed
-// of afterwards as far as the send did not hand it to the peer, and one
+// of afterwards as far as the send did not hand it to the peer (owned's
+// claim and dispose), and one
 // too large to travel inline goes on in sendLarge.
 func (t *Transport) SendContext(ctx context.Context, d *wire.Desc, payload []byte) error {
 	var o owned
 	if cap(payload) > 0 && t.mayOwn(payload) {
-		t.claim(payload, &o)
-		defer t.dispose(&o)
+		o.claim(t, payload)
+		defer o.dispose(t)
 	}
 	n := len(payload)
 	if n > t.max {
@@ -77,10 +78,10 @@ func (t *Transport) mayOwn(p []byte) bool {
 	return t.own.Contains(p) || t.small.out.Load() != 0 || t.blob.nleases.Load() > 0
 }
 
-// claim finds what of its own the transport is given in p (an own slot
-// out with the caller, a small buffer from Alloc, a blob lease) and notes
-// it in o, taking it back from the caller.
-func (t *Transport) claim(p []byte, o *owned) {
+// claim finds what of its own t is given in p (an own slot out with the
+// caller, a small buffer from Alloc, a blob lease) and notes it in o,
+// taking it back from the caller.
+func (o *owned) claim(t *Transport, p []byte) {
 	if t.own.Contains(p) {
 		o.idx, o.gen, o.off, o.room, o.slot = t.takeOwn(p)
 	}
@@ -95,9 +96,9 @@ func (t *Transport) claim(p []byte, o *owned) {
 	}
 }
 
-// dispose gives back what claim found and the send did not hand to the
-// peer (which clears it from o).
-func (t *Transport) dispose(o *owned) {
+// dispose gives back to t what claim found and the send did not hand to
+// the peer (which clears it from o).
+func (o *owned) dispose(t *Transport) {
 	if o.slot {
 		t.freeOwn(o.idx, o.gen)
 	}
