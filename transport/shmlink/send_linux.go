@@ -28,11 +28,11 @@ func (t *Transport) Send(d *wire.Desc, payload []byte) error {
 // done, with its status and nothing sent (transport.ContextSender).
 //
 // The common send, an inline or empty payload in the caller's memory, is
-// this one function and the ring's Push; a payload that this transport
+// this one function and the ring's Push. A payload that this transport
 // owns (a buffer from Alloc, a blob lease) is claimed first and disposed
 // of afterwards as far as the send did not hand it to the peer (owned's
-// claim and dispose), and one
-// too large to travel inline goes on in sendLarge.
+// claim and dispose); one too large to travel inline goes on in
+// sendLarge.
 func (t *Transport) SendContext(ctx context.Context, d *wire.Desc, payload []byte) error {
 	var o owned
 	if cap(payload) > 0 && t.mayOwn(payload) {
