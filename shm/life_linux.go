@@ -156,19 +156,20 @@ func (e *Endpoint) WatchPeerLife() bool {
 		}
 		// A word that names a thread is waited on with the waiters bit
 		// set, or the kernel would not wake us; 0 (not held yet) is
-		// waited on as it is, until the holder's wake.
-		if v != 0 && v&futexWaiters == 0 {
-			if !word.CompareAndSwap(v, v|futexWaiters) {
-				quick++
+		// waited on as it is, until the holder's wake. A word the peer
+		// rewrote between the load and the compare-and-swap is a quick
+		// look like a quick wake-up, slowed down with them: a peer
+		// rewriting it in a loop would otherwise buy a look per race.
+		if v == 0 || v&futexWaiters != 0 || word.CompareAndSwap(v, v|futexWaiters) {
+			if v != 0 {
+				v |= futexWaiters
+			}
+			t0 := time.Now()
+			futexSleep(word, v, lifeWaitBound)
+			if time.Since(t0) >= lifeBackoff {
+				quick = 0
 				continue
 			}
-			v |= futexWaiters
-		}
-		t0 := time.Now()
-		futexSleep(word, v, lifeWaitBound)
-		if time.Since(t0) >= lifeBackoff {
-			quick = 0
-			continue
 		}
 		if quick++; quick >= lifeQuickRun {
 			time.Sleep(lifeBackoff)
