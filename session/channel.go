@@ -399,7 +399,15 @@ func (ch *channel) drop() {
 	ch.mu.Lock()
 	ch.step(evFinish)
 	q := ch.queue[ch.head:]
-	ch.queue, ch.head = nil, 0
+	if len(q) == 0 {
+		// Nothing to release: the queue keeps its array for the
+		// channel's next call (a served unary call's OPEN is queued
+		// into it, and would otherwise cost an allocation per call).
+		ch.queue = ch.queue[:0]
+	} else {
+		ch.queue = nil // q is released below, outside the lock
+	}
+	ch.head = 0
 	ch.mu.Unlock()
 	for i := range q {
 		ch.s.t.Release(&q[i].f)

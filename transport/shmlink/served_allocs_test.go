@@ -1,0 +1,55 @@
+package shmlink
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/session"
+	"github.com/plexus-ipc/plexus/shm"
+)
+
+// TestServedCallAllocs: a unary call between two sessions over a
+// shared-memory pair in this process, whose handler allocates nothing,
+// allocates only the handler's context in steady state: the cancellable
+// context, its cause function and the value that carries the call (3).
+// The caller's side allocates nothing (TestZeroAllocs, plexus bench's
+// allocs_per_call); a served channel reuses its queue's array from one
+// call to the next.
+func TestServedCallAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	h, p, err := Pair(shm.Config{}, Config{})
+	require.NoError(t, err)
+	mux := session.NewMux()
+	var answer plexus.Marshaler = plexus.Raw("pong") // boxed once
+	id, err := mux.HandleUnary("test.Allocs", "Ping", func(context.Context, []byte) (plexus.Marshaler, error) {
+		return answer, nil
+	})
+	require.NoError(t, err)
+	server := session.New(p, session.Config{Role: session.Acceptor, Mux: mux, KeepaliveIdle: -1})
+	t.Cleanup(func() { _ = server.Close() })
+	client := session.New(h, session.Config{Role: session.Initiator, KeepaliveIdle: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	// No deadline: one would add the handler's timer context and its
+	// timer, a cost of the deadline, not of the call.
+	ctx := context.Background()
+	var req plexus.Marshaler = plexus.Raw("ping")
+	var resp plexus.Raw = make([]byte, 0, 16)
+	var failed error
+	call := func() {
+		if err := client.Invoke(ctx, id, req, &resp); err != nil {
+			failed = err
+		}
+	}
+	for range 1000 {
+		call()
+	}
+	allocs := testing.AllocsPerRun(2000, call)
+	require.NoError(t, failed)
+	require.Equal(t, "pong", string(resp))
+	require.LessOrEqual(t, allocs, 3.0, "allocations per served call, both sides")
+}
