@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/plexus-ipc/plexus"
 )
@@ -26,6 +27,30 @@ type Bus struct {
 	published uint64
 	orphaned  uint64
 	scratch   []*Subscription // match results, reused under mu
+	// last is the subject last published and its tokens (see tokensOf).
+	last atomic.Pointer[parsedSubject]
+}
+
+// parsedSubject is a concrete subject and its tokens, which nobody
+// changes once parsed: envelopes, history and matching only read them.
+type parsedSubject struct {
+	subject string
+	tokens  []string
+}
+
+// tokensOf validates subject and splits it into tokens. The last subject
+// published is kept with its tokens: publishers mostly publish on one
+// subject after another, and splitting it again would cost an allocation
+// per message.
+func (b *Bus) tokensOf(subject string) ([]string, error) {
+	if p := b.last.Load(); p != nil && p.subject == subject {
+		return p.tokens, nil
+	}
+	tokens, err := parse(subject, false)
+	if err == nil {
+		b.last.Store(&parsedSubject{subject: subject, tokens: tokens})
+	}
+	return tokens, err
 }
 
 // Stats counts a Bus's traffic and state.

@@ -43,7 +43,7 @@ func (b *Bus) Publish(ctx context.Context, msg *Message) (PublishResult, error) 
 	if msg == nil {
 		return PublishResult{}, plexus.Errorf(plexus.InvalidArgument, "bus: nil message")
 	}
-	tokens, err := parse(msg.Subject, false)
+	tokens, err := b.tokensOf(msg.Subject)
 	e := newEnvelope(msg, tokens)
 	defer e.release() // the publisher's reference, last
 	if err != nil {

@@ -3,6 +3,7 @@ package bus
 import (
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/stretchr/testify/require"
@@ -106,4 +107,27 @@ func mustParse(t testing.TB, s string, pattern bool) []string {
 	tokens, err := parse(s, pattern)
 	require.NoError(t, err)
 	return tokens
+}
+
+// TestTokensOfKeepsLast: the last subject published is split once; another
+// subject is split anew (and kept), and an invalid one is refused and not
+// kept.
+func TestTokensOfKeepsLast(t *testing.T) {
+	b, err := New(Config{})
+	require.NoError(t, err)
+	defer b.Close()
+	a1, err := b.tokensOf("doc.1.saved")
+	require.NoError(t, err)
+	require.Equal(t, []string{"doc", "1", "saved"}, a1)
+	a2, err := b.tokensOf("doc.1.saved")
+	require.NoError(t, err)
+	require.Equal(t, uintptr(unsafe.Pointer(unsafe.SliceData(a1))), uintptr(unsafe.Pointer(unsafe.SliceData(a2))), "split once")
+	c, err := b.tokensOf("doc.2")
+	require.NoError(t, err)
+	require.Equal(t, []string{"doc", "2"}, c)
+	_, err = b.tokensOf("doc..x")
+	require.Error(t, err)
+	c2, err := b.tokensOf("doc.2")
+	require.NoError(t, err)
+	require.Equal(t, uintptr(unsafe.Pointer(unsafe.SliceData(c))), uintptr(unsafe.Pointer(unsafe.SliceData(c2))), "an invalid subject is not kept")
 }

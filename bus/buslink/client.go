@@ -193,6 +193,9 @@ type Subscription struct {
 	// neither is allocated per message.
 	rec delivery
 	in  inbox
+	// subject is the last delivery's, validated: the next, when equal,
+	// shares its string (see internString).
+	subject string
 }
 
 // ID is the subscription's ID on the remote bus.
@@ -311,7 +314,7 @@ func (s *Subscription) read() {
 // releases.
 func (s *Subscription) recv() (*Delivery, error) {
 	m := &s.rec
-	*m = delivery{}
+	*m = delivery{prev: s.subject}
 	s.in = inbox{u: m}
 	if err := s.st.Recv(&s.in); err != nil {
 		return nil, err
@@ -319,6 +322,7 @@ func (s *Subscription) recv() (*Delivery, error) {
 	if s.in.err != nil {
 		return nil, s.in.err
 	}
+	s.subject = m.subject // validated
 	d := &Delivery{Subject: m.subject, Header: m.header, Data: m.data, Seq: m.seq,
 		Redelivered: m.flags&flagRedelivered != 0, Replayed: m.flags&flagReplayed != 0, tag: m.tag, sub: s}
 	if m.flags&flagLarge == 0 {

@@ -357,6 +357,10 @@ type delivery struct {
 	data     []byte
 	flags    uint8
 	size     uint64
+	// prev, when decoding, is the subject of the subscription's previous
+	// delivery, already validated: an equal subject is that string
+	// itself (see internString), not encoded.
+	prev string
 }
 
 func (m *delivery) Msgsize() int {
@@ -388,7 +392,7 @@ func (m *delivery) UnmarshalMsg(b []byte) ([]byte, error) {
 		m.seq, err = d.Uint64()
 	}
 	if err == nil {
-		m.subject, err = d.String()
+		m.subject, err = internString(&d, m.prev)
 	}
 	if err == nil {
 		m.header, err = readHeader(&d)
@@ -411,7 +415,24 @@ func (m *delivery) UnmarshalMsg(b []byte) ([]byte, error) {
 	if err := m.check(); err != nil {
 		return nil, err
 	}
+	if m.subject != "" && m.subject == m.prev {
+		return nil, nil // validated with the previous delivery
+	}
 	return nil, bus.ValidateSubject(m.subject)
+}
+
+// internString reads a string, returning prev itself when the bytes are
+// equal to it: a subscription's deliveries mostly carry one subject,
+// which then costs no allocation per message.
+func internString(d *codec.Decoder, prev string) (string, error) {
+	v, err := d.StringView()
+	if err != nil {
+		return "", err
+	}
+	if string(v) == prev {
+		return prev, nil
+	}
+	return string(v), nil
 }
 
 // check refuses a tag 0, unknown flags, and a size that does not go with
