@@ -126,6 +126,14 @@ func FuzzDecodeDelivery(f *testing.F) {
 		if len(b) > 0 && len(m.data) > 0 && &m.data[0] == &b[len(b)-1] {
 			t.Fatal("the data is a view of the payload, which is released after Recv")
 		}
+		// Decoded after a delivery of the same subject (which shares its
+		// string), and after one of another, it is the same delivery.
+		for _, prev := range []string{m.subject, "other.subject"} {
+			again := delivery{prev: prev}
+			if _, err := again.UnmarshalMsg(b); err != nil || again.subject != m.subject || again.tag != m.tag {
+				t.Fatalf("decoded after %q: %v, %#v", prev, err, again)
+			}
+		}
 		roundTrip(t, &m, &delivery{})
 	})
 }
