@@ -14,15 +14,16 @@
 // valid until it closes too. Views returned by Resolve and slots returned by
 // Alloc are valid only until the Segment is closed.
 //
-// Concurrency: an Endpoint's Send, Alloc, FreeOwn, Resolve and Release may
-// be called from any number of goroutines; Recv and TryRecv from one
+// Concurrency: an Endpoint's Send, TrySend, Alloc, FreeOwn, Resolve and
+// Release may be called from any number of goroutines (the ring's producer
+// serialises the pushes); Recv and TryRecv from one
 // goroutine at a time (not both at once). Arm, Pending, Disarm, Wait and
 // Wake, with which a receiver lets one goroutine poll with TryRecv while
 // another sleeps on the data doorbell, and Interrupt may be called from any
 // goroutine. A Pool is safe for concurrent use by both processes. Every
 // value the peer can write is copied out and validated before use; a
-// violation is reported as an error wrapping ErrProtocol and breaks this
-// link only.
+// violation is reported as an error wrapping ErrProtocol (by TrySend and
+// TryRecv, which inline, as ring.ErrCorrupt) and breaks this link only.
 //
 // Waiting: nothing in this package waits without a bound. Receivers spin for
 // a short time budget and then park on their doorbell; senders ring a
