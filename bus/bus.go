@@ -27,6 +27,7 @@ type Bus struct {
 	published uint64
 	orphaned  uint64
 	scratch   []*Subscription // match results, reused under mu
+	routes    routeCache      // emptied whenever subs changes
 	// last is the subject last published and its tokens (see tokensOf).
 	last atomic.Pointer[parsedSubject]
 }
@@ -139,6 +140,7 @@ func (b *Bus) attach(s *Subscription, opts SubOptions) error {
 	}
 	s.attached = true
 	b.subs.insert(s.tokens, s)
+	b.routes.invalidate()
 	b.live[s] = struct{}{}
 	if opts.History > 0 {
 		// Under bus.mu, as Publish records and routes: a message is
@@ -193,6 +195,7 @@ func (b *Bus) endLocked(s *Subscription, err error, rel *releases) {
 	}
 	s.attached = false
 	b.subs.remove(s.tokens, s)
+	b.routes.invalidate()
 	delete(b.live, s)
 	g := s.group
 	if g != nil {

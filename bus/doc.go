@@ -3,8 +3,8 @@
 // groups, bounded per-subscription buffers with overflow policies,
 // history for late subscribers, and payload ownership. It knows nothing
 // of processes or links; a later layer feeds a plugin's subscription
-// from Subscription.Next into a session stream, and maps the plugin's
-// death to Subscription.Kill.
+// from Subscription.TakeBatch (or Next) into a session stream, and maps
+// the plugin's death to Subscription.Kill.
 //
 // Subjects are tokens separated by '.' ("sensor.kitchen.temp"), at most
 // MaxSubjectLen bytes and MaxTokens tokens, without spaces or control
@@ -12,6 +12,14 @@
 // one or more trailing tokens (last token only); publishers use concrete
 // subjects. A token trie (sublist.go, after NATS's sublist) finds the
 // subscriptions matching a subject without scanning them all.
+//
+// Publish caches each concrete subject's route (routecache.go): the
+// matching subscriptions, sorted, split into fan-out ones and groups,
+// for at most 256 subjects, emptied wholesale when full. Every subscribe
+// and every end of a subscription empties it, under the Bus's mutex that
+// Publish routes under, so a cached route is never stale; a publish on a
+// subject already seen routes without walking the trie, sorting or
+// allocating (unless a Block subscription is full and it must wait).
 //
 // # Delivery
 //
@@ -28,8 +36,8 @@
 // stalls full holds it only while every other member is full too.
 //
 // Each subscription holds at most SubOptions.Buffer messages, drained by
-// its consumer with Next (or Consume); for a queue member, messages
-// taken by Next and not yet Done (in flight) count too. When a message
+// its consumer with Next (or Consume, or TakeBatch); for a queue member,
+// messages taken and not yet Done (in flight) count too. When a message
 // arrives at a full subscription, its Overflow policy decides: Block
 // makes the publisher wait for room within the publisher's context,
 // DropOldest drops the oldest buffered message, DropNewest the arriving
@@ -64,6 +72,16 @@
 //     publisher per subscription. Redeliveries come after what the
 //     member already held.
 //
+// TakeBatch moves up to len(ds) buffered messages into the caller's
+// slice, oldest first, under one lock and without allocating; Wait waits
+// for one (or the end) without taking it. Each ds[i] filled is a
+// delivery as Next's, Done on &ds[i]; TakeBatch overwrites ds[i], so the
+// caller reuses a slot only once it has finished with what it held
+// (Done, or given up: a queue member's given-up message stays in flight
+// until the member ends). Deliveries are not copied, only filled in
+// place. A queue member keys its in-flight messages by take order, not
+// by the Delivery's address, so a reused slot does not confuse them.
+//
 // History: Config.History (or the first matching Config.HistoryRules
 // entry) keeps the last N messages of each concrete subject, for at most
 // Config.HistorySubjects subjects (the one published to least recently
@@ -94,24 +112,27 @@
 // Unsubscribe (CANCELED; idempotent), its context ends (CANCELED or
 // DEADLINE_EXCEEDED), Kill (the given status, ABORTED if nil), its End
 // policy (RESOURCE_EXHAUSTED), or Close. Once it has ended, Next returns
-// that status at once and Err holds it. A fan-out delivery taken before
-// the end stays valid and is released by its Done; a queue member's is
-// redelivered elsewhere and its Done fails. The bus starts no
-// goroutines: Publish and Next wait on the caller's goroutine, and a
-// subscription's context is watched with context.AfterFunc, stopped when
-// the subscription ends.
+// that status at once (TakeBatch 0 and it, Wait nil) and Err holds it.
+// A fan-out delivery taken before the end stays valid and is released by
+// its Done; a queue member's is redelivered elsewhere and its Done fails.
+// The bus starts no goroutines: Publish, Next and Wait wait on the
+// caller's goroutine, and a subscription's context is watched with
+// context.AfterFunc, stopped when the subscription ends.
 //
 // # Concurrency
 //
 // Every method of Bus, Subscription and Delivery is safe for concurrent
 // use. Publish may block only on a full Block subscription (or group),
-// and only within its context; Next waits for a message within its
-// context; nothing else waits except for the locks. Locks: the Bus's
-// mutex guards the matcher, the groups, the history and the publish
-// sequence, and is taken before a Subscription's mutex (its buffer, in
-// flight set and counters); at most one Subscription's mutex is held at a
-// time. Next, TryNext and Done take only their subscription's mutex, so
-// consumers do not contend with each other; Publish, Subscribe and the
-// ends of subscriptions serialize on the Bus's mutex, which Publish
-// releases before it waits for room.
+// and only within its context; Next and Wait wait for a message within
+// their context; nothing else waits except for the locks. Locks: the
+// Bus's mutex guards the matcher and its route cache, the groups, the
+// history and the publish sequence, and is taken before a Subscription's
+// mutex (its buffer, in flight set and counters); at most one
+// Subscription's mutex is held at a time. Next, TryNext, TakeBatch, Wait
+// and Done take only their subscription's mutex, so consumers do not
+// contend with each other; Publish, Subscribe and the ends of
+// subscriptions serialize on the Bus's mutex, which Publish releases
+// before it waits for room. The slice given to TakeBatch is the
+// caller's, not guarded: one goroutine fills and reads it at a time, and
+// Done on &ds[i] must not race with a TakeBatch refilling ds[i].
 package bus

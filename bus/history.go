@@ -49,6 +49,9 @@ func (h *history) keepFor(subject []string) int {
 // record retains e, evicting the subject's oldest message beyond its
 // keep and the stalest subject beyond the bound.
 func (h *history) record(e *envelope, rel *releases) {
+	if h.keep == 0 && len(h.rules) == 0 {
+		return // no history kept: no lookup per publish
+	}
 	el := h.subjects[e.subject]
 	if el == nil {
 		keep := h.keepFor(e.tokens)

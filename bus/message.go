@@ -40,6 +40,8 @@ type Message struct {
 // delivery stops being its consumer's when the subscription ends (the
 // message goes to another member, or is dropped and may be released):
 // a consumer that ends its own member stops reading its deliveries.
+// A Delivery is not copied (go vet's copylocks): TakeBatch fills the
+// caller's slice in place, and Done is called on &ds[i].
 type Delivery struct {
 	Subject string
 	Header  plexus.Metadata
@@ -58,8 +60,8 @@ type Delivery struct {
 
 	env   *envelope
 	sub   *Subscription
-	order uint64      // when a queue member took it, to redeliver in that order
-	done  atomic.Bool // fan-out deliveries; a queue member's are in its inflight set
+	order uint64      // queue members: the take order, its key in the member's inflight
+	done  atomic.Bool // fan-out deliveries; a queue member's are in its inflight
 }
 
 // Done says the consumer is finished with the delivery; the bus may then
@@ -68,6 +70,9 @@ type Delivery struct {
 // to another member if this one ends. Done succeeds once; it fails with
 // FAILED_PRECONDITION when called again, or when the member ended first.
 func (d *Delivery) Done() error {
+	if d.sub == nil { // the zero Delivery, e.g. a slot TakeBatch did not fill
+		return plexus.Errorf(plexus.FailedPrecondition, "bus: Done on an empty delivery")
+	}
 	if d.sub.group != nil {
 		if !d.sub.ack(d) {
 			return plexus.Errorf(plexus.FailedPrecondition, "bus: delivery %d on %q already done, or its queue subscription ended first (the message went to another member, or was dropped)", d.Seq, d.Subject)

@@ -188,9 +188,15 @@ func (m *model) pick() *modelSub {
 	return m.subs[m.rng.IntN(len(m.subs))]
 }
 
+// next takes with TryNext, or sometimes with TakeBatch (0 to 3 at once,
+// into a fresh slice: the model keeps pointers into it until Done).
 func (m *model) next() {
 	ms := m.pick()
 	if ms == nil {
+		return
+	}
+	if m.rng.IntN(3) == 0 {
+		m.takeBatch(ms)
 		return
 	}
 	d, err := ms.s.TryNext()
@@ -200,18 +206,38 @@ func (m *model) next() {
 		return
 	}
 	require.NoError(m.t, err)
+	if (ms.queue == "" && len(ms.buf) == 0) || (ms.queue != "" && d == nil) {
+		require.Nil(m.t, d)
+		return
+	}
+	require.NotNil(m.t, d)
+	m.took(ms, d)
+}
+
+func (m *model) takeBatch(ms *modelSub) {
+	ds := make([]Delivery, m.rng.IntN(4))
+	n, err := ms.s.TakeBatch(ds)
+	if ms.endCode != plexus.OK {
+		require.Zero(m.t, n)
+		require.Equal(m.t, ms.endCode, plexus.CodeOf(err))
+		return
+	}
+	require.NoError(m.t, err)
 	if ms.queue == "" {
-		if len(ms.buf) == 0 {
-			require.Nil(m.t, d)
-			return
-		}
-		require.NotNil(m.t, d)
+		require.Equal(m.t, min(len(ds), len(ms.buf)), n)
+	}
+	require.LessOrEqual(m.t, n, len(ds))
+	for i := range n {
+		m.took(ms, &ds[i])
+	}
+}
+
+// took checks a delivery the subscription gave and records it taken.
+func (m *model) took(ms *modelSub, d *Delivery) {
+	if ms.queue == "" {
 		require.Equal(m.t, ms.buf[0], idOf(d))
 		ms.buf = ms.buf[1:]
 		ms.taken = append(ms.taken, d)
-		return
-	}
-	if d == nil {
 		return
 	}
 	id := idOf(d)

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"slices"
 
 	"github.com/plexus-ipc/plexus"
 )
@@ -79,32 +78,26 @@ func (b *Bus) Publish(ctx context.Context, msg *Message) (PublishResult, error) 
 // subscription order, then one member of each group. It returns the
 // Block ones that were full, each holding a reference for the wait.
 func (b *Bus) route(e *envelope, res *PublishResult, rel *releases) []pending {
-	matched := b.dropMistyped(b.subs.match(e.tokens, b.scratch[:0]), e, rel)
-	slices.SortFunc(matched, byID)
+	r := b.routesFor(e.subject, e.tokens)
+	if e.typ != 0 && r.typed && b.dropMistyped(r.all, e, rel) {
+		// The ones it ended left the sublist, and the cache with them.
+		r = b.routesFor(e.subject, e.tokens)
+	}
 	var waits []pending
-	var groups []*group
-	for _, s := range matched {
-		switch {
-		case s.group == nil:
-			e.retain()
-			s.mu.Lock()
-			out := s.offer(item{env: e}, rel)
-			s.mu.Unlock()
-			if b.settle(s, out, e, res, rel) {
-				waits = append(waits, pending{s: s})
-			}
-		case !slices.Contains(groups, s.group):
-			groups = append(groups, s.group)
+	for _, s := range r.fanout {
+		e.retain()
+		s.mu.Lock()
+		out := s.offer(item{env: e}, rel)
+		s.mu.Unlock()
+		if b.settle(s, out, e, res, rel) {
+			waits = append(waits, pending{s: s})
 		}
 	}
-	for _, g := range groups {
-		cands := slices.DeleteFunc(slices.Clone(matched), func(s *Subscription) bool { return s.group != g })
-		if m := b.offerGroup(g, cands, e, res, rel); m != nil {
-			waits = append(waits, pending{s: m, queue: g.name})
+	for _, gr := range r.groups {
+		if m := b.offerGroup(gr.g, gr.cands, e, res, rel); m != nil {
+			waits = append(waits, pending{s: m, queue: gr.g.name})
 		}
 	}
-	clear(matched)
-	b.scratch = matched[:0]
 	return waits
 }
 

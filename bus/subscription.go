@@ -11,7 +11,7 @@ import (
 
 // Subscription receives the messages published to the subjects its
 // pattern matches, through a bounded buffer its consumer drains with
-// Next. Its methods are safe for concurrent use.
+// Next or TakeBatch. Its methods are safe for concurrent use.
 type Subscription struct {
 	bus      *Bus
 	id       uint64
@@ -31,9 +31,9 @@ type Subscription struct {
 
 	mu       sync.Mutex
 	buf      fifo
-	inflight map[*Delivery]struct{} // queue members: taken, not yet Done
-	taken    uint64
-	err      error // why it ended; nil while live
+	inflight map[uint64]*envelope // queue members: taken, not yet Done, by take order
+	taken    uint64               // queue members: messages taken, the last order given
+	err      error                // why it ended; nil while live
 	ended    chan struct{}
 	avail    signal // a message was buffered, or the subscription ended
 	room     signal // held went down, or the subscription ended
@@ -43,8 +43,8 @@ type Subscription struct {
 
 // SubStats counts what happened to a subscription's messages.
 type SubStats struct {
-	// Delivered: messages handed to the consumer by Next (redeliveries
-	// included).
+	// Delivered: messages handed to the consumer by Next, TryNext or
+	// TakeBatch (redeliveries included).
 	Delivered uint64
 	// Dropped: messages this subscription lost: by its overflow policy,
 	// by a Block wait that the publisher gave up, and the ones it held
@@ -54,8 +54,8 @@ type SubStats struct {
 	// Redistributed: messages handed to the rest of the group when this
 	// queue member ended.
 	Redistributed uint64
-	// Buffered and InFlight are held now: waiting for Next, and (queue
-	// members) taken and not yet Done.
+	// Buffered and InFlight are held now: waiting to be taken, and
+	// (queue members) taken and not yet Done.
 	Buffered, InFlight int
 	// Waiting is the publishers waiting for room in this fan-out
 	// subscription (Block); a group's waiting publishers are not counted.
@@ -79,7 +79,7 @@ func newSubscription(b *Bus, pattern string, tokens []string, opts SubOptions) *
 		s.limit = b.cfg.Buffer
 	}
 	if opts.Queue != "" {
-		s.inflight = make(map[*Delivery]struct{})
+		s.inflight = make(map[uint64]*envelope)
 	}
 	return s
 }
@@ -202,30 +202,46 @@ func (s *Subscription) takeLocked() (*Delivery, error) {
 	if s.buf.n == 0 {
 		return nil, s.err
 	}
-	it := s.buf.pop()
-	e := it.env
-	d := &Delivery{Subject: e.subject, Header: e.header, Data: e.data, Type: e.typ, Seq: e.seq,
-		Redelivered: it.redelivered, Replayed: it.replayed, env: e, sub: s}
-	s.stats.Delivered++
-	if s.group != nil {
-		// Still held, now in flight: load and room do not change.
-		s.taken++
-		d.order = s.taken
-		s.inflight[d] = struct{}{}
-	} else {
-		s.heldDown()
-	}
+	d := new(Delivery)
+	s.fillLocked(d)
+	s.tookLocked()
 	return d, nil
 }
 
-// ack ends a queue member's delivery if it is still in flight here.
+// fillLocked pops the oldest buffered message into *d, overwriting it. A
+// queue member's stays held, now in flight, under its take order.
+func (s *Subscription) fillLocked(d *Delivery) {
+	it := s.buf.pop()
+	e := it.env
+	var order uint64
+	if s.group != nil {
+		s.taken++
+		order = s.taken
+		s.inflight[order] = e
+	}
+	*d = Delivery{Subject: e.subject, Header: e.header, Data: e.data, Type: e.typ, Seq: e.seq,
+		Redelivered: it.redelivered, Replayed: it.replayed, env: e, sub: s, order: order}
+	s.stats.Delivered++
+}
+
+// tookLocked follows one or more fillLocked: a fan-out subscription's
+// load went down; a queue member's did not (its messages are in flight).
+func (s *Subscription) tookLocked() {
+	if s.group == nil {
+		s.heldDown()
+	}
+}
+
+// ack ends a queue member's delivery if it is still in flight here: the
+// order must be in flight with the same message, so a Done repeated, or
+// after the member ended (which emptied inflight), finds nothing.
 func (s *Subscription) ack(d *Delivery) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.inflight[d]; !ok {
+	if e, ok := s.inflight[d.order]; !ok || e != d.env {
 		return false
 	}
-	delete(s.inflight, d)
+	delete(s.inflight, d.order)
 	s.heldDown()
 	return true
 }
@@ -314,14 +330,14 @@ func (s *Subscription) endLocked(err error, keep bool, rel *releases) []item {
 		s.stop()
 		s.stop = nil
 	}
-	flying := make([]*Delivery, 0, len(s.inflight))
-	for d := range s.inflight {
-		flying = append(flying, d)
+	orders := make([]uint64, 0, len(s.inflight))
+	for o := range s.inflight {
+		orders = append(orders, o)
 	}
-	slices.SortFunc(flying, func(a, b *Delivery) int { return compareU64(a.order, b.order) })
-	items := make([]item, 0, len(flying)+s.buf.n)
-	for _, d := range flying {
-		items = append(items, item{env: d.env})
+	slices.Sort(orders)
+	items := make([]item, 0, len(orders)+s.buf.n)
+	for _, o := range orders {
+		items = append(items, item{env: s.inflight[o]})
 	}
 	items = append(items, s.buf.drain()...)
 	s.inflight = nil

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/plexus-ipc/plexus"
 )
@@ -64,17 +63,17 @@ func (t *subjectTypes) conflict(pattern string, typ uint64) error {
 }
 
 // dropMistyped ends the typed subscriptions among matched that expect
-// another type than e's and returns matched without them (Bus.mu held).
-func (b *Bus) dropMistyped(matched []*Subscription, e *envelope, rel *releases) []*Subscription {
-	if e.typ == 0 {
-		return matched
-	}
-	return slices.DeleteFunc(matched, func(s *Subscription) bool {
+// another type than e's, and reports whether it ended any (Bus.mu held).
+// It does not modify matched, which may be the route cache's.
+func (b *Bus) dropMistyped(matched []*Subscription, e *envelope, rel *releases) bool {
+	ended := false
+	for _, s := range matched {
 		if s.typ == 0 || s.typ == e.typ {
-			return false
+			continue
 		}
 		b.endLocked(s, plexus.Errorf(plexus.VersionMismatch, "bus: subscription to %q expects messages of type %#x; subject %q carries %s",
 			s.pattern, s.typ, e.subject, fmt.Sprintf("%#x", e.typ)), rel)
-		return true
-	})
+		ended = true
+	}
+	return ended
 }

@@ -16,6 +16,9 @@ func SizeSlice[T any](s []T, f func(T) int) int {
 // SizeMap bounds the encoding of m given bounds for keys and values.
 func SizeMap[K comparable, V any](m map[K]V, fk func(K) int, fv func(V) int) int {
 	n := SizeMapHeader
+	if len(m) == 0 {
+		return n // a range over even a nil map costs an iterator's setup
+	}
 	for k, v := range m {
 		n += fk(k) + fv(v)
 	}

@@ -27,18 +27,21 @@
 //     more than zero), and the host answers [delivered, dropped] and
 //     ends the call; the caller does not CloseSend (its window is spent
 //     by the data until the host's bus releases it).
-//   - Subscribe (/3), bidirectional stream: the OPEN carries [pattern,
+//   - Subscribe (/4), bidirectional stream: the OPEN carries [pattern,
 //     queue, policy, buffer, overflow, history, type] (bus.SubOptions;
 //     Buffer at most the host's Config.MaxBuffer; a typed subscription
 //     is refused with VERSION_MISMATCH as on the bus); the host answers
 //     [subscription ID] once the bus subscription exists, then sends
-//     each delivery as [tag, seq, subject, header, data, flags, size],
-//     tags numbering the stream's deliveries from 1; flags 1 is
-//     redelivered, 2 replayed, 4 large: data is empty and the data, of
-//     size bytes (more than zero; size is 0 without the flag), is the
-//     stream's next message, alone. A queue member sends back acks
-//     [upTo, tags]: every tag up to upTo, and each of tags. Closing its
-//     side (CloseSend) unsubscribes; the host then ends the stream OK.
+//     the deliveries in batches: [delivery, ...], 1 to MaxBatch of
+//     them, each [tag, seq, subject, header, data, flags, size], tags
+//     numbering the stream's deliveries from 1, each following the one
+//     before it; flags 1 is redelivered, 2 replayed, 4 large: data is
+//     empty and the data, of size bytes (more than zero; size is 0
+//     without the flag), is the stream's next message, alone; only a
+//     batch's last delivery may be large. A queue member sends back
+//     acks [upTo, tags]: every tag up to upTo, and each of tags. Closing
+//     its side (CloseSend) unsubscribes; the host then ends the stream
+//     OK.
 //
 // # Large messages
 //
@@ -75,15 +78,18 @@
 //
 // # Delivery semantics
 //
-// The host's pump takes a message from the bus subscription (Next) only
-// when the previous one is in the stream, and the stream sends only
-// within its flow-control window, which the subscriber gives back as its
-// consumer takes messages (Next). So a slow remote subscriber fills its
-// bus buffer exactly as a local one would, and the bus's overflow policy
-// applies to it: Block holds the publishers, DropOldest and DropNewest
-// drop on the host, End ends it (Next then returns RESOURCE_EXHAUSTED).
-// What the stream holds beyond the bus buffer is bounded by the window
-// (64 KiB by default) and one message in the client.
+// The host's pump takes what the bus subscription has ready (up to
+// MaxBatch) only when the previous batch is in the stream, and the
+// stream sends only within its flow-control window, which the subscriber
+// gives back as it receives; its reader receives the next batch only
+// while fewer than MaxBatch deliveries and 8 KiB of data wait for Next.
+// So a slow remote subscriber fills its bus buffer as a local one would,
+// and the bus's overflow policy applies to it: Block holds the
+// publishers, DropOldest and DropNewest drop on the host, End ends it
+// (Next then returns RESOURCE_EXHAUSTED, after what a fan-out
+// subscription had received). What the link holds beyond the bus buffer
+// is bounded by the window (64 KiB by default) and one batch in the
+// client, beyond what waits for Next.
 //
 //   - Fan-out: a delivery is Done on the bus once it has been sent (its
 //     bytes are copied into the stream, or, sealed, referenced by the

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"unsafe"
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/bus"
@@ -110,31 +111,91 @@ func FuzzDecodeSubscribed(f *testing.F) {
 	})
 }
 
-func FuzzDecodeDelivery(f *testing.F) {
-	addSeeds(f, "FuzzDecodeDelivery")
+// batchMsg adapts the two halves of a batch's wire form (batchOut, sent
+// by the host; batchIn, decoded by the subscriber) to wireMsg.
+type batchMsg struct{ batchOut }
+
+func (m *batchMsg) UnmarshalMsg(b []byte) ([]byte, error) {
+	var in batchIn
+	if _, err := in.UnmarshalMsg(b); err != nil {
+		return nil, err
+	}
+	m.recs = recsOf(&in)
+	return nil, nil
+}
+
+// recsOf turns a received batch back into the records sent.
+func recsOf(in *batchIn) []delivery {
+	recs := make([]delivery, 0, len(in.out))
+	for i, d := range in.out {
+		r := delivery{tag: d.tag, seq: d.Seq, subject: d.Subject, header: d.Header, data: d.Data}
+		if i == len(in.out)-1 {
+			r.size = in.large
+		}
+		if d.Redelivered {
+			r.flags |= flagRedelivered
+		}
+		if d.Replayed {
+			r.flags |= flagReplayed
+		}
+		if r.size > 0 {
+			r.flags |= flagLarge
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// within reports whether p lies in b's memory.
+func within(p, b []byte) bool {
+	if len(p) == 0 || len(b) == 0 {
+		return false
+	}
+	a, lo := uintptr(unsafe.Pointer(&p[0])), uintptr(unsafe.Pointer(&b[0]))
+	return a >= lo && a < lo+uintptr(len(b))
+}
+
+func FuzzDecodeBatch(f *testing.F) {
+	addSeeds(f, "FuzzDecodeBatch")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var m delivery
-		if _, err := m.UnmarshalMsg(b); err != nil {
+		var in batchIn
+		if _, err := in.UnmarshalMsg(b); err != nil {
+			if len(in.out) != 0 {
+				t.Fatalf("a refused batch left %d deliveries", len(in.out))
+			}
 			return
 		}
-		if m.tag == 0 || m.flags&^flagsKnown != 0 || bus.ValidateSubject(m.subject) != nil || checkHeader(m.header) != nil {
-			t.Fatalf("accepted an invalid delivery %#v", m)
+		if len(in.out) == 0 || len(in.out) > MaxBatch {
+			t.Fatalf("accepted a batch of %d", len(in.out))
 		}
-		if large := m.flags&flagLarge != 0; large != (m.size > 0) || (large && len(m.data) > 0) || m.size > maxLargeSize {
-			t.Fatalf("accepted a large flag %v with size %d and %d bytes of data", large, m.size, len(m.data))
-		}
-		if len(b) > 0 && len(m.data) > 0 && &m.data[0] == &b[len(b)-1] {
-			t.Fatal("the data is a view of the payload, which is released after Recv")
-		}
-		// Decoded after a delivery of the same subject (which shares its
-		// string), and after one of another, it is the same delivery.
-		for _, prev := range []string{m.subject, "other.subject"} {
-			again := delivery{prev: prev}
-			if _, err := again.UnmarshalMsg(b); err != nil || again.subject != m.subject || again.tag != m.tag {
-				t.Fatalf("decoded after %q: %v, %#v", prev, err, again)
+		for i, d := range in.out {
+			if d.tag != uint64(i+1) || bus.ValidateSubject(d.Subject) != nil || checkHeader(d.Header) != nil {
+				t.Fatalf("accepted an invalid delivery %d: %#v", i, d)
+			}
+			if last := i == len(in.out)-1; last && in.large > 0 && (len(d.Data) > 0 || in.large > maxLargeSize) {
+				t.Fatalf("accepted a large delivery with %d bytes and size %d", len(d.Data), in.large)
+			}
+			if within(d.Data, b) {
+				t.Fatal("the data is a view of the payload, which is released after Recv")
 			}
 		}
-		roundTrip(t, &m, &delivery{})
+		if in.tag != uint64(len(in.out)) || in.subject != in.out[len(in.out)-1].Subject {
+			t.Fatalf("carried tag %d and subject %q out of %d deliveries", in.tag, in.subject, len(in.out))
+		}
+		want := recsOf(&in)
+		// Decoded after a batch of the same subject (which shares its
+		// string), and after one of another, it is the same batch; after
+		// another tag it is refused.
+		for _, prev := range []string{in.out[0].Subject, "other.subject"} {
+			again := batchIn{subject: prev}
+			if _, err := again.UnmarshalMsg(b); err != nil || !reflect.DeepEqual(recsOf(&again), want) {
+				t.Fatalf("decoded after %q: %v", prev, err)
+			}
+		}
+		if _, err := (&batchIn{tag: 1}).UnmarshalMsg(b); err == nil {
+			t.Fatal("accepted tags from 1 after tag 1")
+		}
+		roundTrip(t, &batchMsg{batchOut{recs: want}}, &batchMsg{})
 	})
 }
 
@@ -186,10 +247,17 @@ func seeds() map[string][]wireMsg {
 			&subscribeRequest{pattern: ">", opts: bus.SubOptions{History: bus.AllHistory, Overflow: bus.DropOldest}},
 		},
 		"FuzzDecodeSubscribed": {&subscribed{id: 7}},
-		"FuzzDecodeDelivery": {
-			&delivery{tag: 1, seq: 42, subject: "a.b", data: []byte("x")},
-			&delivery{tag: 9, seq: 3, subject: "a", header: h, flags: flagRedelivered | flagReplayed},
-			&delivery{tag: 2, seq: 5, subject: "big.0", header: h, data: []byte{}, flags: flagLarge | flagRedelivered, size: 16 << 20},
+		"FuzzDecodeBatch": {
+			&batchMsg{batchOut{recs: []delivery{{tag: 1, seq: 42, subject: "a.b", data: []byte("x")}}}},
+			&batchMsg{batchOut{recs: []delivery{
+				{tag: 1, seq: 3, subject: "a", header: h, flags: flagRedelivered | flagReplayed},
+				{tag: 2, seq: 4, subject: "a", data: []byte("yz")},
+				{tag: 3, seq: 7, subject: "a.c", data: []byte{}, flags: flagReplayed},
+			}}},
+			&batchMsg{batchOut{recs: []delivery{
+				{tag: 1, seq: 4, subject: "big.0", data: []byte("small")},
+				{tag: 2, seq: 5, subject: "big.0", header: h, flags: flagLarge | flagRedelivered, size: 16 << 20},
+			}}},
 		},
 		"FuzzDecodeLargeRequest": {
 			&largeRequest{subject: "big.0", size: 16 << 20},

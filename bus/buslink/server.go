@@ -163,9 +163,13 @@ type pump struct {
 	// end of the subscription.
 	unsubscribed atomic.Bool
 
-	// rec is the record send encodes each delivery from: the pump's
-	// goroutine's own (Send encodes it before it returns).
-	rec delivery
+	// The pump's goroutine's own: a fan-out subscription's deliveries
+	// as TakeBatch fills them, the deliveries taken (pointers into taken,
+	// or a queue member's from TryNext), and the batch sent of them
+	// (Send encodes it before it returns).
+	taken [MaxBatch]bus.Delivery
+	ds    []*bus.Delivery
+	out   batchOut
 
 	mu       sync.Mutex
 	sent     uint64                   // tags sent: 1..sent
@@ -173,18 +177,20 @@ type pump struct {
 	inflight map[uint64]*bus.Delivery // queue members: sent, not acknowledged
 }
 
-// run sends deliveries as fast as flow control lets it, packing those
-// that are ready into shared frames and flushing whenever the
-// subscription's buffer runs dry. It returns nil after the subscriber's
-// unsubscribe, else the status the subscription ended with.
+// run sends deliveries as fast as flow control lets it: what the
+// subscription has ready goes in batches, and the stream's packed frames
+// are flushed whenever its buffer runs dry. It returns nil after the
+// subscriber's unsubscribe, else the status the subscription ended with.
 func (p *pump) run(ctx context.Context) error {
 	for {
-		d, err := p.sub.TryNext()
-		if d == nil && err == nil {
-			if err = p.st.Flush(); err != nil {
-				return err
+		err := p.take()
+		if len(p.ds) == 0 && err == nil {
+			if err = p.st.Flush(); err == nil {
+				err = p.sub.Wait(ctx)
 			}
-			d, err = p.sub.Next(ctx)
+			if err == nil {
+				continue
+			}
 		}
 		if err != nil {
 			if p.unsubscribed.Load() {
@@ -192,46 +198,107 @@ func (p *pump) run(ctx context.Context) error {
 			}
 			return err
 		}
-		if err := p.send(d); err != nil {
+		if err := p.sendAll(); err != nil {
 			return err
 		}
 	}
 }
 
-// send sends one delivery. A fan-out delivery is Done once its bytes are
-// in the stream (the send copies them, or, for large data in sealed
+// take puts in p.ds what the subscription has ready, up to MaxBatch: a
+// fan-out subscription's in one TakeBatch, without allocating; a queue
+// member's one by one (each stays in flight, by pointer, until its ack).
+// The error is the subscription's end, once nothing is left.
+func (p *pump) take() error {
+	p.ds = p.ds[:0]
+	if !p.queue {
+		n, err := p.sub.TakeBatch(p.taken[:])
+		for i := range n {
+			p.ds = append(p.ds, &p.taken[i])
+		}
+		return err
+	}
+	for len(p.ds) < MaxBatch {
+		d, err := p.sub.TryNext()
+		if d == nil {
+			if len(p.ds) > 0 {
+				return nil
+			}
+			return err
+		}
+		p.ds = append(p.ds, d)
+	}
+	return nil
+}
+
+// sendAll sends p.ds in batches of about batchBytes, a large delivery
+// closing its batch. When a send fails, the fan-out deliveries not sent
+// are Done all the same (the bus releases their payloads).
+func (p *pump) sendAll() error {
+	ds := p.ds
+	for len(ds) > 0 {
+		n, size, large := 0, 0, false
+		for n < len(ds) && size < batchBytes && !large {
+			large = len(ds[n].Data) > LargeData
+			size += len(ds[n].Subject) + len(ds[n].Data) + 32
+			n++
+		}
+		if err := p.send(ds[:n], large); err != nil {
+			if !p.queue {
+				for _, d := range ds[n:] {
+					_ = d.Done()
+				}
+			}
+			return err
+		}
+		ds = ds[n:]
+	}
+	clear(p.ds)
+	return nil
+}
+
+// send sends one batch. A fan-out delivery is Done once its bytes are in
+// the stream (the send copies them, or, for large data in sealed
 // memory, hands the transport a reference that outlives the bus's); a
 // queue member's stays in flight until the subscriber acknowledges its
-// tag. Large data follows its record as a message of its own (Raw alone
-// reaches the transport as it is).
-func (p *pump) send(d *bus.Delivery) error {
+// tag. Large data (of the last delivery only) follows the batch as a
+// message of its own (Raw alone reaches the transport as it is).
+func (p *pump) send(ds []*bus.Delivery, large bool) error {
 	p.mu.Lock()
-	p.sent++
-	tag := p.sent
+	first := p.sent + 1
+	p.sent += uint64(len(ds))
 	if p.queue {
-		p.inflight[tag] = d
+		for i, d := range ds {
+			p.inflight[first+uint64(i)] = d
+		}
 	}
 	p.mu.Unlock()
-	m := &p.rec
-	*m = delivery{tag: tag, seq: d.Seq, subject: d.Subject, header: d.Header, data: d.Data}
-	if d.Redelivered {
-		m.flags |= flagRedelivered
+	recs := p.out.recs[:0]
+	for i, d := range ds {
+		r := delivery{tag: first + uint64(i), seq: d.Seq, subject: d.Subject, header: d.Header, data: d.Data}
+		if d.Redelivered {
+			r.flags |= flagRedelivered
+		}
+		if d.Replayed {
+			r.flags |= flagReplayed
+		}
+		recs = append(recs, r)
 	}
-	if d.Replayed {
-		m.flags |= flagReplayed
-	}
-	large := len(d.Data) > LargeData
+	last := ds[len(ds)-1]
 	if large {
-		m.data, m.size = nil, uint64(len(d.Data))
-		m.flags |= flagLarge
+		r := &recs[len(recs)-1]
+		r.data, r.size = nil, uint64(len(last.Data))
+		r.flags |= flagLarge
 	}
-	err := p.st.Send(m)
-	*m = delivery{} // holds nothing of the message past its send
+	p.out.recs = recs
+	err := p.st.Send(&p.out)
+	clear(recs) // holds nothing of the messages past their send
 	if err == nil && large {
-		err = p.st.Send(plexus.Raw(d.Data))
+		err = p.st.Send(plexus.Raw(last.Data))
 	}
 	if !p.queue {
-		_ = d.Done()
+		for _, d := range ds {
+			_ = d.Done()
+		}
 	}
 	return err
 }
@@ -278,14 +345,14 @@ func (p *pump) ack(a *ack) error {
 		return plexus.Errorf(plexus.InvalidArgument, "buslink: ack up to tag %d, only %d sent", a.upTo, p.sent)
 	}
 	for ; p.low <= a.upTo; p.low++ {
-		done = p.take(p.low, done)
+		done = p.acked(p.low, done)
 	}
 	for _, t := range a.tags {
 		if t == 0 || t > p.sent {
 			p.mu.Unlock()
 			return plexus.Errorf(plexus.InvalidArgument, "buslink: ack of tag %d, only %d sent", t, p.sent)
 		}
-		done = p.take(t, done)
+		done = p.acked(t, done)
 	}
 	p.mu.Unlock()
 	for _, d := range done {
@@ -294,7 +361,7 @@ func (p *pump) ack(a *ack) error {
 	return nil
 }
 
-func (p *pump) take(tag uint64, done []*bus.Delivery) []*bus.Delivery {
+func (p *pump) acked(tag uint64, done []*bus.Delivery) []*bus.Delivery {
 	if d, ok := p.inflight[tag]; ok {
 		delete(p.inflight, tag)
 		done = append(done, d)

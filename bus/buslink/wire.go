@@ -73,9 +73,9 @@ const (
 	sigAsyncText   = "plexus.Bus.PublishAsync/2: message [subject str, header map|nil, data bin|nil, type uint]"
 	sigLargeText   = "plexus.Bus.PublishLarge/2: client stream: open [subject str, header map|nil, size uint, type uint]; then data alone (size bytes); " +
 		"response [delivered uint, dropped uint]"
-	sigSubText = "plexus.Bus.Subscribe/3: open [pattern str, queue str, policy uint, buffer uint, overflow uint, history uint, type uint]; " +
-		"down first [subscription uint], then [tag uint, seq uint, subject str, header map|nil, data bin|nil, flags uint(1 redelivered, 2 replayed, 4 large), size uint], " +
-		"a large one followed by its data alone (size bytes); " +
+	sigSubText = "plexus.Bus.Subscribe/4: open [pattern str, queue str, policy uint, buffer uint, overflow uint, history uint, type uint]; " +
+		"down first [subscription uint], then batches [[tag uint, seq uint, subject str, header map|nil, data bin|nil, flags uint(1 redelivered, 2 replayed, 4 large), size uint], ...] " +
+		"of 1 to 256, tags consecutive from 1, only the last large, a large one followed by its data alone (size bytes); " +
 		"up [upTo uint, tags [uint]]"
 )
 
@@ -357,10 +357,6 @@ type delivery struct {
 	data     []byte
 	flags    uint8
 	size     uint64
-	// prev, when decoding, is the subject of the subscription's previous
-	// delivery, already validated: an equal subject is that string
-	// itself (see internString), not encoded.
-	prev string
 }
 
 func (m *delivery) Msgsize() int {
@@ -368,7 +364,7 @@ func (m *delivery) Msgsize() int {
 	return n + codec.SizeMap(m.header, codec.SizeString, codec.SizeString)
 }
 
-func (m *delivery) MarshalMsg(b []byte) ([]byte, error) {
+func (m *delivery) appendTo(b []byte) []byte {
 	b = codec.AppendArrayHeader(b, 7)
 	b = codec.AppendUint64(b, m.tag)
 	b = codec.AppendUint64(b, m.seq)
@@ -376,14 +372,13 @@ func (m *delivery) MarshalMsg(b []byte) ([]byte, error) {
 	b = appendHeader(b, m.header)
 	b = codec.AppendBytes(b, m.data)
 	b = codec.AppendUint8(b, m.flags)
-	return codec.AppendUint64(b, m.size), nil
+	return codec.AppendUint64(b, m.size)
 }
 
-// UnmarshalMsg decodes a delivery into copies: the stream's payload is
-// released when Recv returns.
-func (m *delivery) UnmarshalMsg(b []byte) ([]byte, error) {
-	var d codec.Decoder
-	d.Reset(b, decodeLimits)
+// decode reads one delivery from d, its data a view of d's input. prev
+// is the subject of the delivery before it, already validated: an equal
+// subject is that string itself (see internString), not validated again.
+func (m *delivery) decode(d *codec.Decoder, prev string) error {
 	err := d.Tuple(7)
 	if err == nil {
 		m.tag, err = d.Uint64()
@@ -392,13 +387,13 @@ func (m *delivery) UnmarshalMsg(b []byte) ([]byte, error) {
 		m.seq, err = d.Uint64()
 	}
 	if err == nil {
-		m.subject, err = internString(&d, m.prev)
+		m.subject, err = internString(d, prev)
 	}
 	if err == nil {
-		m.header, err = readHeader(&d)
+		m.header, err = readHeader(d)
 	}
 	if err == nil {
-		m.data, err = readData(&d, true)
+		m.data, err = d.Bytes()
 	}
 	if err == nil {
 		m.flags, err = d.Uint8()
@@ -406,19 +401,16 @@ func (m *delivery) UnmarshalMsg(b []byte) ([]byte, error) {
 	if err == nil {
 		m.size, err = d.Uint64()
 	}
-	if err == nil {
-		err = d.Finish()
-	}
 	if err != nil {
-		return nil, malformed("delivery", err)
+		return malformed("delivery", err)
 	}
 	if err := m.check(); err != nil {
-		return nil, err
+		return err
 	}
-	if m.subject != "" && m.subject == m.prev {
-		return nil, nil // validated with the previous delivery
+	if m.subject != "" && m.subject == prev {
+		return nil
 	}
-	return nil, bus.ValidateSubject(m.subject)
+	return bus.ValidateSubject(m.subject)
 }
 
 // internString reads a string, returning prev itself when the bytes are
