@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -23,16 +24,12 @@ func BenchmarkBusFanOut1(b *testing.B) {
 		rates = append(rates, rate)
 	}
 	b.ReportMetric(median(rates), "msgs/s")
+	b.ReportMetric(slices.Min(rates), "min_msgs/s")
+	b.ReportMetric(slices.Max(rates), "max_msgs/s")
 }
 
 func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
+	s := slices.Clone(v)
+	slices.Sort(s)
 	return s[len(s)/2]
 }
