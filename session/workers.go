@@ -9,8 +9,12 @@ package session
 // while the link is idle and exit when the session ends.
 
 // maxIdleWorkers bounds the workers kept waiting; more exit after their
-// call.
-const maxIdleWorkers = 32
+// call. It was 32: under 64 concurrent callers half the workers then
+// exited after each burst, and their successors copied their stacks again
+// (transport/shmlink BenchmarkSessionConcurrent, three interleaved runs:
+// 571k-611k calls/s with 32, 654k-803k with 64, the same with 128). An
+// idle worker holds only its stack, a few KiB.
+const maxIdleWorkers = 64
 
 // spawn runs j on an idle worker if one is waiting, else on a new one.
 func (sv *server) spawn(j serveJob) {
