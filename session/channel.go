@@ -59,7 +59,7 @@ type channel struct {
 	rxPk   atomic.Pointer[packRef]
 	rxRest []byte
 
-	cancel context.CancelCauseFunc // server side: cancels the handler
+	call *callCtx // server side: the handler's context, which fail cancels
 
 	// obs is the call's interceptors (interceptor.go), nil without any.
 	// Set before the call's first frame (open, onOpen) and cleared by
@@ -113,7 +113,7 @@ func (p *chanPool) newChannel(id, method uint64, local bool) *channel {
 	ch.st.Store(0) // the call starts open
 	ch.rxPk.Store(nil)
 	ch.rxRest = nil
-	ch.consumed, ch.cancel, ch.obs = 0, nil, nil
+	ch.consumed, ch.call, ch.obs = 0, nil, nil
 	ch.mu.Unlock()
 	ch.id, ch.method, ch.local = id, method, local
 	// The send window without its lock: the previous call's senders are
@@ -334,8 +334,8 @@ func (ch *channel) fail(st *plexus.Status, e chanEvent) {
 	}
 	ch.mu.Unlock()
 	ch.send.close(st)
-	if ch.cancel != nil {
-		ch.cancel(st)
+	if ch.call != nil {
+		ch.call.cancel(st)
 	}
 	ch.signal()
 }

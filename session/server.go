@@ -7,7 +7,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/transport"
@@ -105,22 +104,16 @@ func (sv *server) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
 	// Not derived from s.ctx: the end of the session reaches the handler
 	// through ch.fail (die fails every channel), and a context without a
 	// cancellable parent is not registered with one, which saves a lock
-	// and a map insert and delete per call.
-	ctx, cancel := context.WithCancelCause(context.Background())
-	ch.cancel = cancel
-	stop := func() {}
-	if aux := d.Aux(); aux > 0 {
-		var stopDeadline context.CancelFunc
-		ctx, stopDeadline = context.WithDeadline(ctx, time.Now().Add(time.Duration(min(aux, 1<<62))))
-		stop = stopDeadline
-	}
-	ctx = context.WithValue(ctx, callKey{}, ch)
+	// and a map insert and delete per call. Its deadline is watched by
+	// the session's deadlines (see callctx.go).
+	cc := newCallCtx(ch, d.Aux())
+	ch.call = cc
+	var ctx context.Context = cc
 	if d.Flags()&wire.FlagMD != 0 {
 		md, _, err := wire.ParseMetadata(f.Payload)
 		if err != nil {
 			s.t.Release(f)
-			cancel(err)
-			stop()
+			cc.cancel(err)
 			return err.(*plexus.Status)
 		}
 		ctx = plexus.WithIncomingMetadata(ctx, md)
@@ -129,8 +122,7 @@ func (sv *server) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
 	if s.err != nil {
 		s.mu.Unlock()
 		s.t.Release(f)
-		cancel(s.err)
-		stop()
+		cc.cancel(s.err)
 		return nil
 	}
 	s.chans[id] = ch
@@ -138,14 +130,14 @@ func (sv *server) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
 	s.mu.Unlock()
 	if err := ch.onFrame(f); err != nil {
 		sv.handlers.Done()
-		cancel(err)
-		stop()
+		cc.cancel(err)
 		return err
 	}
 	if extra := s.cfg.ChannelWindow - DefaultChannelWindow; extra > 0 {
 		s.ctl.queueCredit(id, int64(extra))
 	}
-	job := serveJob{ctx: ctx, stop: stop, ch: ch, h: h}
+	s.deadlines.add(cc)
+	job := serveJob{ctx: ctx, cc: cc, ch: ch, h: h}
 	if !sv.admit(job, cost) {
 		waits = true
 		return nil
@@ -155,12 +147,13 @@ func (sv *server) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
 }
 
 // serveJob is a call of the peer's to run: its handler's context (and
-// what stops its deadline), its channel and its handler.
+// the callCtx under it, whose deadline the session watches), its channel
+// and its handler.
 type serveJob struct {
-	ctx  context.Context
-	stop func()
-	ch   *channel
-	h    *handler
+	ctx context.Context
+	cc  *callCtx
+	ch  *channel
+	h   *handler
 	// after, if set, is called by the goroutine that runs the call right
 	// after the call's STATUS has been sent: the receiver's hook for a
 	// reader that ran the call itself (see pollReceiver).
@@ -178,7 +171,7 @@ func (sv *server) serve(j serveJob) (next serveJob, more bool) {
 	ctx, ch, h := j.ctx, j.ch, j.h
 	defer sv.handlers.Done()
 	defer func() { next, more = sv.handlerDone() }()
-	defer j.stop()
+	defer s.deadlines.remove(j.cc)
 	sv.hold()
 	var resp plexus.Marshaler
 	var req item
@@ -255,7 +248,7 @@ func (sv *server) finishServer(ch *channel, resp plexus.Marshaler, herr error, r
 	defer func() {
 		s.disp.removeChannel(ch)
 		ch.drop()
-		ch.cancel(context.Canceled)
+		ch.call.cancel(context.Canceled)
 	}()
 	ch.mu.Lock()
 	// The peer never sends STATUS on a channel it opened, so a call

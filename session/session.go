@@ -51,6 +51,8 @@ type Session struct {
 	srv  server     // runs the peer's calls and notifications (server.go)
 	ctl  ctlWriter  // sends the frames the receiving side generates (ctl.go)
 
+	deadlines deadlines // of the peer's calls being served (callctx.go)
+
 	rx       receiver      // who receives, and how (see receiver)
 	rxFrames atomic.Uint64 // frames received, for idle detection
 
@@ -150,6 +152,7 @@ func (s *Session) die(st *plexus.Status) {
 	for _, ch := range chans {
 		ch.fail(st, evLinkDied)
 	}
+	s.deadlines.close()
 	if st.Code == plexus.ProtocolViolation {
 		// Found here or by the transport (a bad descriptor, doorbell,
 		// or control message): either way the peer broke the link.

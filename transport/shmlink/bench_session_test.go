@@ -99,11 +99,11 @@ func init() {
 // none ("cross-process-park").
 func BenchmarkSessionUnary(b *testing.B) {
 	_, echo := echoMux()
-	for _, mode := range []string{"in-process", "cross-process", "cross-process-park", "cross-process-sporadic"} {
+	for _, mode := range []string{"in-process", "cross-process", "cross-process-deadline", "cross-process-park", "cross-process-sporadic"} {
 		b.Run(mode, func(b *testing.B) {
 			var host *Transport
 			switch mode {
-			case "cross-process", "cross-process-sporadic":
+			case "cross-process", "cross-process-deadline", "cross-process-sporadic":
 				host = benchLink(b, "shm-bench-session", shm.Config{}, nil)
 			case "cross-process-park":
 				host = benchLink(b, "shm-bench-session", shm.Config{NoSpin: true}, map[string]string{"NOSPIN": "1"})
@@ -120,6 +120,13 @@ func BenchmarkSessionUnary(b *testing.B) {
 			s := session.New(host, session.Config{Role: session.Initiator, KeepaliveIdle: -1})
 			b.Cleanup(func() { _ = s.Close() })
 			ctx := context.Background()
+			if mode == "cross-process-deadline" {
+				// A caller's context with a deadline (a minute away), as
+				// most callers' are: the handler's side gets it too.
+				c, cancel := context.WithTimeout(ctx, time.Minute)
+				b.Cleanup(cancel)
+				ctx = c
+			}
 			var req plexus.Marshaler = plexus.Raw("0123456789abcdef") // boxed once: the conversion is the caller's cost, not the call's
 			var resp plexus.Raw
 			lat := newLatencies(0)

@@ -3,6 +3,7 @@ package shmlink
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -14,7 +15,8 @@ import (
 // TestServedCallAllocs: a unary call between two sessions over a
 // shared-memory pair in this process, whose handler allocates nothing,
 // allocates only the handler's context in steady state: the cancellable
-// context, its cause function and the value that carries the call (3).
+// context, its cause function and the call's context that carries the
+// call and its deadline (3), with a deadline as without.
 // The caller's side allocates nothing (TestZeroAllocs, plexus bench's
 // allocs_per_call); a served channel reuses its queue's array from one
 // call to the next.
@@ -34,9 +36,20 @@ func TestServedCallAllocs(t *testing.T) {
 	t.Cleanup(func() { _ = server.Close() })
 	client := session.New(h, session.Config{Role: session.Initiator, KeepaliveIdle: -1})
 	t.Cleanup(func() { _ = client.Close() })
-	// No deadline: one would add the handler's timer context and its
-	// timer, a cost of the deadline, not of the call.
-	ctx := context.Background()
+	for _, deadline := range []bool{false, true} {
+		ctx := context.Background()
+		if deadline {
+			// The handler's deadline is a field of its context, watched
+			// by the session's one timer: no allocation of its own.
+			c, cancel := context.WithTimeout(ctx, time.Hour)
+			t.Cleanup(cancel)
+			ctx = c
+		}
+		servedAllocs(t, client, id, ctx, deadline)
+	}
+}
+
+func servedAllocs(t *testing.T, client *session.Session, id uint64, ctx context.Context, deadline bool) {
 	var req plexus.Marshaler = plexus.Raw("ping")
 	var resp plexus.Raw = make([]byte, 0, 16)
 	var failed error
@@ -51,5 +64,5 @@ func TestServedCallAllocs(t *testing.T) {
 	allocs := testing.AllocsPerRun(2000, call)
 	require.NoError(t, failed)
 	require.Equal(t, "pong", string(resp))
-	require.LessOrEqual(t, allocs, 3.0, "allocations per served call, both sides")
+	require.LessOrEqual(t, allocs, 3.0, "allocations per served call, both sides (deadline %v)", deadline)
 }
