@@ -35,7 +35,7 @@
 // loop_receiver.go), one reader per session (it never blocks on
 // application code or on the transport's send side), and incoming calls
 // run on worker goroutines: one per call while its handler runs, of which
-// up to 32 stay idle afterwards, waiting for the next call, until the
+// up to 64 stay idle afterwards, waiting for the next call, until the
 // session ends (see workers.go). At most Config.MaxPeerCalls handlers run
 // at once; later calls wait without a goroutine, holding their
 // flow-control credit (see admission.go). On a
@@ -51,7 +51,10 @@
 // time, in arrival order, while any are pending (so a notification
 // handler that blocks delays the notifications after it; beyond
 // Config.MaxQueuedNotifications queued, their credit waits for the
-// handler, which slows the peer).
+// handler, which slows the peer). A handler's deadline needs no timer of
+// its own: the session's one deadline timer (callctx.go, armed on the
+// timer goroutine of the runtime) ends the contexts of the calls whose
+// deadlines pass.
 //
 // The caller's side of a unary call (Invoke) is kept short, as a path of
 // functions entered (go run ./internal/tools/callpath measures it): small
