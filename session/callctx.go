@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,14 +20,13 @@ import (
 // call comes with a deadline earlier than the one it is armed for.
 //
 // callCtx is a context of its own, whose Done channel, error and
-// AfterFunc registrations it keeps under its mutex, so that its deadline
-// can end it as a timerCtx would (Err: DeadlineExceeded), contexts
-// derived from it too (the standard library registers them through its
-// AfterFunc method, without a goroutine). Under it lies the call's
-// cancelCtx (context.WithCancelCause), cancelled with the same cause,
-// for context.Cause alone: Value hands it the lookup, and Cause reads
-// the cause there. It answers Value(callKey{}) itself, which saves a
-// valueCtx.
+// AfterFunc registrations it keeps, so that its deadline can end it as a
+// timerCtx would (Err: DeadlineExceeded), contexts derived from it too
+// (the standard library registers them through its AfterFunc method,
+// without a goroutine). It is one allocation: its Done channel is made
+// when first asked for, and the cancelCtx that context.Cause needs only
+// when first looked for (see Value). It answers Value(callKey{})
+// itself, which saves a valueCtx.
 
 // callCtx is the context of one call served.
 type callCtx struct {
@@ -34,13 +34,17 @@ type callCtx struct {
 	deadline time.Time // zero: none
 	index    int       // in the session's deadlines heap; -1 when not in it
 
-	causeCtx    context.Context // the cancelCtx that carries the cause
-	causeCancel context.CancelCauseFunc
-
+	ended atomic.Bool // err is set: Err's look without the lock
 	mu    sync.Mutex
 	done  chan struct{} // made on first use
 	err   error         // nil while the call's context lives
-	funcs []*afterFunc  // AfterFunc registrations not yet run
+	cause error
+	funcs []*afterFunc // AfterFunc registrations not yet run
+	// causeCtx is a cancelCtx cancelled with cause, made when a lookup
+	// of the standard library's own key reaches Value: context.Cause
+	// reads the cause there.
+	causeCtx    context.Context
+	causeCancel context.CancelCauseFunc
 }
 
 type afterFunc struct {
@@ -52,7 +56,6 @@ type afterFunc struct {
 // (0: no deadline).
 func newCallCtx(ch *channel, aux uint64) *callCtx {
 	c := &callCtx{ch: ch, index: -1}
-	c.causeCtx, c.causeCancel = context.WithCancelCause(context.Background())
 	if aux > 0 {
 		c.deadline = time.Now().Add(time.Duration(min(aux, 1<<62)))
 	}
@@ -74,16 +77,35 @@ func (c *callCtx) Done() <-chan struct{} {
 }
 
 func (c *callCtx) Err() error {
+	if !c.ended.Load() {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
 }
 
+// Value answers callKey itself. The standard library looks for its
+// cancelCtx with a key of type *int (context.Cause, and deriving a
+// context): that lookup gets the causeCtx, made then; every other key
+// finds nothing here, as under context.Background.
 func (c *callCtx) Value(key any) any {
-	if key == (callKey{}) {
+	switch key.(type) {
+	case callKey:
 		return c.ch
+	case *int:
+		c.mu.Lock()
+		if c.causeCtx == nil {
+			c.causeCtx, c.causeCancel = context.WithCancelCause(context.Background())
+			if c.err != nil {
+				c.causeCancel(c.cause)
+			}
+		}
+		cc := c.causeCtx
+		c.mu.Unlock()
+		return cc.Value(key)
 	}
-	return c.causeCtx.Value(key)
+	return nil
 }
 
 // AfterFunc runs f once the context ends (at once if it has); stop
@@ -110,8 +132,8 @@ func (c *callCtx) AfterFunc(f func()) (stop func() bool) {
 	}
 }
 
-// cancel ends the context with err (Canceled or DeadlineExceeded) and
-// cause, once; it is the channel's cancel (see channel.fail).
+// cancel ends the context (Err: Canceled) with cause, once; it is the
+// channel's cancel (see channel.fail).
 func (c *callCtx) cancel(cause error) { c.end(context.Canceled, cause) }
 
 // expire ends the call's context at its deadline: Err and Cause say
@@ -124,8 +146,11 @@ func (c *callCtx) end(err, cause error) {
 		c.mu.Unlock()
 		return
 	}
-	c.causeCancel(cause) // first: what Done wakes may ask for the cause
-	c.err = err
+	c.err, c.cause = err, cause
+	c.ended.Store(true)
+	if c.causeCancel != nil {
+		c.causeCancel(cause) // before Done: what it wakes may ask for the cause
+	}
 	if c.done != nil {
 		close(c.done)
 	}

@@ -24,7 +24,10 @@ func TestDeadlinesExpireInOrder(t *testing.T) {
 	start := time.Now()
 	mk := func(name string, after time.Duration) *callCtx {
 		c := newCallCtx(nil, uint64(after))
-		context.AfterFunc(c, func() {
+		// The method, which runs f where the context ends (the timer's
+		// goroutine, in deadline order); context.AfterFunc would run it
+		// on a goroutine of its own.
+		c.AfterFunc(func() {
 			mu.Lock()
 			order = append(order, name)
 			mu.Unlock()
@@ -93,7 +96,16 @@ func TestDeadlineEarlierRearms(t *testing.T) {
 	why := errors.New("peer died")
 	other := newCallCtx(nil, uint64(time.Hour))
 	d.add(other)
+	fired := make(chan struct{})
+	context.AfterFunc(other, func() { close(fired) })
+	stopped := context.AfterFunc(other, func() { t.Error("an AfterFunc stopped before the end ran") })
+	require.True(t, stopped(), "stopped before the end")
 	other.cancel(why)
+	select {
+	case <-fired:
+	case <-time.After(10 * time.Second):
+		t.Fatal("context.AfterFunc did not run at the end")
+	}
 	require.ErrorIs(t, other.Err(), context.Canceled)
 	require.Equal(t, why, context.Cause(other))
 	d.remove(other)
