@@ -21,6 +21,7 @@ func TestDeadlinesExpireInOrder(t *testing.T) {
 	defer d.close()
 	var mu sync.Mutex
 	var order []string
+	ran := make(chan struct{}, 4)
 	start := time.Now()
 	mk := func(name string, after time.Duration) *callCtx {
 		c := newCallCtx(nil, uint64(after))
@@ -31,6 +32,7 @@ func TestDeadlinesExpireInOrder(t *testing.T) {
 			mu.Lock()
 			order = append(order, name)
 			mu.Unlock()
+			ran <- struct{}{}
 		})
 		return c
 	}
@@ -63,6 +65,15 @@ func TestDeadlinesExpireInOrder(t *testing.T) {
 	case <-derived.Done():
 	case <-time.After(time.Second):
 		t.Fatal("the derived context did not end with its parent")
+	}
+	// Done closes before the context's AfterFuncs run (as a cancelCtx's
+	// does before its children end): wait for the three.
+	for range 3 {
+		select {
+		case <-ran:
+		case <-time.After(10 * time.Second):
+			t.Fatal("an AfterFunc never ran")
+		}
 	}
 	mu.Lock()
 	require.Equal(t, []string{"100ms", "200ms", "300ms"}, order)
