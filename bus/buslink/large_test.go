@@ -97,3 +97,40 @@ func waitClosed(t *testing.T, ctx context.Context, ch <-chan struct{}, what stri
 		t.Fatalf("timed out waiting for %s", what)
 	}
 }
+
+// TestMixedSizesInOrder: small and large messages interleaved on one
+// subject reach a fan-out subscriber and a queue member whole and in
+// the order published, on every transport: a large delivery closes its
+// batch and its data follows it, and the batches around it keep the
+// deliveries' order and tags.
+func TestMixedSizesInOrder(t *testing.T) {
+	sizes := []int{8, 300, buslink.LargeData + 1, 0, 64, buslink.LargeData + 4097, buslink.LargeData + 2, 5, 5, 1 << 10}
+	eachTransport(t, func(t *testing.T, tk transportKind) {
+		ctx := testCtx(t)
+		h := newHub(t, tk, bus.Config{})
+		sub := h.link()
+		fan, err := sub.client.Subscribe(ctx, "mix", bus.SubOptions{Buffer: 32})
+		require.NoError(t, err)
+		member, err := sub.client.Subscribe(ctx, "mix", bus.SubOptions{Queue: "q", Buffer: 32})
+		require.NoError(t, err)
+		want := make([][]byte, len(sizes))
+		for i, n := range sizes {
+			want[i] = bigData(n)
+			res, err := h.bus.Publish(ctx, &bus.Message{Subject: "mix", Data: want[i]})
+			require.NoError(t, err)
+			require.Equal(t, 2, res.Delivered, "message %d", i)
+		}
+		for _, s := range []*buslink.Subscription{fan, member} {
+			for i := range sizes {
+				d, err := s.Next(ctx)
+				require.NoError(t, err, "message %d (queue %q)", i, s.Queue())
+				require.Equal(t, len(want[i]), len(d.Data), "message %d (queue %q)", i, s.Queue())
+				require.True(t, bytes.Equal(want[i], d.Data), "message %d (queue %q)", i, s.Queue())
+				require.NoError(t, d.Done())
+			}
+		}
+		fan.Unsubscribe()
+		member.Unsubscribe()
+		h.waitSubs(0)
+	})
+}
