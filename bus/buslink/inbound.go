@@ -22,8 +22,8 @@ type inbound struct {
 	shut    bool // no more puts: what put is given is refused
 	// ready is signalled when deliveries arrive for waiting consumers,
 	// and passed on by a consumer that leaves more behind; room when the
-	// held deliveries stop being full (see full). Capacity 1 each: a signal is a
-	// hint, looked at again under mu.
+	// held deliveries stop being full (see full). Capacity 1 each: a
+	// signal is a hint, looked at again under mu.
 	ready, room chan struct{}
 }
 

@@ -130,9 +130,10 @@ func (s *Subscription) Unsubscribe() {
 }
 
 // read receives the host's batches and queues them for Next. It waits
-// while MaxBatch are held, receiving nothing more meanwhile, so that the
-// stream's flow control holds back the host's pump while the consumer is
-// slow; after Unsubscribe it discards what arrives until the end.
+// while the queue is full (MaxBatch deliveries or batchBytes of data, see
+// inbound), receiving nothing more meanwhile, so that the stream's flow
+// control holds back the host's pump while the consumer is slow; after
+// Unsubscribe it discards what arrives until the end.
 func (s *Subscription) read() {
 	for {
 		ds, err := s.recv()
