@@ -25,6 +25,20 @@ func collect(t testing.TB, r *sdkmetric.ManualReader) metrics {
 	return m
 }
 
+// collectServed collects once the serving side has counted a call of
+// method with code: a chain's Ends run innermost first, so the recorder
+// behind the meter sees the serving side's end before the meter has
+// counted it (the handler's goroutine is still in the chain).
+func collectServed(t testing.TB, r *sdkmetric.ManualReader, method, code string) metrics {
+	t.Helper()
+	var m metrics
+	require.True(t, waitFor(5*time.Second, time.Millisecond, func() bool {
+		m = collect(t, r)
+		return m.sum(MetricCalls, session.Serving, method, code) >= 0
+	}), "the serving side's %s %s counted", method, code)
+	return m
+}
+
 // data returns the data of the metric called name.
 func (m metrics) data(name string) metricdata.Aggregation {
 	for _, sm := range m.rm.ScopeMetrics {
@@ -103,7 +117,7 @@ func TestMetrics(t *testing.T) {
 	require.NoError(t, c.Invoke(ctx, echoID, plexus.Raw("hello"), &resp))
 	require.True(t, waitFor(5*time.Second, time.Millisecond, func() bool { return len(rec.side(session.Serving)) == 1 }))
 	require.Len(t, rec.side(session.Calling), 1)
-	m := collect(t, reader)
+	m := collectServed(t, reader, "Echo", "OK")
 	for _, side := range []session.Side{session.Calling, session.Serving} {
 		end := rec.side(side)[0]
 		require.Nil(t, end.Status)
@@ -127,7 +141,7 @@ func TestMetrics(t *testing.T) {
 	err := c.Invoke(ctx, failID, plexus.Raw("x"), nil)
 	require.True(t, errors.Is(err, plexus.ErrNotFound), "%v", err)
 	require.True(t, waitFor(5*time.Second, time.Millisecond, func() bool { return len(rec.side(session.Serving)) == 2 }))
-	m = collect(t, reader)
+	m = collectServed(t, reader, "Fail", "NOT_FOUND")
 	for _, side := range []session.Side{session.Calling, session.Serving} {
 		require.Equal(t, int64(1), m.sum(MetricCalls, side, "Fail", "NOT_FOUND"), side)
 		require.Equal(t, int64(-1), m.sum(MetricCalls, side, "Fail", "OK"), side)
