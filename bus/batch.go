@@ -16,6 +16,7 @@ func (s *Subscription) TakeBatch(ds []Delivery) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.buf.n == 0 {
+		s.spilled = false // the sink, if any, may take messages again
 		return 0, s.err
 	}
 	n := min(len(ds), s.buf.n)
@@ -30,7 +31,8 @@ func (s *Subscription) TakeBatch(ds []Delivery) (int, error) {
 }
 
 // Wait returns nil once a message is buffered or the subscription has
-// ended (TakeBatch then gives it, or the status), or ctx's status
+// ended (TakeBatch then gives it, or the status), or while its sink holds
+// messages not yet Drained, or ctx's status
 // (as Next's) if ctx ends first. It takes nothing.
 //
 // Another consumer of the same subscription may take the message
@@ -38,7 +40,7 @@ func (s *Subscription) TakeBatch(ds []Delivery) (int, error) {
 func (s *Subscription) Wait(ctx context.Context) error {
 	for {
 		s.mu.Lock()
-		if s.buf.n > 0 || s.err != nil {
+		if s.buf.n > 0 || s.sunk > 0 || s.err != nil {
 			s.mu.Unlock()
 			return nil
 		}

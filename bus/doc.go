@@ -82,6 +82,16 @@
 // place. A queue member keys its in-flight messages by take order, not
 // by the Delivery's address, so a reused slot does not confuse them.
 //
+// A fan-out subscription may have a Sink (SetSink): Publish hands it each
+// message as it routes it, on the publisher's goroutine, instead of
+// buffering it, for a consumer that only copies each message somewhere
+// (bus/buslink encodes it into the batch it will send a plugin). The
+// sink holds only messages older than the buffer's (it is offered none
+// while anything is buffered), what it holds counts against Buffer until
+// its consumer calls Drained, and a message that every matching sink
+// took costs no allocation: the bus makes a message's shared envelope
+// only when something keeps a reference to it.
+//
 // History: Config.History (or the first matching Config.HistoryRules
 // entry) keeps the last N messages of each concrete subject, for at most
 // Config.HistorySubjects subjects (the one published to least recently
@@ -127,7 +137,8 @@
 // their context; nothing else waits except for the locks. Locks: the
 // Bus's mutex guards the matcher and its route cache, the groups, the
 // history and the publish sequence, and is taken before a Subscription's
-// mutex (its buffer, in flight set and counters); at most one
+// mutex (its buffer, in flight set and counters, and its Sink's Put); at
+// most one
 // Subscription's mutex is held at a time. Next, TryNext, TakeBatch, Wait
 // and Done take only their subscription's mutex, so consumers do not
 // contend with each other; Publish, Subscribe and the ends of

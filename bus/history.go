@@ -48,24 +48,23 @@ func (h *history) keepFor(subject []string) int {
 
 // record retains e, evicting the subject's oldest message beyond its
 // keep and the stalest subject beyond the bound.
-func (h *history) record(e *envelope, rel *releases) {
+func (h *history) record(p *publication, rel *releases) {
 	if h.keep == 0 && len(h.rules) == 0 {
 		return // no history kept: no lookup per publish
 	}
-	el := h.subjects[e.subject]
+	el := h.subjects[p.subject]
 	if el == nil {
-		keep := h.keepFor(e.tokens)
+		keep := h.keepFor(p.tokens)
 		if keep == 0 {
 			return
 		}
-		el = h.lru.PushFront(&retained{subject: e.subject, tokens: e.tokens, keep: keep})
-		h.subjects[e.subject] = el
+		el = h.lru.PushFront(&retained{subject: p.subject, tokens: p.tokens, keep: keep})
+		h.subjects[p.subject] = el
 	} else {
 		h.lru.MoveToFront(el)
 	}
 	r := el.Value.(*retained)
-	e.retain()
-	r.msgs.push(item{env: e})
+	r.msgs.push(item{env: p.retained()})
 	h.msgs++
 	if r.msgs.n > r.keep {
 		rel.add(r.msgs.pop().env)

@@ -98,10 +98,52 @@ type envelope struct {
 	refs    atomic.Int64
 }
 
-func newEnvelope(m *Message, tokens []string) *envelope {
-	e := &envelope{subject: m.Subject, tokens: tokens, header: m.Header, data: m.Data, payload: m.Payload, typ: m.Type}
-	e.refs.Store(1) // the publisher's, until Publish returns
+// publication is a message during its Publish, on the publisher's
+// stack. Its envelope is made only once something keeps the message (a
+// buffer, a history, a queue group, a Block wait): a message that every
+// matching subscription's sink copied, or that nothing matched, costs
+// no allocation.
+type publication struct {
+	subject string
+	tokens  []string
+	header  plexus.Metadata
+	data    []byte
+	payload Payload
+	typ     uint64
+	seq     uint64
+	e       *envelope // made by env
+}
+
+func newPublication(m *Message, tokens []string) publication {
+	return publication{subject: m.Subject, tokens: tokens, header: m.Header, data: m.Data, payload: m.Payload, typ: m.Type}
+}
+
+// env returns the message's envelope, making it, with the publisher's
+// reference, the first time.
+func (p *publication) env() *envelope {
+	if p.e == nil {
+		p.e = &envelope{subject: p.subject, tokens: p.tokens, header: p.header, data: p.data, payload: p.payload, typ: p.typ, seq: p.seq}
+		p.e.refs.Store(1) // the publisher's, until finish
+	}
+	return p.e
+}
+
+// retained returns the envelope with a reference for the caller.
+func (p *publication) retained() *envelope {
+	e := p.env()
+	e.retain()
 	return e
+}
+
+// finish ends the publisher's part: its reference, or the payload
+// itself when nothing kept the message.
+func (p *publication) finish() {
+	switch {
+	case p.e != nil:
+		p.e.release()
+	case p.payload != nil:
+		p.payload.Release()
+	}
 }
 
 func (e *envelope) retain() { e.refs.Add(1) }

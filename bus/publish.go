@@ -43,8 +43,8 @@ func (b *Bus) Publish(ctx context.Context, msg *Message) (PublishResult, error) 
 		return PublishResult{}, plexus.Errorf(plexus.InvalidArgument, "bus: nil message")
 	}
 	tokens, err := b.tokensOf(msg.Subject)
-	e := newEnvelope(msg, tokens)
-	defer e.release() // the publisher's reference, last
+	p := newPublication(msg, tokens)
+	defer p.finish() // the publisher's reference, last
 	if err != nil {
 		return PublishResult{}, err
 	}
@@ -58,43 +58,43 @@ func (b *Bus) Publish(ctx context.Context, msg *Message) (PublishResult, error) 
 		b.mu.Unlock()
 		return res, errClosed()
 	}
-	if e.typ != 0 {
-		if err := b.types.admit(e.subject, e.typ); err != nil {
+	if p.typ != 0 {
+		if err := b.types.admit(p.subject, p.typ); err != nil {
 			b.mu.Unlock()
 			return res, err
 		}
 	}
 	b.seq++
 	b.published++
-	e.seq = b.seq
-	b.hist.record(e, &rel)
-	waits := b.route(e, &res, &rel)
+	p.seq = b.seq
+	b.hist.record(&p, &rel)
+	waits := b.route(&p, &res, &rel)
 	b.mu.Unlock()
 	rel.run()
-	return res, b.wait(ctx, e, waits, &res)
+	return res, b.wait(ctx, &p, waits, &res)
 }
 
-// route offers e to the matching subscriptions, fan-out ones in
+// route offers p to the matching subscriptions, fan-out ones in
 // subscription order, then one member of each group. It returns the
-// Block ones that were full, each holding a reference for the wait.
-func (b *Bus) route(e *envelope, res *PublishResult, rel *releases) []pending {
-	r := b.routesFor(e.subject, e.tokens)
-	if e.typ != 0 && r.typed && b.dropMistyped(r.all, e, rel) {
+// Block ones that were full; the publisher's reference keeps the message
+// for the wait.
+func (b *Bus) route(p *publication, res *PublishResult, rel *releases) []pending {
+	r := b.routesFor(p.subject, p.tokens)
+	if p.typ != 0 && r.typed && b.dropMistyped(r.all, p, rel) {
 		// The ones it ended left the sublist, and the cache with them.
-		r = b.routesFor(e.subject, e.tokens)
+		r = b.routesFor(p.subject, p.tokens)
 	}
 	var waits []pending
 	for _, s := range r.fanout {
-		e.retain()
 		s.mu.Lock()
-		out := s.offer(item{env: e}, rel)
+		out := s.offer(p, rel)
 		s.mu.Unlock()
-		if b.settle(s, out, e, res, rel) {
+		if b.settle(s, out, res, rel) {
 			waits = append(waits, pending{s: s})
 		}
 	}
 	for _, gr := range r.groups {
-		if m := b.offerGroup(gr.g, gr.cands, e, res, rel); m != nil {
+		if m := b.offerGroup(gr.g, gr.cands, p, res, rel); m != nil {
 			waits = append(waits, pending{s: m, queue: gr.g.name})
 		}
 	}
@@ -104,7 +104,7 @@ func (b *Bus) route(e *envelope, res *PublishResult, rel *releases) []pending {
 // offerGroup gives e to a member with room if there is one, else to the
 // member the policy picks, whose overflow policy applies. It returns that
 // member if it is a full Block one.
-func (b *Bus) offerGroup(g *group, cands []*Subscription, e *envelope, res *PublishResult, rel *releases) *Subscription {
+func (b *Bus) offerGroup(g *group, cands []*Subscription, p *publication, res *PublishResult, rel *releases) *Subscription {
 	m := g.pick(cands, hasRoom)
 	if m == nil {
 		m = g.pick(cands, anyMember)
@@ -114,11 +114,10 @@ func (b *Bus) offerGroup(g *group, cands []*Subscription, e *envelope, res *Publ
 		res.Dropped++
 		return nil
 	}
-	e.retain()
 	m.mu.Lock()
-	out := m.offer(item{env: e}, rel)
+	out := m.offer(p, rel)
 	m.mu.Unlock()
-	if b.settle(m, out, e, res, rel) {
+	if b.settle(m, out, res, rel) {
 		return m
 	}
 	return nil
@@ -126,7 +125,7 @@ func (b *Bus) offerGroup(g *group, cands []*Subscription, e *envelope, res *Publ
 
 // settle counts an offer's outcome and ends a subscription its End
 // policy ended. It reports whether the publisher should wait for room.
-func (b *Bus) settle(s *Subscription, out outcome, e *envelope, res *PublishResult, rel *releases) bool {
+func (b *Bus) settle(s *Subscription, out outcome, res *PublishResult, rel *releases) bool {
 	switch out {
 	case accepted:
 		res.Delivered++
@@ -136,8 +135,6 @@ func (b *Bus) settle(s *Subscription, out outcome, e *envelope, res *PublishResu
 		res.Dropped++
 		b.endLocked(s, plexus.Errorf(plexus.ResourceExhausted,
 			"bus: subscription to %q ended: its buffer of %d was full (Overflow End)", s.pattern, s.limit), rel)
-	case gone:
-		rel.add(e)
 	case full:
 		return true
 	}
@@ -146,14 +143,14 @@ func (b *Bus) settle(s *Subscription, out outcome, e *envelope, res *PublishResu
 
 // wait delivers e to the Block subscriptions that were full, waiting for
 // room in each within ctx. It returns the first context error.
-func (b *Bus) wait(ctx context.Context, e *envelope, waits []pending, res *PublishResult) error {
+func (b *Bus) wait(ctx context.Context, p *publication, waits []pending, res *PublishResult) error {
 	var first error
 	for _, w := range waits {
 		var err error
 		if w.queue == "" {
-			err = b.waitFanout(ctx, w.s, e, res)
+			err = b.waitFanout(ctx, w.s, p, res)
 		} else {
-			err = b.waitGroup(ctx, w.queue, e, res)
+			err = b.waitGroup(ctx, w.queue, p, res)
 		}
 		if first == nil {
 			first = err
@@ -162,7 +159,7 @@ func (b *Bus) wait(ctx context.Context, e *envelope, waits []pending, res *Publi
 	return first
 }
 
-func (b *Bus) waitFanout(ctx context.Context, s *Subscription, e *envelope, res *PublishResult) error {
+func (b *Bus) waitFanout(ctx context.Context, s *Subscription, p *publication, res *PublishResult) error {
 	s.mu.Lock()
 	s.stats.Waiting++
 	s.mu.Unlock()
@@ -174,7 +171,7 @@ func (b *Bus) waitFanout(ctx context.Context, s *Subscription, e *envelope, res 
 	for {
 		var rel releases
 		s.mu.Lock()
-		out := s.offer(item{env: e}, &rel)
+		out := s.offer(p, &rel)
 		var room <-chan struct{}
 		if out == full {
 			room = s.room.wait()
@@ -186,7 +183,6 @@ func (b *Bus) waitFanout(ctx context.Context, s *Subscription, e *envelope, res 
 			res.Delivered++
 			return nil
 		case gone:
-			e.release()
 			return nil
 		}
 		select {
@@ -195,9 +191,8 @@ func (b *Bus) waitFanout(ctx context.Context, s *Subscription, e *envelope, res 
 			s.mu.Lock()
 			s.stats.Dropped++
 			s.mu.Unlock()
-			e.release()
 			res.Dropped++
-			return ctxStatus(ctx, "bus: publish to "+e.subject+": waiting for room in a Block subscription")
+			return ctxStatus(ctx, "bus: publish to "+p.subject+": waiting for room in a Block subscription")
 		}
 	}
 }
@@ -206,7 +201,7 @@ func (b *Bus) waitFanout(ctx context.Context, s *Subscription, e *envelope, res 
 // changed while the publisher waited, and waits for room in any member
 // (the group's signal), then picks again: a member that stalls full does
 // not hold the publisher while another has room.
-func (b *Bus) waitGroup(ctx context.Context, queue string, e *envelope, res *PublishResult) error {
+func (b *Bus) waitGroup(ctx context.Context, queue string, p *publication, res *PublishResult) error {
 	var g *group // the group counted waiting
 	defer func() {
 		if g != nil {
@@ -218,7 +213,7 @@ func (b *Bus) waitGroup(ctx context.Context, queue string, e *envelope, res *Pub
 	for {
 		var rel releases
 		b.mu.Lock()
-		room, cur, done := b.retryGroup(queue, e, res, &rel)
+		room, cur, done := b.retryGroup(queue, p, res, &rel)
 		if cur != g && !done {
 			if g != nil {
 				g.waiting--
@@ -234,9 +229,8 @@ func (b *Bus) waitGroup(ctx context.Context, queue string, e *envelope, res *Pub
 		select {
 		case <-room:
 		case <-ctx.Done():
-			e.release()
 			res.Dropped++
-			return ctxStatus(ctx, "bus: publish to "+e.subject+": waiting for room in queue group "+queue)
+			return ctxStatus(ctx, "bus: publish to "+p.subject+": waiting for room in queue group "+queue)
 		}
 	}
 }
@@ -244,15 +238,14 @@ func (b *Bus) waitGroup(ctx context.Context, queue string, e *envelope, res *Pub
 // retryGroup offers e to the group again. It returns the group's room
 // signal, taken before the members' loads are looked at so that room
 // made after the look wakes the publisher, and the group, unless done.
-func (b *Bus) retryGroup(queue string, e *envelope, res *PublishResult, rel *releases) (<-chan struct{}, *group, bool) {
+func (b *Bus) retryGroup(queue string, p *publication, res *PublishResult, rel *releases) (<-chan struct{}, *group, bool) {
 	var cands []*Subscription
 	g := b.groups[queue]
 	if g != nil && !b.closed {
-		cands = g.matching(e.tokens)
+		cands = g.matching(p.tokens)
 	}
 	if len(cands) == 0 {
 		b.orphaned++
-		rel.add(e)
 		res.Dropped++
 		return nil, nil, true
 	}
@@ -262,9 +255,9 @@ func (b *Bus) retryGroup(queue string, e *envelope, res *PublishResult, rel *rel
 		m = g.pick(cands, anyMember)
 	}
 	m.mu.Lock()
-	out := m.offer(item{env: e}, rel)
+	out := m.offer(p, rel)
 	m.mu.Unlock()
-	if b.settle(m, out, e, res, rel) {
+	if b.settle(m, out, res, rel) {
 		return room, g, false
 	}
 	return nil, nil, true

@@ -25,8 +25,9 @@ type Subscription struct {
 	attached bool // in the bus's sublist and group; guarded by bus.mu
 
 	// load mirrors held() for the group's picking, which reads it under
-	// bus.mu without taking mu. It only grows under bus.mu, so a member
-	// seen with room keeps it until bus.mu is let go.
+	// bus.mu without taking mu (queue members only: see loadChanged).
+	// It only grows under bus.mu, so a member seen with room keeps it
+	// until bus.mu is let go.
 	load atomic.Int64
 
 	mu       sync.Mutex
@@ -39,6 +40,15 @@ type Subscription struct {
 	room     signal // held went down, or the subscription ended
 	stop     func() bool
 	stats    SubStats
+
+	// A fan-out subscription's sink (sink.go): the messages it took and
+	// holds (sunk, counted in held), whether it refused one since the
+	// buffer was last found empty (spilled: it is offered nothing
+	// more until then), and the delivery it is handed, reused.
+	sink    Sink
+	sunk    int
+	spilled bool
+	sinkD   Delivery
 }
 
 // SubStats counts what happened to a subscription's messages.
@@ -116,7 +126,7 @@ func (s *Subscription) Stats() SubStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
-	st.Buffered, st.InFlight = s.buf.n, len(s.inflight)
+	st.Buffered, st.InFlight = s.buf.n+s.sunk, len(s.inflight)
 	return st
 }
 
@@ -194,12 +204,13 @@ func (s *Subscription) Kill(cause error) {
 	s.bus.end(s, cause)
 }
 
-func (s *Subscription) held() int { return s.buf.n + len(s.inflight) }
+func (s *Subscription) held() int { return s.buf.n + len(s.inflight) + s.sunk }
 
 // takeLocked pops the oldest message into a delivery, or returns the end
 // status, or nothing.
 func (s *Subscription) takeLocked() (*Delivery, error) {
 	if s.buf.n == 0 {
+		s.spilled = false
 		return nil, s.err
 	}
 	d := new(Delivery)
@@ -247,28 +258,40 @@ func (s *Subscription) ack(d *Delivery) bool {
 }
 
 func (s *Subscription) heldDown() {
-	s.load.Store(int64(s.held()))
+	s.loadChanged()
 	s.room.notify()
 	if s.group != nil {
 		s.group.notifyRoom()
 	}
 }
 
+// loadChanged mirrors held() into load for a queue member's group; a
+// fan-out subscription has no reader of it, and an atomic store is a
+// full fence on some processors (x86's XCHG), paid per message.
+func (s *Subscription) loadChanged() {
+	if s.group != nil {
+		s.load.Store(int64(s.held()))
+	}
+}
+
 func (s *Subscription) pushLocked(it item) {
 	s.buf.push(it)
-	s.load.Store(int64(s.held()))
+	s.loadChanged()
 	s.avail.notify()
 }
 
-// offer gives the subscription a reference to a message. It keeps the
-// reference when accepted, gives it to rel when dropped (and for
-// overflowEnd), and leaves it to the caller when full or gone.
-func (s *Subscription) offer(it item, rel *releases) outcome {
+// offer gives the subscription the message being published. A buffer
+// that takes it takes a reference of its own (a sink copies it); the
+// caller's publication keeps the message while a full Block
+// subscription's publisher waits.
+func (s *Subscription) offer(p *publication, rel *releases) outcome {
 	if s.err != nil {
 		return gone
 	}
 	if s.held() < s.limit {
-		s.pushLocked(it)
+		if !s.sinkLocked(p) {
+			s.pushLocked(item{env: p.retained()})
+		}
 		return accepted
 	}
 	switch {
@@ -276,12 +299,12 @@ func (s *Subscription) offer(it item, rel *releases) outcome {
 		return full
 	case s.overflow == DropOldest && s.buf.n > 0:
 		s.evictOldest(rel)
-		s.pushLocked(it)
+		s.pushLocked(item{env: p.retained()})
 		return accepted
 	}
-	// DropOldest with everything in flight has nothing older to drop.
+	// DropOldest with everything in flight, or in a sink, has nothing
+	// older to drop.
 	s.stats.Dropped++
-	rel.add(it.env)
 	if s.overflow == End {
 		return overflowEnd
 	}

@@ -65,7 +65,7 @@ func (t *subjectTypes) conflict(pattern string, typ uint64) error {
 // dropMistyped ends the typed subscriptions among matched that expect
 // another type than e's, and reports whether it ended any (Bus.mu held).
 // It does not modify matched, which may be the route cache's.
-func (b *Bus) dropMistyped(matched []*Subscription, e *envelope, rel *releases) bool {
+func (b *Bus) dropMistyped(matched []*Subscription, e *publication, rel *releases) bool {
 	ended := false
 	for _, s := range matched {
 		if s.typ == 0 || s.typ == e.typ {

@@ -21,20 +21,73 @@ const (
 	batchBytes = 8 << 10
 )
 
-// batchLimits bound a batch's decoding: MaxBatch deliveries of 7 fields
-// and a full header each, nested a map in an array in an array.
-var batchLimits = codec.Limits{MaxDepth: 4, MaxStringLen: wire.MaxMetadataBytes,
-	MaxElements: 1 + MaxBatch*(7+2*wire.MaxMetadataEntries)}
+// batchLimits bound a batch's decoding: the first tag and MaxBatch
+// records of 6 fields and a full header each, nested a map in an array
+// in an array in an array.
+var batchLimits = codec.Limits{MaxDepth: 5, MaxStringLen: wire.MaxMetadataBytes,
+	MaxElements: 3 + MaxBatch*(6+2*wire.MaxMetadataEntries)}
 
-// batchOut is a batch the host sends: [delivery, ...], 1 to MaxBatch of
-// them, tags consecutive; only the last may be large (its data is the
-// stream's next message).
+// A batch on the wire: [first tag, [record, ...]], 1 to MaxBatch
+// records (delivery), the i-th's tag the first plus i; only the last
+// may be large (its data is the stream's next message).
+
+// batchHeadroom is the room kept ahead of a batchBuf's records for the
+// batch's head, written once the first tag is known: a 2-array, a
+// uint64 and an array header of at most MaxBatch.
+const batchHeadroom = 16
+
+// batchBuf is a batch being built: its records, encoded as they come (on
+// the publisher's goroutine when a sink builds it), after room for the
+// head, which frame writes once the batch's place in the stream, and so
+// its first tag, is known.
+type batchBuf struct {
+	b []byte // batchHeadroom bytes, then the records
+	n int    // records
+}
+
+func newBatchBuf() *batchBuf {
+	bb := new(batchBuf)
+	bb.reset()
+	return bb
+}
+
+// reset empties the batch, keeping its memory.
+func (bb *batchBuf) reset() {
+	if bb.b == nil {
+		bb.b = make([]byte, batchHeadroom, batchHeadroom+batchBytes+512)
+	}
+	bb.b, bb.n = bb.b[:batchHeadroom], 0
+}
+
+func (bb *batchBuf) add(r *delivery) {
+	bb.b = r.appendTo(bb.b)
+	bb.n++
+}
+
+// full: a batch closes at MaxBatch records or batchBytes of them.
+func (bb *batchBuf) full() bool { return bb.n >= MaxBatch || len(bb.b)-batchHeadroom >= batchBytes }
+
+// frame writes the head for the first tag and returns the batch's
+// encoding, which lies in bb until its next reset.
+func (bb *batchBuf) frame(first uint64) []byte {
+	var h [batchHeadroom]byte
+	head := codec.AppendArrayHeader(h[:0], 2)
+	head = codec.AppendUint64(head, first)
+	head = codec.AppendArrayHeader(head, bb.n)
+	off := batchHeadroom - len(head)
+	copy(bb.b[off:], head)
+	return bb.b[off:]
+}
+
+// batchOut is a batch of records, encoded whole: the tests' form of a
+// batch (the host builds its batches in a batchBuf). The records' tags
+// are consecutive; the first gives the batch's.
 type batchOut struct {
 	recs []delivery
 }
 
 func (m *batchOut) Msgsize() int {
-	n := codec.SizeArrayHeader
+	n := 2*codec.SizeArrayHeader + codec.SizeInt
 	for i := range m.recs {
 		n += m.recs[i].Msgsize()
 	}
@@ -42,6 +95,12 @@ func (m *batchOut) Msgsize() int {
 }
 
 func (m *batchOut) MarshalMsg(b []byte) ([]byte, error) {
+	var first uint64
+	if len(m.recs) > 0 {
+		first = m.recs[0].tag
+	}
+	b = codec.AppendArrayHeader(b, 2)
+	b = codec.AppendUint64(b, first)
 	b = codec.AppendArrayHeader(b, len(m.recs))
 	for i := range m.recs {
 		b = m.recs[i].appendTo(b)
@@ -53,7 +112,7 @@ func (m *batchOut) MarshalMsg(b []byte) ([]byte, error) {
 // are the subscriber's own copies (the stream's payload is released when
 // Recv returns). It carries, from one batch to the next, the last
 // subject (validated; an equal one is shared, see internString) and the
-// last tag: each delivery's tag must follow the one before it.
+// last tag: each batch's first tag must follow it.
 type batchIn struct {
 	sub     *Subscription // the deliveries'
 	subject string
@@ -65,6 +124,10 @@ type batchIn struct {
 	// large is the size of the last delivery's data when it is large
 	// (it follows the batch), else 0.
 	large uint64
+	// The batch being decoded's deliveries and small data (see place).
+	slab      []Delivery
+	chunk     []byte
+	chunkSize int
 }
 
 func (m *batchIn) UnmarshalMsg(b []byte) ([]byte, error) {
@@ -73,77 +136,85 @@ func (m *batchIn) UnmarshalMsg(b []byte) ([]byte, error) {
 	d := &m.dec
 	d.Reset(b, batchLimits)
 	defer d.Reset(nil, batchLimits) // holds no view of the payload
-	n, err := d.ArrayHeader()
-	if err == nil && (n == 0 || n > MaxBatch) {
-		return nil, plexus.Errorf(plexus.InvalidArgument, "buslink: batch of %d deliveries (1 to %d)", n, MaxBatch)
+	var first uint64
+	n := 0
+	err := d.Tuple(2)
+	if err == nil {
+		first, err = d.Uint64()
 	}
+	if err == nil {
+		n, err = d.ArrayHeader()
+	}
+	switch {
+	case err != nil:
+	case n == 0 || n > MaxBatch:
+		err = plexus.Errorf(plexus.InvalidArgument, "buslink: batch of %d deliveries (1 to %d)", n, MaxBatch)
+	case first != m.tag+1:
+		err = plexus.Errorf(plexus.InvalidArgument, "buslink: batch from tag %d after tag %d", first, m.tag)
+	default:
+		// The batch's deliveries, and room for its small data, which is
+		// at most the batch's size (made when the first comes).
+		m.slab, m.chunk, m.chunkSize = make([]Delivery, n), nil, len(b)
+	}
+	subject := m.subject
 	for i := 0; i < n && err == nil; i++ {
 		r := &m.rec
-		if err = r.decode(d, m.subject); err != nil {
+		r.tag = first + uint64(i)
+		if err = r.decode(d, subject); err != nil {
 			break
 		}
-		switch {
-		case r.tag != m.tag+1:
-			err = plexus.Errorf(plexus.InvalidArgument, "buslink: delivery tag %d after %d", r.tag, m.tag)
-		case r.flags&flagLarge != 0 && i != n-1:
+		if r.flags&flagLarge != 0 && i != n-1 {
 			err = plexus.Errorf(plexus.InvalidArgument, "buslink: large delivery %d is not the last of its batch", r.tag)
-		default:
-			m.subject, m.tag, m.large = r.subject, r.tag, r.size
-			m.out = append(m.out, r.copyFor(m.sub))
+			break
 		}
+		subject, m.large = r.subject, r.size
+		m.out = append(m.out, m.place(i, r))
 	}
 	if err == nil {
 		err = d.Finish()
 	}
-	m.rec = delivery{} // holds no view of the payload
+	m.rec = delivery{}         // holds no view of the payload
+	m.slab, m.chunk = nil, nil // the deliveries' now
 	if err != nil {
 		clear(m.out)
 		m.out, m.large = m.out[:0], 0
 		return nil, malformed("batch", err)
 	}
+	m.subject, m.tag = subject, first+uint64(n-1)
 	return nil, nil
 }
 
-// copyFor makes the subscriber's delivery of the record, its data copied
-// (into the delivery's own allocation when small, see newDelivery).
-func (m *delivery) copyFor(sub *Subscription) *Delivery {
-	d, data := newDelivery(len(m.data))
-	copy(data, m.data)
-	if m.data == nil {
-		data = nil
+// place makes the subscriber's delivery of the i-th record of the batch
+// being decoded, its data copied. The deliveries of a batch share two
+// allocations, made for the batch: one holds the deliveries, the other
+// the data of the small ones (at most the batch's size, which bounds
+// it). At millions of small messages a second, allocations are most of a
+// subscriber's cost (one per message before, with its data); the price
+// is that a delivery kept past its batch keeps the batch's memory (its
+// deliveries and data, some 20 KiB) alive, nothing more.
+func (m *batchIn) place(i int, r *delivery) *Delivery {
+	d := &m.slab[i]
+	var data []byte
+	switch n := len(r.data); {
+	case r.data == nil:
+	case n == 0:
+		data = []byte{}
+	case n > placeMax:
+		data = make([]byte, n)
+		copy(data, r.data)
+	default:
+		if cap(m.chunk)-len(m.chunk) < n {
+			m.chunk = make([]byte, 0, max(m.chunkSize, n))
+		}
+		off := len(m.chunk)
+		m.chunk = append(m.chunk, r.data...)
+		data = m.chunk[off : off+n : off+n]
 	}
-	*d = Delivery{Subject: m.subject, Header: m.header, Data: data, Seq: m.seq,
-		Redelivered: m.flags&flagRedelivered != 0, Replayed: m.flags&flagReplayed != 0,
-		tag: m.tag, sub: sub}
+	*d = Delivery{Subject: r.subject, Header: r.header, Data: data, Seq: r.seq,
+		Redelivered: r.flags&flagRedelivered != 0, Replayed: r.flags&flagReplayed != 0,
+		tag: r.tag, sub: m.sub}
 	return d
 }
 
-// newDelivery allocates a delivery and room for n bytes of data, in one
-// allocation when n is small: at millions of small messages a second,
-// the allocations are most of a subscriber's cost. The data then keeps
-// its delivery's memory (a hundred bytes) alive, nothing more.
-func newDelivery(n int) (*Delivery, []byte) {
-	switch {
-	case n == 0:
-		return new(Delivery), []byte{}
-	case n <= 32:
-		x := new(struct {
-			d Delivery
-			b [32]byte
-		})
-		return &x.d, x.b[:n:n]
-	case n <= 64:
-		x := new(struct {
-			d Delivery
-			b [64]byte
-		})
-		return &x.d, x.b[:n:n]
-	case n <= 160:
-		x := new(struct {
-			d Delivery
-			b [160]byte
-		})
-		return &x.d, x.b[:n:n]
-	}
-	return new(Delivery), make([]byte, n)
-}
+// placeMax: data longer than this gets an allocation of its own.
+const placeMax = 2 << 10

@@ -1,10 +1,16 @@
 package buslink
 
 import (
+	"bytes"
+	"math"
+	"strings"
 	"testing"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/codec"
 )
 
 func encodeBatch(t *testing.T, recs ...delivery) []byte {
@@ -29,16 +35,20 @@ func TestBatchRules(t *testing.T) {
 	require.NoError(t, err, "the next batch goes on from the last tag")
 	require.Len(t, in.out, 1)
 
-	for name, b := range map[string][]byte{
-		"a tag skipped":         encodeBatch(t, rec(1), rec(3)),
-		"a tag repeated":        encodeBatch(t, rec(1), rec(1)),
-		"large before the last": encodeBatch(t, rec(1), large, delivery{tag: 3, seq: 3, subject: "a.b"}),
-		"empty":                 encodeBatch(t),
+	for name, c := range map[string]struct {
+		after uint64 // the last tag received before
+		b     []byte
+	}{
+		"a tag skipped":         {1, encodeBatch(t, rec(3))},
+		"a tag repeated":        {1, encodeBatch(t, rec(1), rec(2))},
+		"large before the last": {0, encodeBatch(t, rec(1), large, delivery{tag: 3, seq: 3, subject: "a.b"})},
+		"empty":                 {0, encodeBatch(t)},
 	} {
-		in := batchIn{}
-		_, err := in.UnmarshalMsg(b)
+		in := batchIn{tag: c.after}
+		_, err := in.UnmarshalMsg(c.b)
 		require.Error(t, err, name)
 		require.Empty(t, in.out, name)
+		require.Equal(t, c.after, in.tag, name)
 	}
 	in = batchIn{tag: 5}
 	_, err = in.UnmarshalMsg(encodeBatch(t, rec(1)))
@@ -82,7 +92,11 @@ func TestBatchSubjectShared(t *testing.T) {
 	_, err = in.UnmarshalMsg(encodeBatch(t, rec(5, "doc.2.saved"), rec(6, "doc..saved")))
 	require.Error(t, err, "a different subject is validated")
 
-	b := encodeBatch(t, rec(1, "doc.1.saved"))
+	recs := make([]delivery, 100)
+	for i := range recs {
+		recs[i] = rec(uint64(i+1), "doc.1.saved")
+	}
+	b := encodeBatch(t, recs...)
 	in = batchIn{}
 	decode := func(prev string) func() {
 		return func() {
@@ -93,5 +107,68 @@ func TestBatchSubjectShared(t *testing.T) {
 	shared := testing.AllocsPerRun(100, decode(first))
 	own := testing.AllocsPerRun(100, decode("doc.2.saved"))
 	require.Equal(t, own-1, shared, "an equal subject costs no allocation")
-	require.Equal(t, 1.0, shared, "one allocation: the delivery with its data")
+	require.Equal(t, 2.0, shared, "two allocations for 100 deliveries: theirs, and their data's")
+}
+
+// TestBatchPlace: a batch's deliveries share its two allocations, their
+// data capped so that appending to one cannot write over the next; an
+// empty Data stays empty (not nil), absent Data nil, and data longer
+// than placeMax gets its own memory.
+func TestBatchPlace(t *testing.T) {
+	big := make([]byte, placeMax+1)
+	big[0] = 7
+	recs := []delivery{
+		{tag: 1, seq: 1, subject: "a", data: []byte("one")},
+		{tag: 2, seq: 2, subject: "a", data: []byte("two")},
+		{tag: 3, seq: 3, subject: "a", data: []byte{}},
+		{tag: 4, seq: 4, subject: "a"},
+		{tag: 5, seq: 5, subject: "a", data: big},
+	}
+	in := batchIn{}
+	_, err := in.UnmarshalMsg(encodeBatch(t, recs...))
+	require.NoError(t, err)
+	require.Len(t, in.out, 5)
+	one, two := in.out[0].Data, in.out[1].Data
+	require.Equal(t, "one", string(one))
+	require.Equal(t, 3, cap(one), "capped at its length")
+	_ = append(one, 'X')
+	require.Equal(t, "two", string(two), "an append to one leaves the next alone")
+	require.Equal(t, uintptr(unsafe.Pointer(&one[0]))+3, uintptr(unsafe.Pointer(&two[0])), "one allocation for the small data")
+	require.NotNil(t, in.out[2].Data)
+	require.Empty(t, in.out[2].Data)
+	require.Nil(t, in.out[3].Data)
+	require.Equal(t, big, in.out[4].Data)
+	for i, d := range in.out {
+		require.Equal(t, uint64(i+1), d.tag)
+	}
+	require.Nil(t, in.slab, "the decoder keeps none of the batch's memory")
+	require.Nil(t, in.chunk)
+}
+
+// TestAppendSmall: the short form of a record writes the bytes the
+// general form writes, at the edges of its conditions too.
+func TestAppendSmall(t *testing.T) {
+	general := func(m *delivery) []byte {
+		b := codec.AppendArrayHeader(nil, 6)
+		b = codec.AppendUint64(b, m.seq)
+		b = codec.AppendString(b, m.subject)
+		b = appendHeader(b, m.header)
+		b = codec.AppendBytes(b, m.data)
+		b = codec.AppendUint8(b, m.flags)
+		return codec.AppendUint64(b, m.size)
+	}
+	for _, seq := range []uint64{0, 1, 127, 128, 255, 256, 1 << 16, 1 << 32, math.MaxUint64} {
+		for _, subject := range []string{"a", "doc.1.saved", strings.Repeat("s", 31), strings.Repeat("s", 32)} {
+			for _, n := range []int{0, 1, 64, 255, 256} {
+				for _, flags := range []uint8{0, flagRedelivered | flagReplayed} {
+					m := delivery{seq: seq, subject: subject, data: bytes.Repeat([]byte{'d'}, n), flags: flags}
+					require.Equal(t, general(&m), m.appendTo([]byte("prefix"))[6:], "%d %q %d", seq, subject, n)
+				}
+			}
+		}
+	}
+	m := delivery{seq: 9, subject: "a", header: plexus.Metadata{"k": "v"}, data: []byte("x")}
+	require.Equal(t, general(&m), m.appendTo(nil), "with a header")
+	m = delivery{seq: 9, subject: "a"}
+	require.Equal(t, general(&m), m.appendTo(nil), "nil data")
 }

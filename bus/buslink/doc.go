@@ -27,21 +27,21 @@
 //     more than zero), and the host answers [delivered, dropped] and
 //     ends the call; the caller does not CloseSend (its window is spent
 //     by the data until the host's bus releases it).
-//   - Subscribe (/4), bidirectional stream: the OPEN carries [pattern,
+//   - Subscribe (/5), bidirectional stream: the OPEN carries [pattern,
 //     queue, policy, buffer, overflow, history, type] (bus.SubOptions;
 //     Buffer at most the host's Config.MaxBuffer; a typed subscription
 //     is refused with VERSION_MISMATCH as on the bus); the host answers
 //     [subscription ID] once the bus subscription exists, then sends
-//     the deliveries in batches: [delivery, ...], 1 to MaxBatch of
-//     them, each [tag, seq, subject, header, data, flags, size], tags
-//     numbering the stream's deliveries from 1, each following the one
-//     before it; flags 1 is redelivered, 2 replayed, 4 large: data is
-//     empty and the data, of size bytes (more than zero; size is 0
+//     the deliveries in batches: [first tag, [record, ...]], 1 to
+//     MaxBatch records, each [seq, subject, header, data, flags, size];
+//     tags number the stream's deliveries from 1 (the i-th record's is
+//     the first tag plus i), each batch's first following the last
+//     tag before it; flags 1 is redelivered, 2 replayed, 4 large: data
+//     is empty and the data, of size bytes (more than zero; size is 0
 //     without the flag), is the stream's next message, alone; only a
-//     batch's last delivery may be large. A queue member sends back
-//     acks [upTo, tags]: every tag up to upTo, and each of tags. Closing
-//     its side (CloseSend) unsubscribes; the host then ends the stream
-//     OK.
+//     batch's last record may be large. A queue member sends back acks
+//     [upTo, tags]: every tag up to upTo, and each of tags. Closing its
+//     side (CloseSend) unsubscribes; the host then ends the stream OK.
 //
 // # Large messages
 //
@@ -78,8 +78,18 @@
 //
 // # Delivery semantics
 //
-// The host's pump takes what the bus subscription has ready (up to
-// MaxBatch) only when the previous batch is in the stream, and the
+// A fan-out subscription's messages are encoded as the bus routes them,
+// on the publisher's goroutine, into the batch being built (the pump's
+// bus.Sink, sink.go; not for DropOldest, which must find its oldest
+// messages in the bus buffer, nor for data over 4 KiB, which the pump
+// encodes): a stream of small messages then costs the host one
+// encoding each, and the pump one send per batch. The bus counts what
+// the sink holds against the subscription's Buffer until the pump has
+// sent it, so the overflow policy applies to it as to buffered messages
+// (DropOldest aside, which is why it has no sink). The host's pump sends
+// the sink's batches, then takes what the bus subscription buffered (up
+// to MaxBatch; bus.Subscription.SetSink gives the order), only when the
+// previous batch is in the stream, and the
 // stream sends only within its flow-control window, which the subscriber
 // gives back as it receives; its reader receives the next batch only
 // while fewer than MaxBatch deliveries and 8 KiB of data wait for Next.

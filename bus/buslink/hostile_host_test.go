@@ -13,8 +13,8 @@ import (
 	"github.com/plexus-ipc/plexus/session"
 )
 
-// rec is one delivery record as the host writes it: [tag, seq, subject,
-// header, data, flags, size].
+// rec is one delivery record as the host writes it: [seq, subject,
+// header, data, flags, size], its tag given by its batch.
 type rec struct {
 	tag   uint64
 	data  []byte
@@ -22,12 +22,18 @@ type rec struct {
 	size  uint64
 }
 
-// batch encodes recs as one batch message.
+// batch encodes recs as one batch message, [first tag, [record, ...]],
+// from the first record's tag (the others' are not on the wire).
 func batch(recs ...rec) plexus.Raw {
-	b := codec.AppendArrayHeader(nil, len(recs))
+	first := uint64(2)
+	if len(recs) > 0 {
+		first = recs[0].tag
+	}
+	b := codec.AppendArrayHeader(nil, 2)
+	b = codec.AppendUint64(b, first)
+	b = codec.AppendArrayHeader(b, len(recs))
 	for _, r := range recs {
-		b = codec.AppendArrayHeader(b, 7)
-		b = codec.AppendUint64(b, r.tag)
+		b = codec.AppendArrayHeader(b, 6)
 		b = codec.AppendUint64(b, r.tag)
 		b = codec.AppendString(b, "a")
 		b = codec.AppendNil(b)

@@ -104,7 +104,7 @@ func waitClosed(t *testing.T, ctx context.Context, ch <-chan struct{}, what stri
 // batch and its data follows it, and the batches around it keep the
 // deliveries' order and tags.
 func TestMixedSizesInOrder(t *testing.T) {
-	sizes := []int{8, 300, buslink.LargeData + 1, 0, 64, buslink.LargeData + 4097, buslink.LargeData + 2, 5, 5, 1 << 10}
+	sizes := []int{8, 300, buslink.LargeData + 1, 0, 64, 5000, buslink.LargeData + 4097, buslink.LargeData + 2, 5, 4097, 5, 1 << 10}
 	eachTransport(t, func(t *testing.T, tk transportKind) {
 		ctx := testCtx(t)
 		h := newHub(t, tk, bus.Config{})

@@ -143,6 +143,14 @@ func (s *server) subscribe(ctx context.Context, st *session.Stream) error {
 	}
 	defer sub.Unsubscribe()
 	p := &pump{sub: sub, st: st, queue: req.opts.Queue != "", inflight: map[uint64]*bus.Delivery{}, low: 1}
+	p.out.reset()
+	if !p.queue && req.opts.Overflow != bus.DropOldest {
+		// DropOldest needs its messages buffered, to drop the oldest.
+		p.sink = new(sink)
+		if err := sub.SetSink(p.sink); err != nil {
+			return err
+		}
+	}
 	if err := st.Send(&subscribed{id: sub.ID()}); err != nil {
 		return err
 	}
@@ -163,13 +171,17 @@ type pump struct {
 	// end of the subscription.
 	unsubscribed atomic.Bool
 
+	// sink, if not nil, encodes the fan-out subscription's messages on
+	// the publishers' goroutines (sink.go); the pump sends its batches.
+	sink *sink
+
 	// The pump's goroutine's own: a fan-out subscription's deliveries
 	// as TakeBatch fills them, the deliveries taken (pointers into taken,
-	// or a queue member's from TryNext), and the batch sent of them
-	// (Send encodes it before it returns).
+	// or a queue member's from TryNext), and the batch built of them
+	// (Send copies it before it returns).
 	taken [MaxBatch]bus.Delivery
 	ds    []*bus.Delivery
-	out   batchOut
+	out   batchBuf
 
 	mu       sync.Mutex
 	sent     uint64                   // tags sent: 1..sent
@@ -179,12 +191,22 @@ type pump struct {
 
 // run sends deliveries as fast as flow control lets it: what the
 // subscription has ready goes in batches, and the stream's packed frames
-// are flushed whenever its buffer runs dry. It returns nil after the
-// subscriber's unsubscribe, else the status the subscription ended with.
+// are flushed whenever its buffer runs dry. The buffered messages are
+// taken first and the sink's sent first (bus.Subscription.SetSink gives
+// the order). It returns nil after the subscriber's unsubscribe, else
+// the status the subscription ended with.
 func (p *pump) run(ctx context.Context) error {
 	for {
 		err := p.take()
-		if len(p.ds) == 0 && err == nil {
+		sunk := 0
+		if p.sink != nil {
+			var serr error
+			if sunk, serr = p.sendSunk(); serr != nil {
+				p.doneAll(p.ds)
+				return serr
+			}
+		}
+		if len(p.ds) == 0 && sunk == 0 && err == nil {
 			if err = p.st.Flush(); err == nil {
 				err = p.sub.Wait(ctx)
 			}
@@ -243,17 +265,53 @@ func (p *pump) sendAll() error {
 			n++
 		}
 		if err := p.send(ds[:n], large); err != nil {
-			if !p.queue {
-				for _, d := range ds[n:] {
-					_ = d.Done()
-				}
-			}
+			p.doneAll(ds[n:])
 			return err
 		}
 		ds = ds[n:]
 	}
 	clear(p.ds)
 	return nil
+}
+
+// doneAll marks fan-out deliveries Done that will not be sent (the bus
+// releases their payloads); a queue member's stay in flight.
+func (p *pump) doneAll(ds []*bus.Delivery) {
+	if !p.queue {
+		for _, d := range ds {
+			_ = d.Done()
+		}
+	}
+}
+
+// sendSunk sends the batches the sink holds, oldest first, until it
+// holds none, and returns how many records they held. After each it
+// tells the bus that those were handed on, so that a publisher waiting
+// for room (Block) goes on while the next is sent.
+func (p *pump) sendSunk() (int, error) {
+	n := 0
+	for {
+		bb := p.sink.next()
+		if bb == nil {
+			return n, nil
+		}
+		err := p.st.Send(plexus.Raw(bb.frame(p.claim(bb.n))))
+		p.sub.Drained(bb.n)
+		n += bb.n
+		p.sink.recycle(bb)
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// claim numbers n deliveries about to be sent and returns the first tag.
+func (p *pump) claim(n int) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	first := p.sent + 1
+	p.sent += uint64(n)
+	return first
 }
 
 // send sends one batch. A fan-out delivery is Done once its bytes are in
@@ -263,43 +321,36 @@ func (p *pump) sendAll() error {
 // tag. Large data (of the last delivery only) follows the batch as a
 // message of its own (Raw alone reaches the transport as it is).
 func (p *pump) send(ds []*bus.Delivery, large bool) error {
-	p.mu.Lock()
-	first := p.sent + 1
-	p.sent += uint64(len(ds))
+	first := p.claim(len(ds))
 	if p.queue {
+		p.mu.Lock()
 		for i, d := range ds {
 			p.inflight[first+uint64(i)] = d
 		}
+		p.mu.Unlock()
 	}
-	p.mu.Unlock()
-	recs := p.out.recs[:0]
+	bb := &p.out
+	bb.reset()
+	last := ds[len(ds)-1]
 	for i, d := range ds {
-		r := delivery{tag: first + uint64(i), seq: d.Seq, subject: d.Subject, header: d.Header, data: d.Data}
+		r := delivery{seq: d.Seq, subject: d.Subject, header: d.Header, data: d.Data}
 		if d.Redelivered {
 			r.flags |= flagRedelivered
 		}
 		if d.Replayed {
 			r.flags |= flagReplayed
 		}
-		recs = append(recs, r)
+		if large && i == len(ds)-1 {
+			r.data, r.size = nil, uint64(len(last.Data))
+			r.flags |= flagLarge
+		}
+		bb.add(&r)
 	}
-	last := ds[len(ds)-1]
-	if large {
-		r := &recs[len(recs)-1]
-		r.data, r.size = nil, uint64(len(last.Data))
-		r.flags |= flagLarge
-	}
-	p.out.recs = recs
-	err := p.st.Send(&p.out)
-	clear(recs) // holds nothing of the messages past their send
+	err := p.st.Send(plexus.Raw(bb.frame(first)))
 	if err == nil && large {
 		err = p.st.Send(plexus.Raw(last.Data))
 	}
-	if !p.queue {
-		for _, d := range ds {
-			_ = d.Done()
-		}
-	}
+	p.doneAll(ds)
 	return err
 }
 
