@@ -32,7 +32,7 @@ func (s *Subscription) TakeBatch(ds []Delivery) (int, error) {
 
 // Wait returns nil once a message is buffered or the subscription has
 // ended (TakeBatch then gives it, or the status), or while its sink holds
-// messages not yet Drained, or ctx's status
+// messages not yet taken from it (TakeSunk), or ctx's status
 // (as Next's) if ctx ends first. It takes nothing.
 //
 // Another consumer of the same subscription may take the message

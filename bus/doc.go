@@ -88,7 +88,7 @@
 // (bus/buslink encodes it into the batch it will send a plugin). The
 // sink holds only messages older than the buffer's (it is offered none
 // while anything is buffered), what it holds counts against Buffer until
-// its consumer calls Drained, and a message that every matching sink
+// its consumer takes them (TakeSunk), and a message that every matching sink
 // took costs no allocation: the bus makes a message's shared envelope
 // only when something keeps a reference to it.
 //

@@ -31,9 +31,10 @@ type Sink interface {
 //     what the sink holds, handing on the sink's before the batch's
 //     (TakeBatch's messages, if any, are newer than everything the sink
 //     held until then, and the sink takes nothing more until the buffer
-//     is empty again), then Drained.
+//     is empty again).
 //   - The messages the sink took count against Buffer, as buffered ones
-//     do, until the consumer says it has handed them on (Drained): the
+//     do, until the consumer takes them from it (TakeSunk, or Drained
+//     for a sink with a lock of its own): the
 //     overflow policy applies to them the same way, except that
 //     DropOldest has no buffered message to drop while the sink holds
 //     them all (as with a queue member's in-flight ones), so it drops
@@ -59,21 +60,37 @@ func (s *Subscription) SetSink(k Sink) error {
 	return nil
 }
 
-// Drained says the sink has handed on n of the messages it took, which
-// stop counting against Buffer: a publisher waiting for room (Block)
-// looks again.
-func (s *Subscription) Drained(n int) {
-	if n <= 0 {
-		return
-	}
+// TakeSunk runs take with the subscription's mutex held, the mutex Put
+// runs under: a consumer that takes the sink's messages there needs no
+// lock of the sink's own, so the sink pays a lock per batch taken
+// rather than one per message put. take returns how many messages it
+// took, which stop counting against Buffer (a publisher waiting for room,
+// Block, looks again once a quarter of Buffer is free); it must not
+// block, nor call the subscription's methods.
+func (s *Subscription) TakeSunk(take func() int) {
 	s.mu.Lock()
-	if n > s.sunk {
+	n := take()
+	if n < 0 || n > s.sunk {
 		s.mu.Unlock()
-		panic("bus: Drained more than the sink took")
+		panic("bus: a sink gave up more messages than it took")
 	}
 	s.sunk -= n
-	s.heldDown()
+	// A publisher waiting for room (Block) is woken once a quarter of
+	// Buffer is free, not at every take: it then publishes a quarter of
+	// Buffer in one run instead of a batch per wake-up (a sink's
+	// consumer takes a batch at a time, and each wake-up costs both
+	// goroutines a trip through the scheduler). Every take until the sink
+	// is empty comes here, so the wake-up always comes.
+	if n > 0 && s.held() <= s.limit-s.limit/4 {
+		s.heldDown()
+	}
 	s.mu.Unlock()
+}
+
+// Drained is TakeSunk for a sink that guards its messages itself: n of
+// the messages it took were handed on.
+func (s *Subscription) Drained(n int) {
+	s.TakeSunk(func() int { return n })
 }
 
 // sinkLocked offers the message to the sink, if there is one and it may

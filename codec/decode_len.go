@@ -134,3 +134,19 @@ func (d *Decoder) charge(h head, per uint64) error {
 	d.elems += int(h.n)
 	return nil
 }
+
+// Consume moves past the next n bytes, which the caller decoded itself
+// from Rest, and charges elems array elements or map entries that they
+// held to MaxElements: for a fast path that reads a message's common
+// shape straight from the bytes and leaves the rest to the Decoder.
+func (d *Decoder) Consume(n, elems int) error {
+	if n < 0 || n > d.Len() {
+		return errAt(d.off, ErrMalformed, nil, "%d bytes consumed with %d left", n, d.Len())
+	}
+	if elems < 0 || elems > d.lim.MaxElements-d.elems {
+		return errAt(d.off, ErrLimit, nil, "%d elements exceed MaxElements %d (%d used before them)", elems, d.lim.MaxElements, d.elems)
+	}
+	d.off += n
+	d.elems += elems
+	return nil
+}

@@ -172,3 +172,59 @@ func TestAppendSmall(t *testing.T) {
 	m = delivery{seq: 9, subject: "a"}
 	require.Equal(t, general(&m), m.appendTo(nil), "nil data")
 }
+
+// TestReadSmall: the short form read straight from the bytes gives the
+// record the Decoder gives, takes exactly its bytes, and takes nothing of
+// a truncated record or of another form.
+func TestReadSmall(t *testing.T) {
+	viaDecoder := func(b []byte) (delivery, int) {
+		var m delivery
+		var d codec.Decoder
+		d.Reset(b, batchLimits)
+		require.NoError(t, d.Tuple(6))
+		var err error
+		m.seq, err = d.Uint64()
+		require.NoError(t, err)
+		m.subject, err = d.String()
+		require.NoError(t, err)
+		m.header, err = readHeader(&d)
+		require.NoError(t, err)
+		m.data, err = d.Bytes()
+		require.NoError(t, err)
+		m.flags, err = d.Uint8()
+		require.NoError(t, err)
+		m.size, err = d.Uint64()
+		require.NoError(t, err)
+		return m, d.Offset()
+	}
+	for _, seq := range []uint64{0, 127, 128, 255, 256, 65535, 65536, 1 << 32, math.MaxUint64} {
+		for _, subject := range []string{"a", "doc.1.saved", strings.Repeat("s", 31)} {
+			for _, n := range []int{0, 1, 255} {
+				m := delivery{seq: seq, subject: subject, data: bytes.Repeat([]byte{'d'}, n), flags: flagReplayed}
+				b := append(m.appendTo(nil), 0xc0) // and a byte of what follows
+				want, size := viaDecoder(b)
+				var got delivery
+				require.Equal(t, size, got.readSmall(b, ""), "%d %q %d", seq, subject, n)
+				require.Equal(t, want, got)
+				for k := range size {
+					var short delivery
+					require.Zero(t, short.readSmall(b[:k], ""), "truncated to %d", k)
+				}
+				var shared delivery
+				prev := strings.Clone(subject)
+				shared.readSmall(b, prev)
+				require.Equal(t, unsafe.StringData(prev), unsafe.StringData(shared.subject), "an equal subject is prev itself")
+			}
+		}
+	}
+	for name, m := range map[string]delivery{
+		"header":   {seq: 1, subject: "a", header: plexus.Metadata{"k": "v"}, data: []byte("x")},
+		"nil data": {seq: 1, subject: "a"},
+		"large":    {seq: 1, subject: "a", flags: flagLarge, size: LargeData + 1},
+		"str8":     {seq: 1, subject: strings.Repeat("s", 32), data: []byte("x")},
+		"bin16":    {seq: 1, subject: "a", data: make([]byte, 256)},
+	} {
+		var got delivery
+		require.Zero(t, got.readSmall(m.appendTo(nil), ""), name)
+	}
+}

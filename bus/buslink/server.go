@@ -146,7 +146,7 @@ func (s *server) subscribe(ctx context.Context, st *session.Stream) error {
 	p.out.reset()
 	if !p.queue && req.opts.Overflow != bus.DropOldest {
 		// DropOldest needs its messages buffered, to drop the oldest.
-		p.sink = new(sink)
+		p.sink, p.takeSunk = new(sink), p.takeLocked
 		if err := sub.SetSink(p.sink); err != nil {
 			return err
 		}
@@ -172,8 +172,13 @@ type pump struct {
 	unsubscribed atomic.Bool
 
 	// sink, if not nil, encodes the fan-out subscription's messages on
-	// the publishers' goroutines (sink.go); the pump sends its batches.
-	sink *sink
+	// the publishers' goroutines (sink.go); the pump sends its batches,
+	// taking each with takeSunk (takeLocked, made once) into inHand, and
+	// giving back the ones sent.
+	sink     *sink
+	takeSunk func() int
+	inHand   *batchBuf
+	spent    []*batchBuf
 
 	// The pump's goroutine's own: a fan-out subscription's deliveries
 	// as TakeBatch fills them, the deliveries taken (pointers into taken,
@@ -285,24 +290,39 @@ func (p *pump) doneAll(ds []*bus.Delivery) {
 }
 
 // sendSunk sends the batches the sink holds, oldest first, until it
-// holds none, and returns how many records they held. After each it
-// tells the bus that those were handed on, so that a publisher waiting
-// for room (Block) goes on while the next is sent.
+// holds none, and returns how many records they held. It takes each
+// under the subscription's mutex (takeSunk), which lets the bus count
+// them out of the subscription's Buffer, so that a publisher waiting for
+// room (Block) goes on while the batch is sent.
 func (p *pump) sendSunk() (int, error) {
 	n := 0
 	for {
-		bb := p.sink.next()
+		p.sub.TakeSunk(p.takeSunk)
+		bb := p.inHand
 		if bb == nil {
 			return n, nil
 		}
+		p.inHand = nil
 		err := p.st.Send(plexus.Raw(bb.frame(p.claim(bb.n))))
-		p.sub.Drained(bb.n)
 		n += bb.n
-		p.sink.recycle(bb)
+		p.spent = append(p.spent, bb)
 		if err != nil {
 			return n, err
 		}
 	}
+}
+
+// takeLocked is sendSunk's take, run under the subscription's mutex: the
+// sink's oldest batch into inHand, the batches sent given back.
+func (p *pump) takeLocked() int {
+	bb := p.sink.takeLocked(p.spent)
+	clear(p.spent)
+	p.spent = p.spent[:0]
+	p.inHand = bb
+	if bb == nil {
+		return 0
+	}
+	return bb.n
 }
 
 // claim numbers n deliveries about to be sent and returns the first tag.

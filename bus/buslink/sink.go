@@ -1,10 +1,6 @@
 package buslink
 
-import (
-	"sync"
-
-	"github.com/plexus-ipc/plexus/bus"
-)
+import "github.com/plexus-ipc/plexus/bus"
 
 // Sink bounds: a message whose data is longer than sinkData goes through
 // the bus subscription's buffer and the pump (it is worth a copy less
@@ -21,17 +17,17 @@ const (
 // into the batch being built, on the publisher's goroutine, so that a
 // stream of small messages costs the host one encoding each and the pump
 // one send per batch, rather than a buffered reference, a take, a Done
-// and an encoding on another goroutine each. The bus calls Put with the
-// subscription's mutex held (so Puts come one at a time, in the order
-// the bus accepted the messages); the pump takes the built batches with
-// take, under mu, which Put holds too.
+// and an encoding on another goroutine each.
 //
-// The bus counts what the sink holds against the subscription's Buffer
-// until the pump says it sent them (bus.Subscription.Drained), so the
+// It has no lock of its own: the bus calls Put with the subscription's
+// mutex held (so Puts come one at a time, in the order the bus accepted
+// the messages), and the pump takes batches under the same mutex
+// (bus.Subscription.TakeSunk, with takeLocked): one lock per batch
+// rather than one per message. The bus counts what the sink holds
+// against the subscription's Buffer until the pump takes it, so the
 // overflow policy applies as it does to buffered messages; sinkBytes
 // bounds the memory besides.
 type sink struct {
-	mu    sync.Mutex
 	ready []*batchBuf // closed batches, oldest first
 	cur   *batchBuf   // being built; nil when none
 	bytes int         // of the records held
@@ -41,17 +37,12 @@ type sink struct {
 // Put encodes d's message as a record; false for large data or once the
 // sink holds sinkBytes.
 func (k *sink) Put(d *bus.Delivery) bool {
-	if len(d.Data) > sinkData {
+	if len(d.Data) > sinkData || k.bytes >= sinkBytes {
 		return false
 	}
 	r := delivery{seq: d.Seq, subject: d.Subject, header: d.Header, data: d.Data}
 	if d.Replayed {
 		r.flags |= flagReplayed
-	}
-	k.mu.Lock()
-	if k.bytes >= sinkBytes {
-		k.mu.Unlock()
-		return false
 	}
 	bb := k.cur
 	if bb == nil {
@@ -65,7 +56,6 @@ func (k *sink) Put(d *bus.Delivery) bool {
 		k.ready = append(k.ready, bb)
 		k.cur = nil
 	}
-	k.mu.Unlock()
 	return true
 }
 
@@ -78,11 +68,16 @@ func (k *sink) spareLocked() *batchBuf {
 	return newBatchBuf()
 }
 
-// next takes the oldest batch the sink holds, closed or being built, or
-// returns nil when it holds none.
-func (k *sink) next() *batchBuf {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+// takeLocked takes the oldest batch the sink holds, closed or being
+// built, or returns nil when it holds none; sent batches come back for
+// reuse, at most sinkSpares of them kept.
+func (k *sink) takeLocked(sent []*batchBuf) *batchBuf {
+	for _, bb := range sent {
+		if len(k.spare) < sinkSpares {
+			bb.reset()
+			k.spare = append(k.spare, bb)
+		}
+	}
 	var bb *batchBuf
 	switch {
 	case len(k.ready) > 0:
@@ -97,15 +92,4 @@ func (k *sink) next() *batchBuf {
 	}
 	k.bytes -= len(bb.b) - batchHeadroom
 	return bb
-}
-
-// recycle takes back a batch the pump has sent, kept for reuse unless
-// sinkSpares are.
-func (k *sink) recycle(bb *batchBuf) {
-	k.mu.Lock()
-	if len(k.spare) < sinkSpares {
-		bb.reset()
-		k.spare = append(k.spare, bb)
-	}
-	k.mu.Unlock()
 }
