@@ -8,7 +8,9 @@
 // or when the peer violates the protocol. Done is closed then and Err tells
 // why; every call still in flight fails at once with that status (PeerDied
 // when the transport reports the peer gone), and every handler's context is
-// cancelled.
+// cancelled. Drain waits for the calls in flight to finish: a handler of a
+// call that would otherwise last as long as the link (a subscription, a
+// watch) ends it once GoingAway is closed.
 //
 // Concurrency: a Session is safe for concurrent use; any number of
 // goroutines may make calls at the same time, in both directions. A Stream

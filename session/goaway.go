@@ -18,11 +18,20 @@ func (s *Session) GoAway(reason string) {
 		return
 	}
 	s.goAwaySent = true
+	close(s.goingAway)
 	s.goAwayLimit = s.peerMaxID
 	limit := s.goAwayLimit
 	s.mu.Unlock()
 	s.ctl.push(ctlFrame{kind: wire.KindGoAway, aux: limit, payload: []byte(reason)})
 }
+
+// GoingAway is closed once this side has sent GOAWAY (GoAway, or Drain,
+// which waits for the calls in flight to finish before it closes the
+// link). A handler of a call that would otherwise last as long as the
+// link (a subscription, a watch) ends it then, with UNAVAILABLE, so that
+// a draining link is not held open until its deadline by calls that
+// never finish on their own.
+func (s *Session) GoingAway() <-chan struct{} { return s.goingAway }
 
 // onGoAway: calls this side opened above the peer's limit were never
 // started by the peer; fail them now with UNAVAILABLE.

@@ -33,7 +33,8 @@ type Session struct {
 	nextID      uint64              // next ID this side opens
 	peerMaxID   uint64              // highest ID the peer opened
 	goAwaySent  bool
-	goAwayLimit uint64 // peer IDs above this are refused
+	goingAway   chan struct{} // closed with goAwaySent (GoingAway)
+	goAwayLimit uint64        // peer IDs above this are refused
 	goAwayRecv  bool
 	peerLimit   uint64 // our IDs above this will not be served
 	draining    bool
@@ -72,10 +73,11 @@ func newSession(t transport.Transport, cfg Config) *Session {
 	cfg = cfg.withDefaults()
 	s := &Session{
 		t: t, cfg: cfg, mux: cfg.Mux, log: cfg.Logger,
-		done:  make(chan struct{}),
-		chans: make(map[uint64]*channel),
-		link:  newCredit(DefaultLinkWindow),
-		peer:  peerMethods(cfg),
+		done:      make(chan struct{}),
+		goingAway: make(chan struct{}),
+		chans:     make(map[uint64]*channel),
+		link:      newCredit(DefaultLinkWindow),
+		peer:      peerMethods(cfg),
 	}
 	s.pool.s, s.disp.s, s.srv.s = s, s, s
 	s.srv.jobs = make(chan serveJob)

@@ -128,9 +128,12 @@
 // context, and ends with it: Unsubscribe (OK on the host, CANCELED on
 // the client), the caller's ctx or Close, the link's death (the handler's
 // context is cancelled and the subscription ends with CANCELED, its
-// queue messages redelivered), the bus's Close (UNAVAILABLE) and
-// overflow End (RESOURCE_EXHAUSTED), which the client's Next then
-// returns. The handler's goroutine pumps and one more reads the acks,
+// queue messages redelivered), the bus's Close (UNAVAILABLE), the
+// host's session going away (session.Session.GoingAway: GoAway, or Drain,
+// which host.Client.Close does; UNAVAILABLE, queue messages redelivered,
+// so that a closing host is not held open until its grace period by
+// subscriptions that never end on their own) and overflow End
+// (RESOURCE_EXHAUSTED), which the client's Next then returns. The handler's goroutine pumps and one more reads the acks,
 // until the call ends. On the client side a Subscription holds one
 // goroutine (two for a queue member) until it ends: call Unsubscribe, or
 // end Subscribe's context.

@@ -142,6 +142,9 @@ func (s *server) subscribe(ctx context.Context, st *session.Stream) error {
 		return err
 	}
 	defer sub.Unsubscribe()
+	if sess := session.FromContext(ctx); sess != nil {
+		go endWhenGoingAway(ctx, sess, sub)
+	}
 	p := &pump{sub: sub, st: st, queue: req.opts.Queue != "", inflight: map[uint64]*bus.Delivery{}, low: 1}
 	p.out.reset()
 	if !p.queue && req.opts.Overflow != bus.DropOldest {
@@ -160,6 +163,20 @@ func (s *server) subscribe(ctx context.Context, st *session.Stream) error {
 	}
 	go p.readAcks()
 	return p.run(ctx)
+}
+
+// endWhenGoingAway ends sub with UNAVAILABLE once the host's session
+// goes away (GoAway, or Drain, which host.Client.Close does): a
+// subscription lasts as long as the link otherwise, and would hold a
+// draining link open until its deadline. A queue member's messages in
+// flight go to the rest of its group, as at any end. It returns when ctx
+// (the handler's) ends, at the latest.
+func endWhenGoingAway(ctx context.Context, sess *session.Session, sub *bus.Subscription) {
+	select {
+	case <-sess.GoingAway():
+		sub.Kill(plexus.Errorf(plexus.Unavailable, "buslink: the host is closing the link; subscription to %q ended", sub.Pattern()))
+	case <-ctx.Done():
+	}
 }
 
 // pump feeds one bus subscription into its stream.
