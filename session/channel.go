@@ -52,6 +52,10 @@ type channel struct {
 	// remaining is the peer's credit on this channel as we enforce it:
 	// the reader subtracts, consumers add what they grant.
 	remaining atomic.Int64
+	// window is the channel's receive window: the session's
+	// ChannelWindow, or a stream's own (WithRecvWindow), set before the
+	// OPEN goes out. Consumers grant credit at half of it.
+	window int64
 
 	// The receiver's cursor into a packed frame (see fromCursor): rxPk
 	// is the frame, rxRest what is left of its records. Only the
@@ -120,7 +124,8 @@ func (p *chanPool) newChannel(id, method uint64, local bool) *channel {
 	// gone (no stream is recycled), and nobody else can reach ch yet.
 	ch.send.n.Store(DefaultChannelWindow)
 	ch.send.err, ch.send.wake = nil, nil
-	ch.remaining.Store(int64(s.cfg.ChannelWindow))
+	ch.window = int64(s.cfg.ChannelWindow)
+	ch.remaining.Store(ch.window)
 	return ch
 }
 

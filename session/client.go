@@ -13,7 +13,7 @@ import (
 // open starts a call: it allocates the channel ID and sends the OPEN with
 // the first message (if any), under openMu so that IDs reach the peer in
 // increasing order as the protocol requires.
-func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshaler, end bool, obs *callObs) (*channel, error) {
+func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshaler, end bool, obs *callObs, window int64) (*channel, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ctxStatus(ctx)
 	}
@@ -31,6 +31,10 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	// and cost an allocation per call).
 	ch := s.pool.newChannel(0, method, true)
 	ch.obs = obs
+	if window > ch.window {
+		ch.window = window
+		ch.remaining.Store(window)
+	}
 	payload, fromAlloc, flags, err := s.encode(ctx, plexus.OutgoingMetadata(ctx), first, nil, ch.scratch[:0])
 	if err != nil {
 		s.pool.recycle(ch)
@@ -48,7 +52,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	d := &ch.desc
 	newDesc(d, wire.KindOpen, 0, flags)
 	d.SetMethod(method)
-	if extra := s.cfg.ChannelWindow - DefaultChannelWindow; extra > 0 {
+	if extra := ch.window - DefaultChannelWindow; extra > 0 {
 		d.SetCredit(uint32(extra))
 	}
 
@@ -160,7 +164,7 @@ func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshale
 			return err
 		}
 	}
-	ch, err := s.open(ctx, method, req, true, obs)
+	ch, err := s.open(ctx, method, req, true, obs, 0)
 	if err != nil {
 		obs.end(err)
 		return err

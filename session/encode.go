@@ -191,7 +191,7 @@ func (ch *channel) consume(it *item, m plexus.Unmarshaler) error {
 	ch.rel = transport.Frame{}
 	ch.consumed += cost
 	grant := int64(0)
-	if ch.state()&stRecvEnd == 0 && ch.consumed >= int64(ch.s.cfg.ChannelWindow)/2 {
+	if ch.state()&stRecvEnd == 0 && ch.consumed >= ch.window/2 {
 		grant, ch.consumed = ch.consumed, 0
 	}
 	ch.mu.Unlock()

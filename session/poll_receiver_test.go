@@ -290,7 +290,7 @@ func newPolledSession(t *testing.T, fp *fakePoller, cfg Config) (*Session, *poll
 // off the link.
 func openCall(t *testing.T, s *Session, fp *fakePoller, req string) *channel {
 	t.Helper()
-	ch, err := s.open(context.Background(), 7, plexus.Raw(req), true, nil)
+	ch, err := s.open(context.Background(), 7, plexus.Raw(req), true, nil, 0)
 	require.NoError(t, err)
 	open := fp.expect(t, wire.KindOpen, ch.id)
 	require.Equal(t, req, string(open.Payload))

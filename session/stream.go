@@ -70,7 +70,7 @@ func (s *Session) NewStream(ctx context.Context, method uint64, first plexus.Mar
 			return nil, err
 		}
 	}
-	ch, err := s.open(ctx, method, first, closeSend, obs)
+	ch, err := s.open(ctx, method, first, closeSend, obs, recvWindowOf(ctx))
 	if err != nil {
 		obs.end(err)
 		return nil, err

@@ -262,6 +262,12 @@ func (e *Endpoint) Alloc(n int) (Slot, error) {
 	return e.AllocContext(context.Background(), n)
 }
 
+// TryAlloc is Alloc without the wait: ErrNoSlot when no slot of n bytes
+// is free now.
+func (e *Endpoint) TryAlloc(n int) (Slot, error) {
+	return e.own.Alloc(n)
+}
+
 // AllocContext is Alloc whose wait for a slot also ends when ctx is done,
 // with ctx's error.
 func (e *Endpoint) AllocContext(ctx context.Context, n int) (Slot, error) {

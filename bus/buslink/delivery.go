@@ -14,9 +14,9 @@ import (
 // LargeData: a read-only view of the frame it arrived in (on shared
 // memory, the publisher's sealed memory when it was sealed), valid until
 // Done, which releases it (on a goroutine of its own, see Done). Until
-// it is released the frame holds the stream's flow-control window: with
-// the default window (64 KiB) the next delivery waits for the release of
-// a large one.
+// it is released the frame holds the stream's flow-control window
+// (SubscribeWindow): after a large one of that size or more, the next
+// delivery waits for its release.
 type Delivery struct {
 	Subject string
 	Header  plexus.Metadata

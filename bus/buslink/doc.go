@@ -67,8 +67,8 @@
 // its own: on shared memory the process that drops a memfd's last
 // mapping frees its pages then, 1.5 ms for 16 MiB, which the consumer
 // need not wait for). The frame holds the stream's flow-control window
-// until it is released: with the default window (64 KiB), the next
-// delivery of that subscription waits for the release of a large one,
+// until it is released: after a large one of SubscribeWindow (256 KiB)
+// or more, the next delivery of that subscription waits for its release,
 // and the host's bus buffer takes the rest, as for a slow consumer. A
 // subscriber killed while holding large messages gives them back with
 // its memory: the kernel frees a memfd with its last mapping and
@@ -98,7 +98,7 @@
 // publishers, DropOldest and DropNewest drop on the host, End ends it
 // (Next then returns RESOURCE_EXHAUSTED, after what a fan-out
 // subscription had received). What the link holds beyond the bus buffer
-// is bounded by the window (64 KiB by default) and one batch in the
+// is bounded by the stream's window (SubscribeWindow) and one batch in the
 // client, beyond what waits for Next.
 //
 //   - Fan-out: a delivery is Done on the bus once it has been sent (its

@@ -466,13 +466,17 @@ func TestQueueUnsubscribeRedelivers(t *testing.T) {
 			}
 		}()
 		ak := newAcks(n)
-		bDone := make(chan error, 1)
-		go func() { bDone <- ak.consume(allCtx, "b", b) }()
+		// b starts consuming only once a has its 100: until then b's
+		// buffer fills and the group gives a everything, so that a's
+		// share does not depend on how the two are scheduled (under load
+		// b could otherwise take nearly all 2,000 before a took 105).
 		for range 100 {
 			d, err := a.Next(ctx)
 			require.NoError(t, err)
 			require.NoError(t, ak.done("a", d))
 		}
+		bDone := make(chan error, 1)
+		go func() { bDone <- ak.consume(allCtx, "b", b) }()
 		var held []*buslink.Delivery
 		for range 5 {
 			d, err := a.Next(ctx)

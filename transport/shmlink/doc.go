@@ -3,8 +3,9 @@
 // control socket. Descriptors travel in the segment's rings; payloads of up
 // to 28 bytes travel inline in the descriptor, larger ones in a slot of the
 // sender's pool (the receiver reads them where they lie), and payloads
-// larger than the largest slot class in a memfd outside the segment (a
-// blob): usually one of the sender's recycled blob buffers, whose
+// larger than the largest slot class (or above 64 KiB when no slot of
+// their size is free: the largest slots are few) in a memfd outside the
+// segment (a blob): usually one of the sender's recycled blob buffers, whose
 // descriptor crosses the control socket only the first time and which the
 // receiver's Release hands back to the sender (Config.BlobCache bounds
 // them), otherwise a sealed memfd of its own. The control socket also

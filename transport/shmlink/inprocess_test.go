@@ -344,3 +344,38 @@ func TestSlotAt(t *testing.T) {
 	_, _, _, ok = own.SlotAt(hdr)
 	require.False(t, ok)
 }
+
+// TestLargeSlotsHeldBlobInstead: while the receiver holds every slot of
+// the largest class (two of 1 MiB by default), a frame that needs one
+// goes as a blob at once rather than waiting for one (and failing once
+// the wait is over, here 30 s); it arrives whole, and the next one takes
+// a slot again once one is free.
+func TestLargeSlotsHeldBlobInstead(t *testing.T) {
+	host, plugin := pair(t, shm.Config{Wait: 30 * time.Second}, Config{})
+	transporttest.Watchdog(t, 60*time.Second, host, plugin)
+	big := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 100<<10) } // > 64 KiB: the 1 MiB class
+	var held [2]transport.Frame
+	for i := range held {
+		require.NoError(t, host.Send(new(wire.Desc), big(i)))
+		require.NoError(t, plugin.Recv(&held[i]))
+	}
+	own, _ := host.Pools()
+	free := own.FreeSlots()
+	start := time.Now()
+	require.NoError(t, host.Send(new(wire.Desc), big(2)))
+	require.Less(t, time.Since(start), 10*time.Second, "it did not wait for a slot")
+	require.Equal(t, free, own.FreeSlots(), "no slot taken: a blob")
+	var f transport.Frame
+	require.NoError(t, plugin.Recv(&f))
+	require.Equal(t, big(2), f.Payload)
+	plugin.Release(&f)
+	for i := range held {
+		require.Equal(t, big(i), held[i].Payload)
+		plugin.Release(&held[i])
+	}
+	require.NoError(t, host.Send(new(wire.Desc), big(3)))
+	require.NoError(t, plugin.Recv(&f))
+	require.Equal(t, big(3), f.Payload)
+	require.Equal(t, free+len(held)-1, own.FreeSlots(), "a slot again, now that they are free")
+	plugin.Release(&f)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/shm"
 	"github.com/plexus-ipc/plexus/wire"
 )
 
@@ -134,12 +135,31 @@ func (t *Transport) sendLarge(ctx context.Context, w []wire.Desc, p []byte, o *o
 		l, off := o.lease, o.loff
 		o.lease = nil
 		return t.blob.sendLeased(ctx, w, l, off, n)
-	case n <= t.ownMax:
+	case n <= t.ownMax && n <= slotWaitMax:
 		return t.sendInSlot(ctx, w, p)
+	case n <= t.ownMax:
+		// The largest slots are few (two of 1 MiB by default): when none
+		// is free, a blob rather than a wait of up to shm.Config.Wait,
+		// which would fail the call if the peer holds them (a receiver
+		// reading one of its streams while the others' frames wait in
+		// slots, each stream within its window).
+		s, err := t.ep.TryAlloc(n)
+		switch err {
+		case nil:
+			return t.sendSlot(ctx, w, p, s)
+		case shm.ErrNoSlot:
+			return t.blob.send(ctx, w, p)
+		}
+		return t.errs.allocErr(err, n)
 	default:
 		return t.blob.send(ctx, w, p)
 	}
 }
+
+// slotWaitMax: a payload up to this size waits for a slot when none is
+// free (the default classes hold many of them); a larger one goes as a
+// blob instead (see sendLarge).
+const slotWaitMax = 64 << 10
 
 // sendInSlot copies p into a slot of this side's pool and publishes it as
 // w[0], waiting (within ctx and the segment's bound) for a slot.
@@ -149,6 +169,13 @@ func (t *Transport) sendInSlot(ctx context.Context, w []wire.Desc, p []byte) err
 	if err != nil {
 		return t.errs.allocErr(err, n)
 	}
+	return t.sendSlot(ctx, w, p, s)
+}
+
+// sendSlot copies p into the slot s of this side's pool and publishes it
+// as w[0]; the slot is freed if that fails.
+func (t *Transport) sendSlot(ctx context.Context, w []wire.Desc, p []byte, s shm.Slot) error {
+	n := len(p)
 	copy(s.Buf, p)
 	t.blob.stats.copied.Add(int64(n))
 	w[0].SetSlotRef(s.Index, s.Gen, 0, uint32(n))
