@@ -16,9 +16,14 @@ const (
 	// MaxBatch bounds the deliveries of one batch.
 	MaxBatch = 256
 	// batchBytes: the host closes a batch once its encoding reaches this
-	// size, so that a batch of small messages fits a packed frame's
-	// worth and the subscriber's copies of it stay small.
-	batchBytes = 8 << 10
+	// size, so that the subscriber's copies of it stay small. 16 KiB, not
+	// 8: a batch of 8 KiB took a slot of the same class on shared memory
+	// (64 KiB, of which there are 16) and cost a send, a receive and a
+	// hand-over for some 100 messages of 64 bytes; at 16 KiB the link
+	// carries the subscription's window (SubscribeWindow) in the slots
+	// there are, and each batch 190 messages: plexus bench
+	// bus_fanout1_msgs_per_sec 4.8 against 5.8 M/s (BENCHMARKS.md).
+	batchBytes = 16 << 10
 )
 
 // batchLimits bound a batch's decoding: the first tag and MaxBatch

@@ -92,7 +92,7 @@
 // previous batch is in the stream, and the
 // stream sends only within its flow-control window, which the subscriber
 // gives back as it receives; its reader receives the next batch only
-// while fewer than MaxBatch deliveries and 8 KiB of data wait for Next.
+// while fewer than MaxBatch deliveries and 16 KiB of data wait for Next.
 // So a slow remote subscriber fills its bus buffer as a local one would,
 // and the bus's overflow policy applies to it: Block holds the
 // publishers, DropOldest and DropNewest drop on the host, End ends it
