@@ -44,7 +44,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 		flags |= wire.FlagEnd
 	}
 	cost := wire.FrameCost(len(payload))
-	if err := s.link.take(ctx, s.done, cost); err != nil {
+	if err := s.link.take(ctx, s.done, cost, s.blocking); err != nil {
 		s.freeIf(payload, fromAlloc)
 		s.pool.recycle(ch)
 		return nil, err

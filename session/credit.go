@@ -38,19 +38,21 @@ func newCredit(n int64) *credit {
 	return c
 }
 
-// take waits until the window is positive, then subtracts cost.
-func (c *credit) take(ctx context.Context, done <-chan struct{}, cost int64) error {
+// take waits until the window is positive, then subtracts cost. blocking,
+// if not nil, is called once before the first wait (see
+// receiver.blocking): the credit comes in a frame someone must receive.
+func (c *credit) take(ctx context.Context, done <-chan struct{}, cost int64, blocking func()) error {
 	if c.n.Add(-cost) > -cost {
 		return nil // the window was positive
 	}
-	return c.takeSlow(ctx, done, cost)
+	return c.takeSlow(ctx, done, cost, blocking)
 }
 
 // takeSlow is take for a window found spent (or closed) after take
 // subtracted cost from it: it gives cost back, then waits.
-func (c *credit) takeSlow(ctx context.Context, done <-chan struct{}, cost int64) error {
+func (c *credit) takeSlow(ctx context.Context, done <-chan struct{}, cost int64, blocking func()) error {
 	c.add(cost)
-	for {
+	for first := true; ; first = false {
 		c.mu.Lock()
 		if c.err != nil {
 			err := c.err
@@ -66,6 +68,9 @@ func (c *credit) takeSlow(ctx context.Context, done <-chan struct{}, cost int64)
 		}
 		w := c.wake
 		c.mu.Unlock()
+		if first && blocking != nil {
+			blocking()
+		}
 		select {
 		case <-w:
 		case <-ctx.Done():

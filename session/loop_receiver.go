@@ -44,3 +44,6 @@ func (r *loopReceiver) await(ch *channel, ctx context.Context) bool {
 }
 
 func (r *loopReceiver) run(j serveJob) { r.s.srv.spawn(j) }
+
+// blocking: the loop always receives, on a goroutine of its own.
+func (r *loopReceiver) blocking() {}

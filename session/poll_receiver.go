@@ -560,6 +560,17 @@ const promoteAfter = 50 * time.Microsecond
 // the link no longer); the link's death and Close end it at once.
 const idleWait = time.Minute
 
+// blocking makes sure that someone receives while the caller waits for
+// credit: a handler run on a reader (runCall) that fills its window would
+// otherwise wait for the CREDIT frame behind it until the reader's
+// promote timer fired, which Go may fire a millisecond late when the
+// processors idle (a unary 1 MiB response: its frame's cost passes the
+// link's window, and each call waited for the grant: 1.3 ms at p99
+// against 0.15 just under it, BenchmarkSession1MiB/get). A sleeper
+// receives already; otherwise a reader is started (or a spare woken),
+// which costs a goroutine only on this slow path.
+func (r *pollReceiver) blocking() { r.ensureReader() }
+
 // ensureReader makes sure that a reader other than the caller (which is
 // about to run a handler) will receive.
 func (r *pollReceiver) ensureReader() {

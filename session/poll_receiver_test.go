@@ -890,3 +890,60 @@ func invokeEcho(s *Session, req string) error {
 	}
 	return nil
 }
+
+// TestBlockingEnsuresReader: a goroutine about to wait for credit
+// (blocking) makes sure someone receives, though it may be the reader
+// itself, running a handler: with no reader at all, blocking starts one,
+// which answers the peer's PING.
+func TestBlockingEnsuresReader(t *testing.T) {
+	fp := newFakePoller(0)
+	_, r := newPolledSession(t, fp, Config{Role: Acceptor})
+	r.blocking() // nobody receives yet
+	eventually(t, func() bool { return r.hasSleeper() }, "the reader blocking started sleeps on the doorbell")
+	var ping transport.Frame
+	newDesc(&ping.Desc, wire.KindPing, 0, 0)
+	ping.Desc.SetAux(7)
+	fp.push(ping)
+	pong := fp.expect(t, wire.KindPong, 0)
+	require.EqualValues(t, 7, pong.Desc.Aux(), "received by the reader blocking started")
+}
+
+// TestInlineHandlerGetsCredit: a stream handler run on the reader that
+// spends its channel window waits for the peer's CREDIT, which must be
+// received while the reader is busy running it: the handler's second
+// message goes out once the CREDIT is pushed.
+func TestInlineHandlerGetsCredit(t *testing.T) {
+	mux := NewMux()
+	inline := make(chan bool, 1)
+	flood, err := mux.HandleStream("test.Poll", "Flood", func(ctx context.Context, st *Stream) error {
+		buf := make([]byte, 64<<10)
+		inline <- strings.Contains(string(buf[:runtime.Stack(buf, false)]), "(*reader).runCall")
+		for range 2 { // the first spends the window, the second waits
+			if err := st.Send(plexus.Raw(make([]byte, DefaultChannelWindow))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	fp := newFakePoller(20 * time.Microsecond)
+	_, r := newPolledSession(t, fp, Config{Role: Acceptor, Mux: mux})
+	go r.read()
+	open := peerFrame(wire.KindOpen, 1, flood, "")
+	open.Desc.SetFlags(wire.FlagMsg) // the caller's side stays open
+	fp.push(open)
+	select {
+	case ok := <-inline:
+		require.True(t, ok, "the reader runs the handler itself")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not start")
+	}
+	first := fp.expect(t, wire.KindData, 1)
+	require.Len(t, first.Payload, DefaultChannelWindow)
+	var credit transport.Frame
+	newDesc(&credit.Desc, wire.KindCredit, 1, 0)
+	credit.Desc.SetCredit(uint32(wire.FrameCost(DefaultChannelWindow)))
+	fp.push(credit)
+	second := fp.expect(t, wire.KindData, 1)
+	require.Len(t, second.Payload, DefaultChannelWindow, "sent once the CREDIT was received behind the handler")
+}

@@ -36,6 +36,11 @@ type receiver interface {
 	// on a worker, or on the receiving goroutine once it stops
 	// receiving, if the receiver decides so.
 	run(j serveJob)
+	// blocking is called by a goroutine about to wait for credit from
+	// the peer: the credit comes in a frame that someone must receive,
+	// and the goroutine may be the one that would (a handler run on the
+	// receiving goroutine, which waits for its own window).
+	blocking()
 }
 
 // newReceiver picks the receiver for s's transport.

@@ -55,6 +55,7 @@ type Session struct {
 	deadlines deadlines // of the peer's calls being served (callctx.go)
 
 	rx       receiver      // who receives, and how (see receiver)
+	blocking func()        // rx.blocking, made once (see credit.take)
 	rxFrames atomic.Uint64 // frames received, for idle detection
 
 	peer map[uint64]peerMethod // Config.Peer by method ID, for interceptors
@@ -100,6 +101,7 @@ func newSession(t transport.Transport, cfg Config) *Session {
 		s.ctl.queueCredit(0, int64(extra))
 	}
 	s.rx = newReceiver(s)
+	s.blocking = s.rx.blocking
 	go s.ctl.writeLoop()
 	if cfg.KeepaliveIdle > 0 {
 		go s.ctl.keepalive()
@@ -195,12 +197,12 @@ func (s *Session) sendFrame(ctx context.Context, ch *channel, d *wire.Desc, payl
 	if d.Kind().CarriesMessage() {
 		cost := wire.FrameCost(len(payload))
 		if ch != nil {
-			if err := ch.send.take(ctx, s.done, cost); err != nil {
+			if err := ch.send.take(ctx, s.done, cost, s.blocking); err != nil {
 				s.freeIf(payload, fromAlloc)
 				return err
 			}
 		}
-		if err := s.link.take(ctx, s.done, cost); err != nil {
+		if err := s.link.take(ctx, s.done, cost, s.blocking); err != nil {
 			if ch != nil {
 				ch.send.refund(cost)
 			}
