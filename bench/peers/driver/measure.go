@@ -39,7 +39,7 @@ func SizesFor(quick bool) Sizes {
 			Starts: 3, Kills: 2, PhaseTimeout: 60 * time.Second}
 	}
 	return Sizes{EchoWarm: 1000, EchoN: 20000, Callers: 64, CallerCalls: 1000,
-		BlobSizes: []int{1 << 20, 16 << 20, 64 << 20}, BlobCalls: []int{128, 16, 4},
+		BlobSizes: []int{1 << 20, 16 << 20, 64 << 20}, BlobCalls: []int{512, 16, 4},
 		Starts: 10, Kills: 5, PhaseTimeout: 120 * time.Second}
 }
 
