@@ -42,19 +42,26 @@ func BenchmarkPublishNext(b *testing.B) {
 	})
 }
 
-// benchPublishTake runs b.N messages through; take takes some, waiting
-// if none is buffered, and returns how many.
-func benchPublishTake(b *testing.B, take func(context.Context, *Subscription) (int, error)) {
+// benchSubscription is a bus, closed at the benchmark's end, and its
+// fan-out subscription to "bench.data" (Buffer 4096, Block).
+func benchSubscription(b *testing.B) (*Bus, *Subscription) {
 	bus, err := New(Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer bus.Close()
-	ctx := b.Context()
-	s, err := bus.Subscribe(ctx, "bench.data", SubOptions{Buffer: 4096, Overflow: Block})
+	b.Cleanup(bus.Close)
+	s, err := bus.Subscribe(b.Context(), "bench.data", SubOptions{Buffer: 4096, Overflow: Block})
 	if err != nil {
 		b.Fatal(err)
 	}
+	return bus, s
+}
+
+// benchPublishTake runs b.N messages through; take takes some, waiting
+// if none is buffered, and returns how many.
+func benchPublishTake(b *testing.B, take func(context.Context, *Subscription) (int, error)) {
+	bus, s := benchSubscription(b)
+	ctx := b.Context()
 	msg := &Message{Subject: "bench.data", Data: make([]byte, 64)}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -101,16 +108,8 @@ func (k *benchSink) Put(d *Delivery) bool {
 // publisher saying every 100 that they were handed on: Publish's cost
 // with a sink, alone.
 func BenchmarkPublishSink(b *testing.B) {
-	bus, err := New(Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bus.Close()
+	bus, s := benchSubscription(b)
 	ctx := b.Context()
-	s, err := bus.Subscribe(ctx, "bench.data", SubOptions{Buffer: 4096, Overflow: Block})
-	if err != nil {
-		b.Fatal(err)
-	}
 	k := &benchSink{s: s}
 	if err := s.SetSink(k); err != nil {
 		b.Fatal(err)

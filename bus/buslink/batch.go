@@ -84,35 +84,6 @@ func (bb *batchBuf) frame(first uint64) []byte {
 	return bb.b[off:]
 }
 
-// batchOut is a batch of records, encoded whole: the tests' form of a
-// batch (the host builds its batches in a batchBuf). The records' tags
-// are consecutive; the first gives the batch's.
-type batchOut struct {
-	recs []delivery
-}
-
-func (m *batchOut) Msgsize() int {
-	n := 2*codec.SizeArrayHeader + codec.SizeInt
-	for i := range m.recs {
-		n += m.recs[i].Msgsize()
-	}
-	return n
-}
-
-func (m *batchOut) MarshalMsg(b []byte) ([]byte, error) {
-	var first uint64
-	if len(m.recs) > 0 {
-		first = m.recs[0].tag
-	}
-	b = codec.AppendArrayHeader(b, 2)
-	b = codec.AppendUint64(b, first)
-	b = codec.AppendArrayHeader(b, len(m.recs))
-	for i := range m.recs {
-		b = m.recs[i].appendTo(b)
-	}
-	return b, nil
-}
-
 // batchIn decodes a batch on the subscriber's side into deliveries that
 // are the subscriber's own copies (the stream's payload is released when
 // Recv returns). It carries, from one batch to the next, the last

@@ -13,6 +13,34 @@ import (
 	"github.com/plexus-ipc/plexus/codec"
 )
 
+// batchOut is a batch of records, encoded whole through a batchBuf as
+// the host builds one: the tests' form of a batch. The records' tags are
+// consecutive; the first gives the batch's.
+type batchOut struct {
+	recs []delivery
+}
+
+func (m *batchOut) Msgsize() int {
+	n := 2*codec.SizeArrayHeader + codec.SizeInt
+	for i := range m.recs {
+		n += m.recs[i].Msgsize()
+	}
+	return n
+}
+
+func (m *batchOut) MarshalMsg(b []byte) ([]byte, error) {
+	var bb batchBuf
+	bb.reset()
+	var first uint64
+	for i := range m.recs {
+		bb.add(&m.recs[i])
+	}
+	if len(m.recs) > 0 {
+		first = m.recs[0].tag
+	}
+	return append(b, bb.frame(first)...), nil
+}
+
 func encodeBatch(t *testing.T, recs ...delivery) []byte {
 	t.Helper()
 	b, err := (&batchOut{recs: recs}).MarshalMsg(nil)

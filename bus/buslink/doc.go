@@ -133,8 +133,9 @@
 // which host.Client.Close does; UNAVAILABLE, queue messages redelivered,
 // so that a closing host is not held open until its grace period by
 // subscriptions that never end on their own) and overflow End
-// (RESOURCE_EXHAUSTED), which the client's Next then returns. The handler's goroutine pumps and one more reads the acks,
-// until the call ends. On the client side a Subscription holds one
+// (RESOURCE_EXHAUSTED), which the client's Next then returns. The
+// handler's goroutine pumps, one more reads the acks, and one waits for
+// the session's GoingAway, until the call ends. On the client side a Subscription holds one
 // goroutine (two for a queue member) until it ends: call Unsubscribe, or
 // end Subscribe's context.
 //

@@ -485,11 +485,7 @@ func (m *delivery) readSmall(b []byte, prev string) int {
 		return 0
 	}
 	m.seq, m.header, m.data, m.flags, m.size = seq, nil, b[i:i+dl:i+dl], b[i+dl], 0
-	if string(subject) == prev {
-		m.subject = prev
-	} else {
-		m.subject = string(subject)
-	}
+	m.subject = interned(subject, prev)
 	return i + dl + 2
 }
 
@@ -501,13 +497,18 @@ func internString(d *codec.Decoder, prev string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if string(v) == prev {
-		return prev, nil
-	}
-	return string(v), nil
+	return interned(v, prev), nil
 }
 
-// check refuses a tag 0, unknown flags, and a size that does not go with
+// interned is v as a string: prev itself when the bytes are equal.
+func interned(v []byte, prev string) string {
+	if string(v) == prev {
+		return prev
+	}
+	return string(v)
+}
+
+// check refuses unknown flags, and a size that does not go with
 // flagLarge (an empty record, of a size within a frame's).
 func (m *delivery) check() error {
 	large := m.flags&flagLarge != 0
