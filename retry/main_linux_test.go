@@ -63,7 +63,8 @@ func TestMain(m *testing.M) {
 	}
 }
 
-// blocked counts the plugin's blocking handlers that are running.
+// blocked counts the plugin's blocking handlers that are running and
+// have written their key.
 var blocked atomic.Int64
 
 // pluginService is the plugin's side. BlockGet and BlockPut write the
@@ -72,13 +73,15 @@ var blocked atomic.Int64
 func pluginService(dir string) plugin.Service {
 	block := func(name string) session.UnaryHandler {
 		return func(ctx context.Context, _ []byte) (plexus.Marshaler, error) {
-			blocked.Add(1)
-			defer blocked.Add(-1)
 			pid := strconv.Itoa(os.Getpid())
 			key := plexus.IncomingMetadata(ctx)[session.IdempotencyKey]
 			if err := os.WriteFile(filepath.Join(dir, name+"-"+pid), []byte(key), 0o600); err != nil {
 				return nil, err
 			}
+			// Counted once the key is written: a test that sees the count
+			// reads the file next (counted first, it could read it empty).
+			blocked.Add(1)
+			defer blocked.Add(-1)
 			// Polled, bounded by the caller's deadline: the release is a
 			// file so that it reaches every instance, the restarted one
 			// included.
