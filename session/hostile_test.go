@@ -311,7 +311,12 @@ func TestPeerCallFloodBreaksProtocol(t *testing.T) {
 	waiting := len(s.srv.calls.backlog)
 	s.srv.calls.mu.Unlock()
 	require.LessOrEqual(t, waiting, DefaultLinkWindow/wire.DescSize+1, "calls waiting when the link ended")
-	require.Greater(t, waiting, DefaultLinkWindow/wire.DescSize/2, "the window was not what stopped the flood")
+	// The backlog itself is no witness of what stopped the flood: once
+	// the session has died, the blocked handlers return and the waiting
+	// calls are started and failed, and it may be empty by now. The calls
+	// sent are: the window is exceeded only after about as many OPENs as
+	// it holds.
+	require.Greater(t, sent, DefaultLinkWindow/wire.DescSize/2, "the session ended before the window was full")
 }
 
 // refusing is a transport whose Send refuses the next n sends of control

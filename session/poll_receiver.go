@@ -185,7 +185,9 @@ poll:
 			}
 			// Let goroutines this P made runnable (callers woken by a
 			// dispatch, say) run while we poll.
-			runtime.Gosched()
+			if i%yieldEvery == 0 {
+				runtime.Gosched()
+			}
 		}
 	}
 	pending := r.p.Arm()
@@ -417,7 +419,9 @@ func (r *pollReceiver) pollRead(budget time.Duration) (err error, fromDispatch b
 					return nil, false
 				}
 			}
-			runtime.Gosched()
+			if i%yieldEvery == 0 {
+				runtime.Gosched()
+			}
 		}
 	}
 }
@@ -529,6 +533,11 @@ func (rd *reader) sleep() bool {
 	}
 	r.sleeper = true
 	r.mu.Unlock()
+	// Goroutines this reader made runnable (callers whose responses it
+	// dispatched) run first, on this thread: Wait blocks the thread in
+	// the kernel, and they would wait for another thread to be woken to
+	// run them, a second wake-up through the kernel behind the doorbell's.
+	runtime.Gosched()
 	err := r.p.Wait(idleWait)
 	r.mu.Lock()
 	r.sleeper = false
@@ -549,6 +558,16 @@ func (rd *reader) sleep() bool {
 	}
 	return true
 }
+
+// yieldEvery is how many polls without a frame a polling loop makes
+// between yields of its processor (runtime.Gosched), which let the
+// goroutines its dispatches made runnable (callers whose responses came,
+// workers given calls) run. A yield costs as much as a dozen polls, and a
+// frame that arrives during one waits for it: yielding every 16 polls, a
+// lone caller's round trip took 2.2-2.3 us against 2.1 every 64 polls
+// (1.9 every 256, but then 64 concurrent callers made a fifth fewer
+// calls: the serving side's workers waited for the reader's yields).
+const yieldEvery = 64
 
 // promoteAfter is how long a handler may run on a reader before another
 // reader is started to receive behind it. Go timers this short may fire
