@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/plexus-ipc/plexus"
@@ -155,9 +156,24 @@ func TestCountPacked(t *testing.T) {
 // TestDrainSendsGoAwayFirst: a drain with nothing in flight closes the
 // link only after its GOAWAY went out, so the peer knows its later calls
 // were refused, not lost.
+//
+// With a link window above the default, each side's control writer sends
+// a CREDIT as the session starts: the peer's may find the link already
+// closed by the drain, and the peer must still read the GOAWAY that came
+// before the close rather than die of the failed send.
 func TestDrainSendsGoAwayFirst(t *testing.T) {
+	for _, window := range []int{0, 4 << 20} {
+		t.Run(fmt.Sprintf("window=%d", window), func(t *testing.T) { drainGoAwayFirst(t, window) })
+	}
+}
+
+func drainGoAwayFirst(t *testing.T, window int) {
 	for i := range 50 {
-		host, plugin := pair(t, nil, nil)
+		a, b := inproc.Pipe(inproc.Config{})
+		log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Warn, Output: testWriter{t}})
+		host := New(a, Config{Role: Initiator, LinkWindow: window, Logger: log.Named("host")})
+		plugin := New(b, Config{Role: Acceptor, LinkWindow: window, Logger: log.Named("plugin")})
+		t.Cleanup(func() { host.Close(); plugin.Close() })
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		require.NoError(t, host.Drain(ctx), "round %d", i)
 		cancel()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/plexus-ipc/plexus"
@@ -228,6 +229,15 @@ func (s *Session) freeIf(b []byte, fromAlloc bool) {
 // sendFailed maps a transport send error: a size error, a wait that
 // outlasted the transport's bound or the call's context (nothing was
 // sent) is the caller's problem; anything else means the link is gone.
+//
+// A link found gone by a send may still hold frames the peer sent before
+// it went, unread: its GOAWAY, the responses of calls it served. The
+// receiving side reads them and then finds the link's end itself, and
+// the session's status is then the one those frames make (a peer that
+// went away after its GOAWAY closed gracefully; the calls it refused were
+// not sent). So the session is ended here only if the receiving side has
+// not ended it within recvDrainWait. (A drain right after the start lost
+// its GOAWAY to the peer's start-up CREDIT in about one round in four.)
 func (s *Session) sendFailed(err error) error {
 	var st *plexus.Status
 	if errors.As(err, &st) {
@@ -236,11 +246,34 @@ func (s *Session) sendFailed(err error) error {
 			return st
 		}
 	}
+	s.awaitRecvEnd()
 	s.die(classifyRecv(err))
 	if e := s.Err(); e != nil {
 		return e
 	}
 	return err
+}
+
+// recvDrainWait bounds how long a send that found the link gone waits
+// for the receiving side to read what the peer sent before and end the
+// session (see sendFailed). Reading what is queued takes microseconds;
+// the bound is for a transport whose receiving half stays open.
+const recvDrainWait = 100 * time.Millisecond
+
+// awaitRecvEnd waits for the session to end, within recvDrainWait. The
+// caller may be the goroutine that would receive (a handler run on a
+// polling reader), so another is made sure of first.
+func (s *Session) awaitRecvEnd() {
+	if s.ended() {
+		return
+	}
+	s.blocking()
+	t := time.NewTimer(recvDrainWait)
+	defer t.Stop()
+	select {
+	case <-s.done:
+	case <-t.C:
+	}
 }
 
 // statusFromError converts a handler's error into the status sent back.
