@@ -678,12 +678,52 @@ func TestReaderPromotedWhenHandlerBlocks(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the blocking handler did not start")
 	}
+	require.False(t, fp.isArmed(), "with no sleeper to wake, the reader leaves the link disarmed while it runs the call")
 	fp.push(peerFrame(wire.KindOpen, 3, echo, "behind"))
 	st := fp.expect(t, wire.KindStatus, 3)
 	require.Equal(t, "behind", string(st.Payload), "a promoted reader served the call behind the blocked one")
+	require.Positive(t, fp.wakes.Load(), "the promotion rang this side's doorbell, for a sleeper that came meanwhile")
 	close(release)
 	st = fp.expect(t, wire.KindStatus, 1)
 	require.Equal(t, "unblocked", string(st.Payload))
+}
+
+// TestReaderEndingArmsLink: a reader that ran a call on a link it left
+// disarmed, and finds the session over once the handler returns, arms
+// the link on its way out: the transport's hold on its memory, taken
+// when polling began, is given back by the next Arm (see leaveToRun).
+func TestReaderEndingArmsLink(t *testing.T) {
+	mux := NewMux()
+	started := make(chan struct{})
+	block, err := mux.HandleUnary("test.Poll", "Block", func(ctx context.Context, req []byte) (plexus.Marshaler, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	require.NoError(t, err)
+	fp := newFakePoller(20 * time.Microsecond)
+	s, r := newPolledSession(t, fp, Config{Role: Acceptor, Mux: mux})
+	exited := make(chan struct{})
+	go func() { // the only reader: nothing covers the call it runs
+		defer close(exited)
+		r.read()
+	}()
+	fp.push(peerFrame(wire.KindOpen, 1, block, "wait"))
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not start")
+	}
+	require.False(t, fp.isArmed(), "the reader left the link disarmed to run the call")
+	arms := fp.arms.Load()
+	require.NoError(t, s.Close())
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader did not end with the session")
+	}
+	require.Greater(t, fp.arms.Load(), arms, "the reader armed the link on its way out")
+	require.True(t, r.tokenFree())
 }
 
 // TestPollWakeupsNeverLost: callers, readers, the peer's calls and the
