@@ -53,8 +53,11 @@ type pollReceiver struct {
 	epoch  time.Time
 	lastRx atomic.Int64
 	gap    atomic.Int64
-	inline bool     // the token holder may take a call to run itself (see run)
-	job    serveJob // the call it took (job.ch != nil)
+	inline bool // the token holder may take a call to run itself (see run)
+	// promoteAfter is the const, but for tests that must see a reader
+	// run a call uncovered for as long as they look.
+	promoteAfter time.Duration
+	job          serveJob // the call it took (job.ch != nil)
 
 	// woken is set by this side before it rings its own doorbell (see
 	// wake): a wake-up without it, and with nothing in the ring, came
@@ -77,7 +80,7 @@ type pollReceiver struct {
 const maxSpares = 4
 
 func newPollReceiver(s *Session, p transport.Poller) *pollReceiver {
-	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), epoch: time.Now()}
+	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), epoch: time.Now(), promoteAfter: promoteAfter}
 }
 
 func (r *pollReceiver) start() {
@@ -514,7 +517,7 @@ func (rd *reader) runCall(job serveJob) {
 		if rd.promote == nil {
 			rd.promote = time.AfterFunc(time.Hour, r.promote)
 		}
-		rd.promote.Reset(promoteAfter)
+		rd.promote.Reset(r.promoteAfter)
 	}
 	job.after = rd.retake
 	if next, more := r.s.srv.serve(job); more {
