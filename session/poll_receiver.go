@@ -69,6 +69,9 @@ type pollReceiver struct {
 	// waiting: the sleeper is in (or about to enter) Wait, as far as a
 	// caller deciding whether to wake it need know (see pollCall).
 	waiting atomic.Bool
+	// unarmed counts the readers running a call on a link they left
+	// disarmed (see leaveToRun and ensureReader).
+	unarmed atomic.Int32
 
 	mu        sync.Mutex
 	sleeper   bool // a reader is in (or committed to) Wait
@@ -170,12 +173,21 @@ poll:
 		if ok {
 			s.rxFrames.Add(1)
 			call := r.f.Desc.Kind() == wire.KindOpen
+			pushes := s.ctl.pushes.Load()
 			if st := s.disp.dispatch(&r.f); st != nil {
 				err, fromDispatch = st, true
 				break
 			}
 			i = 0
 			clk.frame(call)
+			if s.ctl.pushes.Load() != pushes {
+				// The dispatch queued a frame for the control writer
+				// (a credit grant, which the peer may be waiting for
+				// before it can send what this caller waits for): let
+				// the writer have the processor now, not at the next
+				// yield, which a lone caller makes only every 256 polls.
+				runtime.Gosched()
+			}
 		}
 		select {
 		case <-ch.wake:
@@ -515,7 +527,7 @@ func (rd *reader) runCall(job serveJob) {
 	covered := rd.covered
 	if !covered {
 		if rd.promote == nil {
-			rd.promote = time.AfterFunc(time.Hour, r.promote)
+			rd.promote = time.AfterFunc(time.Hour, r.ensureReader)
 		}
 		rd.promote.Reset(r.promoteAfter)
 	}
@@ -525,6 +537,7 @@ func (rd *reader) runCall(job serveJob) {
 	}
 	if !covered {
 		rd.promote.Stop()
+		r.unarmed.Add(-1)
 	}
 	// The call's arrival, noted once it has been served (see pollRead).
 	r.arrived(time.Since(r.epoch))
@@ -542,12 +555,13 @@ func (rd *reader) retakeToken() { rd.held = rd.r.takeToken() }
 // nobody waits on, a write and an fcntl on the peer's side for every call
 // that arrives meanwhile (64 concurrent callers rang once in 11 calls),
 // so the link stays disarmed and the reader's promote timer covers the
-// handler instead, as it did already (see promote). The reader takes the
-// token back after the response, or whoever holds it then arms on
-// leaving; a reader that ends holding it leaves first (see read).
+// handler instead, as it did already. The reader takes the token back
+// after the response, or whoever holds it then arms on leaving; a reader
+// that ends holding it leaves first (see read).
 //
 // The sleeper is looked at with the token held: a reader that becomes
-// the sleeper later finds the link disarmed, which promote's ring covers.
+// the sleeper later finds the link disarmed, and the promote timer (or a
+// goroutine about to wait for credit) rings it (see ensureReader).
 func (rd *reader) leaveToRun() {
 	r := rd.r
 	r.mu.Lock()
@@ -557,19 +571,11 @@ func (rd *reader) leaveToRun() {
 		r.leave()
 		return
 	}
+	r.unarmed.Add(1) // until the call has run (see ensureReader)
 	r.tok.Unlock()
 	if r.tookMissed() {
 		r.wake()
 	}
-}
-
-// promote runs when a handler has run promoteAfter on a reader that left
-// the link disarmed (see leaveToRun): it rings this side's doorbell, for
-// a sleeper that came meanwhile (it then takes the free token and
-// polls), and makes sure a reader receives.
-func (r *pollReceiver) promote() {
-	r.wake()
-	r.ensureReader()
 }
 
 // sleep waits for frames: on the doorbell as the sleeper, or on spareWake
@@ -662,10 +668,17 @@ func (r *pollReceiver) blocking() { r.ensureReader() }
 
 // ensureReader makes sure that a reader other than the caller (which is
 // about to run a handler) will receive.
+//
+// A sleeper receives already, if the link is armed. While a reader runs a
+// call on a link it left disarmed (leaveToRun), a sleeper that came after
+// it looked sleeps through the frames, and is rung.
 func (r *pollReceiver) ensureReader() {
 	r.mu.Lock()
 	if r.sleeper {
 		r.mu.Unlock()
+		if r.unarmed.Load() > 0 {
+			r.wake()
+		}
 		return
 	}
 	if r.spares > 0 {
