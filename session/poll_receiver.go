@@ -48,8 +48,8 @@ type pollReceiver struct {
 	// epoch is when the readers started; lastRx is when the last call (an
 	// OPEN) arrived, as an offset from epoch (0: none yet), and gap a
 	// moving average of the time between calls (see readBudget), both in
-	// nanoseconds. Atomic: a reader notes a call it ran after serving it,
-	// token or not.
+	// nanoseconds. Atomic: tests and the budgets read them without the
+	// token.
 	epoch  time.Time
 	lastRx atomic.Int64
 	gap    atomic.Int64
@@ -115,14 +115,16 @@ func (r *pollReceiver) await(ch *channel, ctx context.Context) bool {
 	if r.tok.TryLock() || r.claimToken(ch) {
 		r.readerHolds.Store(false) // (the first TryRecv disarms the link)
 		budget := r.callBudget()
-		t0 := time.Now()
-		got, err, fromDispatch := r.pollCall(ch, ctx, budget)
+		got, waited, err, fromDispatch := r.pollCall(ch, ctx, budget)
 		if err != nil {
 			r.s.disp.recvFailed(err, fromDispatch)
 			return true // the session is over; ch has its final status
 		}
 		if got {
-			r.observe(time.Since(t0))
+			// How long the response took, as of the loop's last look at
+			// the clock: 0 for one that came within the first 64 polls,
+			// so that a fast round trip reads no clock at all.
+			r.observe(waited)
 			return true
 		}
 		if ctx.Err() == nil {
@@ -144,7 +146,8 @@ func (r *pollReceiver) await(ch *channel, ctx context.Context) bool {
 
 // pollCall receives and dispatches frames with the token held until ch is
 // signalled (got), the budget passes with nothing received, or ctx ends;
-// then it leaves the token. It returns a receive error, or a dispatch
+// then it leaves the token. It returns how long it polled as of its last
+// look at the clock (see pollClock), and a receive error, or a dispatch
 // error (fromDispatch), which the caller handles once the token is free.
 //
 // Leaving, it arms the transport first, so that the peer rings for its
@@ -160,10 +163,9 @@ func (r *pollReceiver) await(ch *channel, ctx context.Context) bool {
 // itself, and a reader that is busy elsewhere cannot be woken by it (64
 // concurrent callers rang their own doorbell for nobody once in 11 calls,
 // a write and an fcntl each).
-func (r *pollReceiver) pollCall(ch *channel, ctx context.Context, budget time.Duration) (got bool, err error, fromDispatch bool) {
+func (r *pollReceiver) pollCall(ch *channel, ctx context.Context, budget time.Duration) (got bool, waited time.Duration, err error, fromDispatch bool) {
 	s := r.s
 	var clk pollClock
-	clk.start()
 poll:
 	for i := 1; ; i++ {
 		var ok bool
@@ -220,7 +222,7 @@ poll:
 	if pending || r.tookMissed() || (r.waiters.Load() > 0 && r.waiting.Load()) {
 		r.wake()
 	}
-	return got, err, fromDispatch
+	return got, clk.elapsed(), err, fromDispatch
 }
 
 // takeToken takes the token if it is free, for a reader that ran a call,
@@ -325,7 +327,18 @@ type reader struct {
 	// covered: the call it runs has a sleeper behind it on an armed link
 	// (see leaveToRun).
 	covered bool
+	// ranCall: the reader has just run a call; its next round notes the
+	// call's arrival (see receive).
+	ranCall bool
+	// promote fires watch while the reader runs calls uncovered.
 	promote *time.Timer
+	// calls counts the calls the reader began running uncovered, twice
+	// each: it is odd while one runs. watching: the promote timer is set,
+	// or watch is deciding whether to set it again. seen and promoted are
+	// watch's: the count at its last firing, and at the call it last
+	// started a reader for.
+	calls, seen, promoted atomic.Uint64
+	watching              atomic.Bool
 	// retake is retakeToken, bound once: the hook finishServer calls
 	// after it sent the response of a call this reader runs.
 	retake func()
@@ -379,7 +392,8 @@ func (rd *reader) receive() (serveJob, bool) {
 		// doorbell protocol whole: only the budget shrinks.
 		budget, rd.idle = 0, false
 	}
-	err, fromDispatch := r.pollRead(budget)
+	err, fromDispatch := r.pollRead(budget, rd.ranCall)
+	rd.ranCall = false
 	r.inline = false
 	job := r.job
 	r.job = serveJob{}
@@ -400,10 +414,14 @@ func (rd *reader) receive() (serveJob, bool) {
 // took a call to run with nothing behind it. It returns a receive error,
 // or a dispatch error (fromDispatch), which the reader handles after
 // leaving.
-func (r *pollReceiver) pollRead(budget time.Duration) (err error, fromDispatch bool) {
+func (r *pollReceiver) pollRead(budget time.Duration, ranCall bool) (err error, fromDispatch bool) {
 	s := r.s
-	var clk pollClock
-	clk.start()
+	// A call the reader ran counts as having come at the first look at
+	// the clock: a clock read of its own, on every call, would cost
+	// more than the handler of a hot one. A call that comes before any
+	// look (a hot loop's next) is not noted, and needs not be: the read
+	// budget only stretches for calls further apart (see readBudget).
+	clk := pollClock{calls: ranCall}
 	for i := 1; ; i++ {
 		ok, err := r.p.TryRecv(&r.f)
 		if err != nil {
@@ -430,8 +448,8 @@ func (r *pollReceiver) pollRead(budget time.Duration) (err error, fromDispatch b
 			i = 0
 			if r.job.ch != nil {
 				// A call to run on this reader if nothing waits behind
-				// it: look at once, without reading the clock
-				// (runCall notes its arrival after it has run) and,
+				// it: look at once, without reading the clock (the
+				// reader's next round notes its arrival) and,
 				// unless the dispatch queued a frame for the writer
 				// (a credit grant, which the peer may be waiting for),
 				// without yielding.
@@ -466,21 +484,24 @@ func (r *pollReceiver) pollRead(budget time.Duration) (err error, fromDispatch b
 
 // pollClock is a polling loop's sense of time: how long it has gone
 // without a frame. The clock is read only when the loop looks at its
-// budget (see due), not on every frame: under load, frames
-// come faster than a clock read costs (about a tenth of the CPU of 64
-// concurrent callers went to reading it). A frame seen since the last
-// look counts as having come at that look, so a budget runs at most 64
+// budget (see due), not on every frame, nor when the loop starts: under
+// load, frames come faster than a clock read costs (about a tenth of the
+// CPU of 64 concurrent callers went to reading it), and a lone caller's
+// response, or a reader's next call, mostly comes within the first 64
+// polls, before any look. The first look starts the clock, so a budget
+// runs up to 64 polls longer than it says; a frame seen since the last
+// look counts as having come at that look, so it also runs at most 64
 // polls longer than measured from the frame itself.
 type pollClock struct {
 	// Times are offsets from base: time.Since reads only the monotonic
 	// clock, half the cost of time.Now on a VM's kvm-clock.
-	base  time.Time
-	last  time.Duration // when the last frame was seen (or polling began)
-	seen  bool          // a frame came since the last look
-	calls bool          // an OPEN among them
+	base    time.Time
+	started bool          // base is set: the loop has looked once
+	last    time.Duration // when the last frame was seen (or the first look)
+	at      time.Duration // when the loop last looked
+	seen    bool          // a frame came since the last look
+	calls   bool          // an OPEN among them
 }
-
-func (c *pollClock) start() { c.base = time.Now() }
 
 // due says whether a loop that has polled i times without a frame (a
 // multiple of 16: it yields then) looks at its budget now: every 64
@@ -494,17 +515,26 @@ func (c *pollClock) frame(call bool) {
 	c.calls = c.calls || call
 }
 
-// idle reads the clock and returns the time since the last frame. It
-// inlines (a clock read is its one call), so that the look costs a
-// polling loop no frame; a call seen since the last look is noted after
-// it (see noteCalls).
+// idle reads the clock and returns the time since the last frame (since
+// the first look, if none came after it). It inlines (a clock read is its
+// one call), so that the look costs a polling loop no frame; a call seen
+// since the last look is noted after it (see noteCalls).
 func (c *pollClock) idle() time.Duration {
+	if !c.started {
+		c.base, c.started, c.last, c.seen = time.Now(), true, 0, false
+		return 0
+	}
 	now := time.Since(c.base)
+	c.at = now
 	if c.seen {
 		c.last, c.seen = now, false
 	}
 	return now - c.last
 }
+
+// elapsed is how long the loop had polled at its last look: 0 if it never
+// looked (it ended within 64 polls of starting).
+func (c *pollClock) elapsed() time.Duration { return c.at }
 
 // noteCalls notes, after a look (idle), that a call (an OPEN) came since
 // the one before, for r's read budget (see arrived): it counts as having
@@ -515,32 +545,79 @@ func (c *pollClock) noteCalls(r *pollReceiver) {
 }
 
 // runCall runs a call the reader took, on this goroutine.
+//
+// Another reader must receive while this one runs the handler, but
+// starting one now would put a goroutine wake-up in front of every call.
+// Most handlers return long before promoteAfter; one that blocks gets a
+// reader started behind it then (see watch). With a sleeper on the
+// doorbell, frames that arrive meanwhile wake it (the link is armed): no
+// watch needed.
 func (rd *reader) runCall(job serveJob) {
 	r := rd.r
-	// Another reader must receive while this one runs the handler, but
-	// starting one now would put a goroutine wake-up in front of every
-	// call. Most handlers return long before promoteAfter; one that
-	// blocks gets a reader started behind it then. With a sleeper on the
-	// doorbell, frames that arrive meanwhile wake it (the link is armed):
-	// no timer needed, which keeps timer operations (and the system call
-	// that can come with them) off the hot path.
 	covered := rd.covered
 	if !covered {
-		if rd.promote == nil {
-			rd.promote = time.AfterFunc(time.Hour, r.ensureReader)
-		}
-		rd.promote.Reset(r.promoteAfter)
+		rd.begin()
 	}
 	job.after = rd.retake
 	if next, more := r.s.srv.serve(job); more {
 		r.s.srv.spawn(next) // this reader goes on receiving
 	}
 	if !covered {
-		rd.promote.Stop()
+		rd.calls.Add(1) // even: done
 		r.unarmed.Add(-1)
 	}
-	// The call's arrival, noted once it has been served (see pollRead).
-	r.arrived(time.Since(r.epoch))
+	rd.ranCall = true
+}
+
+// begin counts an uncovered call (odd: running) and sets the promote
+// timer unless it is set already.
+func (rd *reader) begin() {
+	c := rd.calls.Add(1)
+	if !rd.watching.Load() && rd.watching.CompareAndSwap(false, true) {
+		// No firing is due: the first fires promoteAfter from now and
+		// finds this call still running, or not.
+		rd.seen.Store(c)
+		if rd.promote == nil {
+			rd.promote = time.AfterFunc(rd.r.promoteAfter, rd.watch)
+		} else {
+			rd.promote.Reset(rd.r.promoteAfter)
+		}
+	}
+}
+
+// watch is the promote timer's function. It starts a reader (ensureReader)
+// when the call running at its last firing is still running, so that a
+// handler that blocks or calls back holds the link at most 2 promoteAfter
+// (promoteAfter after the first call of a run). The timer is set once
+// for a run of calls, not once a call: a timer's Reset and Stop took
+// their locks and read the clock on every call's path, a tenth of a
+// microsecond before the handler ran. It stops when no call is running,
+// or the one running has its reader.
+//
+// runCall counts a call (odd) and then looks at watching; watch clears
+// watching and then looks at the count, so either runCall sets the timer
+// or watch sees its call (a Dekker handshake; Go's atomics are
+// sequentially consistent).
+func (rd *reader) watch() {
+	for {
+		c := rd.calls.Load()
+		if c&1 == 1 && c != rd.promoted.Load() {
+			if c != rd.seen.Load() {
+				// This call began since the last firing.
+				rd.seen.Store(c)
+				rd.promote.Reset(rd.r.promoteAfter)
+				return
+			}
+			rd.promoted.Store(c)
+			rd.r.ensureReader()
+		}
+		rd.watching.Store(false)
+		c = rd.calls.Load()
+		if c&1 == 0 || c == rd.promoted.Load() || !rd.watching.CompareAndSwap(false, true) {
+			return
+		}
+		// A call began as it stopped, and left the timer to it.
+	}
 }
 
 // retakeToken takes the token back right after the response of a call the

@@ -53,6 +53,10 @@ type fakePoller struct {
 	// the token.
 	yield int64
 
+	// onClose, if set, runs at the start of Close, on the closing
+	// goroutine: a test holds the close there.
+	onClose func()
+
 	tryRecvs, arms, disarms, rings, wakes, waits atomic.Int64
 }
 
@@ -94,6 +98,9 @@ func (p *fakePoller) MaxPayload() int             { return 1 << 20 }
 func (p *fakePoller) SpinBudget() time.Duration   { return p.spin }
 
 func (p *fakePoller) Close() error {
+	if p.onClose != nil {
+		p.onClose()
+	}
 	p.once.Do(func() { close(p.done) })
 	return nil
 }
@@ -335,7 +342,7 @@ func TestAwaitFrameWhilePolling(t *testing.T) {
 	fp := newFakePoller(time.Millisecond)
 	s, r := newPolledSession(t, fp, Config{Role: Initiator})
 	ch := openCall(t, s, fp, "ping")
-	const at = 5
+	const at = 200 // past two looks at the clock (every 64 polls)
 	fp.onTryRecv = func(n int64) {
 		if n == at {
 			fp.push(statusFrame(ch.id, "pong"))
@@ -348,7 +355,26 @@ func TestAwaitFrameWhilePolling(t *testing.T) {
 	require.Zero(t, fp.rings.Load(), "the response came while the link was disarmed")
 	require.Zero(t, fp.wakes.Load(), "nobody else waits: no reader is woken")
 	require.True(t, r.tokenFree())
-	require.Positive(t, r.respTime.Load(), "the response time is folded into the budget")
+	require.Positive(t, r.respTime.Load(), "the response time, as of the last look at the clock, is folded into the budget")
+	require.Equal(t, "pong", response(t, ch))
+}
+
+// TestAwaitFastResponseReadsNoClock: a response that comes before the
+// caller's first look at the clock (64 polls) counts as taking no time,
+// and pulls the moving average down.
+func TestAwaitFastResponseReadsNoClock(t *testing.T) {
+	fp := newFakePoller(time.Millisecond)
+	s, r := newPolledSession(t, fp, Config{Role: Initiator})
+	ch := openCall(t, s, fp, "ping")
+	r.respTime.Store(int64(80 * time.Microsecond))
+	fp.onTryRecv = func(n int64) {
+		if n == 5 {
+			fp.push(statusFrame(ch.id, "pong"))
+		}
+	}
+	require.True(t, r.await(ch, context.Background()))
+	require.EqualValues(t, 5, fp.tryRecvs.Load())
+	require.EqualValues(t, 70*time.Microsecond, r.respTime.Load(), "0 folded in with weight 1/8")
 	require.Equal(t, "pong", response(t, ch))
 }
 
@@ -609,7 +635,7 @@ func TestPollCallEnds(t *testing.T) {
 	ch := openCall(t, s, fp, "ping")
 
 	r.tok.Lock()
-	got, err, _ := r.pollCall(ch, context.Background(), 0)
+	got, _, err, _ := r.pollCall(ch, context.Background(), 0)
 	require.False(t, got)
 	require.NoError(t, err)
 	require.EqualValues(t, 16, fp.tryRecvs.Load(), "a zero budget is read every 16 polls")
@@ -619,7 +645,7 @@ func TestPollCallEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	r.tok.Lock()
-	got, err, _ = r.pollCall(ch, ctx, time.Hour)
+	got, _, err, _ = r.pollCall(ch, ctx, time.Hour)
 	require.False(t, got)
 	require.NoError(t, err)
 	require.EqualValues(t, 16+64, fp.tryRecvs.Load(), "a context that ended stops the poll at its next look at the clock, every 64 polls")
@@ -985,4 +1011,100 @@ func TestInlineHandlerGetsCredit(t *testing.T) {
 	fp.push(credit)
 	second := fp.expect(t, wire.KindData, 1)
 	require.Len(t, second.Payload, DefaultChannelWindow, "sent once the CREDIT was received behind the handler")
+}
+
+// TestWatchPromotesOnlyLongCalls: the promote timer, set once for a run
+// of calls, starts a reader for a call that outlives promoteAfter (here a
+// ring of the sleeper, which the reader left on a disarmed link), for
+// none of the short calls before it, once for the long one, and stops
+// when the reader stops running calls.
+func TestWatchPromotesOnlyLongCalls(t *testing.T) {
+	fp := newFakePoller(20 * time.Microsecond)
+	_, r := newPolledSession(t, fp, Config{Role: Acceptor})
+	const after = 5 * time.Millisecond
+	r.promoteAfter = after
+	r.mu.Lock()
+	r.sleeper = true // ensureReader rings it: a reader runs uncovered
+	r.mu.Unlock()
+	r.unarmed.Store(1)
+	rd := &reader{r: r}
+
+	// Short calls back to back for three promoteAfter: the timer fires
+	// each time on a different call, and rings nobody.
+	deadline := time.Now().Add(3 * after)
+	for n := 0; time.Now().Before(deadline) && n < 1_000_000; n++ {
+		rd.begin()
+		rd.calls.Add(1)
+	}
+	require.Zero(t, fp.wakes.Load(), "no short call was promoted")
+
+	t0 := time.Now()
+	rd.begin()
+	eventually(t, func() bool { return fp.wakes.Load() == 1 }, "a reader is started behind the long call")
+	took := time.Since(t0)
+	require.GreaterOrEqual(t, took, after, "not before promoteAfter")
+	time.Sleep(3 * after)
+	require.EqualValues(t, 1, fp.wakes.Load(), "once per call")
+	rd.calls.Add(1)
+	eventually(t, func() bool { return !rd.watching.Load() }, "the timer stops once no call runs")
+
+	// The next call after the stop sets the timer again, and its firing
+	// finds it still running: promoted after one promoteAfter.
+	t0 = time.Now()
+	rd.begin()
+	eventually(t, func() bool { return fp.wakes.Load() == 2 }, "the next long call is promoted too")
+	require.GreaterOrEqual(t, time.Since(t0), after)
+	rd.calls.Add(1)
+	eventually(t, func() bool { return !rd.watching.Load() }, "and the timer stops again")
+}
+
+// TestDeathWakesCallersBeforeClose: when the session dies, its blocked
+// callers get the status before the transport's Close runs (a
+// shared-memory link's unmaps and frees its segment, a third of a
+// millisecond), and the handlers it serves are cancelled only after it.
+func TestDeathWakesCallersBeforeClose(t *testing.T) {
+	fp := newFakePoller(0)
+	s, r := newPolledSession(t, fp, Config{Role: Initiator})
+	ch := openCall(t, s, fp, "ping")
+	served := s.pool.newChannel(2, 7, false) // a call the peer made
+	cc := newCallCtx(served, 0)
+	served.call = cc
+	s.mu.Lock()
+	s.chans[served.id] = served
+	s.mu.Unlock()
+
+	got := make(chan error, 1)
+	go func() {
+		_, err := ch.next(context.Background())
+		got <- err
+	}()
+	eventually(t, func() bool { return r.waiters.Load() == 1 }, "the caller blocks")
+
+	closing, release := make(chan struct{}), make(chan struct{})
+	var handlerDoneAtClose atomic.Bool
+	fp.onClose = func() {
+		handlerDoneAtClose.Store(cc.Err() != nil)
+		close(closing)
+		<-release
+	}
+	died := make(chan struct{})
+	go func() {
+		defer close(died)
+		s.die(plexus.Errorf(plexus.PeerDied, "the peer's process is exiting"))
+	}()
+	select {
+	case err := <-got:
+		require.Equal(t, plexus.PeerDied, plexus.CodeOf(err), "the caller gets the death")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller was not woken")
+	}
+	select {
+	case <-closing:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not run")
+	}
+	require.False(t, handlerDoneAtClose.Load(), "the handler's context is cancelled only after Close")
+	close(release)
+	<-died
+	require.Error(t, cc.Err(), "and then it is")
 }
