@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,15 +147,32 @@ func (s *Session) die(st *plexus.Status) {
 	s.chans = nil
 	s.mu.Unlock()
 
-	// Close the transport first: a handler woken by the cancellation below
-	// would otherwise race to send its final STATUS (CANCELED, say) before
-	// the link goes down, and the peer's call would fail with that status
-	// instead of PEER_DIED.
+	// This side's callers first, and let them run: they send nothing
+	// more (s.err refuses new calls, and their channels' send windows
+	// close with st), and the transport's Close can take a third of a
+	// millisecond (a shared-memory link unmaps its segment and, the peer
+	// gone, frees its pages), which a caller waiting for the death of
+	// the plugin it called should not wait behind.
+	var served []*channel
+	for _, ch := range chans {
+		if ch.local {
+			ch.fail(st, evLinkDied)
+		} else {
+			served = append(served, ch)
+		}
+	}
+	if len(served) < len(chans) {
+		runtime.Gosched()
+	}
+	// Then close the transport, before the handlers are cancelled: a
+	// handler woken by the cancellation would otherwise race to send its
+	// final STATUS (CANCELED, say) before the link goes down, and the
+	// peer's call would fail with that status instead of PEER_DIED.
 	_ = s.t.Close()
 	s.cancel(st)
 	s.link.close(st)
 	close(s.done)
-	for _, ch := range chans {
+	for _, ch := range served {
 		ch.fail(st, evLinkDied)
 	}
 	s.deadlines.close()
