@@ -1059,7 +1059,8 @@ func TestWatchPromotesOnlyLongCalls(t *testing.T) {
 }
 
 // TestDeathWakesCallersBeforeClose: when the session dies, its blocked
-// callers get the status before the transport's Close runs (a
+// callers get the status after Done is closed and before the transport's
+// Close runs (a
 // shared-memory link's unmaps and frees its segment, a third of a
 // millisecond), and the handlers it serves are cancelled only after it.
 func TestDeathWakesCallersBeforeClose(t *testing.T) {
@@ -1074,8 +1075,10 @@ func TestDeathWakesCallersBeforeClose(t *testing.T) {
 	s.mu.Unlock()
 
 	got := make(chan error, 1)
+	var endedFirst atomic.Bool
 	go func() {
 		_, err := ch.next(context.Background())
+		endedFirst.Store(s.ended())
 		got <- err
 	}()
 	eventually(t, func() bool { return r.waiters.Load() == 1 }, "the caller blocks")
@@ -1095,6 +1098,7 @@ func TestDeathWakesCallersBeforeClose(t *testing.T) {
 	select {
 	case err := <-got:
 		require.Equal(t, plexus.PeerDied, plexus.CodeOf(err), "the caller gets the death")
+		require.True(t, endedFirst.Load(), "after Done is closed: a host's next call then waits for the restart")
 	case <-time.After(10 * time.Second):
 		t.Fatal("the caller was not woken")
 	}

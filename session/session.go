@@ -147,7 +147,12 @@ func (s *Session) die(st *plexus.Status) {
 	s.chans = nil
 	s.mu.Unlock()
 
-	// This side's callers first, and let them run: they send nothing
+	// The session is over for everyone who looks (Done: a host then
+	// waits for the plugin's restart instead of calling this session),
+	// and senders waiting for credit give up.
+	s.link.close(st)
+	close(s.done)
+	// This side's callers next, and let them run: they send nothing
 	// more (s.err refuses new calls, and their channels' send windows
 	// close with st), and the transport's Close can take a third of a
 	// millisecond (a shared-memory link unmaps its segment and, the peer
@@ -170,8 +175,6 @@ func (s *Session) die(st *plexus.Status) {
 	// peer's call would fail with that status instead of PEER_DIED.
 	_ = s.t.Close()
 	s.cancel(st)
-	s.link.close(st)
-	close(s.done)
 	for _, ch := range served {
 		ch.fail(st, evLinkDied)
 	}
