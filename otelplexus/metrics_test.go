@@ -34,7 +34,10 @@ func collectServed(t testing.TB, r *sdkmetric.ManualReader, method, code string)
 	var m metrics
 	require.True(t, waitFor(5*time.Second, time.Millisecond, func() bool {
 		m = collect(t, r)
-		return m.sum(MetricCalls, session.Serving, method, code) >= 0
+		// The interceptor's End records the call, its duration, then the
+		// request's and the response's sizes: wait for the last, or a
+		// collect between them finds the call without its sizes.
+		return m.sum(MetricResponseSize, session.Serving, method, code) >= 0
 	}), "the serving side's %s %s counted", method, code)
 	return m
 }
