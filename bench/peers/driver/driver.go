@@ -258,7 +258,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			stop, err := startCondition(cond)
+			stop, err := StartCondition(cond)
 			if err != nil {
 				return nil, fmt.Errorf("condition %s: %w", cond, err)
 			}

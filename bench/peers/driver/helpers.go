@@ -20,6 +20,8 @@ var conditionLabel = loadgen.Label
 // started it as one; it returns at once otherwise.
 func MaybeHelper() { loadgen.MaybeHelper() }
 
-// startCondition starts the helpers of cond and returns the function that
-// stops them, which reports whether they ran throughout.
-func startCondition(cond string) (stop func() error, err error) { return loadgen.Start(cond) }
+// StartCondition starts the helpers of cond and returns the function that
+// stops them, which reports whether they ran throughout. The process must
+// call MaybeHelper first thing in main (the helpers are re-executions of
+// it).
+func StartCondition(cond string) (stop func() error, err error) { return loadgen.Start(cond) }

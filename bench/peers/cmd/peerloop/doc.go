@@ -1,0 +1,25 @@
+// Command peerloop runs one figure of the comparison against one peer in a
+// loop, for a profiler to watch: the comparison's phases last a fraction
+// of a second each, too short for perf record or perf sched to see
+// anything. It prints the host's and the plugin's process IDs first, so
+// that perf can attach to them, then the figure.
+//
+//	go build -o /tmp/plexus-plugin ./cmd/plexus-plugin
+//	go run ./cmd/peerloop -plugin /tmp/plexus-plugin -c 64 -d 10s   # echo
+//	go run ./cmd/peerloop -plugin /tmp/plexus-plugin -figure kill -n 20
+//
+// Flags: -peer plexus|grpc|netrpc|uds (default plexus; -plugin must be
+// that peer's plugin binary), -figure echo|kill, -c callers and -d
+// duration (echo), -n kills (kill), -load idle|busy|alloc (the
+// comparison's loaded conditions, started and stopped here).
+//
+// echo prints calls/s and caller 0's round-trip percentiles; kill, each
+// kill's time from SIGKILL to the blocked caller's error, and the median.
+// It measures with the driver's own code where it can (a blocked Block
+// call, killed after the same settling time), but it is a tool for
+// finding where time goes, not the comparison: figures for the record
+// come from cmd/peers.
+//
+// Lifetime and concurrency: one loop per process; every loop is bounded
+// by -d or -n and by the context.
+package main

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/plexus-ipc/plexus/bench/peers"
+	"github.com/plexus-ipc/plexus/bench/peers/driver"
+)
+
+func main() {
+	driver.MaybeHelper()
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "peerloop:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	peer    peers.Peer
+	plugin  string
+	figure  string
+	callers int
+	dur     time.Duration
+	kills   int
+	load    string
+}
+
+func parse(args []string) (config, error) {
+	fs := flag.NewFlagSet("peerloop", flag.ContinueOnError)
+	name := fs.String("peer", "plexus", "peer: plexus, grpc, netrpc or uds")
+	var c config
+	fs.StringVar(&c.plugin, "plugin", "", "the peer's plugin binary (required)")
+	fs.StringVar(&c.figure, "figure", "echo", "echo or kill")
+	fs.IntVar(&c.callers, "c", 1, "concurrent callers (echo)")
+	fs.DurationVar(&c.dur, "d", 5*time.Second, "how long to call (echo)")
+	fs.IntVar(&c.kills, "n", 10, "plugins to start and kill (kill)")
+	fs.StringVar(&c.load, "load", "idle", "condition: idle, busy or alloc")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	i := slices.IndexFunc(driver.AllPeers, func(p peers.Peer) bool { return p.Name == *name })
+	switch {
+	case i < 0:
+		return c, fmt.Errorf("unknown peer %q", *name)
+	case c.plugin == "":
+		return c, errors.New("-plugin is required")
+	case c.figure != "echo" && c.figure != "kill":
+		return c, fmt.Errorf("unknown figure %q (echo or kill)", c.figure)
+	case c.callers < 1 || c.callers > 4096:
+		return c, fmt.Errorf("-c %d out of range [1, 4096]", c.callers)
+	case c.dur <= 0 || c.dur > time.Hour:
+		return c, fmt.Errorf("-d %v out of range (0, 1h]", c.dur)
+	case c.kills < 1 || c.kills > 1000:
+		return c, fmt.Errorf("-n %d out of range [1, 1000]", c.kills)
+	}
+	c.peer = driver.AllPeers[i]
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	c, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if c.load != driver.CondIdle {
+		stop, err := driver.StartCondition(c.load)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = stop() }()
+	}
+	if c.figure == "kill" {
+		return kills(ctx, c, out)
+	}
+	return echo(ctx, c, out)
+}
+
+// echo calls Echo from c.callers goroutines for c.dur.
+func echo(ctx context.Context, c config, out io.Writer) error {
+	conn, err := c.peer.Start(ctx, c.plugin)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	fmt.Fprintf(out, "host pid %d, plugin pid %d\n", os.Getpid(), conn.Pid())
+	msg := []byte("8 bytes!")
+	for range 1000 { // warm-up
+		if _, err := conn.Echo(ctx, msg); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var calls atomic.Int64
+	var lat []time.Duration
+	errc := make(chan error, c.callers)
+	var wg sync.WaitGroup
+	end := time.Now().Add(c.dur)
+	for w := range c.callers {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				// The clock is read every 64 calls, or for every call of
+				// caller 0, which times its calls.
+				if n%64 == 0 && time.Now().After(end) {
+					return
+				}
+				var t0 time.Time
+				if w == 0 {
+					t0 = time.Now()
+				}
+				got, err := conn.Echo(ctx, msg)
+				if err == nil && string(got) != string(msg) {
+					err = fmt.Errorf("echo %q, sent %q", got, msg)
+				}
+				if err != nil {
+					errc <- err
+					cancel()
+					return
+				}
+				if w == 0 && len(lat) < 1<<22 {
+					lat = append(lat, time.Since(t0))
+				}
+				calls.Add(1)
+			}
+		})
+	}
+	t0 := time.Now()
+	wg.Wait()
+	el := time.Since(t0)
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	slices.Sort(lat)
+	pct := func(p int) time.Duration { return lat[min(len(lat)-1, len(lat)*p/100)] }
+	fmt.Fprintf(out, "%s echo, %d callers: %.0f calls/s; caller 0: p50 %v, p90 %v, p99 %v (%d calls)\n",
+		c.peer.Name, c.callers, float64(calls.Load())/el.Seconds(), pct(50), pct(90), pct(99), len(lat))
+	return nil
+}
+
+// kills starts c.kills plugins and kills each with a caller blocked in
+// Block, timing the kill to the caller's error.
+func kills(ctx context.Context, c config, out io.Writer) error {
+	var ds []time.Duration
+	for i := range c.kills {
+		d, err := killOne(ctx, c)
+		if err != nil {
+			return fmt.Errorf("kill %d: %w", i, err)
+		}
+		ds = append(ds, d)
+	}
+	fmt.Fprintf(out, "%s kill -9 to the blocked caller's error: %v\n", c.peer.Name, ds)
+	slices.Sort(ds)
+	fmt.Fprintf(out, "median %v (%v-%v)\n", ds[len(ds)/2], ds[0], ds[len(ds)-1])
+	return nil
+}
+
+// settle is how long the Block call is given to reach the plugin (the
+// driver's blockSettle).
+const settle = 50 * time.Millisecond
+
+func killOne(ctx context.Context, c config) (time.Duration, error) {
+	conn, err := c.peer.Start(ctx, c.plugin)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	if _, err := conn.Echo(ctx, []byte("first!!!")); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- conn.Block(ctx) }()
+	time.Sleep(settle)
+	t0 := time.Now()
+	if err := syscall.Kill(conn.Pid(), syscall.SIGKILL); err != nil {
+		return 0, err
+	}
+	select {
+	case err := <-errc:
+		d := time.Since(t0)
+		if err == nil {
+			return 0, errors.New("the blocked call succeeded after the kill")
+		}
+		return d, nil
+	case <-time.After(10 * time.Second):
+		return 0, errors.New("the blocked caller got no error within 10s of the kill")
+	}
+}

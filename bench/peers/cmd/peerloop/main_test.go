@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plexus-ipc/plexus/bench/peers/driver"
+)
+
+// TestMain lets the test binary be a load helper, as the command is.
+func TestMain(m *testing.M) {
+	driver.MaybeHelper()
+	os.Exit(m.Run())
+}
+
+// TestParseRefusesBadFlags: every flag out of its range is refused with
+// its name, and -plugin is required.
+func TestParseRefusesBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-peer", "nope", "-plugin", "x"}, `unknown peer "nope"`},
+		{[]string{}, "-plugin is required"},
+		{[]string{"-plugin", "x", "-figure", "blob"}, `unknown figure "blob"`},
+		{[]string{"-plugin", "x", "-c", "0"}, "-c 0 out of range"},
+		{[]string{"-plugin", "x", "-d", "2h"}, "-d 2h0m0s out of range"},
+		{[]string{"-plugin", "x", "-n", "0"}, "-n 0 out of range"},
+	} {
+		_, err := parse(tc.args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+	c, err := parse([]string{"-peer", "uds", "-plugin", "p", "-c", "3"})
+	if err != nil || c.peer.Name != "uds" || c.callers != 3 || c.figure != "echo" {
+		t.Fatalf("parse: %+v, %v", c, err)
+	}
+}
+
+// TestLoops builds the raw-socket peer's plugin and runs both figures
+// against it: echo reports a positive rate from real calls, kill a time
+// for every kill.
+func TestLoops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a plugin and starts processes")
+	}
+	bin := filepath.Join(t.TempDir(), "uds-plugin")
+	build := exec.Command("go", "build", "-o", bin, "github.com/plexus-ipc/plexus/bench/peers/cmd/uds-plugin")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	var out bytes.Buffer
+	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-c", "4", "-d", "300ms"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`uds echo, 4 callers: ([0-9]+) calls/s`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no rate in %q", out.String())
+	}
+	if rate, _ := strconv.Atoi(m[1]); rate <= 0 {
+		t.Fatalf("rate %d in %q", rate, out.String())
+	}
+
+	out.Reset()
+	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-figure", "kill", "-n", "2"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`uds kill -9 to the blocked caller's error: \[\S+ \S+\]\nmedian \S+ \(\S+-\S+\)`).MatchString(out.String()) {
+		t.Fatalf("kill output %q", out.String())
+	}
+}
