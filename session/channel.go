@@ -205,7 +205,12 @@ type inFrame struct {
 // once the frame is known to be good: a bad frame ends the link with the
 // channel as it was. A plain frame (no metadata, not packed, a STATUS
 // that is OK) needs nothing but its flags; parseFrame reads the others.
-func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
+func (ch *channel) onFrame(f *transport.Frame) *plexus.Status { return ch.take(f, true) }
+
+// take is onFrame; signal false skips the wake-up, for the OPEN of a
+// channel just made, which nobody can be waiting on yet (its handler
+// starts after it): a send on the wake channel locks it.
+func (ch *channel) take(f *transport.Frame, signal bool) *plexus.Status {
 	s := ch.s
 	if ch.remaining.Load() <= 0 {
 		s.t.Release(f)
@@ -253,9 +258,11 @@ func (ch *channel) onFrame(f *transport.Frame) *plexus.Status {
 	if in.flags&wire.FlagMsg == 0 {
 		s.t.Release(f)
 	}
-	select {
-	case wake <- struct{}{}:
-	default:
+	if signal {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }

@@ -19,11 +19,16 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 	}
 	// Refuse before encoding where possible: encoding spends a lease, and
 	// a refused call (ErrNotSent) should leave it to be sent elsewhere.
-	s.mu.Lock()
-	refuse := s.refuseOpenLocked()
-	s.mu.Unlock()
-	if refuse != nil {
-		return nil, refuse
+	// openRefused spares the lock of every call while opens are allowed;
+	// the look under the lock below, with the ID, decides.
+	var refuse *plexus.Status
+	if s.openRefused.Load() {
+		s.mu.Lock()
+		refuse = s.refuseOpenLocked()
+		s.mu.Unlock()
+		if refuse != nil {
+			return nil, refuse
+		}
 	}
 	// The channel exists before the payload and its ID: a small payload
 	// is encoded into it (see encode), and the OPEN descriptor lives in

@@ -39,6 +39,7 @@ func (d *dispatcher) onGoAway(limit uint64, reason string) {
 	s := d.s
 	s.mu.Lock()
 	s.goAwayRecv = true
+	s.openRefused.Store(true)
 	s.peerLimit = limit
 	var refused []*channel
 	for id, ch := range s.chans {
@@ -65,6 +66,7 @@ func (s *Session) Drain(ctx context.Context) error {
 	s.GoAway("draining")
 	s.mu.Lock()
 	s.draining = true
+	s.openRefused.Store(true)
 	var wait chan struct{}
 	if len(s.chans) > 0 {
 		if s.drained == nil {

@@ -73,6 +73,10 @@ type pollReceiver struct {
 	// disarmed (see leaveToRun and ensureReader).
 	unarmed atomic.Int32
 
+	// sleeping is sleeper, for a look without mu (leaveToRun's, on
+	// every call a reader runs): set and cleared with it, under mu.
+	sleeping atomic.Bool
+
 	mu        sync.Mutex
 	sleeper   bool // a reader is in (or committed to) Wait
 	spares    int  // readers waiting on spareWake
@@ -641,9 +645,7 @@ func (rd *reader) retakeToken() { rd.held = rd.r.takeToken() }
 // goroutine about to wait for credit) rings it (see ensureReader).
 func (rd *reader) leaveToRun() {
 	r := rd.r
-	r.mu.Lock()
-	rd.covered = r.sleeper
-	r.mu.Unlock()
+	rd.covered = r.sleeping.Load()
 	if rd.covered {
 		r.leave()
 		return
@@ -676,6 +678,7 @@ func (rd *reader) sleep() bool {
 		}
 	}
 	r.sleeper = true
+	r.sleeping.Store(true)
 	r.mu.Unlock()
 	// Goroutines this reader made runnable (callers whose responses it
 	// dispatched) run first, on this thread: Wait blocks the thread in
@@ -687,6 +690,7 @@ func (rd *reader) sleep() bool {
 	r.waiting.Store(false)
 	r.mu.Lock()
 	r.sleeper = false
+	r.sleeping.Store(false)
 	r.mu.Unlock()
 	// An honest peer rings only after it has published a frame, and this
 	// side only through wake. A ring with neither (a peer writing to the

@@ -128,7 +128,7 @@ func (sv *server) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
 	s.chans[id] = ch
 	sv.handlers.Add(1)
 	s.mu.Unlock()
-	if err := ch.onFrame(f); err != nil {
+	if err := ch.take(f, false); err != nil {
 		sv.handlers.Done()
 		cc.cancel(err)
 		return err

@@ -42,6 +42,9 @@ type Session struct {
 	draining    bool
 	drained     chan struct{} // closed when draining and no channel is left
 	err         *plexus.Status
+	// openRefused is set, under mu, with err, draining or goAwayRecv:
+	// once it is, open looks at them under mu before it encodes.
+	openRefused atomic.Bool
 
 	link *credit // link-level send window
 
@@ -141,6 +144,7 @@ func (s *Session) die(st *plexus.Status) {
 		return
 	}
 	s.err = st
+	s.openRefused.Store(true)
 	s.pool.dying.Store(true)
 	goneAway := s.goAwayRecv
 	chans := s.chans
