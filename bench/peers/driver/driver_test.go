@@ -205,11 +205,11 @@ func TestDetectsWrongAnswers(t *testing.T) {
 	}
 }
 
-// TestKillOfABlockedCaller: killBlocked refuses a Conn without a process
+// TestKillOfABlockedCaller: KillBlocked refuses a Conn without a process
 // (and releases its blocked caller).
 func TestKillOfABlockedCaller(t *testing.T) {
 	c := &fakeConn{}
-	_, err := killBlocked(context.Background(), c)
+	_, err := KillBlocked(context.Background(), c)
 	if err == nil || !strings.Contains(err.Error(), "pid") {
 		t.Fatalf("no pid: %v", err)
 	}

@@ -329,7 +329,7 @@ func (m *measurer) startsAndKills(ctx context.Context) error {
 		}
 		starts = append(starts, ms(el))
 		if i < m.sz.Kills {
-			d, err := killBlocked(ctx, c)
+			d, err := KillBlocked(ctx, c)
 			if err != nil {
 				c.Close()
 				return fmt.Errorf("kill %d: %w", i, err)
@@ -347,9 +347,10 @@ func (m *measurer) startsAndKills(ctx context.Context) error {
 	return nil
 }
 
-// killBlocked blocks a caller in Block, SIGKILLs the plugin and returns the
-// time from the kill to the caller's error.
-func killBlocked(ctx context.Context, c peers.Conn) (time.Duration, error) {
+// KillBlocked blocks a caller in Block, SIGKILLs the plugin and returns the
+// time from the kill to the caller's error. The plugin must not be used
+// afterwards but for Close.
+func KillBlocked(ctx context.Context, c peers.Conn) (time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 1)

@@ -15,10 +15,9 @@
 //
 // echo prints calls/s and caller 0's round-trip percentiles; kill, each
 // kill's time from SIGKILL to the blocked caller's error, and the median.
-// It measures with the driver's own code where it can (a blocked Block
-// call, killed after the same settling time), but it is a tool for
-// finding where time goes, not the comparison: figures for the record
-// come from cmd/peers.
+// A kill is measured by the driver's own code (driver.KillBlocked), but
+// this is a tool for finding where time goes, not the comparison: figures
+// for the record come from cmd/peers.
 //
 // Lifetime and concurrency: one loop per process; every loop is bounded
 // by -d or -n and by the context.

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/plexus-ipc/plexus/bench/peers"
@@ -166,10 +165,6 @@ func kills(ctx context.Context, c config, out io.Writer) error {
 	return nil
 }
 
-// settle is how long the Block call is given to reach the plugin (the
-// driver's blockSettle).
-const settle = 50 * time.Millisecond
-
 func killOne(ctx context.Context, c config) (time.Duration, error) {
 	conn, err := c.peer.Start(ctx, c.plugin)
 	if err != nil {
@@ -179,23 +174,5 @@ func killOne(ctx context.Context, c config) (time.Duration, error) {
 	if _, err := conn.Echo(ctx, []byte("first!!!")); err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- conn.Block(ctx) }()
-	time.Sleep(settle)
-	t0 := time.Now()
-	if err := syscall.Kill(conn.Pid(), syscall.SIGKILL); err != nil {
-		return 0, err
-	}
-	select {
-	case err := <-errc:
-		d := time.Since(t0)
-		if err == nil {
-			return 0, errors.New("the blocked call succeeded after the kill")
-		}
-		return d, nil
-	case <-time.After(10 * time.Second):
-		return 0, errors.New("the blocked caller got no error within 10s of the kill")
-	}
+	return driver.KillBlocked(ctx, conn)
 }
