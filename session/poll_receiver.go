@@ -73,13 +73,12 @@ type pollReceiver struct {
 	// disarmed (see leaveToRun and ensureReader).
 	unarmed atomic.Int32
 
-	// sleeping is sleeper, for a look without mu (leaveToRun's, on
-	// every call a reader runs): set and cleared with it, under mu.
-	sleeping atomic.Bool
-
-	mu        sync.Mutex
-	sleeper   bool // a reader is in (or committed to) Wait
-	spares    int  // readers waiting on spareWake
+	mu sync.Mutex
+	// sleeper: a reader is in (or committed to) Wait. Changed under mu,
+	// with spares; atomic so that leaveToRun, on every call a reader
+	// runs, looks without mu.
+	sleeper   atomic.Bool
+	spares    int // readers waiting on spareWake
 	spareWake chan struct{}
 }
 
@@ -645,7 +644,7 @@ func (rd *reader) retakeToken() { rd.held = rd.r.takeToken() }
 // goroutine about to wait for credit) rings it (see ensureReader).
 func (rd *reader) leaveToRun() {
 	r := rd.r
-	rd.covered = r.sleeping.Load()
+	rd.covered = r.sleeper.Load()
 	if rd.covered {
 		r.leave()
 		return
@@ -663,7 +662,7 @@ func (rd *reader) leaveToRun() {
 func (rd *reader) sleep() bool {
 	r := rd.r
 	r.mu.Lock()
-	if r.sleeper {
+	if r.sleeper.Load() {
 		if r.spares >= maxSpares {
 			r.mu.Unlock()
 			return false
@@ -677,8 +676,7 @@ func (rd *reader) sleep() bool {
 			return false
 		}
 	}
-	r.sleeper = true
-	r.sleeping.Store(true)
+	r.sleeper.Store(true)
 	r.mu.Unlock()
 	// Goroutines this reader made runnable (callers whose responses it
 	// dispatched) run first, on this thread: Wait blocks the thread in
@@ -689,8 +687,7 @@ func (rd *reader) sleep() bool {
 	err := r.p.Wait(idleWait)
 	r.waiting.Store(false)
 	r.mu.Lock()
-	r.sleeper = false
-	r.sleeping.Store(false)
+	r.sleeper.Store(false)
 	r.mu.Unlock()
 	// An honest peer rings only after it has published a frame, and this
 	// side only through wake. A ring with neither (a peer writing to the
@@ -755,7 +752,7 @@ func (r *pollReceiver) blocking() { r.ensureReader() }
 // it looked sleeps through the frames, and is rung.
 func (r *pollReceiver) ensureReader() {
 	r.mu.Lock()
-	if r.sleeper {
+	if r.sleeper.Load() {
 		r.mu.Unlock()
 		if r.unarmed.Load() > 0 {
 			r.wake()

@@ -332,7 +332,7 @@ func (r *pollReceiver) tokenFree() bool {
 func (r *pollReceiver) hasSleeper() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.sleeper
+	return r.sleeper.Load()
 }
 
 // TestAwaitFrameWhilePolling: a caller that finds the token free polls
@@ -1024,7 +1024,7 @@ func TestWatchPromotesOnlyLongCalls(t *testing.T) {
 	const after = 5 * time.Millisecond
 	r.promoteAfter = after
 	r.mu.Lock()
-	r.sleeper = true // ensureReader rings it: a reader runs uncovered
+	r.sleeper.Store(true) // ensureReader rings it: a reader runs uncovered
 	r.mu.Unlock()
 	r.unarmed.Store(1)
 	rd := &reader{r: r}
