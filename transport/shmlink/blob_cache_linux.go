@@ -367,7 +367,7 @@ func (bs *blobs) send(ctx context.Context, w []wire.Desc, p []byte) error {
 		setBlob(&w[0], id, 0, uint32(len(p)))
 		return bs.t.push(ctx, w)
 	}
-	copy(b.mem, p)
+	parallelCopy(b.mem, p)
 	bs.stats.copied.Add(int64(len(p)))
 	return bs.sendBuf(ctx, w, b, 0, len(p))
 }

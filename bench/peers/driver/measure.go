@@ -145,11 +145,11 @@ func (m *measurer) run(ctx context.Context) error {
 		n := m.sz.BlobCalls[i]
 		steps = append(steps,
 			step{fmt.Sprintf("put %d MiB", size>>20), func(ctx context.Context) (err error) {
-				m.out[blobKey("put", size)], err = put(ctx, c, size, n)
+				m.out[blobKey("put", size)], err = PutRate(ctx, c, size, n)
 				return err
 			}},
 			step{fmt.Sprintf("blob %d MiB", size>>20), func(ctx context.Context) (err error) {
-				m.out[blobKey("blob", size)], err = blob(ctx, c, size, n)
+				m.out[blobKey("blob", size)], err = BlobRate(ctx, c, size, n)
 				return err
 			}})
 	}
@@ -230,10 +230,10 @@ func concurrentEcho(ctx context.Context, c peers.Conn, callers, calls int) (floa
 
 func gbps(bytes int, d time.Duration) float64 { return float64(bytes) / d.Seconds() / 1e9 }
 
-// put sends n blobs of size bytes of the pattern (the plugin checks each by
+// PutRate sends n blobs of size bytes of the pattern (the plugin checks each by
 // sampling and answers with its length), after one untimed call, and
 // returns GB/s.
-func put(ctx context.Context, c peers.Conn, size, n int) (float64, error) {
+func PutRate(ctx context.Context, c peers.Conn, size, n int) (float64, error) {
 	buf := make([]byte, size)
 	peers.Fill(buf)
 	call := func(i int) error {
@@ -259,11 +259,11 @@ func put(ctx context.Context, c peers.Conn, size, n int) (float64, error) {
 	return gbps(size*n, time.Since(t0)), nil
 }
 
-// blob asks for n blobs of size bytes, after one untimed call whose answer
+// BlobRate asks for n blobs of size bytes, after one untimed call whose answer
 // is compared in full with the pattern; the timed answers are checked by
 // sampling (peers.CheckSampled). A peers.Viewer's answers are views,
 // released after their check. It returns GB/s.
-func blob(ctx context.Context, c peers.Conn, size, n int) (float64, error) {
+func BlobRate(ctx context.Context, c peers.Conn, size, n int) (float64, error) {
 	get := func() ([]byte, func(), error) {
 		b, err := c.Blob(ctx, size)
 		return b, func() {}, err

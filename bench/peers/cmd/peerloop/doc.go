@@ -7,15 +7,20 @@
 //	go build -o /tmp/plexus-plugin ./cmd/plexus-plugin
 //	go run ./cmd/peerloop -plugin /tmp/plexus-plugin -c 64 -d 10s   # echo
 //	go run ./cmd/peerloop -plugin /tmp/plexus-plugin -figure kill -n 20
+//	go run ./cmd/peerloop -plugin /tmp/plexus-plugin -figure blob -size 64 -n 4 -d 5s
 //
 // Flags: -peer plexus|grpc|netrpc|uds (default plexus; -plugin must be
-// that peer's plugin binary), -figure echo|kill, -c callers and -d
-// duration (echo), -n kills (kill), -load idle|busy|alloc (the
-// comparison's loaded conditions, started and stopped here).
+// that peer's plugin binary), -figure echo|kill|put|blob, -c callers and
+// -d duration (echo; put and blob: how long to repeat batches), -n kills
+// (kill) or calls a batch (put, blob), -size MiB a call (put, blob),
+// -load idle|busy|alloc (the comparison's loaded conditions, started and
+// stopped here).
 //
 // echo prints calls/s and caller 0's round-trip percentiles; kill, each
-// kill's time from SIGKILL to the blocked caller's error, and the median.
-// A kill is measured by the driver's own code (driver.KillBlocked), but
+// kill's time from SIGKILL to the blocked caller's error, and the median;
+// put and blob, every batch's GB/s and the median. Kills and batches are
+// measured by the driver's own code (driver.KillBlocked, PutRate,
+// BlobRate), but
 // this is a tool for finding where time goes, not the comparison: figures
 // for the record come from cmd/peers.
 //

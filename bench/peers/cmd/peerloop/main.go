@@ -31,6 +31,7 @@ type config struct {
 	callers int
 	dur     time.Duration
 	kills   int
+	size    int
 	load    string
 }
 
@@ -39,10 +40,11 @@ func parse(args []string) (config, error) {
 	name := fs.String("peer", "plexus", "peer: plexus, grpc, netrpc or uds")
 	var c config
 	fs.StringVar(&c.plugin, "plugin", "", "the peer's plugin binary (required)")
-	fs.StringVar(&c.figure, "figure", "echo", "echo or kill")
+	fs.StringVar(&c.figure, "figure", "echo", "echo, kill, put or blob")
 	fs.IntVar(&c.callers, "c", 1, "concurrent callers (echo)")
 	fs.DurationVar(&c.dur, "d", 5*time.Second, "how long to call (echo)")
-	fs.IntVar(&c.kills, "n", 10, "plugins to start and kill (kill)")
+	fs.IntVar(&c.kills, "n", 10, "plugins to start and kill (kill), calls a batch (put, blob)")
+	mib := fs.Int("size", 64, "MiB a call moves (put, blob)")
 	fs.StringVar(&c.load, "load", "idle", "condition: idle, busy or alloc")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -53,15 +55,18 @@ func parse(args []string) (config, error) {
 		return c, fmt.Errorf("unknown peer %q", *name)
 	case c.plugin == "":
 		return c, errors.New("-plugin is required")
-	case c.figure != "echo" && c.figure != "kill":
-		return c, fmt.Errorf("unknown figure %q (echo or kill)", c.figure)
+	case !slices.Contains([]string{"echo", "kill", "put", "blob"}, c.figure):
+		return c, fmt.Errorf("unknown figure %q (echo, kill, put or blob)", c.figure)
 	case c.callers < 1 || c.callers > 4096:
 		return c, fmt.Errorf("-c %d out of range [1, 4096]", c.callers)
 	case c.dur <= 0 || c.dur > time.Hour:
 		return c, fmt.Errorf("-d %v out of range (0, 1h]", c.dur)
 	case c.kills < 1 || c.kills > 1000:
 		return c, fmt.Errorf("-n %d out of range [1, 1000]", c.kills)
+	case *mib < 1 || *mib > peers.MaxBlob>>20:
+		return c, fmt.Errorf("-size %d out of range [1, %d]", *mib, peers.MaxBlob>>20)
 	}
+	c.size = *mib << 20
 	c.peer = driver.AllPeers[i]
 	return c, nil
 }
@@ -78,8 +83,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer func() { _ = stop() }()
 	}
-	if c.figure == "kill" {
+	switch c.figure {
+	case "kill":
 		return kills(ctx, c, out)
+	case "put", "blob":
+		return blobs(ctx, c, out)
 	}
 	return echo(ctx, c, out)
 }
@@ -175,4 +183,32 @@ func killOne(ctx context.Context, c config) (time.Duration, error) {
 		return 0, err
 	}
 	return driver.KillBlocked(ctx, conn)
+}
+
+// blobs runs batches of c.kills Put or Blob calls of c.size bytes for
+// c.dur, each batch measured by the driver's own code (driver.PutRate,
+// driver.BlobRate), and prints every batch's GB/s and their median.
+func blobs(ctx context.Context, c config, out io.Writer) error {
+	conn, err := c.peer.Start(ctx, c.plugin)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	fmt.Fprintf(out, "host pid %d, plugin pid %d\n", os.Getpid(), conn.Pid())
+	rate := driver.PutRate
+	if c.figure == "blob" {
+		rate = driver.BlobRate
+	}
+	var gbps []float64
+	for end := time.Now().Add(c.dur); len(gbps) == 0 || time.Now().Before(end) && len(gbps) < 10000; {
+		r, err := rate(ctx, conn, c.size, c.kills)
+		if err != nil {
+			return err
+		}
+		gbps = append(gbps, r)
+	}
+	fmt.Fprintf(out, "%s %s %d MiB, %d batches of %d calls: GB/s %.2f\n", c.peer.Name, c.figure, c.size>>20, len(gbps), c.kills, gbps)
+	slices.Sort(gbps)
+	fmt.Fprintf(out, "median %.2f (%.2f-%.2f)\n", gbps[len(gbps)/2], gbps[0], gbps[len(gbps)-1])
+	return nil
 }

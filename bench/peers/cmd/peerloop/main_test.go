@@ -30,7 +30,8 @@ func TestParseRefusesBadFlags(t *testing.T) {
 	}{
 		{[]string{"-peer", "nope", "-plugin", "x"}, `unknown peer "nope"`},
 		{[]string{}, "-plugin is required"},
-		{[]string{"-plugin", "x", "-figure", "blob"}, `unknown figure "blob"`},
+		{[]string{"-plugin", "x", "-figure", "copy"}, `unknown figure "copy"`},
+		{[]string{"-plugin", "x", "-size", "0"}, "-size 0 out of range"},
 		{[]string{"-plugin", "x", "-c", "0"}, "-c 0 out of range"},
 		{[]string{"-plugin", "x", "-d", "2h"}, "-d 2h0m0s out of range"},
 		{[]string{"-plugin", "x", "-n", "0"}, "-n 0 out of range"},
@@ -46,9 +47,9 @@ func TestParseRefusesBadFlags(t *testing.T) {
 	}
 }
 
-// TestLoops builds the raw-socket peer's plugin and runs both figures
+// TestLoops builds the raw-socket peer's plugin and runs every figure
 // against it: echo reports a positive rate from real calls, kill a time
-// for every kill.
+// for every kill, blob a rate for every batch of checked answers.
 func TestLoops(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a plugin and starts processes")
@@ -79,5 +80,13 @@ func TestLoops(t *testing.T) {
 	}
 	if !regexp.MustCompile(`uds kill -9 to the blocked caller's error: \[\S+ \S+\]\nmedian \S+ \(\S+-\S+\)`).MatchString(out.String()) {
 		t.Fatalf("kill output %q", out.String())
+	}
+
+	out.Reset()
+	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-figure", "blob", "-size", "1", "-n", "3", "-d", "1ns"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`uds blob 1 MiB, 1 batches of 3 calls: GB/s \[[0-9.]+\]\nmedian [0-9.]+ `).MatchString(out.String()) {
+		t.Fatalf("blob output %q", out.String())
 	}
 }
