@@ -24,6 +24,9 @@ import (
 // re-check their own condition. A waiter that needs no followers allocates
 // nothing.
 //
+// The leader also polls the process's assist eventfd (see Assist) and
+// runs the work posted there without returning from Wait.
+//
 // The peer holds the same eventfd and can write any value into its
 // counter, read it, or change the file's flags, which both processes
 // share. So nothing here may block on the eventfd itself:
@@ -52,6 +55,12 @@ type Bell struct {
 	ringing   int           // Wakes between their check of fdClosed and the end of their write
 	closed    bool
 	fdClosed  bool
+
+	// assisted is the generation of assists the leader last ran (see
+	// Assist); stopAssist, the stop function it passes them. The
+	// leader's alone.
+	assisted   uint64
+	stopAssist func() bool
 }
 
 func newBell() (*Bell, error) {
@@ -172,13 +181,21 @@ func (b *Bell) Wait(timeout time.Duration) error {
 	return err
 }
 
+// poll is the leader's wait: ppoll on the doorbell, the bell's own intr
+// and, while there is work it has not run, the process's assists (see
+// Assist), which it runs and then sleeps again.
 func (b *Bell) poll(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	fds := [2]unix.PollFd{{Fd: int32(b.fd), Events: unix.POLLIN}, {Fd: int32(b.intr), Events: unix.POLLIN}}
+	fds := [3]unix.PollFd{{Fd: int32(b.fd), Events: unix.POLLIN}, {Fd: int32(b.intr), Events: unix.POLLIN}, {Events: unix.POLLIN}}
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
 			return ErrTimeout
+		}
+		fd, sliced := assistPoll(b.assisted)
+		fds[2].Fd = fd
+		if sliced {
+			left = min(left, assistSlice)
 		}
 		ts := unix.NsecToTimespec(int64(left))
 		n, err := unix.Ppoll(fds[:], &ts, nil)
@@ -194,6 +211,13 @@ func (b *Bell) poll(timeout time.Duration) error {
 		if fds[1].Revents != 0 {
 			return nil // Close; Wait reports it
 		}
+		if fds[0].Revents == 0 {
+			if b.stopAssist == nil {
+				b.stopAssist = b.rung
+			}
+			b.assisted = runAssists(b.stopAssist)
+			continue
+		}
 		if fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
 			return errors.New("shm: doorbell: poll reported an error on the eventfd")
 		}
@@ -202,6 +226,15 @@ func (b *Bell) poll(timeout time.Duration) error {
 		}
 		return nil
 	}
+}
+
+// rung reports whether the doorbell or intr is readable now: a leader
+// running assists stops at once for its own link.
+func (b *Bell) rung() bool {
+	fds := [2]unix.PollFd{{Fd: int32(b.fd), Events: unix.POLLIN}, {Fd: int32(b.intr), Events: unix.POLLIN}}
+	var ts unix.Timespec
+	n, err := unix.Ppoll(fds[:], &ts, nil)
+	return n != 0 || (err != nil && err != unix.EINTR)
 }
 
 // drain resets the counter without ever blocking: RWF_NOWAIT holds

@@ -34,6 +34,14 @@
 // can fill their counters or make them blocking: a Bell never blocks on one
 // (see Bell), and treats such tampering as a protocol violation.
 //
+// Assists: a goroutine with work to share (a large copy) posts it with
+// Assist, and every thread of the process parked in a Bell's Wait runs it
+// and sleeps again: a parked thread keeps its Go processor, which no new
+// goroutine could have. The work must tolerate several runners, late ones
+// included, and stop when the stop function it is given reports the
+// runner's own doorbell rung. Assist and its end may be called from any
+// goroutine.
+//
 // Death: each side has a life word in the header. HoldLife (the plugin's
 // side) registers it as a robust futex of a thread that lives until Close,
 // so that the kernel marks it when the process ends, however it ends;

@@ -3,6 +3,8 @@ package shmlink
 import (
 	"runtime"
 	"sync/atomic"
+
+	"github.com/plexus-ipc/plexus/shm"
 )
 
 // Large copies into transport memory are split across the processors.
@@ -14,10 +16,15 @@ import (
 // in chunks that the sending goroutine and up to parallelCopyMax-1
 // helper goroutines take from a shared counter.
 //
-// The sender never waits for a helper to start: it takes chunks itself
-// until none are left and then waits only for chunks a helper has already
-// taken. On a machine with no idle processor the helpers run late, find
-// nothing left and return, and the copy costs what a plain copy does.
+// The helpers are new goroutines, which run at once where a processor is
+// idle, and the threads of this process parked on doorbells (shm.Assist):
+// a parked thread holds its processor, so while a link's reader sleeps no
+// new goroutine can have it (on two processors, a host's copy found none
+// in most calls). The sender never waits for a helper to start: it takes
+// chunks itself until none are left and then waits only for chunks a
+// helper has already taken. On a machine with no idle processor the
+// helpers run late, find nothing left and return, and the copy costs what
+// a plain copy does.
 const (
 	parallelCopyMin   = 2 << 20
 	parallelCopyChunk = 256 << 10
@@ -36,25 +43,39 @@ func parallelCopy(dst, src []byte) int {
 	}
 	dst = dst[:n]
 	pc := &chunkCopy{dst: dst, src: src, chunks: int64((n + parallelCopyChunk - 1) / parallelCopyChunk), done: make(chan struct{})}
+	end := shm.Assist(pc.assist)
 	for range workers - 1 {
-		go pc.work()
+		go pc.work(never)
 	}
-	pc.work()
+	pc.work(never)
+	end()
 	<-pc.done
 	return n
 }
 
 // chunkCopy is one parallelCopy: next is the next chunk to take, copied
-// the chunks finished; whoever finishes the last chunk closes done.
+// the chunks finished; whoever finishes the last chunk closes done. joined
+// counts the goroutines that came to help, of which at most
+// parallelCopyMax take chunks.
 type chunkCopy struct {
-	dst, src     []byte
-	chunks       int64
-	next, copied atomic.Int64
-	done         chan struct{}
+	dst, src             []byte
+	chunks               int64
+	next, copied, joined atomic.Int64
+	done                 chan struct{}
 }
 
-func (pc *chunkCopy) work() {
-	for {
+func never() bool { return false }
+
+// assist is work for a thread parked on a doorbell (shm.Assist).
+func (pc *chunkCopy) assist(stop func() bool) { pc.work(stop) }
+
+// work copies chunks until none are left or stop reports that the
+// goroutine is wanted elsewhere.
+func (pc *chunkCopy) work(stop func() bool) {
+	if pc.joined.Add(1) > parallelCopyMax {
+		return
+	}
+	for !stop() {
 		i := pc.next.Add(1) - 1
 		if i >= pc.chunks {
 			return
