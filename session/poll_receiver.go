@@ -45,12 +45,11 @@ type pollReceiver struct {
 	waiters     atomic.Int32    // callers blocked on their channels (see await)
 	readerHolds atomic.Bool     // the token holder is a reader goroutine
 	f           transport.Frame // receive scratch, owned by the token holder
-	// epoch is when the readers started; lastRx is when the last call (an
-	// OPEN) arrived, as an offset from epoch (0: none yet), and gap a
+	// lastRx is when the last call (an OPEN) arrived, as an offset from
+	// monoEpoch (0: none yet), and gap a
 	// moving average of the time between calls (see readBudget), both in
 	// nanoseconds. Atomic: tests and the budgets read them without the
 	// token.
-	epoch  time.Time
 	lastRx atomic.Int64
 	gap    atomic.Int64
 	inline bool // the token holder may take a call to run itself (see run)
@@ -82,11 +81,15 @@ type pollReceiver struct {
 	spareWake chan struct{}
 }
 
+// monoEpoch is the process's reference for polling loops' times: an
+// offset from it (time.Since) costs one read of the monotonic clock.
+var monoEpoch = time.Now()
+
 // maxSpares bounds the idle readers kept beyond the sleeper; more exit.
 const maxSpares = 4
 
 func newPollReceiver(s *Session, p transport.Poller) *pollReceiver {
-	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), epoch: time.Now(), promoteAfter: promoteAfter}
+	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), promoteAfter: promoteAfter}
 }
 
 func (r *pollReceiver) start() {
@@ -258,7 +261,9 @@ func (r *pollReceiver) claimToken(ch *channel) bool {
 	}
 	r.want.Add(1)
 	defer r.want.Add(-1)
-	start := time.Now()
+	// The clock is first read after 16 tries: a reader mostly lets go
+	// of the token within a few.
+	var start time.Duration
 	for i := 1; ; i++ {
 		if len(ch.wake) > 0 {
 			return false
@@ -267,7 +272,10 @@ func (r *pollReceiver) claimToken(ch *channel) bool {
 			return true
 		}
 		if i&15 == 0 {
-			if time.Since(start) >= r.spin {
+			now := time.Since(monoEpoch)
+			if i == 16 {
+				start = now
+			} else if now-start >= r.spin {
 				return false
 			}
 			runtime.Gosched()
@@ -496,9 +504,10 @@ func (r *pollReceiver) pollRead(budget time.Duration, ranCall bool) (err error, 
 // look counts as having come at that look, so it also runs at most 64
 // polls longer than measured from the frame itself.
 type pollClock struct {
-	// Times are offsets from base: time.Since reads only the monotonic
-	// clock, half the cost of time.Now on a VM's kvm-clock.
-	base    time.Time
+	// Times are offsets from base, itself an offset from monoEpoch:
+	// time.Since reads only the monotonic clock, half the cost of
+	// time.Now (which reads the wall clock too) on a VM's kvm-clock.
+	base    time.Duration
 	started bool          // base is set: the loop has looked once
 	last    time.Duration // when the last frame was seen (or the first look)
 	at      time.Duration // when the loop last looked
@@ -524,10 +533,10 @@ func (c *pollClock) frame(call bool) {
 // since the last look is noted after it (see noteCalls).
 func (c *pollClock) idle() time.Duration {
 	if !c.started {
-		c.base, c.started, c.last, c.seen = time.Now(), true, 0, false
+		c.base, c.started, c.last, c.seen = time.Since(monoEpoch), true, 0, false
 		return 0
 	}
-	now := time.Since(c.base)
+	now := time.Since(monoEpoch) - c.base
 	c.at = now
 	if c.seen {
 		c.last, c.seen = now, false
@@ -544,7 +553,7 @@ func (c *pollClock) elapsed() time.Duration { return c.at }
 // come at the look.
 func (c *pollClock) noteCalls(r *pollReceiver) {
 	c.calls = false
-	r.arrived(c.base.Sub(r.epoch) + c.last)
+	r.arrived(c.base + c.last)
 }
 
 // runCall runs a call the reader took, on this goroutine.
@@ -814,7 +823,7 @@ func (r *pollReceiver) readBudget() time.Duration {
 }
 
 // arrived folds the time since the previous call into gap; now is an
-// offset from epoch.
+// offset from monoEpoch.
 func (r *pollReceiver) arrived(now time.Duration) {
 	if prev := r.lastRx.Swap(int64(now)); prev != 0 {
 		g := r.gap.Load()
