@@ -41,40 +41,50 @@ func parallelCopy(dst, src []byte) int {
 	if n < parallelCopyMin || workers < 2 {
 		return copy(dst, src)
 	}
-	dst = dst[:n]
-	pc := &chunkCopy{dst: dst, src: src, chunks: int64((n + parallelCopyChunk - 1) / parallelCopyChunk), done: make(chan struct{})}
-	end := shm.Assist(pc.assist)
+	pc := newChunkCopy(dst[:n], src)
+	end := shm.Assist(pc.help)
 	for range workers - 1 {
-		go pc.work(never)
+		go pc.help(never)
 	}
-	pc.work(never)
+	pc.run(never)
 	end()
 	<-pc.done
 	return n
 }
 
 // chunkCopy is one parallelCopy: next is the next chunk to take, copied
-// the chunks finished; whoever finishes the last chunk closes done. joined
+// the chunks finished; whoever finishes the last chunk closes done. helpers
 // counts the goroutines that came to help, of which at most
-// parallelCopyMax take chunks.
+// parallelCopyMax-1 take chunks.
+//
+// The sender's own run never stops before the chunks are all taken, and a
+// helper looks at its stop function only before it takes a chunk, never
+// with one taken: so every chunk is copied, and done closed, however many
+// helpers come, late, or stop.
 type chunkCopy struct {
-	dst, src             []byte
-	chunks               int64
-	next, copied, joined atomic.Int64
-	done                 chan struct{}
+	dst, src              []byte
+	chunks                int64
+	next, copied, helpers atomic.Int64
+	done                  chan struct{}
+}
+
+func newChunkCopy(dst, src []byte) *chunkCopy {
+	return &chunkCopy{dst: dst, src: src, chunks: int64((len(src) + parallelCopyChunk - 1) / parallelCopyChunk), done: make(chan struct{})}
 }
 
 func never() bool { return false }
 
-// assist is work for a thread parked on a doorbell (shm.Assist).
-func (pc *chunkCopy) assist(stop func() bool) { pc.work(stop) }
-
-// work copies chunks until none are left or stop reports that the
-// goroutine is wanted elsewhere.
-func (pc *chunkCopy) work(stop func() bool) {
-	if pc.joined.Add(1) > parallelCopyMax {
-		return
+// help is a helper's part: a new goroutine's, or a thread parked on a
+// doorbell (shm.Assist), whose stop reports its own doorbell rung.
+func (pc *chunkCopy) help(stop func() bool) {
+	if pc.helpers.Add(1) < parallelCopyMax {
+		pc.run(stop)
 	}
+}
+
+// run copies chunks until none are left or stop reports that the
+// goroutine is wanted elsewhere.
+func (pc *chunkCopy) run(stop func() bool) {
 	for !stop() {
 		i := pc.next.Add(1) - 1
 		if i >= pc.chunks {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // TestParallelCopy: every byte of src lands in dst and nothing past it is
@@ -65,5 +66,41 @@ func BenchmarkParallelCopy(b *testing.B) {
 				parallelCopy(dst, src)
 			}
 		})
+	}
+}
+
+// TestParallelCopyHelpersMayStop: helpers that stop at once, or are one
+// too many, leave their chunks to the sender, which copies every byte
+// alone; a helper with a chunk finishes it whatever stop says.
+func TestParallelCopyHelpersMayStop(t *testing.T) {
+	n := 3*parallelCopyChunk + 5
+	src := make([]byte, n)
+	for i := range src {
+		src[i] = byte(i * 13)
+	}
+	dst := make([]byte, n)
+	pc := newChunkCopy(dst, src)
+	stops := 0
+	pc.help(func() bool { stops++; return stops > 1 }) // one chunk, then stops
+	for range parallelCopyMax + 2 {
+		pc.help(func() bool { return true })
+	}
+	if got := pc.next.Load(); got != 1 {
+		t.Fatalf("helpers took %d chunks, want 1", got)
+	}
+	done := make(chan struct{})
+	go func() { pc.run(never); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sender's run did not end")
+	}
+	select {
+	case <-pc.done:
+	default:
+		t.Fatal("done not closed with every chunk copied")
+	}
+	if i := firstDiff(dst, src); i >= 0 {
+		t.Fatalf("byte %d differs", i)
 	}
 }
