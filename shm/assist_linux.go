@@ -105,20 +105,22 @@ func Assist(f func(stop func() bool)) (end func()) {
 }
 
 // runAssists calls the posted work (at most maxAssistWork of it) on the
-// calling thread and returns the generation it ran.
-func runAssists(stop func() bool) uint64 {
+// calling thread and returns the generation it looked at; all is false if
+// stop ended it before it had called every piece of work, which the
+// caller then has not run.
+func runAssists(stop func() bool) (gen uint64, all bool) {
 	var ws [maxAssistWork]*assistWork
 	assists.mu.Lock()
-	gen := assists.gen.Load()
+	gen = assists.gen.Load()
 	n := copy(ws[:], assists.work)
 	assists.mu.Unlock()
 	for _, w := range ws[:n] {
 		if stop() {
-			break
+			return gen, false
 		}
 		w.f(stop)
 	}
-	return gen
+	return gen, true
 }
 
 // assistPoll is what a waiter that last ran generation seen (0: none)

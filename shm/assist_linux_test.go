@@ -80,14 +80,13 @@ func TestAssistRunsOnParkedWaiter(t *testing.T) {
 	}
 }
 
-// TestAssistStopsForDoorbell: work that runs until told to stop gives the
-// thread back as soon as the waiter's own doorbell rings, and the Wait
-// then returns; after end, nothing runs the work again.
-func TestAssistStopsForDoorbell(t *testing.T) {
-	b, res := parkedWaiter(t)
-	started, stopped := make(chan struct{}), make(chan struct{})
+// stoppable is posted work that runs until its stop function says so (at
+// most 10 s), once: it closes started when it begins and stopped when
+// stop ended it.
+func stoppable() (work func(stop func() bool), started, stopped chan struct{}) {
+	started, stopped = make(chan struct{}), make(chan struct{})
 	var runs atomic.Int32
-	end := Assist(func(stop func() bool) {
+	work = func(stop func() bool) {
 		if runs.Add(1) > 1 {
 			return
 		}
@@ -99,58 +98,46 @@ func TestAssistStopsForDoorbell(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-	})
-	defer end()
+	}
+	return work, started, stopped
+}
+
+// stopsFor posts stoppable work to a parked waiter, does end (a ring or a
+// close of the waiter's bell) once the work runs, and checks that the
+// work was told to stop and that the Wait returned want.
+func stopsFor(t *testing.T, end func(*Bell) error, want error) {
+	b, res := parkedWaiter(t)
+	work, started, stopped := stoppable()
+	withdraw := Assist(work)
+	defer withdraw()
 	select {
 	case <-started:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the parked waiter did not run the posted work")
 	}
-	require.NoError(t, b.Wake())
+	require.NoError(t, end(b))
 	select {
 	case <-stopped:
 	case <-time.After(5 * time.Second):
-		t.Fatal("the work was not told to stop when the doorbell rang")
+		t.Fatal("the work was not told to stop")
 	}
 	select {
 	case err := <-res:
-		require.NoError(t, err)
+		require.ErrorIs(t, err, want)
 	case <-time.After(5 * time.Second):
-		t.Fatal("Wait did not return after the ring")
+		t.Fatal("Wait did not return")
 	}
+}
+
+// TestAssistStopsForDoorbell: work that runs until told to stop gives the
+// thread back as soon as the waiter's own doorbell rings, and the Wait
+// then returns nil.
+func TestAssistStopsForDoorbell(t *testing.T) {
+	stopsFor(t, (*Bell).Wake, nil)
 }
 
 // TestAssistStopsForClose: Close of the bell stops the work too, and the
 // Wait reports ErrClosed.
 func TestAssistStopsForClose(t *testing.T) {
-	b, res := parkedWaiter(t)
-	started, stopped := make(chan struct{}), make(chan struct{})
-	var runs atomic.Int32
-	end := Assist(func(stop func() bool) {
-		if runs.Add(1) > 1 {
-			return
-		}
-		close(started)
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-			if stop() {
-				close(stopped)
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-	})
-	defer end()
-	<-started
-	require.NoError(t, b.Close())
-	select {
-	case <-stopped:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the work was not told to stop when the bell closed")
-	}
-	select {
-	case err := <-res:
-		require.ErrorIs(t, err, ErrClosed)
-	case <-time.After(5 * time.Second):
-		t.Fatal("Wait did not return after Close")
-	}
+	stopsFor(t, (*Bell).Close, ErrClosed)
 }

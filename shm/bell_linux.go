@@ -215,7 +215,9 @@ func (b *Bell) poll(timeout time.Duration) error {
 			if b.stopAssist == nil {
 				b.stopAssist = b.rung
 			}
-			b.assisted = runAssists(b.stopAssist)
+			if gen, all := runAssists(b.stopAssist); all {
+				b.assisted = gen
+			}
 			continue
 		}
 		if fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
@@ -233,8 +235,14 @@ func (b *Bell) poll(timeout time.Duration) error {
 func (b *Bell) rung() bool {
 	fds := [2]unix.PollFd{{Fd: int32(b.fd), Events: unix.POLLIN}, {Fd: int32(b.intr), Events: unix.POLLIN}}
 	var ts unix.Timespec
-	n, err := unix.Ppoll(fds[:], &ts, nil)
-	return n != 0 || (err != nil && err != unix.EINTR)
+	for {
+		// A signal (the runtime's preemption, say) fails the call with
+		// EINTR and n = -1, which is no ring.
+		n, err := unix.Ppoll(fds[:], &ts, nil)
+		if err != unix.EINTR {
+			return n > 0 || err != nil
+		}
+	}
 }
 
 // drain resets the counter without ever blocking: RWF_NOWAIT holds
