@@ -56,10 +56,8 @@ type Bell struct {
 	closed    bool
 	fdClosed  bool
 
-	// assisted is the generation of assists the leader last ran (see
-	// Assist); stopAssist, the stop function it passes them. The
-	// leader's alone.
-	assisted   uint64
+	// stopAssist is the stop function the leader passes assists (see
+	// Assist); the leader's alone.
 	stopAssist func() bool
 }
 
@@ -182,20 +180,15 @@ func (b *Bell) Wait(timeout time.Duration) error {
 }
 
 // poll is the leader's wait: ppoll on the doorbell, the bell's own intr
-// and, while there is work it has not run, the process's assists (see
-// Assist), which it runs and then sleeps again.
+// and the process's assists (see Assist), which it runs and then sleeps
+// again.
 func (b *Bell) poll(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	fds := [3]unix.PollFd{{Fd: int32(b.fd), Events: unix.POLLIN}, {Fd: int32(b.intr), Events: unix.POLLIN}, {Events: unix.POLLIN}}
+	fds := [3]unix.PollFd{{Fd: int32(b.fd), Events: unix.POLLIN}, {Fd: int32(b.intr), Events: unix.POLLIN}, {Fd: int32(assistFd()), Events: unix.POLLIN}}
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
 			return ErrTimeout
-		}
-		fd, sliced := assistPoll(b.assisted)
-		fds[2].Fd = fd
-		if sliced {
-			left = min(left, assistSlice)
 		}
 		ts := unix.NsecToTimespec(int64(left))
 		n, err := unix.Ppoll(fds[:], &ts, nil)
@@ -215,9 +208,7 @@ func (b *Bell) poll(timeout time.Duration) error {
 			if b.stopAssist == nil {
 				b.stopAssist = b.rung
 			}
-			if gen, all := runAssists(b.stopAssist); all {
-				b.assisted = gen
-			}
+			runAssists(b.stopAssist)
 			continue
 		}
 		if fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
