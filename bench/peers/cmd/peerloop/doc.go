@@ -11,7 +11,9 @@
 //
 // Flags: -peer plexus|grpc|netrpc|uds (default plexus; -plugin must be
 // that peer's plugin binary), -figure echo|kill|put|blob, -c callers and
-// -d duration (echo; put and blob: how long to repeat batches), -n kills
+// -d duration (echo; put and blob: how long to repeat batches), -gap a
+// pause before each call (echo: sporadic calls, 1ms as plexus bench's
+// sporadic figure), -n kills
 // (kill) or calls a batch (put, blob), -size MiB a call (put, blob),
 // -load idle|busy|alloc (the comparison's loaded conditions, started and
 // stopped here).

@@ -32,6 +32,7 @@ type config struct {
 	dur     time.Duration
 	kills   int
 	size    int
+	gap     time.Duration
 	load    string
 }
 
@@ -43,6 +44,7 @@ func parse(args []string) (config, error) {
 	fs.StringVar(&c.figure, "figure", "echo", "echo, kill, put or blob")
 	fs.IntVar(&c.callers, "c", 1, "concurrent callers (echo)")
 	fs.DurationVar(&c.dur, "d", 5*time.Second, "how long to call (echo)")
+	fs.DurationVar(&c.gap, "gap", 0, "pause before each call of a caller (echo): sporadic calls")
 	fs.IntVar(&c.kills, "n", 10, "plugins to start and kill (kill), calls a batch (put, blob)")
 	mib := fs.Int("size", 64, "MiB a call moves (put, blob)")
 	fs.StringVar(&c.load, "load", "idle", "condition: idle, busy or alloc")
@@ -61,6 +63,8 @@ func parse(args []string) (config, error) {
 		return c, fmt.Errorf("-c %d out of range [1, 4096]", c.callers)
 	case c.dur <= 0 || c.dur > time.Hour:
 		return c, fmt.Errorf("-d %v out of range (0, 1h]", c.dur)
+	case c.gap < 0 || c.gap > time.Second:
+		return c, fmt.Errorf("-gap %v out of range [0, 1s]", c.gap)
 	case c.kills < 1 || c.kills > 1000:
 		return c, fmt.Errorf("-n %d out of range [1, 1000]", c.kills)
 	case *mib < 1 || *mib > peers.MaxBlob>>20:
@@ -120,6 +124,9 @@ func echo(ctx context.Context, c config, out io.Writer) error {
 				// caller 0, which times its calls.
 				if n%64 == 0 && time.Now().After(end) {
 					return
+				}
+				if c.gap > 0 {
+					time.Sleep(c.gap)
 				}
 				var t0 time.Time
 				if w == 0 {

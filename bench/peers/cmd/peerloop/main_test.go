@@ -32,6 +32,7 @@ func TestParseRefusesBadFlags(t *testing.T) {
 		{[]string{}, "-plugin is required"},
 		{[]string{"-plugin", "x", "-figure", "copy"}, `unknown figure "copy"`},
 		{[]string{"-plugin", "x", "-size", "0"}, "-size 0 out of range"},
+		{[]string{"-plugin", "x", "-gap", "2s"}, "-gap 2s out of range"},
 		{[]string{"-plugin", "x", "-c", "0"}, "-c 0 out of range"},
 		{[]string{"-plugin", "x", "-d", "2h"}, "-d 2h0m0s out of range"},
 		{[]string{"-plugin", "x", "-n", "0"}, "-n 0 out of range"},
@@ -63,7 +64,7 @@ func TestLoops(t *testing.T) {
 	defer cancel()
 
 	var out bytes.Buffer
-	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-c", "4", "-d", "300ms"}, &out); err != nil {
+	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-c", "4", "-d", "300ms", "-gap", "100us"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile(`uds echo, 4 callers: ([0-9]+) calls/s`).FindStringSubmatch(out.String())
