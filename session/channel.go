@@ -28,6 +28,10 @@ type channel struct {
 	id     uint64
 	method uint64
 	local  bool // this side opened it (the caller's end)
+	// woke: the send that opened this unary call rang the peer's
+	// doorbell (see Invoke and pollCall). Set by the caller's goroutine
+	// before it waits; read by it while it polls.
+	woke bool
 
 	send credit          // our send window on this channel
 	desc wire.Desc       // scratch for frames this side sends from the caller's goroutine
@@ -119,7 +123,7 @@ func (p *chanPool) newChannel(id, method uint64, local bool) *channel {
 	ch.rxRest = nil
 	ch.consumed, ch.call, ch.obs = 0, nil, nil
 	ch.mu.Unlock()
-	ch.id, ch.method, ch.local = id, method, local
+	ch.id, ch.method, ch.local, ch.woke = id, method, local, false
 	// The send window without its lock: the previous call's senders are
 	// gone (no stream is recycled), and nobody else can reach ch yet.
 	ch.send.n.Store(DefaultChannelWindow)

@@ -169,11 +169,16 @@ func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshale
 			return err
 		}
 	}
+	var rang uint64
+	if s.ringer != nil {
+		rang = s.ringer.Rang()
+	}
 	ch, err := s.open(ctx, method, req, true, obs, 0)
 	if err != nil {
 		obs.end(err)
 		return err
 	}
+	ch.woke = s.ringer != nil && s.ringer.Rang() != rang
 	it, err := ch.next(ctx)
 	if err != nil {
 		if err == io.EOF {

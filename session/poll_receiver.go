@@ -56,7 +56,9 @@ type pollReceiver struct {
 	// promoteAfter is the const, but for tests that must see a reader
 	// run a call uncovered for as long as they look.
 	promoteAfter time.Duration
-	job          serveJob // the call it took (job.ch != nil)
+	// yield is yieldProcessor, but for tests that count the yields.
+	yield func()
+	job   serveJob // the call it took (job.ch != nil)
 
 	// woken is set by this side before it rings its own doorbell (see
 	// wake): a wake-up without it, and with nothing in the ring, came
@@ -89,7 +91,7 @@ var monoEpoch = time.Now()
 const maxSpares = 4
 
 func newPollReceiver(s *Session, p transport.Poller) *pollReceiver {
-	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), promoteAfter: promoteAfter}
+	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), promoteAfter: promoteAfter, yield: yieldProcessor}
 }
 
 func (r *pollReceiver) start() {
@@ -172,6 +174,7 @@ func (r *pollReceiver) await(ch *channel, ctx context.Context) bool {
 func (r *pollReceiver) pollCall(ch *channel, ctx context.Context, budget time.Duration) (got bool, waited time.Duration, err error, fromDispatch bool) {
 	s := r.s
 	var clk pollClock
+	var yielded time.Duration // when it last gave up the processor (see wokeYieldEvery)
 poll:
 	for i := 1; ; i++ {
 		var ok bool
@@ -208,6 +211,12 @@ poll:
 				idle := clk.idle()
 				if clk.calls {
 					clk.noteCalls(r)
+				}
+				if ch.woke && idle >= wokeYieldEvery && clk.at-yielded >= wokeYieldEvery {
+					// This call woke the peer: see wokeYieldEvery.
+					budget = max(budget, maxCallSpin)
+					yielded = clk.at
+					r.yield()
 				}
 				if idle >= budget || ctx.Err() != nil {
 					break
@@ -777,6 +786,20 @@ func (r *pollReceiver) ensureReader() {
 	r.mu.Unlock()
 	go r.read()
 }
+
+// wokeYieldEvery: a caller whose call rang the peer's doorbell (the peer's
+// reader was parked: channel.woke) gives up its processor to the kernel
+// every wokeYieldEvery it waits, and polls for maxCallSpin whatever its
+// budget. The kernel may queue the peer's woken thread on the caller's
+// processor, where a polling caller keeps it from running until the
+// caller's own budget ends; and where it puts it on the other processor,
+// which has gone idle, a virtual machine may take a few hundred
+// microseconds to run it, and a caller that parks meanwhile costs the
+// response a second such wake-up. Calls 1 ms apart (`peerloop -gap 1ms`)
+// went from p90 210 and p99 430 us to p90 60-73 and p99 260 us, and a lone
+// caller beside two busy loops from p99 32-232 to 3-4 us (BENCHMARKS.md).
+// A hot call, whose peer polls, rings nothing and never yields.
+const wokeYieldEvery = 5 * time.Microsecond
 
 // maxCallSpin caps a caller's polling budget (see callBudget).
 const maxCallSpin = 200 * time.Microsecond

@@ -1112,3 +1112,66 @@ func TestDeathWakesCallersBeforeClose(t *testing.T) {
 	<-died
 	require.Error(t, cc.Err(), "and then it is")
 }
+
+// TestAwaitAfterRingYieldsAndPollsLonger: a call whose send rang the
+// peer's doorbell (channel.woke) gives up its processor every
+// wokeYieldEvery while it waits and polls for maxCallSpin whatever its
+// budget, so it takes a response that comes after its budget itself; a
+// call that rang nothing leaves at its budget, never yielding, and gets
+// the response from a reader.
+func TestAwaitAfterRingYieldsAndPollsLonger(t *testing.T) {
+	var yields atomic.Int64
+	newCall := func(t *testing.T, woke bool) (*fakePoller, *pollReceiver, *channel) {
+		yields.Store(0)
+		fp := newFakePoller(20 * time.Microsecond)
+		s, r := newPolledSession(t, fp, Config{Role: Initiator})
+		r.yield = func() { yields.Add(1) }
+		ch := openCall(t, s, fp, "ping")
+		ch.woke = woke
+		r.respTime.Store(int64(time.Microsecond)) // budget: the transport's 20 us
+		return fp, r, ch
+	}
+	wait := func(t *testing.T, got <-chan bool, ch *channel) {
+		t.Helper()
+		select {
+		case ok := <-got:
+			require.True(t, ok)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the caller did not get its response")
+		}
+		require.Equal(t, "pong", response(t, ch))
+	}
+
+	t.Run("woke", func(t *testing.T) {
+		fp, r, ch := newCall(t, true)
+		// Every poll takes at least half a microsecond, so that each look
+		// at the clock (one every 64 polls; the first starts it) finds
+		// the wait 32 us longer, and the response comes at poll 160:
+		// after the 20 us budget, within maxCallSpin, one look after
+		// the first.
+		fp.onTryRecv = func(n int64) { // on the polling goroutine
+			for t0 := time.Now(); time.Since(t0) < 500*time.Nanosecond; {
+			}
+			if n == 160 {
+				fp.push(statusFrame(ch.id, "pong"))
+			}
+		}
+		got := make(chan bool, 1)
+		go func() { got <- r.await(ch, context.Background()) }()
+		wait(t, got, ch)
+		require.Positive(t, yields.Load(), "the caller yielded while it waited")
+		require.Zero(t, r.waiters.Load(), "the caller never blocked")
+		require.Zero(t, fp.waits.Load(), "nobody slept on the doorbell")
+	})
+
+	t.Run("rang nothing", func(t *testing.T) {
+		fp, r, ch := newCall(t, false)
+		got := make(chan bool, 1)
+		go func() { got <- r.await(ch, context.Background()) }()
+		eventually(t, func() bool { return r.waiters.Load() == 1 }, "the caller blocks at its budget")
+		fp.push(statusFrame(ch.id, "pong"))
+		go r.read()
+		wait(t, got, ch)
+		require.Zero(t, yields.Load(), "a call that rang nothing does not yield")
+	})
+}

@@ -18,11 +18,15 @@ import (
 // Session is one end of a link: it makes calls to the peer and serves the
 // peer's calls, over one transport.
 type Session struct {
-	t   transport.Transport
-	cs  transport.ContextSender // t, or plainSender{t} if its sends cannot wait (see send)
-	cfg Config
-	mux *Mux
-	log hclog.Logger
+	t  transport.Transport
+	cs transport.ContextSender // t, or plainSender{t} if its sends cannot wait (see send)
+	// ringer is t if its sends ring a parked peer's doorbell (shared
+	// memory), else nil: a caller whose send rang waits differently (see
+	// pollCall).
+	ringer transport.Ringer
+	cfg    Config
+	mux    *Mux
+	log    hclog.Logger
 
 	ctx    context.Context // parent of every handler context; cancelled at the end
 	cancel context.CancelCauseFunc
@@ -104,6 +108,9 @@ func newSession(t transport.Transport, cfg Config) *Session {
 	s.openMu.init()
 	if extra := cfg.LinkWindow - DefaultLinkWindow; extra > 0 {
 		s.ctl.queueCredit(0, int64(extra))
+	}
+	if rg, ok := t.(transport.Ringer); ok {
+		s.ringer = rg
 	}
 	s.rx = newReceiver(s)
 	s.blocking = s.rx.blocking

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plexus-ipc/plexus/ring"
@@ -32,7 +33,8 @@ type Endpoint struct {
 	downOnce  sync.Once
 	spin      time.Duration
 	wait      time.Duration
-	life      lifeWatch // see WatchPeerLife
+	life      lifeWatch     // see WatchPeerLife
+	rang      atomic.Uint64 // pushes that rang dataOut (see Rang)
 }
 
 // Endpoint returns this process's side of the link. It may be called once.
@@ -125,9 +127,18 @@ func (e *Endpoint) SendContext(ctx context.Context, ds []wire.Desc) (int, error)
 // ErrProtocol. It inlines: a transport's send goes from here straight
 // into the ring, and the mapping would not fit.
 func (e *Endpoint) TrySend(ds []wire.Desc) (int, error) {
-	n, _, err := e.tx.Push(wire.Cells(ds))
+	n, woke, err := e.tx.Push(wire.Cells(ds))
+	if woke {
+		e.rang.Add(1)
+	}
 	return n, err
 }
+
+// Rang counts the sends that found the peer's receiver parked and rang its
+// doorbell: a sender that sees it move across its own send knows that it
+// woke the peer, whose thread the kernel may queue on the sender's own
+// processor (see session's pollCall).
+func (e *Endpoint) Rang() uint64 { return e.rang.Load() }
 
 // awaitSpace spins, then parks on spaceIn until the tx ring has room. One
 // goroutine waits at a time, as for slots (see Alloc): the waiting flag

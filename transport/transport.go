@@ -91,6 +91,15 @@ type Poller interface {
 	SpinBudget() time.Duration
 }
 
+// Ringer is implemented by a Poller whose sends wake a parked peer through
+// a doorbell (shared memory). Rang counts the sends that did: a caller that
+// sees it move across its own send knows that its peer was asleep and is
+// being woken, which the session treats differently (see the session's
+// pollCall).
+type Ringer interface {
+	Rang() uint64
+}
+
 // ContextSender is implemented by transports whose Send and Alloc may wait
 // for the peer (for ring space or for memory it must free, on shared
 // memory). The session passes the call's context, and such a wait ends

@@ -283,3 +283,6 @@ func (t *Transport) Wake() { _ = t.ep.Wake() }
 
 // SpinBudget is the segment's polling budget (shm.Config.Spin).
 func (t *Transport) SpinBudget() time.Duration { return t.ep.Spin() }
+
+// Rang counts the sends that rang the peer's doorbell (transport.Ringer).
+func (t *Transport) Rang() uint64 { return t.ep.Rang() }
