@@ -56,9 +56,13 @@ type pollReceiver struct {
 	// promoteAfter is the const, but for tests that must see a reader
 	// run a call uncovered for as long as they look.
 	promoteAfter time.Duration
-	// yield is yieldProcessor, but for tests that count the yields.
-	yield func()
-	job   serveJob // the call it took (job.ch != nil)
+	// yield is yieldProcessor, but for tests that count the yields;
+	// maxCallSpin is the const, but for tests whose caller must poll
+	// until a response they publish at a chosen poll, however slow the
+	// polls (the race detector on a loaded machine).
+	yield       func()
+	maxCallSpin time.Duration
+	job         serveJob // the call it took (job.ch != nil)
 
 	// woken is set by this side before it rings its own doorbell (see
 	// wake): a wake-up without it, and with nothing in the ring, came
@@ -91,7 +95,7 @@ var monoEpoch = time.Now()
 const maxSpares = 4
 
 func newPollReceiver(s *Session, p transport.Poller) *pollReceiver {
-	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), promoteAfter: promoteAfter, yield: yieldProcessor}
+	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), promoteAfter: promoteAfter, yield: yieldProcessor, maxCallSpin: maxCallSpin}
 }
 
 func (r *pollReceiver) start() {
@@ -214,7 +218,7 @@ poll:
 				}
 				if ch.woke && idle >= wokeYieldEvery && clk.at-yielded >= wokeYieldEvery {
 					// This call woke the peer: see wokeYieldEvery.
-					budget = max(budget, maxCallSpin)
+					budget = max(budget, r.maxCallSpin)
 					yielded = clk.at
 					r.yield()
 				}
@@ -818,7 +822,7 @@ func (r *pollReceiver) callBudget() time.Duration {
 	if r.spin <= 0 {
 		return 0
 	}
-	return min(max(2*time.Duration(r.respTime.Load()), r.spin), maxCallSpin)
+	return min(max(2*time.Duration(r.respTime.Load()), r.spin), r.maxCallSpin)
 }
 
 // maxReadSpin caps a reader's polling budget (see readBudget).

@@ -339,8 +339,9 @@ func (r *pollReceiver) hasSleeper() bool {
 // for its response itself; the response arriving while it polls is
 // dispatched by it, and nothing rings a doorbell.
 func TestAwaitFrameWhilePolling(t *testing.T) {
-	fp := newFakePoller(time.Millisecond)
+	fp := newFakePoller(time.Minute)
 	s, r := newPolledSession(t, fp, Config{Role: Initiator})
+	r.maxCallSpin = time.Minute // the budget must not pass before poll 200, however slow the polls
 	ch := openCall(t, s, fp, "ping")
 	const at = 200 // past two looks at the clock (every 64 polls)
 	fp.onTryRecv = func(n int64) {
@@ -611,11 +612,11 @@ func TestCallBudget(t *testing.T) {
 		{20 * time.Microsecond, time.Millisecond, maxCallSpin},
 		{time.Millisecond, 0, maxCallSpin},
 	} {
-		r := &pollReceiver{spin: c.spin}
+		r := &pollReceiver{spin: c.spin, maxCallSpin: maxCallSpin}
 		r.respTime.Store(int64(c.resp))
 		require.Equal(t, c.want, r.callBudget(), "spin %v, response time %v", c.spin, c.resp)
 	}
-	r := &pollReceiver{spin: 20 * time.Microsecond}
+	r := &pollReceiver{spin: 20 * time.Microsecond, maxCallSpin: maxCallSpin}
 	r.observe(80 * time.Microsecond)
 	require.EqualValues(t, 10*time.Microsecond, r.respTime.Load(), "a moving average of weight 1/8")
 	require.Equal(t, 20*time.Microsecond, r.callBudget())
@@ -1126,6 +1127,7 @@ func TestAwaitAfterRingYieldsAndPollsLonger(t *testing.T) {
 		fp := newFakePoller(20 * time.Microsecond)
 		s, r := newPolledSession(t, fp, Config{Role: Initiator})
 		r.yield = func() { yields.Add(1) }
+		r.maxCallSpin = time.Minute // a woken call's budget: no slow poll makes it leave
 		ch := openCall(t, s, fp, "ping")
 		ch.woke = woke
 		r.respTime.Store(int64(time.Microsecond)) // budget: the transport's 20 us
@@ -1147,8 +1149,7 @@ func TestAwaitAfterRingYieldsAndPollsLonger(t *testing.T) {
 		// Every poll takes at least half a microsecond, so that each look
 		// at the clock (one every 64 polls; the first starts it) finds
 		// the wait 32 us longer, and the response comes at poll 160:
-		// after the 20 us budget, within maxCallSpin, one look after
-		// the first.
+		// after the 20 us budget, one look after the first.
 		fp.onTryRecv = func(n int64) { // on the polling goroutine
 			for t0 := time.Now(); time.Since(t0) < 500*time.Nanosecond; {
 			}
