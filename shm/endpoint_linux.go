@@ -135,8 +135,9 @@ func (e *Endpoint) TrySend(ds []wire.Desc) (int, error) {
 }
 
 // Rang counts the sends that found the peer's receiver parked and rang its
-// doorbell: a sender that sees it move across its own send knows that it
-// woke the peer, whose thread the kernel may queue on the sender's own
+// doorbell: a sender that sees it move across its own send knows that the
+// peer was asleep and is being woken (by its send or a concurrent one),
+// and that the kernel may queue the peer's thread on the sender's own
 // processor (see session's pollCall).
 func (e *Endpoint) Rang() uint64 { return e.rang.Load() }
 

@@ -94,8 +94,8 @@ type Poller interface {
 // Ringer is implemented by a Poller whose sends wake a parked peer through
 // a doorbell (shared memory). Rang counts the sends that did: a caller that
 // sees it move across its own send knows that its peer was asleep and is
-// being woken, which the session treats differently (see the session's
-// pollCall).
+// being woken (by that send or a concurrent one), which the session treats
+// differently (see the session's pollCall).
 type Ringer interface {
 	Rang() uint64
 }
