@@ -12,6 +12,6 @@ func (p *Producer) State() string {
 
 // State describes the shared and private indices, for diagnostics.
 func (c *Consumer) State() string {
-	return fmt.Sprintf("consumer head=%d cachedTail=%d sharedHead=%d sharedTail=%d parked=%d waiting=%d",
-		c.head, c.cachedTail, c.s.head.Load(), c.s.tail.Load(), c.s.parked.Load(), c.s.waiting.Load())
+	return fmt.Sprintf("consumer head=%d published=%t sharedHead=%d sharedTail=%d parked=%d waiting=%d",
+		c.head, c.s.published(c.head), c.s.head.Load(), c.s.tail.Load(), c.s.parked.Load(), c.s.waiting.Load())
 }

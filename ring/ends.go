@@ -5,11 +5,15 @@ import (
 	"sync/atomic"
 )
 
-// The ring's two ends. Each keeps its own index privately, publishes it
-// with one atomic store per batch, and reads the other's only when its
-// cached copy shows too little; the parked and waiting flags, set by the
-// side about to sleep and cleared by the side that then rings, make the
-// doorbells exact (see wake).
+// The ring's two ends. Each keeps its own index privately. The producer
+// publishes each cell by stamping it (see shared.put), and the consumer
+// polls the stamp of the cell at its head: one cache line crosses
+// between the processors per cell, where a published tail index was a
+// second one, read before the cell and so paid in series. The consumer
+// publishes its head with one store per batch, which the producer reads
+// only when its cached copy shows too little room. The parked and waiting
+// flags, set by the side about to sleep and cleared by the side that then
+// rings, make the doorbells exact (see wake).
 
 // Doorbell wakes the other side of a ring: shm's eventfd bells. A ring
 // given one (SetDoorbell) rings it itself when it finds the other side
@@ -33,7 +37,9 @@ type Producer struct {
 
 // NewProducer attaches the producing side to a ring initialised by Init.
 // The producer resumes from the tail found in the region, so a freshly
-// initialised ring starts at 0.
+// initialised ring starts at 0. (A producer that stopped between stamping
+// cells and storing the tail leaves cells the consumer may already have
+// taken: resuming is for a ring whose producer stopped between pushes.)
 func NewProducer(region []byte, capacity int) (*Producer, error) {
 	s, err := attach(region, capacity)
 	if err != nil {
@@ -96,13 +102,14 @@ func (p *Producer) Push(src []Cell) (n int, wakeConsumer bool, err error) {
 		return 0, false, nil
 	}
 	for i := range n {
-		*p.s.at(p.tail + uint64(i)) = src[i]
+		p.s.put(p.tail+uint64(i), &src[i])
 	}
 	p.tail += uint64(n)
-	// The atomic store orders the cell writes before the index, and
-	// (sequentially consistent) before the parked-flag load below: with the
-	// consumer's store-flag-then-load-tail this is Dekker's handshake, so a
-	// consumer can never park on a ring that holds a cell it missed.
+	// Each cell was published by the atomic store of its stamp (put),
+	// sequentially consistent and so ordered before the parked-flag load
+	// below: with the consumer's store-flag-then-load-stamp this is
+	// Dekker's handshake, so a consumer can never park on a ring that
+	// holds a cell it missed. The tail is stored for the figures (Fill).
 	p.s.tail.Store(p.tail)
 	p.mu.Unlock()
 	// Rung outside the lock: a doorbell write is a system call, and other
@@ -122,7 +129,7 @@ func (p *Producer) PushOne(d *Cell) (ok, wakeConsumer bool, err error) {
 		p.mu.Unlock()
 		return false, false, err
 	}
-	*p.s.at(p.tail) = *d
+	p.s.put(p.tail, d)
 	p.tail++
 	p.s.tail.Store(p.tail)
 	p.mu.Unlock()
@@ -167,13 +174,13 @@ func (p *Producer) Pending() (int, error) {
 }
 
 // Consumer is the receiving end of a ring. Like the producer it keeps its
-// own head privately and caches the producer's tail.
+// own head privately; it learns that a position holds a cell from the
+// cell's stamp (see shared.get), never from the producer's tail.
 type Consumer struct {
-	s          shared
-	head       uint64 // next position to read; published after each pop
-	cachedTail uint64 // last tail read from the producer
+	s    shared
+	head uint64 // next position to read; published after each pop
 	// pub is head as last published, in this process's memory: Pending
-	// compares the tail with it rather than with the head in the ring,
+	// looks at the position it names rather than at the head in the ring,
 	// which the peer can rewrite.
 	pub  atomic.Uint64
 	bell Doorbell // the producer's, or nil (see SetDoorbell)
@@ -186,7 +193,7 @@ func NewConsumer(region []byte, capacity int) (*Consumer, error) {
 		return nil, err
 	}
 	h := s.head.Load()
-	c := &Consumer{s: s, head: h, cachedTail: h}
+	c := &Consumer{s: s, head: h}
 	c.pub.Store(h)
 	return c, nil
 }
@@ -199,25 +206,9 @@ func (c *Consumer) Capacity() int { return int(c.s.cap) }
 // before the first Pop.
 func (c *Consumer) SetDoorbell(b Doorbell) { c.bell = b }
 
-// avail returns how many cells are ready. It trusts the cached tail
-// only while that shows at least want (>= 1) cells; otherwise it reads
-// the tail, so that a short count is everything published.
-func (c *Consumer) avail(want uint64) (uint64, error) {
-	if n := c.cachedTail - c.head; n >= want {
-		return n, nil
-	}
-	t := c.s.tail.Load()
-	n := t - c.head
-	if n > c.s.cap { // tail behind head, or more than the ring can hold
-		return 0, ErrCorrupt
-	}
-	c.cachedTail = t
-	return n, nil
-}
-
-// Pop copies up to len(dst) cells out of the ring and releases their
-// positions with a single store of the head. The copy happens before the
-// release, so the caller validates its private copy and the producer may
+// Pop copies up to len(dst) cells out of the ring, as many as are
+// published in a row from its head, and releases their positions with a
+// single store of the head. The copy happens before the release, so the caller validates its private copy and the producer may
 // reuse the positions at once. wakeProducer reports that the producer was
 // waiting for space: Pop rang its doorbell if it has one (SetDoorbell;
 // err is then the doorbell's, with the cells taken), and the caller must
@@ -226,16 +217,11 @@ func (c *Consumer) Pop(dst []Cell) (n int, wakeProducer bool, err error) {
 	if len(dst) == 0 {
 		return 0, false, nil
 	}
-	avail, err := c.avail(uint64(len(dst)))
-	if err != nil || avail == 0 {
-		return 0, false, err
+	for n < len(dst) && c.s.get(c.head+uint64(n), &dst[n]) {
+		n++
 	}
-	n = len(dst)
-	if uint64(n) > avail {
-		n = int(avail)
-	}
-	for i := range n {
-		dst[i] = *c.s.at(c.head + uint64(i))
+	if n == 0 {
+		return 0, false, nil
 	}
 	c.head += uint64(n)
 	c.s.head.Store(c.head)
@@ -249,11 +235,9 @@ func (c *Consumer) Pop(dst []Cell) (n int, wakeProducer bool, err error) {
 
 // PopOne is Pop for a single cell.
 func (c *Consumer) PopOne(d *Cell) (ok, wakeProducer bool, err error) {
-	avail, err := c.avail(1)
-	if err != nil || avail == 0 {
-		return false, false, err
+	if !c.s.get(c.head, d) {
+		return false, false, nil
 	}
-	*d = *c.s.at(c.head)
 	c.head++
 	c.s.head.Store(c.head)
 	c.pub.Store(c.head)
@@ -265,10 +249,11 @@ func (c *Consumer) PopOne(d *Cell) (ok, wakeProducer bool, err error) {
 }
 
 // Ready reports whether at least one cell is waiting. It is the
-// condition a consumer re-checks after Arm and before blocking.
+// condition a consumer re-checks after Arm and before blocking. Its error
+// is always nil: a stamp that is not the one expected only means that
+// nothing is there (the error stays for the Producer's mirror, HasSpace).
 func (c *Consumer) Ready() (bool, error) {
-	n, err := c.avail(1)
-	return n > 0, err
+	return c.s.published(c.head), nil
 }
 
 // Arm announces that the consumer is about to block on its
@@ -286,13 +271,11 @@ func (c *Consumer) Disarm() bool { return c.s.parked.Load() != 0 && c.s.parked.C
 // Pending reports whether the producer has published cells this
 // consumer has not popped. Unlike Ready it does not touch the owner's
 // state, so a goroutine that does not own the consumer may call it while
-// the owner pops: it is how a waiter decides, after Arm, whether
-// it may sleep. It compares the shared tail with the head this consumer
-// published, kept in its own memory: the copy of the head in the ring is
-// the peer's to rewrite, and a peer that set it one past the tail would
-// otherwise make every waiter see data that Pop never finds, and spin. A
-// corrupt tail reads as pending, so that the owner's next Pop finds and
-// reports it.
+// the owner pops: it is how a waiter decides, after Arm, whether it may
+// sleep. It looks at the position this consumer last published, kept in
+// its own memory: the copy of the head in the ring is the peer's to
+// rewrite, and a head the peer moved would otherwise make waiters look
+// at a position Pop never reads.
 func (c *Consumer) Pending() bool {
-	return c.s.tail.Load() != c.pub.Load()
+	return c.s.published(c.pub.Load())
 }

@@ -3,6 +3,7 @@ package ring
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync/atomic"
 	"unsafe"
 )
@@ -17,6 +18,7 @@ const (
 	offParked     = 128 // u32, consumer parked flag (set by consumer, cleared by either)
 	offWaiting    = 192 // u32, producer waiting-for-space flag (set by producer, cleared by either)
 	cacheLineSize = 64
+	stampOff      = 8 // a cell's stamp word (see shared.put)
 )
 
 // MaxCapacity bounds the cell count so that capacity*CellSize fits in
@@ -65,6 +67,7 @@ type shared struct {
 	descs   unsafe.Pointer
 	mask    uint64
 	cap     uint64
+	shift   uint // log2(cap)
 }
 
 func attach(region []byte, capacity int) (shared, error) {
@@ -80,12 +83,62 @@ func attach(region []byte, capacity int) (shared, error) {
 		descs:   unsafe.Add(base, HeaderSize),
 		mask:    uint64(capacity - 1),
 		cap:     uint64(capacity),
+		shift:   uint(bits.TrailingZeros64(uint64(capacity))),
 	}, nil
 }
 
 func (s *shared) at(i uint64) *Cell {
 	return (*Cell)(unsafe.Add(s.descs, (i&s.mask)*CellSize))
 }
+
+// Cells are published by stamping them (SPEC.md "Ring"). A cell's bytes
+// 8..11 are its stamp word, read and written only atomically: the low
+// half is the cell's bytes 8 and 9 (a descriptor's kind and flags), the
+// high half the ring's stamp, where a descriptor has its reserved field,
+// always zero. The producer writes the rest of the cell, then stores the
+// stamp word; the consumer loads it and takes the cell only if the stamp
+// is the one its position should have.
+
+// stamp is the high half of the stamp word of a cell once position i is
+// published in it: twice i's lap, plus one, modulo 2^16. It is odd, so a
+// zeroed cell never looks published (whatever index a ring resumes at),
+// and it differs from the stamp of position i-capacity, which the cell
+// held before.
+func (s *shared) stamp(i uint64) uint32 { return uint32(uint16(i>>s.shift<<1|1)) << 16 }
+
+// word is cell c's stamp word.
+func word(c *Cell) *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Pointer(&c[stampOff])) }
+
+// put writes src into position i and publishes it: the rest of the cell
+// first, then the stamp word with one atomic store. src's bytes 10 and 11
+// are not copied: they are where the stamp goes.
+func (s *shared) put(i uint64, src *Cell) {
+	c := s.at(i)
+	*(*[stampOff]byte)(c[:stampOff]) = *(*[stampOff]byte)(src[:stampOff])
+	*(*[CellSize - stampOff - 4]byte)(c[stampOff+4:]) = *(*[CellSize - stampOff - 4]byte)(src[stampOff+4:])
+	word(c).Store(uint32(src[stampOff]) | uint32(src[stampOff+1])<<8 | s.stamp(i))
+}
+
+// get copies position i into dst if it is published, with zero where the
+// stamp was. The cell's bytes are read after the stamp's load: an honest
+// producer wrote them before it stamped, and does not write them again
+// before the consumer's head has passed i. A hostile one may; the
+// consumer's caller validates its private copy, as for any cell.
+func (s *shared) get(i uint64, dst *Cell) bool {
+	c := s.at(i)
+	w := word(c).Load()
+	if w&^0xffff != s.stamp(i) {
+		return false
+	}
+	*(*[stampOff]byte)(dst[:stampOff]) = *(*[stampOff]byte)(c[:stampOff])
+	*(*[CellSize - stampOff - 4]byte)(dst[stampOff+4:]) = *(*[CellSize - stampOff - 4]byte)(c[stampOff+4:])
+	dst[stampOff], dst[stampOff+1], dst[stampOff+2], dst[stampOff+3] = byte(w), byte(w>>8), 0, 0
+	return true
+}
+
+// published reports whether position i is published; any goroutine may
+// ask (it reads only the stamp word).
+func (s *shared) published(i uint64) bool { return word(s.at(i)).Load()&^0xffff == s.stamp(i) }
 
 // wake clears flag if it is set and reports whether this call cleared it:
 // the caller that clears the flag owns the duty of ringing the doorbell.

@@ -28,6 +28,7 @@ const (
 	fzWriteFlag        // sel, u32: the peer scribbles over parked (sel even) or waiting
 	fzReattachProducer // a restarted producer attaches to the region
 	fzReattachConsumer // a restarted consumer attaches to the region
+	fzWriteStamp       // cell, u16: the peer scribbles over a cell's stamp
 	fzOps
 )
 
@@ -40,11 +41,14 @@ const unknownSeq = ^uint64(0)
 // scribble over the shared words at any point.
 //
 // Invariants: nothing panics; every error is ErrCorrupt; an operation that
-// fails writes no descriptor and moves no index. As long as the indices the
-// two sides read are ones they could have written themselves (the starting
-// header is consistent and no tail/head scribble happened), the ring behaves
-// exactly like a FIFO: counts, order, contents, published indices and wake-up
-// reports all match a model.
+// fails writes no descriptor and moves no index. As long as what the two
+// sides read is what they could have written themselves (the starting
+// header is consistent, the head and the stamps were not scribbled over,
+// and no producer resumed from a tail the peer wrote), the ring behaves
+// exactly like a FIFO: counts, order, contents, published indices and
+// wake-up reports all match a model. A tail scribbled over is only a
+// wrong figure: the consumer does not read it, and the producer's next
+// push stores its own again.
 func FuzzRing(f *testing.F) {
 	f.Add([]byte{}, []byte{3, fzPush, 5, fzPop, 3, fzPushOne, fzPopOne, fzPop, 9, fzReady})
 	hdr := make([]byte, HeaderSize)
@@ -86,6 +90,7 @@ var fuzzOpcodes = [fzOps]func(*fuzzRun){
 	fzWriteFlag:        (*fuzzRun).writeFlag,
 	fzReattachProducer: (*fuzzRun).reattachProducer,
 	fzReattachConsumer: (*fuzzRun).reattachConsumer,
+	fzWriteStamp:       (*fuzzRun).writeStamp,
 }
 
 // fuzzRun is one FuzzRing input being executed: the program, the ring under
@@ -104,8 +109,11 @@ type fuzzRun struct {
 	// corrupt: the sides may see indices they could never have written,
 	// so only the safety invariants are checked. It never clears, which
 	// is why the model need not be kept exact once it is set.
-	corrupt  bool
-	src, dst []Desc
+	corrupt bool
+	// tailWritten: the peer scribbled over the tail since the producer
+	// last stored it.
+	tailWritten bool
+	src, dst    []Desc
 }
 
 func newFuzzRun(t *testing.T, header, prog []byte) *fuzzRun {
@@ -133,6 +141,16 @@ func newFuzzRun(t *testing.T, header, prog []byte) *fuzzRun {
 	}
 	fr.corrupt = fr.m.tail-fr.m.head > uint64(capacity)
 	if !fr.corrupt {
+		// The region as an earlier life of the ring left it: the cells
+		// from the head to the tail published, the rest holding the lap
+		// before.
+		for i := range uint64(capacity) {
+			pos := fr.m.head + i
+			if pos-fr.m.head >= fr.m.tail-fr.m.head {
+				pos -= uint64(capacity)
+			}
+			fr.stampCell(pos, fr.p.s.stamp(pos)>>16)
+		}
 		for range fr.m.tail - fr.m.head {
 			fr.m.queue = append(fr.m.queue, unknownSeq)
 		}
@@ -141,6 +159,13 @@ func newFuzzRun(t *testing.T, header, prog []byte) *fuzzRun {
 	fr.dst = make([]Desc, capacity+2)
 	fr.before = make([]byte, len(fr.region))
 	return fr
+}
+
+// stampCell writes v into the stamp half of the stamp word of position
+// pos's cell, as a peer may.
+func (fr *fuzzRun) stampCell(pos uint64, v uint32) {
+	off := HeaderSize + int(pos&uint64(fr.m.capacity-1))*CellSize + stampOff + 2
+	binary.LittleEndian.PutUint16(fr.region[off:], uint16(v))
 }
 
 func (fr *fuzzRun) next() byte {
@@ -215,7 +240,7 @@ func (fr *fuzzRun) checkPublished() {
 	if fr.corrupt {
 		return
 	}
-	if got := getU64(fr.region, offTail); got != fr.m.tail {
+	if got := getU64(fr.region, offTail); got != fr.m.tail && !fr.tailWritten {
 		fr.t.Fatalf("op %d: published tail %d, want %d", fr.op, got, fr.m.tail)
 	}
 	if got := getU64(fr.region, offHead); got != fr.m.head {
@@ -243,6 +268,7 @@ func (fr *fuzzRun) push() {
 	wantResult(fr, "Push", n, min(k, fr.m.space()))
 	wantResult(fr, "Push wake", wake, fr.m.wakeConsumer(n))
 	fr.m.pushed(n)
+	fr.tailWritten = fr.tailWritten && n == 0
 }
 
 func (fr *fuzzRun) pushOne() {
@@ -253,6 +279,7 @@ func (fr *fuzzRun) pushOne() {
 	wantResult(fr, "PushOne", ok, fr.m.space() > 0)
 	wantResult(fr, "PushOne wake", wake, fr.m.wakeConsumer(b2i(ok)))
 	fr.m.pushed(b2i(ok))
+	fr.tailWritten = fr.tailWritten && !ok
 }
 
 func (fr *fuzzRun) pop() {
@@ -331,9 +358,11 @@ func (fr *fuzzRun) producerDisarm() {
 	wantResult(fr, "Producer.Disarm", fr.p.Disarm(), fr.m.cancelWait())
 }
 
+// writeTail: the consumer never reads the tail, so garbage there is only
+// a wrong figure until the producer's next push (see tailWritten).
 func (fr *fuzzRun) writeTail() {
 	putU64(fr.region, offTail, fr.nextN(8))
-	fr.corrupt = true
+	fr.tailWritten = true
 }
 
 func (fr *fuzzRun) writeHead() {
@@ -352,7 +381,18 @@ func (fr *fuzzRun) writeFlag() {
 	putU32(fr.region, off, *flag)
 }
 
+// writeStamp: a stamp the peer rewrote can make any cell look published
+// or not.
+func (fr *fuzzRun) writeStamp() {
+	pos := uint64(fr.next())
+	fr.stampCell(pos, uint32(fr.nextN(2)))
+	fr.corrupt = true
+}
+
 func (fr *fuzzRun) reattachProducer() {
+	// A producer resumes from the tail in the region: one the peer wrote
+	// puts it at positions the consumer is not at.
+	fr.corrupt = fr.corrupt || fr.tailWritten
 	var err error
 	if fr.p, err = NewProducer(fr.region, fr.m.capacity); err != nil {
 		fr.t.Fatalf("op %d: reattach producer: %v", fr.op, err)

@@ -10,7 +10,7 @@ import (
 // Segment header, page 0 of the memfd. DESIGN.md "Segment" is normative.
 const (
 	Magic         = 0x4d48535355584c50 // "PLXUSSHM" little-endian
-	Version       = 1
+	Version       = 2
 	HeaderSize    = 4096
 	pageSize      = 4096
 	hdrMagic      = 0

@@ -70,7 +70,12 @@ func TestOpenRejects(t *testing.T) {
 			var ve *VersionError
 			require.ErrorAs(t, err, &ve)
 			require.Equal(t, uint32(Version+1), ve.Got)
-			require.Contains(t, err.Error(), "segment version 2, this build speaks version 1")
+			require.Contains(t, err.Error(), "segment version 3, this build speaks version 2")
+		}},
+		{"version 1: rings published by the tail", func(h []byte) { le.PutUint32(h[hdrVersion:], 1) }, func(t *testing.T, err error) {
+			var ve *VersionError
+			require.ErrorAs(t, err, &ve)
+			require.Contains(t, err.Error(), "segment version 1, this build speaks version 2")
 		}},
 		{"size does not match file", func(h []byte) { le.PutUint64(h[hdrTotalSize:], le.Uint64(h[hdrTotalSize:])+4096) }, func(t *testing.T, err error) {
 			require.ErrorContains(t, err, "total size")

@@ -98,10 +98,10 @@ class ShmLink:
         """Takes the descriptors waiting in the ring (at most limit) and
         returns their frames, each checked as SPEC.md "Payload placement"
         requires. Raises ProtocolViolation."""
-        n = self.rx.available()
+        n = self.rx.available(limit)
         if n == 0:
             return []
-        raws, ring = self.rx.take(min(n, limit))
+        raws, ring = self.rx.take(n)
         if ring:
             self.space_out.ring()
         unpack, frame = D.Desc.unpack, self._frame
@@ -207,8 +207,9 @@ class ShmLink:
         return SENT
 
     def pending(self):
-        """Descriptors waiting in ring host->plugin (a look, for polling)."""
-        return self.rx.available()
+        """Whether descriptors wait in ring host->plugin (a look, for
+        polling: one stamp read)."""
+        return self.rx.available(1)
 
     def publish(self):
         """Publishes what try_send wrote; rings the host if it parked."""

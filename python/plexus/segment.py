@@ -9,7 +9,7 @@ import struct
 from .errors import ProtocolViolation
 
 MAGIC = 0x4D48535355584C50  # "PLXUSSHM"
-VERSION = 1
+VERSION = 2
 HEADER_SIZE = 4096
 PAGE = 4096
 MAX_FILE = 1 << 40  # the Go implementation's bound, kept for the same reason

@@ -26,7 +26,7 @@ from .errors import LinkError, PeerGone, ProtocolViolation
 from .atomic import SEQ_CST
 from .lease import HEAP as _HEAP, OPEN as _LEASE_OPEN, Lease, alloc as _lease_alloc
 from .link import NO_RING, SENT, Frame, ShmLink, TooLarge
-from .ring import PARKED as _RING_PARKED, SLOTS as _RING_SLOTS, U64 as _U64, WAITING as _RING_WAITING
+from .ring import SLOTS as _RING_SLOTS, U64 as _U64, WAITING as _RING_WAITING
 from .service import NOTIFICATION, SHUTDOWN_ID, STREAMS, UNARY
 from .workers import Workers
 
@@ -825,12 +825,13 @@ class Session:
         link = self.link
         rx = link.rx
         h = rx.head
-        n = (rx._ld8(rx._tail_addr, SEQ_CST) - h) & _U64
-        if n != 1:
-            return None  # none, several (the general path), or a bad tail (it fails the link)
+        if not rx._published(h) or rx._published((h + 1) & _U64):
+            return None  # none, or several (the general path)
         mm = link.mm
         p = rx.off + _RING_SLOTS + (h & (rx.cap - 1)) * 64
-        ch, k, fl, res, credit, mid, aux, ln, slot, gen, off = _DESC_HEAD.unpack_from(mm, p)
+        # (The reserved field is where the ring stamps: it is the ring's,
+        # not the descriptor's, and the general path reads it as zero.)
+        ch, k, fl, _stamp, credit, mid, aux, ln, slot, gen, off = _DESC_HEAD.unpack_from(mm, p)
         if k != _OPEN or aux or not ch & 1 or (fl != _FL_INLINE and fl != _FL_SLOT):
             return None
         entry = self._fast_methods.get(mid)
@@ -838,8 +839,6 @@ class Session:
             return None
         if self._slow and self._slow.get(mid, 0.0) > time.perf_counter():
             return None
-        if res:
-            raise ProtocolViolation("descriptor reserved field is %#x" % res)
         if ln > self.max_payload:
             raise ProtocolViolation("payload of %d bytes above the maximum %d" % (ln, self.max_payload))
         frame = None
@@ -957,10 +956,8 @@ class Session:
         frame, call._frame = call._frame, None
         call._state = CLOSED
         self.calls.pop(call.channel, None)
-        # Published (one store), the host rung if it parked.
-        tx._st8(tx._tail_addr, tx.tail, SEQ_CST)
-        tx.published = tx.tail
-        if tx._ld4(tx._parked_addr, SEQ_CST) == 1 and tx.at.cas32(tx.off + _RING_PARKED, 1, 0):
+        # Published (its stamp), the host rung if it parked.
+        if tx.publish():
             link.data_out.ring()
         if frame is not None:
             frame.release()  # the response was copied out

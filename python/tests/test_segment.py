@@ -32,7 +32,7 @@ class TestHeader(unittest.TestCase):
         r0, r1, p0, p1 = (self.lay[k] for k in ("r0", "r1", "p0", "p1"))
         bad = {
             "magic": ("<Q", 0, 0x1234),
-            "version": ("<I", 8, 2),
+            "version": ("<I", 8, 1),  # rings published by the tail
             "header size": ("<I", 12, 8192),
             "total size": ("<Q", 16, self.total + 4096),
             "flags": ("<I", 24, 1),
