@@ -22,8 +22,10 @@ func segmentAttacks() []*pluginAttackDef {
 	calls := &callPlan{N: 3, Concurrency: 3, Size: 1024, Deadline: time.Second}
 	return []*pluginAttackDef{
 		{Name: "Ring_GarbageDescriptors", Plugin: ringGarbage},
-		{Name: "Ring_TailBeyondCapacity", Plugin: tailBeyondCapacity},
-		{Name: "Ring_TailBackwards", Plugin: tailBackwards},
+		// The tail is a figure (SPEC.md "Ring": cells are published by
+		// their stamps): garbage there must change nothing.
+		{Name: "Ring_TailBeyondCapacity", Plugin: tailBeyondCapacity, End: endSurvive, Check: okCalls("tail")},
+		{Name: "Ring_TailBackwards", Plugin: tailBackwards, End: endSurvive, Check: okCalls("tail")},
 		{Name: "Desc_InlineTooLong", Plugin: inlineTooLong},
 		{Name: "Desc_SlotOutOfRange", Plugin: slotOutOfRange},
 		{Name: "Desc_StaleGeneration", Plugin: staleGeneration},
@@ -119,18 +121,32 @@ func ringGarbage(p *peer) error {
 	return p.publish(ds...)
 }
 
+// tailBeyondCapacity and tailBackwards write an impossible tail into the
+// ring this side produces and ring the other side. The consumer there
+// decides what to read by the cells' stamps, never by the tail, so the
+// link goes on: calls made afterwards must all succeed.
 func tailBeyondCapacity(p *peer) error {
 	p.quiesce()
 	tx := p.tx()
 	p.ringTail(tx).Store(p.ringHead(tx).Load() + uint64(p.lay.ringCap[tx]) + 7)
-	return p.ring(bellData, tx, 1)
+	return p.tailThenCalls(tx)
 }
 
 func tailBackwards(p *peer) error {
 	p.quiesce()
 	tx := p.tx()
 	p.ringTail(tx).Store(p.ringTail(tx).Load() - 2)
-	return p.ring(bellData, tx, 1)
+	return p.tailThenCalls(tx)
+}
+
+func (p *peer) tailThenCalls(tx int) error {
+	if err := p.ring(bellData, tx, 1); err != nil {
+		return err
+	}
+	time.Sleep(40 * time.Millisecond) // the other side looks at the ring
+	p.paused.Store(false)             // (quiesce stopped our pump)
+	p.callsAfter("tail", 3)
+	return nil
 }
 
 func inlineTooLong(p *peer) error {
