@@ -62,7 +62,11 @@ type pollReceiver struct {
 	// polls (the race detector on a loaded machine).
 	yield       func()
 	maxCallSpin time.Duration
-	job         serveJob // the call it took (job.ch != nil)
+	// switches is involuntarySwitches, but for tests that preempt a
+	// caller at will, or never (see contention).
+	switches   func() int64
+	contention contention
+	job        serveJob // the call it took (job.ch != nil)
 
 	// woken is set by this side before it rings its own doorbell (see
 	// wake): a wake-up without it, and with nothing in the ring, came
@@ -95,7 +99,7 @@ var monoEpoch = time.Now()
 const maxSpares = 4
 
 func newPollReceiver(s *Session, p transport.Poller) *pollReceiver {
-	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), promoteAfter: promoteAfter, yield: yieldProcessor, maxCallSpin: maxCallSpin}
+	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), promoteAfter: promoteAfter, yield: yieldProcessor, maxCallSpin: maxCallSpin, switches: involuntarySwitches}
 }
 
 func (r *pollReceiver) start() {
@@ -179,6 +183,7 @@ func (r *pollReceiver) pollCall(ch *channel, ctx context.Context, budget time.Du
 	s := r.s
 	var clk pollClock
 	var yielded time.Duration // when it last gave up the processor (see wokeYieldEvery)
+	var probe contendProbe
 poll:
 	for i := 1; ; i++ {
 		var ok bool
@@ -215,6 +220,14 @@ poll:
 				idle := clk.idle()
 				if clk.calls {
 					clk.noteCalls(r)
+				}
+				if r.waiters.Load() == 0 && probe.preempted(idle, clk.at, r.switches) {
+					// A lone caller, preempted while it waited: see
+					// contention. (Where other callers wait, the
+					// processors are this process's to share, and one
+					// polling for all pays.)
+					r.contention.mark(clk.base + clk.at)
+					break
 				}
 				if ch.woke && idle >= wokeYieldEvery && clk.at-yielded >= wokeYieldEvery {
 					// This call woke the peer: see wokeYieldEvery.
@@ -817,9 +830,10 @@ const maxCallSpin = 200 * time.Microsecond
 // the response came would add a second such wake-up on its own side, and
 // the hand-off from a reader goroutine, to every sporadic call. Polling
 // costs nothing once the response is there, and idle links poll not at
-// all.
+// all. While contention holds (see contention) it is zero: a caller that
+// polls then only keeps its peer's thread from the processor.
 func (r *pollReceiver) callBudget() time.Duration {
-	if r.spin <= 0 {
+	if r.spin <= 0 || r.contention.holds() {
 		return 0
 	}
 	return min(max(2*time.Duration(r.respTime.Load()), r.spin), r.maxCallSpin)

@@ -1,0 +1,96 @@
+package session
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestContendProbe: the count of involuntary switches is read once the
+// loop has waited contendProbeEvery, then only after a gap of
+// offProcessor between two looks, and a move between two reads is a
+// preemption; a move seen at no such gap, or no move, is none.
+func TestContendProbe(t *testing.T) {
+	var count, reads int64
+	switches := func() int64 { reads++; return count }
+	var p contendProbe
+	us := time.Microsecond
+	require.False(t, p.preempted(5*us, 5*us, switches))
+	require.Zero(t, reads, "no read before contendProbeEvery")
+	require.False(t, p.preempted(contendProbeEvery, 10*us, switches))
+	require.EqualValues(t, 1, reads, "the first read, at contendProbeEvery")
+	count++
+	require.False(t, p.preempted(12*us, 12*us, switches))
+	require.EqualValues(t, 1, reads, "no read without a gap")
+	require.True(t, p.preempted(12*us+offProcessor, 12*us+offProcessor, switches), "moved across a gap")
+	require.False(t, p.preempted(100*us, 100*us, switches), "a gap, but no move since the last read")
+	require.EqualValues(t, 3, reads)
+}
+
+// TestPreemptedLoneCallerBlocks: a lone caller whose count of involuntary
+// switches moves across gaps in its polling stops polling long before its
+// budget, blocks, and marks contention, under which the next caller's
+// budget is zero; its response then comes through a reader.
+func TestPreemptedLoneCallerBlocks(t *testing.T) {
+	fp := newFakePoller(20 * time.Microsecond)
+	s, r := newPolledSession(t, fp, Config{Role: Initiator})
+	var count atomic.Int64
+	r.switches = func() int64 { return count.Add(1) } // moves at every read
+	r.maxCallSpin = time.Minute
+	r.respTime.Store(int64(time.Minute)) // budget: a minute
+	ch := openCall(t, s, fp, "ping")
+	fp.onTryRecv = func(n int64) {
+		if n%500 == 0 {
+			time.Sleep(50 * time.Microsecond) // off the processor
+		}
+	}
+	got := make(chan bool, 1)
+	go func() { got <- r.await(ch, context.Background()) }()
+	eventually(t, func() bool { return r.waiters.Load() == 1 }, "the caller blocks")
+	require.True(t, r.contention.holds(), "and marked contention")
+	require.Zero(t, r.callBudget(), "under which callers do not poll")
+	fp.onTryRecv = nil
+	fp.push(statusFrame(ch.id, "pong"))
+	go r.read()
+	select {
+	case ok := <-got:
+		require.True(t, ok)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller did not get its response")
+	}
+	require.Equal(t, "pong", response(t, ch))
+
+	// The mark lapses contendedFor after it was made.
+	r.contention.mark(time.Since(monoEpoch) - contendedFor - time.Millisecond)
+	require.False(t, r.contention.holds())
+	require.Equal(t, time.Minute, r.callBudget())
+}
+
+// TestUnpreemptedCallerPollsOn: the same gaps in a caller's polling with
+// a count that does not move (its thread was interrupted, not given up
+// for another) change nothing: it polls on and takes its response itself.
+func TestUnpreemptedCallerPollsOn(t *testing.T) {
+	fp := newFakePoller(20 * time.Microsecond)
+	s, r := newPolledSession(t, fp, Config{Role: Initiator})
+	var reads atomic.Int64
+	r.switches = func() int64 { reads.Add(1); return 7 }
+	r.maxCallSpin = time.Minute
+	r.respTime.Store(int64(time.Minute))
+	ch := openCall(t, s, fp, "ping")
+	fp.onTryRecv = func(n int64) {
+		if n%500 == 0 {
+			time.Sleep(50 * time.Microsecond)
+		}
+		if n == 5000 {
+			fp.push(statusFrame(ch.id, "pong"))
+		}
+	}
+	require.True(t, r.await(ch, context.Background()))
+	require.Equal(t, "pong", response(t, ch))
+	require.Positive(t, reads.Load(), "the caller looked")
+	require.Zero(t, r.waiters.Load(), "and never blocked")
+	require.False(t, r.contention.holds())
+}
