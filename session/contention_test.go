@@ -52,16 +52,9 @@ func TestPreemptedLoneCallerBlocks(t *testing.T) {
 	eventually(t, func() bool { return r.waiters.Load() == 1 }, "the caller blocks")
 	require.True(t, r.contention.holds(), "and marked contention")
 	require.Zero(t, r.callBudget(), "under which callers do not poll")
-	fp.onTryRecv = nil
 	fp.push(statusFrame(ch.id, "pong"))
 	go r.read()
-	select {
-	case ok := <-got:
-		require.True(t, ok)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the caller did not get its response")
-	}
-	require.Equal(t, "pong", response(t, ch))
+	awaitPong(t, got, ch)
 
 	// The mark lapses contendedFor after it was made.
 	r.contention.mark(time.Since(monoEpoch) - contendedFor - time.Millisecond)

@@ -1118,6 +1118,19 @@ func TestDeathWakesCallersBeforeClose(t *testing.T) {
 	require.Error(t, cc.Err(), "and then it is")
 }
 
+// awaitPong waits for a caller's await (got) to return true, then checks
+// that its channel holds the response "pong".
+func awaitPong(t *testing.T, got <-chan bool, ch *channel) {
+	t.Helper()
+	select {
+	case ok := <-got:
+		require.True(t, ok)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller did not get its response")
+	}
+	require.Equal(t, "pong", response(t, ch))
+}
+
 // TestAwaitAfterRingYieldsAndPollsLonger: a call whose send rang the
 // peer's doorbell (channel.woke) gives up its processor every
 // wokeYieldEvery while it waits and polls for maxCallSpin whatever its
@@ -1137,16 +1150,6 @@ func TestAwaitAfterRingYieldsAndPollsLonger(t *testing.T) {
 		r.respTime.Store(int64(time.Microsecond)) // budget: the transport's 20 us
 		return fp, r, ch
 	}
-	wait := func(t *testing.T, got <-chan bool, ch *channel) {
-		t.Helper()
-		select {
-		case ok := <-got:
-			require.True(t, ok)
-		case <-time.After(10 * time.Second):
-			t.Fatal("the caller did not get its response")
-		}
-		require.Equal(t, "pong", response(t, ch))
-	}
 
 	t.Run("woke", func(t *testing.T) {
 		fp, r, ch := newCall(t, true)
@@ -1163,7 +1166,7 @@ func TestAwaitAfterRingYieldsAndPollsLonger(t *testing.T) {
 		}
 		got := make(chan bool, 1)
 		go func() { got <- r.await(ch, context.Background()) }()
-		wait(t, got, ch)
+		awaitPong(t, got, ch)
 		require.Positive(t, yields.Load(), "the caller yielded while it waited")
 		require.Zero(t, r.waiters.Load(), "the caller never blocked")
 		require.Zero(t, fp.waits.Load(), "nobody slept on the doorbell")
@@ -1176,7 +1179,7 @@ func TestAwaitAfterRingYieldsAndPollsLonger(t *testing.T) {
 		eventually(t, func() bool { return r.waiters.Load() == 1 }, "the caller blocks at its budget")
 		fp.push(statusFrame(ch.id, "pong"))
 		go r.read()
-		wait(t, got, ch)
+		awaitPong(t, got, ch)
 		require.Zero(t, yields.Load(), "a call that rang nothing does not yield")
 	})
 }
