@@ -31,10 +31,11 @@
 // validates as it does every descriptor.
 //
 // Parking: the consumer sets the parked flag, then looks at the stamp of
-// the cell at its head, before it blocks on its doorbell; Push reports whether the flag was set (and clears it), so the
-// doorbell rings only when the consumer actually sleeps: Push rings it
-// itself when given it (SetDoorbell, a Doorbell interface: the ring makes
-// no system call of its own), and its caller otherwise. The
+// the cell at its head, before it blocks on its doorbell; Push reports
+// whether the flag was set (and clears it), so the doorbell rings only
+// when the consumer actually sleeps: Push rings it itself when given it
+// (SetDoorbell, a Doorbell interface: the ring makes no system call of
+// its own), and its caller otherwise. The
 // producer-waiting flag is the mirror image for a producer waiting for
 // space, which Pop rings.
 package ring

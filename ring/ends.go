@@ -208,8 +208,9 @@ func (c *Consumer) SetDoorbell(b Doorbell) { c.bell = b }
 
 // Pop copies up to len(dst) cells out of the ring, as many as are
 // published in a row from its head, and releases their positions with a
-// single store of the head. The copy happens before the release, so the caller validates its private copy and the producer may
-// reuse the positions at once. wakeProducer reports that the producer was
+// single store of the head. The copy happens before the release, so the
+// caller validates its private copy and the producer may reuse the
+// positions at once. wakeProducer reports that the producer was
 // waiting for space: Pop rang its doorbell if it has one (SetDoorbell;
 // err is then the doorbell's, with the cells taken), and the caller must
 // ring it otherwise.

@@ -114,8 +114,7 @@ func word(c *Cell) *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Pointer(&c[st
 // are not copied: they are where the stamp goes.
 func (s *shared) put(i uint64, src *Cell) {
 	c := s.at(i)
-	*(*[stampOff]byte)(c[:stampOff]) = *(*[stampOff]byte)(src[:stampOff])
-	*(*[CellSize - stampOff - 4]byte)(c[stampOff+4:]) = *(*[CellSize - stampOff - 4]byte)(src[stampOff+4:])
+	copyBody(c, src)
 	word(c).Store(uint32(src[stampOff]) | uint32(src[stampOff+1])<<8 | s.stamp(i))
 }
 
@@ -130,10 +129,16 @@ func (s *shared) get(i uint64, dst *Cell) bool {
 	if w&^0xffff != s.stamp(i) {
 		return false
 	}
-	*(*[stampOff]byte)(dst[:stampOff]) = *(*[stampOff]byte)(c[:stampOff])
-	*(*[CellSize - stampOff - 4]byte)(dst[stampOff+4:]) = *(*[CellSize - stampOff - 4]byte)(c[stampOff+4:])
+	copyBody(dst, c)
 	dst[stampOff], dst[stampOff+1], dst[stampOff+2], dst[stampOff+3] = byte(w), byte(w>>8), 0, 0
 	return true
+}
+
+// copyBody copies every byte of a cell but its stamp word, which is only
+// ever accessed atomically (see word).
+func copyBody(dst, src *Cell) {
+	*(*[stampOff]byte)(dst[:stampOff]) = *(*[stampOff]byte)(src[:stampOff])
+	*(*[CellSize - stampOff - 4]byte)(dst[stampOff+4:]) = *(*[CellSize - stampOff - 4]byte)(src[stampOff+4:])
 }
 
 // published reports whether position i is published; any goroutine may

@@ -49,6 +49,8 @@ func (c *contention) holds() bool {
 	if int64(time.Since(monoEpoch)) < c.until.Load() {
 		return true
 	}
+	// A mark made between the load of until and this store is lost: its
+	// caller's next slow call probes and marks again.
 	c.on.Store(false)
 	return false
 }
