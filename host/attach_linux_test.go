@@ -26,6 +26,7 @@ import (
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/host"
 	"github.com/plexus-ipc/plexus/plugin"
+	"github.com/plexus-ipc/plexus/transport/stream/streamtls"
 )
 
 // listenConfig is the test plugin serving hosts that attach, at
@@ -39,7 +40,7 @@ func listenConfig() plugin.ServeConfig {
 		if err != nil {
 			panic(err)
 		}
-		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS13}
+		cfg.TLS = streamtls.Server(&tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS13})
 	}
 	cfg.OnListen = func(a net.Addr) { os.Stdout.WriteString("LISTENING " + a.String() + "\n") }
 	return cfg

@@ -1,7 +1,7 @@
 package plugin
 
 import (
-	"crypto/tls"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/transport/stream"
 )
 
 // runListening serves hosts that attach to this plugin at cfg.Listen (see
@@ -22,7 +23,7 @@ func runListening(cfg ServeConfig) error {
 	if err := cfg.withDefaults(); err != nil {
 		return err
 	}
-	ln, err := listen(cfg.Listen, cfg.TLS)
+	ln, err := listen(cfg.Listen, cfg.TLS != nil)
 	if err != nil {
 		return err
 	}
@@ -50,12 +51,12 @@ func runListening(cfg ServeConfig) error {
 
 // listen parses "unix:path" or "tcp:host:port" and listens there; TCP
 // needs TLS.
-func listen(addr string, tlsConfig *tls.Config) (net.Listener, error) {
+func listen(addr string, withTLS bool) (net.Listener, error) {
 	network, where, ok := strings.Cut(addr, ":")
 	switch {
 	case !ok || where == "":
 		return nil, fmt.Errorf("plugin: ServeConfig.Listen %q is not unix:path or tcp:host:port", addr)
-	case network == "tcp" && tlsConfig == nil:
+	case network == "tcp" && !withTLS:
 		return nil, fmt.Errorf("plugin: ServeConfig.Listen %q is TCP, which needs ServeConfig.TLS", addr)
 	case network != "unix" && network != "tcp":
 		return nil, fmt.Errorf("plugin: ServeConfig.Listen %q is not unix:path or tcp:host:port", addr)
@@ -63,9 +64,6 @@ func listen(addr string, tlsConfig *tls.Config) (net.Listener, error) {
 	ln, err := net.Listen(network, where)
 	if err != nil {
 		return nil, fmt.Errorf("plugin: listen: %w", err)
-	}
-	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
 	}
 	return ln, nil
 }
@@ -108,10 +106,13 @@ func (a *acceptor) accept(ln net.Listener) error {
 // ends.
 func (a *acceptor) serve(conn net.Conn) {
 	log := a.cfg.Logger.With("host", conn.RemoteAddr().String())
-	if tc, ok := conn.(*tls.Conn); ok {
-		_ = tc.SetDeadline(time.Now().Add(a.cfg.HandshakeTimeout))
-		err := tc.Handshake()
-		_ = tc.SetDeadline(time.Time{})
+	if a.cfg.TLS != nil {
+		conn = a.cfg.TLS(conn)
+	}
+	if hs, ok := conn.(stream.Handshaker); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.HandshakeTimeout)
+		err := hs.HandshakeContext(ctx)
+		cancel()
 		if err != nil {
 			log.Warn("TLS handshake failed", "error", err)
 			_ = conn.Close()

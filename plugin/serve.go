@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -87,10 +86,18 @@ type ServeConfig struct {
 	// Close ends its link only. The same binary still serves a host that
 	// starts it: the handshake variable wins.
 	Listen string
-	// TLS is required with a "tcp:" Listen: Certificates identify the
-	// plugin to hosts, and ClientAuth with ClientCAs, if set, make hosts
-	// prove who they are.
-	TLS *tls.Config
+	// TLS is required with a "tcp:" Listen: it makes each host's
+	// connection the server side of TLS. streamtls.Server(tlsConfig)
+	// (package transport/stream/streamtls) makes one: the config's
+	// Certificates identify the plugin to hosts, and ClientAuth with
+	// ClientCAs, if set, make hosts prove who they are. A connection it
+	// returns with a HandshakeContext method (as a *tls.Conn has)
+	// completes that handshake before plexus's, within HandshakeTimeout.
+	// It is a function, not a *tls.Config, so that a plugin that does
+	// not listen over TLS does not link crypto/tls, whose initialization
+	// would add a millisecond to every start (DESIGN.md "Starting a
+	// plugin").
+	TLS func(net.Conn) net.Conn
 	// OnListen, if set, is called with the address Listen is bound to,
 	// before any host is accepted.
 	OnListen func(net.Addr)

@@ -17,7 +17,7 @@ const MaxBlob = 256 << 20
 const BlockBound = 2 * time.Minute
 
 // CookieEnv and the cookie values are the go-plugin handshake's magic cookie
-// (plexus has a cookie of its own, plexuspeer.Cookie).
+// (plexus has a cookie of its own, plexusplugin.Cookie).
 const CookieEnv = "PLEXUS_PEERS_PLUGIN"
 
 // Conn is the host side of one running plugin process: the service every

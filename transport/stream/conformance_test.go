@@ -19,6 +19,7 @@ import (
 
 	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/stream"
+	"github.com/plexus-ipc/plexus/transport/stream/streamtls"
 	"github.com/plexus-ipc/plexus/transport/stream/transporttest"
 )
 
@@ -47,10 +48,10 @@ func TestConformance(t *testing.T) {
 	t.Run("tls", func(t *testing.T) {
 		server, client := tlsConfigs(t)
 		transporttest.Run(t, func(t *testing.T, max int) (transport.Transport, transport.Transport) {
-			ln, err := stream.ListenTLS("127.0.0.1:0", server, stream.Config{MaxPayload: max})
+			ln, err := streamtls.Listen("127.0.0.1:0", server, stream.Config{MaxPayload: max})
 			require.NoError(t, err)
 			return viaListener(t, ln, func(ctx context.Context) (*stream.Transport, error) {
-				return stream.DialTLS(ctx, ln.Addr().String(), client, stream.Config{MaxPayload: max})
+				return streamtls.Dial(ctx, ln.Addr().String(), client, stream.Config{MaxPayload: max})
 			})
 		}, transporttest.Options{}) // crypto/tls allocates once per record read
 	})

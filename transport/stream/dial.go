@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"crypto/tls"
 	"net"
 	"time"
 
@@ -27,23 +26,22 @@ func Dial(ctx context.Context, network, addr string, cfg Config) (*Transport, er
 	return New(conn, cfg), nil
 }
 
-// DialTLS connects to addr over TCP and completes a TLS handshake before it
-// returns; ctx bounds both. tlsConfig must identify the server (ServerName
-// or an IP address in addr, and the roots to trust).
-func DialTLS(ctx context.Context, addr string, tlsConfig *tls.Config, cfg Config) (*Transport, error) {
-	d := tls.Dialer{Config: tlsConfig}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return New(conn, cfg), nil
-}
-
 // Listener accepts links. It is safe for concurrent use.
 type Listener struct {
 	ln  net.Listener
 	cfg Config
-	tls bool
+}
+
+// NewListener accepts links on ln, which it owns from now on: a listener
+// this package does not make itself, such as a TLS listener
+// (streamtls.Listen).
+func NewListener(ln net.Listener, cfg Config) *Listener { return &Listener{ln: ln, cfg: cfg} }
+
+// Handshaker is a connection with a handshake of its own to complete
+// before its first byte, as a *tls.Conn: named by its method so that the
+// packages every plugin links (this one, plugin) need not link crypto/tls.
+type Handshaker interface {
+	HandshakeContext(context.Context) error
 }
 
 // Listen listens on addr over network "unix" or "tcp" ("tcp4", "tcp6").
@@ -59,19 +57,9 @@ func Listen(network, addr string, cfg Config) (*Listener, error) {
 	return &Listener{ln: ln, cfg: cfg}, nil
 }
 
-// ListenTLS listens on TCP addr; every accepted link runs TLS with
-// tlsConfig, which must hold a certificate (and ClientCAs with ClientAuth to
-// authenticate clients).
-func ListenTLS(addr string, tlsConfig *tls.Config, cfg Config) (*Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return &Listener{ln: tls.NewListener(ln, tlsConfig), cfg: cfg, tls: true}, nil
-}
-
-// Accept waits for the next link. On a TLS listener it also completes the
-// handshake, within a 10 s bound, so that authentication failures surface
+// Accept waits for the next link. On a TLS listener (any whose connections
+// have a handshake of their own) it also completes the handshake, within a
+// 10 s bound, so that authentication failures surface
 // here and not on the first Recv. Connections whose handshake fails are
 // closed and skipped: one bad client must not end an accept loop, and the
 // client learns the reason from the TLS alert. Accept returns an error
@@ -82,12 +70,12 @@ func (l *Listener) Accept() (*Transport, error) {
 		if err != nil {
 			return nil, err
 		}
-		if tc, ok := conn.(*tls.Conn); ok {
+		if hs, ok := conn.(Handshaker); ok {
 			ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
-			err = tc.HandshakeContext(ctx)
+			err = hs.HandshakeContext(ctx)
 			cancel()
 			if err != nil {
-				_ = tc.Close()
+				_ = conn.Close()
 				continue
 			}
 		}

@@ -1,6 +1,6 @@
 // Package stream implements transport.Transport over a byte stream: a Unix
-// socket, a TCP connection, a TLS connection over TCP, or one end of a
-// socketpair. Each frame is its 64-byte descriptor followed by exactly
+// socket, a TCP connection, a TLS connection over TCP (package streamtls
+// dials and listens for those), or one end of a socketpair. Each frame is its 64-byte descriptor followed by exactly
 // Length payload bytes (SPEC.md "Frames on stream transports"); there is
 // no other framing and no handshake at this layer.
 //

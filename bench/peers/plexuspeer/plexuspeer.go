@@ -9,23 +9,18 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/bench/peers"
+	"github.com/plexus-ipc/plexus/bench/peers/plexuspeer/plexusplugin"
 	"github.com/plexus-ipc/plexus/host"
-	"github.com/plexus-ipc/plexus/plugin"
 	"github.com/plexus-ipc/plexus/session"
 )
 
-// Service is the service's name; Cookie the handshake cookie of host and
-// plugin.
-const (
-	Service = "peers.Bench"
-	Cookie  = "plexus-peers-v1"
-)
-
+// The plugin's service, for the host's calls.
 var (
-	echoID  = plexus.MethodID(Service, "Echo")
-	putID   = plexus.MethodID(Service, "Put")
-	blobID  = plexus.MethodID(Service, "Blob")
-	blockID = plexus.MethodID(Service, "Block")
+	echoID  = plexusplugin.EchoID
+	putID   = plexusplugin.PutID
+	blobID  = plexusplugin.BlobID
+	blockID = plexusplugin.BlockID
+	u64     = plexusplugin.U64
 )
 
 // Peer is the plexus peer.
@@ -36,58 +31,12 @@ var Peer = peers.Peer{
 	Start:  start,
 }
 
-func u64(v uint64) plexus.Raw {
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], v)
-	return plexus.Raw(b[:])
-}
-
-// service is the plugin's service; impl nil gives the description alone
-// (the host's side).
-func service(impl *peers.Impl) plugin.Service {
-	return plugin.Service{Name: Service, Methods: []plugin.Method{
-		{Name: "Echo", Unary: func(_ context.Context, req []byte) (plexus.Marshaler, error) {
-			return plexus.Raw(impl.Echo(req)), nil
-		}},
-		{Name: "Put", Unary: func(_ context.Context, req []byte) (plexus.Marshaler, error) {
-			n, err := impl.Put(req)
-			if err != nil {
-				return nil, err
-			}
-			return u64(uint64(n)), nil
-		}},
-		{Name: "Blob", Unary: func(_ context.Context, req []byte) (plexus.Marshaler, error) {
-			if len(req) != 8 {
-				return nil, fmt.Errorf("blob: request of %d bytes, want 8", len(req))
-			}
-			b, err := impl.Blob(int(min(binary.LittleEndian.Uint64(req), peers.MaxBlob+1)))
-			if err != nil {
-				return nil, err
-			}
-			return plexus.Raw(b), nil
-		}},
-		{Name: "Block", Unary: func(ctx context.Context, _ []byte) (plexus.Marshaler, error) {
-			return nil, impl.Block(ctx, nil)
-		}},
-	}}
-}
-
-// Serve is the plugin binary's main: it serves the service to the host
-// that started it and exits when the host closes the link.
-func Serve() {
-	plugin.Serve(plugin.ServeConfig{
-		Cookie:   Cookie,
-		Versions: map[uint32][]plugin.Service{1: {service(&peers.Impl{})}},
-		Logger:   hclog.NewNullLogger(),
-	})
-}
-
 func start(ctx context.Context, path string) (peers.Conn, error) {
 	c, err := host.New(host.Config{
 		Path:     path,
 		Name:     "plexus-plugin",
-		Cookie:   Cookie,
-		Versions: map[uint32][]host.ServiceDesc{1: {service(nil).Desc()}},
+		Cookie:   plexusplugin.Cookie,
+		Versions: map[uint32][]host.ServiceDesc{1: {plexusplugin.Desc()}},
 		Logger:   hclog.NewNullLogger(),
 	})
 	if err != nil {

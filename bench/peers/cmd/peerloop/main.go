@@ -41,11 +41,11 @@ func parse(args []string) (config, error) {
 	name := fs.String("peer", "plexus", "peer: plexus, grpc, netrpc or uds")
 	var c config
 	fs.StringVar(&c.plugin, "plugin", "", "the peer's plugin binary (required)")
-	fs.StringVar(&c.figure, "figure", "echo", "echo, kill, put or blob")
+	fs.StringVar(&c.figure, "figure", "echo", "echo, start, kill, put or blob")
 	fs.IntVar(&c.callers, "c", 1, "concurrent callers (echo)")
 	fs.DurationVar(&c.dur, "d", 5*time.Second, "how long to call (echo)")
 	fs.DurationVar(&c.gap, "gap", 0, "pause before each call of a caller (echo): sporadic calls")
-	fs.IntVar(&c.kills, "n", 10, "plugins to start and kill (kill), calls a batch (put, blob)")
+	fs.IntVar(&c.kills, "n", 10, "plugins to start (start, kill), calls a batch (put, blob)")
 	mib := fs.Int("size", 64, "MiB a call moves (put, blob)")
 	fs.StringVar(&c.load, "load", "idle", "condition: idle, busy or alloc")
 	if err := fs.Parse(args); err != nil {
@@ -57,8 +57,8 @@ func parse(args []string) (config, error) {
 		return c, fmt.Errorf("unknown peer %q", *name)
 	case c.plugin == "":
 		return c, errors.New("-plugin is required")
-	case !slices.Contains([]string{"echo", "kill", "put", "blob"}, c.figure):
-		return c, fmt.Errorf("unknown figure %q (echo, kill, put or blob)", c.figure)
+	case !slices.Contains([]string{"echo", "start", "kill", "put", "blob"}, c.figure):
+		return c, fmt.Errorf("unknown figure %q (echo, start, kill, put or blob)", c.figure)
 	case c.callers < 1 || c.callers > 4096:
 		return c, fmt.Errorf("-c %d out of range [1, 4096]", c.callers)
 	case c.dur <= 0 || c.dur > time.Hour:
@@ -88,6 +88,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		defer func() { _ = stop() }()
 	}
 	switch c.figure {
+	case "start":
+		return starts(ctx, c, out)
 	case "kill":
 		return kills(ctx, c, out)
 	case "put", "blob":
@@ -163,6 +165,37 @@ func echo(ctx context.Context, c config, out io.Writer) error {
 	return nil
 }
 
+// starts starts c.kills plugins one after another, timing each start to
+// the end of its first Echo (as the comparison does), and closes each.
+func starts(ctx context.Context, c config, out io.Writer) error {
+	var ds []time.Duration
+	for i := range c.kills {
+		t0 := time.Now()
+		conn, err := c.peer.Start(ctx, c.plugin)
+		if err != nil {
+			return fmt.Errorf("start %d: %w", i, err)
+		}
+		_, err = conn.Echo(ctx, []byte("first!!!"))
+		d := time.Since(t0)
+		if cerr := conn.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("start %d: %w", i, err)
+		}
+		ds = append(ds, d)
+	}
+	return printMedian(out, c.peer.Name+" start to first completed call", ds)
+}
+
+// printMedian prints ds, then their median and range.
+func printMedian(out io.Writer, what string, ds []time.Duration) error {
+	fmt.Fprintf(out, "%s: %v\n", what, ds)
+	slices.Sort(ds)
+	_, err := fmt.Fprintf(out, "median %v (%v-%v)\n", ds[len(ds)/2], ds[0], ds[len(ds)-1])
+	return err
+}
+
 // kills starts c.kills plugins and kills each with a caller blocked in
 // Block, timing the kill to the caller's error.
 func kills(ctx context.Context, c config, out io.Writer) error {
@@ -174,10 +207,7 @@ func kills(ctx context.Context, c config, out io.Writer) error {
 		}
 		ds = append(ds, d)
 	}
-	fmt.Fprintf(out, "%s kill -9 to the blocked caller's error: %v\n", c.peer.Name, ds)
-	slices.Sort(ds)
-	fmt.Fprintf(out, "median %v (%v-%v)\n", ds[len(ds)/2], ds[0], ds[len(ds)-1])
-	return nil
+	return printMedian(out, c.peer.Name+" kill -9 to the blocked caller's error", ds)
 }
 
 func killOne(ctx context.Context, c config) (time.Duration, error) {

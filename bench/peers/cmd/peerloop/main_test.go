@@ -49,8 +49,8 @@ func TestParseRefusesBadFlags(t *testing.T) {
 }
 
 // TestLoops builds the raw-socket peer's plugin and runs every figure
-// against it: echo reports a positive rate from real calls, kill a time
-// for every kill, blob a rate for every batch of checked answers.
+// against it: echo reports a positive rate from real calls, start and
+// kill a time for every start or kill, blob a rate for every batch of checked answers.
 func TestLoops(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a plugin and starts processes")
@@ -81,6 +81,14 @@ func TestLoops(t *testing.T) {
 	}
 	if !regexp.MustCompile(`uds kill -9 to the blocked caller's error: \[\S+ \S+\]\nmedian \S+ \(\S+-\S+\)`).MatchString(out.String()) {
 		t.Fatalf("kill output %q", out.String())
+	}
+
+	out.Reset()
+	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-figure", "start", "-n", "3"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`uds start to first completed call: \[\S+ \S+ \S+\]\nmedian \S+ \(\S+-\S+\)`).MatchString(out.String()) {
+		t.Fatalf("start output %q", out.String())
 	}
 
 	out.Reset()

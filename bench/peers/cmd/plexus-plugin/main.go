@@ -1,5 +1,5 @@
 package main
 
-import "github.com/plexus-ipc/plexus/bench/peers/plexuspeer"
+import "github.com/plexus-ipc/plexus/bench/peers/plexuspeer/plexusplugin"
 
-func main() { plexuspeer.Serve() }
+func main() { plexusplugin.Serve() }

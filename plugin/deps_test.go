@@ -1,0 +1,31 @@
+package plugin_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDoesNotLinkTLS: a plugin binary links package plugin and, through it,
+// the transports; none of them may pull in crypto/tls, whose
+// initialization would add a millisecond to every plugin's start whether
+// it uses TLS or not (DESIGN.md "Starting a plugin"). TLS is in
+// transport/stream/streamtls.
+func TestDoesNotLinkTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	out, err := exec.Command("go", "list", "-deps", "github.com/plexus-ipc/plexus/plugin").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 20 {
+		t.Fatalf("go list -deps gave %d packages: %q", len(deps), out)
+	}
+	for _, d := range deps {
+		if d == "crypto/tls" || d == "crypto/x509" || d == "github.com/plexus-ipc/plexus/host" {
+			t.Errorf("package plugin links %s", d)
+		}
+	}
+}
