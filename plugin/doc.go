@@ -25,8 +25,9 @@
 // group afterwards, so a plugin should not rely on doing long work after
 // Run returns. When the host dies instead, the plugin notices at once
 // (end of file on the control socket, and, when the host is its parent,
-// the parent-death signal, SIGTERM, set from a locked OS thread that
-// stays alive), and, if it is in the process group its host made for it
+// the parent-death signal, SIGTERM, set by this package's init on the
+// startup thread, which never exits, or failing that from a locked OS
+// thread that stays alive), and, if it is in the process group its host made for it
 // (a plexus host starts it so), kills that group with SIGKILL, itself and
 // its children included: no orphans. (Run therefore has SIGPIPE
 // notified, so that a write to the dead host's stdout or stderr pipe
