@@ -176,18 +176,29 @@ func Run(cfg ServeConfig) error {
 		return err
 	}
 
-	// Watch for the host's death before anything can block.
+	// SIGTERM is watched for the host's death (see below). stdout and
+	// stderr are pipes to the host: once it is dead a write there (a log
+	// line, say) would end the plugin by SIGPIPE before it can take its
+	// children down; with SIGPIPE notified the write fails with EPIPE
+	// instead. (Notified, not ignored: an ignored SIGPIPE would be
+	// inherited by the plugin's children across exec.) The first Notify
+	// waits for the runtime to start its signal thread, a third of a
+	// millisecond of the start on the test machine, so it runs beside
+	// the link's opening, and every path waits for it (signalsSet) before
+	// it writes a line or serves. Until then a SIGTERM ends the plugin
+	// at once, as it would any program; it has no children yet.
 	term := make(chan os.Signal, 1)
-	signal.Notify(term, syscall.SIGTERM)
-	defer signal.Stop(term)
-	// stdout and stderr are pipes to the host. Once it is dead a write
-	// there (a log line, say) would end the plugin by SIGPIPE before it
-	// can take its children down; with SIGPIPE notified the write fails
-	// with EPIPE instead. (Notified, not ignored: an ignored SIGPIPE
-	// would be inherited by the plugin's children across exec.)
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	notified := make(chan struct{})
+	go func() {
+		signal.Notify(term, syscall.SIGTERM)
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+		close(notified)
+	}()
+	signalsSet := func() { <-notified }
+	defer func() { signalsSet(); signal.Stop(term) }()
 	lin, err := checkHost(env.HostPID)
 	if errors.Is(err, errHostExited) {
+		signalsSet()
 		hostGone(cfg.Logger, lin, err.Error())
 		return plexus.Errorf(plexus.PeerDied, "%v", err)
 	}
@@ -195,11 +206,13 @@ func Run(cfg ServeConfig) error {
 		// The host is alive but cannot look after this plugin. Say so
 		// in the log and in the handshake, so that the host's Start
 		// fails with these words rather than a broken pipe.
+		signalsSet()
 		cfg.Logger.Error("refusing to start", "reason", err.Error())
 		refuse(env, cfg.HandshakeTimeout, err)
 		return err
 	}
 	l, err := openLink(env, &cfg)
+	signalsSet()
 	if err != nil {
 		return fmt.Errorf("plugin: link: %w", err)
 	}
