@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		os.Exit(runParent())
 	case "child":
 		// init has run: say what it did, then wait to be signalled.
-		fmt.Printf("armed %d pid %d\n", armedAtInit.Load(), os.Getpid())
+		fmt.Printf("armed %d pid %d\n", armedAtInit, os.Getpid())
 		time.Sleep(30 * time.Second)
 		os.Exit(3)
 	}
@@ -65,7 +65,7 @@ func TestInitArmsParentDeath(t *testing.T) {
 	t.Cleanup(func() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
 
 	parent, child, armed := startParent(t)
-	require.Equal(t, int64(parent.Process.Pid), armed, "init armed the signal for its host")
+	require.Equal(t, parent.Process.Pid, armed, "init armed the signal for its host")
 	require.NoError(t, parent.Process.Kill())
 	_, _ = parent.Process.Wait()
 	ws := waitOrphan(t, child)
@@ -82,7 +82,7 @@ func TestInitArmsParentDeath(t *testing.T) {
 
 // startParent runs the stand-in host and returns it, its child's pid and
 // what the child's init armed.
-func startParent(t *testing.T, env ...string) (parent *exec.Cmd, child int, armed int64) {
+func startParent(t *testing.T, env ...string) (parent *exec.Cmd, child, armed int) {
 	t.Helper()
 	parent = exec.Command(os.Args[0], "-test.run=^$")
 	parent.Env = append(append(os.Environ(), roleEnv+"=parent"), env...)

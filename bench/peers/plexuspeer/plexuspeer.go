@@ -14,15 +14,6 @@ import (
 	"github.com/plexus-ipc/plexus/session"
 )
 
-// The plugin's service, for the host's calls.
-var (
-	echoID  = plexusplugin.EchoID
-	putID   = plexusplugin.PutID
-	blobID  = plexusplugin.BlobID
-	blockID = plexusplugin.BlockID
-	u64     = plexusplugin.U64
-)
-
 // Peer is the plexus peer.
 var Peer = peers.Peer{
 	Name:   "plexus",
@@ -53,13 +44,13 @@ type conn struct{ c *host.Client }
 
 func (c conn) Echo(ctx context.Context, b []byte) ([]byte, error) {
 	var resp plexus.Raw
-	err := c.c.Invoke(ctx, echoID, plexus.Raw(b), &resp)
+	err := c.c.Invoke(ctx, plexusplugin.EchoID, plexus.Raw(b), &resp)
 	return resp, err
 }
 
 func (c conn) Put(ctx context.Context, b []byte) (int, error) {
 	var resp plexus.Raw
-	if err := c.c.Invoke(ctx, putID, plexus.Raw(b), &resp); err != nil {
+	if err := c.c.Invoke(ctx, plexusplugin.PutID, plexus.Raw(b), &resp); err != nil {
 		return 0, err
 	}
 	if len(resp) != 8 {
@@ -70,7 +61,7 @@ func (c conn) Put(ctx context.Context, b []byte) (int, error) {
 
 func (c conn) Blob(ctx context.Context, n int) ([]byte, error) {
 	var resp plexus.Raw
-	err := c.c.Invoke(ctx, blobID, u64(uint64(n)), &resp)
+	err := c.c.Invoke(ctx, plexusplugin.BlobID, plexusplugin.U64(uint64(n)), &resp)
 	return resp, err
 }
 
@@ -79,7 +70,7 @@ func (c conn) Blob(ctx context.Context, n int) ([]byte, error) {
 // under plexus.WithViews.
 func (c conn) BlobView(ctx context.Context, n int) ([]byte, func(), error) {
 	l := new(session.Lease)
-	if err := c.c.Invoke(ctx, blobID, u64(uint64(n)), l); err != nil {
+	if err := c.c.Invoke(ctx, plexusplugin.BlobID, plexusplugin.U64(uint64(n)), l); err != nil {
 		l.Release()
 		return nil, nil, err
 	}
@@ -87,7 +78,7 @@ func (c conn) BlobView(ctx context.Context, n int) ([]byte, func(), error) {
 }
 
 func (c conn) Block(ctx context.Context) error {
-	return c.c.Invoke(ctx, blockID, plexus.Raw(nil), nil)
+	return c.c.Invoke(ctx, plexusplugin.BlockID, plexus.Raw(nil), nil)
 }
 
 func (c conn) Pid() int     { return c.c.Pid() }
