@@ -33,7 +33,8 @@ func TestContendProbe(t *testing.T) {
 // TestPreemptedLoneCallerBlocks: a lone caller whose count of involuntary
 // switches moves across gaps in its polling stops polling long before its
 // budget, blocks, and marks contention, under which the next caller's
-// budget is zero; its response then comes through a reader.
+// budget is zero if its request rang the peer's doorbell, and
+// contendedSpin if not; its response then comes through a reader.
 func TestPreemptedLoneCallerBlocks(t *testing.T) {
 	fp := newFakePoller(20 * time.Microsecond)
 	s, r := newPolledSession(t, fp, Config{Role: Initiator})
@@ -51,7 +52,8 @@ func TestPreemptedLoneCallerBlocks(t *testing.T) {
 	go func() { got <- r.await(ch, context.Background()) }()
 	eventually(t, func() bool { return r.waiters.Load() == 1 }, "the caller blocks")
 	require.True(t, r.contention.holds(), "and marked contention")
-	require.Zero(t, r.callBudget(), "under which callers do not poll")
+	require.Zero(t, r.callBudget(true), "under which callers whose request rang the peer do not poll")
+	require.Equal(t, contendedSpin, r.callBudget(false), "and those whose peer polls, for a hot round trip")
 	fp.push(statusFrame(ch.id, "pong"))
 	go r.read()
 	awaitPong(t, got, ch)
@@ -59,7 +61,7 @@ func TestPreemptedLoneCallerBlocks(t *testing.T) {
 	// The mark lapses contendedFor after it was made.
 	r.contention.mark(time.Since(monoEpoch) - contendedFor - time.Millisecond)
 	require.False(t, r.contention.holds())
-	require.Equal(t, time.Minute, r.callBudget())
+	require.Equal(t, time.Minute, r.callBudget(false))
 }
 
 // TestUnpreemptedCallerPollsOn: the same gaps in a caller's polling with
@@ -86,4 +88,45 @@ func TestUnpreemptedCallerPollsOn(t *testing.T) {
 	require.Positive(t, reads.Load(), "the caller looked")
 	require.Zero(t, r.waiters.Load(), "and never blocked")
 	require.False(t, r.contention.holds())
+}
+
+// TestContendedCallerPollsWhenPeerPolls: while contention holds, a caller
+// whose request found the peer polling (it rang nothing) still polls for
+// a hot round trip and takes a response that comes within it itself,
+// blocking not at all; one whose request rang the peer's doorbell blocks
+// at once, and its response comes through a reader.
+func TestContendedCallerPollsWhenPeerPolls(t *testing.T) {
+	fp := newFakePoller(20 * time.Microsecond)
+	s, r := newPolledSession(t, fp, Config{Role: Initiator})
+	r.maxCallSpin = time.Minute
+	r.respTime.Store(int64(time.Minute)) // uncontended, a caller would poll a minute
+	r.contention.mark(time.Since(monoEpoch) + time.Hour)
+	require.True(t, r.contention.holds())
+
+	// At poll 40: past the 16 polls of a zero budget, and before the
+	// first look at the clock of a nonzero one (64 polls), so that
+	// however slow the polls its budget cannot have passed.
+	ch := openCall(t, s, fp, "ping")
+	fp.onTryRecv = func(n int64) {
+		if n == 40 {
+			fp.push(statusFrame(ch.id, "pong"))
+		}
+	}
+	// A caller that blocked instead would wait for ever: nothing else
+	// polls.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.True(t, r.await(ch, ctx), "the caller took its response")
+	require.Equal(t, "pong", response(t, ch))
+	require.Zero(t, fp.wakes.Load(), "no reader was woken: the caller took its response")
+
+	fp.onTryRecv = nil
+	rung := openCall(t, s, fp, "ping")
+	rung.woke = true
+	got := make(chan bool, 1)
+	go func() { got <- r.await(rung, context.Background()) }()
+	eventually(t, func() bool { return r.waiters.Load() == 1 }, "the caller whose request rang blocks")
+	fp.push(statusFrame(rung.id, "pong"))
+	go r.read()
+	awaitPong(t, got, rung)
 }

@@ -130,7 +130,7 @@ func (r *pollReceiver) run(j serveJob) {
 func (r *pollReceiver) await(ch *channel, ctx context.Context) bool {
 	if r.tok.TryLock() || r.claimToken(ch) {
 		r.readerHolds.Store(false) // (the first TryRecv disarms the link)
-		budget := r.callBudget()
+		budget := r.callBudget(ch.woke)
 		got, waited, err, fromDispatch := r.pollCall(ch, ctx, budget)
 		if err != nil {
 			r.s.disp.recvFailed(err, fromDispatch)
@@ -830,14 +830,37 @@ const maxCallSpin = 200 * time.Microsecond
 // the response came would add a second such wake-up on its own side, and
 // the hand-off from a reader goroutine, to every sporadic call. Polling
 // costs nothing once the response is there, and idle links poll not at
-// all. While contention holds (see contention) it is zero: a caller that
-// polls then only keeps its peer's thread from the processor.
-func (r *pollReceiver) callBudget() time.Duration {
-	if r.spin <= 0 || r.contention.holds() {
+// all. While contention holds (see contention) it is zero for a call whose
+// request rang the peer's doorbell (woke: its reader was parked), and
+// contendedSpin for one whose peer was polling: a caller that polls
+// longer then only keeps its peer's thread from the processor.
+func (r *pollReceiver) callBudget(woke bool) time.Duration {
+	if r.spin <= 0 {
 		return 0
+	}
+	if r.contention.holds() {
+		if woke {
+			return 0
+		}
+		return contendedSpin
 	}
 	return min(max(2*time.Duration(r.respTime.Load()), r.spin), r.maxCallSpin)
 }
+
+// contendedSpin is the polling budget, while contention holds, of a
+// caller whose request found the peer's reader polling (it rang no
+// doorbell): about twice a hot round trip's, so that such a call still
+// takes its response without a doorbell. A mark can be a false alarm: an
+// idle machine preempts a poller now and then too (a kernel thread's
+// turn), and with no polling at all every call made while the mark held,
+// 50 ms, took a doorbell's wake-up, tens of microseconds on the 2-vCPU
+// virtual machine, where that happened a few times a second: a tenth or
+// more of an idle link's calls, and a p90 of 17-28 us against 2 (the
+// peers comparison's idle rounds). Beside busy loops the peer's reader
+// has mostly parked by the time the next call comes, so the request rings
+// and its caller polls not at all, as before: there the woken thread is
+// likely queued behind the caller on the caller's own processor.
+const contendedSpin = 5 * time.Microsecond
 
 // maxReadSpin caps a reader's polling budget (see readBudget).
 const maxReadSpin = 200 * time.Microsecond

@@ -618,17 +618,18 @@ func TestCallBudget(t *testing.T) {
 	} {
 		r := &pollReceiver{spin: c.spin, maxCallSpin: maxCallSpin}
 		r.respTime.Store(int64(c.resp))
-		require.Equal(t, c.want, r.callBudget(), "spin %v, response time %v", c.spin, c.resp)
+		require.Equal(t, c.want, r.callBudget(false), "spin %v, response time %v", c.spin, c.resp)
+		require.Equal(t, c.want, r.callBudget(true), "a call that rang the peer: the same without contention")
 	}
 	r := &pollReceiver{spin: 20 * time.Microsecond, maxCallSpin: maxCallSpin}
 	r.observe(80 * time.Microsecond)
 	require.EqualValues(t, 10*time.Microsecond, r.respTime.Load(), "a moving average of weight 1/8")
-	require.Equal(t, 20*time.Microsecond, r.callBudget())
+	require.Equal(t, 20*time.Microsecond, r.callBudget(false))
 	for range 64 {
 		r.observe(80 * time.Microsecond)
 	}
-	require.Equal(t, 2*time.Duration(r.respTime.Load()), r.callBudget())
-	require.InDelta(t, float64(160*time.Microsecond), float64(r.callBudget()), float64(time.Microsecond))
+	require.Equal(t, 2*time.Duration(r.respTime.Load()), r.callBudget(false))
+	require.InDelta(t, float64(160*time.Microsecond), float64(r.callBudget(false)), float64(time.Microsecond))
 }
 
 // TestPollCallEnds: a caller's poll ends at its budget, or when its
