@@ -14,6 +14,7 @@ import (
 	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/inproc"
 	"github.com/plexus-ipc/plexus/transport/stream"
+	"github.com/plexus-ipc/plexus/transport/stream/streamnet"
 )
 
 // MaxPayload is the frame payload limit the standard environments configure
@@ -210,7 +211,7 @@ func StandardEnvs() []Env { return []Env{Inproc(), SocketPair(), Unix(), TCP()} 
 func viaListener(t *testing.T, network, addr string, max int) (caller, callee transport.Transport) {
 	t.Helper()
 	cfg := stream.Config{MaxPayload: max}
-	ln, err := stream.Listen(network, addr, cfg)
+	ln, err := streamnet.Listen(network, addr, cfg)
 	if err != nil {
 		t.Fatalf("conformance: listen %s %s: %v", network, addr, err)
 	}
@@ -226,7 +227,7 @@ func viaListener(t *testing.T, network, addr string, max int) (caller, callee tr
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	dialed, err := stream.Dial(ctx, network, ln.Addr().String(), cfg)
+	dialed, err := streamnet.Dial(ctx, network, ln.Addr().String(), cfg)
 	if err != nil {
 		_ = ln.Close() // ends Accept
 		<-acc

@@ -23,26 +23,35 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"fmt"
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/host"
 	"github.com/plexus-ipc/plexus/plugin"
+	"github.com/plexus-ipc/plexus/plugin/pluginnet"
 	"github.com/plexus-ipc/plexus/transport/stream/streamtls"
 )
 
 // listenConfig is the test plugin serving hosts that attach, at
 // HOSTTEST_LISTEN, with TLS from HOSTTEST_CERT and HOSTTEST_KEY if set; it
-// prints the address it listens on as "LISTENING <addr>".
+// prints the address it listens on as "LISTENING <addr>", and exits with
+// plugin.ExitFailed if it cannot listen.
 func listenConfig() plugin.ServeConfig {
 	cfg := serveConfig()
-	cfg.Listen = os.Getenv("HOSTTEST_LISTEN")
+	var server func(net.Conn) net.Conn
 	if cert := os.Getenv("HOSTTEST_CERT"); cert != "" {
 		kp, err := tls.LoadX509KeyPair(cert, os.Getenv("HOSTTEST_KEY"))
 		if err != nil {
 			panic(err)
 		}
-		cfg.TLS = streamtls.Server(&tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS13})
+		server = streamtls.Server(&tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS13})
 	}
-	cfg.OnListen = func(a net.Addr) { os.Stdout.WriteString("LISTENING " + a.String() + "\n") }
+	ln, err := pluginnet.Listen(os.Getenv("HOSTTEST_LISTEN"), server)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(plugin.ExitFailed)
+	}
+	os.Stdout.WriteString("LISTENING " + ln.NetAddr().String() + "\n")
+	cfg.Listener = ln
 	return cfg
 }
 

@@ -53,7 +53,7 @@ func (l Link) String() string {
 	return "default"
 }
 
-// Attach is where a running plugin serves (plugin.ServeConfig.Listen):
+// Attach is where a running plugin serves (plugin.ServeConfig.Listener):
 // the host links to it there instead of starting a process.
 type Attach struct {
 	// Network is "unix" or "tcp" ("tcp4", "tcp6"); Address the socket's

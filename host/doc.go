@@ -62,7 +62,7 @@
 // host kills only the process it started.
 //
 // Attach: with Config.Attach the client links to a plugin that runs
-// already (plugin.ServeConfig.Listen), at a Unix socket or over TCP with
+// already (plugin.ServeConfig.Listener), at a Unix socket or over TCP with
 // TLS, instead of starting one. Start dials and runs the handshake; a
 // link that ends unasked is dialled again as Config.Restart says; Close
 // and Kill end the link and leave the plugin running; Pid is 0.

@@ -42,8 +42,8 @@ var dialBack = runtime.GOOS == "windows"
 // the child this host started by writing the nonce its handshake variable
 // carries.
 type socketLink struct {
-	conn  net.Conn // this side's end, once there; nil once the transport has it
-	child *os.File // inherited: the child's end, until spawned
+	conn  stream.Conn // this side's end, once there; nil once the transport has it
+	child *os.File    // inherited: the child's end, until spawned
 
 	ln    net.Listener // dial-back: where the plugin connects
 	dir   string

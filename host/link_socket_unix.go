@@ -3,7 +3,6 @@
 package host
 
 import (
-	"net"
 	"os"
 
 	"github.com/plexus-ipc/plexus/transport/stream"
@@ -11,4 +10,4 @@ import (
 
 // socketPair returns this side's end of an AF_UNIX stream socketpair and
 // the child's (stream.ChildPair).
-func socketPair() (net.Conn, *os.File, error) { return stream.ChildPair() }
+func socketPair() (stream.Conn, *os.File, error) { return stream.ChildPair() }

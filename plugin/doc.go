@@ -13,9 +13,10 @@
 //
 // A program started by hand rather than by a host gets ErrNotPlugin from
 // Run; Serve prints a message saying so and exits with ExitNotPlugin,
-// unless ServeConfig.Listen is set: it then serves hosts that attach to it
-// there (host.Config.Attach), at a Unix socket or over TCP with TLS, each
-// host on a link of its own, until SIGTERM or SIGINT. The link a host
+// unless ServeConfig.Listener is set (plugin/pluginnet.Listen): it then
+// serves hosts that attach to it there (host.Config.Attach), at a Unix
+// socket or over TCP with TLS, each host on a link of its own, until
+// SIGTERM or SIGINT. The link a host
 // passes is shared memory on Linux by default, or a stream socket
 // (host.LinkSocket, and on macOS, FreeBSD and Windows); the plugin opens
 // whichever the handshake variable names.

@@ -2,10 +2,10 @@ package plugin
 
 import (
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/plexus-ipc/plexus/internal/handshake"
+	"github.com/plexus-ipc/plexus/internal/sockconn"
 	"github.com/plexus-ipc/plexus/shm"
 	"github.com/plexus-ipc/plexus/transport/shmlink"
 )
@@ -18,7 +18,7 @@ const shmFileCount = shmlink.FileCount
 // segment.
 func openShm(env handshake.Env, cfg *ServeConfig) (link, error) {
 	var l link
-	tr, err := shmlink.OpenInheritedWith(env.FirstFD, shm.Config{}, func(ctl *net.UnixConn) (shmlink.Config, error) {
+	tr, err := shmlink.OpenInheritedWith(env.FirstFD, shm.Config{}, func(ctl *sockconn.Conn) (shmlink.Config, error) {
 		hello, r, err := handshake.Plugin(handshake.Datagrams(ctl), time.Now().Add(cfg.HandshakeTimeout), func(h *handshake.Hello) (*handshake.Reply, error) {
 			return answer(cfg, h)
 		})
@@ -39,7 +39,7 @@ func openShm(env handshake.Env, cfg *ServeConfig) (link, error) {
 // refuseShm runs the handshake on the shared-memory link's control socket
 // to send the refusal no makes.
 func refuseShm(env handshake.Env, timeout time.Duration, no func(*handshake.Hello) (*handshake.Reply, error)) {
-	_, _ = shmlink.OpenInheritedWith(env.FirstFD, shm.Config{}, func(ctl *net.UnixConn) (shmlink.Config, error) {
+	_, _ = shmlink.OpenInheritedWith(env.FirstFD, shm.Config{}, func(ctl *sockconn.Conn) (shmlink.Config, error) {
 		_, _, err := handshake.Plugin(handshake.Datagrams(ctl), time.Now().Add(timeout), no)
 		if err == nil {
 			err = fmt.Errorf("plugin: refused")

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -16,29 +14,46 @@ import (
 	"github.com/plexus-ipc/plexus/transport/stream"
 )
 
-// runListening serves hosts that attach to this plugin at cfg.Listen (see
-// ServeConfig.Listen), each on a link of its own, until SIGTERM or SIGINT;
-// then it stops listening, drains every link and returns nil.
+// Listener is where a plugin serves hosts that attach to it
+// (ServeConfig.Listener). Package plugin/pluginnet makes one over a Unix
+// socket or TCP with TLS; it is an interface here so that package plugin
+// does not link package net (see ServeConfig.Listener).
+type Listener interface {
+	// Accept waits for the next host's connection and names its peer
+	// (for the log). After Close it returns ErrListenerClosed; an error
+	// with a Timeout method that reports true (out of descriptors, say)
+	// is retried after a pause; any other ends the listening.
+	Accept() (conn stream.Conn, peer string, err error)
+	// Close stops listening; links already accepted are unaffected.
+	Close() error
+	// Addr names where it listens, for the log.
+	Addr() string
+}
+
+// ErrListenerClosed is what a Listener's Accept returns once it is
+// closed.
+var ErrListenerClosed = errors.New("plugin: listener closed")
+
+// runListening serves hosts that attach to this plugin at cfg.Listener
+// (see ServeConfig.Listener), each on a link of its own, until SIGTERM or
+// SIGINT; then it stops listening, drains every link and returns nil.
 func runListening(cfg ServeConfig) error {
+	ln := cfg.Listener
 	if err := cfg.withDefaults(); err != nil {
-		return err
-	}
-	ln, err := listen(cfg.Listen, cfg.TLS != nil)
-	if err != nil {
+		_ = ln.Close()
 		return err
 	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
 	defer signal.Stop(stop)
-	if cfg.OnListen != nil {
-		cfg.OnListen(ln.Addr())
-	}
-	cfg.Logger.Info("serving hosts that attach", "address", ln.Addr().String())
-	a := &acceptor{cfg: &cfg, links: map[net.Conn]struct{}{}}
+	cfg.Logger.Info("serving hosts that attach", "address", ln.Addr())
+	a := &acceptor{cfg: &cfg}
 	done := make(chan error, 1)
 	go func() { done <- a.accept(ln) }()
+	var err error
 	select {
 	case err = <-done:
+		_ = ln.Close()
 	case sig := <-stop:
 		cfg.Logger.Info("stopping: draining the links", "signal", sig.String())
 		_ = ln.Close()
@@ -49,45 +64,25 @@ func runListening(cfg ServeConfig) error {
 	return err
 }
 
-// listen parses "unix:path" or "tcp:host:port" and listens there; TCP
-// needs TLS.
-func listen(addr string, withTLS bool) (net.Listener, error) {
-	network, where, ok := strings.Cut(addr, ":")
-	switch {
-	case !ok || where == "":
-		return nil, fmt.Errorf("plugin: ServeConfig.Listen %q is not unix:path or tcp:host:port", addr)
-	case network == "tcp" && !withTLS:
-		return nil, fmt.Errorf("plugin: ServeConfig.Listen %q is TCP, which needs ServeConfig.TLS", addr)
-	case network != "unix" && network != "tcp":
-		return nil, fmt.Errorf("plugin: ServeConfig.Listen %q is not unix:path or tcp:host:port", addr)
-	}
-	ln, err := net.Listen(network, where)
-	if err != nil {
-		return nil, fmt.Errorf("plugin: listen: %w", err)
-	}
-	return ln, nil
-}
-
 // acceptor runs the links of hosts that attached.
 type acceptor struct {
 	cfg *ServeConfig
 
 	mu    sync.Mutex
-	links map[net.Conn]struct{} // in the handshake or serving
-	drain []func()              // drains a serving link
+	drain []func() // drains a serving link
 	wg    sync.WaitGroup
 }
 
 // accept accepts hosts until the listener is closed.
-func (a *acceptor) accept(ln net.Listener) error {
+func (a *acceptor) accept(ln Listener) error {
 	for {
-		conn, err := ln.Accept()
-		if errors.Is(err, net.ErrClosed) {
+		conn, peer, err := ln.Accept()
+		if errors.Is(err, ErrListenerClosed) {
 			return nil
 		}
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			var te interface{ Timeout() bool }
+			if errors.As(err, &te) && te.Timeout() {
 				time.Sleep(10 * time.Millisecond) // out of descriptors, say: the next may succeed
 				continue
 			}
@@ -96,7 +91,7 @@ func (a *acceptor) accept(ln net.Listener) error {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			a.serve(conn)
+			a.serve(conn, peer)
 		}()
 	}
 }
@@ -104,11 +99,8 @@ func (a *acceptor) accept(ln net.Listener) error {
 // serve runs one host's link: the handshake (a TLS connection's own
 // handshake first, within the same bound), then its calls until the link
 // ends.
-func (a *acceptor) serve(conn net.Conn) {
-	log := a.cfg.Logger.With("host", conn.RemoteAddr().String())
-	if a.cfg.TLS != nil {
-		conn = a.cfg.TLS(conn)
-	}
+func (a *acceptor) serve(conn stream.Conn, peer string) {
+	log := a.cfg.Logger.With("host", peer)
 	if hs, ok := conn.(stream.Handshaker); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.HandshakeTimeout)
 		err := hs.HandshakeContext(ctx)

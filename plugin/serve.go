@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -77,30 +76,22 @@ type ServeConfig struct {
 	// of each), as host.Config's fields of the same names.
 	MaxPeerCalls, MaxQueuedNotifications int
 	MaxPendingBlobs, MaxBlobMemory       int
-	// Listen, if set, is where the plugin serves hosts that attach to it
-	// (host.Config.Attach) when a host did not start it: "unix:" and a
-	// socket path, or "tcp:" and host:port (port 0 picks one; see
-	// OnListen). Run then serves every host that connects, each on a
-	// link of its own with its own session and OnLink, until SIGTERM or
-	// SIGINT, and returns nil after draining them. A host's death or
-	// Close ends its link only. The same binary still serves a host that
-	// starts it: the handshake variable wins.
-	Listen string
-	// TLS is required with a "tcp:" Listen: it makes each host's
-	// connection the server side of TLS. streamtls.Server(tlsConfig)
-	// (package transport/stream/streamtls) makes one: the config's
-	// Certificates identify the plugin to hosts, and ClientAuth with
-	// ClientCAs, if set, make hosts prove who they are. A connection it
-	// returns with a HandshakeContext method (as a *tls.Conn has)
-	// completes that handshake before plexus's, within HandshakeTimeout.
-	// It is a function, not a *tls.Config, so that a plugin that does
-	// not listen over TLS does not link crypto/tls, whose initialization
-	// would add a millisecond to every start (DESIGN.md "Starting a
-	// plugin").
-	TLS func(net.Conn) net.Conn
-	// OnListen, if set, is called with the address Listen is bound to,
-	// before any host is accepted.
-	OnListen func(net.Addr)
+	// Listener, if set, is where the plugin serves hosts that attach to
+	// it (host.Config.Attach) when a host did not start it:
+	// pluginnet.Listen (package plugin/pluginnet) makes one at a Unix
+	// socket or over TCP with TLS. Run then serves every host that
+	// connects, each on a link of its own with its own session and
+	// OnLink, until SIGTERM or SIGINT, and returns nil after draining
+	// them; it closes the Listener. A host's death or Close ends its link
+	// only. A connection with a HandshakeContext method (as a *tls.Conn
+	// has) completes that handshake before plexus's, within
+	// HandshakeTimeout. The same binary still serves a host that starts
+	// it: the handshake variable wins (and the Listener is left alone).
+	// It is an interface of this package's, made elsewhere, so that a
+	// plugin that does not listen links neither package net nor
+	// crypto/tls, which would add milliseconds to every start (DESIGN.md
+	// "Starting a plugin").
+	Listener Listener
 	// Interceptors observe and shape every call on the link: the host's
 	// calls to this plugin and this plugin's calls to the host, of every
 	// shape (session.Interceptor), in this order. The calls to the host
@@ -153,12 +144,12 @@ const termGrace = 500 * time.Millisecond
 
 // Run serves the host until it closes the link. See the package comment
 // for what happens when the host dies. A program not started by a host
-// serves hosts that attach to it if ServeConfig.Listen is set (see
+// serves hosts that attach to it if ServeConfig.Listener is set (see
 // there), and returns ErrNotPlugin otherwise.
 func Run(cfg ServeConfig) error {
 	val, ok := os.LookupEnv(handshake.EnvName)
 	if !ok {
-		if cfg.Listen != "" {
+		if cfg.Listener != nil {
 			return runListening(cfg)
 		}
 		return ErrNotPlugin
@@ -309,7 +300,7 @@ func openLink(env handshake.Env, cfg *ServeConfig) (link, error) {
 // handshakeStream runs the plugin's side of the handshake on a byte
 // stream (a socket link, or a host that attached) and makes the stream
 // transport that takes it over. conn is closed on failure.
-func handshakeStream(conn net.Conn, cfg *ServeConfig) (link, error) {
+func handshakeStream(conn stream.Conn, cfg *ServeConfig) (link, error) {
 	hello, r, err := handshake.Plugin(handshake.Frames(conn), time.Now().Add(cfg.HandshakeTimeout), func(h *handshake.Hello) (*handshake.Reply, error) {
 		return answer(cfg, h)
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/host"
 	"github.com/plexus-ipc/plexus/plugin"
+	"github.com/plexus-ipc/plexus/plugin/pluginnet"
 	"github.com/plexus-ipc/plexus/session"
 )
 
@@ -55,8 +56,13 @@ func TestMain(m *testing.M) {
 		plugin.Serve(plugin.ServeConfig{Cookie: cookie, Versions: map[uint32][]plugin.Service{1: {pluginService(os.Getenv(dirEnv))}}})
 	case "listen":
 		// Run by the test as a service manager would: hosts attach.
+		ln, err := pluginnet.Listen("unix:"+filepath.Join(os.Getenv(dirEnv), "plugin.sock"), nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(plugin.ExitFailed)
+		}
 		plugin.Serve(plugin.ServeConfig{Cookie: cookie, Versions: map[uint32][]plugin.Service{1: {pluginService(os.Getenv(dirEnv))}},
-			Listen: "unix:" + filepath.Join(os.Getenv(dirEnv), "plugin.sock")})
+			Listener: ln})
 	default:
 		fmt.Fprintln(os.Stderr, "unknown", modeEnv)
 		os.Exit(97)

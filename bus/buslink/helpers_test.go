@@ -17,6 +17,7 @@ import (
 	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/inproc"
 	"github.com/plexus-ipc/plexus/transport/stream"
+	"github.com/plexus-ipc/plexus/transport/stream/streamnet"
 )
 
 // transportKind makes the two ends of a link: host's, plugin's.
@@ -55,7 +56,7 @@ func tcpPair(t *testing.T) (transport.Transport, transport.Transport) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	plug, err := stream.Dial(ctx, "tcp", l.Addr().String(), stream.Config{})
+	plug, err := streamnet.Dial(ctx, "tcp", l.Addr().String(), stream.Config{})
 	require.NoError(t, err)
 	c := <-accepted
 	require.NotNil(t, c, "accept on loopback")

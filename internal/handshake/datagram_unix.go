@@ -3,20 +3,20 @@
 package handshake
 
 import (
-	"net"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/sockconn"
 )
 
 // Datagrams returns a MsgConn that carries each message as one datagram
 // of the SOCK_SEQPACKET control socket c (the shared-memory link's).
-func Datagrams(c *net.UnixConn) MsgConn { return datagrams{c} }
+func Datagrams(c *sockconn.Conn) MsgConn { return datagrams{c} }
 
-type datagrams struct{ c *net.UnixConn }
+type datagrams struct{ c *sockconn.Conn }
 
 func (d datagrams) SetDeadline(t time.Time) error { return d.c.SetDeadline(t) }
 
@@ -33,7 +33,7 @@ func (d datagrams) Send(b []byte) error {
 func (d datagrams) Recv() (Message, error) {
 	buf := make([]byte, MaxMessage+1)
 	oob := make([]byte, unix.CmsgSpace(4*4))
-	n, oobn, flags, _, err := d.c.ReadMsgUnix(buf, oob)
+	n, oobn, flags, err := d.c.ReadMsg(buf, oob)
 	if oobn > 0 {
 		closeRights(oob[:oobn])
 	}

@@ -23,7 +23,7 @@ import (
 // the runtime poller, so that deadlines behave as they do on a link's
 // socket (net.Pipe's do too, but it has no kernel buffer: a write there
 // waits for the reader, which hides what a real socket does).
-func streamPair(t *testing.T) (net.Conn, net.Conn) {
+func streamPair(t *testing.T) (stream.Conn, stream.Conn) {
 	t.Helper()
 	a, f, err := stream.ChildPair()
 	require.NoError(t, err)
@@ -41,7 +41,7 @@ func frame(b []byte) []byte {
 }
 
 // writeAll writes b to c within a bounded time.
-func writeAll(t *testing.T, c net.Conn, b []byte) {
+func writeAll(t *testing.T, c stream.Conn, b []byte) {
 	t.Helper()
 	require.NoError(t, c.SetWriteDeadline(time.Now().Add(5*time.Second)))
 	_, err := c.Write(b)

@@ -4,7 +4,6 @@ package handshake
 
 import (
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/internal/handshake/handshaketest"
+	"github.com/plexus-ipc/plexus/internal/sockconn"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -166,7 +166,7 @@ func TestEnv(t *testing.T) {
 	}
 }
 
-func seqpacket(t *testing.T) (*net.UnixConn, *net.UnixConn) { return handshaketest.Seqpacket(t) }
+func seqpacket(t *testing.T) (*sockconn.Conn, *sockconn.Conn) { return handshaketest.Seqpacket(t) }
 
 // converse runs both sides over a real SEQPACKET pair.
 func converse(t *testing.T, hello *Hello, check func(*Reply) error, answer func(*Hello) (*Reply, error)) (hostErr, pluginErr error) {

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"time"
 
@@ -29,9 +28,18 @@ type MsgConn interface {
 // byte stream"). It reads exactly one message's bytes at a time, never
 // more, so that the stream transport that takes c over afterwards finds
 // the first frame where the peer wrote it.
-func Frames(c net.Conn) MsgConn { return frames{c} }
+func Frames(c ByteConn) MsgConn { return frames{c} }
 
-type frames struct{ c net.Conn }
+// ByteConn is the byte stream Frames runs on: a net.Conn is one, and so is
+// a socket adopted without package net (internal/sockconn), as a plugin
+// holds its socket link.
+type ByteConn interface {
+	io.Reader
+	io.Writer
+	SetDeadline(t time.Time) error
+}
+
+type frames struct{ c ByteConn }
 
 func (f frames) SetDeadline(t time.Time) error { return f.c.SetDeadline(t) }
 

@@ -2,9 +2,7 @@ package hostile
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/internal/handshake"
+	"github.com/plexus-ipc/plexus/internal/sockconn"
 	"github.com/plexus-ipc/plexus/plugin"
 	"github.com/plexus-ipc/plexus/shm"
 	"github.com/plexus-ipc/plexus/transport/shmlink"
@@ -333,15 +332,9 @@ func startVictim() (*peer, *victim, error) {
 	if err != nil {
 		return fail(err)
 	}
-	f := os.NewFile(uintptr(pair[0]), "host-ctl")
-	c, err := net.FileConn(f)
-	f.Close()
+	conn, err := sockconn.FromFD(pair[0], "host-ctl")
 	if err != nil {
 		return fail(err)
-	}
-	conn, ok := c.(*net.UnixConn)
-	if !ok {
-		return fail(errors.New("control socket is not a Unix socket"))
 	}
 	hello := &handshake.Hello{MinProtocol: handshake.MinProtocol, MaxProtocol: handshake.MaxProtocol, Cookie: cookie,
 		Versions: []uint32{1}, Limits: handshake.Limits{MaxPayload: shmlink.DefaultMaxPayload, ChannelWindow: chanWindow, LinkWindow: linkWindow}}

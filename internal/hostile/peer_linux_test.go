@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/sockconn"
 	"github.com/plexus-ipc/plexus/shm"
 	"github.com/plexus-ipc/plexus/wire"
 )
@@ -36,7 +36,7 @@ type peer struct {
 	mem     []byte    // the whole segment, mapped read-write
 	bells   [2][2]int // raw doorbells [kind][direction], kind 0 data, 1 space
 	ctl     int       // raw control socket (non-blocking: shares the conn's file)
-	ctlConn *net.UnixConn
+	ctlConn *sockconn.Conn
 	lay     layout
 
 	paused   atomic.Bool // the pump stops consuming while set
@@ -104,7 +104,7 @@ func parseLayout(mem []byte) layout {
 	return l
 }
 
-func newPeer(side shm.Side, seg *shm.Segment, mem []byte, bells [2][2]int, ctl int, conn *net.UnixConn) (*peer, error) {
+func newPeer(side shm.Side, seg *shm.Segment, mem []byte, bells [2][2]int, ctl int, conn *sockconn.Conn) (*peer, error) {
 	ep, err := seg.Endpoint()
 	if err != nil {
 		return nil, err
@@ -196,7 +196,7 @@ func (p *peer) watchCtl() {
 	buf := make([]byte, 64)
 	oob := make([]byte, 4096)
 	for {
-		n, oobn, _, _, err := p.ctlConn.ReadMsgUnix(buf, oob)
+		n, oobn, _, err := p.ctlConn.ReadMsg(buf, oob)
 		if oobn > 0 {
 			closeRights(oob[:oobn])
 		}

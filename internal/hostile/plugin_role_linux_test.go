@@ -1,9 +1,7 @@
 package hostile
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus/internal/handshake"
+	"github.com/plexus-ipc/plexus/internal/sockconn"
 	"github.com/plexus-ipc/plexus/shm"
 )
 
@@ -90,15 +89,9 @@ func openPluginPeer() (*peer, error) {
 			return nil, fmt.Errorf("dup: %w", err)
 		}
 	}
-	f := os.NewFile(uintptr(first+5), "ctl")
-	c, err := net.FileConn(f)
-	f.Close()
+	conn, err := sockconn.FromFD(first+5, "ctl")
 	if err != nil {
 		return nil, err
-	}
-	conn, ok := c.(*net.UnixConn)
-	if !ok {
-		return nil, errors.New("control descriptor is not a Unix socket")
 	}
 	_, _, err = handshake.Plugin(handshake.Datagrams(conn), time.Now().Add(10*time.Second), func(h *handshake.Hello) (*handshake.Reply, error) {
 		proto, err := handshake.NegotiateProtocol(h.MinProtocol, h.MaxProtocol, handshake.MinProtocol, handshake.MaxProtocol)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/sockconn"
 )
 
 // Control message: u32 type, u32 reserved (zero), u64 blob ID; ctlBlob and
@@ -48,7 +48,7 @@ const (
 // it evicts a buffer (poll). Every read holds mu.
 type control struct {
 	t       *Transport // whose blobs the messages are about, and whose link the socket's end breaks
-	conn    *net.UnixConn
+	conn    *sockconn.Conn
 	rc      syscall.RawConn
 	mu      sync.Mutex     // serialises reads of conn and guards pending
 	pending map[uint64]int // blob ID -> memfd received but not yet claimed by Recv
@@ -60,7 +60,7 @@ type control struct {
 	done    chan struct{}  // closed when the monitor goroutine has returned
 }
 
-func (c *control) init(t *Transport, conn *net.UnixConn, rc syscall.RawConn, cfg Config) {
+func (c *control) init(t *Transport, conn *sockconn.Conn, rc syscall.RawConn, cfg Config) {
 	c.t, c.conn, c.rc = t, conn, rc
 	c.pending = make(map[uint64]int)
 	c.maxPend = cfg.MaxPendingBlobs
@@ -114,7 +114,7 @@ func (c *control) send(ctx context.Context, typ uint32, id uint64, fd int) (uint
 		deadline, ctxFirst = d, true
 	}
 	_ = c.conn.SetWriteDeadline(deadline)
-	_, _, err := c.conn.WriteMsgUnix(msg[:], oob, nil)
+	_, err := c.conn.WriteMsg(msg[:], oob)
 	c.sendMu.Unlock()
 	if err == nil {
 		return id, nil

@@ -3,11 +3,11 @@ package shmlink
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/plexus-ipc/plexus/internal/sockconn"
 	"github.com/plexus-ipc/plexus/shm"
 )
 
@@ -22,7 +22,7 @@ const FileCount = 6
 // end of the control socket, and the files to hand to the plugin.
 type Link struct {
 	seg   *shm.Segment
-	ctl   *net.UnixConn
+	ctl   *sockconn.Conn
 	files []*os.File
 
 	ready    chan struct{} // closed when the segment is laid out (NewLinkDeferred)
@@ -75,27 +75,26 @@ func NewLinkDeferred(scfg shm.Config) (_ *Link, err error) {
 		return nil, os.NewSyscallError("socketpair", err)
 	}
 	l.files = append(l.files, os.NewFile(uintptr(fds[1]), "plexus-ctl"))
-	if l.ctl, err = unixConn(fds[0]); err != nil {
+	if l.ctl, err = sockconn.FromFD(fds[0], "plexus-ctl"); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
-// unixConn puts fd on the runtime poller. net.FileConn duplicates the
-// descriptor, so the original is closed either way.
-func unixConn(fd int) (*net.UnixConn, error) {
-	f := os.NewFile(uintptr(fd), "plexus-ctl")
-	defer f.Close()
-	c, err := net.FileConn(f)
+// controlConn puts fd, the control socket, on the runtime poller (it
+// closes fd if that fails) after checking that it is one: a handshake
+// runs on it before New takes it over.
+func controlConn(fd int) (*sockconn.Conn, error) {
+	c, err := sockconn.FromFD(fd, "plexus-ctl")
 	if err != nil {
 		return nil, err
 	}
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
+	rc, _ := c.SyscallConn()
+	if err := checkSeqpacket(rc); err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("transport/shmlink: control descriptor %d is a %T, not a Unix socket", fd, c)
+		return nil, err
 	}
-	return uc, nil
+	return c, nil
 }
 
 // PluginFiles returns the FileCount files the plugin inherits, in the
@@ -117,7 +116,7 @@ func (l *Link) ClosePluginFiles() {
 // handshake can run on it before the transport takes it over. It is valid
 // until Transport or Close is called; the caller must not close it, keep
 // it, or leave a read or write pending on it.
-func (l *Link) Control() *net.UnixConn { return l.ctl }
+func (l *Link) Control() *sockconn.Conn { return l.ctl }
 
 // Transport returns the host's Transport, which takes over the segment and
 // the control socket. It may be called once.
@@ -178,7 +177,7 @@ func OpenInherited(first int, scfg shm.Config, cfg Config) (*Transport, error) {
 // meanwhile), and the transport takes the socket over then. If it fails, everything is
 // closed (the host then sees the control socket close) and its error is
 // returned. handshake must not keep the socket.
-func OpenInheritedWith(first int, scfg shm.Config, handshake func(ctl *net.UnixConn) (Config, error)) (*Transport, error) {
+func OpenInheritedWith(first int, scfg shm.Config, handshake func(ctl *sockconn.Conn) (Config, error)) (*Transport, error) {
 	var fds [FileCount]int
 	for i := range fds {
 		fds[i] = first + i
@@ -187,10 +186,10 @@ func OpenInheritedWith(first int, scfg shm.Config, handshake func(ctl *net.UnixC
 }
 
 func openFds(fds [FileCount]int, scfg shm.Config, cfg Config) (*Transport, error) {
-	return openFdsWith(fds, scfg, func(*net.UnixConn) (Config, error) { return cfg, nil })
+	return openFdsWith(fds, scfg, func(*sockconn.Conn) (Config, error) { return cfg, nil })
 }
 
-func openFdsWith(fds [FileCount]int, scfg shm.Config, handshake func(ctl *net.UnixConn) (Config, error)) (*Transport, error) {
+func openFdsWith(fds [FileCount]int, scfg shm.Config, handshake func(ctl *sockconn.Conn) (Config, error)) (*Transport, error) {
 	for _, fd := range fds {
 		unix.CloseOnExec(fd)
 	}
@@ -201,7 +200,7 @@ func openFdsWith(fds [FileCount]int, scfg shm.Config, handshake func(ctl *net.Un
 			_ = unix.Close(fd)
 		}
 	}
-	ctl, err := unixConn(ctlFd)
+	ctl, err := controlConn(ctlFd)
 	if err != nil {
 		closeSeg()
 		return nil, err

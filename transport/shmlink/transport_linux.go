@@ -3,11 +3,12 @@ package shmlink
 import (
 	"context"
 	"errors"
-	"net"
+	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/sockconn"
 	"github.com/plexus-ipc/plexus/ring"
 	"github.com/plexus-ipc/plexus/shm"
 	"github.com/plexus-ipc/plexus/transport"
@@ -97,7 +98,7 @@ var (
 // New makes a Transport over this process's side of seg and one end of a
 // control socketpair (AF_UNIX, SOCK_SEQPACKET) whose other end the peer
 // holds. It takes ownership of both, closing them if it fails.
-func New(seg *shm.Segment, ctl *net.UnixConn, cfg Config) (*Transport, error) {
+func New(seg *shm.Segment, ctl *sockconn.Conn, cfg Config) (*Transport, error) {
 	cfg = cfg.withDefaults()
 	fail := func(err error) (*Transport, error) {
 		_ = seg.Close()
@@ -182,7 +183,7 @@ func (t *Transport) Close() error {
 	t.blob.close()
 	t.state.refs.Add(closedBit)
 	t.state.unref()
-	if errors.Is(err, net.ErrClosed) {
+	if errors.Is(err, os.ErrClosed) {
 		err = nil
 	}
 	return err

@@ -1,7 +1,6 @@
 package stream_test
 
 import (
-	"net"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -67,7 +66,7 @@ func BenchmarkStreamThroughput(b *testing.B) {
 
 // countConn counts writes, to show how many frames each one carries.
 type countConn struct {
-	net.Conn
+	stream.Conn
 	writes atomic.Int64
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/stream"
+	"github.com/plexus-ipc/plexus/transport/stream/streamnet"
 	"github.com/plexus-ipc/plexus/transport/stream/streamtls"
 	"github.com/plexus-ipc/plexus/transport/stream/transporttest"
 )
@@ -29,19 +30,19 @@ func TestConformance(t *testing.T) {
 	})
 	t.Run("unix", func(t *testing.T) {
 		transporttest.Run(t, func(t *testing.T, max int) (transport.Transport, transport.Transport) {
-			ln, err := stream.Listen("unix", filepath.Join(t.TempDir(), "s"), stream.Config{MaxPayload: max})
+			ln, err := streamnet.Listen("unix", filepath.Join(t.TempDir(), "s"), stream.Config{MaxPayload: max})
 			require.NoError(t, err)
 			return viaListener(t, ln, func(ctx context.Context) (*stream.Transport, error) {
-				return stream.Dial(ctx, "unix", ln.Addr().String(), stream.Config{MaxPayload: max})
+				return streamnet.Dial(ctx, "unix", ln.Addr().String(), stream.Config{MaxPayload: max})
 			})
 		}, transporttest.Options{ZeroAllocs: true})
 	})
 	t.Run("tcp", func(t *testing.T) {
 		transporttest.Run(t, func(t *testing.T, max int) (transport.Transport, transport.Transport) {
-			ln, err := stream.Listen("tcp", "127.0.0.1:0", stream.Config{MaxPayload: max})
+			ln, err := streamnet.Listen("tcp", "127.0.0.1:0", stream.Config{MaxPayload: max})
 			require.NoError(t, err)
 			return viaListener(t, ln, func(ctx context.Context) (*stream.Transport, error) {
-				return stream.Dial(ctx, "tcp", ln.Addr().String(), stream.Config{MaxPayload: max})
+				return streamnet.Dial(ctx, "tcp", ln.Addr().String(), stream.Config{MaxPayload: max})
 			})
 		}, transporttest.Options{ZeroAllocs: true})
 	})
@@ -66,7 +67,7 @@ func socketPair(t *testing.T, max int) (transport.Transport, transport.Transport
 
 // viaListener accepts one link while dial connects the other end, then
 // closes the listener: the suite needs only the pair.
-func viaListener(t *testing.T, ln *stream.Listener, dial func(context.Context) (*stream.Transport, error)) (transport.Transport, transport.Transport) {
+func viaListener(t *testing.T, ln *streamnet.Listener, dial func(context.Context) (*stream.Transport, error)) (transport.Transport, transport.Transport) {
 	t.Helper()
 	defer ln.Close()
 	type accepted struct {

@@ -1,10 +1,14 @@
-// Package stream implements transport.Transport over a byte stream: a Unix
-// socket, a TCP connection, a TLS connection over TCP (package streamtls
-// dials and listens for those), or one end of a socketpair. Each frame is its 64-byte descriptor followed by exactly
-// Length payload bytes (SPEC.md "Frames on stream transports"); there is
-// no other framing and no handshake at this layer.
+// Package stream implements transport.Transport over a byte stream (a
+// Conn): a Unix socket, a TCP connection (package streamnet dials and
+// listens for those), a TLS connection over TCP (package streamtls), or
+// one end of a socketpair (Pair, ChildPair). Each frame is its 64-byte
+// descriptor followed by exactly Length payload bytes (SPEC.md "Frames on
+// stream transports"); there is no other framing and no handshake at this
+// layer. It does not link package net (but on Windows, for Pair), so that
+// a plugin can run it over the socket its host passed without linking net
+// (DESIGN.md "Starting a plugin").
 //
-// Lifetime: a Transport owns its net.Conn from New on. Close closes it and
+// Lifetime: a Transport owns its Conn from New on. Close closes it and
 // is idempotent; a protocol violation from the peer closes it too, after
 // which every call reports that violation. Errors are *plexus.Status:
 // ErrLinkClosed after this side's Close, ErrPeerDied when the peer closed or

@@ -12,6 +12,7 @@ import (
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/stream"
+	"github.com/plexus-ipc/plexus/transport/stream/streamnet"
 	"github.com/plexus-ipc/plexus/transport/stream/transporttest"
 	"github.com/plexus-ipc/plexus/wire"
 )
@@ -142,8 +143,8 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestDialRejectsOtherNetworks(t *testing.T) {
-	_, err := stream.Dial(t.Context(), "udp", "127.0.0.1:1", stream.Config{})
+	_, err := streamnet.Dial(t.Context(), "udp", "127.0.0.1:1", stream.Config{})
 	require.ErrorIs(t, err, plexus.ErrInvalidArgument)
-	_, err = stream.Listen("udp", "127.0.0.1:0", stream.Config{})
+	_, err = streamnet.Listen("udp", "127.0.0.1:0", stream.Config{})
 	require.ErrorIs(t, err, plexus.ErrInvalidArgument)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/stream"
+	"github.com/plexus-ipc/plexus/transport/stream/streamnet"
 	"github.com/plexus-ipc/plexus/transport/stream/streamtls"
 	"github.com/plexus-ipc/plexus/wire"
 )
@@ -59,7 +60,7 @@ func TestListenTLSSkipsFailedHandshake(t *testing.T) {
 }
 
 func TestListenerClose(t *testing.T) {
-	ln, err := stream.Listen("tcp", "127.0.0.1:0", stream.Config{})
+	ln, err := streamnet.Listen("tcp", "127.0.0.1:0", stream.Config{})
 	require.NoError(t, err)
 	errc := make(chan error, 1)
 	go func() {

@@ -2,11 +2,10 @@ package stream
 
 import (
 	"bufio"
-	"errors"
 	"io"
-	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/internal/bufpool"
@@ -21,16 +20,33 @@ import (
 // is also how Alloc'd buffers of any useful size avoid a copy.
 const copyMax = 4 << 10
 
-// Transport carries frames over one net.Conn. See the package comment for
-// its lifetime and concurrency contract.
+// Conn is the byte stream a Transport runs over: a net.Conn is one (a Unix
+// socket, TCP, TLS), and so is a socket adopted without package net
+// (internal/sockconn), which is how a plugin, which must not link net (see
+// the package comment), holds its socket link. The Transport itself sets
+// no deadline; the handshake that runs on a Conn before it does.
+type Conn interface {
+	io.Reader
+	io.Writer
+	io.Closer
+	SetDeadline(t time.Time) error
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+}
+
+// Transport carries frames over one Conn. See the package comment for its
+// lifetime and concurrency contract.
 type Transport struct {
-	conn   net.Conn
+	conn   Conn
 	max    int
 	allocs bufpool.AllocSet
 
 	// closed is set by Close before conn is closed, so the I/O errors that
 	// follow read as ErrLinkClosed rather than as the peer's fault.
 	closed atomic.Bool
+	// connClosed: conn was closed already (a protocol violation closes
+	// it on its own), so that Close reports no error for a second close.
+	connClosed atomic.Bool
 	// broken is the protocol violation that made the transport close conn
 	// on its own; later calls report it.
 	broken atomic.Pointer[plexus.Status]
@@ -42,9 +58,8 @@ type Transport struct {
 	wmu     sync.Mutex
 	wbuf    []byte // pending frames; cap is wlimit plus one descriptor
 	wlimit  int
-	iov     [2][]byte   // wbuf and a large payload for one writev
-	vec     net.Buffers // lives here so that writev does not allocate
-	werr    error       // sticky: a failed write may leave a torn frame
+	iov     [2][]byte // wbuf and a large payload for one writev (see writev)
+	werr    error     // sticky: a failed write may leave a torn frame
 
 	// Read side, owned by the single goroutine in Recv.
 	br   *bufio.Reader
@@ -56,7 +71,7 @@ var _ transport.Transport = (*Transport)(nil)
 // New wraps conn, which the Transport owns from now on: it closes conn on
 // Close and on a protocol violation. conn must not be read or written by
 // anyone else.
-func New(conn net.Conn, cfg Config) *Transport {
+func New(conn Conn, cfg Config) *Transport {
 	cfg = cfg.withDefaults()
 	return &Transport{
 		conn:   conn,
@@ -67,10 +82,10 @@ func New(conn net.Conn, cfg Config) *Transport {
 	}
 }
 
-// Conn returns the underlying connection for inspection (addresses, TLS
-// connection state, peer credentials). Reading, writing or changing its
-// deadlines breaks the link.
-func (t *Transport) Conn() net.Conn { return t.conn }
+// Conn returns the underlying connection for inspection (a net.Conn's
+// addresses, TLS connection state, peer credentials). Reading, writing or
+// changing its deadlines breaks the link.
+func (t *Transport) Conn() Conn { return t.conn }
 
 // MaxPayload is the largest payload of one frame, in either direction.
 func (t *Transport) MaxPayload() int { return t.max }
@@ -154,8 +169,7 @@ func (t *Transport) flush(payload []byte) error {
 		_, err = t.conn.Write(t.wbuf)
 	} else {
 		t.iov = [2][]byte{t.wbuf, payload}
-		t.vec = t.iov[:]
-		_, err = t.vec.WriteTo(t.conn)
+		err = writev(t.conn, &t.iov)
 		t.iov = [2][]byte{} // do not pin the caller's payload
 	}
 	t.wbuf = t.wbuf[:0]
@@ -220,11 +234,10 @@ func (t *Transport) Close() error {
 	if !t.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	err := t.conn.Close()
-	if errors.Is(err, net.ErrClosed) {
-		err = nil // a protocol violation closed it first
+	if t.connClosed.Swap(true) {
+		return nil // a protocol violation closed it first
 	}
-	return err
+	return t.conn.Close()
 }
 
 func (t *Transport) readFailed(err error, msg string) error {
@@ -234,7 +247,9 @@ func (t *Transport) readFailed(err error, msg string) error {
 
 func (t *Transport) violate(err *plexus.Status) error {
 	t.broken.CompareAndSwap(nil, err)
-	_ = t.conn.Close()
+	if !t.connClosed.Swap(true) {
+		_ = t.conn.Close()
+	}
 	t.rerr = err
 	return err
 }

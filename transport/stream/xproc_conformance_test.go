@@ -76,10 +76,10 @@ func (p *childPeer) Wait(timeout time.Duration) error {
 }
 
 // streamSocketPair returns the two ends of an AF_UNIX stream socketpair,
-// both close-on-exec: the caller's as a net.Conn, the callee's as the
+// both close-on-exec: the caller's as a stream.Conn, the callee's as the
 // *os.File that xproc.Start hands to the child (where it is descriptor 3,
 // no longer close-on-exec).
-func streamSocketPair(t *testing.T) (net.Conn, *os.File) {
+func streamSocketPair(t *testing.T) (stream.Conn, *os.File) {
 	t.Helper()
 	conn, theirs, err := stream.ChildPair()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/transport/stream"
+	"github.com/plexus-ipc/plexus/transport/stream/streamnet"
 	"github.com/plexus-ipc/plexus/transport/ws"
 )
 
@@ -18,7 +19,7 @@ import (
 // WebSocket is measured against, the same kernel path without the HTTP
 // upgrade and the WebSocket framing.
 func streamTCPPair(b *testing.B) (transport.Transport, transport.Transport) {
-	ln, err := stream.Listen("tcp", "127.0.0.1:0", stream.Config{})
+	ln, err := streamnet.Listen("tcp", "127.0.0.1:0", stream.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func streamTCPPair(b *testing.B) (transport.Transport, transport.Transport) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d, err := stream.Dial(ctx, "tcp", ln.Addr().String(), stream.Config{})
+	d, err := streamnet.Dial(ctx, "tcp", ln.Addr().String(), stream.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,5 +4,5 @@
 // shared-memory link.
 //
 // Lifetime and concurrency: every value it returns is closed by the
-// test's cleanup; each is used as a net.UnixConn is.
+// test's cleanup; each is used as a sockconn.Conn is (internal/sockconn).
 package handshaketest

@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/plexus-ipc/plexus/transport/stream"
+	"github.com/plexus-ipc/plexus/transport/stream/streamnet"
 )
 
 // Dial connects to addr over TCP and completes a TLS handshake before it
@@ -23,15 +24,16 @@ func Dial(ctx context.Context, addr string, tlsConfig *tls.Config, cfg stream.Co
 // Listen listens on TCP addr; every accepted link runs TLS with tlsConfig,
 // which must hold a certificate (and ClientCAs with ClientAuth to
 // authenticate clients).
-func Listen(addr string, tlsConfig *tls.Config, cfg stream.Config) (*stream.Listener, error) {
+func Listen(addr string, tlsConfig *tls.Config, cfg stream.Config) (*streamnet.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return stream.NewListener(tls.NewListener(ln, tlsConfig), cfg), nil
+	return streamnet.NewListener(tls.NewListener(ln, tlsConfig), cfg), nil
 }
 
-// Server returns what plugin.ServeConfig.TLS takes: every host's
+// Server returns what pluginnet.Listen (package plugin/pluginnet) takes
+// for TLS: every host's
 // connection becomes the server side of TLS with tlsConfig (Certificates
 // identify the plugin; ClientAuth with ClientCAs make hosts prove who they
 // are).

@@ -1,4 +1,4 @@
-package stream
+package streamnet
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/transport/stream"
 )
 
 // handshakeTimeout bounds the server side of a TLS handshake in Accept, so
@@ -14,7 +15,7 @@ const handshakeTimeout = 10 * time.Second
 
 // Dial connects to addr over network "unix" or "tcp" ("tcp4" and "tcp6"
 // too). ctx bounds the connection attempt only.
-func Dial(ctx context.Context, network, addr string, cfg Config) (*Transport, error) {
+func Dial(ctx context.Context, network, addr string, cfg stream.Config) (*stream.Transport, error) {
 	if err := checkNetwork(network); err != nil {
 		return nil, err
 	}
@@ -23,30 +24,23 @@ func Dial(ctx context.Context, network, addr string, cfg Config) (*Transport, er
 	if err != nil {
 		return nil, err
 	}
-	return New(conn, cfg), nil
+	return stream.New(conn, cfg), nil
 }
 
 // Listener accepts links. It is safe for concurrent use.
 type Listener struct {
 	ln  net.Listener
-	cfg Config
+	cfg stream.Config
 }
 
 // NewListener accepts links on ln, which it owns from now on: a listener
 // this package does not make itself, such as a TLS listener
 // (streamtls.Listen).
-func NewListener(ln net.Listener, cfg Config) *Listener { return &Listener{ln: ln, cfg: cfg} }
-
-// Handshaker is a connection with a handshake of its own to complete
-// before its first byte, as a *tls.Conn: named by its method so that the
-// packages every plugin links (this one, plugin) need not link crypto/tls.
-type Handshaker interface {
-	HandshakeContext(context.Context) error
-}
+func NewListener(ln net.Listener, cfg stream.Config) *Listener { return &Listener{ln: ln, cfg: cfg} }
 
 // Listen listens on addr over network "unix" or "tcp" ("tcp4", "tcp6").
 // A Unix socket file is removed again by Close.
-func Listen(network, addr string, cfg Config) (*Listener, error) {
+func Listen(network, addr string, cfg stream.Config) (*Listener, error) {
 	if err := checkNetwork(network); err != nil {
 		return nil, err
 	}
@@ -64,13 +58,13 @@ func Listen(network, addr string, cfg Config) (*Listener, error) {
 // closed and skipped: one bad client must not end an accept loop, and the
 // client learns the reason from the TLS alert. Accept returns an error
 // only when the listener itself fails or is closed (net.ErrClosed).
-func (l *Listener) Accept() (*Transport, error) {
+func (l *Listener) Accept() (*stream.Transport, error) {
 	for {
 		conn, err := l.ln.Accept()
 		if err != nil {
 			return nil, err
 		}
-		if hs, ok := conn.(Handshaker); ok {
+		if hs, ok := conn.(stream.Handshaker); ok {
 			ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 			err = hs.HandshakeContext(ctx)
 			cancel()
@@ -79,7 +73,7 @@ func (l *Listener) Accept() (*Transport, error) {
 				continue
 			}
 		}
-		return New(conn, l.cfg), nil
+		return stream.New(conn, l.cfg), nil
 	}
 }
 
@@ -94,5 +88,5 @@ func checkNetwork(network string) error {
 	case "unix", "tcp", "tcp4", "tcp6":
 		return nil
 	}
-	return plexus.Errorf(plexus.InvalidArgument, "stream: network %q is not unix or tcp", network)
+	return plexus.Errorf(plexus.InvalidArgument, "streamnet: network %q is not unix or tcp", network)
 }
