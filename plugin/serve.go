@@ -86,8 +86,9 @@ type ServeConfig struct {
 	// only. A connection with a HandshakeContext method (as a *tls.Conn
 	// has) completes that handshake before plexus's, within
 	// HandshakeTimeout. The same binary still serves a host that starts
-	// it: the handshake variable wins (and the Listener is left alone).
-	// It is an interface of this package's, made elsewhere, so that a
+	// it: the handshake variable wins, and Run closes the Listener unused
+	// (StartedByHost tells a program before it listens). It is an
+	// interface of this package's, made elsewhere, so that a
 	// plugin that does not listen links neither package net nor
 	// crypto/tls, which would add milliseconds to every start (DESIGN.md
 	// "Starting a plugin").
@@ -142,6 +143,15 @@ func Serve(cfg ServeConfig) {
 // taken as a request to leave rather than the host's death.
 const termGrace = 500 * time.Millisecond
 
+// StartedByHost reports whether a host started this process as its
+// plugin (the handshake variable is set), as Run will find: a program that
+// also serves hosts that attach (ServeConfig.Listener) can skip listening
+// then.
+func StartedByHost() bool {
+	_, ok := os.LookupEnv(handshake.EnvName)
+	return ok
+}
+
 // Run serves the host until it closes the link. See the package comment
 // for what happens when the host dies. A program not started by a host
 // serves hosts that attach to it if ServeConfig.Listener is set (see
@@ -153,6 +163,9 @@ func Run(cfg ServeConfig) error {
 			return runListening(cfg)
 		}
 		return ErrNotPlugin
+	}
+	if cfg.Listener != nil {
+		_ = cfg.Listener.Close() // a host started it: nobody attaches
 	}
 	// The plugin's own children must not mistake themselves for plugins.
 	_ = os.Unsetenv(handshake.EnvName)
