@@ -3,6 +3,7 @@ package sockconn
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -116,4 +117,33 @@ func itoa(n int) string {
 		b = append([]byte{byte('0' + n%10)}, b...)
 	}
 	return string(b)
+}
+
+// TestDial: Dial connects to a listening Unix socket; the bytes cross
+// both ways, and a path nobody listens at fails naming it.
+func TestDial(t *testing.T) {
+	path := t.TempDir() + "/s"
+	ln, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	defer ln.Close()
+	c, err := Dial(path)
+	require.NoError(t, err)
+	defer c.Close()
+	s, err := ln.Accept()
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = c.Write([]byte("hi"))
+	require.NoError(t, err)
+	buf := make([]byte, 2)
+	_, err = io.ReadFull(s, buf)
+	require.NoError(t, err)
+	require.Equal(t, "hi", string(buf))
+	_, err = s.Write([]byte("yo"))
+	require.NoError(t, err)
+	_, err = io.ReadFull(c, buf)
+	require.NoError(t, err)
+	require.Equal(t, "yo", string(buf))
+
+	_, err = Dial(path + "-none")
+	require.ErrorContains(t, err, path+"-none")
 }

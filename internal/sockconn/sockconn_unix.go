@@ -55,6 +55,29 @@ func Socketpair(typ int) (int, int, error) {
 	return fds[0], fds[1], nil
 }
 
+// Dial connects a stream socket to the Unix socket at path.
+func Dial(path string) (*Conn, error) {
+	lockFork()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|sockCloexec, 0)
+	if err == nil {
+		setCloexec(fd)
+	}
+	unlockFork()
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	for {
+		if err = unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		_ = unix.Close(fd)
+		return nil, &os.PathError{Op: "connect", Path: path, Err: err}
+	}
+	return FromFD(fd, path)
+}
+
 // Pair returns both ends of a new socketpair of type typ as Conns.
 func Pair(typ int) (*Conn, *Conn, error) {
 	fa, fb, err := Socketpair(typ)

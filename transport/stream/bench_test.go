@@ -13,7 +13,7 @@ import (
 
 const benchPayload = 64
 
-func benchPair(b *testing.B) (*stream.Transport, *stream.Transport) {
+func benchPair(b testing.TB) (*stream.Transport, *stream.Transport) {
 	x, y, err := stream.Pair(stream.Config{})
 	if err != nil {
 		b.Fatal(err)

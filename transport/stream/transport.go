@@ -58,7 +58,8 @@ type Transport struct {
 	wmu     sync.Mutex
 	wbuf    []byte // pending frames; cap is wlimit plus one descriptor
 	wlimit  int
-	iov     [2][]byte // wbuf and a large payload for one writev (see writev)
+	iov     [2][]byte // wbuf and a large payload for one writev
+	vw      vecWriter // writes iov (see writev_sys.go)
 	werr    error     // sticky: a failed write may leave a torn frame
 
 	// Read side, owned by the single goroutine in Recv.
@@ -73,13 +74,15 @@ var _ transport.Transport = (*Transport)(nil)
 // anyone else.
 func New(conn Conn, cfg Config) *Transport {
 	cfg = cfg.withDefaults()
-	return &Transport{
+	t := &Transport{
 		conn:   conn,
 		max:    cfg.MaxPayload,
 		br:     bufio.NewReaderSize(conn, cfg.BufferSize),
 		wbuf:   make([]byte, 0, cfg.BufferSize+wire.DescSize),
 		wlimit: cfg.BufferSize,
 	}
+	t.vw.init(conn)
+	return t
 }
 
 // Conn returns the underlying connection for inspection (a net.Conn's
@@ -169,7 +172,7 @@ func (t *Transport) flush(payload []byte) error {
 		_, err = t.conn.Write(t.wbuf)
 	} else {
 		t.iov = [2][]byte{t.wbuf, payload}
-		err = writev(t.conn, &t.iov)
+		err = t.vw.writev(&t.iov)
 		t.iov = [2][]byte{} // do not pin the caller's payload
 	}
 	t.wbuf = t.wbuf[:0]

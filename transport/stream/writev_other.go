@@ -2,6 +2,10 @@
 
 package stream
 
-// writev writes both buffers of iov, one after the other (see
+// vecWriter writes a frame's buffers one after the other (see
 // writev_sys.go): elsewhere golang.org/x/sys/unix has no Writev.
-func writev(conn Conn, iov *[2][]byte) error { return writeEach(conn, iov) }
+type vecWriter struct{ conn Conn }
+
+func (w *vecWriter) init(conn Conn) { w.conn = conn }
+
+func (w *vecWriter) writev(iov *[2][]byte) error { return writeEach(w.conn, iov) }
