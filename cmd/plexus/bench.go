@@ -66,7 +66,7 @@ var Keys = []string{
 	"blob_64mib_copy_gbps", "blob_64mib_lease_gbps", "allocs_per_call", "idle_cpu_pct",
 	"start_to_first_call_ms", "crash_detect_ms", "uds_pingpong_p50_us", "uds_pingpong_p99_us",
 	"stream_transport_unary_p50_us", "crash_detect_loaded_ms", "stream_unbuffered_msgs_per_sec",
-	"blob_1mib_lease_p50_us", "uds_pingpong_sporadic_p50_us",
+	"blob_1mib_lease_p50_us", "uds_pingpong_sporadic_p50_us", "wake_floor_p50_us",
 }
 
 // peer is a running plugin process and the host's session to it: a
@@ -506,6 +506,9 @@ func runBench(cfg benchConfig) (map[string]float64, error) {
 	r["uds_pingpong_p50_us"] = us(udsbench.Percentile(lat, 50))
 	r["uds_pingpong_p99_us"] = us(udsbench.Percentile(lat, 99))
 	r["uds_pingpong_sporadic_p50_us"] = us(udsbench.Percentile(slat, 50))
+	if r["wake_floor_p50_us"], err = wakeFloor(cfg.HotN); err != nil {
+		return nil, err
+	}
 
 	p, t0, err := startShm()
 	if err != nil {
@@ -671,6 +674,7 @@ var targets = []target{
 	{"uds_pingpong_p50_us", "UDS ping-pong p50 (us)", "-", "(baseline)", nil},
 	{"uds_pingpong_p99_us", "UDS ping-pong p99 (us)", "-", "(baseline)", nil},
 	{"uds_pingpong_sporadic_p50_us", "UDS ping-pong 1 ms apart p50 (us)", "-", "(baseline of the sporadic figure)", nil},
+	{"wake_floor_p50_us", "blocking ping-pong p50 (us)", "-", "(floor of a call that wakes its peer)", nil},
 	{"stream_transport_unary_p50_us", "stream transport unary p50 (us)", "-", "(comparison)", nil},
 }
 

@@ -19,7 +19,7 @@ import (
 
 // loadKeys are the figures of one loaded condition, prefixed with its
 // name.
-var loadKeys = []string{"unary_p50_us", "unary_p99_us", "calls_per_sec_c64", "uds_pingpong_p50_us", "uds_pingpong_p99_us"}
+var loadKeys = []string{"unary_p50_us", "unary_p99_us", "calls_per_sec_c64", "uds_pingpong_p50_us", "uds_pingpong_p99_us", "wake_floor_p50_us"}
 
 // loadedConditions are the loaded conditions, in their order.
 var loadedConditions = []string{loadgen.Busy, loadgen.Alloc}
@@ -51,6 +51,9 @@ func underLoad(ctx context.Context, p *peer, cond string, cfg benchConfig, r map
 	}
 	r[cond+"_uds_pingpong_p50_us"] = us(udsbench.Percentile(lat, 50))
 	r[cond+"_uds_pingpong_p99_us"] = us(udsbench.Percentile(lat, 99))
+	if r[cond+"_wake_floor_p50_us"], err = wakeFloor(cfg.HotN); err != nil {
+		return err
+	}
 	if _, _, err := latencies(ctx, p.s, min(1000, cfg.HotN), 0); err != nil {
 		return err
 	}
@@ -72,6 +75,7 @@ func loadTargets() []target {
 			func(v float64, r map[string]float64) bool { return v >= 0.75*r["calls_per_sec_c64"] }},
 		{"busy_uds_pingpong_p50_us", "UDS ping-pong p50, busy loops (us)", "-", "(baseline)", nil},
 		{"busy_uds_pingpong_p99_us", "UDS ping-pong p99, busy loops (us)", "-", "(baseline)", nil},
+		{"busy_wake_floor_p50_us", "blocking ping-pong p50, busy loops (us)", "-", "(floor)", nil},
 		{"alloc_unary_p50_us", "unary p50, allocating programs (us)", "<= 5", "",
 			func(v float64, _ map[string]float64) bool { return v <= 5 }},
 		{"alloc_unary_p99_us", "unary p99, allocating programs (us)", "<= 200", "",
@@ -80,5 +84,6 @@ func loadTargets() []target {
 			func(v float64, r map[string]float64) bool { return v >= 0.5*r["calls_per_sec_c64"] }},
 		{"alloc_uds_pingpong_p50_us", "UDS ping-pong p50, allocating programs (us)", "-", "(baseline)", nil},
 		{"alloc_uds_pingpong_p99_us", "UDS ping-pong p99, allocating programs (us)", "-", "(baseline)", nil},
+		{"alloc_wake_floor_p50_us", "blocking ping-pong p50, allocating programs (us)", "-", "(floor)", nil},
 	}
 }

@@ -11,9 +11,11 @@
 // design targets (unary latency hot and sporadic, concurrent call rate,
 // stream message rate, blob bandwidth, allocations per call, idle CPU,
 // start-up and crash-detection time) against real plugin processes, plus
-// a raw Unix-socket ping-pong baseline and the stream transport for
-// comparison; then the hot unary call, 64 concurrent callers and the
-// socket baseline again beside two busy-loop processes ("busy_" keys) and
+// a raw Unix-socket ping-pong baseline, the same ping-pong in blocking
+// system calls (wake_floor_p50_us: the floor under a call that has to wake
+// its peer) and the stream transport for comparison; then the hot unary
+// call, 64 concurrent callers, the socket baseline and the floor again
+// beside two busy-loop processes ("busy_" keys) and
 // beside two allocating Go programs ("alloc_" keys), the loads of
 // internal/loadgen that bench/peers uses too.
 //

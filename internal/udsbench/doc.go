@@ -8,6 +8,12 @@
 // package calls first thing in main or TestMain) turns that child into an
 // echo server and exits.
 //
+// StartFloorPeer and PingPongFloor measure the same ping-pong with both
+// ends in blocking read(2) and write(2) on locked threads (Unix only): the
+// kernel's wake-up of a blocked thread, twice a round trip, with no Go
+// scheduler or poller in the way. It is the floor under any call that has
+// to wake its peer, and plexus bench reports it beside every condition.
+//
 // Lifetime: a peer serves until its end of the socket reads EOF, that is
 // until Peer.Close, or until the parent dies (on Linux the child asks for
 // SIGKILL on parent death; elsewhere it exits at the EOF the kernel produces

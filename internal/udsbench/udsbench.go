@@ -108,8 +108,11 @@ func MaybeServePeer() {
 
 func servePeer() error {
 	serve := Serve
-	if os.Getenv(peerEnv) == sinkMode {
+	switch os.Getenv(peerEnv) {
+	case sinkMode:
 		serve = Sink
+	case floorMode:
+		return serveFloor(3)
 	}
 	f := os.NewFile(3, "udsbench-peer")
 	if f == nil {
@@ -145,7 +148,15 @@ type Peer struct {
 // thing in main or TestMain.
 func StartPeer() (*Peer, error) { return startMode("1") }
 
-// startMode starts the peer in mode: "1" echoes, sinkMode sinks.
+// floorMode is peerEnv's value that makes the peer echo with blocking
+// system calls (see PingPongFloor).
+const floorMode = "floor"
+
+// StartFloorPeer starts the echo peer of PingPongFloor, as StartPeer does.
+func StartFloorPeer() (*Peer, error) { return startMode(floorMode) }
+
+// startMode starts the peer in mode: "1" echoes, sinkMode sinks, floorMode
+// echoes with blocking system calls.
 func startMode(mode string) (*Peer, error) {
 	fds, err := socketpair()
 	if err != nil {

@@ -1,0 +1,27 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/plexus-ipc/plexus/internal/udsbench"
+)
+
+// wakeFloor is the p50 of n round trips of udsbench's blocking ping-pong
+// (PingPongFloor): what the kernel's wake-up of a blocked thread costs
+// twice, the floor under any call that has to wake its peer, here and
+// now.
+func wakeFloor(n int) (float64, error) {
+	fp, err := udsbench.StartFloorPeer()
+	if err != nil {
+		return 0, fmt.Errorf("floor peer: %w", err)
+	}
+	lat := make([]time.Duration, n)
+	if err := errors.Join(udsbench.PingPongFloor(fp, n, lat), fp.Close()); err != nil {
+		return 0, fmt.Errorf("blocking ping-pong: %w", err)
+	}
+	return us(udsbench.Percentile(lat, 50)), nil
+}
