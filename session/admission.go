@@ -126,6 +126,6 @@ func (sv *server) repay(debt int64, flush bool) {
 		// Counted before the grant leaves, so the peer can never use
 		// credit the dispatcher does not know of (see regranted).
 		s.disp.regranted.Add(owed)
-		s.ctl.queueCredit(0, owed)
+		s.ctl.grantLink(owed)
 	}
 }

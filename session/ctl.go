@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/transport"
 	"github.com/plexus-ipc/plexus/wire"
 )
 
 // ctlFrame is a frame the reader goroutine wants sent. The reader never
-// sends itself: if both ends' readers blocked on a full transport, neither
-// would drain its side and the link would deadlock.
+// waits to send: if both ends' readers blocked on a full transport, neither
+// would drain its side and the link would deadlock. (It sends link credit
+// itself only where the transport can do so without waiting: grantLink.)
 type ctlFrame struct {
 	flushed chan struct{} // a marker, not a frame: closed when the writer reaches it
 	kind    wire.Kind
@@ -164,6 +166,25 @@ func (w *ctlWriter) queueCredit(channel uint64, n int64) {
 		w.push(ctlFrame{kind: wire.KindCredit, channel: channel, credit: uint32(c)})
 		n -= c
 	}
+}
+
+// grantLink grants n to the peer's link window: from the calling
+// goroutine if the transport can send it without waiting
+// (transport.TrySender), else through the writer. Link credit only adds
+// to the peer's window, so a grant that overtakes frames still queued for
+// the writer changes nothing they mean.
+func (w *ctlWriter) grantLink(n int64) {
+	if ts, ok := w.s.t.(transport.TrySender); ok && n > 0 && n <= 1<<31 {
+		var d wire.Desc
+		newDesc(&d, wire.KindCredit, 0, 0)
+		d.SetCredit(uint32(n))
+		if sent, err := ts.TrySend(&d); sent && err == nil {
+			return
+		}
+		// A full ring, or a link going down: the writer sends it, or
+		// reports what ended the link.
+	}
+	w.queueCredit(0, n)
 }
 
 // queueReset queues a RESET of channel with code and reason.

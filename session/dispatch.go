@@ -271,7 +271,7 @@ func (d *dispatcher) consumeLink(cost int64) {
 //go:noinline
 func (d *dispatcher) grantLink() {
 	d.linkRemaining += d.linkConsumed
-	d.s.ctl.queueCredit(0, d.linkConsumed)
+	d.s.ctl.grantLink(d.linkConsumed)
 	d.linkConsumed = 0
 }
 

@@ -100,6 +100,20 @@ type Ringer interface {
 	Rang() uint64
 }
 
+// TrySender is implemented by transports that can send a frame without a
+// payload without ever waiting (shared memory: a push onto the ring if it
+// has room now). The session's receiving goroutines, which must never wait
+// for the send side, send link credit this way and hand it to their
+// control writer only when the ring is full: waking the writer's
+// goroutine for every grant woke an idle processor's thread, which took
+// the processor from a polling caller (a 1 MiB response grants the whole
+// window back on every call).
+type TrySender interface {
+	// TrySend sends d with no payload if it can do so at once; sent is
+	// false, with a nil error, if it could not, and nothing was sent.
+	TrySend(d *wire.Desc) (sent bool, err error)
+}
+
 // ContextSender is implemented by transports whose Send and Alloc may wait
 // for the peer (for ring space or for memory it must free, on shared
 // memory). The session passes the call's context, and such a wait ends

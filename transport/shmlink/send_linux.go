@@ -72,6 +72,31 @@ func (t *Transport) SendContext(ctx context.Context, d *wire.Desc, payload []byt
 	return t.pushRest(ctx, w[:], sent, err)
 }
 
+// TrySend sends d with no payload if the ring has room now, and never
+// waits (transport.TrySender). It rings the peer's doorbell as Send does.
+func (t *Transport) TrySend(d *wire.Desc) (bool, error) {
+	if d.HasReservedBits() {
+		return false, plexus.Errorf(plexus.InvalidArgument, "shm: descriptor has reserved bits set (reserved %#x, flags %#x)", d.Reserved(), d.Flags())
+	}
+	if !t.state.acquire() {
+		return false, errLinkClosed
+	}
+	defer t.state.unref()
+	if err := t.state.err(); err != nil {
+		return false, err
+	}
+	var w [1]wire.Desc
+	w[0] = *d
+	w[0].SetFlags(d.Flags() &^ (wire.FlagInline | wire.FlagSlot))
+	clear(w[0][wire.InlineOffset:])
+	w[0].SetLength(0)
+	sent, err := t.ep.TrySend(w[:])
+	if err != nil {
+		return false, t.errs.pushed(false, err)
+	}
+	return sent == 1, nil
+}
+
 // mayOwn reports whether p may be memory this transport owns: in its own
 // pool, or while small buffers from Alloc or blob leases are out. It
 // inlines, and is false for the session's own buffers nearly always.
