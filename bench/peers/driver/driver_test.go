@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus/bench/peers"
+	"sync/atomic"
 )
 
 // TestMain lets the test binary be a load helper, as the driver's command
@@ -145,11 +146,15 @@ func checkPlot(t *testing.T, rep *Report, dir string) {
 
 // fakeConn is an in-process Conn whose answers can be made wrong.
 type fakeConn struct {
-	impl  peers.Impl
-	wrong string // "echo", "put", "blob" or ""
+	impl   peers.Impl
+	wrong  string // "echo", "put", "blob" or ""
+	echoes *atomic.Int64
 }
 
 func (c *fakeConn) Echo(_ context.Context, b []byte) ([]byte, error) {
+	if c.echoes != nil {
+		c.echoes.Add(1)
+	}
 	out := bytes.Clone(c.impl.Echo(b))
 	if c.wrong == "echo" && len(out) > 0 {
 		out[len(out)-1] ^= 1
@@ -181,16 +186,23 @@ func (c *fakeConn) Close() error                    { return nil }
 // TestDetectsWrongAnswers: a peer that answers wrongly fails its
 // measurement, in the phase that saw it.
 func TestDetectsWrongAnswers(t *testing.T) {
-	sz := Sizes{EchoWarm: 2, EchoN: 10, Callers: 4, CallerCalls: 3,
+	sz := Sizes{EchoWarm: 2, EchoN: 10, Callers: 4, CallerCalls: 3, CallerWarm: 5,
 		BlobSizes: []int{64 << 10}, BlobCalls: []int{2}, Starts: 1, Kills: 0, PhaseTimeout: 10 * time.Second}
 	for _, wrong := range []string{"", "echo", "put", "blob"} {
+		var echoes atomic.Int64
 		p := peers.Peer{Name: "fake", Start: func(context.Context, string) (peers.Conn, error) {
-			return &fakeConn{wrong: wrong}, nil
+			return &fakeConn{wrong: wrong, echoes: &echoes}, nil
 		}}
 		got, err := measurePeer(context.Background(), p, "", sz)
 		if wrong == "" {
 			if err != nil {
 				t.Fatalf("a right peer failed: %v", err)
+			}
+			// One first call per start, the echo's warm-up and timed
+			// calls, and each caller's warm-up and timed calls.
+			want := int64(sz.Starts + sz.EchoWarm + sz.EchoN + sz.Callers*(sz.CallerWarm+sz.CallerCalls))
+			if n := echoes.Load(); n != want {
+				t.Errorf("right peer: %d Echo calls, want %d", n, want)
 			}
 			for _, k := range []string{"echo_p50_us", "c64_calls_per_s", "put_0mib_gbps", "blob_0mib_gbps", "start_ms"} {
 				if !(got[k] > 0) {

@@ -19,8 +19,11 @@ import (
 type Sizes struct {
 	// EchoWarm calls precede the EchoN timed ones.
 	EchoWarm, EchoN int
-	// Callers call CallerCalls times each, all at once.
-	Callers, CallerCalls int
+	// Callers call CallerCalls times each, all at once, right after a
+	// burst of CallerWarm calls each that is not timed (the serving side
+	// starts its workers, the runtime grows their stacks, as the echo's
+	// warm-up calls do for one caller).
+	Callers, CallerCalls, CallerWarm int
 	// BlobCalls[i] timed calls move BlobSizes[i] bytes, after one
 	// untimed call (fully checked for Blob).
 	BlobSizes, BlobCalls []int
@@ -40,11 +43,11 @@ type Sizes struct {
 // 64 MiB, as before, measured mostly that ramp.
 func SizesFor(quick bool) Sizes {
 	if quick {
-		return Sizes{EchoWarm: 200, EchoN: 2000, Callers: 64, CallerCalls: 100,
+		return Sizes{EchoWarm: 200, EchoN: 2000, Callers: 64, CallerCalls: 100, CallerWarm: 10,
 			BlobSizes: []int{1 << 20, 16 << 20, 64 << 20}, BlobCalls: []int{16, 2, 1},
 			Starts: 3, Kills: 2, PhaseTimeout: 60 * time.Second}
 	}
-	return Sizes{EchoWarm: 1000, EchoN: 20000, Callers: 64, CallerCalls: 1000,
+	return Sizes{EchoWarm: 1000, EchoN: 20000, Callers: 64, CallerCalls: 1000, CallerWarm: 100,
 		BlobSizes: []int{1 << 20, 16 << 20, 64 << 20}, BlobCalls: []int{512, 64, 16},
 		Starts: 10, Kills: 5, PhaseTimeout: 120 * time.Second}
 }
@@ -141,6 +144,13 @@ func (m *measurer) run(ctx context.Context) error {
 			m.out["echo_p90_us"] = us(percentile(lat, 90))
 			m.out["echo_p99_us"] = us(percentile(lat, 99))
 			return nil
+		}},
+		{"64 callers' warm-up", func(ctx context.Context) error {
+			if m.sz.CallerWarm == 0 {
+				return nil
+			}
+			_, err := concurrentEcho(ctx, c, m.sz.Callers, m.sz.CallerWarm)
+			return err
 		}},
 		{"64 callers", func(ctx context.Context) (err error) {
 			m.out["c64_calls_per_s"], err = concurrentEcho(ctx, c, m.sz.Callers, m.sz.CallerCalls)

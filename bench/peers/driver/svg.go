@@ -162,7 +162,7 @@ func (r *Report) notes() []string {
 	lines := []string{
 		"Bars: the median of the rounds; lines: their range.",
 		"Each panel has a logarithmic axis of its own.",
-		fmt.Sprintf("Echo: %d calls of 8 bytes; 64 callers: %d calls each;", r.Sizes.EchoN, r.Sizes.CallerCalls),
+		fmt.Sprintf("Echo: %d calls of 8 bytes; 64 callers: %d calls each after %d;", r.Sizes.EchoN, r.Sizes.CallerCalls, r.Sizes.CallerWarm),
 		fmt.Sprintf("Put, Blob: %v calls of 1, 16, 64 MiB, contents checked;", r.Sizes.BlobCalls),
 		fmt.Sprintf("start: median of %d starts; kill: median of %d kills.", r.Sizes.Starts, r.Sizes.Kills),
 		"Conditions:",
