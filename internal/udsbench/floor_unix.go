@@ -3,7 +3,6 @@
 package udsbench
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"runtime"
@@ -42,9 +41,6 @@ func serveFloor(fd int) error {
 // no transport that sleeps can answer faster on the same machine. It
 // leaves p.Conn blocking (p is for this measurement and Close only).
 func PingPongFloor(p *Peer, n int, lat []time.Duration) error {
-	if n < 0 || len(lat) < n {
-		return fmt.Errorf("udsbench: %d round trips need len(lat) >= %d, have %d", n, n, len(lat))
-	}
 	rc, err := p.Conn.SyscallConn()
 	if err != nil {
 		return err
@@ -52,34 +48,19 @@ func PingPongFloor(p *Peer, n int, lat []time.Duration) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var perr error
-	cerr := rc.Control(func(fd uintptr) { perr = pingPongFd(int(fd), n, lat) })
+	cerr := rc.Control(func(fd uintptr) {
+		if perr = syscall.SetNonblock(int(fd), false); perr != nil {
+			perr = fmt.Errorf("udsbench: floor: %w", perr)
+			return
+		}
+		perr = roundTrips("udsbench: floor", n, lat,
+			func(b []byte) error { return writeAll(int(fd), b) },
+			func(b []byte) error { return readFull(int(fd), b) })
+	})
 	if cerr != nil {
 		return cerr
 	}
 	return perr
-}
-
-func pingPongFd(fd, n int, lat []time.Duration) error {
-	if err := syscall.SetNonblock(fd, false); err != nil {
-		return fmt.Errorf("udsbench: floor: %w", err)
-	}
-	buf := make([]byte, 2*MsgSize)
-	out, in := buf[:MsgSize], buf[MsgSize:]
-	for i := range n {
-		fill(out, uint64(i))
-		start := time.Now()
-		if err := writeAll(fd, out); err != nil {
-			return fmt.Errorf("udsbench: floor: round trip %d: write: %w", i, err)
-		}
-		if err := readFull(fd, in); err != nil {
-			return fmt.Errorf("udsbench: floor: round trip %d: read: %w", i, err)
-		}
-		lat[i] = time.Since(start)
-		if !bytes.Equal(in, out) {
-			return fmt.Errorf("udsbench: floor: round trip %d: echo differs from the message sent", i)
-		}
-	}
-	return nil
 }
 
 // errEOF: the other end closed between messages.

@@ -59,23 +59,32 @@ func fill(msg []byte, i uint64) {
 // byte-for-byte the message sent. It allocates once per call, never per
 // round trip, so that the allocator stays out of the figures.
 func PingPong(conn *net.UnixConn, n int, lat []time.Duration) error {
+	return roundTrips("udsbench", n, lat,
+		func(b []byte) error { _, err := conn.Write(b); return err },
+		func(b []byte) error { _, err := io.ReadFull(conn, b); return err })
+}
+
+// roundTrips is the measuring loop of PingPong and PingPongFloor: n round
+// trips of one message each, written with write and read back whole with
+// read, timed, and checked byte for byte. Errors begin with prefix.
+func roundTrips(prefix string, n int, lat []time.Duration, write, read func([]byte) error) error {
 	if n < 0 || len(lat) < n {
-		return fmt.Errorf("udsbench: %d round trips need len(lat) >= %d, have %d", n, n, len(lat))
+		return fmt.Errorf("%s: %d round trips need len(lat) >= %d, have %d", prefix, n, n, len(lat))
 	}
 	buf := make([]byte, 2*MsgSize)
 	out, in := buf[:MsgSize], buf[MsgSize:]
 	for i := range n {
 		fill(out, uint64(i))
 		start := time.Now()
-		if _, err := conn.Write(out); err != nil {
-			return fmt.Errorf("udsbench: round trip %d: write: %w", i, err)
+		if err := write(out); err != nil {
+			return fmt.Errorf("%s: round trip %d: write: %w", prefix, i, err)
 		}
-		if _, err := io.ReadFull(conn, in); err != nil {
-			return fmt.Errorf("udsbench: round trip %d: read: %w", i, err)
+		if err := read(in); err != nil {
+			return fmt.Errorf("%s: round trip %d: read: %w", prefix, i, err)
 		}
 		lat[i] = time.Since(start)
 		if !bytes.Equal(in, out) {
-			return fmt.Errorf("udsbench: round trip %d: echo differs from the message sent", i)
+			return fmt.Errorf("%s: round trip %d: echo differs from the message sent", prefix, i)
 		}
 	}
 	return nil
