@@ -84,14 +84,9 @@ func (t *Transport) TryRecv(f *transport.Frame) (ok bool, err error) {
 		t.ep.Disarm()
 	}
 	if t.bpos == t.bn {
-		n, err := t.ep.TryRecv(t.batch[:])
-		if err != nil {
-			if n, err = t.errs.ringErr(n, err); err != nil {
-				return false, err
-			}
-		}
+		n, err := t.takeBatch()
 		if n == 0 {
-			return false, t.state.err() // drained: the death, if it came
+			return false, err
 		}
 		t.bpos, t.bn = 0, n
 	}
@@ -121,6 +116,46 @@ func (t *Transport) TryRecv(f *transport.Frame) (ok bool, err error) {
 	f.Payload = payload
 	return true, nil
 }
+
+// takeBatch takes the next batch of descriptors off the ring into
+// t.batch. With none there it returns the link's error, if any: the
+// peer's death once the ring is drained.
+//
+// The ring is read again once an error is seen. The peer pushes its last
+// frames (a GOAWAY, the responses of calls it served) and then closes,
+// and its death is recorded only after the close is seen, so a ring
+// found empty before the death was recorded may have been filled since;
+// read only once, those frames would be lost and a graceful close taken
+// for a death.
+func (t *Transport) takeBatch() (int, error) {
+	if n, err := t.readRing(); n > 0 || err != nil {
+		return n, err
+	}
+	if testHookEmptyRing != nil {
+		testHookEmptyRing()
+	}
+	dead := t.state.err()
+	if dead == nil {
+		return 0, nil
+	}
+	if n, err := t.readRing(); n > 0 || err != nil {
+		return n, err
+	}
+	return 0, dead
+}
+
+// readRing takes what the ring holds into t.batch, without waiting.
+func (t *Transport) readRing() (int, error) {
+	n, err := t.ep.TryRecv(t.batch[:])
+	if err != nil {
+		return t.errs.ringErr(n, err)
+	}
+	return n, nil
+}
+
+// testHookEmptyRing, set only by tests, runs between a read that found
+// the ring empty and the look at the link's state (see takeBatch).
+var testHookEmptyRing func()
 
 // plainInline reports whether d is a well-formed inline descriptor: the
 // inline flag alone of the payload flags, no reserved bit, a length that
