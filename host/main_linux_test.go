@@ -186,6 +186,7 @@ func serveConfig() plugin.ServeConfig {
 	if v, ok := os.LookupEnv("HOSTTEST_COOKIE"); ok {
 		c = v
 	}
+	slice, _ := time.ParseDuration(os.Getenv("HOSTTEST_SLICE")) // zero: the default
 	return plugin.ServeConfig{Cookie: c, Versions: versions, Logger: plugin.Logger("echo"),
-		OnLink: func(h session.Conn, _ uint32) { hostConn.Store(&h) }}
+		OnLink: func(h session.Conn, _ uint32) { hostConn.Store(&h) }, TimeSlice: slice}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/internal/handshake"
+	"github.com/plexus-ipc/plexus/internal/timeslice"
 	"github.com/plexus-ipc/plexus/session"
 	"github.com/plexus-ipc/plexus/transport"
 )
@@ -26,6 +27,10 @@ const exitWait = 500 * time.Millisecond
 // startInstance starts an instance: it spawns the plugin, or attaches to
 // a running one (Config.Attach).
 func startInstance(ctx context.Context, cfg *Config, std *stdio) (*instance, error) {
+	if err := timeslice.Ask(cfg.TimeSlice); err != nil && !errors.Is(err, timeslice.ErrUnsupported) {
+		// Calls still work, only slower beside busy programs.
+		cfg.Logger.Named(cfg.Name).Debug("could not set the threads' time slice", "error", err)
+	}
 	if cfg.Attach != nil {
 		return attachInstance(ctx, cfg)
 	}

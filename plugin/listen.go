@@ -46,6 +46,9 @@ func runListening(cfg ServeConfig) error {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
 	defer signal.Stop(stop)
+	if err := askTimeSlice(&cfg); err != nil {
+		cfg.Logger.Debug("could not set the threads' time slice", "error", err)
+	}
 	cfg.Logger.Info("serving hosts that attach", "address", ln.Addr())
 	a := &acceptor{cfg: &cfg}
 	done := make(chan error, 1)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus/internal/loadgen"
+	"github.com/plexus-ipc/plexus/internal/timeslice"
 	"github.com/plexus-ipc/plexus/internal/udsbench"
 )
 
@@ -40,6 +41,12 @@ func underLoad(ctx context.Context, p *peer, cond string, cfg benchConfig, r map
 		return err
 	}
 	defer func() { err = errors.Join(err, stop()) }()
+	// The baselines are plain programs: this process measures them with
+	// the kernel's default time slice, not the short one its plexus host
+	// asked for (host.Config.TimeSlice), which it asks for again after.
+	if err := timeslice.Set(0); err != nil && !errors.Is(err, timeslice.ErrUnsupported) {
+		return err
+	}
 	uds, err := udsbench.StartPeer()
 	if err != nil {
 		return fmt.Errorf("uds peer: %w", err)
@@ -52,6 +59,9 @@ func underLoad(ctx context.Context, p *peer, cond string, cfg benchConfig, r map
 	r[cond+"_uds_pingpong_p50_us"] = us(udsbench.Percentile(lat, 50))
 	r[cond+"_uds_pingpong_p99_us"] = us(udsbench.Percentile(lat, 99))
 	if r[cond+"_wake_floor_p50_us"], err = wakeFloor(cfg.HotN); err != nil {
+		return err
+	}
+	if err := timeslice.Set(timeslice.Default); err != nil && !errors.Is(err, timeslice.ErrUnsupported) {
 		return err
 	}
 	if _, _, err := latencies(ctx, p.s, min(1000, cfg.HotN), 0); err != nil {

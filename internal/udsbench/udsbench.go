@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/plexus-ipc/plexus/internal/timeslice"
 )
 
 // MsgSize is the size of every message: one plexus descriptor, so that the
@@ -108,6 +110,10 @@ func MaybeServePeer() {
 	if os.Getenv(peerEnv) == "" {
 		return
 	}
+	// The baseline is a plain program, with the kernel's default time
+	// slice even when the process measuring it (a plexus host) asked for
+	// a short one, which children inherit.
+	_ = timeslice.Set(0)
 	if err := servePeer(); err != nil {
 		fmt.Fprintf(os.Stderr, "udsbench peer: %v\n", err)
 		os.Exit(1)

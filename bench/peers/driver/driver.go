@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/plexus-ipc/plexus/bench/peers/netrpcpeer"
 	"github.com/plexus-ipc/plexus/bench/peers/plexuspeer"
 	"github.com/plexus-ipc/plexus/bench/peers/udspeer"
+	"github.com/plexus-ipc/plexus/internal/timeslice"
 )
 
 // AllPeers lists the peers in their table order.
@@ -265,6 +267,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			order := append(slices.Clone(ps[visit%len(ps):]), ps[:visit%len(ps)]...)
 			visit++
 			for _, p := range order {
+				// Every peer starts from the kernel's default time slice:
+				// plexus's host asks for its own when it starts a plugin
+				// (host.Config.TimeSlice), in this process, and that
+				// must not carry over to the peers measured after it.
+				if err := timeslice.Set(0); err != nil && !errors.Is(err, timeslice.ErrUnsupported) {
+					return nil, err
+				}
 				t0 := time.Now()
 				got, err := measurePeer(ctx, p, bins[p.Name], sz)
 				if values[cond] == nil {
