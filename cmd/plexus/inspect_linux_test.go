@@ -187,6 +187,12 @@ func TestInspectCommand(t *testing.T) {
 			var resp plexus.Raw
 			return c.Invoke(ctx, inspectPending, plexus.Raw{}, &resp) == nil && string(resp) == strconv.Itoa(held)
 		}, 30*time.Second, 10*time.Millisecond, "%s: the held calls reach the plugin", name)
+		// and a 2 MiB call has gone out in a blob buffer (on a loaded
+		// machine the callers may not have got that far yet)
+		require.Eventually(t, func() bool {
+			sm := c.Stats().SharedMemory
+			return sm != nil && sm.Blobs.Created > 0
+		}, 30*time.Second, 10*time.Millisecond, "%s: a blob buffer is made", name)
 	}
 	lease, err := clients["inspect-a"].Session().Alloc(1000)
 	require.NoError(t, err)

@@ -7,8 +7,10 @@ import (
 )
 
 // Default is the slice plexus's host and plugin ask for unless configured
-// otherwise: the kernel's minimum. A wake-up then waits at most this long
-// for a processor that a thread of the default slice (0.75-3 ms) holds.
+// otherwise: the kernel's minimum. A thread that wakes then preempts one
+// of the kernel's default slice (0.7 ms times one plus the log2 of the
+// processor count, up to 8: 0.7-2.8 ms) instead of waiting for that slice
+// to end.
 const Default = 100 * time.Microsecond
 
 // Min and Max are the bounds the kernel clamps a slice to.
