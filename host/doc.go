@@ -43,6 +43,13 @@
 // A normal Close logs no failure (nothing at Warn or Error, no PEER_DIED),
 // on either side.
 //
+// Scheduling: Start asks the kernel for a short time slice (100 us) for
+// every thread of the host's process (Config.TimeSlice; Linux 6.12 and
+// later honour it), which the plugin inherits and other programs the host
+// starts do too: a thread the plugin wakes then preempts a CPU-bound
+// thread at once instead of waiting out its slice, which keeps calls
+// fast beside busy programs. The threads' shares of the CPU do not change.
+//
 // Wrappers: Path may be a program that starts the plugin (Path "/bin/sh",
 // Args "-c", "exec ./plugin"). One that executes the plugin leaves it the
 // host's child; one that forks it and waits for it (sh -c "./plugin;
