@@ -3,38 +3,17 @@ package host_test
 import (
 	"context"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/plexus-ipc/plexus/internal/timeslice"
 )
 
-// threadSlices reads the time slice of every thread of process pid.
-func threadSlices(t *testing.T, pid int) map[int]time.Duration {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	require.NoError(t, err)
-	out := map[int]time.Duration{}
-	for _, e := range ents {
-		tid, err := strconv.Atoi(e.Name())
-		require.NoError(t, err)
-		if a, err := unix.SchedGetAttr(tid, 0); err == nil {
-			out[tid] = time.Duration(a.Runtime)
-		}
-	}
-	require.NotEmpty(t, out)
-	return out
-}
-
 func requireSlices(t *testing.T, pid int, want time.Duration, who string) {
 	t.Helper()
-	for tid, d := range threadSlices(t, pid) {
-		require.Equal(t, want, d, "%s: thread %d", who, tid)
-	}
+	require.NoError(t, timeslice.Await(pid, want, time.Second), who)
 }
 
 // Starting a plugin gives the host's threads and the plugin's the short

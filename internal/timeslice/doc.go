@@ -19,9 +19,12 @@
 // processes (a plugin the host starts, but also any other program it
 // runs). Set therefore sets it on every thread the process has, looking
 // again until a pass finds nothing left to change, and leaves threads of
-// another scheduling policy (real-time, batch, idle) alone.
+// another scheduling policy (real-time, batch, idle) alone. The kernel
+// copies the attribute when a clone starts and lists the new thread only
+// when it ends, so a thread being started while Set runs can be missed:
+// a last pass, 2 ms later in the background, catches it.
 //
-// Lifetime and concurrency: stateless apart from the kernel's attributes;
-// Set and Get may be called from any goroutine, and concurrent calls of
-// Set leave every thread with one of their values.
+// Lifetime and concurrency: Set, Ask, Get, Of and Await may be called
+// from any goroutine. Sets are serialised (each with its last pass, which
+// does nothing once a later Set began); the last Set's value holds.
 package timeslice

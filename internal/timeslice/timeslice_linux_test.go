@@ -51,20 +51,9 @@ func child() {
 // slices reads every thread's slice.
 func slices(t *testing.T) map[int]time.Duration {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/task")
+	got, err := Of(os.Getpid())
 	require.NoError(t, err)
-	out := map[int]time.Duration{}
-	for _, e := range ents {
-		tid, err := strconv.Atoi(e.Name())
-		require.NoError(t, err)
-		a, err := unix.SchedGetAttr(tid, 0)
-		if err == unix.ESRCH {
-			continue
-		}
-		require.NoError(t, err)
-		out[tid] = time.Duration(a.Runtime)
-	}
-	return out
+	return got
 }
 
 // newThread starts a goroutine on a thread of its own, created now, and
@@ -100,18 +89,14 @@ func TestSetEveryThread(t *testing.T) {
 
 	require.NoError(t, Set(250*time.Microsecond))
 	got := slices(t)
-	require.Contains(t, got, before)
+	require.Equal(t, 250*time.Microsecond, got[before], "a thread there before")
 	require.GreaterOrEqual(t, len(got), 2)
-	for tid, d := range got {
-		require.Equal(t, 250*time.Microsecond, d, "thread %d", tid)
-	}
+	require.NoError(t, Await(os.Getpid(), 250*time.Microsecond, time.Second))
 	after := newThread(t, stop, nil)
 	require.Equal(t, 250*time.Microsecond, slices(t)[after], "a thread started later inherits it")
 
 	require.NoError(t, Set(0))
-	for tid, d := range slices(t) {
-		require.Equal(t, def, d, "thread %d back to the default", tid)
-	}
+	require.NoError(t, Await(os.Getpid(), def, time.Second), "back to the default")
 
 	require.NoError(t, Set(time.Microsecond))
 	require.Equal(t, Min, slices(t)[before])
@@ -164,6 +149,7 @@ func TestAskOncePerValue(t *testing.T) {
 	defer runtime.UnlockOSThread()
 	require.NoError(t, Ask(400*time.Microsecond))
 	require.Equal(t, 400*time.Microsecond, slices(t)[unix.Gettid()])
+	time.Sleep(3 * stragglerPass) // Set's last pass is done
 	a := unix.SchedAttr{Size: unix.SizeofSchedAttr, Runtime: uint64(500 * time.Microsecond)}
 	require.NoError(t, unix.SchedSetAttr(unix.Gettid(), &a, 0)) // someone else's change
 	require.NoError(t, Ask(400*time.Microsecond))
