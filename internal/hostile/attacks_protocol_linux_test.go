@@ -174,7 +174,15 @@ func notifyFlood(honest bool) func(p *peer) error {
 		sent, stalls, stuck := 0, 0, false
 		var waited time.Duration
 		start := time.Now()
-		for sent < limit && time.Since(start) < 2*time.Second && !p.isDead() {
+		// Two seconds, and a dishonest flood goes on (up to 8 s) until it
+		// has sent twice the link window: on a loaded machine the host
+		// may read slowly enough that two seconds do not pass the window,
+		// and then nothing went beyond credit.
+		more := func() bool {
+			el := time.Since(start)
+			return el < 2*time.Second || (!honest && int64(sent)*cost <= 2*linkWindow && el < 8*time.Second)
+		}
+		for sent < limit && more() && !p.isDead() {
 			n := batch
 			if honest {
 				if n = p.takeCredit(cost, batch); n == 0 {
