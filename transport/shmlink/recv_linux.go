@@ -84,9 +84,16 @@ func (t *Transport) TryRecv(f *transport.Frame) (ok bool, err error) {
 		t.ep.Disarm()
 	}
 	if t.bpos == t.bn {
-		n, err := t.takeBatch()
+		n, err := t.ep.TryRecv(t.batch[:])
+		if err != nil {
+			if n, err = t.errs.ringErr(n, err); err != nil {
+				return false, err
+			}
+		}
 		if n == 0 {
-			return false, err
+			if n, err = t.afterEmpty(); n == 0 {
+				return false, err // drained: the death, if it came
+			}
 		}
 		t.bpos, t.bn = 0, n
 	}
@@ -117,20 +124,16 @@ func (t *Transport) TryRecv(f *transport.Frame) (ok bool, err error) {
 	return true, nil
 }
 
-// takeBatch takes the next batch of descriptors off the ring into
-// t.batch. With none there it returns the link's error, if any: the
-// peer's death once the ring is drained.
+// afterEmpty is TryRecv's look at the link once the ring was found
+// empty: the link's error, if any (the peer's death once the ring is
+// drained), after reading the ring again.
 //
-// The ring is read again once an error is seen. The peer pushes its last
-// frames (a GOAWAY, the responses of calls it served) and then closes,
-// and its death is recorded only after the close is seen, so a ring
-// found empty before the death was recorded may have been filled since;
-// read only once, those frames would be lost and a graceful close taken
-// for a death.
-func (t *Transport) takeBatch() (int, error) {
-	if n, err := t.readRing(); n > 0 || err != nil {
-		return n, err
-	}
+// The peer pushes its last frames (a GOAWAY, the responses of calls it
+// served) and then closes, and its death is recorded only after the
+// close is seen, so a ring found empty before the death was recorded may
+// have been filled since; read only once, those frames would be lost and
+// a graceful close taken for a death.
+func (t *Transport) afterEmpty() (int, error) {
 	if testHookEmptyRing != nil {
 		testHookEmptyRing()
 	}
@@ -154,7 +157,7 @@ func (t *Transport) readRing() (int, error) {
 }
 
 // testHookEmptyRing, set only by tests, runs between a read that found
-// the ring empty and the look at the link's state (see takeBatch).
+// the ring empty and the look at the link's state (see afterEmpty).
 var testHookEmptyRing func()
 
 // plainInline reports whether d is a well-formed inline descriptor: the
