@@ -67,6 +67,7 @@ var Keys = []string{
 	"start_to_first_call_ms", "crash_detect_ms", "uds_pingpong_p50_us", "uds_pingpong_p99_us",
 	"stream_transport_unary_p50_us", "crash_detect_loaded_ms", "stream_unbuffered_msgs_per_sec",
 	"blob_1mib_lease_p50_us", "uds_pingpong_sporadic_p50_us", "wake_floor_p50_us",
+	"ring_floor_calls_per_sec_c64",
 }
 
 // peer is a running plugin process and the host's session to it: a
@@ -509,6 +510,9 @@ func runBench(cfg benchConfig) (map[string]float64, error) {
 	if r["wake_floor_p50_us"], err = wakeFloor(cfg.HotN); err != nil {
 		return nil, err
 	}
+	if r["ring_floor_calls_per_sec_c64"], err = ringFloor(cfg.C64Dur); err != nil {
+		return nil, err
+	}
 
 	p, t0, err := startShm()
 	if err != nil {
@@ -675,6 +679,7 @@ var targets = []target{
 	{"uds_pingpong_p99_us", "UDS ping-pong p99 (us)", "-", "(baseline)", nil},
 	{"uds_pingpong_sporadic_p50_us", "UDS ping-pong 1 ms apart p50 (us)", "-", "(baseline of the sporadic figure)", nil},
 	{"wake_floor_p50_us", "blocking ping-pong p50 (us)", "-", "(floor of a call that wakes its peer)", nil},
+	{"ring_floor_calls_per_sec_c64", "bare ring, 64 callers (calls/s)", "-", "(ceiling of 64 callers)", nil},
 	{"stream_transport_unary_p50_us", "stream transport unary p50 (us)", "-", "(comparison)", nil},
 }
 

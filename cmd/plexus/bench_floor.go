@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/plexus-ipc/plexus/internal/ringfloor"
 	"github.com/plexus-ipc/plexus/internal/udsbench"
 )
 
@@ -24,4 +25,19 @@ func wakeFloor(n int) (float64, error) {
 		return 0, fmt.Errorf("blocking ping-pong: %w", err)
 	}
 	return us(udsbench.Percentile(lat, 50)), nil
+}
+
+// ringFloor is the calls per second of 64 callers over internal/ringfloor's
+// bare rings for d: the most a Go host with a goroutine per call can make
+// of shared memory on this machine now, the ceiling of calls_per_sec_c64.
+func ringFloor(d time.Duration) (float64, error) {
+	p, err := ringfloor.Start()
+	if err != nil {
+		return 0, fmt.Errorf("ring floor peer: %w", err)
+	}
+	rate, err := p.Calls(64, d)
+	if err := errors.Join(err, p.Close()); err != nil {
+		return 0, fmt.Errorf("ring floor: %w", err)
+	}
+	return rate, nil
 }

@@ -20,7 +20,7 @@ import (
 
 // loadKeys are the figures of one loaded condition, prefixed with its
 // name.
-var loadKeys = []string{"unary_p50_us", "unary_p99_us", "calls_per_sec_c64", "uds_pingpong_p50_us", "uds_pingpong_p99_us", "wake_floor_p50_us"}
+var loadKeys = []string{"unary_p50_us", "unary_p99_us", "calls_per_sec_c64", "uds_pingpong_p50_us", "uds_pingpong_p99_us", "wake_floor_p50_us", "ring_floor_calls_per_sec_c64"}
 
 // loadedConditions are the loaded conditions, in their order.
 var loadedConditions = []string{loadgen.Busy, loadgen.Alloc}
@@ -64,6 +64,11 @@ func underLoad(ctx context.Context, p *peer, cond string, cfg benchConfig, r map
 	if err := timeslice.Set(timeslice.Default); err != nil && !errors.Is(err, timeslice.ErrUnsupported) {
 		return err
 	}
+	// The ring's ceiling with plexus's own time slice: it stands for what
+	// plexus could make of the same share of the processors.
+	if r[cond+"_ring_floor_calls_per_sec_c64"], err = ringFloor(cfg.C64Dur); err != nil {
+		return err
+	}
 	if _, _, err := latencies(ctx, p.s, min(1000, cfg.HotN), 0); err != nil {
 		return err
 	}
@@ -86,6 +91,7 @@ func loadTargets() []target {
 		{"busy_uds_pingpong_p50_us", "UDS ping-pong p50, busy loops (us)", "-", "(baseline)", nil},
 		{"busy_uds_pingpong_p99_us", "UDS ping-pong p99, busy loops (us)", "-", "(baseline)", nil},
 		{"busy_wake_floor_p50_us", "blocking ping-pong p50, busy loops (us)", "-", "(floor)", nil},
+		{"busy_ring_floor_calls_per_sec_c64", "bare ring, 64 callers, busy loops (calls/s)", "-", "(ceiling)", nil},
 		{"alloc_unary_p50_us", "unary p50, allocating programs (us)", "<= 5", "",
 			func(v float64, _ map[string]float64) bool { return v <= 5 }},
 		{"alloc_unary_p99_us", "unary p99, allocating programs (us)", "<= 200", "",
@@ -95,5 +101,6 @@ func loadTargets() []target {
 		{"alloc_uds_pingpong_p50_us", "UDS ping-pong p50, allocating programs (us)", "-", "(baseline)", nil},
 		{"alloc_uds_pingpong_p99_us", "UDS ping-pong p99, allocating programs (us)", "-", "(baseline)", nil},
 		{"alloc_wake_floor_p50_us", "blocking ping-pong p50, allocating programs (us)", "-", "(floor)", nil},
+		{"alloc_ring_floor_calls_per_sec_c64", "bare ring, 64 callers, allocating programs (calls/s)", "-", "(ceiling)", nil},
 	}
 }

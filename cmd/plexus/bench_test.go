@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus/internal/loadgen"
+	"github.com/plexus-ipc/plexus/internal/ringfloor"
 	"github.com/plexus-ipc/plexus/internal/udsbench"
 )
 
@@ -16,6 +17,7 @@ import (
 func TestMain(m *testing.M) {
 	loadgen.MaybeHelper()
 	udsbench.MaybeServePeer()
+	ringfloor.MaybeServe()
 	if os.Getenv(pluginEnv) != "" || (len(os.Args) > 1 && os.Args[1] == "bench-plugin") {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}

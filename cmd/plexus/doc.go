@@ -13,8 +13,10 @@
 // start-up and crash-detection time) against real plugin processes, plus
 // a raw Unix-socket ping-pong baseline, the same ping-pong in blocking
 // system calls (wake_floor_p50_us: the floor under a call that has to wake
-// its peer) and the stream transport for comparison; then the hot unary
-// call, 64 concurrent callers, the socket baseline and the floor again
+// its peer), 64 callers over internal/ringfloor's bare rings
+// (ring_floor_calls_per_sec_c64: the ceiling of calls_per_sec_c64) and the
+// stream transport for comparison; then the hot unary call, 64 concurrent
+// callers, the socket baseline and both floors again
 // beside two busy-loop processes ("busy_" keys) and
 // beside two allocating Go programs ("alloc_" keys), the loads of
 // internal/loadgen that bench/peers uses too.
@@ -42,8 +44,9 @@
 // host closes the link or dies. Every plugin is started with
 // Pdeathsig=SIGKILL and is also killed and reaped explicitly when the bench
 // ends, so none outlives the host. The same binary also serves as the
-// internal/udsbench echo peer and as the load helpers (udsbench.MaybeServePeer
-// and loadgen.MaybeHelper run first in main); the helpers of a loaded phase
+// internal/udsbench echo peer, the internal/ringfloor echo peer and as the
+// load helpers (udsbench.MaybeServePeer, ringfloor.MaybeServe and
+// loadgen.MaybeHelper run first in main); the helpers of a loaded phase
 // are stopped when it ends.
 //
 // # Concurrency and bounded waits

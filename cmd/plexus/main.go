@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/plexus-ipc/plexus/internal/loadgen"
+	"github.com/plexus-ipc/plexus/internal/ringfloor"
 	"github.com/plexus-ipc/plexus/internal/udsbench"
 )
 
@@ -28,6 +29,7 @@ const pluginEnv = "PLEXUS_BENCH_PLUGIN"
 func main() {
 	loadgen.MaybeHelper()
 	udsbench.MaybeServePeer()
+	ringfloor.MaybeServe()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

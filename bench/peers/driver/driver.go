@@ -249,6 +249,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, p := range ps {
 		rep.Peers = append(rep.Peers, PeerInfo{p.Name, p.Label})
 	}
+	floor := ringFloorSupported()
+	if floor {
+		rep.Peers = append(rep.Peers, PeerInfo{FloorName, FloorLabel})
+	}
 	for _, c := range conds {
 		rep.CondLabels[c] = conditionLabel[c]
 	}
@@ -294,19 +298,35 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 					r+1, rounds, cond, p.Name, time.Since(t0).Seconds(), fmtVal(got["echo_p50_us"]),
 					fmtVal(got["c64_calls_per_s"]), fmtVal(got["blob_64mib_gbps"]), fmtVal(got["start_ms"]), fmtVal(got["kill_ms"]))
 			}
+			if floor {
+				got, err := measureFloor(sz)
+				if values[cond] == nil {
+					values[cond] = map[string]map[string][]float64{}
+				}
+				if err != nil {
+					rep.Errors = append(rep.Errors, fmt.Sprintf("round %d, %s, %s: %v", r+1, cond, FloorName, err))
+				} else {
+					values[cond][FloorName] = map[string][]float64{"c64_calls_per_s": append(values[cond][FloorName]["c64_calls_per_s"], got)}
+					cfg.progress("round %d/%d  %-6s %-7s 64 callers %s calls/s", r+1, rounds, cond, FloorName, fmtVal(got))
+				}
+			}
 			if err := stop(); err != nil {
 				rep.Errors = append(rep.Errors, fmt.Sprintf("round %d, %s: the load did not hold: %v", r+1, cond, err))
 			}
 		}
 	}
+	names := make([]string, 0, len(rep.Peers))
+	for _, p := range rep.Peers {
+		names = append(names, p.Name)
+	}
 	for _, cond := range conds {
-		for _, p := range ps {
+		for _, name := range names {
 			for _, f := range Figures {
-				v := values[cond][p.Name][f.Key]
+				v := values[cond][name][f.Key]
 				if len(v) == 0 {
 					continue
 				}
-				c := Cell{Condition: cond, Peer: p.Name, Figure: f.Key, Unit: f.Unit, Values: v,
+				c := Cell{Condition: cond, Peer: name, Figure: f.Key, Unit: f.Unit, Values: v,
 					Min: slices.Min(v), Max: slices.Max(v), Median: median(slices.Clone(v))}
 				rep.Cells = append(rep.Cells, c)
 			}

@@ -51,8 +51,12 @@ func TestQuickIdle(t *testing.T) {
 	for _, e := range rep.Errors {
 		t.Errorf("measurement failed: %s", e)
 	}
-	if len(rep.Peers) != len(AllPeers) {
-		t.Fatalf("%d peers in the report, want %d", len(rep.Peers), len(AllPeers))
+	want := len(AllPeers)
+	if ringFloorSupported() {
+		want++ // the bare ring's column
+	}
+	if len(rep.Peers) != want {
+		t.Fatalf("%d peers in the report, want %d", len(rep.Peers), want)
 	}
 	checkFigures(t, rep)
 	dir := t.TempDir()
@@ -67,6 +71,10 @@ func TestQuickIdle(t *testing.T) {
 // plausible value, and its echo percentiles in order.
 func checkFigures(t *testing.T, rep *Report) {
 	for _, p := range rep.Peers {
+		if p.Name == FloorName {
+			checkFloor(t, rep)
+			continue
+		}
 		for _, f := range Figures {
 			c, ok := rep.Cell(CondIdle, p.Name, f.Key)
 			if !ok {
@@ -81,6 +89,23 @@ func checkFigures(t *testing.T, rep *Report) {
 		get := func(k string) float64 { c, _ := rep.Cell(CondIdle, p.Name, k); return c.Median }
 		if p50, p90, p99 := get("echo_p50_us"), get("echo_p90_us"), get("echo_p99_us"); !(p50 <= p90 && p90 <= p99) {
 			t.Errorf("%s: echo percentiles out of order: %v %v %v", p.Name, p50, p90, p99)
+		}
+	}
+}
+
+// checkFloor: the bare ring's column has its 64 callers' rate, a
+// plausible one, and no other figure.
+func checkFloor(t *testing.T, rep *Report) {
+	for _, f := range Figures {
+		c, ok := rep.Cell(CondIdle, FloorName, f.Key)
+		if f.Key != "c64_calls_per_s" {
+			if ok {
+				t.Errorf("the bare ring has a %s: %v", f.Key, c.Values)
+			}
+			continue
+		}
+		if !ok || len(c.Values) != 1 || !(c.Median > 0) || c.Median >= plausible[f.Unit] {
+			t.Errorf("the bare ring's %s: %+v", f.Key, c)
 		}
 	}
 }
