@@ -16,6 +16,10 @@
 // switching goroutines) and the processors' (the ring's cache lines
 // crossing between them).
 //
+// It is a ceiling on an idle machine only: beside CPU-bound programs a
+// design that always polls collapses whenever its poller is preempted,
+// where plexus's, which stops polling then, holds steadier.
+//
 // The peer is the calling binary itself, re-executed: Start runs
 // os.Executable() with a marker in the environment and the memfd as fd 3,
 // and MaybeServe (which every binary using this package calls first thing
