@@ -73,6 +73,18 @@ type channel struct {
 	// Set before the call's first frame (open, onOpen) and cleared by
 	// newChannel.
 	obs *callObs
+
+	// A unary call's response that a Retainer (a lease, a message with
+	// views) keeps past Invoke: unary marks the call (Invoke sets it,
+	// newChannel clears it), held is the frame, releaseHeld the release
+	// the message gets (bound once per channel, so that handing it over
+	// allocates nothing), and retainRefs counts the two that must be
+	// done with the channel before it goes back to the pool, Invoke and
+	// the release (see retain).
+	unary       bool
+	held        item
+	releaseHeld func()
+	retainRefs  atomic.Int32
 }
 
 // maxFreeChans bounds the recycled channels a session keeps (about the
@@ -111,6 +123,7 @@ func (p *chanPool) newChannel(id, method uint64, local bool) *channel {
 	s := p.s
 	if ch == nil {
 		ch = &channel{s: s, wake: make(chan struct{}, 1)}
+		ch.releaseHeld = ch.releaseRetained
 	}
 	// Under mu, as everywhere else: a goroutine the previous call's
 	// handler left behind may still try SetTrailer through its context.
@@ -123,7 +136,9 @@ func (p *chanPool) newChannel(id, method uint64, local bool) *channel {
 	ch.rxRest = nil
 	ch.consumed, ch.call, ch.obs = 0, nil, nil
 	ch.mu.Unlock()
-	ch.id, ch.method, ch.local, ch.woke = id, method, local, false
+	// (retainRefs is zero: a channel whose response was retained comes
+	// back only once both are done, see doneRetained.)
+	ch.id, ch.method, ch.local, ch.woke, ch.unary = id, method, local, false, false
 	// The send window without its lock: the previous call's senders are
 	// gone (no stream is recycled), and nobody else can reach ch yet.
 	ch.send.n.Store(DefaultChannelWindow)

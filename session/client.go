@@ -179,6 +179,7 @@ func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshale
 		return err
 	}
 	ch.woke = s.ringer != nil && s.ringer.Rang() != rang
+	ch.unary = true
 	it, err := ch.next(ctx)
 	if err != nil {
 		if err == io.EOF {
@@ -203,8 +204,14 @@ func (s *Session) Invoke(ctx context.Context, method uint64, req plexus.Marshale
 		ch.deliverTrailer(dst)
 	}
 	obs.end(nil)
-	if _, retained := resp.(plexus.Retainer); !retained {
+	if _, retainer := resp.(plexus.Retainer); !retainer {
 		s.pool.recycle(ch)
+	} else if ch.retainRefs.Load() != 0 {
+		// The response is kept past the call (retain): the channel goes
+		// back to the pool once the release is done with it too. Any
+		// other Retainer's (a packed frame's, whose release holds the
+		// channel) is left to the garbage collector.
+		ch.doneRetained()
 	}
 	return nil
 }

@@ -225,8 +225,42 @@ func (ch *channel) decodePacked(msg []byte, pk *packRef, m plexus.Unmarshaler) e
 	return nil
 }
 
-// retain hands the release of an item to a Retainer. It is a function of
-// its own so that only this path moves the item to the heap.
+// retain hands the release of an item to a Retainer. A unary call's one
+// response is kept in the channel, and the channel goes back to the pool
+// once both Invoke and the release are done with it (doneRetained): a
+// call whose response is a lease then allocates nothing, as one whose
+// response is copied. A stream's messages may be retained several at a
+// time, each with a release of its own (retainMsg).
 func (ch *channel) retain(r plexus.Retainer, held item) {
+	if !ch.unary {
+		ch.retainMsg(r, held)
+		return
+	}
+	ch.held = held
+	ch.retainRefs.Store(2)
+	r.Retain(ch.releaseHeld)
+}
+
+// retainMsg is retain for a stream's message. It is a function of its
+// own so that only this path moves the item to the heap.
+func (ch *channel) retainMsg(r plexus.Retainer, held item) {
 	r.Retain(func() { _ = ch.consume(&held, nil) })
+}
+
+// releaseRetained is a unary call's retained response's release (bound
+// once per channel as releaseHeld). The Retainer's release happens after
+// its Retain (a lease orders both under its lock), so held is this
+// call's.
+func (ch *channel) releaseRetained() {
+	_ = ch.consume(&ch.held, nil)
+	ch.held = item{}
+	ch.doneRetained()
+}
+
+// doneRetained is one of the two parties of a retained unary response
+// (Invoke, the release) done with the channel; the second recycles it.
+func (ch *channel) doneRetained() {
+	if ch.retainRefs.Add(-1) == 0 {
+		ch.s.pool.recycle(ch)
+	}
 }

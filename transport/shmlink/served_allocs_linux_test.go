@@ -2,6 +2,7 @@ package shmlink
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -65,4 +66,52 @@ func servedAllocs(t *testing.T, client *session.Session, id uint64, ctx context.
 	require.NoError(t, failed)
 	require.Equal(t, "pong", string(resp))
 	require.LessOrEqual(t, allocs, 1.0, "allocations per served call, both sides (deadline %v)", deadline)
+}
+
+// TestLeaseResultAllocs: a unary call whose response is received as a
+// lease (a view of the peer's memory, kept past Invoke until Release), the
+// lease reused from call to call, allocates no more than a copied response
+// does: the call's channel goes back to the pool at the lease's release,
+// and the release the lease holds is bound once per channel.
+func TestLeaseResultAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	h, p, err := Pair(shm.Config{}, Config{})
+	require.NoError(t, err)
+	mux := session.NewMux()
+	big := make([]byte, 4096) // travels in a slot: the lease is a view of it
+	for i := range big {
+		big[i] = byte(i)
+	}
+	var answer plexus.Marshaler = plexus.Raw(big)
+	id, err := mux.HandleUnary("test.Allocs", "Get", func(context.Context, []byte) (plexus.Marshaler, error) {
+		return answer, nil
+	})
+	require.NoError(t, err)
+	server := session.New(p, session.Config{Role: session.Acceptor, Mux: mux, KeepaliveIdle: -1})
+	t.Cleanup(func() { _ = server.Close() })
+	client := session.New(h, session.Config{Role: session.Initiator, KeepaliveIdle: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	var req plexus.Marshaler = plexus.Raw("get")
+	l := new(session.Lease)
+	var failed error
+	call := func() {
+		if err := client.Invoke(context.Background(), id, req, l); err != nil {
+			failed = err
+			return
+		}
+		if b := l.Bytes(); len(b) != len(big) || b[4095] != big[4095] {
+			failed = errors.New("wrong response")
+		}
+		l.Release()
+	}
+	for range 1000 {
+		call()
+	}
+	allocs := testing.AllocsPerRun(2000, call)
+	require.NoError(t, failed)
+	require.LessOrEqual(t, allocs, 1.0, "allocations per call with a lease result, both sides")
+	_, peer := h.Pools()
+	require.Equal(t, peer.NumSlots(), peer.FreeSlots(), "every response's slot went back to the plugin")
 }
