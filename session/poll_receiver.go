@@ -78,6 +78,8 @@ type pollReceiver struct {
 	// waiting: the sleeper is in (or about to enter) Wait, as far as a
 	// caller deciding whether to wake it need know (see pollCall).
 	waiting atomic.Bool
+	// lazy: a caller left the link disarmed (see lazyArm).
+	lazy lazyArm
 	// unarmed counts the readers running a call on a link they left
 	// disarmed (see leaveToRun and ensureReader).
 	unarmed atomic.Int32
@@ -99,7 +101,7 @@ var monoEpoch = time.Now()
 const maxSpares = 4
 
 func newPollReceiver(s *Session, p transport.Poller) *pollReceiver {
-	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), promoteAfter: promoteAfter, yield: yieldProcessor, maxCallSpin: maxCallSpin, switches: involuntarySwitches}
+	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), promoteAfter: promoteAfter, lazy: lazyArm{armAfter: lazyArmAfter}, yield: yieldProcessor, maxCallSpin: maxCallSpin, switches: involuntarySwitches}
 }
 
 func (r *pollReceiver) start() {
@@ -249,6 +251,11 @@ poll:
 			}
 		}
 	}
+	if err == nil && r.mayLeaveLazily(got) {
+		r.leaveLazily()
+		return got, clk.elapsed(), nil, false
+	}
+	r.closeLazy()
 	pending := r.p.Arm()
 	r.tok.Unlock()
 	if pending || r.tookMissed() || (r.waiters.Load() > 0 && r.waiting.Load()) {
@@ -313,6 +320,7 @@ func (r *pollReceiver) claimToken(ch *channel) bool {
 // caller (see there), without waking the sleeper for blocked callers: a
 // reader that polled for them has had its budget.
 func (r *pollReceiver) leave() {
+	r.closeLazy()
 	pending := r.p.Arm()
 	r.tok.Unlock()
 	if pending || r.tookMissed() {
@@ -789,7 +797,7 @@ func (r *pollReceiver) ensureReader() {
 	r.mu.Lock()
 	if r.sleeper.Load() {
 		r.mu.Unlock()
-		if r.unarmed.Load() > 0 {
+		if r.unarmed.Load() > 0 || r.lazy.open.Load() {
 			r.wake()
 		}
 		return

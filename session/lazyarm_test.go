@@ -1,0 +1,64 @@
+package session
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestLazyLeaveArmedByTimer: a lone caller whose response came leaves the
+// link disarmed; a frame the peer sends right after rings no doorbell, and
+// the sleeping reader still receives it, woken once the lazy leaves'
+// timer has armed the link (the sleeper's own wait is a minute here).
+func TestLazyLeaveArmedByTimer(t *testing.T) {
+	fp := newFakePoller(time.Millisecond) // the reader polls that long, then sleeps
+	s, r := newPolledSession(t, fp, Config{Role: Initiator})
+	r.maxCallSpin = time.Minute
+	go r.read()
+	eventually(t, r.hasSleeper, "the reader sleeps")
+	a := openCall(t, s, fp, "a")
+	b := openCall(t, s, fp, "b")
+	at := fp.tryRecvs.Load() + 100 // the caller's 100th poll (the reader sleeps)
+	fp.onTryRecv = func(n int64) {
+		if n == at {
+			fp.push(statusFrame(a.id, "for a"))
+		}
+	}
+	require.True(t, r.await(a, context.Background()))
+	require.True(t, r.lazy.open.Load(), "the caller left the link disarmed")
+	rings := fp.rings.Load()
+	fp.push(statusFrame(b.id, "for b"))
+	require.Equal(t, rings, fp.rings.Load(), "nothing rang: the link was left disarmed")
+	select {
+	case <-b.wake:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the frame sent after the lazy leave was not received")
+	}
+	require.Positive(t, fp.wakes.Load(), "the timer armed the link, found the frame and woke the sleeper")
+	require.False(t, r.lazy.open.Load())
+	require.Equal(t, "for a", response(t, a))
+	require.Equal(t, "for b", response(t, b))
+}
+
+// TestLazyLeavesArmOncePerRun: calls one after another leave lazily and
+// the next disarms nothing: the link is armed once the run ends, not once
+// a call.
+func TestLazyLeavesArmOncePerRun(t *testing.T) {
+	fp := newFakePoller(time.Minute)
+	s, r := newPolledSession(t, fp, Config{Role: Initiator})
+	r.maxCallSpin = time.Minute
+	const calls = 200
+	for i := range calls {
+		ch := openCall(t, s, fp, "x")
+		fp.push(statusFrame(ch.id, "y"))
+		require.True(t, r.await(ch, context.Background()), "call %d", i)
+		require.Equal(t, "y", response(t, ch))
+	}
+	// A loaded machine may stall a call past the timer's period now and
+	// then: each such stall arms once.
+	require.Less(t, fp.arms.Load(), int64(calls/10), "arms during the run")
+	eventually(t, func() bool { return !r.lazy.open.Load() }, "the run's end is armed")
+	require.Positive(t, fp.arms.Load())
+}
