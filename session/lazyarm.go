@@ -28,8 +28,19 @@ type lazyArm struct {
 	// to set it again.
 	seq, seen atomic.Uint64
 	watching  atomic.Bool
-	timer     *time.Timer // created by the first lazy leave, under watching
-	armAfter  time.Duration
+	// timer runs watchLazy. It is made with the receiver (initLazy), never
+	// by a leave: a timer made and set there could fire before the
+	// assignment of the leave's result was done.
+	timer    *time.Timer
+	armAfter time.Duration
+}
+
+// initLazy makes the lazy leaves' timer, stopped, for the receiver's
+// lifetime.
+func (r *pollReceiver) initLazy() {
+	r.lazy.armAfter = lazyArmAfter
+	r.lazy.timer = time.AfterFunc(time.Hour, r.watchLazy)
+	r.lazy.timer.Stop()
 }
 
 // lazyArmAfter is how long after a run of lazy leaves ends the link is
@@ -66,11 +77,7 @@ func (r *pollReceiver) leaveLazily() {
 	l.seq.Add(1)
 	if !l.watching.Load() && l.watching.CompareAndSwap(false, true) {
 		l.seen.Store(l.seq.Load())
-		if l.timer == nil {
-			l.timer = time.AfterFunc(l.armAfter, r.watchLazy)
-		} else {
-			l.timer.Reset(l.armAfter)
-		}
+		l.timer.Reset(l.armAfter)
 	}
 }
 

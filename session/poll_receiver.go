@@ -101,7 +101,9 @@ var monoEpoch = time.Now()
 const maxSpares = 4
 
 func newPollReceiver(s *Session, p transport.Poller) *pollReceiver {
-	return &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), promoteAfter: promoteAfter, lazy: lazyArm{armAfter: lazyArmAfter}, yield: yieldProcessor, maxCallSpin: maxCallSpin, switches: involuntarySwitches}
+	r := &pollReceiver{s: s, p: p, spin: p.SpinBudget(), spareWake: make(chan struct{}, maxSpares), promoteAfter: promoteAfter, yield: yieldProcessor, maxCallSpin: maxCallSpin, switches: involuntarySwitches}
+	r.initLazy()
+	return r
 }
 
 func (r *pollReceiver) start() {

@@ -25,18 +25,7 @@ func TestServedCallAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
-	h, p, err := Pair(shm.Config{}, Config{})
-	require.NoError(t, err)
-	mux := session.NewMux()
-	var answer plexus.Marshaler = plexus.Raw("pong") // boxed once
-	id, err := mux.HandleUnary("test.Allocs", "Ping", func(context.Context, []byte) (plexus.Marshaler, error) {
-		return answer, nil
-	})
-	require.NoError(t, err)
-	server := session.New(p, session.Config{Role: session.Acceptor, Mux: mux, KeepaliveIdle: -1})
-	t.Cleanup(func() { _ = server.Close() })
-	client := session.New(h, session.Config{Role: session.Initiator, KeepaliveIdle: -1})
-	t.Cleanup(func() { _ = client.Close() })
+	client, _, id := answering(t, plexus.Raw("pong"))
 	for _, deadline := range []bool{false, true} {
 		ctx := context.Background()
 		if deadline {
@@ -77,22 +66,11 @@ func TestLeaseResultAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
-	h, p, err := Pair(shm.Config{}, Config{})
-	require.NoError(t, err)
-	mux := session.NewMux()
 	big := make([]byte, 4096) // travels in a slot: the lease is a view of it
 	for i := range big {
 		big[i] = byte(i)
 	}
-	var answer plexus.Marshaler = plexus.Raw(big)
-	id, err := mux.HandleUnary("test.Allocs", "Get", func(context.Context, []byte) (plexus.Marshaler, error) {
-		return answer, nil
-	})
-	require.NoError(t, err)
-	server := session.New(p, session.Config{Role: session.Acceptor, Mux: mux, KeepaliveIdle: -1})
-	t.Cleanup(func() { _ = server.Close() })
-	client := session.New(h, session.Config{Role: session.Initiator, KeepaliveIdle: -1})
-	t.Cleanup(func() { _ = client.Close() })
+	client, h, id := answering(t, plexus.Raw(big))
 	var req plexus.Marshaler = plexus.Raw("get")
 	l := new(session.Lease)
 	var failed error
@@ -114,4 +92,23 @@ func TestLeaseResultAllocs(t *testing.T) {
 	require.LessOrEqual(t, allocs, 1.0, "allocations per call with a lease result, both sides")
 	_, peer := h.Pools()
 	require.Equal(t, peer.NumSlots(), peer.FreeSlots(), "every response's slot went back to the plugin")
+}
+
+// answering is a client session over a shared-memory pair in this process,
+// its transport, and the method ID of the other side's one unary method,
+// whose handler answers with answer (boxed once) and allocates nothing.
+func answering(t *testing.T, answer plexus.Raw) (*session.Session, *Transport, uint64) {
+	h, p, err := Pair(shm.Config{}, Config{})
+	require.NoError(t, err)
+	mux := session.NewMux()
+	var m plexus.Marshaler = answer
+	id, err := mux.HandleUnary("test.Allocs", "Call", func(context.Context, []byte) (plexus.Marshaler, error) {
+		return m, nil
+	})
+	require.NoError(t, err)
+	server := session.New(p, session.Config{Role: session.Acceptor, Mux: mux, KeepaliveIdle: -1})
+	t.Cleanup(func() { _ = server.Close() })
+	client := session.New(h, session.Config{Role: session.Initiator, KeepaliveIdle: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	return client, h, id
 }
