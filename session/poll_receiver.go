@@ -377,7 +377,8 @@ type reader struct {
 	// ranCall: the reader has just run a call; its next round notes the
 	// call's arrival (see receive).
 	ranCall bool
-	// promote fires watch while the reader runs calls uncovered.
+	// promote fires watch while the reader runs calls uncovered; made
+	// when the reader starts (see read).
 	promote *time.Timer
 	// calls counts the calls the reader began running uncovered, twice
 	// each: it is odd while one runs. watching: the promote timer is set,
@@ -391,14 +392,22 @@ type reader struct {
 	retake func()
 }
 
-// read is one reader goroutine.
-func (r *pollReceiver) read() {
+// newReader is a reader goroutine's state. Its promote timer is made
+// here, stopped, not by the first call's begin: a timer made and set
+// there could fire, and watch read the field, before begin had stored it.
+func (r *pollReceiver) newReader() *reader {
 	rd := &reader{r: r}
 	rd.retake = rd.retakeToken
+	rd.promote = time.AfterFunc(time.Hour, rd.watch)
+	rd.promote.Stop()
+	return rd
+}
+
+// read is one reader goroutine.
+func (r *pollReceiver) read() {
+	rd := r.newReader()
 	defer func() {
-		if rd.promote != nil {
-			rd.promote.Stop()
-		}
+		rd.promote.Stop()
 		// A link left disarmed (leaveToRun) holds a reference to the
 		// transport until a token holder arms it: the last reader out
 		// does so.
@@ -625,11 +634,7 @@ func (rd *reader) begin() {
 		// No firing is due: the first fires promoteAfter from now and
 		// finds this call still running, or not.
 		rd.seen.Store(c)
-		if rd.promote == nil {
-			rd.promote = time.AfterFunc(rd.r.promoteAfter, rd.watch)
-		} else {
-			rd.promote.Reset(rd.r.promoteAfter)
-		}
+		rd.promote.Reset(rd.r.promoteAfter)
 	}
 }
 

@@ -1035,7 +1035,8 @@ func TestWatchPromotesOnlyLongCalls(t *testing.T) {
 	r.sleeper.Store(true) // ensureReader rings it: a reader runs uncovered
 	r.mu.Unlock()
 	r.unarmed.Store(1)
-	rd := &reader{r: r}
+	rd := r.newReader()
+	t.Cleanup(func() { rd.promote.Stop() })
 
 	// Short calls back to back for three promoteAfter: the timer fires
 	// each time on a different call, and rings nobody.
