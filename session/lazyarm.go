@@ -93,34 +93,35 @@ func (r *pollReceiver) closeLazy() {
 // it only sets itself again; once a whole period passed without one and
 // the link is still left disarmed, it takes the token, if free, and
 // leaves it as a reader does (armed, and the sleeper woken if frames came
-// meanwhile). A holder it finds will leave itself, armed or lazily.
+// meanwhile). A holder it finds will leave itself, armed or lazily. Once
+// the session has ended it sets itself no more, but still arms a link it
+// finds left disarmed: that drops the transport's polling reference, as
+// the last reader out does.
 func (r *pollReceiver) watchLazy() {
 	l := &r.lazy
-	for {
-		if r.s.ended() {
-			l.watching.Store(false)
+	ended := r.s.ended()
+	if l.open.Load() {
+		if seq := l.seq.Load(); seq != l.seen.Load() && !ended {
+			l.seen.Store(seq)
+			l.timer.Reset(l.armAfter)
 			return
 		}
-		if l.open.Load() {
-			if seq := l.seq.Load(); seq != l.seen.Load() {
-				l.seen.Store(seq)
+		if !r.tok.TryLock() {
+			if ended {
+				l.watching.Store(false)
+			} else {
 				l.timer.Reset(l.armAfter)
-				return
 			}
-			if !r.tok.TryLock() {
-				l.timer.Reset(l.armAfter)
-				return
-			}
-			r.readerHolds.Store(false)
-			r.leave() // arms, closes the window
-		}
-		l.watching.Store(false)
-		if !l.open.Load() || !l.watching.CompareAndSwap(false, true) {
 			return
 		}
-		// A lazy leave came as it stopped, and left the timer to it.
-		l.seen.Store(l.seq.Load())
-		l.timer.Reset(l.armAfter)
+		r.readerHolds.Store(false)
+		r.leave() // arms, closes the window
+	}
+	l.watching.Store(false)
+	if ended || !l.open.Load() || !l.watching.CompareAndSwap(false, true) {
 		return
 	}
+	// A lazy leave came as it stopped, and left the timer to it.
+	l.seen.Store(l.seq.Load())
+	l.timer.Reset(l.armAfter)
 }

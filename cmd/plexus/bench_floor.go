@@ -31,12 +31,8 @@ func wakeFloor(n int) (float64, error) {
 // bare rings for d: the most a Go host with a goroutine per call can make
 // of shared memory on this machine now, the ceiling of calls_per_sec_c64.
 func ringFloor(d time.Duration) (float64, error) {
-	p, err := ringfloor.Start()
+	rate, err := ringfloor.Measure(64, d)
 	if err != nil {
-		return 0, fmt.Errorf("ring floor peer: %w", err)
-	}
-	rate, err := p.Calls(64, d)
-	if err := errors.Join(err, p.Close()); err != nil {
 		return 0, fmt.Errorf("ring floor: %w", err)
 	}
 	return rate, nil

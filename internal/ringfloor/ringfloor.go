@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 )
 
 // ErrUnsupported is Start's error where there is no shared memory to
@@ -36,4 +37,15 @@ func MaybeServe() {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// Measure starts a peer, runs callers for d (Calls) and closes it: the
+// calls per second, or why there are none.
+func Measure(callers int, d time.Duration) (float64, error) {
+	p, err := Start()
+	if err != nil {
+		return 0, err
+	}
+	rate, err := p.Calls(callers, d)
+	return rate, errors.Join(err, p.Close())
 }

@@ -38,14 +38,9 @@ func measureFloor(sz Sizes) (float64, error) {
 	if err := timeslice.Set(timeslice.Default); err != nil && !errors.Is(err, timeslice.ErrUnsupported) {
 		return 0, err
 	}
-	p, err := ringfloor.Start()
-	if err != nil {
-		return 0, err
-	}
 	d := floorDur
 	if sz.CallerCalls < 1000 {
 		d = floorDur / 5 // a smoke run
 	}
-	rate, err := p.Calls(sz.Callers, d)
-	return rate, errors.Join(err, p.Close())
+	return ringfloor.Measure(sz.Callers, d)
 }
