@@ -45,9 +45,9 @@
 // pollReceiver, poll_receiver.go) there is no dedicated reader: a caller
 // waiting for its response receives for itself for a polling budget, and
 // a small set of reader goroutines covers the rest, one of them asleep on
-// the doorbell; a reader that receives a call with nothing behind it runs
-// the handler itself after making sure another reader remains, and hands
-// it to a worker otherwise. In both cases there is one writer for frames
+// the doorbell; a reader that receives a call with nothing behind it, or
+// a call of a cheap handler (inline.go), runs the handler itself after
+// making sure another reader remains, and hands it to a worker otherwise. In both cases there is one writer for frames
 // the receiving side generates (the control writer), one keepalive
 // timer, and one goroutine that runs notification handlers one at a
 // time, in arrival order, while any are pending (so a notification

@@ -40,6 +40,10 @@ type handler struct {
 	// desc is the method's description once Describe gave one; nil:
 	// registered by hand, its types unknown here (signature 0).
 	desc *plexus.MethodDesc
+
+	// cost is what a call of a unary handler has recently cost (see
+	// inline.go).
+	cost handlerCost
 }
 
 // Mux maps method IDs to handlers. Register everything before the session

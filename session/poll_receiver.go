@@ -387,6 +387,10 @@ type reader struct {
 	// started a reader for.
 	calls, seen, promoted atomic.Uint64
 	watching              atomic.Bool
+	// running is the handler of the call begin counted last: the one
+	// running when watch finds a call still running, which it marks
+	// blocked (see handlerCost).
+	running atomic.Pointer[handler]
 	// retake is retakeToken, bound once: the hook finishServer calls
 	// after it sent the response of a call this reader runs.
 	retake func()
@@ -488,9 +492,10 @@ func (r *pollReceiver) pollRead(budget time.Duration, ranCall bool) (err error, 
 				// A call taken from the previous frame, and more frames
 				// behind it: the link is busy, so the call gets a
 				// goroutine of its own and this reader goes on
-				// receiving. Calls run on the reader only when the link
-				// is otherwise idle, where that saves a hand-off;
-				// under load it would cost a doorbell per call.
+				// receiving. Calls run on the reader when the link is
+				// otherwise idle, where that saves a hand-off, and when
+				// their handler is cheap (see inline.go); a costlier
+				// one would hold up the frames behind it.
 				j := r.job
 				r.job = serveJob{}
 				s.srv.spawn(j)
@@ -503,14 +508,17 @@ func (r *pollReceiver) pollRead(budget time.Duration, ranCall bool) (err error, 
 			}
 			i = 0
 			if r.job.ch != nil {
-				// A call to run on this reader if nothing waits behind
-				// it: look at once, without reading the clock (the
-				// reader's next round notes its arrival) and,
-				// unless the dispatch queued a frame for the writer
-				// (a credit grant, which the peer may be waiting for),
-				// without yielding.
+				// A call to run on this reader now if its handler is
+				// cheap, else if nothing waits behind it: look at once,
+				// without reading the clock (the reader's next round
+				// notes its arrival) and, unless the dispatch queued a
+				// frame for the writer (a credit grant, which the peer
+				// may be waiting for), without yielding.
 				if s.ctl.pushes.Load() != pushes {
 					runtime.Gosched()
+				}
+				if r.job.h.cheap() {
+					return nil, false // run it now, frames behind or not (see inline.go)
 				}
 				continue
 			}
@@ -613,7 +621,7 @@ func (rd *reader) runCall(job serveJob) {
 	r := rd.r
 	covered := rd.covered
 	if !covered {
-		rd.begin()
+		rd.begin(job.h)
 	}
 	job.after = rd.retake
 	if next, more := r.s.srv.serve(job); more {
@@ -628,7 +636,10 @@ func (rd *reader) runCall(job serveJob) {
 
 // begin counts an uncovered call (odd: running) and sets the promote
 // timer unless it is set already.
-func (rd *reader) begin() {
+func (rd *reader) begin(h *handler) {
+	if rd.running.Load() != h {
+		rd.running.Store(h) // (a locked instruction: not on every call of a run)
+	}
 	c := rd.calls.Add(1)
 	if !rd.watching.Load() && rd.watching.CompareAndSwap(false, true) {
 		// No firing is due: the first fires promoteAfter from now and
@@ -662,6 +673,9 @@ func (rd *reader) watch() {
 				return
 			}
 			rd.promoted.Store(c)
+			if h := rd.running.Load(); h != nil {
+				h.cost.blocked() // its calls go to workers now (see inline.go)
+			}
 			rd.r.ensureReader()
 		}
 		rd.watching.Store(false)

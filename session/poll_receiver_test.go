@@ -1042,13 +1042,13 @@ func TestWatchPromotesOnlyLongCalls(t *testing.T) {
 	// each time on a different call, and rings nobody.
 	deadline := time.Now().Add(3 * after)
 	for n := 0; time.Now().Before(deadline) && n < 1_000_000; n++ {
-		rd.begin()
+		rd.begin(nil)
 		rd.calls.Add(1)
 	}
 	require.Zero(t, fp.wakes.Load(), "no short call was promoted")
 
 	t0 := time.Now()
-	rd.begin()
+	rd.begin(nil)
 	eventually(t, func() bool { return fp.wakes.Load() == 1 }, "a reader is started behind the long call")
 	took := time.Since(t0)
 	require.GreaterOrEqual(t, took, after, "not before promoteAfter")
@@ -1060,7 +1060,7 @@ func TestWatchPromotesOnlyLongCalls(t *testing.T) {
 	// The next call after the stop sets the timer again, and its firing
 	// finds it still running: promoted after one promoteAfter.
 	t0 = time.Now()
-	rd.begin()
+	rd.begin(nil)
 	eventually(t, func() bool { return fp.wakes.Load() == 2 }, "the next long call is promoted too")
 	require.GreaterOrEqual(t, time.Since(t0), after)
 	rd.calls.Add(1)

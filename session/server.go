@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/plexus-ipc/plexus"
 	"github.com/plexus-ipc/plexus/transport"
@@ -28,6 +29,8 @@ type server struct {
 
 	jobs        chan serveJob // to idle workers (see workers.go)
 	idleWorkers atomic.Int32
+
+	opens uint32 // calls opened, for sampleCost (dispatching goroutine)
 }
 
 type callKey struct{}
@@ -137,7 +140,7 @@ func (sv *server) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
 		s.ctl.queueCredit(id, int64(extra))
 	}
 	s.deadlines.add(cc)
-	job := serveJob{ctx: ctx, cc: cc, ch: ch, h: h}
+	job := serveJob{ctx: ctx, cc: cc, ch: ch, h: h, timed: h.kind == kindUnaryHandler && sv.sampleCost()}
 	if !sv.admit(job, cost) {
 		waits = true
 		return nil
@@ -158,6 +161,9 @@ type serveJob struct {
 	// after the call's STATUS has been sent: the receiver's hook for a
 	// reader that ran the call itself (see pollReceiver).
 	after func()
+	// timed: the call's cost is measured for its handler's (see
+	// handlerCost).
+	timed bool
 }
 
 // serve runs a handler and sends the call's status. A panic in the
@@ -173,6 +179,10 @@ func (sv *server) serve(j serveJob) (next serveJob, more bool) {
 	defer func() { next, more = sv.handlerDone() }()
 	defer s.deadlines.remove(j.cc)
 	sv.hold()
+	var start time.Duration
+	if j.timed {
+		start = time.Since(monoEpoch)
+	}
 	var resp plexus.Marshaler
 	var req item
 	var got bool
@@ -188,6 +198,9 @@ func (sv *server) serve(j serveJob) (next serveJob, more bool) {
 		sv.finishServer(ch, resp, err, &req, j.after)
 	} else {
 		sv.finishServer(ch, resp, err, nil, j.after)
+	}
+	if j.timed {
+		h.cost.note(time.Since(monoEpoch) - start)
 	}
 	obs.end(err)
 	if h.kind != kindStreamHandler {
