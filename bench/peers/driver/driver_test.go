@@ -251,3 +251,42 @@ func TestKillOfABlockedCaller(t *testing.T) {
 		t.Fatalf("no pid: %v", err)
 	}
 }
+
+// turnConn records the order of a copy's Put and Blob calls.
+type turnConn struct {
+	fakeConn
+	calls []byte // 'p' or 'b', one per call
+}
+
+func (c *turnConn) Put(ctx context.Context, b []byte) (int, error) {
+	c.calls = append(c.calls, 'p')
+	return c.fakeConn.Put(ctx, b)
+}
+
+func (c *turnConn) Blob(ctx context.Context, n int) ([]byte, error) {
+	c.calls = append(c.calls, 'b')
+	return c.fakeConn.Blob(ctx, n)
+}
+
+// TestCopyRatesAlternate: CopyRates makes one untimed call each way and
+// then n calls each way in copyChunks alternating turns, and reports a
+// rate for both directions; a wrong answer in either fails it.
+func TestCopyRatesAlternate(t *testing.T) {
+	c := &turnConn{}
+	put, blob, err := CopyRates(context.Background(), c, 64<<10, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if put <= 0 || blob <= 0 {
+		t.Fatalf("rates %v, %v", put, blob)
+	}
+	// Turns of 2, 3, 2 and 3 calls (10 in 4), after one of each untimed.
+	if want := "pb" + "ppbb" + "pppbbb" + "ppbb" + "pppbbb"; string(c.calls) != want {
+		t.Fatalf("calls %s, want %s", c.calls, want)
+	}
+	for _, wrong := range []string{"put", "blob"} {
+		if _, _, err := CopyRates(context.Background(), &turnConn{fakeConn: fakeConn{wrong: wrong}}, 64<<10, 10); err == nil {
+			t.Errorf("a wrong %s passed", wrong)
+		}
+	}
+}

@@ -54,7 +54,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if r.Rounds > 1 {
 		b.WriteString("Each cell: the median of the rounds (the range of the rounds).")
 	}
-	fmt.Fprintf(&b, "\nEcho: %d calls after %d; 64 callers: %d calls each after %d; Put and Blob: %v calls at 1, 16 and 64 MiB; "+
+	fmt.Fprintf(&b, "\nEcho: %d calls after %d; 64 callers: %d calls each after %d; Put and Blob: %v calls at 1, 16 and 64 MiB, in four alternating turns; "+
 		"start: median of %d; kill: median of %d. Blob answers are copies the caller owns, except plexus's: "+
 		"views of the plugin's memory, released after their check (a lease; a generated client's []byte results "+
 		"under plexus.WithViews), as Put's argument is a view in the plugin.\n",

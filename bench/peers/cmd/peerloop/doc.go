@@ -10,19 +10,21 @@
 //	go run ./cmd/peerloop -plugin /tmp/plexus-plugin -figure blob -size 64 -n 4 -d 5s
 //
 // Flags: -peer plexus|grpc|netrpc|uds (default plexus; -plugin must be
-// that peer's plugin binary), -figure echo|kill|put|blob, -c callers and
-// -d duration (echo; put and blob: how long to repeat batches), -gap a
+// that peer's plugin binary), -figure echo|kill|put|blob|copy, -c callers
+// and -d duration (echo; put, blob and copy: how long to repeat batches), -gap a
 // pause before each call (echo: sporadic calls, 1ms as plexus bench's
 // sporadic figure), -n kills
-// (kill) or calls a batch (put, blob), -size MiB a call (put, blob),
+// (kill) or calls a batch (put, blob, copy: each way), -size MiB a call
+// (put, blob, copy),
 // -load idle|busy|alloc (the comparison's loaded conditions, started and
 // stopped here).
 //
 // echo prints calls/s and caller 0's round-trip percentiles; kill, each
 // kill's time from SIGKILL to the blocked caller's error, and the median;
-// put and blob, every batch's GB/s and the median. Kills and batches are
-// measured by the driver's own code (driver.KillBlocked, PutRate,
-// BlobRate), but
+// put and blob, every batch's GB/s and the median; copy, Put and Blob in
+// alternating turns as the comparison measures them, every batch's
+// Blob/Put ratio and the medians. Kills and batches are measured by the
+// driver's own code (driver.KillBlocked, PutRate, BlobRate, CopyRates), but
 // this is a tool for finding where time goes, not the comparison: figures
 // for the record come from cmd/peers.
 //

@@ -41,7 +41,7 @@ func parse(args []string) (config, error) {
 	name := fs.String("peer", "plexus", "peer: plexus, grpc, netrpc or uds")
 	var c config
 	fs.StringVar(&c.plugin, "plugin", "", "the peer's plugin binary (required)")
-	fs.StringVar(&c.figure, "figure", "echo", "echo, start, kill, put or blob")
+	fs.StringVar(&c.figure, "figure", "echo", "echo, start, kill, put, blob or copy")
 	fs.IntVar(&c.callers, "c", 1, "concurrent callers (echo)")
 	fs.DurationVar(&c.dur, "d", 5*time.Second, "how long to call (echo)")
 	fs.DurationVar(&c.gap, "gap", 0, "pause before each call of a caller (echo): sporadic calls")
@@ -57,8 +57,8 @@ func parse(args []string) (config, error) {
 		return c, fmt.Errorf("unknown peer %q", *name)
 	case c.plugin == "":
 		return c, errors.New("-plugin is required")
-	case !slices.Contains([]string{"echo", "start", "kill", "put", "blob"}, c.figure):
-		return c, fmt.Errorf("unknown figure %q (echo, start, kill, put or blob)", c.figure)
+	case !slices.Contains([]string{"echo", "start", "kill", "put", "blob", "copy"}, c.figure):
+		return c, fmt.Errorf("unknown figure %q (echo, start, kill, put, blob or copy)", c.figure)
 	case c.callers < 1 || c.callers > 4096:
 		return c, fmt.Errorf("-c %d out of range [1, 4096]", c.callers)
 	case c.dur <= 0 || c.dur > time.Hour:
@@ -94,6 +94,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return kills(ctx, c, out)
 	case "put", "blob":
 		return blobs(ctx, c, out)
+	case "copy":
+		return copies(ctx, c, out)
 	}
 	return echo(ctx, c, out)
 }
@@ -247,5 +249,35 @@ func blobs(ctx context.Context, c config, out io.Writer) error {
 	fmt.Fprintf(out, "%s %s %d MiB, %d batches of %d calls: GB/s %.2f\n", c.peer.Name, c.figure, c.size>>20, len(gbps), c.kills, gbps)
 	slices.Sort(gbps)
 	fmt.Fprintf(out, "median %.2f (%.2f-%.2f)\n", gbps[len(gbps)/2], gbps[0], gbps[len(gbps)-1])
+	return nil
+}
+
+// copies runs batches of c.kills Put and as many Blob calls of c.size
+// bytes for c.dur, each batch measured as the comparison does
+// (driver.CopyRates: the two in alternating turns), and prints every
+// batch's Blob/Put ratio and both directions' median GB/s.
+func copies(ctx context.Context, c config, out io.Writer) error {
+	conn, err := c.peer.Start(ctx, c.plugin)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	fmt.Fprintf(out, "host pid %d, plugin pid %d\n", os.Getpid(), conn.Pid())
+	var puts, blobs, ratios []float64
+	for end := time.Now().Add(c.dur); len(puts) == 0 || time.Now().Before(end) && len(puts) < 10000; {
+		p, b, err := driver.CopyRates(ctx, conn, c.size, c.kills)
+		if err != nil {
+			return err
+		}
+		puts, blobs, ratios = append(puts, p), append(blobs, b), append(ratios, b/p)
+	}
+	fmt.Fprintf(out, "%s copy %d MiB, %d batches of %d calls each way: Blob/Put %.2f\n", c.peer.Name, c.size>>20, len(puts), c.kills, ratios)
+	for _, f := range []struct {
+		name string
+		v    []float64
+	}{{"put GB/s", puts}, {"blob GB/s", blobs}, {"blob/put", ratios}} {
+		slices.Sort(f.v)
+		fmt.Fprintf(out, "%s: median %.2f (%.2f-%.2f)\n", f.name, f.v[len(f.v)/2], f.v[0], f.v[len(f.v)-1])
+	}
 	return nil
 }

@@ -30,7 +30,7 @@ func TestParseRefusesBadFlags(t *testing.T) {
 	}{
 		{[]string{"-peer", "nope", "-plugin", "x"}, `unknown peer "nope"`},
 		{[]string{}, "-plugin is required"},
-		{[]string{"-plugin", "x", "-figure", "copy"}, `unknown figure "copy"`},
+		{[]string{"-plugin", "x", "-figure", "copies"}, `unknown figure "copies"`},
 		{[]string{"-plugin", "x", "-size", "0"}, "-size 0 out of range"},
 		{[]string{"-plugin", "x", "-gap", "2s"}, "-gap 2s out of range"},
 		{[]string{"-plugin", "x", "-c", "0"}, "-c 0 out of range"},
@@ -50,7 +50,8 @@ func TestParseRefusesBadFlags(t *testing.T) {
 
 // TestLoops builds the raw-socket peer's plugin and runs every figure
 // against it: echo reports a positive rate from real calls, start and
-// kill a time for every start or kill, blob a rate for every batch of checked answers.
+// kill a time for every start or kill, blob a rate for every batch of checked answers,
+// copy both directions' rates and their ratio.
 func TestLoops(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a plugin and starts processes")
@@ -97,5 +98,13 @@ func TestLoops(t *testing.T) {
 	}
 	if !regexp.MustCompile(`uds blob 1 MiB, 1 batches of 3 calls: GB/s \[[0-9.]+\]\nmedian [0-9.]+ `).MatchString(out.String()) {
 		t.Fatalf("blob output %q", out.String())
+	}
+
+	out.Reset()
+	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-figure", "copy", "-size", "1", "-n", "4", "-d", "1ns"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`uds copy 1 MiB, 1 batches of 4 calls each way: Blob/Put \[[0-9.]+\]\nput GB/s: median [0-9.]+ .*\nblob GB/s: median [0-9.]+ .*\nblob/put: median [0-9.]+ `).MatchString(out.String()) {
+		t.Fatalf("copy output %q", out.String())
 	}
 }
