@@ -246,13 +246,7 @@ func gbps(bytes int, d time.Duration) float64 { return float64(bytes) / d.Second
 // sampling and answers with its length), after one untimed call, and
 // returns GB/s.
 func PutRate(ctx context.Context, c peers.Conn, size, n int) (float64, error) {
-	p, err := newCopier(ctx, c, size, false)
-	if err != nil {
-		return 0, err
-	}
-	runtime.GC()
-	d, err := p.run(0, n)
-	return gbps(size*n, d), err
+	return copyRate(ctx, c, size, n, false)
 }
 
 // BlobRate asks for n blobs of size bytes, after one untimed call whose answer
@@ -260,13 +254,18 @@ func PutRate(ctx context.Context, c peers.Conn, size, n int) (float64, error) {
 // sampling (peers.CheckSampled). A peers.Viewer's answers are views,
 // released after their check. It returns GB/s.
 func BlobRate(ctx context.Context, c peers.Conn, size, n int) (float64, error) {
-	b, err := newCopier(ctx, c, size, true)
+	return copyRate(ctx, c, size, n, true)
+}
+
+// copyRate is PutRate, or BlobRate (blob).
+func copyRate(ctx context.Context, c peers.Conn, size, n int, blob bool) (float64, error) {
+	cp, err := newCopier(ctx, c, size, blob)
 	if err != nil {
 		return 0, err
 	}
 	runtime.GC()
-	d, err := b.run(0, n)
-	runtime.GC()
+	d, err := cp.run(0, n)
+	runtime.GC() // (a Viewer's released views, before the next phase)
 	return gbps(size*n, d), err
 }
 

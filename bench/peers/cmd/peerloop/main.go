@@ -102,12 +102,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 // echo calls Echo from c.callers goroutines for c.dur.
 func echo(ctx context.Context, c config, out io.Writer) error {
-	conn, err := c.peer.Start(ctx, c.plugin)
+	conn, err := start(ctx, c, out)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	fmt.Fprintf(out, "host pid %d, plugin pid %d\n", os.Getpid(), conn.Pid())
 	msg := []byte("8 bytes!")
 	for range 1000 { // warm-up
 		if _, err := conn.Echo(ctx, msg); err != nil {
@@ -228,12 +227,11 @@ func killOne(ctx context.Context, c config) (time.Duration, error) {
 // c.dur, each batch measured by the driver's own code (driver.PutRate,
 // driver.BlobRate), and prints every batch's GB/s and their median.
 func blobs(ctx context.Context, c config, out io.Writer) error {
-	conn, err := c.peer.Start(ctx, c.plugin)
+	conn, err := start(ctx, c, out)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	fmt.Fprintf(out, "host pid %d, plugin pid %d\n", os.Getpid(), conn.Pid())
 	rate := driver.PutRate
 	if c.figure == "blob" {
 		rate = driver.BlobRate
@@ -257,12 +255,11 @@ func blobs(ctx context.Context, c config, out io.Writer) error {
 // (driver.CopyRates: the two in alternating turns), and prints every
 // batch's Blob/Put ratio and both directions' median GB/s.
 func copies(ctx context.Context, c config, out io.Writer) error {
-	conn, err := c.peer.Start(ctx, c.plugin)
+	conn, err := start(ctx, c, out)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	fmt.Fprintf(out, "host pid %d, plugin pid %d\n", os.Getpid(), conn.Pid())
 	var puts, blobs, ratios []float64
 	for end := time.Now().Add(c.dur); len(puts) == 0 || time.Now().Before(end) && len(puts) < 10000; {
 		p, b, err := driver.CopyRates(ctx, conn, c.size, c.kills)
@@ -280,4 +277,15 @@ func copies(ctx context.Context, c config, out io.Writer) error {
 		fmt.Fprintf(out, "%s: median %.2f (%.2f-%.2f)\n", f.name, f.v[len(f.v)/2], f.v[0], f.v[len(f.v)-1])
 	}
 	return nil
+}
+
+// start starts c's plugin and prints both process IDs, for perf to attach
+// to.
+func start(ctx context.Context, c config, out io.Writer) (peers.Conn, error) {
+	conn, err := c.peer.Start(ctx, c.plugin)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "host pid %d, plugin pid %d\n", os.Getpid(), conn.Pid())
+	return conn, nil
 }
