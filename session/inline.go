@@ -11,9 +11,11 @@ import (
 // (handlerCost.cheap): a unary handler that has recently taken at most
 // inlineMaxCost to run and answer. The hand-off to a worker is a
 // goroutine wake-up per call, and the worker runs on another thread, which
-// spreads the serving side over every processor: under 64 concurrent
-// callers on the 2-vCPU machine the host, the bottleneck there, lost a
-// third of its calls to it (BENCHMARKS.md). A cheap handler gains nothing
+// spreads the serving side over every processor, where it takes them
+// from the caller's side: 64 concurrent callers on the 2-vCPU machine,
+// whose host is the bottleneck, made 6-19 % more calls once cheap calls
+// stayed on the reader, and a third more in the machine's slower state
+// (BENCHMARKS.md). A cheap handler gains nothing
 // from running beside others: one link's caller side cannot open calls
 // faster than one every microsecond or so, which a reader running such
 // handlers in turn keeps up with.
@@ -41,7 +43,7 @@ const costSampleEvery = 8
 // A share, not an average of times, so that one call preempted for a few
 // hundred microseconds (common on a busy machine) does not move a cheap
 // handler's calls back to workers; a handler that has become slow crosses
-// half in six sampled calls, and back in as many. Updated by whichever
+// half in six sampled calls, and back in about as many. Updated by whichever
 // goroutine ran a sampled call (a lost update between two concurrent ones
 // only delays the share) and by a reader's promote timer (see blocked),
 // read by the dispatching goroutine.

@@ -674,7 +674,7 @@ func (rd *reader) watch() {
 			}
 			rd.promoted.Store(c)
 			if h := rd.running.Load(); h != nil {
-				h.cost.blocked() // its calls go to workers now (see inline.go)
+				h.cost.blocked() // towards sending its calls to workers (see inline.go)
 			}
 			rd.r.ensureReader()
 		}
