@@ -35,9 +35,15 @@ func collectServed(t testing.TB, r *sdkmetric.ManualReader, method, code string)
 	require.True(t, waitFor(5*time.Second, time.Millisecond, func() bool {
 		m = collect(t, r)
 		// The interceptor's End records the call, its duration, then the
-		// request's and the response's sizes: wait for the last, or a
-		// collect between them finds the call without its sizes.
-		return m.sum(MetricResponseSize, session.Serving, method, code) >= 0
+		// request's and the response's sizes, and a collect reads the
+		// instruments one after another while End may be between them:
+		// one collect can find the response's size and not the call
+		// (seen in CI). Wait for a collect that holds all four.
+		_, timed := m.duration(session.Serving, method, code)
+		return timed &&
+			m.sum(MetricCalls, session.Serving, method, code) >= 0 &&
+			m.sum(MetricRequestSize, session.Serving, method, code) >= 0 &&
+			m.sum(MetricResponseSize, session.Serving, method, code) >= 0
 	}), "the serving side's %s %s counted", method, code)
 	return m
 }
