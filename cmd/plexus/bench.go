@@ -67,7 +67,7 @@ var Keys = []string{
 	"start_to_first_call_ms", "crash_detect_ms", "uds_pingpong_p50_us", "uds_pingpong_p99_us",
 	"stream_transport_unary_p50_us", "crash_detect_loaded_ms", "stream_unbuffered_msgs_per_sec",
 	"blob_1mib_lease_p50_us", "uds_pingpong_sporadic_p50_us", "wake_floor_p50_us",
-	"ring_floor_calls_per_sec_c64",
+	"ring_floor_calls_per_sec_c64", "machine_stalls_20us_per_sec", "machine_lost_pct",
 }
 
 // peer is a running plugin process and the host's session to it: a
@@ -513,6 +513,9 @@ func runBench(cfg benchConfig) (map[string]float64, error) {
 	if r["ring_floor_calls_per_sec_c64"], err = ringFloor(cfg.C64Dur); err != nil {
 		return nil, err
 	}
+	if err := machineStalls(r, ""); err != nil {
+		return nil, err
+	}
 
 	p, t0, err := startShm()
 	if err != nil {
@@ -680,6 +683,8 @@ var targets = []target{
 	{"uds_pingpong_sporadic_p50_us", "UDS ping-pong 1 ms apart p50 (us)", "-", "(baseline of the sporadic figure)", nil},
 	{"wake_floor_p50_us", "blocking ping-pong p50 (us)", "-", "(floor of a call that wakes its peer)", nil},
 	{"ring_floor_calls_per_sec_c64", "bare ring, 64 callers (calls/s)", "-", "(ceiling of 64 callers)", nil},
+	{"machine_stalls_20us_per_sec", "stalls over 20 us of a spinning thread (1/s)", "-", "(the machine's)", nil},
+	{"machine_lost_pct", "time a spinning thread lost (%)", "-", "(the machine's)", nil},
 	{"stream_transport_unary_p50_us", "stream transport unary p50 (us)", "-", "(comparison)", nil},
 }
 

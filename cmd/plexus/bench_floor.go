@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/plexus-ipc/plexus/internal/ringfloor"
+	"github.com/plexus-ipc/plexus/internal/stallprobe"
 	"github.com/plexus-ipc/plexus/internal/udsbench"
 )
 
@@ -36,4 +37,22 @@ func ringFloor(d time.Duration) (float64, error) {
 		return 0, fmt.Errorf("ring floor: %w", err)
 	}
 	return rate, nil
+}
+
+// machineDur is how long the machine's probe spins.
+const machineDur = 500 * time.Millisecond
+
+// machineStalls runs internal/stallprobe into r under prefix: how often a
+// thread that never blocks lost its processor for over 20 us (a second,
+// per thread), and the share of its time lost. A tail figure is read
+// against them (a call that waits for another processor waits out its
+// stalls).
+func machineStalls(r map[string]float64, prefix string) error {
+	m, err := stallprobe.Measure(machineDur)
+	if err != nil {
+		return fmt.Errorf("the machine's probe: %w", err)
+	}
+	r[prefix+"machine_stalls_20us_per_sec"] = m.Over20us
+	r[prefix+"machine_lost_pct"] = m.LostPct
+	return nil
 }

@@ -20,7 +20,8 @@ import (
 
 // loadKeys are the figures of one loaded condition, prefixed with its
 // name.
-var loadKeys = []string{"unary_p50_us", "unary_p99_us", "calls_per_sec_c64", "uds_pingpong_p50_us", "uds_pingpong_p99_us", "wake_floor_p50_us", "ring_floor_calls_per_sec_c64"}
+var loadKeys = []string{"unary_p50_us", "unary_p99_us", "calls_per_sec_c64", "uds_pingpong_p50_us", "uds_pingpong_p99_us", "wake_floor_p50_us", "ring_floor_calls_per_sec_c64",
+	"machine_stalls_20us_per_sec", "machine_lost_pct"}
 
 // loadedConditions are the loaded conditions, in their order.
 var loadedConditions = []string{loadgen.Busy, loadgen.Alloc}
@@ -69,6 +70,9 @@ func underLoad(ctx context.Context, p *peer, cond string, cfg benchConfig, r map
 	if r[cond+"_ring_floor_calls_per_sec_c64"], err = ringFloor(cfg.C64Dur); err != nil {
 		return err
 	}
+	if err := machineStalls(r, cond+"_"); err != nil {
+		return err
+	}
 	if _, _, err := latencies(ctx, p.s, min(1000, cfg.HotN), 0); err != nil {
 		return err
 	}
@@ -92,6 +96,8 @@ func loadTargets() []target {
 		{"busy_uds_pingpong_p99_us", "UDS ping-pong p99, busy loops (us)", "-", "(baseline)", nil},
 		{"busy_wake_floor_p50_us", "blocking ping-pong p50, busy loops (us)", "-", "(floor)", nil},
 		{"busy_ring_floor_calls_per_sec_c64", "bare ring, 64 callers, busy loops (calls/s)", "-", "(ceiling)", nil},
+		{"busy_machine_stalls_20us_per_sec", "stalls over 20 us of a spinning thread, busy loops (1/s)", "-", "(the machine's)", nil},
+		{"busy_machine_lost_pct", "time a spinning thread lost, busy loops (%)", "-", "(the machine's)", nil},
 		{"alloc_unary_p50_us", "unary p50, allocating programs (us)", "<= 5", "",
 			func(v float64, _ map[string]float64) bool { return v <= 5 }},
 		{"alloc_unary_p99_us", "unary p99, allocating programs (us)", "<= 200", "",
@@ -102,5 +108,7 @@ func loadTargets() []target {
 		{"alloc_uds_pingpong_p99_us", "UDS ping-pong p99, allocating programs (us)", "-", "(baseline)", nil},
 		{"alloc_wake_floor_p50_us", "blocking ping-pong p50, allocating programs (us)", "-", "(floor)", nil},
 		{"alloc_ring_floor_calls_per_sec_c64", "bare ring, 64 callers, allocating programs (calls/s)", "-", "(ceiling)", nil},
+		{"alloc_machine_stalls_20us_per_sec", "stalls over 20 us of a spinning thread, allocating programs (1/s)", "-", "(the machine's)", nil},
+		{"alloc_machine_lost_pct", "time a spinning thread lost, allocating programs (%)", "-", "(the machine's)", nil},
 	}
 }

@@ -14,9 +14,12 @@
 // a raw Unix-socket ping-pong baseline, the same ping-pong in blocking
 // system calls (wake_floor_p50_us: the floor under a call that has to wake
 // its peer), 64 callers over internal/ringfloor's bare rings
-// (ring_floor_calls_per_sec_c64: the ceiling of calls_per_sec_c64) and the
-// stream transport for comparison; then the hot unary call, 64 concurrent
-// callers, the socket baseline and both floors again
+// (ring_floor_calls_per_sec_c64: the ceiling of calls_per_sec_c64), the
+// machine's own stalls (internal/stallprobe: how often a thread that
+// never blocks lost its processor for over 20 us, and the share of its
+// time lost, against which a tail is read) and the stream transport for
+// comparison; then the hot unary call, 64 concurrent callers, the socket
+// baseline, both floors and the machine's stalls again
 // beside two busy-loop processes ("busy_" keys) and
 // beside two allocating Go programs ("alloc_" keys), the loads of
 // internal/loadgen that bench/peers uses too.

@@ -102,6 +102,9 @@ type Report struct {
 	CondLabels map[string]string `json:"condition_labels"`
 	Figures    []Figure          `json:"figures"`
 	Cells      []Cell            `json:"cells"`
+	// Machine holds the machine's own figures under each condition
+	// (MachineFigures), one value per round; Peer is "machine".
+	Machine []Cell `json:"machine,omitempty"`
 	// Errors lists the measurements that failed (their figures of that
 	// round are missing) and loads that did not hold.
 	Errors []string `json:"errors,omitempty"`
@@ -258,6 +261,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	// values[cond][peer][figure] holds one value per round.
 	values := map[string]map[string]map[string][]float64{}
+	machine := map[string]map[string][]float64{} // [cond][figure], a value per round
 	visit := 0
 	for r := range rounds {
 		for _, cond := range conds {
@@ -267,6 +271,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			stop, err := StartCondition(cond)
 			if err != nil {
 				return nil, fmt.Errorf("condition %s: %w", cond, err)
+			}
+			if got, err := measureMachine(sz); err != nil {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("round %d, %s, the machine's probe: %v", r+1, cond, err))
+			} else {
+				if machine[cond] == nil {
+					machine[cond] = map[string][]float64{}
+				}
+				for k, v := range got {
+					machine[cond][k] = append(machine[cond][k], v)
+				}
+				cfg.progress("round %d/%d  %-6s machine  lost %s %%, stalls over 20 us %s/s (%s unseen), over 100 us %s/s",
+					r+1, rounds, cond, fmtVal(got["lost_pct"]), fmtVal(got["stalls_20us_per_s"]), fmtVal(got["unseen_20us_per_s"]), fmtVal(got["stalls_100us_per_s"]))
 			}
 			order := append(slices.Clone(ps[visit%len(ps):]), ps[:visit%len(ps)]...)
 			visit++
@@ -332,5 +348,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}
 	}
+	rep.Machine = machineCells(conds, machine)
 	return rep, nil
 }

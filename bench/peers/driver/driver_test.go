@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,7 @@ func TestQuickIdle(t *testing.T) {
 		t.Fatalf("%d peers in the report, want %d", len(rep.Peers), want)
 	}
 	checkFigures(t, rep)
+	checkMachine(t, rep)
 	dir := t.TempDir()
 	if err := rep.WriteFiles(dir); err != nil {
 		t.Fatal(err)
@@ -132,8 +134,32 @@ func checkTable(t *testing.T, rep *Report, dir string) {
 	if err == nil {
 		err = json.Unmarshal(js, &back)
 	}
-	if err != nil || len(back.Cells) != len(rep.Cells) {
-		t.Errorf("peers.json: %v, %d cells, want %d", err, len(back.Cells), len(rep.Cells))
+	if err != nil || len(back.Cells) != len(rep.Cells) || len(back.Machine) != len(rep.Machine) {
+		t.Errorf("peers.json: %v, %d cells and %d of the machine, want %d and %d", err, len(back.Cells), len(back.Machine), len(rep.Cells), len(rep.Machine))
+	}
+	if !bytes.Contains(md, []byte("The machine meanwhile")) || !bytes.Contains(md, []byte(MachineFigures[1].Label)) {
+		t.Errorf("the table has no line for the machine's probe")
+	}
+}
+
+// checkMachine: the machine's probe gave its figures for the idle
+// condition, once, each in its range.
+func checkMachine(t *testing.T, rep *Report) {
+	get := func(k string) float64 {
+		c, ok := rep.machineCell(CondIdle, k)
+		if !ok || len(c.Values) != 1 {
+			t.Errorf("the machine's %s: %+v", k, c)
+		}
+		return c.Median
+	}
+	lost, s20, s100 := get("lost_pct"), get("stalls_20us_per_s"), get("stalls_100us_per_s")
+	if !(lost >= 0 && lost < 100) || !(s20 >= s100 && s100 >= 0) || s20 > 1e6 {
+		t.Errorf("the machine: lost %v %%, stalls over 20 us %v/s, over 100 us %v/s", lost, s20, s100)
+	}
+	if runtime.GOOS == "linux" {
+		if u := get("unseen_20us_per_s"); !(u >= 0 && u <= s20) {
+			t.Errorf("the machine: %v unseen stalls over 20 us a second, of %v", u, s20)
+		}
 	}
 }
 

@@ -84,6 +84,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			}
 			b.WriteString("\n")
 		}
+		if m := r.machineText(cond); m != "" {
+			b.WriteString("\n" + m)
+		}
 	}
 	if len(r.Errors) > 0 {
 		b.WriteString("\n## Errors\n\n")
