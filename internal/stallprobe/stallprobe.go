@@ -7,12 +7,13 @@ import (
 	"time"
 )
 
-// Gap thresholds: a gap counts from GapMin, and is reported by the
-// thresholds a call's budget meets (a 20 us polling budget, say).
+// Gap thresholds: a gap counts from GapMin; Gap20us is plexus's polling
+// budget (a stall longer than that sends a waiting call through the
+// doorbell), Gap100us a stall that shows in any tail.
 const (
-	GapMin  = 5 * time.Microsecond
-	Gap20us = 20 * time.Microsecond
-	Gap100u = 100 * time.Microsecond
+	GapMin   = 5 * time.Microsecond
+	Gap20us  = 20 * time.Microsecond
+	Gap100us = 100 * time.Microsecond
 )
 
 // yieldEvery is how long a probe goroutine spins between yields to the Go
@@ -24,7 +25,7 @@ const yieldEvery = time.Millisecond
 type Result struct {
 	Threads  int
 	Duration time.Duration // the spinning time of each thread, yields excluded
-	// Gaps of at least GapMin, over Gap20us and over Gap100u, a second.
+	// Gaps of at least GapMin, over Gap20us and over Gap100us, a second.
 	Over5us, Over20us, Over100us float64
 	// Unseen20us: the gaps over 20 us across which the thread's
 	// context-switch counts did not move, a second; -1 where they cannot
@@ -127,7 +128,7 @@ func spin(clock func() time.Duration, d time.Duration, sw func() int64, yield ti
 					c.unseen20++
 				}
 			}
-			if gap > Gap100u {
+			if gap > Gap100us {
 				c.over100++
 			}
 			c.spun += now - since
