@@ -17,7 +17,10 @@
 // (kill) or calls a batch (put, blob, copy: each way), -size MiB a call
 // (put, blob, copy),
 // -load idle|busy|alloc (the comparison's loaded conditions, started and
-// stopped here).
+// stopped here), -probe how long to measure the machine's own stalls
+// first (internal/stallprobe, in the condition; default 300ms, 0 for
+// none): the machine moves between faster and slower states within
+// minutes, and runs compared with each other are read with its state.
 //
 // echo prints calls/s and caller 0's round-trip percentiles; kill, each
 // kill's time from SIGKILL to the blocked caller's error, and the median;

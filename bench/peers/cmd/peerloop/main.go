@@ -14,6 +14,7 @@ import (
 
 	"github.com/plexus-ipc/plexus/bench/peers"
 	"github.com/plexus-ipc/plexus/bench/peers/driver"
+	"github.com/plexus-ipc/plexus/internal/stallprobe"
 )
 
 func main() {
@@ -34,6 +35,7 @@ type config struct {
 	size    int
 	gap     time.Duration
 	load    string
+	probe   time.Duration
 }
 
 func parse(args []string) (config, error) {
@@ -48,6 +50,7 @@ func parse(args []string) (config, error) {
 	fs.IntVar(&c.kills, "n", 10, "plugins to start (start, kill), calls a batch (put, blob)")
 	mib := fs.Int("size", 64, "MiB a call moves (put, blob)")
 	fs.StringVar(&c.load, "load", "idle", "condition: idle, busy or alloc")
+	fs.DurationVar(&c.probe, "probe", 300*time.Millisecond, "how long to probe the machine's stalls first (0: not at all)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -67,6 +70,8 @@ func parse(args []string) (config, error) {
 		return c, fmt.Errorf("-gap %v out of range [0, 1s]", c.gap)
 	case c.kills < 1 || c.kills > 1000:
 		return c, fmt.Errorf("-n %d out of range [1, 1000]", c.kills)
+	case c.probe < 0 || c.probe > time.Minute:
+		return c, fmt.Errorf("-probe %v out of range [0, 1m]", c.probe)
 	case *mib < 1 || *mib > peers.MaxBlob>>20:
 		return c, fmt.Errorf("-size %d out of range [1, %d]", *mib, peers.MaxBlob>>20)
 	}
@@ -87,6 +92,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer func() { _ = stop() }()
 	}
+	if c.probe > 0 {
+		if err := probe(c.probe, out); err != nil {
+			return err
+		}
+	}
 	switch c.figure {
 	case "start":
 		return starts(ctx, c, out)
@@ -98,6 +108,23 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return copies(ctx, c, out)
 	}
 	return echo(ctx, c, out)
+}
+
+// probe prints the machine's stalls over d (internal/stallprobe), in
+// the condition the figure is measured in, so that runs compared with
+// each other can be told apart by the state the machine was in.
+func probe(d time.Duration, out io.Writer) error {
+	r, err := stallprobe.Measure(d)
+	if err != nil {
+		return err
+	}
+	unseen := "?"
+	if r.Unseen20us >= 0 {
+		unseen = fmt.Sprintf("%.0f", r.Unseen20us)
+	}
+	_, err = fmt.Fprintf(out, "machine: lost %.1f %%, stalls over 20 us %.0f/s per thread (%s unseen), over 100 us %.0f/s\n",
+		r.LostPct, r.Over20us, unseen, r.Over100us)
+	return err
 }
 
 // echo calls Echo from c.callers goroutines for c.dur.

@@ -36,6 +36,7 @@ func TestParseRefusesBadFlags(t *testing.T) {
 		{[]string{"-plugin", "x", "-c", "0"}, "-c 0 out of range"},
 		{[]string{"-plugin", "x", "-d", "2h"}, "-d 2h0m0s out of range"},
 		{[]string{"-plugin", "x", "-n", "0"}, "-n 0 out of range"},
+		{[]string{"-plugin", "x", "-probe", "-1s"}, "-probe -1s out of range"},
 	} {
 		_, err := parse(tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -68,6 +69,9 @@ func TestLoops(t *testing.T) {
 	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-c", "4", "-d", "300ms", "-gap", "100us"}, &out); err != nil {
 		t.Fatal(err)
 	}
+	if !regexp.MustCompile(`^machine: lost [0-9.]+ %, stalls over 20 us [0-9]+/s per thread \(([0-9]+|\?) unseen\), over 100 us [0-9]+/s\n`).MatchString(out.String()) {
+		t.Fatalf("no probe of the machine first in %q", out.String())
+	}
 	m := regexp.MustCompile(`uds echo, 4 callers: ([0-9]+) calls/s`).FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("no rate in %q", out.String())
@@ -77,7 +81,7 @@ func TestLoops(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-figure", "kill", "-n", "2"}, &out); err != nil {
+	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-probe", "0", "-figure", "kill", "-n", "2"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !regexp.MustCompile(`uds kill -9 to the blocked caller's error: \[\S+ \S+\]\nmedian \S+ \(\S+-\S+\)`).MatchString(out.String()) {
@@ -85,7 +89,7 @@ func TestLoops(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-figure", "start", "-n", "3"}, &out); err != nil {
+	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-probe", "0", "-figure", "start", "-n", "3"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !regexp.MustCompile(`uds start to first completed call: \[\S+ \S+ \S+\]\nmedian \S+ \(\S+-\S+\)`).MatchString(out.String()) {
@@ -93,7 +97,7 @@ func TestLoops(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-figure", "blob", "-size", "1", "-n", "3", "-d", "1ns"}, &out); err != nil {
+	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-probe", "0", "-figure", "blob", "-size", "1", "-n", "3", "-d", "1ns"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !regexp.MustCompile(`uds blob 1 MiB, 1 batches of 3 calls: GB/s \[[0-9.]+\]\nmedian [0-9.]+ `).MatchString(out.String()) {
@@ -101,7 +105,7 @@ func TestLoops(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-figure", "copy", "-size", "1", "-n", "4", "-d", "1ns"}, &out); err != nil {
+	if err := run(ctx, []string{"-peer", "uds", "-plugin", bin, "-probe", "0", "-figure", "copy", "-size", "1", "-n", "4", "-d", "1ns"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !regexp.MustCompile(`uds copy 1 MiB, 1 batches of 4 calls each way: Blob/Put \[[0-9.]+\]\nput GB/s: median [0-9.]+ .*\nblob GB/s: median [0-9.]+ .*\nblob/put: median [0-9.]+ `).MatchString(out.String()) {
