@@ -47,7 +47,28 @@ class TestArmRecheckPark(Case):
         f = self.fixture()
         at, parked = f.link.at, f.link.rx.off + PARKED
         done = threading.Event()
+        polling = threading.Event()
         took = []
+
+        # Publish only once the waiter is past its re-check, on its way
+        # into poll: a descriptor published between the store of parked
+        # and the re-check is found by the re-check, which withdraws the
+        # flag, and then rightly rings nothing (seen in CI). The real
+        # poll still runs; the wrapper only says when it is called.
+        real = f.link._poll
+
+        class Announcing:
+            def register(self, *a):
+                real.register(*a)
+
+            def unregister(self, *a):
+                real.unregister(*a)
+
+            def poll(self, ms):
+                polling.set()
+                return real.poll(ms)
+
+        f.link._poll = Announcing()
 
         def waiter():
             t = time.monotonic()
@@ -57,9 +78,7 @@ class TestArmRecheckPark(Case):
 
         th = threading.Thread(target=waiter)
         th.start()
-        end = time.monotonic() + 5
-        while at.load32(parked) != 1 and time.monotonic() < end:
-            time.sleep(0)  # bounded: until the waiter has armed
+        self.assertTrue(polling.wait(5), "the waiter never reached poll")
         self.assertEqual(at.load32(parked), 1)
         f.tx.write(_open_desc(1).pack())
         self.assertTrue(f.tx.publish(), "the consumer parked: the producer clears the flag and rings")
