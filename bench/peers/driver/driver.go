@@ -281,8 +281,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				for k, v := range got {
 					machine[cond][k] = append(machine[cond][k], v)
 				}
+				unseen := "?" // where the switch counts cannot be read
+				if u, ok := got["unseen_20us_per_s"]; ok {
+					unseen = fmtVal(u)
+				}
 				cfg.progress("round %d/%d  %-6s machine  lost %s %%, stalls over 20 us %s/s (%s unseen), over 100 us %s/s",
-					r+1, rounds, cond, fmtVal(got["lost_pct"]), fmtVal(got["stalls_20us_per_s"]), fmtVal(got["unseen_20us_per_s"]), fmtVal(got["stalls_100us_per_s"]))
+					r+1, rounds, cond, fmtVal(got["lost_pct"]), fmtVal(got["stalls_20us_per_s"]), unseen, fmtVal(got["stalls_100us_per_s"]))
 			}
 			order := append(slices.Clone(ps[visit%len(ps):]), ps[:visit%len(ps)]...)
 			visit++
