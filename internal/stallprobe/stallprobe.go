@@ -2,6 +2,7 @@ package stallprobe
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -35,6 +36,16 @@ type Result struct {
 	LostPct float64
 	// Longest gap of any thread.
 	Longest time.Duration
+}
+
+// String is the one-line summary the benchmarks print.
+func (r Result) String() string {
+	unseen := "?" // where the switch counts cannot be read
+	if r.Unseen20us >= 0 {
+		unseen = fmt.Sprintf("%.0f", r.Unseen20us)
+	}
+	return fmt.Sprintf("lost %.1f %%, stalls over 20 us %.0f/s per thread (%s unseen), over 100 us %.0f/s",
+		r.LostPct, r.Over20us, unseen, r.Over100us)
 }
 
 // counts is one thread's tally.

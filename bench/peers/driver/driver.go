@@ -272,7 +272,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if err != nil {
 				return nil, fmt.Errorf("condition %s: %w", cond, err)
 			}
-			if got, err := measureMachine(sz); err != nil {
+			if got, res, err := measureMachine(sz); err != nil {
 				rep.Errors = append(rep.Errors, fmt.Sprintf("round %d, %s, the machine's probe: %v", r+1, cond, err))
 			} else {
 				if machine[cond] == nil {
@@ -281,12 +281,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				for k, v := range got {
 					machine[cond][k] = append(machine[cond][k], v)
 				}
-				unseen := "?" // where the switch counts cannot be read
-				if u, ok := got["unseen_20us_per_s"]; ok {
-					unseen = fmtVal(u)
-				}
-				cfg.progress("round %d/%d  %-6s machine  lost %s %%, stalls over 20 us %s/s (%s unseen), over 100 us %s/s",
-					r+1, rounds, cond, fmtVal(got["lost_pct"]), fmtVal(got["stalls_20us_per_s"]), unseen, fmtVal(got["stalls_100us_per_s"]))
+				cfg.progress("round %d/%d  %-6s machine  %s", r+1, rounds, cond, res)
 			}
 			order := append(slices.Clone(ps[visit%len(ps):]), ps[:visit%len(ps)]...)
 			visit++

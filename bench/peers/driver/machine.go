@@ -27,15 +27,16 @@ var MachineFigures = []Figure{
 // machineDur is how long the probe spins per condition and round.
 const machineDur = 500 * time.Millisecond
 
-// measureMachine runs the probe and returns its figures by key.
-func measureMachine(sz Sizes) (map[string]float64, error) {
+// measureMachine runs the probe and returns its figures by key, and the
+// probe's own result.
+func measureMachine(sz Sizes) (map[string]float64, stallprobe.Result, error) {
 	d := machineDur
 	if sz.CallerCalls < 1000 {
 		d = machineDur / 5 // a smoke run
 	}
 	r, err := stallprobe.Measure(d)
 	if err != nil {
-		return nil, err
+		return nil, r, err
 	}
 	got := map[string]float64{
 		"lost_pct":           r.LostPct,
@@ -45,7 +46,7 @@ func measureMachine(sz Sizes) (map[string]float64, error) {
 	if r.Unseen20us >= 0 {
 		got["unseen_20us_per_s"] = r.Unseen20us
 	}
-	return got, nil
+	return got, r, nil
 }
 
 // machineCells turns the probe's values of each condition (one per round)

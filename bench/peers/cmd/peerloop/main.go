@@ -118,12 +118,7 @@ func probe(d time.Duration, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	unseen := "?"
-	if r.Unseen20us >= 0 {
-		unseen = fmt.Sprintf("%.0f", r.Unseen20us)
-	}
-	_, err = fmt.Fprintf(out, "machine: lost %.1f %%, stalls over 20 us %.0f/s per thread (%s unseen), over 100 us %.0f/s\n",
-		r.LostPct, r.Over20us, unseen, r.Over100us)
+	_, err = fmt.Fprintf(out, "machine: %s\n", r)
 	return err
 }
 
