@@ -94,7 +94,7 @@ func (s *Session) open(ctx context.Context, method uint64, first plexus.Marshale
 		// see ch until it is in the session's map.
 		ch.step(evSendEnd)
 	}
-	s.chans[id] = ch
+	s.chans.put(id, ch)
 	s.mu.Unlock()
 	d.SetChannel(id)
 	obs.countSent(len(payload))

@@ -155,7 +155,7 @@ func (d *dispatcher) dispatch(f *transport.Frame) *plexus.Status {
 	}
 	// DATA and STATUS, for their channel.
 	s.mu.Lock()
-	ch := s.chans[id]
+	ch := s.chans.get(id)
 	if ch == nil || (kind == wire.KindStatus && !ch.local) {
 		s.mu.Unlock()
 		return d.unrouted(f, ch)
@@ -280,7 +280,7 @@ func (d *dispatcher) grantLink() {
 func (d *dispatcher) lookup(id uint64) (*channel, *plexus.Status) {
 	s := d.s
 	s.mu.Lock()
-	ch := s.chans[id]
+	ch := s.chans.get(id)
 	s.mu.Unlock()
 	if ch != nil {
 		return ch, nil
@@ -313,7 +313,7 @@ func (d *dispatcher) unknownChannel(id uint64) *plexus.Status {
 func (d *dispatcher) removeChannel(ch *channel) {
 	s := d.s
 	s.mu.Lock()
-	if s.chans[ch.id] == ch {
+	if s.chans.get(ch.id) == ch {
 		d.removeLocked(ch)
 	}
 	s.mu.Unlock()
@@ -323,8 +323,8 @@ func (d *dispatcher) removeChannel(ch *channel) {
 // Session.mu held.
 func (d *dispatcher) removeLocked(ch *channel) {
 	s := d.s
-	delete(s.chans, ch.id)
-	if s.draining && len(s.chans) == 0 && s.drained != nil {
+	s.chans.del(ch.id)
+	if s.draining && s.chans.len() == 0 && s.drained != nil {
 		close(s.drained)
 		s.drained = nil
 	}

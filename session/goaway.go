@@ -42,7 +42,7 @@ func (d *dispatcher) onGoAway(limit uint64, reason string) {
 	s.openRefused.Store(true)
 	s.peerLimit = limit
 	var refused []*channel
-	for id, ch := range s.chans {
+	for id, ch := range s.chans.all() {
 		if ch.local && id > limit {
 			refused = append(refused, ch)
 		}
@@ -68,7 +68,7 @@ func (s *Session) Drain(ctx context.Context) error {
 	s.draining = true
 	s.openRefused.Store(true)
 	var wait chan struct{}
-	if len(s.chans) > 0 {
+	if s.chans.len() > 0 {
 		if s.drained == nil {
 			s.drained = make(chan struct{})
 		}

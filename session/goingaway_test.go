@@ -48,7 +48,7 @@ func TestGoingAway(t *testing.T) {
 	require.Eventually(t, func() bool {
 		host.mu.Lock()
 		defer host.mu.Unlock()
-		return len(host.chans) == 1
+		return host.chans.len() == 1
 	}, 10*time.Second, time.Millisecond, "the host serves the call")
 	require.NoError(t, host.Drain(ctx), "the watch ended when the drain began, well before the deadline")
 	err = st.Recv(nil)

@@ -1076,7 +1076,7 @@ func TestDeathWakesCallersBeforeClose(t *testing.T) {
 	cc := newCallCtx(served, 0)
 	served.call = cc
 	s.mu.Lock()
-	s.chans[served.id] = served
+	s.chans.put(served.id, served)
 	s.mu.Unlock()
 
 	got := make(chan error, 1)

@@ -128,7 +128,7 @@ func (sv *server) onOpen(f *transport.Frame, cost int64) (err *plexus.Status) {
 		cc.cancel(s.err)
 		return nil
 	}
-	s.chans[id] = ch
+	s.chans.put(id, ch)
 	sv.handlers.Add(1)
 	s.mu.Unlock()
 	if err := ch.take(f, false); err != nil {

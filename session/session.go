@@ -35,9 +35,9 @@ type Session struct {
 	openMu ctxMutex // held from ID allocation to the OPEN's send, so IDs reach the peer in order
 
 	mu          sync.Mutex
-	chans       map[uint64]*channel // open channels: the dispatcher's routing table
-	nextID      uint64              // next ID this side opens
-	peerMaxID   uint64              // highest ID the peer opened
+	chans       chanTable // open channels: the dispatcher's routing table
+	nextID      uint64    // next ID this side opens
+	peerMaxID   uint64    // highest ID the peer opened
 	goAwaySent  bool
 	goingAway   chan struct{} // closed with goAwaySent (GoingAway)
 	goAwayLimit uint64        // peer IDs above this are refused
@@ -85,11 +85,11 @@ func newSession(t transport.Transport, cfg Config) *Session {
 		t: t, cfg: cfg, mux: cfg.Mux, log: cfg.Logger,
 		done:      make(chan struct{}),
 		goingAway: make(chan struct{}),
-		chans:     make(map[uint64]*channel),
 		link:      newCredit(DefaultLinkWindow),
 		peer:      peerMethods(cfg),
 	}
 	s.pool.s, s.disp.s, s.srv.s = s, s, s
+	s.chans.init()
 	s.srv.jobs = make(chan serveJob)
 	s.disp.linkRemaining = int64(cfg.LinkWindow)
 	if cs, ok := t.(transport.ContextSender); ok {
@@ -155,7 +155,7 @@ func (s *Session) die(st *plexus.Status) {
 	s.pool.dying.Store(true)
 	goneAway := s.goAwayRecv
 	chans := s.chans
-	s.chans = nil
+	s.chans = chanTable{}
 	s.mu.Unlock()
 
 	// The session is over for everyone who looks (Done: a host then
@@ -170,14 +170,14 @@ func (s *Session) die(st *plexus.Status) {
 	// gone, frees its pages), which a caller waiting for the death of
 	// the plugin it called should not wait behind.
 	var served []*channel
-	for _, ch := range chans {
+	for _, ch := range chans.all() {
 		if ch.local {
 			ch.fail(st, evLinkDied)
 		} else {
 			served = append(served, ch)
 		}
 	}
-	if len(served) < len(chans) {
+	if len(served) < chans.len() {
 		runtime.Gosched()
 	}
 	// Then close the transport, before the handlers are cancelled: a

@@ -30,7 +30,7 @@ func (s *Session) Stats() Stats {
 	// A channel's local flag is set before the channel enters the map and
 	// changed only after it has left it, both under mu (see newChannel,
 	// removeChannel), so reading it here is ordered with both.
-	for _, ch := range s.chans {
+	for _, ch := range s.chans.all() {
 		if ch.local {
 			st.CallsOut++
 		} else {

@@ -22,7 +22,8 @@
 // none): the machine moves between faster and slower states within
 // minutes, and runs compared with each other are read with its state.
 //
-// echo prints calls/s and caller 0's round-trip percentiles; kill, each
+// echo prints calls/s and caller 0's round-trip percentiles, and each
+// side's processor time a call (its threads' schedstat, Linux); kill, each
 // kill's time from SIGKILL to the blocked caller's error, and the median;
 // put and blob, every batch's GB/s and the median; copy, Put and Blob in
 // alternating turns as the comparison measures them, every batch's

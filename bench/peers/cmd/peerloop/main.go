@@ -174,8 +174,10 @@ func echo(ctx context.Context, c config, out io.Writer) error {
 		})
 	}
 	t0 := time.Now()
+	host0, plug0 := cpuTime(os.Getpid()), cpuTime(conn.Pid())
 	wg.Wait()
 	el := time.Since(t0)
+	host1, plug1 := cpuTime(os.Getpid()), cpuTime(conn.Pid())
 	select {
 	case err := <-errc:
 		return err
@@ -185,6 +187,14 @@ func echo(ctx context.Context, c config, out io.Writer) error {
 	pct := func(p int) time.Duration { return lat[min(len(lat)-1, len(lat)*p/100)] }
 	fmt.Fprintf(out, "%s echo, %d callers: %.0f calls/s; caller 0: p50 %v, p90 %v, p99 %v (%d calls)\n",
 		c.peer.Name, c.callers, float64(calls.Load())/el.Seconds(), pct(50), pct(90), pct(99), len(lat))
+	if n := calls.Load(); n > 0 && min(host0, host1, plug0, plug1) >= 0 {
+		// The processor time of each side per call: what a change to the
+		// call path costs or saves, less moved by the machine's state
+		// than the rate (which also counts time each side waited).
+		perCall := func(a, b time.Duration) float64 { return float64(b-a) / float64(n) / 1e3 }
+		fmt.Fprintf(out, "cpu a call: host %.3f us, plugin %.3f us (host %.2f, plugin %.2f processors)\n",
+			perCall(host0, host1), perCall(plug0, plug1), float64(host1-host0)/float64(el), float64(plug1-plug0)/float64(el))
+	}
 	return nil
 }
 
