@@ -15,11 +15,15 @@ import (
 // and on the 2-vCPU machine the map's assign, access and delete with their
 // hashing took about 5 % of the host's processor time under 64 concurrent
 // callers (BENCHMARKS.md). Channel IDs are small integers that each side
-// hands out in order, so a multiply spreads them over the slots
-// (Fibonacci hashing) where the map runs a full hash. The multiplier is
-// drawn at random for each table, odd: the peer chooses the IDs of its
-// calls, and one that knew the multiplier could pick IDs that all land on
-// one run of slots and make every lookup walk it.
+// hands out in order, and a cheap mix of the ID with a seed (a 64-bit
+// finalizer: two multiplies and three shifts) spreads them over the slots
+// as well as the map's full hash does. The seed is drawn at random for
+// each table: the peer chooses the IDs of its calls, and one that knew
+// how they are placed could pick IDs that all land on one run of slots and
+// make every lookup walk it. (A random odd multiplier alone, Fibonacci
+// hashing, was tried first: consecutive IDs times some multipliers fall
+// into a few clusters, and with one such the host spent 14 % of its time
+// in the table's put and delete walking them.)
 //
 // The table holds at most half its slots: it doubles when a put would
 // fill more, and halves when a delete leaves an eighth or less of a table
@@ -30,7 +34,7 @@ type chanTable struct {
 	keys  []uint64 // channel IDs; 0 (the link's ID, never a channel's) marks an empty slot
 	vals  []*channel
 	n     int    // channels held
-	mult  uint64 // odd: the hash's multiplier
+	seed  uint64 // mixed into every ID (see home)
 	shift uint   // 64 - log2(len(keys))
 }
 
@@ -40,7 +44,7 @@ const minChanTable = 32
 // init makes an empty table. The zero value holds nothing and finds
 // nothing; its first put makes it.
 func (t *chanTable) init() {
-	t.mult = rand.Uint64() | 1
+	t.seed = rand.Uint64()
 	t.resize(minChanTable)
 }
 
@@ -58,8 +62,18 @@ func (t *chanTable) resize(size int) {
 	}
 }
 
-// home is the slot where id's probe starts.
-func (t *chanTable) home(id uint64) int { return int((id * t.mult) >> t.shift) }
+// home is the slot where id's probe starts: the top bits of id mixed with
+// the seed by the finalizer of MurmurHash3, in which every bit of the
+// input moves every bit of the output.
+func (t *chanTable) home(id uint64) int {
+	x := id ^ t.seed
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return int(x >> t.shift)
+}
 
 // free is the first empty slot of id's probe (id is not in the table).
 func (t *chanTable) free(id uint64) int {

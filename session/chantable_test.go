@@ -68,6 +68,34 @@ func TestChanTableCalls(t *testing.T) {
 	checkTable(t, &tab, m)
 }
 
+// Whatever the seed, a session's IDs (consecutive, of one parity) are
+// spread over the slots: no entry sits far from where its probe starts.
+// (A multiplier drawn at random placed them in a few clusters for some
+// draws, and every put and delete walked one.)
+func TestChanTableSpreadsConsecutiveIDs(t *testing.T) {
+	for seed := range 200 {
+		var tab chanTable
+		tab.init()
+		if seed > 0 {
+			tab.seed = rand.New(rand.NewPCG(uint64(seed), 7)).Uint64()
+		}
+		for id := uint64(1001); id < 1001+2*64; id += 2 {
+			tab.put(id, &channel{})
+		}
+		mask := len(tab.keys) - 1
+		total, longest := 0, 0
+		for i, k := range tab.keys {
+			if k != 0 {
+				d := (i - tab.home(k)) & mask
+				total += d
+				longest = max(longest, d)
+			}
+		}
+		require.LessOrEqual(t, float64(total)/64, 2.0, "seed %#x: mean distance from home", tab.seed)
+		require.LessOrEqual(t, longest, 24, "seed %#x: longest distance from home", tab.seed)
+	}
+}
+
 // Random puts, replacements and deletes, including IDs spaced by the
 // table's size (they would all start their probe at one slot under
 // hashing by the low bits), against a map.
