@@ -33,14 +33,11 @@ func (r *loopReceiver) loop() {
 	}
 }
 
-// await blocks on ch: the reader goroutine signals it.
+// await blocks on ch: the reader goroutine signals it. (The blocked are
+// not counted here, so no context is watched for them: a socket's
+// round trip costs far more than the select, see ctxWatch.)
 func (r *loopReceiver) await(ch *channel, ctx context.Context) bool {
-	select {
-	case <-ch.wake:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return r.s.watch.wait(ch, ctx, false)
 }
 
 func (r *loopReceiver) run(j serveJob) { r.s.srv.spawn(j) }

@@ -152,14 +152,10 @@ func (r *pollReceiver) await(ch *channel, ctx context.Context) bool {
 		}
 	}
 	// Blocked, and counted among the callers waiting for their channels
-	// (see pollCall).
-	r.waiters.Add(1)
-	ok := true
-	select {
-	case <-ch.wake:
-	case <-ctx.Done():
-		ok = false
-	}
+	// (see pollCall); with others blocked, ctx may be theirs too (see
+	// ctxWatch).
+	crowded := r.waiters.Add(1) > 1
+	ok := r.s.watch.wait(ch, ctx, crowded)
 	r.waiters.Add(-1)
 	return ok
 }

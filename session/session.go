@@ -62,6 +62,7 @@ type Session struct {
 	ctl  ctlWriter  // sends the frames the receiving side generates (ctl.go)
 
 	deadlines deadlines // of the peer's calls being served (callctx.go)
+	watch     ctxWatch  // contexts that blocked callers share (ctxwatch.go)
 
 	rx       receiver      // who receives, and how (see receiver)
 	blocking func()        // rx.blocking, made once (see credit.take)
@@ -88,7 +89,7 @@ func newSession(t transport.Transport, cfg Config) *Session {
 		link:      newCredit(DefaultLinkWindow),
 		peer:      peerMethods(cfg),
 	}
-	s.pool.s, s.disp.s, s.srv.s = s, s, s
+	s.pool.s, s.disp.s, s.srv.s, s.watch.s = s, s, s, s
 	s.chans.init()
 	s.srv.jobs = make(chan serveJob)
 	s.disp.linkRemaining = int64(cfg.LinkWindow)
