@@ -114,21 +114,26 @@ func (t *chanTable) get(id uint64) *channel {
 }
 
 // put enters ch under id (not 0), replacing any channel held under it.
+// One walk of id's probe finds either id or the empty slot that ends the
+// probe, which is where id goes (no tombstones: see del).
 func (t *chanTable) put(id uint64, ch *channel) {
-	if i := t.find(id); i >= 0 {
-		t.vals[i] = ch
-		return
-	}
 	if 2*(t.n+1) > len(t.keys) {
 		if len(t.keys) == 0 {
 			t.init()
-		} else {
+		} else if t.find(id) < 0 {
 			t.resize(2 * len(t.keys))
 		}
 	}
-	i := t.free(id)
-	t.keys[i], t.vals[i] = id, ch
-	t.n++
+	mask := len(t.keys) - 1
+	i := t.home(id)
+	for t.keys[i] != 0 && t.keys[i] != id {
+		i = (i + 1) & mask
+	}
+	if t.keys[i] == 0 {
+		t.keys[i] = id
+		t.n++
+	}
+	t.vals[i] = ch
 }
 
 // del removes the channel with ID id, if any.
