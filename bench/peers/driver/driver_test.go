@@ -316,3 +316,25 @@ func TestCopyRatesAlternate(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmUpLastsWarmFor: the echo's warm-up makes its EchoWarm calls,
+// and more until WarmFor has passed since the plugin's start; without
+// WarmFor, exactly EchoWarm.
+func TestWarmUpLastsWarmFor(t *testing.T) {
+	for _, warmFor := range []time.Duration{0, 30 * time.Millisecond} {
+		var echoes atomic.Int64
+		c := &fakeConn{echoes: &echoes}
+		sz := Sizes{EchoWarm: 5, WarmFor: warmFor}
+		started := time.Now()
+		if err := warmUp(context.Background(), c, sz, started); err != nil {
+			t.Fatal(err)
+		}
+		el := time.Since(started)
+		switch n := echoes.Load(); {
+		case warmFor == 0 && n != 5:
+			t.Errorf("no WarmFor: %d calls, want 5", n)
+		case warmFor > 0 && (el < warmFor || n <= 5):
+			t.Errorf("WarmFor %v: warm-up ended after %v and %d calls", warmFor, el, n)
+		}
+	}
+}

@@ -54,11 +54,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if r.Rounds > 1 {
 		b.WriteString("Each cell: the median of the rounds (the range of the rounds).")
 	}
-	fmt.Fprintf(&b, "\nEcho: %d calls after %d; 64 callers: %d calls each after %d; Put and Blob: %v calls at 1, 16 and 64 MiB, in four alternating turns; "+
+	fmt.Fprintf(&b, "\nEcho: %d calls after %d%s; 64 callers: %d calls each after %d; Put and Blob: %v calls at 1, 16 and 64 MiB, in four alternating turns; "+
 		"start: median of %d; kill: median of %d. Blob answers are copies the caller owns, except plexus's: "+
 		"views of the plugin's memory, released after their check (a lease; a generated client's []byte results "+
 		"under plexus.WithViews), as Put's argument is a view in the plugin.\n",
-		r.Sizes.EchoN, r.Sizes.EchoWarm, r.Sizes.CallerCalls, r.Sizes.CallerWarm, r.Sizes.BlobCalls, r.Sizes.Starts, r.Sizes.Kills)
+		r.Sizes.EchoN, r.Sizes.EchoWarm, r.Sizes.warmText(), r.Sizes.CallerCalls, r.Sizes.CallerWarm, r.Sizes.BlobCalls, r.Sizes.Starts, r.Sizes.Kills)
 	for _, cond := range r.Conditions {
 		fmt.Fprintf(&b, "\n## %s\n\n| figure |", r.CondLabels[cond])
 		for _, p := range r.Peers {
