@@ -24,8 +24,9 @@
 // workers.go and notify.go) runs the peer's calls and notifications; the
 // control writer (ctlWriter, ctl.go, with keepalive.go) sends the frames
 // the receiving side generates; the channel pool (chanPool, channel.go)
-// keeps finished channels for the next calls; and the receiver
-// (receiver.go) takes frames off the transport.
+// keeps finished channels for the next calls; the routing table
+// (chanTable, chantable.go) finds open channels by ID under the session's
+// lock; and the receiver (receiver.go) takes frames off the transport.
 //
 // Receiving: who takes frames off the transport, and how a goroutine
 // waiting for its channel gets what it waits for, is decided by one
@@ -49,7 +50,9 @@
 // a call of a cheap handler (inline.go), runs the handler itself after
 // making sure another reader remains, and hands it to a worker otherwise. In both cases there is one writer for frames
 // the receiving side generates (the control writer), one keepalive
-// timer, and one goroutine that runs notification handlers one at a
+// timer, up to four goroutines that each watch a context shared by
+// callers blocked at once and wake them at its end, until it ends or the
+// session does (ctxwatch.go), and one goroutine that runs notification handlers one at a
 // time, in arrival order, while any are pending (so a notification
 // handler that blocks delays the notifications after it; beyond
 // Config.MaxQueuedNotifications queued, their credit waits for the
