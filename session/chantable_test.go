@@ -29,6 +29,19 @@ func checkTable(t *testing.T, tab *chanTable, m map[uint64]*channel) {
 	}
 }
 
+// apply puts a new channel under id (put) or deletes id, in the table and
+// in its model.
+func apply(tab *chanTable, m map[uint64]*channel, put bool, id uint64) {
+	if put {
+		ch := &channel{}
+		tab.put(id, ch)
+		m[id] = ch
+		return
+	}
+	tab.del(id)
+	delete(m, id)
+}
+
 // A session's own pattern: IDs handed out in order, each channel taken
 // out soon after, a few long-lived ones left behind (streams), with the
 // peer's IDs of the other parity interleaved.
@@ -115,15 +128,7 @@ func TestChanTableRandom(t *testing.T) {
 		}
 	}
 	for i := range 50000 {
-		id := keys()
-		if r.IntN(2) == 0 {
-			ch := &channel{}
-			tab.put(id, ch)
-			m[id] = ch
-		} else {
-			tab.del(id)
-			delete(m, id)
-		}
+		apply(&tab, m, r.IntN(2) == 0, keys())
 		if i%500 == 0 {
 			checkTable(t, &tab, m)
 		}
@@ -209,14 +214,7 @@ func FuzzChanTable(f *testing.F) {
 			if id == 0 {
 				continue // the link's ID: never a channel's
 			}
-			if op&1 == 0 {
-				ch := &channel{}
-				tab.put(id, ch)
-				m[id] = ch
-			} else {
-				tab.del(id)
-				delete(m, id)
-			}
+			apply(&tab, m, op&1 == 0, id)
 		}
 		checkTable(t, &tab, m)
 	})

@@ -46,18 +46,32 @@ func collect(t *testing.T, errs <-chan error, n int) []error {
 	return got
 }
 
+// watchSession is a calling session over a fake link, its readers
+// started, whose callers stop polling after a microsecond.
+func watchSession(t *testing.T) (*Session, *pollReceiver, *fakePoller) {
+	fp := newFakePoller(time.Microsecond)
+	s, r := newPolledSession(t, fp, Config{Role: Initiator})
+	s.rx.start()
+	return s, r, fp
+}
+
+// crowdOnOne makes n calls sharing one cancellable context, and waits
+// until all are blocked on their channels.
+func crowdOnOne(t *testing.T, s *Session, r *pollReceiver, n int) (context.Context, context.CancelFunc, <-chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	errs := crowd(s, n, func(int) context.Context { return ctx })
+	eventually(t, func() bool { return r.waiters.Load() == int32(n) }, "every caller blocked")
+	return ctx, cancel, errs
+}
+
 // Callers blocked together on one cancellable context: it is watched (they
 // block on their channels alone), and its cancellation still ends every
 // one of them, and frees the watch.
 func TestCtxWatchCrowdEndsOnCancel(t *testing.T) {
-	fp := newFakePoller(time.Microsecond)
-	s, r := newPolledSession(t, fp, Config{Role: Initiator})
-	s.rx.start()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	s, r, _ := watchSession(t)
 	const n = 16
-	errs := crowd(s, n, func(int) context.Context { return ctx })
-	eventually(t, func() bool { return r.waiters.Load() == n }, "every caller blocked")
+	ctx, cancel, errs := crowdOnOne(t, s, r, n)
 	require.GreaterOrEqual(t, s.watch.started.Load(), int64(1), "a crowd's context is watched")
 	require.True(t, s.watch.watching(ctx.Done()))
 
@@ -70,22 +84,13 @@ func TestCtxWatchCrowdEndsOnCancel(t *testing.T) {
 
 // Callers blocked on a watched context still get their responses.
 func TestCtxWatchCrowdGetsResponses(t *testing.T) {
-	fp := newFakePoller(time.Microsecond)
-	s, r := newPolledSession(t, fp, Config{Role: Initiator})
-	s.rx.start()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	s, r, fp := watchSession(t)
 	const n = 16
-	errs := crowd(s, n, func(int) context.Context { return ctx })
-	var ids []uint64
+	ctx, _, errs := crowdOnOne(t, s, r, n)
+	require.True(t, s.watch.watching(ctx.Done()), "a crowd's context is watched")
 	for i := range n {
 		id := uint64(2*i + 1) // IDs reach the peer in order
 		fp.expect(t, wire.KindOpen, id)
-		ids = append(ids, id)
-	}
-	eventually(t, func() bool { return r.waiters.Load() == n }, "every caller blocked")
-	require.True(t, s.watch.watching(ctx.Done()), "a crowd's context is watched")
-	for _, id := range ids {
 		fp.push(statusFrame(id, "resp"))
 	}
 	for _, err := range collect(t, errs, n) {
@@ -97,9 +102,7 @@ func TestCtxWatchCrowdGetsResponses(t *testing.T) {
 // Each caller with a context of its own (a call's timeout): nothing is
 // watched, and each cancellation ends its own call.
 func TestCtxWatchOwnContextsNotWatched(t *testing.T) {
-	fp := newFakePoller(time.Microsecond)
-	s, r := newPolledSession(t, fp, Config{Role: Initiator})
-	s.rx.start()
+	s, r, _ := watchSession(t)
 	const n = 16
 	cancels := make([]context.CancelFunc, n)
 	ctxs := make([]context.Context, n)
@@ -124,15 +127,9 @@ func TestCtxWatchOwnContextsNotWatched(t *testing.T) {
 // A watch whose context never ends ends with the session, and so do the
 // calls blocked under it.
 func TestCtxWatchEndsWithSession(t *testing.T) {
-	fp := newFakePoller(time.Microsecond)
-	s, r := newPolledSession(t, fp, Config{Role: Initiator})
-	s.rx.start()
-	ctx := context.WithoutCancel(context.WithValue(context.Background(), struct{}{}, 1))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	s, r, _ := watchSession(t)
 	const n = 8
-	errs := crowd(s, n, func(int) context.Context { return ctx })
-	eventually(t, func() bool { return r.waiters.Load() == n }, "every caller blocked")
+	ctx, _, errs := crowdOnOne(t, s, r, n)
 	require.True(t, s.watch.watching(ctx.Done()))
 	require.NoError(t, s.Close())
 	for _, err := range collect(t, errs, n) {
@@ -145,9 +142,7 @@ func TestCtxWatchEndsWithSession(t *testing.T) {
 // A context that cannot end is never watched: the callers block on their
 // channels alone, and still get their responses.
 func TestCtxWatchBackground(t *testing.T) {
-	fp := newFakePoller(time.Microsecond)
-	s, r := newPolledSession(t, fp, Config{Role: Initiator})
-	s.rx.start()
+	s, r, fp := watchSession(t)
 	const n = 4
 	errs := crowd(s, n, func(int) context.Context { return context.Background() })
 	for i := range n {
