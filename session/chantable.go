@@ -56,7 +56,7 @@ func (t *chanTable) resize(size int) {
 	t.shift = uint(64 - bits.TrailingZeros(uint(size)))
 	for i, k := range keys {
 		if k != 0 {
-			j := t.free(k)
+			j := t.slot(k)
 			t.keys[j], t.vals[j] = k, vals[i]
 		}
 	}
@@ -75,11 +75,13 @@ func (t *chanTable) home(id uint64) int {
 	return int(x >> t.shift)
 }
 
-// free is the first empty slot of id's probe (id is not in the table).
-func (t *chanTable) free(id uint64) int {
+// slot walks id's probe (the table is not the zero value): id's slot, or
+// the empty slot that ends the probe, which is where id goes (no
+// tombstones: see del).
+func (t *chanTable) slot(id uint64) int {
 	mask := len(t.keys) - 1
 	i := t.home(id)
-	for t.keys[i] != 0 {
+	for t.keys[i] != 0 && t.keys[i] != id {
 		i = (i + 1) & mask
 	}
 	return i
@@ -91,15 +93,10 @@ func (t *chanTable) find(id uint64) int {
 	if len(t.keys) == 0 {
 		return -1
 	}
-	mask := len(t.keys) - 1
-	for i := t.home(id); ; i = (i + 1) & mask {
-		switch t.keys[i] {
-		case id:
-			return i
-		case 0:
-			return -1
-		}
+	if i := t.slot(id); t.keys[i] == id {
+		return i
 	}
+	return -1
 }
 
 // get is the channel with ID id, or nil.
@@ -113,9 +110,8 @@ func (t *chanTable) get(id uint64) *channel {
 	return nil
 }
 
-// put enters ch under id (not 0), replacing any channel held under it.
-// One walk of id's probe finds either id or the empty slot that ends the
-// probe, which is where id goes (no tombstones: see del).
+// put enters ch under id (not 0), replacing any channel held under it,
+// in one walk of id's probe (see slot).
 func (t *chanTable) put(id uint64, ch *channel) {
 	if 2*(t.n+1) > len(t.keys) {
 		if len(t.keys) == 0 {
@@ -124,11 +120,7 @@ func (t *chanTable) put(id uint64, ch *channel) {
 			t.resize(2 * len(t.keys))
 		}
 	}
-	mask := len(t.keys) - 1
-	i := t.home(id)
-	for t.keys[i] != 0 && t.keys[i] != id {
-		i = (i + 1) & mask
-	}
+	i := t.slot(id)
 	if t.keys[i] == 0 {
 		t.keys[i] = id
 		t.n++

@@ -103,15 +103,16 @@ func (w *ctxWatch) watch(done <-chan struct{}) bool {
 // run is a watch: it waits for the context's end (or the session's), then
 // frees the slot and wakes every channel.
 func (w *ctxWatch) run(i int, e *watched) {
+	ended := false
 	select {
 	case <-e.done:
-	case <-w.s.done:
-		// The session's end fails and wakes every channel itself.
-		w.slots[i].Store(nil)
-		return
+		ended = true
+	case <-w.s.done: // the session's end fails and wakes every channel itself
 	}
 	w.slots[i].Store(nil)
-	w.s.wakeAll()
+	if ended {
+		w.s.wakeAll()
+	}
 }
 
 // wakeAll signals every open channel: a watched context has ended, and
